@@ -1,0 +1,149 @@
+// Every TASKRUNNER_* (and related) environment variable is read here, once, and
+// validated. Nothing else in the program reads process.env for configuration.
+
+export type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {}
+
+export interface S3Config {
+  endpoint: string | null; // null = AWS
+  region: string;
+  accessKeyId: string | null;
+  secretAccessKey: string | null;
+  bucket: string | null;
+  storageClass: string | null;
+}
+
+export interface GithubConfig {
+  apiUrl: string;
+  appId: string | null;
+  installationId: string | null;
+  privateKey: string | null;
+  owner: string | null;
+  repo: string | null;
+  tokenRefreshThresholdSeconds: number;
+}
+
+export interface Config {
+  stateDirectory: string;
+  rootDirectory: string;
+  timestamps: boolean;
+  debug: boolean;
+  logInfo: boolean;
+  quiet: boolean;
+  outputStreamTimeoutSeconds: number;
+  saveRemoteCache: boolean;
+  fallbackBranches: string[];
+  mainBranch: string | null;
+  primeCacheMode: boolean;
+  enableCommitStatus: boolean;
+  uploadLogs: boolean;
+  remoteCachePrefix: string;
+  remoteCacheDir: string | null;
+  logsPrefix: string;
+  logsViewUrl: string;
+  keepBuildsDays: number;
+  traceFile: string | null;
+  otlpEndpoint: string | null;
+  s3: S3Config;
+  github: GithubConfig;
+}
+
+function flag(env: Env, name: string): boolean {
+  return env[name] === "1";
+}
+
+function nonEmpty(env: Env, name: string): string | null {
+  const v = env[name];
+  return v === undefined || v === "" ? null : v;
+}
+
+function number(env: Env, name: string, fallback: number, what: string): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const v = Number(raw.trim());
+  if (!Number.isFinite(v) || v < 0) {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected ${what}`);
+  }
+  return v;
+}
+
+function url(env: Env, name: string): string | null {
+  const raw = nonEmpty(env, name);
+  if (raw === null) return null;
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error();
+  } catch {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a valid http(s) URL`);
+  }
+  return raw.replace(/\/+$/, "");
+}
+
+function parseRepository(env: Env): { owner: string | null; repo: string | null } {
+  const repository = nonEmpty(env, "GITHUB_REPOSITORY");
+  const owner = nonEmpty(env, "GITHUB_REPOSITORY_OWNER");
+  // GitHub Actions sets GITHUB_REPOSITORY to "owner/repo"; the old tool took a bare name.
+  if (repository?.includes("/")) {
+    const [o, r] = repository.split("/", 2);
+    return { owner: o || owner, repo: r || null };
+  }
+  return { owner, repo: repository };
+}
+
+export function loadConfig(env: Env, cwd: string): Config {
+  const s3Endpoint = nonEmpty(env, "TASKRUNNER_S3_ENDPOINT");
+  const { owner, repo } = parseRepository(env);
+  const privateKey = nonEmpty(env, "GITHUB_APP_PRIVATE_KEY");
+  return {
+    stateDirectory: nonEmpty(env, "TASKRUNNER_STATE_DIRECTORY") ?? "/tmp/taskrunner",
+    rootDirectory: nonEmpty(env, "TASKRUNNER_ROOT_DIRECTORY") ?? cwd,
+    timestamps: !flag(env, "TASKRUNNER_DISABLE_TIMESTAMPS"),
+    debug: flag(env, "TASKRUNNER_DEBUG"),
+    logInfo: flag(env, "TASKRUNNER_LOG_INFO"),
+    quiet: flag(env, "TASKRUNNER_QUIET"),
+    outputStreamTimeoutSeconds: number(
+      env,
+      "TASKRUNNER_OUTPUT_STREAM_TIMEOUT",
+      5,
+      "a number of seconds, e.g. 5",
+    ),
+    saveRemoteCache: flag(env, "TASKRUNNER_SAVE_REMOTE_CACHE"),
+    fallbackBranches: (env.TASKRUNNER_FALLBACK_BRANCHES ?? "").split(/\s+/).filter(Boolean),
+    mainBranch: nonEmpty(env, "TASKRUNNER_MAIN_BRANCH"),
+    primeCacheMode: flag(env, "TASKRUNNER_PRIME_CACHE_MODE"),
+    enableCommitStatus: flag(env, "TASKRUNNER_ENABLE_COMMIT_STATUS"),
+    uploadLogs: flag(env, "TASKRUNNER_UPLOAD_LOGS"),
+    // An empty value of a prefix variable means an empty prefix.
+    remoteCachePrefix: env.TASKRUNNER_REMOTE_CACHE_PREFIX ?? "taskrunner/",
+    remoteCacheDir: nonEmpty(env, "TASKRUNNER_REMOTE_CACHE_DIR"),
+    logsPrefix: env.TASKRUNNER_LOGS_PREFIX ?? "",
+    logsViewUrl: env.TASKRUNNER_LOGS_VIEW_URL ?? "",
+    keepBuildsDays: number(env, "TASKRUNNER_KEEP_BUILDS_DAYS", 7, "a number of days, e.g. 7"),
+    traceFile: nonEmpty(env, "TASKRUNNER_TRACE_FILE"),
+    otlpEndpoint: url(env, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    s3: {
+      endpoint: s3Endpoint === null || s3Endpoint === "default-aws" ? null : url(env, "TASKRUNNER_S3_ENDPOINT"),
+      region: nonEmpty(env, "TASKRUNNER_AWS_REGION") ?? "eu-central-1",
+      accessKeyId: nonEmpty(env, "TASKRUNNER_AWS_ACCESS_KEY"),
+      secretAccessKey: nonEmpty(env, "TASKRUNNER_AWS_SECRET_KEY"),
+      bucket: nonEmpty(env, "TASKRUNNER_REMOTE_CACHE_BUCKET"),
+      storageClass: nonEmpty(env, "TASKRUNNER_S3_STORAGE_CLASS"),
+    },
+    github: {
+      apiUrl: url(env, "GITHUB_API_URL") ?? "https://api.github.com",
+      appId: nonEmpty(env, "GITHUB_APP_ID"),
+      installationId: nonEmpty(env, "GITHUB_INSTALLATION_ID"),
+      // The key may come with `|` in place of newlines (single-line CI secrets).
+      privateKey: privateKey === null ? null : privateKey.replaceAll("|", "\n"),
+      owner,
+      repo,
+      tokenRefreshThresholdSeconds: number(
+        env,
+        "TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS",
+        300,
+        "a number of seconds, e.g. 300",
+      ),
+    },
+  };
+}

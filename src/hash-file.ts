@@ -1,0 +1,39 @@
+// hash/<job>.hash: what a job's inputs hashed to when it last succeeded.
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+
+export interface HashInfo {
+  hash: string;
+  hashInput: string;
+  mainBranchCommit: string | null;
+}
+
+export type SavedHash = { kind: "found"; info: HashInfo } | { kind: "absent" } | { kind: "damaged"; reason: string };
+
+export function readHashFile(path: string): SavedHash {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return { kind: "absent" };
+  }
+  try {
+    const v = JSON.parse(text);
+    if (
+      typeof v?.hash === "string" &&
+      typeof v.hashInput === "string" &&
+      (v.mainBranchCommit === null || v.mainBranchCommit === undefined || typeof v.mainBranchCommit === "string")
+    ) {
+      return { kind: "found", info: { hash: v.hash, hashInput: v.hashInput, mainBranchCommit: v.mainBranchCommit ?? null } };
+    }
+    return { kind: "damaged", reason: "unexpected JSON shape" };
+  } catch (e) {
+    return { kind: "damaged", reason: (e as Error).message };
+  }
+}
+
+/** Same key order as the established tool writes: hash, hashInput, mainBranchCommit. */
+export function writeHashFile(path: string, info: HashInfo): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify({ hash: info.hash, hashInput: info.hashInput, mainBranchCommit: info.mainBranchCommit }));
+  renameSync(tmp, path);
+}

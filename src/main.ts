@@ -1,0 +1,41 @@
+// Entry point: argv → what to do. The only place that calls process.exit.
+import { parseCli, renderHelp, SHORT_USAGE } from "./cli";
+import { VERSION } from "./version";
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`taskrunner: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<never> {
+  const cli = parseCli(process.argv.slice(2));
+  switch (cli.kind) {
+    case "version":
+      process.stdout.write(`taskrunner ${VERSION}\n`);
+      process.exit(0);
+    case "help":
+      process.stdout.write(renderHelp(VERSION));
+      process.exit(0);
+    case "usage-error":
+      fail(`${cli.message}; usage: ${SHORT_USAGE} (see --help)`, 2);
+    case "run": {
+      // Loaded here so that --version and --help stay cheap.
+      const { loadConfig, ConfigError } = await import("./config");
+      const { runTask } = await import("./runner");
+      let config;
+      try {
+        config = loadConfig(process.env, process.cwd());
+      } catch (e) {
+        if (e instanceof ConfigError) fail(e.message, 2);
+        throw e;
+      }
+      try {
+        process.exit(await runTask(cli, config, process.env, process.cwd()));
+      } catch (e) {
+        fail(`internal error: ${(e as Error).message}`, 1);
+      }
+    }
+  }
+}
+
+main().catch((e) => fail(`internal error: ${(e as Error).message}`, 1));

@@ -1,0 +1,151 @@
+// How lines look and where they go. The runner says *what* happened (a task
+// line, a runner message); this module formats it once and hands it to the
+// sinks: the toplevel's terminal streams, the task's log file, the quiet buffer.
+import { writeSync } from "node:fs";
+import { flock, LOCK_EX, LOCK_UN } from "./posix";
+import { concat } from "./lines";
+
+export type Stream = "stdout" | "stderr" | "debug" | "info" | "warn" | "error";
+export type Level = Exclude<Stream, "stdout" | "stderr">;
+
+const encoder = new TextEncoder();
+
+/** Writes all of data to fd, waiting out a non-blocking descriptor. Returns false if the reader is gone. */
+export function writeAll(fd: number, data: Uint8Array): boolean {
+  let offset = 0;
+  while (offset < data.length) {
+    try {
+      offset += writeSync(fd, data, offset, data.length - offset);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EAGAIN" || code === "EINTR") {
+        Bun.sleepSync(1);
+        continue;
+      }
+      return false; // EPIPE, EBADF: nobody is reading any more
+    }
+  }
+  return true;
+}
+
+/**
+ * The toplevel's stdout and stderr, shared by every taskrunner of a build.
+ * Each batch of complete lines is written under an exclusive flock on a
+ * build-wide lock file, so lines of parallel tasks never tear into each other
+ * (a pipe only guarantees that for writes up to PIPE_BUF bytes).
+ */
+export class Terminal {
+  private broken = [false, false];
+
+  constructor(
+    readonly stdoutFd: number,
+    readonly stderrFd: number,
+    private readonly lockFd: number | null,
+  ) {}
+
+  write(toStdout: boolean, data: Uint8Array): void {
+    const i = toStdout ? 0 : 1;
+    if (this.broken[i] || data.length === 0) return;
+    if (this.lockFd !== null) flock(this.lockFd, LOCK_EX);
+    const ok = writeAll(toStdout ? this.stdoutFd : this.stderrFd, data);
+    if (this.lockFd !== null) flock(this.lockFd, LOCK_UN);
+    if (!ok) this.broken[i] = true;
+  }
+}
+
+export interface OutputOptions {
+  job: string;
+  timestamps: boolean;
+  showDebug: boolean;
+  showInfo: boolean;
+  quiet: boolean;
+  terminal: Terminal;
+  logFd: number | null;
+}
+
+let lastSecond = -1;
+let lastStamp: Uint8Array = new Uint8Array(0);
+
+/** `HH:MM:SS ` in UTC, as the established tool prints it. */
+function timestamp(): Uint8Array {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastStamp = encoder.encode(new Date(now).toISOString().slice(11, 19) + " ");
+  }
+  return lastStamp;
+}
+
+const NL = encoder.encode("\n");
+
+export class TaskOutput {
+  private readonly held: { toStdout: boolean; data: Uint8Array }[] = [];
+  private readonly jobPrefix: Uint8Array;
+  private readonly streamTags = new Map<Stream, Uint8Array>();
+
+  constructor(private readonly o: OutputOptions) {
+    this.jobPrefix = encoder.encode(`[${o.job}] `);
+  }
+
+  private tag(stream: Stream): Uint8Array {
+    let t = this.streamTags.get(stream);
+    if (!t) this.streamTags.set(stream, (t = encoder.encode(`${stream} | `)));
+    return t;
+  }
+
+  private shownOnTerminal(stream: Stream): boolean {
+    if (stream === "debug") return this.o.showDebug;
+    if (stream === "info") return this.o.showInfo;
+    return true;
+  }
+
+  /** Complete lines (without newline) of one stream, in order. */
+  lines(stream: Stream, lines: Uint8Array[]): void {
+    if (lines.length === 0) return;
+    const stamp = this.o.timestamps ? timestamp() : null;
+    const tag = this.tag(stream);
+    if (this.o.logFd !== null) {
+      const parts: Uint8Array[] = [];
+      for (const line of lines) {
+        if (stamp) parts.push(stamp);
+        parts.push(tag, line, NL);
+      }
+      writeAll(this.o.logFd, concat(parts));
+    }
+    if (!this.shownOnTerminal(stream)) return;
+    const parts: Uint8Array[] = [];
+    for (const line of lines) {
+      if (stamp) parts.push(stamp);
+      parts.push(this.jobPrefix, tag, line, NL);
+    }
+    const toStdout = stream === "stdout";
+    const data = concat(parts);
+    if (this.o.quiet) this.held.push({ toStdout, data });
+    else this.o.terminal.write(toStdout, data);
+  }
+
+  /** A runner message; one line per line of text. */
+  message(level: Level, text: string): void {
+    this.lines(level, text.split("\n").map((l) => encoder.encode(l)));
+  }
+
+  debug(text: string): void {
+    this.message("debug", text);
+  }
+  info(text: string): void {
+    this.message("info", text);
+  }
+  warn(text: string): void {
+    this.message("warn", text);
+  }
+  error(text: string): void {
+    this.message("error", text);
+  }
+
+  /** Quiet mode: a task that succeeded says nothing; one that failed shows what it held back. */
+  finish(success: boolean): void {
+    if (!success) for (const h of this.held) this.o.terminal.write(h.toStdout, h.data);
+    this.held.length = 0;
+  }
+}

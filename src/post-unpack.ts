@@ -1,0 +1,29 @@
+// Post-unpack commands (`snapshot -o ... --cmd CMD`): run with `sh -c` after a
+// successful run or restore; their stdout and stderr both become the task's
+// stderr lines.
+import type { TaskContext } from "./runner";
+import { LineSplitter } from "./lines";
+
+/** null on success, else a message saying what failed. */
+export async function runPostUnpack(ctx: TaskContext, cmd: string): Promise<string | null> {
+  ctx.out.debug(`Running post-unpack cmd ${JSON.stringify(cmd)}`);
+  let proc;
+  try {
+    proc = Bun.spawn(["sh", "-c", cmd], {
+      cwd: ctx.cwd,
+      env: { ...process.env, _taskrunner_build_id: ctx.paths.buildId },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+  } catch (e) {
+    return `post-unpack command ${JSON.stringify(cmd)} could not start: ${(e as Error).message}`;
+  }
+  const drain = async (stream: ReadableStream<Uint8Array>) => {
+    const splitter = new LineSplitter();
+    for await (const chunk of stream) ctx.out.lines("stderr", splitter.push(chunk));
+    const last = splitter.end();
+    if (last) ctx.out.lines("stderr", [last]);
+  };
+  await Promise.all([drain(proc.stdout), drain(proc.stderr), proc.exited]);
+  const code = proc.exitCode ?? 1;
+  return code === 0 ? null : `post-unpack command ${JSON.stringify(cmd)} failed with exit code ${code}`;
+}

@@ -1,0 +1,274 @@
+// The life of one task: lock → already ran? → spawn → serve snapshot requests
+// and collect output → wait → record → report.
+import { closeSync, openSync } from "node:fs";
+import { constants } from "node:os";
+import type { Config, Env } from "./config";
+import { lockJob } from "./lock";
+import { LineSplitter } from "./lines";
+import { Terminal, TaskOutput, writeAll, type Stream } from "./output";
+import { isOpenFd } from "./posix";
+import { parseRequest, Reply, requestErrorLines } from "./protocol";
+import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult, type BuildPaths } from "./state";
+import { spawnTask, type SpawnedTask } from "./task-process";
+import { SnapshotSession } from "./snapshot";
+
+export interface RunRequest {
+  name: string;
+  force: boolean;
+  cmd: string;
+  args: string[];
+}
+
+/** Everything a task's helpers (snapshot, cache, status) need to know about it. */
+export interface TaskContext {
+  job: string;
+  force: boolean;
+  isToplevel: boolean;
+  cwd: string;
+  config: Config;
+  paths: BuildPaths;
+  out: TaskOutput;
+}
+
+const encoder = new TextEncoder();
+
+function exitDescription(code: number): string {
+  return code === 0 ? "ExitSuccess" : `ExitFailure ${code}`;
+}
+
+/** A descriptor number from our own environment, if it is set and open. */
+function inheritedFd(env: Env, name: string): number | null {
+  const raw = env[name];
+  if (raw === undefined || !/^\d+$/.test(raw)) return null;
+  const fd = Number(raw);
+  return isOpenFd(fd) ? fd : null;
+}
+
+/** The parent taskrunner's request pipe: our debug lines belong in its log too. */
+function parentChannel(env: Env): (text: string) => void {
+  const fd = inheritedFd(env, "_taskrunner_request_pipe");
+  if (fd === null) return () => {};
+  return (text) => {
+    writeAll(fd, encoder.encode(`${JSON.stringify(["debug", text])}\n`));
+  };
+}
+
+export async function runTask(req: RunRequest, config: Config, env: Env, cwd: string): Promise<number> {
+  const inheritedBuild = env._taskrunner_build_id;
+  const isToplevel = !inheritedBuild;
+  const paths = isToplevel ? createBuild(config.stateDirectory) : buildPaths(config.stateDirectory, inheritedBuild);
+  if (!isToplevel) ensureBuildDirs(paths);
+
+  // Nested runners write straight to the toplevel's streams, whatever their
+  // own stdout/stderr were redirected to.
+  const outFd = (isToplevel ? null : inheritedFd(env, "_taskrunner_toplevel_stdout")) ?? 1;
+  const errFd = (isToplevel ? null : inheritedFd(env, "_taskrunner_toplevel_stderr")) ?? 2;
+  let outputLockFd: number | null = null;
+  try {
+    outputLockFd = openSync(`${paths.buildDir}/output.lock`, "a");
+  } catch {
+    // Without the lock lines can still tear under heavy parallel output, but they all arrive.
+  }
+  const terminal = new Terminal(outFd, errFd, outputLockFd);
+  const toParent = parentChannel(env);
+
+  toParent(`Starting subtask ${req.name}`);
+  const lock = lockJob(paths.lockFile(req.name), () => toParent(`Waiting for the lock of ${req.name}`));
+  if (lock.kind === "failed") {
+    terminal.write(false, encoder.encode(`[${req.name}] error | ${lock.message}\n`));
+    return 1;
+  }
+
+  const recorded = readResult(paths, req.name);
+  if (recorded !== null) {
+    toParent(`Subtask ${req.name} finished with ${exitDescription(recorded)}`);
+    return recorded;
+  }
+
+  const logFd = openSync(paths.logFile(req.name), "w");
+  const out = new TaskOutput({
+    job: req.name,
+    timestamps: config.timestamps,
+    showDebug: config.debug,
+    showInfo: config.logInfo,
+    quiet: config.quiet,
+    terminal,
+    logFd,
+  });
+  const ctx: TaskContext = { job: req.name, force: req.force, isToplevel, cwd, config, paths, out };
+  const session = new SnapshotSession(ctx);
+  await session.beforeStart();
+
+  out.debug(`Running command: ${JSON.stringify([req.cmd, ...req.args])}`);
+  out.debug(`  buildId: ${paths.buildId}`);
+  out.debug(`  cwd: ${cwd}`);
+
+  const spawned = spawnTask({
+    cmd: req.cmd,
+    args: req.args,
+    cwd,
+    env,
+    buildId: paths.buildId,
+    toplevelStdout: outFd,
+    toplevelStderr: errFd,
+  });
+  let code: number;
+  let interruptedBy: NodeJS.Signals | null = null;
+  if (spawned.kind === "failed") {
+    out.error(spawned.message);
+    code = spawned.exitCode;
+  } else {
+    const result = await superviseTask(spawned.task, ctx, session);
+    code = result.code;
+    interruptedBy = result.interruptedBy;
+  }
+
+  if (interruptedBy !== null) {
+    // Nothing is recorded as done: no result, no hash, no upload, no success status.
+    out.warn(`Interrupted by ${interruptedBy}`);
+    out.finish(false);
+    toParent(`Subtask ${req.name} interrupted by ${interruptedBy}`);
+    closeSync(logFd);
+    return 128 + (constants.signals[interruptedBy] ?? 15);
+  }
+
+  code = await session.afterTask(code);
+  out.debug(`Command ${JSON.stringify([req.cmd, ...req.args])} exited with code ${code}`);
+  toParent(`Subtask ${req.name} finished with ${exitDescription(code)}`);
+  writeResult(paths, req.name, code);
+  out.finish(code === 0);
+  closeSync(logFd);
+  await session.report(code);
+  return code;
+}
+
+/** Serves the task until it exits and its output is drained (or the drain times out). */
+async function superviseTask(
+  task: SpawnedTask,
+  ctx: TaskContext,
+  session: SnapshotSession,
+): Promise<{ code: number; interruptedBy: NodeJS.Signals | null }> {
+  const { proc } = task;
+  let interruptedBy: NodeJS.Signals | null = null;
+  const forward = (signal: NodeJS.Signals) => {
+    interruptedBy ??= signal;
+    try {
+      process.kill(-proc.pid, signal); // the whole process group
+    } catch {
+      proc.kill(signal);
+    }
+  };
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const s of signals) process.on(s, forward);
+
+  const controller = serveRequests(task, ctx, session);
+  const stdout = pump(proc.stdout, "stdout", ctx.out);
+  const stderr = pump(proc.stderr, "stderr", ctx.out);
+  const exitCode = await proc.exited;
+  const code = proc.signalCode ? 128 + (constants.signals[proc.signalCode] ?? 0) : exitCode;
+
+  for (const [name, stream] of [["stdout", stdout], ["stderr", stderr]] as const) {
+    if (!(await drained(stream.done, ctx.config.outputStreamTimeoutSeconds))) {
+      const t = ctx.config.outputStreamTimeoutSeconds;
+      ctx.out.warn(`taskrunner: Task did not close ${name} ${t} seconds after exiting.`);
+      ctx.out.warn("Perhaps the file descriptor was leaked to a background process?");
+      ctx.out.warn("Build will continue despite this error, but some output may be lost.");
+      stream.cancel();
+    }
+  }
+  controller.stop();
+  for (const s of signals) process.off(s, forward);
+  return { code, interruptedBy };
+}
+
+async function drained(done: Promise<void>, seconds: number): Promise<boolean> {
+  let timer: Timer | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), seconds * 1000)));
+  const result = await Promise.race([done.then(() => true as const), timeout]);
+  clearTimeout(timer);
+  return result;
+}
+
+/** Reads one of the task's output streams line by line into the output sinks. */
+function pump(stream: ReadableStream<Uint8Array>, name: Stream, out: TaskOutput) {
+  const reader = stream.getReader();
+  const splitter = new LineSplitter();
+  let cancelled = false;
+  const done = (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done || cancelled) break;
+        out.lines(name, splitter.push(value));
+      }
+    } catch (e) {
+      out.debug(`reading task ${name} failed: ${(e as Error).message}`);
+    }
+    const last = splitter.end();
+    if (last && !cancelled) out.lines(name, [last]);
+  })();
+  return {
+    done,
+    cancel() {
+      cancelled = true;
+      const last = splitter.end();
+      if (last) out.lines(name, [last]);
+      reader.cancel().catch(() => {});
+    },
+  };
+}
+
+/** The controller side of the request/response pipes (SPEC §7). */
+function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSession) {
+  const reader = Bun.file(task.requestFd).stream().getReader();
+  const splitter = new LineSplitter();
+  const decoder = new TextDecoder();
+  const reply = (text: string) => writeAll(task.responseFd, encoder.encode(`${text}\n`));
+  const loop = (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        for (const bytes of splitter.push(value)) {
+          const line = decoder.decode(bytes);
+          const req = parseRequest(line);
+          switch (req.kind) {
+            case "debug":
+              ctx.out.debug(req.words.join(" "));
+              break; // no reply: debug lines come from nested runners, concurrently
+            case "snapshot":
+              ctx.out.debug(`Running cmdpipe command: ${JSON.stringify(["snapshot", ...req.args])}`);
+              reply(await session.handle(req.args));
+              break;
+            case "invalid":
+            case "unknown":
+              for (const l of requestErrorLines(req)) ctx.out.error(l);
+              reply(Reply.fail);
+              break;
+            default:
+              unreachable(req);
+          }
+        }
+      }
+    } catch (e) {
+      ctx.out.debug(`controller channel closed: ${(e as Error).message}`);
+    }
+  })();
+  return {
+    loop,
+    stop() {
+      reader.cancel().catch(() => {});
+      for (const fd of [task.responseFd]) {
+        try {
+          closeSync(fd);
+        } catch {
+          // already closed
+        }
+      }
+    },
+  };
+}
+
+export function unreachable(x: never): never {
+  throw new Error(`unreachable: ${JSON.stringify(x)}`);
+}

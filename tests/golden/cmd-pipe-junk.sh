@@ -1,0 +1,3 @@
+echo junk >&${_taskrunner_request_pipe}
+read -u ${_taskrunner_response_pipe} reply
+eval "$reply"

@@ -1,0 +1,1 @@
+taskrunner -n missing ./no-such-command arg || echo "exit code: $?"

@@ -1,0 +1,4 @@
+# check output logs/toplevel.log
+# env TASKRUNNER_DEBUG=1
+taskrunner -n child true
+taskrunner -n child true

@@ -1,0 +1,3 @@
+echo "about to fail"
+echo "to stderr" >&2
+exit 3

@@ -1,0 +1,1 @@
+taskrunner -n killed bash -c 'echo "about to die"; kill -KILL $$' || echo "exit code: $?"

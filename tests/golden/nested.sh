@@ -1,0 +1,3 @@
+echo "Toplevel task"
+taskrunner -n nested sh -c 'echo "Nested task"'
+echo "Toplevel task again"

@@ -1,0 +1,5 @@
+# quiet
+echo "Toplevel output"
+taskrunner -n nested sh -c 'echo "Nested output that succeeds"'
+echo "Toplevel fails now"
+exit 1

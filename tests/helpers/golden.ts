@@ -1,0 +1,100 @@
+// Runs one golden case and renders what the user saw.
+import { mkdtempSync, readdirSync, readFileSync, existsSync, mkdirSync, rmSync, realpathSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { BINARY } from "./binary";
+
+export interface Directives {
+  check: string[];
+  quiet: boolean;
+  noToplevel: boolean;
+  /** Output of parallel tasks: compare its lines sorted. */
+  sort: boolean;
+  env: Record<string, string>;
+}
+
+export function parseDirectives(script: string): Directives {
+  const d: Directives = { check: ["output"], quiet: false, noToplevel: false, sort: false, env: {} };
+  for (const line of script.split("\n")) {
+    if (!line.startsWith("#")) break;
+    const words = line.slice(1).trim().split(/\s+/);
+    if (words[0] === "check") d.check = words.slice(1);
+    else if (words[0] === "quiet") d.quiet = true;
+    else if (words[0] === "sort") d.sort = true;
+    else if (words[0] === "no" && words[1] === "toplevel") d.noToplevel = true;
+    else if (words[0] === "env") {
+      for (const kv of words.slice(1)) {
+        const eq = kv.indexOf("=");
+        d.env[kv.slice(0, eq)] = kv.slice(eq + 1);
+      }
+    }
+  }
+  return d;
+}
+
+export function baseEnv(dir: string): Record<string, string> {
+  return {
+    PATH: `${dirname(BINARY)}:${process.env.PATH}`,
+    HOME: dir,
+    LANG: "C.UTF-8",
+    TASKRUNNER_STATE_DIRECTORY: join(dir, "state"),
+    TASKRUNNER_DISABLE_TIMESTAMPS: "1",
+    GIT_AUTHOR_NAME: "Test",
+    GIT_AUTHOR_EMAIL: "test@example.com",
+    GIT_COMMITTER_NAME: "Test",
+    GIT_COMMITTER_EMAIL: "test@example.com",
+    GIT_CONFIG_NOSYSTEM: "1",
+  };
+}
+
+/** Where a checked file lives: per-build files in the (only) build's directory. */
+function resolveChecked(dir: string, rel: string): string[] {
+  const state = join(dir, "state");
+  if (rel.startsWith("logs/") || rel.startsWith("results/")) {
+    const builds = existsSync(join(state, "builds")) ? readdirSync(join(state, "builds")).sort() : [];
+    return builds.map((b) => join(state, "builds", b, rel)).filter(existsSync);
+  }
+  if (rel.startsWith("hash/") || rel.startsWith("locks/")) return [join(state, rel)].filter(existsSync);
+  return [join(dir, "work", rel)].filter(existsSync);
+}
+
+export function normalize(text: string, dir: string): string {
+  return text
+    .replaceAll(dir, "$TMP")
+    .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/g, "<build-id>");
+}
+
+export async function runCase(name: string, script: string, d: Directives, extraEnv: Record<string, string> = {}): Promise<string> {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), `golden-${name}-`)));
+  try {
+    const work = join(dir, "work");
+    mkdirSync(work);
+    const env = { ...baseEnv(dir), ...(d.quiet ? { TASKRUNNER_QUIET: "1" } : {}), ...d.env, ...extraEnv };
+    // One pipe for both streams, as a terminal user sees them interleaved.
+    const inner = d.noToplevel ? ["bash", "-e", "-c", script] : [BINARY, "-n", "toplevel", "bash", "-e", "-c", script];
+    const proc = Bun.spawn(["bash", "-c", 'exec "$@" 2>&1', "golden", ...inner], {
+      cwd: work,
+      env,
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    const [output, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    let rendered = "";
+    for (const item of d.check) {
+      if (item === "output") {
+        const shown = d.sort ? `${output.split("\n").filter(Boolean).sort().join("\n")}\n` : output;
+        rendered += `-- output:\n${shown}`;
+        continue;
+      }
+      for (const file of resolveChecked(dir, item)) {
+        const content = readFileSync(file, "utf8");
+        rendered += `-- ${item}:\n${content}${content.endsWith("\n") || content === "" ? "" : "\n"}`;
+      }
+    }
+    if (code !== 0) rendered += `-- exit code: ${code}\n`;
+    return normalize(rendered, dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

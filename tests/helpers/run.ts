@@ -1,0 +1,49 @@
+// Runs the compiled binary in a scratch directory, for tests that need more
+// than a golden comparison (bytes, timing, signals).
+import { mkdtempSync, mkdirSync, realpathSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BINARY } from "./binary";
+import { baseEnv } from "./golden";
+
+export interface Scratch {
+  dir: string;
+  work: string;
+  env: Record<string, string>;
+  cleanup(): void;
+}
+
+export function scratch(prefix: string): Scratch {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), `${prefix}-`)));
+  const work = join(dir, "work");
+  mkdirSync(work);
+  return { dir, work, env: baseEnv(dir), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function taskrunner(s: Scratch, args: string[], extraEnv: Record<string, string> = {}) {
+  return Bun.spawn([BINARY, ...args], {
+    cwd: s.work,
+    env: { ...s.env, ...extraEnv },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+}
+
+export async function runToEnd(s: Scratch, args: string[], extraEnv: Record<string, string> = {}) {
+  const p = taskrunner(s, args, extraEnv);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).bytes(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
+  return { stdout, stderr, code };
+}
+
+export async function waitFor(check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error("timed out waiting for a condition");
+    await Bun.sleep(20);
+  }
+}

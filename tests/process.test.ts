@@ -1,0 +1,92 @@
+// Locks, builds and signals, with real processes.
+import { test, expect, beforeAll } from "bun:test";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ensureBinary } from "./helpers/binary";
+import { scratch, taskrunner, runToEnd, waitFor } from "./helpers/run";
+import { createBuild } from "../src/state";
+
+beforeAll(ensureBinary, 120_000);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+  test(`${signal} reaches the task's whole tree; runner exits ${code} and records nothing`, async () => {
+    const s = scratch("signal");
+    try {
+      const grandchild = `trap 'echo got-it > gc-signalled; exit 0' TERM INT; echo $$ > gc-pid; while :; do sleep 0.05; done`;
+      const script = `snapshot --raw v1; sh -c "$1"; echo "task went on"`;
+      const p = taskrunner(s, ["-n", "victim", "bash", "-c", script, "x", grandchild]);
+      await waitFor(() => existsSync(join(s.work, "gc-pid")));
+      p.kill(signal);
+      expect(await p.exited).toBe(code);
+      await waitFor(() => existsSync(join(s.work, "gc-signalled")));
+      const state = join(s.dir, "state");
+      const build = readdirSync(join(state, "builds"))[0];
+      expect(existsSync(join(state, "builds", build, "results", "victim"))).toBe(false);
+      expect(existsSync(join(state, "hash", "victim.hash"))).toBe(false);
+      // The lock is free: the same job runs at once in a new build.
+      const again = await runToEnd(s, ["-n", "victim", "echo", "again"]);
+      expect(again.code).toBe(0);
+    } finally {
+      s.cleanup();
+    }
+  });
+}
+
+test("a runner killed with SIGKILL leaves no stale lock, even while its orphaned task lives on", async () => {
+  const s = scratch("sigkill");
+  let orphan = 0;
+  try {
+    const p = taskrunner(s, ["-n", "held", "bash", "-c", "echo $$ > task-pid; exec sleep 60"]);
+    await waitFor(() => existsSync(join(s.work, "task-pid")));
+    orphan = Number(readFileSync(join(s.work, "task-pid"), "utf8"));
+    p.kill("SIGKILL");
+    await p.exited;
+    expect(alive(orphan)).toBe(true);
+    const again = await runToEnd(s, ["-n", "held", "echo", "lock was free"]);
+    expect(new TextDecoder().decode(again.stdout)).toBe("[held] stdout | lock was free\n");
+  } finally {
+    if (orphan) process.kill(orphan, "SIGKILL");
+    s.cleanup();
+  }
+});
+
+test("the job lock is system-wide: a second build of the same job waits for the first", async () => {
+  const s = scratch("lock");
+  try {
+    const first = taskrunner(s, ["-n", "shared", "bash", "-c", "touch started; sleep 1.5; touch first-done"]);
+    await waitFor(() => existsSync(join(s.work, "started")));
+    const second = await runToEnd(s, ["-n", "shared", "bash", "-c", "test -f first-done && echo waited"]);
+    expect(new TextDecoder().decode(second.stdout)).toBe("[shared] stdout | waited\n");
+    expect(await first.exited).toBe(0);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test("two toplevels started at the same instant get different build ids", async () => {
+  const s = scratch("ids");
+  try {
+    const runs = await Promise.all(
+      [1, 2, 3, 4].map((i) => runToEnd(s, ["-n", `t${i}`, "bash", "-c", 'echo "$_taskrunner_build_id"'])),
+    );
+    const ids = runs.map((r) => new TextDecoder().decode(r.stdout).split(" | ")[1].trim());
+    expect(new Set(ids).size).toBe(4);
+    for (const id of ids) expect(id).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    // Same microsecond in one process: the exclusive mkdir moves the second one on.
+    const a = createBuild(join(s.dir, "state2"), 1_800_000_000_000_000);
+    const b = createBuild(join(s.dir, "state2"), 1_800_000_000_000_000);
+    expect(a.buildId).toBe("2027-01-15T08:00:00.000000Z");
+    expect(b.buildId).toBe("2027-01-15T08:00:00.000001Z");
+  } finally {
+    s.cleanup();
+  }
+});

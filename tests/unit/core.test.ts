@@ -1,0 +1,132 @@
+// Pure logic: line splitting, controller framing, configuration, command line,
+// snapshot arguments.
+import { test, expect, describe } from "bun:test";
+import { LineSplitter } from "../../src/lines";
+import { parseRequest, requestErrorLines } from "../../src/protocol";
+import { loadConfig, ConfigError } from "../../src/config";
+import { parseCli } from "../../src/cli";
+import { parseSnapshotArgs } from "../../src/snapshot-args";
+import { changedPaths } from "../../src/snapshot";
+import { formatBuildId } from "../../src/state";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+describe("LineSplitter", () => {
+  test("splits complete lines and keeps the rest for later", () => {
+    const s = new LineSplitter();
+    expect(s.push(enc("a\nb")).map(dec)).toEqual(["a"]);
+    expect(s.push(enc("c\n\nd")).map(dec)).toEqual(["bc", ""]);
+    expect(dec(s.end()!)).toBe("d");
+    expect(s.end()).toBeNull();
+  });
+  test("a line gathered from many chunks", () => {
+    const s = new LineSplitter();
+    for (let i = 0; i < 1000; i++) expect(s.push(enc("xy"))).toEqual([]);
+    const [line] = s.push(enc("z\n"));
+    expect(line.length).toBe(2001);
+  });
+  test("bytes are kept as they are", () => {
+    const s = new LineSplitter();
+    const [line] = s.push(new Uint8Array([0xff, 0x00, 0x0d, 0x0a]));
+    expect([...line]).toEqual([0xff, 0x00, 0x0d]);
+  });
+});
+
+describe("controller requests", () => {
+  test("snapshot, debug, unknown, invalid", () => {
+    expect(parseRequest('["snapshot","a b","-o"]')).toEqual({ kind: "snapshot", args: ["a b", "-o"] });
+    expect(parseRequest('["debug","Starting","subtask x"]')).toEqual({ kind: "debug", words: ["Starting", "subtask x"] });
+    const unknown = parseRequest('["random","command"]');
+    expect(requestErrorLines(unknown)).toEqual(['Unknown command in command pipe: ["random","command"]']);
+    const junk = parseRequest("junk");
+    expect(requestErrorLines(junk)[0]).toBe('Invalid command pipe request: "junk"');
+    expect(requestErrorLines(junk)[1]).toStartWith("Error: ");
+    expect(parseRequest("[1,2]").kind).toBe("invalid");
+    expect(parseRequest("{}").kind).toBe("invalid");
+    expect(parseRequest("[]").kind).toBe("unknown");
+  });
+});
+
+describe("configuration", () => {
+  test("defaults", () => {
+    const c = loadConfig({}, "/here");
+    expect(c.stateDirectory).toBe("/tmp/taskrunner");
+    expect(c.rootDirectory).toBe("/here");
+    expect(c.outputStreamTimeoutSeconds).toBe(5);
+    expect(c.timestamps).toBe(true);
+    expect(c.remoteCachePrefix).toBe("taskrunner/");
+    expect(c.s3.region).toBe("eu-central-1");
+    expect(c.s3.endpoint).toBeNull();
+  });
+  test("an empty prefix is an empty prefix", () => {
+    expect(loadConfig({ TASKRUNNER_REMOTE_CACHE_PREFIX: "" }, "/").remoteCachePrefix).toBe("");
+  });
+  test("a malformed value names the variable", () => {
+    expect(() => loadConfig({ TASKRUNNER_OUTPUT_STREAM_TIMEOUT: "soon" }, "/")).toThrow(
+      new ConfigError('TASKRUNNER_OUTPUT_STREAM_TIMEOUT="soon" is not valid: expected a number of seconds, e.g. 5'),
+    );
+    expect(() => loadConfig({ TASKRUNNER_S3_ENDPOINT: "::" }, "/")).toThrow(/TASKRUNNER_S3_ENDPOINT/);
+    expect(() => loadConfig({ TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS: "-1" }, "/")).toThrow(
+      /TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS/,
+    );
+  });
+  test("GITHUB_REPOSITORY as owner/repo or a bare name; keys with | for newlines", () => {
+    const a = loadConfig({ GITHUB_REPOSITORY: "acme/app" }, "/").github;
+    expect([a.owner, a.repo]).toEqual(["acme", "app"]);
+    const b = loadConfig({ GITHUB_REPOSITORY: "app", GITHUB_REPOSITORY_OWNER: "acme" }, "/").github;
+    expect([b.owner, b.repo]).toEqual(["acme", "app"]);
+    expect(loadConfig({ GITHUB_APP_PRIVATE_KEY: "a|b" }, "/").github.privateKey).toBe("a\nb");
+    expect(loadConfig({ TASKRUNNER_S3_ENDPOINT: "default-aws" }, "/").s3.endpoint).toBeNull();
+  });
+});
+
+describe("command line", () => {
+  test("options only before CMD; default name is the base name of CMD", () => {
+    expect(parseCli(["-n", "x", "bash", "-c", "echo -f"])).toEqual({
+      kind: "run", name: "x", force: false, cmd: "bash", args: ["-c", "echo -f"],
+    });
+    expect(parseCli(["-f", "./scripts/build.sh", "-n", "y"])).toEqual({
+      kind: "run", name: "build.sh", force: true, cmd: "./scripts/build.sh", args: ["-n", "y"],
+    });
+    expect(parseCli(["--name=z", "--", "-weird"])).toMatchObject({ kind: "run", name: "z", cmd: "-weird" });
+  });
+  test("help, version and usage errors", () => {
+    expect(parseCli(["--help"]).kind).toBe("help");
+    expect(parseCli(["--version"]).kind).toBe("version");
+    expect(parseCli([])).toEqual({ kind: "usage-error", message: "no command given" });
+    expect(parseCli(["-x", "true"]).kind).toBe("usage-error");
+    expect(parseCli(["-n"]).kind).toBe("usage-error");
+    expect(parseCli(["-n", "../x", "true"]).kind).toBe("usage-error");
+  });
+});
+
+describe("snapshot arguments", () => {
+  test("inputs before --outputs, outputs after", () => {
+    const r = parseSnapshotArgs(["src", "--raw", "v1", "-o", "dist", "--cmd", "touch x", "--fuzzy-cache", "--cache-root", "/r", "--cache-version", "3", "--commit-status", "--cache-success", "-l", "-n"]);
+    expect(r).toEqual({
+      ok: true,
+      args: {
+        fileInputs: ["src"], rawInputs: ["v1"], outputs: ["dist"], postUnpackCommands: ["touch x"],
+        fuzzyCache: true, cacheRoot: "/r", cacheVersion: "3", commitStatus: true, cacheSuccess: true, longRunning: true,
+      },
+    });
+  });
+  test("errors", () => {
+    expect(parseSnapshotArgs(["--bogus"])).toEqual({ ok: false, error: "Invalid option or missing argument: --bogus" });
+    expect(parseSnapshotArgs(["--raw"])).toEqual({ ok: false, error: "Invalid option or missing argument: --raw" });
+    expect(parseSnapshotArgs(["-o", "x", "--cmd"])).toEqual({ ok: false, error: "Invalid option or missing argument: --cmd" });
+    expect(parseSnapshotArgs(["--cmd", "x"])).toEqual({ ok: false, error: "--cmd is supported only after --outputs" });
+    expect(parseSnapshotArgs(["--raw", "-starts-with-dash"])).toMatchObject({ ok: true });
+  });
+});
+
+test("changedPaths names what moved between two hash inputs", () => {
+  const before = "100644 blob aaa\ta.txt\n100644 blob bbb\tb.txt\n100644 blob ccc\tc.txt";
+  const after = "100644 blob aaa\ta.txt\n100755 blob bbb\tb.txt\n100644 blob ddd\td.txt";
+  expect(changedPaths(before, after)).toEqual(["b.txt", "c.txt", "d.txt"]);
+});
+
+test("build ids are ISO-8601 UTC with microseconds", () => {
+  expect(formatBuildId(1_764_324_000_123_456)).toBe("2025-11-28T10:00:00.123456Z");
+});
