@@ -1,5 +1,5 @@
 // hash/<job>.hash: what a job's inputs hashed to when it last succeeded.
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readText, writeFileAtomic } from "./sys";
 
 export interface HashInfo {
   hash: string;
@@ -10,12 +10,8 @@ export interface HashInfo {
 export type SavedHash = { kind: "found"; info: HashInfo } | { kind: "absent" } | { kind: "damaged"; reason: string };
 
 export function readHashFile(path: string): SavedHash {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch {
-    return { kind: "absent" };
-  }
+  const text = readText(path);
+  if (text === null) return { kind: "absent" };
   try {
     const v = JSON.parse(text);
     if (
@@ -32,8 +28,6 @@ export function readHashFile(path: string): SavedHash {
 }
 
 /** Same key order as the established tool writes: hash, hashInput, mainBranchCommit. */
-export function writeHashFile(path: string, info: HashInfo): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify({ hash: info.hash, hashInput: info.hashInput, mainBranchCommit: info.mainBranchCommit }));
-  renameSync(tmp, path);
+export function writeHashFile(path: string, info: HashInfo): boolean {
+  return writeFileAtomic(path, JSON.stringify({ hash: info.hash, hashInput: info.hashInput, mainBranchCommit: info.mainBranchCommit }));
 }

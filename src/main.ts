@@ -3,7 +3,8 @@ import { parseCli, renderHelp, SHORT_USAGE } from "./cli";
 import { VERSION } from "./version";
 
 function fail(message: string, code: number): never {
-  process.stderr.write(`taskrunner: ${message}\n`);
+  // console.* rather than process.stdout/stderr: those streams cost milliseconds to set up.
+  console.error(`taskrunner: ${message}`);
   process.exit(code);
 }
 
@@ -11,10 +12,10 @@ async function main(): Promise<never> {
   const cli = parseCli(process.argv.slice(2));
   switch (cli.kind) {
     case "version":
-      process.stdout.write(`taskrunner ${VERSION}\n`);
+      console.log(`taskrunner ${VERSION}`);
       process.exit(0);
     case "help":
-      process.stdout.write(renderHelp(VERSION));
+      console.log(renderHelp(VERSION).trimEnd());
       process.exit(0);
     case "usage-error":
       fail(`${cli.message}; usage: ${SHORT_USAGE} (see --help)`, 2);

@@ -1,32 +1,13 @@
 // How lines look and where they go. The runner says *what* happened (a task
 // line, a runner message); this module formats it once and hands it to the
 // sinks: the toplevel's terminal streams, the task's log file, the quiet buffer.
-import { writeSync } from "node:fs";
-import { flock, LOCK_EX, LOCK_UN } from "./posix";
+import { flock, writeAll, LOCK_EX, LOCK_UN } from "./sys";
 import { concat } from "./lines";
 
 export type Stream = "stdout" | "stderr" | "debug" | "info" | "warn" | "error";
 export type Level = Exclude<Stream, "stdout" | "stderr">;
 
 const encoder = new TextEncoder();
-
-/** Writes all of data to fd, waiting out a non-blocking descriptor. Returns false if the reader is gone. */
-export function writeAll(fd: number, data: Uint8Array): boolean {
-  let offset = 0;
-  while (offset < data.length) {
-    try {
-      offset += writeSync(fd, data, offset, data.length - offset);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EAGAIN" || code === "EINTR") {
-        Bun.sleepSync(1);
-        continue;
-      }
-      return false; // EPIPE, EBADF: nobody is reading any more
-    }
-  }
-  return true;
-}
 
 /**
  * The toplevel's stdout and stderr, shared by every taskrunner of a build.

@@ -1,12 +1,11 @@
 // The life of one task: lock → already ran? → spawn → serve snapshot requests
 // and collect output → wait → record → report.
-import { closeSync, openSync } from "node:fs";
-import { constants } from "node:os";
 import type { Config, Env } from "./config";
 import { lockJob } from "./lock";
 import { LineSplitter } from "./lines";
-import { Terminal, TaskOutput, writeAll, type Stream } from "./output";
-import { isOpenFd } from "./posix";
+import { Terminal, TaskOutput, type Stream } from "./output";
+import { closeFd, createFile, isOpenFd, openOrCreate, writeAll } from "./sys";
+import { signalNumber } from "./signals";
 import { parseRequest, Reply, requestErrorLines } from "./protocol";
 import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult, type BuildPaths } from "./state";
 import { spawnTask, type SpawnedTask } from "./task-process";
@@ -63,13 +62,9 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   // own stdout/stderr were redirected to.
   const outFd = (isToplevel ? null : inheritedFd(env, "_taskrunner_toplevel_stdout")) ?? 1;
   const errFd = (isToplevel ? null : inheritedFd(env, "_taskrunner_toplevel_stderr")) ?? 2;
-  let outputLockFd: number | null = null;
-  try {
-    outputLockFd = openSync(`${paths.buildDir}/output.lock`, "a");
-  } catch {
-    // Without the lock lines can still tear under heavy parallel output, but they all arrive.
-  }
-  const terminal = new Terminal(outFd, errFd, outputLockFd);
+  // Without this lock, lines could tear under heavy parallel output; they would all still arrive.
+  const outputLockFd = openOrCreate(`${paths.buildDir}/output.lock`);
+  const terminal = new Terminal(outFd, errFd, outputLockFd >= 0 ? outputLockFd : null);
   const toParent = parentChannel(env);
 
   toParent(`Starting subtask ${req.name}`);
@@ -85,7 +80,11 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
     return recorded;
   }
 
-  const logFd = openSync(paths.logFile(req.name), "w");
+  const logFd = createFile(paths.logFile(req.name));
+  if (logFd < 0) {
+    terminal.write(false, encoder.encode(`[${req.name}] error | cannot create ${paths.logFile(req.name)}: errno ${-logFd}\n`));
+    return 1;
+  }
   const out = new TaskOutput({
     job: req.name,
     timestamps: config.timestamps,
@@ -128,8 +127,8 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
     out.warn(`Interrupted by ${interruptedBy}`);
     out.finish(false);
     toParent(`Subtask ${req.name} interrupted by ${interruptedBy}`);
-    closeSync(logFd);
-    return 128 + (constants.signals[interruptedBy] ?? 15);
+    closeFd(logFd);
+    return 128 + signalNumber(interruptedBy);
   }
 
   code = await session.afterTask(code);
@@ -137,7 +136,7 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   toParent(`Subtask ${req.name} finished with ${exitDescription(code)}`);
   writeResult(paths, req.name, code);
   out.finish(code === 0);
-  closeSync(logFd);
+  closeFd(logFd);
   await session.report(code);
   return code;
 }
@@ -165,7 +164,7 @@ async function superviseTask(
   const stdout = pump(proc.stdout, "stdout", ctx.out);
   const stderr = pump(proc.stderr, "stderr", ctx.out);
   const exitCode = await proc.exited;
-  const code = proc.signalCode ? 128 + (constants.signals[proc.signalCode] ?? 0) : exitCode;
+  const code = proc.signalCode ? 128 + signalNumber(proc.signalCode) : exitCode;
 
   for (const [name, stream] of [["stdout", stdout], ["stderr", stderr]] as const) {
     if (!(await drained(stream.done, ctx.config.outputStreamTimeoutSeconds))) {
@@ -258,13 +257,7 @@ function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSes
     loop,
     stop() {
       reader.cancel().catch(() => {});
-      for (const fd of [task.responseFd]) {
-        try {
-          closeSync(fd);
-        } catch {
-          // already closed
-        }
-      }
+      closeFd(task.responseFd);
     },
   };
 }

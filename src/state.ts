@@ -1,6 +1,6 @@
 // The state directory's layout (SPEC §4) and the build's identity (SPEC §3).
-import { mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
-import { join } from "node:path";
+import { Errno, mkdir, mkdirp, readText, writeFileAtomic } from "./sys";
+import { joinPath as join } from "./paths";
 
 export interface BuildPaths {
   stateDir: string;
@@ -44,45 +44,35 @@ function nowMicros(): number {
  */
 export function createBuild(stateDir: string, startMicros = nowMicros()): BuildPaths {
   const builds = join(stateDir, "builds");
-  mkdirSync(builds, { recursive: true });
-  let micros = startMicros;
-  for (;;) {
+  mkdirp(builds);
+  for (let micros = startMicros; ; micros++) {
     const id = formatBuildId(micros);
-    try {
-      mkdirSync(join(builds, id));
-      const paths = buildPaths(stateDir, id);
-      ensureBuildDirs(paths);
-      return paths;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      micros += 1;
-    }
+    const err = mkdir(join(builds, id));
+    if (err === Errno.EEXIST) continue;
+    if (err !== 0) throw new Error(`cannot create the build directory under ${builds}: errno ${err}`);
+    const paths = buildPaths(stateDir, id);
+    ensureBuildDirs(paths);
+    return paths;
   }
 }
 
 /** Nested runners normally find these made by the toplevel; make them anyway (cheap, and robust). */
 export function ensureBuildDirs(paths: BuildPaths): void {
-  mkdirSync(join(paths.buildDir, "logs"), { recursive: true });
-  mkdirSync(join(paths.buildDir, "results"), { recursive: true });
-  mkdirSync(join(paths.stateDir, "locks"), { recursive: true });
-  mkdirSync(join(paths.stateDir, "hash"), { recursive: true });
+  for (const dir of [join(paths.buildDir, "logs"), join(paths.buildDir, "results"), join(paths.stateDir, "locks"), join(paths.stateDir, "hash")]) {
+    mkdirp(dir);
+  }
 }
 
 /** The recorded exit code of job in this build, or null if it has not run. */
 export function readResult(paths: BuildPaths, job: string): number | null {
-  let text: string;
-  try {
-    text = readFileSync(paths.resultFile(job), "utf8");
-  } catch {
-    return null;
-  }
+  const text = readText(paths.resultFile(job));
+  if (text === null) return null;
   const code = Number.parseInt(text.trim(), 10);
   return Number.isNaN(code) ? null : code;
 }
 
 export function writeResult(paths: BuildPaths, job: string, code: number): void {
-  const file = paths.resultFile(job);
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, String(code));
-  renameSync(tmp, file);
+  if (!writeFileAtomic(paths.resultFile(job), String(code))) {
+    throw new Error(`cannot write ${paths.resultFile(job)}`);
+  }
 }

@@ -1,6 +1,5 @@
 // Starting the task: its descriptors, its environment, its process group.
-import { closeSync, openSync } from "node:fs";
-import { cloexecPipe, dupCloexec } from "./posix";
+import { closeFd, dupFd } from "./sys";
 import { SNAPSHOT_FUNCTION } from "./protocol";
 import type { Env } from "./config";
 
@@ -14,8 +13,8 @@ const STDIO_SIZE = FD.response + 1;
 
 export interface SpawnedTask {
   proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
-  requestFd: number; // our read end of the request pipe
-  responseFd: number; // our write end of the response pipe
+  requestFd: number; // our end of the request channel (read)
+  responseFd: number; // our end of the response channel (write)
 }
 
 export type SpawnOutcome = { kind: "spawned"; task: SpawnedTask } | { kind: "failed"; message: string; exitCode: number };
@@ -29,19 +28,19 @@ export function spawnTask(opts: {
   toplevelStdout: number;
   toplevelStderr: number;
 }): SpawnOutcome {
-  const [requestRead, requestWrite] = cloexecPipe();
-  const [responseRead, responseWrite] = cloexecPipe();
-  // Bun only hands a descriptor to the child when it is moved to a new number,
-  // so pass duplicates of the toplevel streams (nested runners get them as 60/61).
-  const outDup = dupCloexec(opts.toplevelStdout) ?? openSync("/dev/null", "w");
-  const errDup = dupCloexec(opts.toplevelStderr) ?? openSync("/dev/null", "w");
+  // Bun hands a child exactly the descriptors listed here (it closes the rest),
+  // and only when they move to a new number: pass duplicates of the toplevel
+  // streams, which a nested runner inherited as 60/61 already.
+  const outDup = dupFd(opts.toplevelStdout);
+  const errDup = dupFd(opts.toplevelStderr);
   const stdio: (string | number)[] = new Array(STDIO_SIZE).fill("ignore");
   stdio[1] = "pipe";
   stdio[2] = "pipe";
-  stdio[FD.toplevelStdout] = outDup;
-  stdio[FD.toplevelStderr] = errDup;
-  stdio[FD.request] = requestWrite;
-  stdio[FD.response] = responseRead;
+  if (outDup !== null) stdio[FD.toplevelStdout] = outDup;
+  if (errDup !== null) stdio[FD.toplevelStderr] = errDup;
+  // Bun makes a socket pair per extra "pipe"; bash's `read -u` and `>&fd` work on them as on pipes.
+  stdio[FD.request] = "pipe";
+  stdio[FD.response] = "pipe";
   const env: Env = {
     ...opts.env,
     _taskrunner_build_id: opts.buildId,
@@ -60,11 +59,13 @@ export function spawnTask(opts: {
       // the whole tree the task started, grandchildren included.
       detached: true,
     }) as unknown as Bun.Subprocess<"ignore", "pipe", "pipe">;
-    return { kind: "spawned", task: { proc, requestFd: requestRead, responseFd: responseWrite } };
+    const extra = proc.stdio as unknown as (number | null)[];
+    return {
+      kind: "spawned",
+      task: { proc, requestFd: extra[FD.request] as number, responseFd: extra[FD.response] as number },
+    };
   } catch (e) {
-    closeSync(requestRead);
-    closeSync(responseWrite);
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = (e as { code?: string }).code;
     const why = code === "ENOENT" ? "command not found" : code === "EACCES" ? "permission denied" : (e as Error).message;
     return {
       kind: "failed",
@@ -72,7 +73,6 @@ export function spawnTask(opts: {
       exitCode: code === "ENOENT" ? 127 : 126,
     };
   } finally {
-    // The child has its copies; ours would keep the pipes open after it exits.
-    for (const fd of [requestWrite, responseRead, outDup, errDup]) closeSync(fd);
+    for (const fd of [outDup, errDup]) if (fd !== null) closeFd(fd);
   }
 }

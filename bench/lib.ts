@@ -1,0 +1,36 @@
+// Shared by the benchmarks: medians of repeated runs, measured in one process.
+import { mkdtempSync, realpathSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dir, "..");
+export const BINARY = join(ROOT, "dist", "taskrunner");
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Median wall time in ms of running argv to completion, after warm-up runs. */
+export function timeCommand(argv: string[], opts: { runs?: number; env?: Record<string, string>; cwd?: string } = {}): number {
+  const runs = opts.runs ?? 40;
+  const times: number[] = [];
+  for (let i = 0; i < runs + 3; i++) {
+    const t = performance.now();
+    const p = Bun.spawnSync(argv, { env: opts.env, cwd: opts.cwd, stdout: "ignore", stderr: "ignore" });
+    const elapsed = performance.now() - t;
+    if (!p.success) throw new Error(`${argv.join(" ")} failed with ${p.exitCode}`);
+    if (i >= 3) times.push(elapsed);
+  }
+  return median(times);
+}
+
+export function scratchDir(prefix: string): string {
+  return realpathSync(mkdtempSync(join(tmpdir(), `bench-${prefix}-`)));
+}
+
+export function row(label: string, ms: number, baseline?: number): string {
+  const ratio = baseline ? `  (${(ms / baseline).toFixed(2)}× baseline, +${(ms - baseline).toFixed(2)} ms)` : "";
+  return `${label.padEnd(58)} ${ms.toFixed(2).padStart(8)} ms${ratio}`;
+}

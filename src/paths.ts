@@ -1,0 +1,15 @@
+// node:path costs start-up time; these are all the path helpers the hot path needs.
+export function dirname(path: string): string {
+  const i = path.replace(/\/+$/, "").lastIndexOf("/");
+  return i <= 0 ? (path.startsWith("/") ? "/" : ".") : path.slice(0, i);
+}
+
+export function basename(path: string): string {
+  const trimmed = path.replace(/\/+$/, "");
+  return trimmed.slice(trimmed.lastIndexOf("/") + 1) || trimmed;
+}
+
+export function joinPath(...parts: string[]): string {
+  return parts.join("/").replace(/\/{2,}/g, "/");
+}
+

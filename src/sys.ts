@@ -1,0 +1,180 @@
+// The file and descriptor calls of the runner's hot path, straight to libc
+// through bun:ffi. In a compiled Bun binary, importing node:fs costs ~3 ms and
+// node:path ~2 ms at every start — more than the rest of a skipped task — so
+// start-up code uses these instead. Only non-variadic C functions are bound:
+// variadic ones (open with a mode, fcntl) are not portable through FFI on
+// arm64 Darwin, hence creat(2) to create and 2-argument open(2) to open.
+import { dlopen, FFIType, ptr, toArrayBuffer } from "bun:ffi";
+import { dirname } from "./paths";
+
+const isDarwin = process.platform === "darwin";
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+const O_RDONLY = 0;
+const O_RDWR = 2;
+export const Errno = {
+  ENOENT: 2,
+  EINTR: 4,
+  EBADF: 9,
+  EAGAIN: isDarwin ? 35 : 11,
+  EEXIST: 17,
+  EPIPE: 32,
+} as const;
+
+const ERRNO_SYMBOL = isDarwin ? "__error" : "__errno_location";
+const { i32, ptr: P, u64, i64 } = { i32: FFIType.i32, ptr: FFIType.ptr, u64: FFIType.u64, i64: FFIType.i64 };
+const symbols = {
+  flock: { args: [i32, i32], returns: i32 },
+  open: { args: [P, i32], returns: i32 },
+  creat: { args: [P, FFIType.u32], returns: i32 },
+  read: { args: [i32, P, u64], returns: i64 },
+  write: { args: [i32, P, u64], returns: i64 },
+  close: { args: [i32], returns: i32 },
+  dup: { args: [i32], returns: i32 },
+  mkdir: { args: [P, FFIType.u32], returns: i32 },
+  rename: { args: [P, P], returns: i32 },
+  [ERRNO_SYMBOL]: { args: [], returns: P },
+} as const;
+
+type Fn = (...args: never[]) => number | bigint | null;
+let lib: Record<string, Fn> | null = null;
+
+function libc(): Record<string, Fn> {
+  if (lib) return lib;
+  const candidates = isDarwin
+    ? ["libSystem.B.dylib", "/usr/lib/libSystem.B.dylib"]
+    : ["libc.so.6", "libc.so", `/lib/ld-musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`];
+  let lastError: unknown;
+  for (const name of candidates) {
+    try {
+      lib = dlopen(name, symbols).symbols as unknown as Record<string, Fn>;
+      return lib;
+    } catch (e) {
+      lastError = e;
+    }
+  }
+  throw new Error(`cannot load the C library: ${lastError}`);
+}
+
+function call(name: string, ...args: unknown[]): number {
+  return Number((libc()[name] as (...a: unknown[]) => number | bigint)(...args));
+}
+
+export function errno(): number {
+  const p = libc()[ERRNO_SYMBOL]() as unknown as number | null;
+  return p ? new Int32Array(toArrayBuffer(p as never, 0, 4))[0] : 0;
+}
+
+const encoder = new TextEncoder();
+function cstr(s: string): Uint8Array {
+  return encoder.encode(`${s}\0`);
+}
+
+/** Retries a call interrupted by a signal; returns the result or -errno. */
+function retry(f: () => number): number {
+  for (;;) {
+    const r = f();
+    if (r >= 0) return r;
+    const e = errno();
+    if (e !== Errno.EINTR) return -(e || 1);
+  }
+}
+
+export function flock(fd: number, op: number): number {
+  const r = retry(() => call("flock", fd, op));
+  return r < 0 ? -r : 0;
+}
+
+/** An existing file opened read-write, else created empty; a descriptor or -errno. */
+export function openOrCreate(path: string): number {
+  const fd = retry(() => call("open", ptr(cstr(path)), O_RDWR));
+  if (fd !== -Errno.ENOENT) return fd;
+  return createFile(path);
+}
+
+/** Creates (or truncates) path for writing; a descriptor or -errno. */
+export function createFile(path: string, mode = 0o644): number {
+  return retry(() => call("creat", ptr(cstr(path)), mode));
+}
+
+export function closeFd(fd: number): void {
+  call("close", fd);
+}
+
+/** A duplicate of fd, or null if fd is not open. */
+export function dupFd(fd: number): number | null {
+  const r = call("dup", fd);
+  return r < 0 ? null : r;
+}
+
+export function isOpenFd(fd: number): boolean {
+  const d = dupFd(fd);
+  if (d === null) return false;
+  closeFd(d);
+  return true;
+}
+
+/** Writes all of data; waits out a non-blocking descriptor. False if nobody reads any more. */
+export function writeAll(fd: number, data: Uint8Array): boolean {
+  let offset = 0;
+  while (offset < data.length) {
+    const n = call("write", fd, ptr(data, offset), data.length - offset);
+    if (n >= 0) {
+      offset += n;
+      continue;
+    }
+    const e = errno();
+    if (e === Errno.EINTR) continue;
+    if (e === Errno.EAGAIN) {
+      Bun.sleepSync(1);
+      continue;
+    }
+    return false; // EPIPE, EBADF
+  }
+  return true;
+}
+
+/** The whole file as text, or null if it cannot be read. */
+export function readText(path: string): string | null {
+  const fd = retry(() => call("open", ptr(cstr(path)), O_RDONLY));
+  if (fd < 0) return null;
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(65536);
+  try {
+    for (;;) {
+      const n = retry(() => call("read", fd, ptr(buf), buf.length));
+      if (n < 0) return null;
+      if (n === 0) break;
+      chunks.push(buf.slice(0, n));
+    }
+  } finally {
+    closeFd(fd);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Writes a whole file atomically: a temporary file beside it, then rename. */
+export function writeFileAtomic(path: string, text: string): boolean {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = createFile(tmp);
+  if (fd < 0) return false;
+  const ok = writeAll(fd, encoder.encode(text));
+  closeFd(fd);
+  return ok && call("rename", ptr(cstr(tmp)), ptr(cstr(path))) === 0;
+}
+
+/** mkdir; 0, or the errno (EEXIST when it was there). */
+export function mkdir(path: string, mode = 0o755): number {
+  return call("mkdir", ptr(cstr(path)), mode) === 0 ? 0 : errno();
+}
+
+/** mkdir -p. */
+export function mkdirp(path: string): void {
+  if (mkdir(path) !== Errno.ENOENT) return;
+  const parent = dirname(path);
+  if (parent !== path) mkdirp(parent);
+  mkdir(path);
+}
+
