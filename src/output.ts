@@ -1,7 +1,7 @@
 // How lines look and where they go. The runner says *what* happened (a task
 // line, a runner message); this module formats it once and hands it to the
 // sinks: the toplevel's terminal streams, the task's log file, the quiet buffer.
-import { flock, writeAll, LOCK_EX, LOCK_UN } from "./sys";
+import { closeFd, flock, writeAll, LOCK_EX, LOCK_UN } from "./sys";
 import { concat } from "./lines";
 
 export type Stream = "stdout" | "stderr" | "debug" | "info" | "warn" | "error";
@@ -122,6 +122,12 @@ export class TaskOutput {
   }
   error(text: string): void {
     this.message("error", text);
+  }
+
+  /** Ends the log file; later lines (after the log is uploaded) go to the terminal only. */
+  closeLog(): void {
+    if (this.o.logFd !== null) closeFd(this.o.logFd);
+    this.o.logFd = null;
   }
 
   /** Quiet mode: a task that succeeded says nothing; one that failed shows what it held back. */

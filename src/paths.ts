@@ -13,3 +13,14 @@ export function joinPath(...parts: string[]): string {
   return parts.join("/").replace(/\/{2,}/g, "/");
 }
 
+
+/** p made absolute against base, with `.` and `..` resolved. */
+export function resolvePath(base: string, p: string): string {
+  const parts: string[] = [];
+  for (const part of (p.startsWith("/") ? p : `${base}/${p}`).split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  return `/${parts.join("/")}`;
+}

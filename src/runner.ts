@@ -65,7 +65,7 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   // Without this lock, lines could tear under heavy parallel output; they would all still arrive.
   const outputLockFd = openOrCreate(`${paths.buildDir}/output.lock`);
   const terminal = new Terminal(outFd, errFd, outputLockFd >= 0 ? outputLockFd : null);
-  const toParent = parentChannel(env);
+  const toParent = isToplevel ? () => {} : parentChannel(env);
 
   toParent(`Starting subtask ${req.name}`);
   const lock = lockJob(paths.lockFile(req.name), () => toParent(`Waiting for the lock of ${req.name}`));
@@ -125,9 +125,9 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   if (interruptedBy !== null) {
     // Nothing is recorded as done: no result, no hash, no upload, no success status.
     out.warn(`Interrupted by ${interruptedBy}`);
+    out.closeLog();
     out.finish(false);
     toParent(`Subtask ${req.name} interrupted by ${interruptedBy}`);
-    closeFd(logFd);
     return 128 + signalNumber(interruptedBy);
   }
 
@@ -135,9 +135,9 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   out.debug(`Command ${JSON.stringify([req.cmd, ...req.args])} exited with code ${code}`);
   toParent(`Subtask ${req.name} finished with ${exitDescription(code)}`);
   writeResult(paths, req.name, code);
-  out.finish(code === 0);
-  closeFd(logFd);
+  out.closeLog();
   await session.report(code);
+  out.finish(code === 0);
   return code;
 }
 

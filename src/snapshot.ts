@@ -1,23 +1,32 @@
 // `snapshot`: decides whether a task runs, is skipped, or is restored from the
 // cache (SPEC §7), and what is saved once it has finished.
 import type { TaskContext } from "./runner";
-import { parseSnapshotArgs, hasInputs, type SnapshotArgs } from "./snapshot-args";
+import { parseSnapshotArgs, hasInputs, usesRemoteCache, type SnapshotArgs } from "./snapshot-args";
 import { readHashFile, writeHashFile, type HashInfo } from "./hash-file";
-import { hashInputs, mainBranchCommit } from "./hash-shim";
+import { hashInputs, hasUncommittedChanges, mainBranchCommit, currentBranch } from "./hashing";
 import { Reply } from "./protocol";
 import { runPostUnpack } from "./post-unpack";
+import { pathExists } from "./sys";
+import { resolvePath } from "./paths";
+import { Reporting } from "./reporting";
 
 type Decision = { run: boolean; statusDescription: string | null };
+const EMPTY_HASH: HashInfo = { hash: "", hashInput: "", mainBranchCommit: null };
 
 export class SnapshotSession {
   private args: SnapshotArgs | null = null;
   /** Set when a successful end of this task should save a new hash. */
   private hashToSave: HashInfo | null = null;
   private skipped = false;
+  readonly reporting: Reporting;
 
-  constructor(private readonly ctx: TaskContext) {}
+  constructor(private readonly ctx: TaskContext) {
+    this.reporting = new Reporting(ctx);
+  }
 
-  async beforeStart(): Promise<void> {}
+  async beforeStart(): Promise<void> {
+    await this.reporting.beforeStart();
+  }
 
   /** Answers one `snapshot` request with shell code for the task to eval. */
   async handle(words: string[]): Promise<string> {
@@ -43,7 +52,14 @@ export class SnapshotSession {
       return Reply.fail;
     }
     this.skipped = !decision.run;
+    if (parsed.args.commitStatus) {
+      await this.reporting.status(decision.run ? "pending" : "success", decision.statusDescription);
+    }
     return decision.run ? Reply.run : Reply.skip;
+  }
+
+  private cacheRoot(args: SnapshotArgs): string {
+    return resolvePath(this.ctx.cwd, args.cacheRoot ?? this.ctx.config.rootDirectory);
   }
 
   private async decide(args: SnapshotArgs): Promise<Decision | { error: string }> {
@@ -61,16 +77,20 @@ export class SnapshotSession {
       mainBranchCommit: config.mainBranch ? await mainBranchCommit(ctx.cwd, config.mainBranch) : null,
     };
 
-    const saved = readHashFile(ctx.paths.hashFile(ctx.job));
-    if (saved.kind === "damaged") {
-      out.debug(`Invalid HashInfo in hash file ${ctx.paths.hashFile(ctx.job)}: ${saved.reason}`);
+    const hashFile = ctx.paths.hashFile(ctx.job);
+    const savedFile = readHashFile(hashFile);
+    if (savedFile.kind === "damaged") out.debug(`Invalid HashInfo in hash file ${hashFile}: ${savedFile.reason}`);
+    const saved = savedFile.kind === "found" ? savedFile.info : EMPTY_HASH;
+    if (current.hash === saved.hash && !ctx.force) {
+      const missing = args.outputs.filter((o) => !pathExists(resolvePath(this.cacheRoot(args), o)));
+      if (missing.length === 0) {
+        out.debug(`Hash matches, hash=${saved.hash}, skipping`);
+        return { run: false, statusDescription: "local cache hit" };
+      }
+      out.info(`Inputs unchanged but outputs missing (${missing.join(", ")}), not skipping`);
+    } else {
+      out.debug(`Hash mismatch, saved=${saved.hash}, current=${current.hash}`);
     }
-    const savedHash = saved.kind === "found" ? saved.info.hash : "";
-    if (current.hash === savedHash && !ctx.force) {
-      out.debug(`Hash matches, hash=${savedHash}, skipping`);
-      return { run: false, statusDescription: "local cache hit" };
-    }
-    out.debug(`Hash mismatch, saved=${savedHash}, current=${current.hash}`);
     this.hashToSave = current;
 
     if (config.primeCacheMode) {
@@ -78,18 +98,59 @@ export class SnapshotSession {
       return { run: false, statusDescription: null };
     }
 
+    const cache = usesRemoteCache(args) && !ctx.force ? await this.reporting.remoteCache() : null;
+    if (cache && !(await hasUncommittedChanges(ctx.cwd, args.fileInputs))) {
+      const { archiveName } = await import("./remote");
+      const name = archiveName(ctx.job, args.cacheVersion, current.hash);
+      const restored = await cache.restoreArchive(name, this.cacheRoot(args), {
+        onFound: () => out.info(`Found remote cache ${name}, restoring`),
+      });
+      if (restored.kind === "restored") {
+        out.info("Restored from remote cache");
+        return { run: false, statusDescription: "cache hit" };
+      }
+      if (restored.kind === "failed") out.warn(`Remote cache not used: ${restored.message}`);
+    }
+
     out.info("Inputs changed, running task");
+
+    if (cache && args.fuzzyCache && (saved.mainBranchCommit === null || saved.mainBranchCommit !== current.mainBranchCommit)) {
+      if (await this.restoreFuzzy(args)) {
+        // Saved now, not on success: a failing task must not fetch the same fuzzy cache again.
+        writeHashFile(hashFile, { ...saved, mainBranchCommit: current.mainBranchCommit });
+      }
+    }
     return { run: true, statusDescription: null };
   }
 
-  /** After the task exited with code: post-unpack commands, messages, hash. Returns the final exit code. */
-  async afterTask(exitCode: number): Promise<number> {
+  private async restoreFuzzy(args: SnapshotArgs): Promise<boolean> {
     const { ctx } = this;
-    const { out } = ctx;
+    const cache = await this.reporting.remoteCache();
+    if (!cache) return false;
+    const { archiveName } = await import("./remote");
+    const branch = await currentBranch(ctx.cwd);
+    const branches = [...(branch ? [branch] : []), ...ctx.config.fallbackBranches];
+    for (const b of branches) {
+      const hash = await cache.getLatestHash(ctx.job, b);
+      if (!hash) continue;
+      const restored = await cache.restoreArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args));
+      if (restored.kind === "restored") {
+        ctx.out.info(`Restored fuzzy cache from branch ${b}, hash=${hash}`);
+        return true;
+      }
+      if (restored.kind === "failed") ctx.out.warn(`Fuzzy cache from branch ${b} not used: ${restored.message}`);
+    }
+    return false;
+  }
+
+  /** After the task exited with code: post-unpack commands, messages, hash, upload. Returns the final exit code. */
+  async afterTask(exitCode: number): Promise<number> {
+    const { ctx, args } = this;
+    const { out, config } = ctx;
     let code = exitCode;
     const toSave = this.hashToSave;
-    if (code === 0 && toSave && this.args) {
-      for (const cmd of this.args.postUnpackCommands) {
+    if (code === 0 && toSave && args) {
+      for (const cmd of args.postUnpackCommands) {
         const failed = await runPostUnpack(ctx, cmd);
         if (failed !== null) {
           out.error(failed);
@@ -103,11 +164,31 @@ export class SnapshotSession {
       if (code === 0) out.info("success");
       else out.error(`Failed, exit code: ${code}`);
     }
-    if (code === 0 && toSave && (await this.inputsStable(toSave))) {
-      out.debug(`Saving hash ${toSave.hash} to ${ctx.paths.hashFile(ctx.job)}`);
-      writeHashFile(ctx.paths.hashFile(ctx.job), toSave);
+    if (code !== 0 || !toSave || !args || !(await this.inputsStable(toSave))) return code;
+
+    out.debug(`Saving hash ${toSave.hash} to ${ctx.paths.hashFile(ctx.job)}`);
+    writeHashFile(ctx.paths.hashFile(ctx.job), toSave);
+    if (usesRemoteCache(args) && config.saveRemoteCache && (!this.skipped || config.primeCacheMode)) {
+      await this.upload(args, toSave.hash);
     }
     return code;
+  }
+
+  private async upload(args: SnapshotArgs, hash: string): Promise<void> {
+    const { ctx } = this;
+    const cache = await this.reporting.remoteCache();
+    if (!cache) return;
+    const { archiveName } = await import("./remote");
+    ctx.out.debug("Saving remote cache");
+    const saved = await cache.saveArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), args.outputs);
+    if (saved.kind === "failed") {
+      ctx.out.warn(`Remote cache not saved: ${saved.message}`);
+      return;
+    }
+    if (args.fuzzyCache) {
+      const branch = await currentBranch(ctx.cwd);
+      if (branch) await cache.setLatestHash(ctx.job, branch, hash);
+    }
   }
 
   /**
@@ -121,13 +202,18 @@ export class SnapshotSession {
     if (after.ok && after.hash === before.hash) return true;
     const changed = after.ok ? changedPaths(before.hashInput, after.hashInput) : [];
     this.ctx.out.warn(
-      `Inputs changed while the task ran${changed.length ? `: ${changed.join(", ")}` : ""}; not saving its hash, so the next run runs it again`,
+      `Inputs changed while the task ran${changed.length ? `: ${changed.join(", ")}` : ""}; not saving its hash or cache, so the next run runs it again`,
     );
     return false;
   }
 
   /** Log upload and commit status, after the result is recorded. */
-  async report(_code: number): Promise<void> {}
+  async report(code: number): Promise<void> {
+    await this.reporting.afterTask(code, {
+      commitStatus: this.args?.commitStatus ?? false,
+      skipped: this.skipped,
+    });
+  }
 }
 
 /** Paths whose ls-tree line differs between two hash inputs. */

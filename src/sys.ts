@@ -35,6 +35,7 @@ const symbols = {
   dup: { args: [i32], returns: i32 },
   mkdir: { args: [P, FFIType.u32], returns: i32 },
   rename: { args: [P, P], returns: i32 },
+  access: { args: [P, i32], returns: i32 },
   [ERRNO_SYMBOL]: { args: [], returns: P },
 } as const;
 
@@ -163,6 +164,11 @@ export function writeFileAtomic(path: string, text: string): boolean {
   const ok = writeAll(fd, encoder.encode(text));
   closeFd(fd);
   return ok && call("rename", ptr(cstr(tmp)), ptr(cstr(path))) === 0;
+}
+
+/** Whether path exists (any kind of file; a dangling symlink does not). */
+export function pathExists(path: string): boolean {
+  return call("access", ptr(cstr(path)), 0) === 0;
 }
 
 /** mkdir; 0, or the errno (EEXIST when it was there). */

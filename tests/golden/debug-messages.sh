@@ -1,4 +1,3 @@
-# check output logs/toplevel.log
-# env TASKRUNNER_DEBUG=1
+# check logs/toplevel.log
 taskrunner -n child true
 taskrunner -n child true

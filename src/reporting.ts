@@ -1,0 +1,72 @@
+// The task's connections to the outside: the remote cache store and GitHub
+// commit statuses. Both are opened on first use, so a task that needs neither
+// never loads the AWS SDK or octokit.
+import type { TaskContext } from "./runner";
+import { headCommit } from "./hashing";
+import type { RemoteCache, CommitStatusClient, StatusRequest } from "./remote";
+
+export class Reporting {
+  private cache: Promise<RemoteCache | null> | null = null;
+  private github: Promise<CommitStatusClient | null> | null = null;
+  private sha: Promise<string | null> | null = null;
+
+  constructor(private readonly ctx: TaskContext) {}
+
+  private get log() {
+    return { warn: (m: string) => this.ctx.out.warn(m), debug: (m: string) => this.ctx.out.debug(m) };
+  }
+
+  remoteCache(): Promise<RemoteCache | null> {
+    this.cache ??= import("./remote").then((m) => m.openRemoteCache(this.ctx.config, this.log, this.ctx.paths.buildDir));
+    return this.cache;
+  }
+
+  private commitStatus(): Promise<CommitStatusClient | null> {
+    if (!this.ctx.config.enableCommitStatus) return Promise.resolve(null);
+    this.github ??= import("./remote").then((m) => m.openCommitStatus(this.ctx.config, this.ctx.paths.stateDir, this.log));
+    return this.github;
+  }
+
+  private commit(): Promise<string | null> {
+    this.sha ??= headCommit(this.ctx.cwd);
+    return this.sha;
+  }
+
+  /** The toplevel fetches the GitHub token once, before any task reports. */
+  async beforeStart(): Promise<void> {
+    if (!this.ctx.isToplevel || !this.ctx.config.enableCommitStatus) return;
+    const { prefetchToken } = await import("./remote");
+    await prefetchToken(this.ctx.config, this.ctx.paths.stateDir, this.log);
+  }
+
+  async status(state: StatusRequest["state"], description: string | null, targetUrl: string | null = null): Promise<void> {
+    const client = await this.commitStatus();
+    const sha = client ? await this.commit() : null;
+    if (!client || !sha) return;
+    await client.post(sha, { context: this.ctx.job, description, state, target_url: targetUrl });
+  }
+
+  /** Log upload, then the final commit status (SPEC §9). */
+  async afterTask(code: number, task: { commitStatus: boolean; skipped: boolean }): Promise<void> {
+    const { config } = this.ctx;
+    let logUrl: string | null = null;
+    if (config.uploadLogs) {
+      const cache = await this.remoteCache();
+      if (cache) {
+        const uploaded = await cache.uploadLog(this.ctx.paths.buildId, this.ctx.job, this.ctx.paths.logFile(this.ctx.job));
+        if ("url" in uploaded) logUrl = uploaded.url;
+        else this.ctx.out.warn(`Log not uploaded: ${uploaded.failed}`);
+      } else {
+        this.ctx.out.warn("TASKRUNNER_UPLOAD_LOGS=1 but no store is configured (TASKRUNNER_REMOTE_CACHE_BUCKET or TASKRUNNER_REMOTE_CACHE_DIR)");
+      }
+    }
+    const client = await this.commitStatus();
+    if (!client) return;
+    const sha = await this.commit();
+    if (!sha) return;
+    // A failure always shows; a success shows for --commit-status tasks that ran,
+    // or where a status already exists (so a rerun turns red green).
+    const report = (task.commitStatus && !task.skipped) || code !== 0 || (await client.hasStatus(sha, this.ctx.job));
+    if (report) await this.status(code === 0 ? "success" : "failure", null, logUrl);
+  }
+}
