@@ -6,12 +6,13 @@
 //   git ls-tree -r --full-name $tree <pathspecs>     → trimmed, + raw inputs
 //
 // That reference route spawns four git processes and rewrites a copy of the
-// index for every task. The fast route gets the same listing from one
-// `git ls-files` run: index entries as they are, plus the files that
-// `git add` would change (modified, deleted, untracked-not-ignored), whose
-// blob ids it computes itself. It covers literal pathspecs in a plain
+// index for every task. The fast route gets the same listing from three
+// read-only git calls run in parallel (rev-parse, ls-files, diff-files): index
+// entries as they are, plus the files that `git add` would change (modified,
+// deleted, untracked-not-ignored), whose blob ids it computes itself. It covers literal pathspecs in a plain
 // checkout; anything it cannot vouch for goes the reference way.
 import { unquoteCPath } from "./git-quote";
+import { pathExists } from "./sys";
 
 export type HashResult = { ok: true; hash: string; hashInput: string } | { ok: false; error: string };
 
@@ -104,18 +105,22 @@ interface Entry {
 }
 
 /**
- * ls-tree's listing computed from one `git ls-files` run, or null where the
+ * ls-tree's listing computed from the index as it is plus the files `git add`
+ * would look at again, or null where the
  * fast route cannot be sure to match the reference (the caller falls back).
  */
 export async function fastListing(cwd: string, pathspecs: string[]): Promise<string | null> {
   if (!pathspecs.every((p) => LITERAL.test(p))) return null;
   if (OVERRIDES.some((v) => process.env[v])) return null;
-  // Not --error-unmatch: with it, git (2.39) stops reporting modified files.
-  const [prefixRun, ls] = await Promise.all([
-    git(cwd, ["rev-parse", "--show-prefix"]),
-    git(cwd, ["ls-files", "-s", "-o", "-m", "-d", "-t", "--exclude-standard", "--full-name", "--", ...pathspecs]),
+  // Three cheap reads in parallel. Not `ls-files -m`: it stats the whole index
+  // whatever the pathspec; not --error-unmatch: with it, git 2.39 drops -m lines.
+  const known = repoPrefix(cwd);
+  const [prefixRun, ls, diff] = await Promise.all([
+    known !== null ? { code: 0, stdout: known, stderr: "" } : git(cwd, ["rev-parse", "--show-prefix"]),
+    git(cwd, ["ls-files", "-s", "-o", "-t", "--exclude-standard", "--full-name", "--", ...pathspecs]),
+    git(cwd, ["diff-files", "--name-status", "--", ...pathspecs]),
   ]);
-  if (prefixRun.code !== 0 || ls.code !== 0) return null; // no repository: the reference says it exactly
+  if (prefixRun.code !== 0 || ls.code !== 0 || diff.code !== 0) return null; // no repository: the reference says it exactly
   const wanted = rootRelative(prefixRun.stdout.trim(), pathspecs);
   if (wanted === null) return null;
   const matched = new Set<string>();
@@ -132,15 +137,22 @@ export async function fastListing(cwd: string, pathspecs: string[]): Promise<str
       rehash.push(quoted);
       continue;
     }
+    if (tag !== "H") return null; // S (skip-worktree) or a tag this version does not know
     const tab = line.indexOf("\t");
     const [mode, sha, stage] = line.slice(2, tab).split(" ");
     const quoted = line.slice(tab + 1);
-    noteMatches(wanted, unquoteCPath(quoted), matched);
     if (stage !== "0" || mode === "160000") return null; // unmerged, submodule
-    if (tag === "H") entries.set(quoted, { raw: unquoteCPath(quoted), quoted, mode, sha });
-    else if (tag === "R") entries.delete(quoted);
-    else if (tag === "C") rehash.push(quoted);
-    else return null; // S (skip-worktree), K, or a tag this version does not know
+    noteMatches(wanted, unquoteCPath(quoted), matched);
+    entries.set(quoted, { raw: unquoteCPath(quoted), quoted, mode, sha });
+  }
+  // Tracked files whose stat differs from the index (modified, touched, deleted,
+  // changed type): `git add` would look at them again, and so do we.
+  for (const line of diff.stdout.split("\n")) {
+    if (line === "") continue;
+    const [status, quoted] = [line.slice(0, line.indexOf("\t")), line.slice(line.indexOf("\t") + 1)];
+    if (status === "D") entries.delete(quoted);
+    else if (status === "M" || status === "T") rehash.push(quoted);
+    else return null;
   }
 
   // A pathspec that matches nothing is an error; the reference route words it.
@@ -156,6 +168,22 @@ export async function fastListing(cwd: string, pathspecs: string[]): Promise<str
   }
   const sorted = [...entries.values()].sort((a, b) => Buffer.compare(a.raw, b.raw));
   return sorted.map((e) => `${e.mode} blob ${e.sha}\t${e.quoted}`).join("\n");
+}
+
+/**
+ * cwd relative to the top of its work tree ("" at the top, "a/b/" below), found
+ * by looking for .git upwards — a git process saved per task. null when unsure
+ * (no .git found): git is asked instead.
+ */
+function repoPrefix(cwd: string): string | null {
+  const parts = cwd.split("/").filter(Boolean);
+  for (let i = parts.length; i >= 0; i--) {
+    if (pathExists(`/${parts.slice(0, i).join("/")}${i ? "/" : ""}.git`)) {
+      const below = parts.slice(i).join("/");
+      return below ? `${below}/` : "";
+    }
+  }
+  return null;
 }
 
 /** The pathspecs as root-relative byte strings ("" = the whole repository), or null if one leaves it. */

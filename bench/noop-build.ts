@@ -1,0 +1,52 @@
+// A no-op build: a toplevel task running 20 nested tasks, each
+// `snapshot <one directory of 50 files>` in a 10,000-file repository, all
+// skipped. Baseline, measured in the same run: the old tool's per-task work
+// done 20 times (bash -c true + the reference hashing pipeline +
+// `git status --porcelain --untracked-files=no -- <dir>`).
+// Target: ≤ 0.4× the baseline and ≤ 300 ms in total.
+import { join } from "node:path";
+import { BINARY, scratchDir, timeCommand, row } from "./lib";
+
+const dir = scratchDir("noop");
+const repo = join(dir, "repo");
+const env = {
+  ...process.env,
+  TASKRUNNER_STATE_DIRECTORY: join(dir, "state"),
+  GIT_AUTHOR_NAME: "b", GIT_AUTHOR_EMAIL: "b@b", GIT_COMMITTER_NAME: "b", GIT_COMMITTER_EMAIL: "b@b",
+} as Record<string, string>;
+const sh = (script: string) => {
+  const p = Bun.spawnSync(["bash", "-ec", script], { cwd: dir, env, stdout: "ignore", stderr: "inherit" });
+  if (!p.success) throw new Error(`setup failed: ${script}`);
+};
+
+// 200 directories × 50 files = 10,000 files.
+sh(`mkdir repo && cd repo && git init -q . && for d in $(seq 1 200); do mkdir d$d; for f in $(seq 1 50); do echo "$d $f" > d$d/f$f; done; done && git add . && git commit -qm init`);
+
+const tasks = Array.from({ length: 20 }, (_, i) => `taskrunner -n t${i + 1} bash -c 'snapshot d${i + 1}; echo built'`).join("\n");
+const reference = `GIT_INDEX_FILE="$(mktemp)"; export GIT_INDEX_FILE
+cp "$(git rev-parse --git-dir)/index" "$GIT_INDEX_FILE"
+tree="$(git add "$@" && git write-tree)"
+git ls-tree -r --full-name "$tree" "$@" | sha1sum - | awk '{print $1}'
+rm -f "$GIT_INDEX_FILE"`;
+const oldWork = Array.from({ length: 20 }, (_, i) =>
+  `bash -c true; bash -c '${reference.replaceAll("'", "'\\''")}' hash d${i + 1} >/dev/null; git status --porcelain --untracked-files=no -- d${i + 1} >/dev/null`,
+).join("\n");
+
+const path = `${join(BINARY, "..")}:${env.PATH}`;
+// Warm: the first build runs every task and saves its hash.
+Bun.spawnSync([BINARY, "-n", "build", "bash", "-c", tasks], { cwd: repo, env: { ...env, PATH: path } });
+
+function measure(label: string) {
+  const baseline = timeCommand(["bash", "-c", oldWork], { cwd: repo, env, runs: 10 });
+  // Each build is a new toplevel: every nested task hashes its inputs and is skipped.
+  const ours = timeCommand([BINARY, "-n", "build", "bash", "-c", tasks], { cwd: repo, env: { ...env, PATH: path }, runs: 10 });
+  console.log(`\n## ${label} (median of 10 runs)`);
+  console.log(row("old per-task work × 20 (baseline)", baseline));
+  console.log(row("taskrunner: toplevel + 20 skipped nested tasks", ours, baseline));
+  console.log(`ratio ${(ours / baseline).toFixed(2)}× (target ≤ 0.40×), total ${ours.toFixed(0)} ms (target ≤ 300 ms)`);
+}
+
+measure("fresh index");
+// A stale index: every file touched, contents unchanged.
+sh("sleep 1.1; cd repo && find . -path ./.git -prune -o -type f -exec touch {} +");
+measure("stale index (all files touched, unchanged)");
