@@ -6,6 +6,7 @@ export type Cli =
   | { kind: "run"; name: string; force: boolean; cmd: string; args: string[] }
   | { kind: "help" }
   | { kind: "version" }
+  | { kind: "explain"; name: string }
   | { kind: "usage-error"; message: string };
 
 export const USAGE = "taskrunner [-n NAME | --name NAME] [-f | --force] CMD [ARGS...]";
@@ -31,6 +32,10 @@ export function parseCli(argv: string[]): Cli {
     if (!word.startsWith("-") || word === "-") break;
     if (word === "-h" || word === "--help") return { kind: "help" };
     if (word === "--version" || word === "-V") return { kind: "version" };
+    if (word === "--explain") {
+      if (i + 1 >= argv.length) return error("option --explain needs a task name: --explain NAME");
+      return { kind: "explain", name: argv[i + 1] };
+    }
     if (word === "-f" || word === "--force") {
       force = true;
     } else if (word === "-n" || word === "--name") {
@@ -64,6 +69,8 @@ Options (only before CMD):
                     (nested tasks are not forced)
   -h, --help        show this help
   -V, --version     show the version
+  --explain NAME    say why NAME last ran instead of being skipped (files
+                    added/removed/modified, raw inputs, main-branch commit)
 
 Environment: TASKRUNNER_STATE_DIRECTORY (default /tmp/taskrunner),
 TASKRUNNER_LOG_INFO=1, TASKRUNNER_DEBUG=1, TASKRUNNER_QUIET=1,

@@ -5,6 +5,8 @@ export interface HashInfo {
   hash: string;
   hashInput: string;
   mainBranchCommit: string | null;
+  /** Beyond the old format (which ignores unknown keys): the --raw values, so --explain can tell them from the file part. */
+  rawInputs?: string[];
 }
 
 export type SavedHash = { kind: "found"; info: HashInfo } | { kind: "absent" } | { kind: "damaged"; reason: string };
@@ -19,7 +21,8 @@ export function readHashFile(path: string): SavedHash {
       typeof v.hashInput === "string" &&
       (v.mainBranchCommit === null || v.mainBranchCommit === undefined || typeof v.mainBranchCommit === "string")
     ) {
-      return { kind: "found", info: { hash: v.hash, hashInput: v.hashInput, mainBranchCommit: v.mainBranchCommit ?? null } };
+      const rawInputs = Array.isArray(v.rawInputs) && v.rawInputs.every((r: unknown) => typeof r === "string") ? v.rawInputs : undefined;
+      return { kind: "found", info: { hash: v.hash, hashInput: v.hashInput, mainBranchCommit: v.mainBranchCommit ?? null, rawInputs } };
     }
     return { kind: "damaged", reason: "unexpected JSON shape" };
   } catch (e) {
@@ -27,7 +30,8 @@ export function readHashFile(path: string): SavedHash {
   }
 }
 
-/** Same key order as the established tool writes: hash, hashInput, mainBranchCommit. */
+/** The established tool's keys in its order (hash, hashInput, mainBranchCommit), then ours. */
 export function writeHashFile(path: string, info: HashInfo): boolean {
-  return writeFileAtomic(path, JSON.stringify({ hash: info.hash, hashInput: info.hashInput, mainBranchCommit: info.mainBranchCommit }));
+  const { hash, hashInput, mainBranchCommit, rawInputs } = info;
+  return writeFileAtomic(path, JSON.stringify({ hash, hashInput, mainBranchCommit, ...(rawInputs?.length ? { rawInputs } : {}) }));
 }

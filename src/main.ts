@@ -17,6 +17,14 @@ async function main(): Promise<never> {
     case "help":
       console.log(renderHelp(VERSION).trimEnd());
       process.exit(0);
+    case "explain": {
+      const { loadConfig } = await import("./config");
+      const { explainLatest } = await import("./explain-cli");
+      const result = await explainLatest(loadConfig(process.env, process.cwd()).stateDirectory, cli.name);
+      if (!result.ok) fail(result.error, 1);
+      console.log(result.text);
+      process.exit(0);
+    }
     case "usage-error":
       fail(`${cli.message}; usage: ${SHORT_USAGE} (see --help)`, 2);
     case "run": {

@@ -11,7 +11,7 @@ export async function runPostUnpack(ctx: TaskContext, cmd: string): Promise<stri
   try {
     proc = Bun.spawn(["sh", "-c", cmd], {
       cwd: ctx.cwd,
-      env: { ...process.env, _taskrunner_build_id: ctx.paths.buildId },
+      env: { ...ctx.env, _taskrunner_build_id: ctx.paths.buildId } as Record<string, string>,
       stdio: ["ignore", "pipe", "pipe"],
     });
   } catch (e) {

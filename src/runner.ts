@@ -4,12 +4,14 @@ import type { Config, Env } from "./config";
 import { lockJob } from "./lock";
 import { LineSplitter } from "./lines";
 import { Terminal, TaskOutput, type Stream } from "./output";
-import { closeFd, createFile, isOpenFd, openOrCreate, writeAll } from "./sys";
+import { closeFd, createFile, flock, isOpenFd, openOrCreate, writeAll, LOCK_SH } from "./sys";
 import { signalNumber } from "./signals";
 import { parseRequest, Reply, requestErrorLines } from "./protocol";
 import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult, type BuildPaths } from "./state";
 import { spawnTask, type SpawnedTask } from "./task-process";
 import { SnapshotSession } from "./snapshot";
+import { TaskRecorder } from "./record";
+import { endOfBuild } from "./build-end";
 
 export interface RunRequest {
   name: string;
@@ -21,6 +23,8 @@ export interface RunRequest {
 /** Everything a task's helpers (snapshot, cache, status) need to know about it. */
 export interface TaskContext {
   job: string;
+  env: Env;
+  record: TaskRecorder;
   force: boolean;
   isToplevel: boolean;
   cwd: string;
@@ -74,6 +78,10 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
     return 1;
   }
 
+  // Held (shared) for as long as this build has a taskrunner alive: housekeeping never removes it.
+  const runningFd = openOrCreate(`${paths.buildDir}/running.lock`);
+  if (runningFd >= 0) flock(runningFd, LOCK_SH);
+
   const recorded = readResult(paths, req.name);
   if (recorded !== null) {
     toParent(`Subtask ${req.name} finished with ${exitDescription(recorded)}`);
@@ -94,7 +102,8 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
     terminal,
     logFd,
   });
-  const ctx: TaskContext = { job: req.name, force: req.force, isToplevel, cwd, config, paths, out };
+  const record = new TaskRecorder(req.name, isToplevel ? null : (env._taskrunner_parent_job ?? null));
+  const ctx: TaskContext = { job: req.name, env, record, force: req.force, isToplevel, cwd, config, paths, out };
   const session = new SnapshotSession(ctx);
   await session.beforeStart();
 
@@ -106,7 +115,7 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
     cmd: req.cmd,
     args: req.args,
     cwd,
-    env,
+    env: { ...env, _taskrunner_parent_job: req.name },
     buildId: paths.buildId,
     toplevelStdout: outFd,
     toplevelStderr: errFd,
@@ -117,7 +126,7 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
     out.error(spawned.message);
     code = spawned.exitCode;
   } else {
-    const result = await superviseTask(spawned.task, ctx, session);
+    const result = await record.phase("run", () => superviseTask(spawned.task, ctx, session));
     code = result.code;
     interruptedBy = result.interruptedBy;
   }
@@ -128,6 +137,7 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
     out.closeLog();
     out.finish(false);
     toParent(`Subtask ${req.name} interrupted by ${interruptedBy}`);
+    record.finish(paths.tasksDir, 128 + signalNumber(interruptedBy), true);
     return 128 + signalNumber(interruptedBy);
   }
 
@@ -137,6 +147,8 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   writeResult(paths, req.name, code);
   out.closeLog();
   await session.report(code);
+  record.finish(paths.tasksDir, code, false);
+  if (isToplevel) await endOfBuild(ctx);
   out.finish(code === 0);
   return code;
 }

@@ -9,6 +9,7 @@ import { runPostUnpack } from "./post-unpack";
 import { pathExists } from "./sys";
 import { resolvePath } from "./paths";
 import { Reporting } from "./reporting";
+import { explainChange } from "./explain";
 
 type Decision = { run: boolean; statusDescription: string | null };
 const EMPTY_HASH: HashInfo = { hash: "", hashInput: "", mainBranchCommit: null };
@@ -69,12 +70,13 @@ export class SnapshotSession {
 
     out.debug(`Files to hash: ${JSON.stringify(args.fileInputs)}`);
     out.debug(`Raw inputs: ${JSON.stringify(args.rawInputs)}`);
-    const hashed = await hashInputs(ctx.cwd, args.fileInputs, args.rawInputs);
+    const hashed = await ctx.record.phase("hash", () => hashInputs(ctx.cwd, args.fileInputs, args.rawInputs));
     if (!hashed.ok) return { error: `snapshot: ${hashed.error}` };
     const current: HashInfo = {
       hash: hashed.hash,
       hashInput: hashed.hashInput,
       mainBranchCommit: config.mainBranch ? await mainBranchCommit(ctx.cwd, config.mainBranch) : null,
+      rawInputs: args.rawInputs,
     };
 
     const hashFile = ctx.paths.hashFile(ctx.job);
@@ -85,16 +87,22 @@ export class SnapshotSession {
       const missing = args.outputs.filter((o) => !pathExists(resolvePath(this.cacheRoot(args), o)));
       if (missing.length === 0) {
         out.debug(`Hash matches, hash=${saved.hash}, skipping`);
+      ctx.record.shortcut = "skipped";
         return { run: false, statusDescription: "local cache hit" };
       }
       out.info(`Inputs unchanged but outputs missing (${missing.join(", ")}), not skipping`);
+      this.explain([`outputs missing: ${missing.join(", ")}`]);
+    } else if (current.hash === saved.hash) {
+      this.explain(["forced with -f"]);
     } else {
       out.debug(`Hash mismatch, saved=${saved.hash}, current=${current.hash}`);
+      this.explain(explainChange(saved, current));
     }
     this.hashToSave = current;
 
     if (config.primeCacheMode) {
       out.debug("Prime cache mode, assuming task is done and skipping");
+      ctx.record.shortcut = "skipped";
       return { run: false, statusDescription: null };
     }
 
@@ -102,11 +110,14 @@ export class SnapshotSession {
     if (cache && !(await hasUncommittedChanges(ctx.cwd, args.fileInputs))) {
       const { archiveName } = await import("./remote");
       const name = archiveName(ctx.job, args.cacheVersion, current.hash);
-      const restored = await cache.restoreArchive(name, this.cacheRoot(args), {
-        onFound: () => out.info(`Found remote cache ${name}, restoring`),
-      });
+      const restored = await ctx.record.phase("restore", () =>
+        cache.restoreArchive(name, this.cacheRoot(args), {
+          onFound: () => out.info(`Found remote cache ${name}, restoring`),
+        }),
+      );
       if (restored.kind === "restored") {
         out.info("Restored from remote cache");
+        ctx.record.shortcut = "restored-exact";
         return { run: false, statusDescription: "cache hit" };
       }
       if (restored.kind === "failed") out.warn(`Remote cache not used: ${restored.message}`);
@@ -115,12 +126,19 @@ export class SnapshotSession {
     out.info("Inputs changed, running task");
 
     if (cache && args.fuzzyCache && (saved.mainBranchCommit === null || saved.mainBranchCommit !== current.mainBranchCommit)) {
-      if (await this.restoreFuzzy(args)) {
+      if (await ctx.record.phase("restore", () => this.restoreFuzzy(args))) {
+        ctx.record.fuzzyRestored = true;
         // Saved now, not on success: a failing task must not fetch the same fuzzy cache again.
         writeHashFile(hashFile, { ...saved, mainBranchCommit: current.mainBranchCommit });
       }
     }
     return { run: true, statusDescription: null };
+  }
+
+  /** Why the task does not skip: in its log (debug) and its record, for --explain. */
+  private explain(lines: string[]): void {
+    for (const line of lines) this.ctx.out.debug(`Rerun because ${line}`);
+    this.ctx.record.explain = lines;
   }
 
   private async restoreFuzzy(args: SnapshotArgs): Promise<boolean> {
@@ -149,14 +167,17 @@ export class SnapshotSession {
     const { out, config } = ctx;
     let code = exitCode;
     const toSave = this.hashToSave;
-    if (code === 0 && toSave && args) {
-      for (const cmd of args.postUnpackCommands) {
-        const failed = await runPostUnpack(ctx, cmd);
-        if (failed !== null) {
-          out.error(failed);
-          code = 1;
-          break;
+    if (code === 0 && toSave && args && args.postUnpackCommands.length > 0) {
+      const failed = await ctx.record.phase("post-unpack", async () => {
+        for (const cmd of args.postUnpackCommands) {
+          const failure = await runPostUnpack(ctx, cmd);
+          if (failure !== null) return failure;
         }
+        return null;
+      });
+      if (failed !== null) {
+        out.error(failed);
+        code = 1;
       }
     }
     if (this.skipped && !toSave && ctx.isToplevel) out.info("skipped, inputs unchanged");
@@ -169,7 +190,7 @@ export class SnapshotSession {
     out.debug(`Saving hash ${toSave.hash} to ${ctx.paths.hashFile(ctx.job)}`);
     writeHashFile(ctx.paths.hashFile(ctx.job), toSave);
     if (usesRemoteCache(args) && config.saveRemoteCache && (!this.skipped || config.primeCacheMode)) {
-      await this.upload(args, toSave.hash);
+      await ctx.record.phase("upload", () => this.upload(args, toSave.hash));
     }
     return code;
   }

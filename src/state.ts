@@ -9,6 +9,7 @@ export interface BuildPaths {
   lockFile(job: string): string;
   hashFile(job: string): string;
   logFile(job: string): string;
+  tasksDir: string;
   resultFile(job: string): string;
 }
 
@@ -21,6 +22,7 @@ export function buildPaths(stateDir: string, buildId: string): BuildPaths {
     lockFile: (job) => join(stateDir, "locks", `${job}.lock`),
     hashFile: (job) => join(stateDir, "hash", `${job}.hash`),
     logFile: (job) => join(buildDir, "logs", `${job}.log`),
+    tasksDir: join(buildDir, "tasks"),
     resultFile: (job) => join(buildDir, "results", job),
   };
 }

@@ -90,3 +90,31 @@ test("two toplevels started at the same instant get different build ids", async 
     s.cleanup();
   }
 });
+
+test("toplevel runs remove builds older than TASKRUNNER_KEEP_BUILDS_DAYS, never a running one", async () => {
+  const s = scratch("housekeeping");
+  const { mkdirSync, writeFileSync } = await import("node:fs");
+  const builds = join(s.dir, "state", "builds");
+  const old = "2020-01-01T00:00:00.000000Z";
+  const oldRunning = "2020-01-02T00:00:00.000000Z";
+  const recent = new Date(Date.now() - 2 * 86_400_000).toISOString().replace("Z", "000Z");
+  for (const id of [old, oldRunning, recent]) {
+    mkdirSync(join(builds, id, "logs"), { recursive: true });
+    writeFileSync(join(builds, id, "logs", "x.log"), "x");
+  }
+  // A taskrunner of that build is still alive: it holds running.lock shared.
+  const holder = Bun.spawn(["flock", "-s", join(builds, oldRunning, "running.lock"), "sleep", "30"]);
+  try {
+    await waitFor(() => existsSync(join(builds, oldRunning, "running.lock")));
+    const r = await runToEnd(s, ["-n", "t", "true"], { TASKRUNNER_KEEP_BUILDS_DAYS: "3" });
+    expect(r.code).toBe(0);
+    const left = readdirSync(builds);
+    expect(left).not.toContain(old);
+    expect(left).toContain(oldRunning);
+    expect(left).toContain(recent);
+    expect(left.length).toBe(3); // + the build that just ran
+  } finally {
+    holder.kill();
+    s.cleanup();
+  }
+});

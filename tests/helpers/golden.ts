@@ -61,7 +61,8 @@ function resolveChecked(dir: string, rel: string): string[] {
 export function normalize(text: string, dir: string): string {
   return text
     .replaceAll(dir, "$TMP")
-    .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/g, "<build-id>");
+    .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/g, "<build-id>")
+    .replace(/wall time \d+\.\d+s/g, "wall time <T>s");
 }
 
 export async function runCase(name: string, script: string, d: Directives, extraEnv: Record<string, string> = {}): Promise<string> {

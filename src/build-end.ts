@@ -1,0 +1,81 @@
+// What the toplevel does once its build is over: the summary line, the trace,
+// and housekeeping of old builds. Off the hot path of nested tasks.
+import type { TaskContext } from "./runner";
+import type { TaskRecord } from "./record";
+import { flock, openOrCreate, closeFd, LOCK_EX, LOCK_NB } from "./sys";
+
+export async function readRecords(tasksDir: string): Promise<TaskRecord[]> {
+  const fs = await import("node:fs");
+  let names: string[];
+  try {
+    names = fs.readdirSync(tasksDir).filter((n) => n.endsWith(".json"));
+  } catch {
+    return [];
+  }
+  const records: TaskRecord[] = [];
+  for (const name of names) {
+    try {
+      records.push(JSON.parse(fs.readFileSync(`${tasksDir}/${name}`, "utf8")));
+    } catch {
+      // A record being written by a runner killed half-way: leave it out.
+    }
+  }
+  return records;
+}
+
+export function summaryLine(records: TaskRecord[], wallMs: number): string {
+  const count = (...outcomes: TaskRecord["outcome"][]) => records.filter((r) => outcomes.includes(r.outcome)).length;
+  const n = records.length;
+  return (
+    `Summary: ${n} task${n === 1 ? "" : "s"}: ${count("ran")} ran, ${count("skipped")} skipped, ` +
+    `${count("restored-exact", "restored-fuzzy")} restored, ${count("failed", "interrupted")} failed; ` +
+    `wall time ${(wallMs / 1000).toFixed(2)}s`
+  );
+}
+
+export async function endOfBuild(ctx: TaskContext): Promise<void> {
+  const { out, config, paths } = ctx;
+  const records = await readRecords(paths.tasksDir);
+  if (config.logInfo) out.info(summaryLine(records, Date.now() - ctx.record.start));
+  await removeOldBuilds(paths.stateDir, paths.buildId, config.keepBuildsDays, (m) => out.debug(m));
+}
+
+/** A build id is its start time: ISO-8601 UTC. */
+function buildTime(id: string): number {
+  const t = Date.parse(id.replace(/(\.\d{3})\d*Z$/, "$1Z"));
+  return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
+}
+
+/**
+ * Removes builds older than keepDays. A build still running holds a shared
+ * lock on its running.lock (every taskrunner of it does), so an exclusive
+ * try-lock tells a finished build from a running one.
+ */
+export async function removeOldBuilds(stateDir: string, currentId: string, keepDays: number, debug: (m: string) => void): Promise<void> {
+  const fs = await import("node:fs");
+  const builds = `${stateDir}/builds`;
+  const cutoff = Date.now() - keepDays * 86_400_000;
+  let ids: string[];
+  try {
+    ids = fs.readdirSync(builds);
+  } catch {
+    return;
+  }
+  for (const id of ids) {
+    if (id === currentId || buildTime(id) >= cutoff) continue;
+    const fd = openOrCreate(`${builds}/${id}/running.lock`);
+    if (fd < 0) continue;
+    const free = flock(fd, LOCK_EX | LOCK_NB) === 0;
+    closeFd(fd);
+    if (!free) {
+      debug(`Keeping old build ${id}: it is still running`);
+      continue;
+    }
+    try {
+      fs.rmSync(`${builds}/${id}`, { recursive: true, force: true });
+      debug(`Removed old build ${id}`);
+    } catch (e) {
+      debug(`Could not remove old build ${id}: ${(e as Error).message}`);
+    }
+  }
+}

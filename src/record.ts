@@ -1,0 +1,69 @@
+// What one task did, for the build's trace, the summary line and --explain:
+// builds/<id>/tasks/<job>.json, written once when the task is over.
+import { writeFileAtomic, mkdirp } from "./sys";
+
+export type Outcome = "ran" | "failed" | "skipped" | "restored-exact" | "restored-fuzzy" | "interrupted";
+export type PhaseName = "hash" | "restore" | "run" | "upload" | "post-unpack";
+export interface Phase {
+  name: PhaseName;
+  start: number;
+  end: number;
+}
+export interface TaskRecord {
+  job: string;
+  parent: string | null;
+  pid: number;
+  start: number;
+  end: number;
+  outcome: Outcome;
+  exitCode: number;
+  phases: Phase[];
+  explain?: string[];
+}
+
+export const now = () => performance.timeOrigin + performance.now();
+
+export class TaskRecorder {
+  readonly start = now();
+  readonly phases: Phase[] = [];
+  explain: string[] | undefined;
+  /** How the task was satisfied without running, if it was. */
+  shortcut: "skipped" | "restored-exact" | null = null;
+  fuzzyRestored = false;
+
+  constructor(
+    private readonly job: string,
+    private readonly parent: string | null,
+  ) {}
+
+  async phase<T>(name: PhaseName, work: () => Promise<T>): Promise<T> {
+    const start = now();
+    try {
+      return await work();
+    } finally {
+      this.phases.push({ name, start, end: now() });
+    }
+  }
+
+  finish(tasksDir: string, exitCode: number, interrupted: boolean): TaskRecord {
+    const outcome: Outcome = interrupted
+      ? "interrupted"
+      : exitCode !== 0
+        ? "failed"
+        : (this.shortcut ?? (this.fuzzyRestored ? "restored-fuzzy" : "ran"));
+    const record: TaskRecord = {
+      job: this.job,
+      parent: this.parent,
+      pid: process.pid,
+      start: this.start,
+      end: now(),
+      outcome,
+      exitCode,
+      phases: this.phases,
+      ...(this.explain ? { explain: this.explain } : {}),
+    };
+    mkdirp(tasksDir);
+    writeFileAtomic(`${tasksDir}/${this.job}.json`, JSON.stringify(record));
+    return record;
+  }
+}
