@@ -1,7 +1,5 @@
 // The contracts between the runner and the outside services: the remote cache
-// store (issue #4) and GitHub commit statuses (issue #5). Until those land,
-// opening either says once that the feature is not available in this build and
-// the task goes on as if nothing were configured (a cache miss, no status).
+// store and GitHub commit statuses (src/github). Imported lazily by the runner.
 import type { Config } from "./config";
 
 export type RestoreOutcome = { kind: "restored" } | { kind: "miss" } | { kind: "failed"; message: string };
@@ -16,17 +14,8 @@ export interface RemoteCache {
   uploadLog(buildId: string, job: string, logPath: string): Promise<{ url: string } | { failed: string }>;
 }
 
-export interface StatusRequest {
-  context: string;
-  description: string | null;
-  state: "pending" | "success" | "failure" | "error";
-  target_url: string | null;
-}
-
-export interface CommitStatusClient {
-  post(sha: string, req: StatusRequest): Promise<void>;
-  hasStatus(sha: string, context: string): Promise<boolean>;
-}
+export type { StatusRequest, CommitStatusClient } from "./github";
+export { openCommitStatus, prefetchToken } from "./github";
 
 export interface Log {
   warn(msg: string): void;
@@ -45,9 +34,3 @@ export function openRemoteCache(config: Config, log: Log, _buildDir: string): Re
   return null;
 }
 
-export function openCommitStatus(config: Config, _stateDir: string, log: Log): CommitStatusClient | null {
-  if (config.enableCommitStatus) log.warn("GitHub commit statuses are not available in this build of taskrunner yet");
-  return null;
-}
-
-export async function prefetchToken(_config: Config, _stateDir: string, _log: Log): Promise<void> {}

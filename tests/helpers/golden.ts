@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, existsSync, mkdirSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { BINARY } from "./binary";
+import { generateTestKeys, githubEnv, startFakeGithub, type Fault, type TestKeys } from "../fakes/github";
 
 export interface Directives {
   check: string[];
@@ -11,16 +12,30 @@ export interface Directives {
   /** Output of parallel tasks: compare its lines sorted. */
   sort: boolean;
   env: Record<string, string>;
+  /** `# github [lifetime=S] [expires-offset=S] [fail=ROUTE:STATUS[:TIMES]] [hang=ROUTE]`: a fake GitHub API for the case. */
+  github: { lifetime?: number; offset?: number; faults: Fault[] } | null;
 }
 
 export function parseDirectives(script: string): Directives {
-  const d: Directives = { check: ["output"], quiet: false, noToplevel: false, sort: false, env: {} };
+  const d: Directives = { check: ["output"], quiet: false, noToplevel: false, sort: false, env: {}, github: null };
   for (const line of script.split("\n")) {
     if (!line.startsWith("#")) break;
     const words = line.slice(1).trim().split(/\s+/);
     if (words[0] === "check") d.check = words.slice(1);
     else if (words[0] === "quiet") d.quiet = true;
     else if (words[0] === "sort") d.sort = true;
+    else if (words[0] === "github") {
+      d.github = { faults: [] };
+      for (const opt of words.slice(1)) {
+        const [key, value] = opt.split("=");
+        if (key === "lifetime") d.github.lifetime = Number(value);
+        else if (key === "expires-offset") d.github.offset = Number(value);
+        else if (key === "fail") {
+          const [route, status, times] = value.split(":");
+          d.github.faults.push({ route: route as Fault["route"], status: Number(status), ...(times ? { times: Number(times) } : {}) });
+        } else if (key === "hang") d.github.faults.push({ route: value as Fault["route"], hang: true });
+      }
+    }
     else if (words[0] === "no" && words[1] === "toplevel") d.noToplevel = true;
     else if (words[0] === "env") {
       for (const kv of words.slice(1)) {
@@ -44,6 +59,9 @@ export function baseEnv(dir: string): Record<string, string> {
     GIT_COMMITTER_NAME: "Test",
     GIT_COMMITTER_EMAIL: "test@example.com",
     GIT_CONFIG_NOSYSTEM: "1",
+    // Fixed dates make commit ids, and so every line that shows one, the same on each run.
+    GIT_AUTHOR_DATE: "2026-01-01T00:00:00Z",
+    GIT_COMMITTER_DATE: "2026-01-01T00:00:00Z",
   };
 }
 
@@ -65,8 +83,14 @@ export function normalize(text: string, dir: string): string {
     .replace(/wall time \d+\.\d+s/g, "wall time <T>s");
 }
 
+let keys: TestKeys | null = null;
+
 export async function runCase(name: string, script: string, d: Directives, extraEnv: Record<string, string> = {}): Promise<string> {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), `golden-${name}-`)));
+  keys ??= d.github ? generateTestKeys() : null;
+  const github = d.github && keys ? startFakeGithub({ publicKey: keys.publicKey, tokenLifetimeSeconds: d.github.lifetime, expiresAtOffsetSeconds: d.github.offset }) : null;
+  for (const fault of d.github?.faults ?? []) github?.fail(fault);
+  if (github && keys) extraEnv = { ...githubEnv(github, keys), ...extraEnv };
   try {
     const work = join(dir, "work");
     mkdirSync(work);
@@ -83,6 +107,10 @@ export async function runCase(name: string, script: string, d: Directives, extra
     const [output, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
     let rendered = "";
     for (const item of d.check) {
+      if (item === "github") {
+        rendered += `-- github:\n${github ? github.output.map((l) => `${l}\n`).join("") : ""}`;
+        continue;
+      }
       if (item === "output") {
         const shown = d.sort ? `${output.split("\n").filter(Boolean).sort().join("\n")}\n` : output;
         rendered += `-- output:\n${shown}`;
@@ -96,6 +124,7 @@ export async function runCase(name: string, script: string, d: Directives, extra
     if (code !== 0) rendered += `-- exit code: ${code}\n`;
     return normalize(rendered, dir);
   } finally {
+    await github?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,258 @@
+// Commit statuses against the fake GitHub API: the token is bought once per
+// build and shared through the state directory, refreshed near its expiry and
+// after a 401, and the status bodies are what GitHub (and the old tool's
+// golden files) expect. Faults are in github-faults.test.ts.
+import { afterAll, beforeEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { loadConfig, type Env } from "../../src/config";
+import { CACHE_FILE, openCommitStatus, prefetchToken, REFRESH_WARNING, type CommitStatusClient, type StatusRequest } from "../../src/github";
+import { captureLog, generateTestKeys, githubEnv, leakedSecrets, startFakeGithub } from "../fakes/github";
+
+const ROOT = resolve(import.meta.dir, "../..");
+const SHA = "0123456789abcdef0123456789abcdef01234567";
+const keys = generateTestKeys();
+const fake = startFakeGithub({ publicKey: keys.publicKey });
+const scratch = mkdtempSync(join(tmpdir(), "taskrunner-github-"));
+const allLines: string[] = [];
+const FAST = { backoffMs: 10, timeoutMs: 5000 };
+
+let stateDir = "";
+beforeEach(() => {
+  fake.reset();
+  stateDir = mkdtempSync(join(scratch, "state-"));
+});
+
+afterAll(async () => {
+  // No credential in any line any test logged.
+  expect(leakedSecrets(allLines.join("\n"), fake, keys)).toEqual([]);
+  await fake.stop();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+function config(overrides: Env = {}) {
+  const env: Env = { ...githubEnv(fake, keys), ...overrides };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  return loadConfig(env, scratch);
+}
+
+function open(overrides: Env = {}, dir = stateDir) {
+  const captured = captureLog();
+  const client = openCommitStatus(config(overrides), dir, captured.log, FAST);
+  const done = () => allLines.push(...captured.warns, ...captured.debugs);
+  return { client: client as CommitStatusClient, ...captured, done };
+}
+
+const status = (context: string, state: StatusRequest["state"] = "success", description: string | null = null): StatusRequest => ({
+  context,
+  description,
+  state,
+  target_url: null,
+});
+
+describe("one token per build", () => {
+  test("many posts from one client: one token, bodies in order with explicit nulls", async () => {
+    const { client, warns, done } = open();
+    await client.post(SHA, status("build", "pending", "not cached"));
+    for (let i = 0; i < 8; i++) await client.post(SHA, status(`t${i}`));
+    await client.post(SHA, { context: "build", description: null, state: "failure", target_url: "https://logs/x.txt" });
+    done();
+    expect(warns).toEqual([]);
+    expect(fake.tokenRequests()).toBe(1);
+    expect(fake.output[0]).toBe("Requested access token for installation 123");
+    expect(fake.output[1]).toBe(
+      'Updated commit status for fakeowner/fakerepo to {"context":"build","description":"not cached","state":"pending","target_url":null}',
+    );
+    expect(fake.output.at(-1)).toBe(
+      'Updated commit status for fakeowner/fakerepo to {"context":"build","description":null,"state":"failure","target_url":"https://logs/x.txt"}',
+    );
+    expect(fake.statuses.map((s) => s.sha)).toEqual(Array(10).fill(SHA));
+  });
+
+  test("two clients sharing a state directory, posting at the same time", async () => {
+    const a = open();
+    const b = open();
+    await Promise.all([0, 1, 2, 3, 4].flatMap((i) => [a.client.post(SHA, status(`a${i}`)), b.client.post(SHA, status(`b${i}`))]));
+    a.done();
+    b.done();
+    expect(fake.tokenRequests()).toBe(1);
+    expect(fake.statuses).toHaveLength(10);
+    expect([...a.warns, ...b.warns]).toEqual([]);
+  });
+
+  test("real concurrent processes read the cache under the lock: one token", async () => {
+    const child = `
+      import { openCommitStatus } from ${JSON.stringify(`${ROOT}/src/github/index.ts`)};
+      import { loadConfig } from ${JSON.stringify(`${ROOT}/src/config.ts`)};
+      const log = { warn: (m) => console.error("warn " + m), debug: () => {} };
+      const client = openCommitStatus(loadConfig(process.env, process.cwd()), process.env.STATE_DIR, log);
+      for (let i = 0; i < 3; i++) {
+        await client.post(process.env.SHA, { context: process.env.CTX + "-" + i, description: null, state: "success", target_url: null });
+      }`;
+    const procs = [0, 1, 2, 3, 4, 5].map((n) =>
+      Bun.spawn([process.execPath, "-e", child], {
+        cwd: scratch,
+        env: { ...githubEnv(fake, keys), PATH: process.env.PATH ?? "", STATE_DIR: stateDir, SHA, CTX: `p${n}` },
+        stdout: "pipe",
+        stderr: "pipe",
+      }),
+    );
+    const results = await Promise.all(procs.map(async (p) => ({ code: await p.exited, err: await new Response(p.stderr).text() })));
+    allLines.push(...results.map((r) => r.err));
+    expect(results).toEqual(Array(6).fill({ code: 0, err: "" }));
+    expect(fake.tokenRequests()).toBe(1);
+    expect(fake.statuses).toHaveLength(18);
+  });
+
+  test("prefetchToken fills the cache; every later client uses it", async () => {
+    const captured = captureLog();
+    await prefetchToken(config(), stateDir, captured.log, FAST);
+    expect(captured.warns).toEqual([]);
+    expect(fake.tokenRequests()).toBe(1);
+    for (const n of [1, 2, 3]) {
+      const { client, done } = open();
+      await client.post(SHA, status(`task${n}`));
+      expect(await client.hasStatus(SHA, `task${n}`)).toBe(true);
+      done();
+    }
+    expect(fake.tokenRequests()).toBe(1);
+    allLines.push(...captured.debugs);
+  });
+
+  test("cache file: mode 0600, written whole (no temp files left), names its installation", async () => {
+    const { client, done } = open();
+    await client.post(SHA, status("t"));
+    done();
+    const path = join(stateDir, CACHE_FILE);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(existsSync(`${path}.lock`)).toBe(true);
+    expect(readdirSync(stateDir).sort()).toEqual([CACHE_FILE, `${CACHE_FILE}.lock`]);
+    const cached = JSON.parse(readFileSync(path, "utf8"));
+    expect(cached.token).toStartWith("ghs_");
+    expect(Date.parse(cached.expiresAt)).toBeGreaterThan(Date.now());
+    expect({ apiUrl: cached.apiUrl, appId: cached.appId, installationId: cached.installationId }).toEqual({
+      apiUrl: fake.url,
+      appId: fake.appId,
+      installationId: fake.installationId,
+    });
+  });
+
+  test("a cache for another installation, or an unreadable one, is replaced", async () => {
+    const path = join(stateDir, CACHE_FILE);
+    writeFileSync(path, JSON.stringify({ token: "ghs_other", expiresAt: "2999-01-01T00:00:00Z", apiUrl: fake.url, appId: "1234", installationId: "999" }));
+    const first = open();
+    await first.client.post(SHA, status("t"));
+    first.done();
+    expect(fake.tokenRequests()).toBe(1);
+    writeFileSync(path, "{not json");
+    const second = open();
+    await second.client.post(SHA, status("t"));
+    second.done();
+    expect(fake.tokenRequests()).toBe(2);
+    expect(second.debugs.some((l) => l.includes("unreadable"))).toBe(true);
+    expect([...first.warns, ...second.warns]).toEqual([]);
+  });
+});
+
+describe("token refresh", () => {
+  test("a token expiring within the threshold is replaced before use", async () => {
+    fake.tokenLifetimeSeconds = 2;
+    const { client, warns, done } = open({ TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS: "1" });
+    await client.post(SHA, status("t", "pending"));
+    await client.post(SHA, status("t", "pending")); // still 2 s left: reused
+    expect(fake.tokenRequests()).toBe(1);
+    await Bun.sleep(1100); // now < 1 s left
+    await client.post(SHA, status("t"));
+    done();
+    expect(fake.tokenRequests()).toBe(2);
+    expect(warns).toEqual([]);
+    expect(fake.statuses).toHaveLength(3);
+  });
+
+  test("401 on a token whose expiry was reported late: one warn, one refresh, one retry", async () => {
+    fake.tokenLifetimeSeconds = 2;
+    fake.expiresAtOffsetSeconds = 3600; // the client believes it has an hour
+    const a = open();
+    const b = open(); // another process of the same build
+    await a.client.post(SHA, status("t", "pending"));
+    expect(await b.client.hasStatus(SHA, "t")).toBe(true); // b holds the same token now
+    await Bun.sleep(2100);
+    await a.client.post(SHA, status("t"));
+    expect(a.warns).toEqual([REFRESH_WARNING]);
+    expect(fake.tokenRequests()).toBe(2);
+    expect(fake.requests.filter((r) => r.status === 401)).toHaveLength(1);
+    // b's token died too; it finds a's replacement in the cache instead of buying a third.
+    await b.client.post(SHA, status("u"));
+    a.done();
+    b.done();
+    expect(b.warns).toEqual([REFRESH_WARNING]);
+    expect(fake.tokenRequests()).toBe(2);
+    expect(fake.statuses.map((s) => `${s.context}:${s.state}`)).toEqual(["t:pending", "t:success", "u:success"]);
+  });
+
+  test("the JWT: RS256, iss = app id, iat backdated ~60 s, exp within 10 minutes", async () => {
+    const { client, done } = open();
+    await client.post(SHA, status("t"));
+    done();
+    const now = Date.now() / 1000;
+    expect(fake.jwtClaims).toHaveLength(1);
+    const { iss, iat, exp } = fake.jwtClaims[0];
+    expect(String(iss)).toBe(fake.appId);
+    expect(now - iat).toBeGreaterThanOrEqual(55);
+    expect(now - iat).toBeLessThanOrEqual(65);
+    expect(exp - now).toBeLessThanOrEqual(600);
+    expect(exp - now).toBeGreaterThan(60);
+  });
+});
+
+describe("configuration forms", () => {
+  test("keys with | for newlines, PKCS#1 and PKCS#8", async () => {
+    for (const pem of [keys.privateKeyPkcs1, keys.privateKey]) {
+      const dir = mkdtempSync(join(scratch, "key-"));
+      const { client, warns, done } = open({ GITHUB_APP_PRIVATE_KEY: pem.trim().replaceAll("\n", "|") }, dir);
+      await client.post(SHA, status("t"));
+      done();
+      expect(warns).toEqual([]);
+    }
+    expect(fake.statuses).toHaveLength(2);
+  });
+
+  test("GITHUB_REPOSITORY as owner/repo, or a bare name with GITHUB_REPOSITORY_OWNER", async () => {
+    const forms: [Env, string][] = [
+      [{ GITHUB_REPOSITORY: "acme/widgets", GITHUB_REPOSITORY_OWNER: undefined }, "acme/widgets"],
+      [{ GITHUB_REPOSITORY: "acme/widgets", GITHUB_REPOSITORY_OWNER: "acme" }, "acme/widgets"],
+      [{ GITHUB_REPOSITORY: "gadgets", GITHUB_REPOSITORY_OWNER: "acme" }, "acme/gadgets"],
+    ];
+    for (const [env] of forms) {
+      const { client, warns, done } = open(env);
+      await client.post(SHA, status("t"));
+      done();
+      expect(warns).toEqual([]);
+    }
+    expect(fake.statuses.map((s) => `${s.owner}/${s.repo}`)).toEqual(forms.map(([, want]) => want));
+  });
+});
+
+describe("hasStatus", () => {
+  test("true when the context has a status on the commit, false otherwise", async () => {
+    const { client, warns, done } = open();
+    expect(await client.hasStatus(SHA, "build")).toBe(false);
+    await client.post(SHA, status("build", "failure"));
+    expect(await client.hasStatus(SHA, "build")).toBe(true);
+    expect(await client.hasStatus(SHA, "other")).toBe(false);
+    expect(await client.hasStatus(SHA.replace("0", "f"), "build")).toBe(false);
+    done();
+    expect(warns).toEqual([]);
+  });
+
+  test("follows pagination to an old status", async () => {
+    fake.addStatus("fakeowner", "fakerepo", SHA, "oldest");
+    for (let i = 0; i < 250; i++) fake.addStatus("fakeowner", "fakerepo", SHA, `ctx${i}`);
+    const { client, done } = open();
+    expect(await client.hasStatus(SHA, "oldest")).toBe(true);
+    expect(fake.requests.filter((r) => r.path.endsWith("/statuses") && r.method === "GET")).toHaveLength(3);
+    expect(await client.hasStatus(SHA, "missing")).toBe(false);
+    done();
+  });
+});
