@@ -176,7 +176,7 @@ async function superviseTask(
   const stdout = pump(proc.stdout, "stdout", ctx.out);
   const stderr = pump(proc.stderr, "stderr", ctx.out);
   const exitCode = await proc.exited;
-  const code = proc.signalCode ? 128 + signalNumber(proc.signalCode) : exitCode;
+  const code = proc.signalCode ? 128 + signalNumber(String(proc.signalCode)) : exitCode;
 
   for (const [name, stream] of [["stdout", stdout], ["stderr", stderr]] as const) {
     if (!(await drained(stream.done, ctx.config.outputStreamTimeoutSeconds))) {
