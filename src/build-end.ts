@@ -4,25 +4,6 @@ import type { TaskContext } from "./runner";
 import type { TaskRecord } from "./record";
 import { flock, openOrCreate, closeFd, LOCK_EX, LOCK_NB } from "./sys";
 
-export async function readRecords(tasksDir: string): Promise<TaskRecord[]> {
-  const fs = await import("node:fs");
-  let names: string[];
-  try {
-    names = fs.readdirSync(tasksDir).filter((n) => n.endsWith(".json"));
-  } catch {
-    return [];
-  }
-  const records: TaskRecord[] = [];
-  for (const name of names) {
-    try {
-      records.push(JSON.parse(fs.readFileSync(`${tasksDir}/${name}`, "utf8")));
-    } catch {
-      // A record being written by a runner killed half-way: leave it out.
-    }
-  }
-  return records;
-}
-
 export function summaryLine(records: TaskRecord[], wallMs: number): string {
   const count = (...outcomes: TaskRecord["outcome"][]) => records.filter((r) => outcomes.includes(r.outcome)).length;
   const n = records.length;
@@ -35,8 +16,11 @@ export function summaryLine(records: TaskRecord[], wallMs: number): string {
 
 export async function endOfBuild(ctx: TaskContext): Promise<void> {
   const { out, config, paths } = ctx;
-  const records = await readRecords(paths.tasksDir);
+  const { readTaskRecords, writeTraceOf } = await import("./trace/write");
+  const { records, problems } = readTaskRecords(paths.tasksDir);
   if (config.logInfo) out.info(summaryLine(records, Date.now() - ctx.record.start));
+  const traceOptions = { traceFile: config.traceFile, otlpEndpoint: config.otlpEndpoint };
+  for (const warning of await writeTraceOf(paths.buildDir, paths.buildId, records, problems, traceOptions)) out.warn(warning);
   await removeOldBuilds(paths.stateDir, paths.buildId, config.keepBuildsDays, (m) => out.debug(m));
 }
 

@@ -2,24 +2,9 @@
 // builds/<id>/tasks/<job>.json, written once when the task is over.
 import { writeFileAtomic, mkdirp } from "./sys";
 
-export type Outcome = "ran" | "failed" | "skipped" | "restored-exact" | "restored-fuzzy" | "interrupted";
-export type PhaseName = "hash" | "restore" | "run" | "upload" | "post-unpack";
-export interface Phase {
-  name: PhaseName;
-  start: number;
-  end: number;
-}
-export interface TaskRecord {
-  job: string;
-  parent: string | null;
-  pid: number;
-  start: number;
-  end: number;
-  outcome: Outcome;
-  exitCode: number;
-  phases: Phase[];
-  explain?: string[];
-}
+import type { Outcome, Phase, TaskRecord } from "./trace/record";
+export type { Outcome, Phase, TaskRecord } from "./trace/record";
+export type PhaseName = Phase["name"];
 
 export const now = () => performance.timeOrigin + performance.now();
 

@@ -1,0 +1,18 @@
+// The record each taskrunner writes for its job at builds/<id>/tasks/<job>.json.
+// Everything in src/trace/ renders a build from a list of these, and nothing else.
+
+export type Outcome = "ran" | "failed" | "skipped" | "restored-exact" | "restored-fuzzy" | "interrupted";
+export interface Phase { name: "hash" | "restore" | "run" | "upload" | "post-unpack"; start: number; end: number } // epoch ms (floats allowed)
+export interface TaskRecord {
+  job: string;
+  parent: string | null;     // job name of the taskrunner whose task started this one (null for the toplevel)
+  pid: number;
+  start: number;             // epoch ms when the runner started this job (after taking its lock)
+  end: number;               // epoch ms when it finished
+  outcome: Outcome;
+  exitCode: number;
+  phases: Phase[];
+  explain?: string[];        // lines saying why it reran (may be absent)
+}
+
+export const OUTCOMES: readonly Outcome[] = ["ran", "failed", "skipped", "restored-exact", "restored-fuzzy", "interrupted"];

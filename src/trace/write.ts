@@ -1,0 +1,116 @@
+// The one place in src/trace/ that touches the disk and the network: read the
+// build's task records, write trace.json and trace.html next to them, copy the
+// trace where the user asked, send it to an OTLP collector. Runs once, when a
+// toplevel's build is over; problems come back as warning lines for the caller
+// to print, never as exceptions (a trace must not fail a build).
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { OUTCOMES, type Phase, type TaskRecord } from "./record";
+import { chromeTrace } from "./chrome";
+import { traceHtml } from "./html";
+import { exportOtlp, otlpPayload } from "./otlp";
+
+export interface TraceOptions {
+  traceFile: string | null; // a copy of trace.json goes here too
+  otlpEndpoint: string | null; // base URL; spans go to <endpoint>/v1/traces
+}
+
+export async function writeTrace(buildDir: string, buildId: string, opts: TraceOptions): Promise<string[]> {
+  const { records, problems } = readTaskRecords(join(buildDir, "tasks"));
+  return writeTraceOf(buildDir, buildId, records, problems, opts);
+}
+
+/** The same, for records already read (the toplevel reads them once for its summary too). */
+export async function writeTraceOf(
+  buildDir: string,
+  buildId: string,
+  records: TaskRecord[],
+  problems: string[],
+  opts: TraceOptions,
+): Promise<string[]> {
+  const warnings = problems.map((p) => `Trace: left out ${p}`);
+  const json = JSON.stringify(chromeTrace(buildId, records));
+  const save = (path: string, text: string) => {
+    const err = writeAtomic(path, text);
+    if (err) warnings.push(`Could not write the trace to ${path}: ${err}`);
+  };
+  save(join(buildDir, "trace.json"), json);
+  save(join(buildDir, "trace.html"), traceHtml(buildId, records));
+  if (opts.traceFile) save(opts.traceFile, json);
+  if (opts.otlpEndpoint) {
+    const err = await exportOtlp(opts.otlpEndpoint, otlpPayload(buildId, records));
+    if (err) warnings.push(`OTLP export to ${opts.otlpEndpoint} failed: ${err}`);
+  }
+  return warnings;
+}
+
+/** Every tasks/*.json that parses as a record, in name order; the others as one line each. */
+export function readTaskRecords(tasksDir: string): { records: TaskRecord[]; problems: string[] } {
+  let names: string[];
+  try {
+    names = readdirSync(tasksDir).filter((n) => n.endsWith(".json")).sort();
+  } catch {
+    return { records: [], problems: [] }; // no task recorded anything: an empty trace
+  }
+  const records: TaskRecord[] = [];
+  const problems: string[] = [];
+  for (const name of names) {
+    let parsed: TaskRecord | string;
+    try {
+      parsed = parseTaskRecord(readFileSync(join(tasksDir, name), "utf8"));
+    } catch (e) {
+      parsed = (e as Error).message;
+    }
+    if (typeof parsed === "string") problems.push(`tasks/${name}: ${parsed}`);
+    else records.push(parsed);
+  }
+  return { records, problems };
+}
+
+const PHASES: readonly Phase["name"][] = ["hash", "restore", "run", "upload", "post-unpack"];
+const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+
+/**
+ * The record, or what is wrong with it. Records come from other processes,
+ * possibly other versions of taskrunner: checked here so the renderers can
+ * trust every field (an unknown outcome would otherwise reach a CSS class).
+ */
+export function parseTaskRecord(text: string): TaskRecord | string {
+  let v: any;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return `not JSON (${(e as Error).message})`;
+  }
+  if (typeof v !== "object" || v === null) return "not an object";
+  if (typeof v.job !== "string" || v.job === "") return "no job name";
+  if (v.parent !== null && typeof v.parent !== "string") return "bad parent";
+  if (!isNum(v.pid) || !isNum(v.start) || !isNum(v.end) || !isNum(v.exitCode)) return "bad pid, start, end or exitCode";
+  if (!OUTCOMES.includes(v.outcome)) return `unknown outcome ${JSON.stringify(v.outcome)}`;
+  if (!Array.isArray(v.phases)) return "no phases";
+  const phases: Phase[] = [];
+  for (const p of v.phases) {
+    if (!p || !PHASES.includes(p.name) || !isNum(p.start) || !isNum(p.end)) return `bad phase ${JSON.stringify(p)}`;
+    phases.push({ name: p.name, start: p.start, end: p.end });
+  }
+  if (v.explain !== undefined && !(Array.isArray(v.explain) && v.explain.every((l: unknown) => typeof l === "string"))) return "bad explain";
+  const record: TaskRecord = { job: v.job, parent: v.parent, pid: v.pid, start: v.start, end: v.end, outcome: v.outcome, exitCode: v.exitCode, phases };
+  if (v.explain !== undefined) record.explain = v.explain;
+  return record;
+}
+
+/** Write beside, then rename: a viewer never opens half a trace. Returns the error, if any. */
+function writeAtomic(path: string, text: string): string | null {
+  const tmp = `${path}.${process.pid}.tmp`;
+  let written = false;
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(tmp, text);
+    written = true;
+    renameSync(tmp, path);
+    return null;
+  } catch (e) {
+    if (written) rmSync(tmp, { force: true });
+    return (e as Error).message;
+  }
+}
