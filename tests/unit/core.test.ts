@@ -8,6 +8,7 @@ import { parseCli } from "../../src/cli";
 import { parseSnapshotArgs } from "../../src/snapshot-args";
 import { changedPaths } from "../../src/snapshot";
 import { formatBuildId } from "../../src/state";
+import { explainChange } from "../../src/explain";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -129,4 +130,30 @@ test("changedPaths names what moved between two hash inputs", () => {
 
 test("build ids are ISO-8601 UTC with microseconds", () => {
   expect(formatBuildId(1_764_324_000_123_456)).toBe("2025-11-28T10:00:00.123456Z");
+});
+
+describe("why a task reran", () => {
+
+  const line = (sha: string, path: string) => `100644 blob ${sha.repeat(40)}\t${path}`;
+  test("files, raw inputs and the main-branch commit", () => {
+    const saved = { hash: "h1", hashInput: `${line("a", "x.txt")}\n${line("b", "y.txt")}v1`, mainBranchCommit: "c1", rawInputs: ["v1"] };
+    const current = { hash: "h2", hashInput: `${line("c", "x.txt")}\n${line("d", "z.txt")}v2`, mainBranchCommit: "c2", rawInputs: ["v2"] };
+    expect(explainChange(saved, current)).toEqual([
+      "files modified: x.txt",
+      "files added: z.txt",
+      "files removed: y.txt",
+      "raw inputs changed (--raw values)",
+      "main-branch commit moved: c1 → c2",
+    ]);
+  });
+  test("a hash file written by the old tool (no rawInputs key)", () => {
+    const saved = { hash: "h1", hashInput: `${line("a", "x.txt")}v1`, mainBranchCommit: null };
+    const current = { hash: "h2", hashInput: `${line("a", "x.txt")}v2`, mainBranchCommit: null, rawInputs: ["v2"] };
+    expect(explainChange(saved, current)).toEqual(["raw inputs changed (--raw values)"]);
+  });
+  test("no saved hash", () => {
+    expect(explainChange({ hash: "", hashInput: "", mainBranchCommit: null }, { hash: "h", hashInput: "x", mainBranchCommit: null })).toEqual([
+      "no saved hash: first run here (or the hash file was missing or damaged)",
+    ]);
+  });
 });
