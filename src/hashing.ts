@@ -78,8 +78,17 @@ export async function referenceListing(cwd: string, pathspecs: string[]): Promis
   const { tmpdir } = await import("node:os");
   const tmp = `${tmpdir()}/taskrunner-index-${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
-    const index = Bun.file(indexPath.startsWith("/") ? indexPath : `${cwd}/${indexPath}`);
-    if (await index.exists()) await Bun.write(tmp, index);
+    const indexFile = indexPath.startsWith("/") ? indexPath : `${cwd}/${indexPath}`;
+    const index = Bun.file(indexFile);
+    if (await index.exists()) {
+      await Bun.write(tmp, index);
+      // Keep the index's own mtime: git compares it with the entries' to spot
+      // "racily clean" files (rewritten within the same clock tick). A fresh
+      // copy's mtime hides them — the old tool's `cp` missed such edits.
+      const { statSync, utimesSync } = await import("node:fs");
+      const st = statSync(indexFile);
+      utimesSync(tmp, st.atime, st.mtime);
+    }
     const env = { GIT_INDEX_FILE: tmp };
     const add = await git(cwd, ["add", ...pathspecs], env);
     if (add.code !== 0) return { error: gitError(add, cwd) };
