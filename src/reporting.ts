@@ -2,7 +2,7 @@
 // commit statuses. Both are opened on first use, so a task that needs neither
 // never loads the AWS SDK or octokit.
 import type { TaskContext } from "./runner";
-import { headCommit } from "./hashing";
+import { headCommit } from "./hash";
 import type { RemoteCache, CommitStatusClient, StatusRequest } from "./remote";
 
 export class Reporting {

@@ -3,7 +3,7 @@
 import type { TaskContext } from "./runner";
 import { parseSnapshotArgs, hasInputs, usesRemoteCache, type SnapshotArgs } from "./snapshot-args";
 import { readHashFile, writeHashFile, type HashInfo } from "./hash-file";
-import { hashInputs, hasUncommittedChanges, mainBranchCommit, currentBranch } from "./hashing";
+import { hashInputs, hasUncommittedChanges, mainBranchCommit, currentBranch } from "./hash";
 import { Reply } from "./protocol";
 import { runPostUnpack } from "./post-unpack";
 import { pathExists } from "./sys";

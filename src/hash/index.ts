@@ -1,0 +1,70 @@
+// Input hashing (SPEC §7 step 2) and the git facts the snapshot decision needs.
+//
+// The hash must equal the established tool's byte for byte — teams share
+// remote caches between the two. Two routes compute the same listing:
+//  - reference.ts runs the old pipeline itself (a temporary index copy, git add,
+//    write-tree, ls-tree): always right, ~16 ms and more;
+//  - fast.ts computes it in-process from the index file, stat data and the few
+//    files that changed, and falls back to the reference route for anything it
+//    cannot vouch for (see fast.ts for the list).
+// tests/unit/hash-matrix.test.ts runs the whole case matrix through both routes and
+// compares them with the old pipeline run by bash.
+import { Fallback, fastListing, fastUncommitted } from "./fast";
+import { oneLine } from "./git";
+import { referenceListing, referenceUncommitted } from "./reference";
+import { hashOf } from "./text";
+
+export type HashResult = { ok: true; hash: string; hashInput: string } | { ok: false; error: string };
+
+export interface HashOptions {
+  /** "reference" forces the old pipeline (tests, and comparing routes when debugging). */
+  route?: "auto" | "reference" | "fast";
+  /** Told why the fast route fell back (a debug line for the task's log). */
+  onFallback?: (reason: string) => void;
+}
+
+/** cwd: the task's cwd. pathspecs: git pathspecs relative to cwd, as given. raw: the --raw strings. */
+export async function hashInputs(cwd: string, pathspecs: string[], raw: string[], opts: HashOptions = {}): Promise<HashResult> {
+  if (pathspecs.length === 0) return { ok: true, ...hashOf("", raw) };
+  if (opts.route !== "reference") {
+    try {
+      return { ok: true, ...hashOf(await fastListing(cwd, pathspecs), raw) };
+    } catch (e) {
+      if (opts.route === "fast") {
+        if (e instanceof Fallback) return { ok: false, error: `fast route unavailable: ${e.message}` };
+        throw e;
+      }
+      // Not only Fallback: an unexpected failure of the fast route (a file it may not
+      // read, say) still has a right answer, git's own.
+      opts.onFallback?.(e instanceof Fallback ? e.message : `unexpected: ${(e as Error).message}`);
+    }
+  }
+  try {
+    const listing = await referenceListing(cwd, pathspecs);
+    return listing.ok ? { ok: true, ...hashOf(listing.listing, raw) } : listing;
+  } catch (e) {
+    // No temporary directory, say: still an outcome to report, not a crash.
+    return { ok: false, error: `cannot hash inputs: ${(e as Error).message}` };
+  }
+}
+
+/** `git status --porcelain --untracked-files=no -- <pathspecs>` is not empty: uncommitted changes to tracked files. */
+export async function hasUncommittedChanges(cwd: string, pathspecs: string[], opts: HashOptions = {}): Promise<boolean> {
+  if (pathspecs.length === 0) return false;
+  if (opts.route !== "reference") {
+    try {
+      return await fastUncommitted(cwd, pathspecs);
+    } catch (e) {
+      if (opts.route === "fast") throw e;
+      opts.onFallback?.(e instanceof Fallback ? e.message : `unexpected: ${(e as Error).message}`);
+    }
+  }
+  return referenceUncommitted(cwd, pathspecs);
+}
+
+/** `git symbolic-ref --short HEAD`: null when detached or not a repository. */
+export const currentBranch = (cwd: string) => oneLine(cwd, ["symbolic-ref", "--short", "HEAD"]);
+/** `git merge-base HEAD origin/<branch>`. */
+export const mainBranchCommit = (cwd: string, branch: string) => oneLine(cwd, ["merge-base", "HEAD", `origin/${branch}`]);
+/** `git rev-parse HEAD`. */
+export const headCommit = (cwd: string) => oneLine(cwd, ["rev-parse", "HEAD"]);

@@ -1,0 +1,225 @@
+// src/hash: every case compares both routes (and the default, which picks one)
+// with the established tool's pipeline run by bash, byte for byte, and
+// hasUncommittedChanges with `git status`. Cases the fast route does not cover
+// must fall back, and still agree.
+import { afterAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { hashInputs, hasUncommittedChanges } from "../../src/hash";
+import { haskellStrip, sha1Hex } from "../../src/hash/text";
+import { referenceListing, referenceStatus, Repos, sh } from "../fakes/git-repo";
+
+const repos = new Repos();
+afterAll(() => repos.cleanup());
+
+const base = `mkdir -p src/sub docs && echo a > src/a.txt && echo b > src/sub/b.txt && echo d > docs/d.md
+echo '*.log' > .gitignore && git add . && git commit -qm init`;
+
+// Files written in the second the index was written are "racily clean": both
+// git and the fast route re-read them. This makes them plainly clean.
+// (Rewrites in the tests change sizes too: a same-size rewrite within one clock tick of
+// the index write is invisible to the old pipeline, whose index copy is newer.)
+const settle = "touch -d '2001-02-03 04:05:06' $(git ls-files) && git update-index -q --refresh";
+
+/** The old tool's hash of the file part, or null where it failed. */
+function oldHash(cwd: string, specs: string[]): string | null {
+  const listing = referenceListing(cwd, specs);
+  return listing === null ? null : sha1Hex(haskellStrip(listing));
+}
+
+async function expectAgreement(cwd: string, specs: string[], fast: boolean) {
+  const indexFile = join(sh(cwd, "git rev-parse --absolute-git-dir").trim(), "index");
+  const indexBefore = readFileSync(indexFile);
+  const expected = oldHash(cwd, specs);
+  expect(expected).not.toBeNull();
+  const viaReference = await hashInputs(cwd, specs, [], { route: "reference" });
+  const viaFast = await hashInputs(cwd, specs, [], { route: "fast" });
+  const viaDefault = await hashInputs(cwd, specs, []);
+  expect(viaReference).toMatchObject({ ok: true, hash: expected! });
+  expect(viaDefault).toMatchObject({ ok: true, hash: expected! });
+  if (fast) expect(viaFast).toMatchObject({ ok: true, hash: expected! });
+  else expect(viaFast).toMatchObject({ ok: false, error: expect.stringMatching(/^fast route unavailable/) });
+
+  const status = referenceStatus(cwd, specs);
+  expect(await hasUncommittedChanges(cwd, specs, { route: "reference" })).toBe(status);
+  expect(await hasUncommittedChanges(cwd, specs)).toBe(status);
+  if (fast) expect(await hasUncommittedChanges(cwd, specs, { route: "fast" })).toBe(status);
+  // The real index is never written.
+  expect(readFileSync(indexFile).equals(indexBefore)).toBe(true);
+}
+
+type Case = [name: string, setup: string, specs: string[], fast: boolean, cwd?: string];
+
+const cases: Case[] = [
+  ["committed files", "", ["src"], true],
+  ["modified tracked file", "echo changed > src/a.txt", ["src"], true],
+  ["deleted tracked file", "rm src/sub/b.txt", ["src"], true],
+  ["deleted directory", "rm -r src/sub", ["src/sub"], true],
+  ["staged, not committed", "echo staged > src/new.txt && git add src/new.txt", ["src"], true],
+  ["staged change, work tree reverted", "echo staged > src/a.txt && git add src/a.txt && echo a > src/a.txt", ["src"], true],
+  ["untracked file counts", "echo u > src/untracked.txt", ["src"], true],
+  ["untracked directory tree counts", "mkdir -p src/new/deep && echo n > src/new/deep/n.txt", ["src"], true],
+  ["ignored file does not count", "echo i > src/x.log && mkdir src/logs && echo j > src/logs/y.log", ["src"], true],
+  ["tracked but ignored file counts", "echo t > src/t.log && git add -f src/t.log && git commit -qm t", ["src", "src/t.log"], true],
+  ["a .gitignore in a non-ASCII directory", "mkdir -p src/ünï && printf '*.tmp\\n' > src/ünï/.gitignore && echo x > src/ünï/a.tmp && echo y > src/ünï/b.txt", ["src"], true],
+  ["info/exclude", "echo '*.tmp' >> .git/info/exclude && echo t > src/x.tmp", ["src"], true],
+  ["core.excludesFile", `printf '*.bak\\n' > .git/my-excludes && git config core.excludesFile "$PWD/.git/my-excludes" && echo b > src/x.bak`, ["src"], true],
+  [
+    "gitignore patterns: anchors, **, sets, negation, nested files",
+    `printf '%s\\n' 'build/' '/root-only.txt' '**/gen/**' 'doc/*.tmp' '*.o' 'a?c' '[xy]z' '[!q]w' '[a-c]r' 'deep/**/x' '\\#hash' '!keep.o' 'sp\\ ' \\
+  'tail  ' '**/lead' 'od/**' 'mid/**/end' 'file-only/' '\\!bang' '*.d/' '!*.d/keep' 'z\\[1\\]' > .gitignore
+printf '!important.log\\n/local.txt\\nsub/*.c\\n' > src/.gitignore
+mkdir -p build src/build src/gen/g src/doc/doc deep/a/b x/deep/q
+for f in build/f src/build/f src/gen/g/f root-only.txt src/root-only.txt doc/a.tmp src/doc/a.tmp src/doc/doc/a.tmp \\
+  m.o keep.o abc a/c xz yz qw rw br dr deep/x deep/a/b/x x/deep/q/x '#hash' 'sp ' sp tail 'tail  ' x/lead lead/y od/a/b \\
+  mid/end mid/a/b/end mid/a/end2 file-only '!bang' bang y.d/f y.d/keep 'z[1]' z1 \\
+  src/important.log src/other.log src/local.txt local.txt src/sub/x.c src/sub/deeper/x.c; do
+  mkdir -p "$(dirname "$f")"; echo "$f" > "$f"; done`,
+    ["."],
+    true,
+  ],
+  ["spaces, quotes and unicode in names", "echo s > 'src/with space.txt' && echo u > src/ünïcödé.txt && echo q > 'src/quo\"te.txt' && echo b > 'src/back\\\\slash.txt'", ["src"], true],
+  ["a tab and a newline in a name", `echo t > "src/$(printf 'tab\\there')" && echo n > "src/$(printf 'new\\nline')"`, ["src"], true],
+  ["core.quotePath=false", "git config core.quotePath false && echo u > src/ünï.txt && echo t > \"src/$(printf 'a\\tb')\"", ["src"], true],
+  ["trailing space in the last name", "echo x > 'src/zz '", ["src"], true],
+  ["untracked symlinks", "ln -s a.txt src/link && ln -s ../docs src/dirlink", ["src"], true],
+  ["tracked symlink retargeted", "ln -s a.txt src/l && git add src/l && git commit -qm l && ln -sfn sub src/l", ["src"], true],
+  ["file became a symlink", "rm src/a.txt && ln -s sub/b.txt src/a.txt", ["src"], true],
+  ["executable bits", "chmod +x src/a.txt && echo x > src/run.sh && chmod +x src/run.sh", ["src"], true],
+  ["stale index: touched, unchanged", "touch -d '2001-02-03 04:05:06' src/a.txt src/sub/b.txt", ["src"], true],
+  ["CR bytes, no attributes", "printf 'x\\r\\n' > src/a.txt && printf 'y\\r\\n' > src/crlf.txt", ["src"], true],
+  ["several pathspecs, one a file", "echo e > extra.txt && git add extra.txt && echo changed > extra.txt", ["docs", "src/sub", "extra.txt"], true],
+  ["cwd in a subdirectory, .. pathspecs", "echo z > docs/z.md", ["../../docs", "b.txt", "../a.txt"], true, "src/sub"],
+  [". and .. from a subdirectory", "echo n > src/n.txt", [".", ".."], true, "src/sub"],
+  ["./src, src/, src//sub, src/../docs", "", ["./src", "src/", "src//sub", "src/../docs"], true],
+  ["a tracked directory replaced by a file", "rm -r src/sub && echo f > src/sub", ["src"], true],
+  ["index version 4", "git update-index --index-version 4 && echo changed > src/a.txt && echo n > src/new.txt", ["src"], true],
+  ["index version 3", "git update-index --index-version 3 && echo changed > src/a.txt", ["src"], true],
+  ["text attributes, dirty file without CR", "printf '*.txt text\\n' > .gitattributes && git add .gitattributes && git commit -qm a && echo changed > src/a.txt", ["src"], true],
+  ["core.autocrlf, dirty file without CR", "git config core.autocrlf true && echo changed > src/a.txt", ["src"], true],
+  ["filter attribute, nothing to re-read", `printf '*.txt filter=x\\n' > .gitattributes && git add .gitattributes && git commit -qm a\n${settle}`, ["src"], true],
+  ["staged elsewhere, packed objects", "git gc -q && echo s > docs/s.md && git add docs/s.md", ["src"], true],
+  ["detached HEAD", "git checkout -q --detach", ["src"], true],
+  ["unborn branch, full index", "git checkout -q --orphan fresh", ["src"], true],
+  ["a linked worktree", "git worktree add -q wt && echo changed > wt/src/a.txt", ["src"], true, "wt"],
+  ["cwd through a symbolic link", "ln -s src srclink && echo changed > src/a.txt", ["a.txt"], true, "srclink"],
+  // Left to the reference route:
+  ["eol attributes and CR bytes", "printf '*.txt text eol=crlf\\n' > .gitattributes && printf 'x\\r\\ny\\n' > src/crlf.txt", ["src"], false],
+  ["core.autocrlf and CR bytes", "git config core.autocrlf true && printf 'x\\r\\n' > src/crlf.txt", ["src"], false],
+  ["filter attribute, dirty file", "printf '*.txt filter=x\\n' > .gitattributes && git add .gitattributes && git commit -qm a && echo changed > src/a.txt", ["src"], false],
+  ["ident attribute and $Id", "printf '*.txt ident\\n' > .gitattributes && git add .gitattributes && git commit -qm a && echo '$Id$' > src/a.txt", ["src"], false],
+  ["submodule", "git init -q sm && (cd sm && echo s > s && git add s && git commit -qm s) && git -c protocol.file.allow=always submodule add -q ./sm src/sm 2>/dev/null", ["src"], false],
+  ["nested untracked repository", "git init -q src/inner && cd src/inner && echo i > f && git add f && git commit -qm i", ["src"], false],
+  ["the pathspec's directory became a file", "rm -r src/sub && echo f > src/sub", ["src/sub"], false],
+  ["a file became a directory", "rm src/a.txt && mkdir src/a.txt && echo y > src/a.txt/y", ["src"], false],
+  ["a directory became a symlink", "rm -r src/sub && ln -s ../docs src/sub", ["src"], false],
+  ["wildcard pathspec", "echo n > src/n.txt", ["src/*.txt"], false],
+  ["pathspec of an untracked file only", "echo e > extra.txt", ["docs", "extra.txt"], false],
+  ["assume-unchanged entry", "git update-index --assume-unchanged src/a.txt && echo changed > src/a.txt", ["src"], false],
+  ["intent-to-add entry", "echo n > src/n.txt && git add -N src/n.txt", ["src"], false],
+  ["skip-worktree entry", "git update-index --skip-worktree src/a.txt", ["src"], false],
+  ["split index", "git update-index --split-index && echo changed > src/a.txt", ["src"], false],
+  ["unmerged entries", "git checkout -qb o && echo ours > src/a.txt && git commit -qam o && git checkout -q - && echo mine-too > src/a.txt && git commit -qam m && (git merge -q o >/dev/null 2>&1 || true)", ["src"], false],
+  ["core.fileMode=false", "git config core.fileMode false && chmod +x src/a.txt", ["src"], false],
+];
+
+describe("both routes equal the old pipeline", () => {
+  for (const [name, setup, specs, fast, cwd] of cases) {
+    test(name, async () => {
+      const dir = repos.make(`${base}\n${setup}`);
+      await expectAgreement(cwd ? join(dir, cwd) : dir, specs, fast);
+    });
+  }
+
+  test("pathspecs with quotes, backslashes, newlines and a leading dash", async () => {
+    const dir = repos.make(`${base}\nfor f in 'q"uote' "new\nline" 'back\\slash' '-dash' 'sp ace'; do echo "$f" > "src/$f"; done; git add src && git commit -qm odd`);
+    await expectAgreement(dir, ["src/q\"uote", "src/new\nline", "src/sp ace"], true);
+    await expectAgreement(dir, ["src/back\\slash"], false);
+    await expectAgreement(join(dir, "src"), ["./-dash"], true);
+  });
+
+  test("HEAD's trees read from deltified packs", async () => {
+    const dir = repos.make(`mkdir -p a/b c && for i in $(seq 1 200); do echo $i > a/b/f$i; echo $i > c/g$i; done && git add . && git commit -qm 0
+for i in $(seq 1 15); do echo "v$i" > a/b/f$i && echo "w$i" > c/g$i && git commit -qam "c$i"; done
+git gc -q --aggressive && echo staged-elsewhere > c/new && git add c/new`);
+    const packs = sh(dir, "git count-objects -v | grep in-pack");
+    expect(packs).toMatch(/in-pack: [1-9]/);
+    await expectAgreement(dir, ["a"], true);
+    await expectAgreement(dir, ["a/b/f3"], true);
+    sh(dir, "echo staged-here > a/b/f4 && git add a/b/f4");
+    await expectAgreement(dir, ["a"], true);
+    await expectAgreement(dir, ["a/b/f3"], true);
+    await expectAgreement(dir, ["a/b/f4"], true);
+  });
+
+  test("300 pathspecs, some changed", async () => {
+    const dir = repos.make("for i in $(seq 1 300); do echo $i > f$i.txt; done; git add . && git commit -qm many; echo changed > f7.txt; rm f9.txt");
+    await expectAgreement(dir, Array.from({ length: 300 }, (_, i) => `f${i + 1}.txt`), true);
+  });
+
+  test("600 pathspecs", async () => {
+    const dir = repos.make("mkdir d; for i in $(seq 1 600); do echo $i > d/f$i; done; git add . && git commit -qm many");
+    await expectAgreement(dir, Array.from({ length: 600 }, (_, i) => `d/f${i + 1}`), true);
+  });
+
+  test("raw inputs follow the file part, joined by newlines", async () => {
+    const dir = repos.make("echo foo > input.txt && git add input.txt");
+    const listing = "100644 blob 257cc5642cb1a054f08cc83f2d943e56fd3ebe99\tinput.txt";
+    expect(await hashInputs(dir, ["input.txt"], ["a", "b c"])).toMatchObject({ ok: true, hashInput: `${listing}a\nb c` });
+    expect(await hashInputs(dir, [], ["x", "y"])).toEqual({ ok: true, hash: sha1Hex("x\ny"), hashInput: "x\ny" });
+  });
+});
+
+describe("test vectors of the contract", () => {
+  for (const route of ["reference", "fast", "auto"] as const) {
+    test(`input.txt = foo (${route})`, async () => {
+      const dir = repos.make("mkdir nested && echo foo > input.txt && echo foo > nested/input.txt && git add .");
+      expect(await hashInputs(dir, ["input.txt"], [], { route })).toMatchObject({ ok: true, hash: "6b36308659163b577fd1c832107dc46ca3aa659b" });
+      expect(await hashInputs(join(dir, "nested"), ["input.txt"], [], { route })).toMatchObject({ ok: true, hash: "c6621d9fa9e14eff5f583847f3d3463767c6c082" });
+    });
+  }
+});
+
+describe("errors are values, in git's words", () => {
+  test("a pathspec that matches nothing", async () => {
+    const dir = repos.make(base);
+    expect(await hashInputs(dir, ["src", "missing.txt"], [])).toEqual({ ok: false, error: "pathspec 'missing.txt' did not match any files" });
+  });
+  test("a cwd outside any git repository", async () => {
+    const dir = repos.make("", { init: false });
+    expect(await hashInputs(dir, ["x"], [])).toEqual({ ok: false, error: `not a git repository: ${dir} (file inputs are git pathspecs)` });
+  });
+  test("a cwd that does not exist", async () => {
+    const r = await hashInputs("/nonexistent/dir", ["x"], []);
+    expect(r.ok).toBe(false);
+  });
+  for (const magic of [":(glob)src/**", ":!src/sub"]) {
+    test(`pathspec magic ${magic}: ls-tree rejects it, as in the old tool`, async () => {
+      const dir = repos.make(base);
+      expect(oldHash(dir, ["src", magic])).toBeNull();
+      expect(await hashInputs(dir, ["src", magic], [])).toMatchObject({ ok: false, error: expect.stringMatching(/pathspec magic not supported/) });
+    });
+  }
+  for (const specs of [["dist"], ["dist/a"], ["src", "dist/a"]]) {
+    test(`a pathspec in an ignored directory (${specs.join(" ")}) fails, as git add does`, async () => {
+      const dir = repos.make(`${base}\nmkdir dist && echo a > dist/a && git add -f dist/a && git commit -qm d && echo dist >> .gitignore`);
+      expect(oldHash(dir, specs)).toBeNull();
+      expect(await hashInputs(dir, specs, [])).toMatchObject({ ok: false, error: expect.stringMatching(/ignored by one of your .gitignore files: dist/) });
+    });
+  }
+  for (const specs of [["-n"], ["--"], [""], ["../outside"]]) {
+    test(`odd pathspecs ${JSON.stringify(specs)} behave as in the old tool`, async () => {
+      const dir = repos.make(base);
+      const expected = oldHash(dir, specs);
+      const r = await hashInputs(dir, specs, []);
+      expect(r.ok ? r.hash : null).toBe(expected);
+      if (!r.ok) expect(r.error).not.toContain("\n");
+    });
+  }
+  test("a repository with no index yet hashes as from an empty index", async () => {
+    const dir = repos.make("echo a > a.txt");
+    const blob = sh(dir, "git hash-object a.txt").trim();
+    const expected = sha1Hex(`100644 blob ${blob}\ta.txt`);
+    expect(await hashInputs(dir, ["a.txt"], [])).toMatchObject({ ok: true, hash: expected });
+  });
+});
