@@ -2,7 +2,6 @@
 // commit statuses. Both are opened on first use, so a task that needs neither
 // never loads the AWS SDK or octokit.
 import type { TaskContext } from "./runner";
-import { headCommit } from "./hash";
 import type { RemoteCache, CommitStatusClient, StatusRequest } from "./remote";
 
 export class Reporting {
@@ -28,7 +27,7 @@ export class Reporting {
   }
 
   private commit(): Promise<string | null> {
-    this.sha ??= headCommit(this.ctx.cwd);
+    this.sha ??= import("./hash").then((m) => m.headCommit(this.ctx.cwd));
     return this.sha;
   }
 

@@ -111,11 +111,19 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   out.debug(`  buildId: ${paths.buildId}`);
   out.debug(`  cwd: ${cwd}`);
 
+  const taskEnv: Env = { ...env, _taskrunner_parent_job: req.name };
+  let hashService: { stop(): void } | null = null;
+  if (isToplevel) {
+    const { serveHashing } = await import("./hash-service");
+    const socket = `${paths.buildDir}/hash.sock`;
+    hashService = serveHashing(socket, env, (m) => out.debug(m));
+    if (hashService) taskEnv._taskrunner_hash_service = socket;
+  }
   const spawned = spawnTask({
     cmd: req.cmd,
     args: req.args,
     cwd,
-    env: { ...env, _taskrunner_parent_job: req.name },
+    env: taskEnv,
     buildId: paths.buildId,
     toplevelStdout: outFd,
     toplevelStderr: errFd,
@@ -131,6 +139,7 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
     interruptedBy = result.interruptedBy;
   }
 
+  hashService?.stop();
   if (interruptedBy !== null) {
     // Nothing is recorded as done: no result, no hash, no upload, no success status.
     out.warn(`Interrupted by ${interruptedBy}`);

@@ -3,7 +3,8 @@
 import type { TaskContext } from "./runner";
 import { parseSnapshotArgs, hasInputs, usesRemoteCache, type SnapshotArgs } from "./snapshot-args";
 import { readHashFile, writeHashFile, type HashInfo } from "./hash-file";
-import { hashInputs, hasUncommittedChanges, mainBranchCommit, currentBranch } from "./hash";
+// Loaded on first use: a nested task answered by the toplevel's hashing service never needs it.
+const git = () => import("./hash");
 import { Reply } from "./protocol";
 import { runPostUnpack } from "./post-unpack";
 import { pathExists } from "./sys";
@@ -70,12 +71,12 @@ export class SnapshotSession {
 
     out.debug(`Files to hash: ${JSON.stringify(args.fileInputs)}`);
     out.debug(`Raw inputs: ${JSON.stringify(args.rawInputs)}`);
-    const hashed = await ctx.record.phase("hash", () => hashInputs(ctx.cwd, args.fileInputs, args.rawInputs));
+    const hashed = await ctx.record.phase("hash", () => this.hash(args));
     if (!hashed.ok) return { error: `snapshot: ${hashed.error}` };
     const current: HashInfo = {
       hash: hashed.hash,
       hashInput: hashed.hashInput,
-      mainBranchCommit: config.mainBranch ? await mainBranchCommit(ctx.cwd, config.mainBranch) : null,
+      mainBranchCommit: config.mainBranch ? await (await git()).mainBranchCommit(ctx.cwd, config.mainBranch) : null,
       rawInputs: args.rawInputs,
     };
 
@@ -107,7 +108,7 @@ export class SnapshotSession {
     }
 
     const cache = usesRemoteCache(args) && !ctx.force ? await this.reporting.remoteCache() : null;
-    if (cache && !(await hasUncommittedChanges(ctx.cwd, args.fileInputs))) {
+    if (cache && !(await (await git()).hasUncommittedChanges(ctx.cwd, args.fileInputs))) {
       const { archiveName } = await import("./remote");
       const name = archiveName(ctx.job, args.cacheVersion, current.hash);
       const restored = await ctx.record.phase("restore", () =>
@@ -135,6 +136,20 @@ export class SnapshotSession {
     return { run: true, statusDescription: null };
   }
 
+  /** Through the toplevel's warm hashing service when there is one (see hash-service.ts). */
+  private async hash(args: SnapshotArgs) {
+    const { ctx } = this;
+    const service = ctx.env._taskrunner_hash_service;
+    if (service && !ctx.isToplevel && args.fileInputs.length > 0) {
+      const { hashViaService } = await import("./hash-service");
+      const viaService = await hashViaService(service, ctx.env, ctx.cwd, args.fileInputs, args.rawInputs);
+      if (viaService) return viaService;
+      ctx.out.debug("Hashing service unavailable; hashing here");
+    }
+    const { hashInputs } = await git();
+    return hashInputs(ctx.cwd, args.fileInputs, args.rawInputs, { onFallback: (why) => ctx.out.debug(`Hashing the reference way: ${why}`) });
+  }
+
   /** Why the task does not skip: in its log (debug) and its record, for --explain. */
   private explain(lines: string[]): void {
     for (const line of lines) this.ctx.out.debug(`Rerun because ${line}`);
@@ -146,7 +161,7 @@ export class SnapshotSession {
     const cache = await this.reporting.remoteCache();
     if (!cache) return false;
     const { archiveName } = await import("./remote");
-    const branch = await currentBranch(ctx.cwd);
+    const branch = await (await git()).currentBranch(ctx.cwd);
     const branches = [...(branch ? [branch] : []), ...ctx.config.fallbackBranches];
     for (const b of branches) {
       const hash = await cache.getLatestHash(ctx.job, b);
@@ -207,7 +222,7 @@ export class SnapshotSession {
       return;
     }
     if (args.fuzzyCache) {
-      const branch = await currentBranch(ctx.cwd);
+      const branch = await (await git()).currentBranch(ctx.cwd);
       if (branch) await cache.setLatestHash(ctx.job, branch, hash);
     }
   }
@@ -219,7 +234,7 @@ export class SnapshotSession {
    */
   private async inputsStable(before: HashInfo): Promise<boolean> {
     if (this.skipped || !this.args || this.args.fileInputs.length === 0) return true;
-    const after = await hashInputs(this.ctx.cwd, this.args.fileInputs, this.args.rawInputs);
+    const after = await this.hash(this.args);
     if (after.ok && after.hash === before.hash) return true;
     const changed = after.ok ? changedPaths(before.hashInput, after.hashInput) : [];
     this.ctx.out.warn(

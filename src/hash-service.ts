@@ -1,0 +1,112 @@
+// The build's hashing service. A nested taskrunner is a new process: its first
+// hash pays for a cold start (parsing the index, JIT warm-up: ~8 ms of a
+// skipped task's ~20). The toplevel lives for the whole build, so it answers
+// hash requests for its nested tasks over a Unix socket in its build
+// directory, warm and with the parsed index cached (~1 ms). Anything unusual —
+// no service, a different HOME or GIT_* environment, a slow or broken answer —
+// and the nested runner hashes by itself, as it would without the service.
+import { hashInputs, type HashResult } from "./hash";
+import type { Env } from "./config";
+
+interface Request {
+  cwd: string;
+  pathspecs: string[];
+  raw: string[];
+  home: string | null;
+  xdg: string | null;
+  gitEnv: boolean;
+}
+
+const MAX_PATH = 100; // sun_path is 104–108 bytes
+
+function hasGitOverrides(env: Env): boolean {
+  for (const k of ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR", "GIT_CONFIG", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CEILING_DIRECTORIES"]) {
+    if (env[k] !== undefined) return true;
+  }
+  return false;
+}
+
+/** Starts serving at path; null when the path is too long for a socket or listening fails. */
+export function serveHashing(path: string, env: Env, debug: (m: string) => void): { stop(): void } | null {
+  if (path.length > MAX_PATH) return null;
+  const answer = async (line: string): Promise<HashResult | { ok: false; error: "unsupported" }> => {
+    const req = JSON.parse(line) as Request;
+    if (req.gitEnv || hasGitOverrides(env) || req.home !== (env.HOME ?? null) || req.xdg !== (env.XDG_CONFIG_HOME ?? null)) {
+      return { ok: false, error: "unsupported" };
+    }
+    return hashInputs(req.cwd, req.pathspecs, req.raw);
+  };
+  try {
+    const buffers = new WeakMap<object, string>();
+    const server = Bun.listen({
+      unix: path,
+      socket: {
+        data(socket, data) {
+          const text = (buffers.get(socket) ?? "") + data.toString();
+          buffers.set(socket, text);
+          if (!text.endsWith("\n")) return;
+          answer(text)
+            .catch((e) => ({ ok: false as const, error: `hash service: ${(e as Error).message}` }))
+            .then((reply) => {
+              socket.write(`${JSON.stringify(reply)}\n`);
+              socket.end();
+            });
+        },
+        error(_socket, e) {
+          debug(`hash service connection failed: ${e.message}`);
+        },
+      },
+    });
+    return {
+      stop() {
+        server.stop(true);
+        import("node:fs").then((fs) => fs.rmSync(path, { force: true })).catch(() => {});
+      },
+    };
+  } catch (e) {
+    debug(`hash service not started: ${(e as Error).message}`);
+    return null;
+  }
+}
+
+/** The toplevel's answer, or null when the caller should hash by itself. */
+export async function hashViaService(path: string, env: Env, cwd: string, pathspecs: string[], raw: string[], timeoutMs = 5000): Promise<HashResult | null> {
+  const req: Request = { cwd, pathspecs, raw, home: env.HOME ?? null, xdg: env.XDG_CONFIG_HOME ?? null, gitEnv: hasGitOverrides(env) };
+  if (req.gitEnv) return null;
+  return new Promise((resolve) => {
+    let text = "";
+    let settled = false;
+    const done = (v: HashResult | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(null), timeoutMs);
+    Bun.connect({
+      unix: path,
+      socket: {
+        open(socket) {
+          socket.write(`${JSON.stringify(req)}\n`);
+        },
+        data(_socket, data) {
+          text += data.toString();
+        },
+        close() {
+          try {
+            const reply = JSON.parse(text) as HashResult;
+            done(reply.ok || reply.error !== "unsupported" ? reply : null);
+          } catch {
+            done(null);
+          }
+        },
+        error() {
+          done(null);
+        },
+        connectError() {
+          done(null);
+        },
+      },
+    }).catch(() => done(null));
+  });
+}

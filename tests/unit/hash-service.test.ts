@@ -1,0 +1,44 @@
+// The toplevel's hashing service answers exactly what hashing locally would,
+// and says "do it yourself" (null) whenever it cannot stand in for the caller.
+import { test, expect, afterAll } from "bun:test";
+import { mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { serveHashing, hashViaService } from "../../src/hash-service";
+import { hashInputs } from "../../src/hash";
+
+const dir = realpathSync(mkdtempSync(join(tmpdir(), "hash-service-")));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const env = { HOME: process.env.HOME, PATH: process.env.PATH };
+Bun.spawnSync(["bash", "-ec", "git init -q repo && cd repo && mkdir src && echo a > src/a && echo b > src/b && git add . && git -c user.name=t -c user.email=t@t commit -qm i && echo c > src/c"], { cwd: dir });
+const repo = join(dir, "repo");
+
+test("answers what local hashing answers, errors included", async () => {
+  const socket = join(dir, "hash.sock");
+  const service = serveHashing(socket, env, () => {})!;
+  try {
+    expect(await hashViaService(socket, env, repo, ["src"], ["v1"])).toEqual(await hashInputs(repo, ["src"], ["v1"]));
+    expect(await hashViaService(socket, env, join(repo, "src"), ["a", "../src/b"], [])).toEqual(await hashInputs(join(repo, "src"), ["a", "../src/b"], []));
+    expect(await hashViaService(socket, env, repo, ["missing"], [])).toEqual({ ok: false, error: "pathspec 'missing' did not match any files" });
+    // Many at once, as parallel nested tasks ask.
+    const answers = await Promise.all(Array.from({ length: 10 }, () => hashViaService(socket, env, repo, ["src"], [])));
+    const local = await hashInputs(repo, ["src"], []);
+    for (const a of answers) expect(a).toEqual(local);
+  } finally {
+    service.stop();
+  }
+});
+
+test("the caller hashes by itself: another HOME, GIT_* variables, no service", async () => {
+  const socket = join(dir, "hash2.sock");
+  const service = serveHashing(socket, env, () => {})!;
+  try {
+    expect(await hashViaService(socket, { ...env, HOME: "/elsewhere" }, repo, ["src"], [])).toBeNull();
+    expect(await hashViaService(socket, { ...env, GIT_DIR: `${repo}/.git` }, repo, ["src"], [])).toBeNull();
+  } finally {
+    service.stop();
+  }
+  expect(await hashViaService(socket, env, repo, ["src"], [])).toBeNull();
+  expect(serveHashing(`${dir}/${"x".repeat(120)}.sock`, env, () => {})).toBeNull();
+});
