@@ -217,8 +217,8 @@ export class SnapshotSession {
     const { archiveName } = await import("./remote");
     ctx.out.debug("Saving remote cache");
     const saved = await cache.saveArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), args.outputs);
-    if (saved.kind === "failed") {
-      ctx.out.warn(`Remote cache not saved: ${saved.message}`);
+    if (saved.kind !== "saved") {
+      if (saved.kind === "failed") ctx.out.warn(`Remote cache not saved: ${saved.message}`);
       return;
     }
     if (args.fuzzyCache) {

@@ -2,32 +2,65 @@
 // `taskrunner -n toplevel bash -e -c <script>` in a fresh directory;
 // tests/golden/<case>.out is what the user sees (stdout and stderr interleaved
 // on one pipe), plus any files the case names, plus the exit code.
+// A `# cache` case runs once per store — the file-system store and a real S3
+// server (s3rver on 127.0.0.1) — against the same .out, or against
+// <case>.s3.out where the S3 run says something different (store addresses).
 // UPDATE_GOLDEN=1 bun test tests/golden.test.ts rewrites the .out files for review.
-import { test, expect, beforeAll } from "bun:test";
-import { readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { test, expect, beforeAll, afterAll } from "bun:test";
+import { readdirSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary } from "./helpers/binary";
-import { runCase, parseDirectives } from "./helpers/golden";
+import { runCase, parseDirectives, type Store } from "./helpers/golden";
+import { startFakeS3, type FakeS3 } from "./fakes/s3";
 
 const DIR = join(import.meta.dir, "golden");
 const update = process.env.UPDATE_GOLDEN === "1";
 const only = process.env.GOLDEN_CASE;
 
+let s3: Promise<FakeS3> | null = null;
+const fakeS3 = () => (s3 ??= startFakeS3());
+
 beforeAll(ensureBinary, 120_000);
+afterAll(async () => {
+  if (s3) await (await s3).stop();
+});
+
+function compare(name: string, actual: string, variant: "fs" | "s3" | null) {
+  const main = join(DIR, `${name}.out`);
+  const own = join(DIR, `${name}.s3.out`);
+  if (update) {
+    if (variant === "s3") {
+      if (existsSync(main) && readFileSync(main, "utf8") === actual) rmSync(own, { force: true });
+      else writeFileSync(own, actual);
+    } else writeFileSync(main, actual);
+    return;
+  }
+  const outFile = variant === "s3" && existsSync(own) ? own : main;
+  if (!existsSync(outFile)) {
+    writeFileSync(outFile, actual);
+    throw new Error(`${outFile} did not exist; wrote it — review and rerun`);
+  }
+  expect(actual).toBe(readFileSync(outFile, "utf8"));
+}
 
 for (const file of readdirSync(DIR).filter((f) => f.endsWith(".sh")).sort()) {
   const name = file.slice(0, -3);
   if (only && !name.includes(only)) continue;
   const script = readFileSync(join(DIR, file), "utf8");
   const directives = parseDirectives(script);
-  test.concurrent(name, async () => {
-    const actual = await runCase(name, script, directives);
-    const outFile = join(DIR, `${name}.out`);
-    if (update || !existsSync(outFile)) {
-      writeFileSync(outFile, actual);
-      if (!update) throw new Error(`${name}.out did not exist; wrote it — review and rerun`);
-      return;
-    }
-    expect(actual).toBe(readFileSync(outFile, "utf8"));
-  });
+  if (!directives.cache) {
+    test.concurrent(name, async () => compare(name, await runCase(name, script, directives), null));
+    continue;
+  }
+  for (const variant of directives.cache) {
+    test.concurrent(`${name} [${variant}]`, async () => {
+      let store: Store;
+      if (variant === "fs") store = { kind: "fs" };
+      else {
+        const server = await fakeS3();
+        store = { kind: "s3", server, bucket: await server.newBucket() };
+      }
+      compare(name, await runCase(name, script, directives, {}, store), variant);
+    });
+  }
 }

@@ -4,6 +4,10 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { BINARY } from "./binary";
 import { generateTestKeys, githubEnv, startFakeGithub, type Fault, type TestKeys } from "../fakes/github";
+import type { FakeS3 } from "../fakes/s3";
+
+/** Where a `# cache` case keeps its remote cache. */
+export type Store = { kind: "fs" } | { kind: "s3"; server: FakeS3; bucket: string };
 
 export interface Directives {
   check: string[];
@@ -14,16 +18,19 @@ export interface Directives {
   env: Record<string, string>;
   /** `# github [lifetime=S] [expires-offset=S] [fail=ROUTE:STATUS[:TIMES]] [hang=ROUTE]`: a fake GitHub API for the case. */
   github: { lifetime?: number; offset?: number; faults: Fault[] } | null;
+  /** `# cache` (both stores) or `# cache s3` / `# cache fs`: run against a remote cache store. */
+  cache: ("fs" | "s3")[] | null;
 }
 
 export function parseDirectives(script: string): Directives {
-  const d: Directives = { check: ["output"], quiet: false, noToplevel: false, sort: false, env: {}, github: null };
+  const d: Directives = { check: ["output"], quiet: false, noToplevel: false, sort: false, env: {}, github: null, cache: null };
   for (const line of script.split("\n")) {
     if (!line.startsWith("#")) break;
     const words = line.slice(1).trim().split(/\s+/);
     if (words[0] === "check") d.check = words.slice(1);
     else if (words[0] === "quiet") d.quiet = true;
     else if (words[0] === "sort") d.sort = true;
+    else if (words[0] === "cache") d.cache = words.length > 1 ? (words.slice(1) as ("fs" | "s3")[]) : ["fs", "s3"];
     else if (words[0] === "github") {
       d.github = { faults: [] };
       for (const opt of words.slice(1)) {
@@ -85,7 +92,26 @@ export function normalize(text: string, dir: string): string {
 
 let keys: TestKeys | null = null;
 
-export async function runCase(name: string, script: string, d: Directives, extraEnv: Record<string, string> = {}): Promise<string> {
+const STORE_PUT = join(import.meta.dir, "store-put.ts");
+
+function storeEnv(dir: string, store: Store | null): Record<string, string> {
+  if (!store) return {};
+  // STORE_PUT KEY FILE: a case plants an object (a garbage archive, say) in whichever store it runs on.
+  const put = { STORE_PUT: `${process.execPath} ${STORE_PUT}` };
+  if (store.kind === "fs") {
+    mkdirSync(join(dir, "remote"));
+    return { ...put, TASKRUNNER_REMOTE_CACHE_DIR: join(dir, "remote") };
+  }
+  return { ...put, ...store.server.env(store.bucket) };
+}
+
+export async function runCase(
+  name: string,
+  script: string,
+  d: Directives,
+  extraEnv: Record<string, string> = {},
+  store: Store | null = null,
+): Promise<string> {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), `golden-${name}-`)));
   keys ??= d.github ? generateTestKeys() : null;
   const github = d.github && keys ? startFakeGithub({ publicKey: keys.publicKey, tokenLifetimeSeconds: d.github.lifetime, expiresAtOffsetSeconds: d.github.offset }) : null;
@@ -94,7 +120,7 @@ export async function runCase(name: string, script: string, d: Directives, extra
   try {
     const work = join(dir, "work");
     mkdirSync(work);
-    const env = { ...baseEnv(dir), ...(d.quiet ? { TASKRUNNER_QUIET: "1" } : {}), ...d.env, ...extraEnv };
+    const env = { ...baseEnv(dir), ...storeEnv(dir, store), ...(d.quiet ? { TASKRUNNER_QUIET: "1" } : {}), ...d.env, ...extraEnv };
     // One pipe for both streams, as a terminal user sees them interleaved.
     const inner = d.noToplevel ? ["bash", "-e", "-c", script] : [BINARY, "-n", "toplevel", "bash", "-e", "-c", script];
     const proc = Bun.spawn(["bash", "-c", 'exec "$@" 2>&1', "golden", ...inner], {
@@ -122,7 +148,9 @@ export async function runCase(name: string, script: string, d: Directives, extra
       }
     }
     if (code !== 0) rendered += `-- exit code: ${code}\n`;
-    return normalize(rendered, dir);
+    let text = normalize(rendered, dir);
+    if (store?.kind === "s3") text = text.replaceAll(store.bucket, "<bucket>").replaceAll(store.server.endpoint, "<s3>");
+    return text;
   } finally {
     await github?.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,88 @@
+// The archive format, shared with the old tool: a tar of the outputs (paths
+// relative to the cache root, as given) compressed with zstd level 3. Ours are
+// written by tar-writer.ts, the old tool's by GNU tar; each reads the other's.
+// Everything streams: tar → zstd → store on save, store → zstd → tar on
+// restore, so an archive is never held in memory. This file: which members
+// to archive, and the extraction pipeline (zstd-frames.ts → tar-reader.ts).
+import { lstat, readdir, realpath } from "node:fs/promises";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { TarExtractor, type EntryMeta } from "./tar-reader";
+import { decompress } from "./zstd-frames";
+
+export type { EntryMeta };
+
+export type Checked = { ok: true; members: string[] } | { ok: false; message: string };
+
+/**
+ * Every tar member for the declared outputs, depth first and sorted. Every
+ * output must exist and lie inside the cache root, also after following
+ * symlinks in its parent directories (the output itself may be a symlink: it
+ * is archived as a link).
+ */
+export async function checkOutputs(root: string, outputs: string[]): Promise<Checked> {
+  let realRoot: string;
+  try {
+    realRoot = await realpath(root);
+  } catch {
+    return { ok: false, message: `cache root ${root} does not exist` };
+  }
+  const tops: { name: string; isDir: boolean }[] = [];
+  for (const output of outputs) {
+    const abs = resolve(root, output);
+    const rel = relative(root, abs);
+    if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      return { ok: false, message: `output ${output} is outside the cache root ${root}` };
+    }
+    let isDir: boolean;
+    try {
+      isDir = (await lstat(abs)).isDirectory();
+    } catch {
+      return { ok: false, message: `output ${output} does not exist (looked for ${abs})` };
+    }
+    const realParent = await realpath(dirname(abs));
+    if (rel !== "" && realParent !== realRoot && !realParent.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep)) {
+      return { ok: false, message: `output ${output} is outside the cache root ${root} (through a symlink to ${realParent})` };
+    }
+    // Normalised ("./x" → "x", "a/../b" → "b"): a member name with ".." would be refused on restore.
+    tops.push({ name: rel === "" ? "." : rel.split(sep).join("/"), isDir });
+  }
+  const members: string[] = [];
+  for (const top of tops) await walk(root, top.name, top.isDir, members);
+  return { ok: true, members };
+}
+
+/**
+ * Lists a directory's members before its contents, depth first — the order
+ * GNU tar writes and expects: it sets a directory's mtime once it has left the
+ * directory, so members of one directory interleaved with another's (node-tar's
+ * own walk, which runs several directories at once) leave wrong mtimes behind.
+ * Sorted, so the same tree always makes the same archive.
+ */
+async function walk(root: string, member: string, isDir: boolean, out: string[]): Promise<void> {
+  out.push(member);
+  if (!isDir) return;
+  const children = await readdir(join(root, member), { withFileTypes: true });
+  children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const c of children) await walk(root, member === "." ? c.name : `${member}/${c.name}`, c.isDirectory(), out);
+}
+
+/**
+ * zstd → tar: extracts `source` into `dir`, a fresh, empty directory.
+ * Rejects on a corrupt, truncated or hostile archive (see tar-reader.ts).
+ * Returns the members whose mode or mtime restoreInto must reapply.
+ */
+export async function unpackArchive(source: Readable, dir: string): Promise<Map<string, EntryMeta>> {
+  const extractor = new TarExtractor(dir);
+  try {
+    // Decompressed pieces are written out synchronously, one at a time, while
+    // the next ones decode on the thread pool.
+    await pipeline(source, decompress, async (pieces: AsyncIterable<Buffer>) => {
+      for await (const piece of pieces) extractor.write(piece);
+    });
+    return extractor.end();
+  } finally {
+    extractor.abort();
+  }
+}

@@ -1,0 +1,200 @@
+// The remote cache as the runner sees it: restore or save a task's outputs as
+// an archive, read or move the fuzzy-cache pointer, upload a log. Faults are
+// values, never exceptions: a cache is an optimisation, so an unreachable
+// store, bad credentials, a corrupt archive or a failed upload end in a miss
+// or a one-line "failed" message the runner prints as a warning, and the task
+// goes on as if there were no cache.
+//
+// Opening is cheap (no I/O, no SDK, no tar): the heavy modules are imported on
+// the first operation that needs them.
+import { createReadStream } from "node:fs";
+import { access } from "node:fs/promises";
+import type { Readable } from "node:stream";
+import type { Config } from "../config";
+import { FAILURE_LIMIT, FailureGate } from "./failures";
+import { FsStore } from "./fs-store";
+import { S3Store } from "./s3-store";
+import { DEFAULT_LIMITS, StoreError, describeError, seconds, watchStall, type Limits, type ObjectStore } from "./store";
+
+export type RestoreOutcome = { kind: "restored" } | { kind: "miss" } | { kind: "failed"; message: string };
+/** "skipped": not attempted because the build already gave up on the store (said once, by FailureGate). */
+export type SaveOutcome = { kind: "saved" } | { kind: "skipped"; reason: string } | { kind: "failed"; message: string };
+
+export interface RemoteCache {
+  /** "s3://bucket/prefix/" or "/path/to/dir/prefix/", for messages. */
+  readonly description: string;
+  /** Key <prefix>bundles/<archiveName>, extracted into root. onFound runs once the archive exists, before extraction. */
+  restoreArchive(archiveName: string, root: string, opts?: { onFound?: () => void }): Promise<RestoreOutcome>;
+  /** Outputs are relative to root (as given: "./x", "a/b", directories or files). */
+  saveArchive(archiveName: string, root: string, outputs: string[]): Promise<SaveOutcome>;
+  /** Key <prefix>latest/<job>-<branch>.txt; null when absent or unreadable (a fault is warned about). */
+  getLatestHash(job: string, branch: string): Promise<string | null>;
+  setLatestHash(job: string, branch: string, hash: string): Promise<void>;
+  /** Key <TASKRUNNER_LOGS_PREFIX><buildId>/<job>.log.txt; url = <TASKRUNNER_LOGS_VIEW_URL><buildId>/<job>.log.txt. */
+  uploadLog(buildId: string, job: string, logPath: string): Promise<{ url: string } | { failed: string }>;
+}
+
+export interface CacheLog {
+  warn(msg: string): void;
+  debug(msg: string): void;
+}
+
+/** `<job>[-<cache version>]-<hash>.tar.zst` (SPEC §8). */
+export function archiveName(job: string, cacheVersion: string | null, hash: string): string {
+  return `${job}${cacheVersion ? `-${cacheVersion}` : ""}-${hash}.tar.zst`;
+}
+
+/**
+ * The configured store, or null when none is. When both a directory and a
+ * bucket are configured, the directory wins: TASKRUNNER_REMOTE_CACHE_DIR is
+ * the more specific, deliberate setting (a developer pointing one shell at a
+ * local cache), while a bucket often comes from CI-wide environment. Uploads
+ * and log uploads follow the same choice.
+ */
+export function openRemoteCache(config: Config, log: CacheLog, buildDir: string, limits: Partial<Limits> = {}): RemoteCache | null {
+  const lim = { ...DEFAULT_LIMITS, ...limits };
+  const { bucket } = config.s3;
+  let store: ObjectStore;
+  if (config.remoteCacheDir) {
+    store = new FsStore(config.remoteCacheDir);
+    if (bucket) log.debug(`TASKRUNNER_REMOTE_CACHE_DIR and TASKRUNNER_REMOTE_CACHE_BUCKET are both set; using the directory ${config.remoteCacheDir}`);
+  } else if (bucket) {
+    store = new S3Store({ ...config.s3, bucket }, lim, (m) => log.debug(m));
+  } else {
+    return null;
+  }
+  return new StoreCache(store, config, log, new FailureGate(buildDir, store.description, log), lim);
+}
+
+class StoreCache implements RemoteCache {
+  readonly description: string;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly config: Config,
+    private readonly log: CacheLog,
+    private readonly gate: FailureGate,
+    private readonly limits: Limits,
+  ) {
+    this.description = store.where(config.remoteCachePrefix);
+  }
+
+  async restoreArchive(name: string, root: string, opts: { onFound?: () => void } = {}): Promise<RestoreOutcome> {
+    const key = `${this.config.remoteCachePrefix}bundles/${name}`;
+    const where = this.store.where(key);
+    if (this.switchedOff(`restore of ${where}`)) return { kind: "miss" };
+    const started = performance.now();
+    let body: Readable | null;
+    try {
+      body = await this.store.get(key);
+    } catch (e) {
+      return this.fault(`could not download ${where}: ${describeError(e)}`);
+    }
+    if (!body) {
+      this.log.debug(`No remote cache archive at ${where}`);
+      return { kind: "miss" };
+    }
+    opts.onFound?.();
+    try {
+      const { restoreInto } = await import("./restore");
+      const notes = await restoreInto(watchStall(body, this.limits.stallMs), root);
+      for (const note of notes) this.log.debug(note);
+      this.log.debug(`Restored ${where} into ${root} in ${elapsed(started)}`);
+      return { kind: "restored" };
+    } catch (e) {
+      body.destroy();
+      if (e instanceof StoreError) return this.fault(`download of ${where} failed: ${e.message}`);
+      return { kind: "failed", message: `could not restore ${where} into ${root}: ${describeError(e)}` };
+    }
+  }
+
+  async saveArchive(name: string, root: string, outputs: string[]): Promise<SaveOutcome> {
+    const key = `${this.config.remoteCachePrefix}bundles/${name}`;
+    const where = this.store.where(key);
+    if (this.switchedOff(`upload of ${where}`)) return { kind: "skipped", reason: `the remote cache ${this.store.description} is off for this build` };
+    const started = performance.now();
+    const [{ checkOutputs }, { packArchive }] = await Promise.all([import("./archive"), import("./tar-writer")]);
+    try {
+      const checked = await checkOutputs(root, outputs);
+      if (!checked.ok) return { kind: "failed", message: `${checked.message}; nothing uploaded to ${where}` };
+      await this.store.put(key, packArchive(root, checked.members));
+      this.log.debug(`Saved ${outputs.join(" ")} (${checked.members.length} members) from ${root} to ${where} in ${elapsed(started)}`);
+      return { kind: "saved" };
+    } catch (e) {
+      if (e instanceof StoreError) return this.fault(`upload to ${where} failed: ${e.message}`);
+      return { kind: "failed", message: `could not archive the outputs in ${root}: ${describeError(e)}; nothing uploaded to ${where}` };
+    }
+  }
+
+  async getLatestHash(job: string, branch: string): Promise<string | null> {
+    const where = this.store.where(this.latestKey(job, branch));
+    if (this.switchedOff(`read of ${where}`)) return null;
+    try {
+      const text = await this.store.getText(this.latestKey(job, branch));
+      const hash = text?.trim() || null;
+      this.log.debug(hash ? `Latest hash at ${where}: ${hash}` : `No latest hash at ${where}`);
+      return hash;
+    } catch (e) {
+      this.log.warn(this.fault(`could not read ${where}: ${describeError(e)}`).message);
+      return null;
+    }
+  }
+
+  async setLatestHash(job: string, branch: string, hash: string): Promise<void> {
+    const where = this.store.where(this.latestKey(job, branch));
+    if (this.switchedOff(`write of ${where}`)) return;
+    try {
+      await this.store.putText(this.latestKey(job, branch), hash);
+      this.log.debug(`Latest hash ${hash} written to ${where}`);
+    } catch (e) {
+      this.log.warn(this.fault(`could not write ${where}: ${describeError(e)}`).message);
+    }
+  }
+
+  async uploadLog(buildId: string, job: string, logPath: string): Promise<{ url: string } | { failed: string }> {
+    const suffix = `${buildId}/${job}.log.txt`;
+    const key = `${this.config.logsPrefix}${suffix}`;
+    const where = this.store.where(key);
+    if (this.gate.closed) return { failed: `the remote cache ${this.store.description} is off for this build; log not sent to ${where}` };
+    try {
+      await access(logPath);
+    } catch {
+      return { failed: `log file ${logPath} does not exist` };
+    }
+    try {
+      await this.store.put(key, createReadStream(logPath), { contentType: "text/plain; charset=utf-8" });
+    } catch (e) {
+      if (e instanceof StoreError) return { failed: this.fault(`upload to ${where} failed: ${e.message}`).message };
+      return { failed: `could not read ${logPath}: ${describeError(e)}` };
+    }
+    const url = `${this.config.logsViewUrl}${suffix}`;
+    this.log.debug(`Log uploaded to ${where}, viewable at ${url}`);
+    return { url };
+  }
+
+  private latestKey(job: string, branch: string): string {
+    return `${this.config.remoteCachePrefix}latest/${job}-${branch}.txt`;
+  }
+
+  private switchedOff(what: string): boolean {
+    if (!this.gate.closed) return false;
+    this.log.debug(`Skipping ${what}: the remote cache is off for this build after repeated failures`);
+    return true;
+  }
+
+  /**
+   * A fault of the store: counted towards the build's limit, and said in one
+   * line — which, for the fault that reaches the limit, also says the cache is
+   * now off (so the build hears it once).
+   */
+  private fault(message: string): { kind: "failed"; message: string } {
+    if (this.gate.record(message)) {
+      message += `; that is ${FAILURE_LIMIT} remote cache failures in this build, so ${this.store.description} is not used for the rest of it`;
+    }
+    return { kind: "failed", message };
+  }
+}
+
+function elapsed(started: number): string {
+  return seconds(Math.round(performance.now() - started));
+}

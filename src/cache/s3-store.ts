@@ -1,0 +1,199 @@
+// The S3 store (TASKRUNNER_REMOTE_CACHE_BUCKET), on AWS or any S3-compatible
+// endpoint. The SDK is imported on the first request, never at start-up: most
+// runs of taskrunner skip or run a task without touching the cache, and the
+// SDK costs tens of milliseconds to load.
+import type { Readable } from "node:stream";
+import { Transform } from "node:stream";
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { S3Config } from "../config";
+import { StoreError, describeError, seconds, type Limits, type ObjectStore, type PutOptions } from "./store";
+
+type Sdk = typeof import("@aws-sdk/client-s3");
+type Debug = (msg: string) => void;
+
+export class S3Store implements ObjectStore {
+  readonly description: string;
+  private connection: Promise<{ sdk: Sdk; client: S3Client }> | null = null;
+
+  constructor(
+    private readonly s3: S3Config & { bucket: string },
+    private readonly limits: Limits,
+    private readonly debug: Debug,
+  ) {
+    this.description = `s3://${s3.bucket}`;
+  }
+
+  where(key: string): string {
+    return `s3://${this.s3.bucket}/${key}`;
+  }
+
+  async get(key: string): Promise<Readable | null> {
+    const { sdk, client } = await this.connect();
+    try {
+      const res = await this.bounded((signal) =>
+        client.send(new sdk.GetObjectCommand({ Bucket: this.s3.bucket, Key: key }), { abortSignal: signal }),
+      );
+      // In Bun and Node the SDK's body is a node Readable (IncomingMessage).
+      return res.Body as Readable;
+    } catch (e) {
+      if (isNoSuchKey(e)) return null;
+      throw this.fault(e);
+    }
+  }
+
+  async put(key: string, body: Readable, opts: PutOptions = {}): Promise<void> {
+    const { client } = await this.connect();
+    const { Upload } = await import("@aws-sdk/lib-storage");
+    // Anything moving (body read, part sent) counts as progress; silence for
+    // stallMs aborts the upload. Socket timeouts cover a stuck request, this
+    // covers the rest (a server that accepts bytes at a trickle, a lost timer).
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    let stalled = false;
+    const progress = () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => {
+        stalled = true;
+        void upload.abort().catch(() => {});
+      }, this.limits.stallMs);
+    };
+    const counted = body.pipe(
+      new Transform({
+        highWaterMark: 1 << 20,
+        transform(chunk, _enc, cb) {
+          progress();
+          cb(null, chunk);
+        },
+      }),
+    );
+    body.on("error", (e) => counted.destroy(e));
+    // Upload starts reading a few awaits later; an early error (an output that
+    // vanished) must wait on the stream for it rather than go unhandled.
+    counted.on("error", () => {});
+    // lib-storage buffers queueSize × partSize (4 × 5 MB) and streams the rest:
+    // small archives go up as one PutObject, big ones as a multipart upload,
+    // whose parts are aborted (not left billed) when anything fails.
+    const upload = new Upload({
+      client,
+      params: {
+        Bucket: this.s3.bucket,
+        Key: key,
+        Body: counted,
+        ContentType: opts.contentType,
+        // Only streamed objects (archives, logs) get the class: infrequent-access
+        // classes bill tiny pointer files as 128 KB each.
+        ...(this.s3.storageClass ? { StorageClass: this.s3.storageClass as never } : {}),
+      },
+      queueSize: 4,
+      partSize: 5 * 1024 * 1024,
+      leavePartsOnError: false,
+    });
+    upload.on("httpUploadProgress", progress);
+    progress();
+    try {
+      await upload.done();
+    } catch (e) {
+      if (stalled) throw new StoreError(`upload stalled: nothing sent for ${seconds(this.limits.stallMs)}, aborted`);
+      // A failing body (an unreadable output) is the archive's fault, not the store's.
+      if (!isSdkError(e) && body.errored) throw body.errored;
+      throw this.fault(e);
+    } finally {
+      if (timer) clearTimeout(timer);
+      // A failed upload leaves the archive writer suspended with a file open:
+      // destroying the stream ends it (and closes the file).
+      if (!body.readableEnded) body.destroy();
+    }
+  }
+
+  async getText(key: string): Promise<string | null> {
+    const { sdk, client } = await this.connect();
+    try {
+      return await this.bounded(async (signal) => {
+        const res = await client.send(new sdk.GetObjectCommand({ Bucket: this.s3.bucket, Key: key }), { abortSignal: signal });
+        return (await res.Body?.transformToString("utf-8")) ?? "";
+      });
+    } catch (e) {
+      if (isNoSuchKey(e)) return null;
+      throw this.fault(e);
+    }
+  }
+
+  async putText(key: string, text: string, opts: PutOptions = {}): Promise<void> {
+    const { sdk, client } = await this.connect();
+    try {
+      await this.bounded(
+        (signal) =>
+          client.send(
+            new sdk.PutObjectCommand({ Bucket: this.s3.bucket, Key: key, Body: text, ContentType: opts.contentType ?? "text/plain; charset=utf-8" }),
+            { abortSignal: signal },
+          ),
+      );
+    } catch (e) {
+      throw this.fault(e);
+    }
+  }
+
+  private connect(): Promise<{ sdk: Sdk; client: S3Client }> {
+    this.connection ??= import("@aws-sdk/client-s3").then((sdk) => {
+      const { endpoint, region, accessKeyId, secretAccessKey } = this.s3;
+      const staticKeys = accessKeyId !== null && secretAccessKey !== null;
+      this.debug(
+        `S3 client: ${endpoint ?? "AWS"} region ${region}, bucket ${this.s3.bucket}, credentials from ${staticKeys ? "TASKRUNNER_AWS_ACCESS_KEY/SECRET_KEY" : "the default AWS chain"}`,
+      );
+      const client = new sdk.S3Client({
+        region,
+        // A custom endpoint (MinIO, R2, s3rver, …) is addressed path-style, as the old tool does.
+        ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+        ...(staticKeys ? { credentials: { accessKeyId, secretAccessKey } } : {}),
+        // Newer SDKs add CRC checksums to every request and validate them on
+        // responses; many S3-compatible stores reject or lack them.
+        requestChecksumCalculation: "WHEN_REQUIRED",
+        responseChecksumValidation: "WHEN_REQUIRED",
+        maxAttempts: this.limits.attempts,
+        retryMode: "standard",
+        requestHandler: {
+          connectionTimeout: this.limits.connectMs,
+          // Idle socket: a transfer with no byte moving for this long fails (and is retried).
+          socketTimeout: this.limits.stallMs,
+        },
+      });
+      return { sdk, client };
+    });
+    return this.connection;
+  }
+
+  /**
+   * Runs one request under a deadline: until the response headers for a
+   * streamed get (its body is bounded by the stall watchdog instead), or the
+   * whole exchange for small objects, whose body `run` reads itself.
+   */
+  private async bounded<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(new StoreError(`no answer within ${seconds(this.limits.requestMs)}`)), this.limits.requestMs);
+    try {
+      return await run(ctl.signal);
+    } catch (e) {
+      if (ctl.signal.aborted) throw ctl.signal.reason;
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private fault(e: unknown): StoreError {
+    if (e instanceof StoreError) return e;
+    let msg = describeError(e);
+    const name = (e as Error)?.name;
+    if (name === "AccessDenied") msg += " (without s3:ListBucket, S3 also answers AccessDenied for a missing object)";
+    if (name === "CredentialsProviderError") msg += " (set TASKRUNNER_AWS_ACCESS_KEY and TASKRUNNER_AWS_SECRET_KEY, or configure the AWS credential chain)";
+    return new StoreError(msg, { cause: e });
+  }
+}
+
+/** Only NoSuchKey is a miss: NoSuchBucket, a bare 404 from a wrong endpoint, or 403 are faults. */
+function isNoSuchKey(e: unknown): boolean {
+  return (e as Error)?.name === "NoSuchKey";
+}
+
+function isSdkError(e: unknown): boolean {
+  return typeof e === "object" && e !== null && "$metadata" in e;
+}

@@ -1,0 +1,161 @@
+// The archive format against the old tool's (GNU tar + zstd level 3) both
+// ways, and how the cache module is opened: which store, and without loading
+// the AWS SDK or tar until an operation needs them.
+import { afterAll, describe, expect, test } from "bun:test";
+import { linkSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadConfig } from "../../src/config";
+import zlib from "node:zlib";
+import { archiveName, openRemoteCache } from "../../src/cache/index";
+import { decompress } from "../../src/cache/zstd-frames";
+import { fsBackend, removeScratch, scratch } from "../fakes/cache-backends";
+import { describeTree, makeOutputTree, type Member } from "../fakes/trees";
+
+afterAll(() => removeScratch());
+
+const hasGnuTar = Bun.spawnSync(["tar", "--version"]).stdout.toString().includes("GNU tar");
+const hasZstd = Bun.spawnSync(["sh", "-c", "command -v zstd"]).exitCode === 0;
+const cli = hasGnuTar && hasZstd;
+const why = cli ? "" : ` (skipped: ${hasGnuTar ? "" : "GNU tar "}${hasZstd ? "" : "zstd CLI "}not installed)`;
+
+/** GNU tar keeps exact modes for root only; a user gets them through the umask. */
+const modeMask = process.getuid?.() === 0 ? 0o7777 : ~process.umask() & 0o7777;
+
+function compatTree(root: string): string[] {
+  const { outputs } = makeOutputTree(root);
+  // GNU tar writes ././@LongLink members for names over 100 bytes, node-tar pax headers.
+  const long = `out/${"d".repeat(120)}/${"f".repeat(140)}.txt`;
+  mkdirSync(join(root, long, ".."), { recursive: true });
+  writeFileSync(join(root, long), "long name\n");
+  // Two names for one file: a hard-link member in either format.
+  linkSync(join(root, "out/lib/a.txt"), join(root, "out/lib/a-hardlink.txt"));
+  return outputs;
+}
+
+function comparable(members: Member[]): Member[] {
+  return members
+    .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
+    .map((m) => ({ ...m, mode: m.type === "symlink" ? 0 : m.path === "out/bin/tool" ? 0o755 & modeMask : m.mode & modeMask }));
+}
+
+function sh(script: string, cwd: string): void {
+  const p = Bun.spawnSync(["sh", "-c", script], { cwd, stderr: "pipe" });
+  if (p.exitCode !== 0 || p.stderr.length > 0) throw new Error(`${script}: exit ${p.exitCode}: ${p.stderr}`);
+}
+
+describe("archives are interchangeable with the old tool's (GNU tar + zstd -3)" + why, () => {
+  test.skipIf(!cli)("an archive we make restores with tar --zstd -x, silently", async () => {
+    const f = await fsBackend.fixture();
+    const src = join(f.dir, "src");
+    const outputs = compatTree(src);
+    expect(await f.cache.saveArchive("ours.tar.zst", src, outputs)).toEqual({ kind: "saved" });
+    const dest = join(f.dir, "dest");
+    mkdirSync(dest);
+    // sh() fails on any stderr output: GNU tar must not even warn about our headers.
+    sh(`zstd -dcq '${join(f.dir, "store/taskrunner/bundles/ours.tar.zst")}' | tar -xf -`, dest);
+    expect(comparable(describeTree(dest))).toEqual(comparable(describeTree(src)));
+    expect(statSync(join(dest, "out/lib/a-hardlink.txt")).ino).toBe(statSync(join(dest, "out/lib/a.txt")).ino);
+  });
+
+  test.skipIf(!cli)("an archive made by tar | zstd -3 restores with ours", async () => {
+    const f = await fsBackend.fixture();
+    const src = join(f.dir, "src");
+    const outputs = compatTree(src);
+    // What the old tool runs: `tar -c <outputs>` in the cache root, zstd level 3.
+    sh(`tar -c ${outputs.join(" ")} | zstd -3 -q > '${join(f.dir, "gnu.tar.zst")}'`, src);
+    await f.writeRaw("taskrunner/bundles/gnu.tar.zst", readFileSync(join(f.dir, "gnu.tar.zst")));
+    const dest = join(f.dir, "dest");
+    expect(await f.cache.restoreArchive("gnu.tar.zst", dest)).toEqual({ kind: "restored" });
+    // The old tool's archive carries the setuid bit; we drop it on the way in.
+    expect(statSync(join(dest, "out/bin/tool")).mode & 0o7777).toBe(0o755);
+    expect(comparable(describeTree(dest))).toEqual(comparable(describeTree(src)));
+    expect(statSync(join(dest, "out/lib/a-hardlink.txt")).ino).toBe(statSync(join(dest, "out/lib/a.txt")).ino);
+  });
+});
+
+describe("zstd decoding (frames in parallel, streaming otherwise)", () => {
+  async function decodeAll(input: Buffer, pieceSize = 65536): Promise<Buffer> {
+    async function* pieces() {
+      for (let i = 0; i < input.length; i += pieceSize) yield input.subarray(i, i + pieceSize);
+    }
+    const out: Buffer[] = [];
+    for await (const b of decompress(pieces())) out.push(b);
+    return Buffer.concat(out);
+  }
+  const text = (n: number, seed: number) => Buffer.from(Array.from({ length: n / 8 }, (_, i) => `${(i * seed) % 99991}`.padStart(8, "x")).join(""));
+
+  test("several frames, a skippable frame, small and large declared sizes, in 1-byte to 64 KB pieces", async () => {
+    const parts = [text(100_000, 7), text(3_000_000, 13), text(20_000_000, 17) /* declared > 16 MB: streamed */, text(5000, 3)];
+    const skippable = Buffer.concat([Buffer.from([0x5a, 0x2a, 0x4d, 0x18, 3, 0, 0, 0]), Buffer.from("abc")]);
+    const archive = Buffer.concat([Bun.zstdCompressSync(parts[0]), skippable, Bun.zstdCompressSync(parts[1]), Bun.zstdCompressSync(parts[2]), Bun.zstdCompressSync(parts[3])]);
+    expect((await decodeAll(archive)).equals(Buffer.concat(parts))).toBe(true);
+    const small = Buffer.concat([Bun.zstdCompressSync(parts[0]), skippable, Bun.zstdCompressSync(parts[3])]);
+    expect((await decodeAll(small, 1)).equals(Buffer.concat([parts[0], parts[3]]))).toBe(true);
+  });
+
+  test("a frame of unknown size (what `tar | zstd` writes) is streamed", async () => {
+    const data = text(2_000_000, 11);
+    const stream = zlib.createZstdCompress();
+    const z = await new Promise<Buffer>((resolve) => {
+      const out: Buffer[] = [];
+      stream.on("data", (b) => out.push(b)).on("end", () => resolve(Buffer.concat(out)));
+      stream.end(data);
+    });
+    expect((await decodeAll(Buffer.concat([Bun.zstdCompressSync(data), z]))).equals(Buffer.concat([data, data]))).toBe(true);
+  });
+
+  test("not zstd, or cut inside a frame: ArchiveError", async () => {
+    await expect(decodeAll(Buffer.from("not zstd at all"))).rejects.toThrow("not a zstd archive");
+    const z = Bun.zstdCompressSync(text(100_000, 5));
+    await expect(decodeAll(z.subarray(0, z.length - 10))).rejects.toThrow("truncated");
+  });
+});
+
+describe("opening the remote cache", () => {
+  const log = { warn() {}, debug() {} };
+
+  test("nothing configured: null", () => {
+    expect(openRemoteCache(loadConfig({}, "/w"), log, "/tmp/b")).toBeNull();
+  });
+
+  test("a bucket: S3, described with its prefix", () => {
+    const c = openRemoteCache(loadConfig({ TASKRUNNER_REMOTE_CACHE_BUCKET: "b", TASKRUNNER_REMOTE_CACHE_PREFIX: "p/" }, "/w"), log, "/tmp/b");
+    expect(c?.description).toBe("s3://b/p/");
+  });
+
+  test("a directory and a bucket: the directory wins (said at debug level)", () => {
+    const debug: string[] = [];
+    const env = { TASKRUNNER_REMOTE_CACHE_BUCKET: "b", TASKRUNNER_REMOTE_CACHE_DIR: "/srv/cache" };
+    const c = openRemoteCache(loadConfig(env, "/w"), { warn() {}, debug: (m) => debug.push(m) }, "/tmp/b");
+    expect(c?.description).toBe("/srv/cache/taskrunner/");
+    expect(debug).toEqual([expect.stringContaining("using the directory /srv/cache")]);
+  });
+
+  test("archive names", () => {
+    expect(archiveName("build", null, "ab12")).toBe("build-ab12.tar.zst");
+    expect(archiveName("build", "v3", "ab12")).toBe("build-v3-ab12.tar.zst");
+  });
+
+  test("opening loads neither the AWS SDK nor tar; the first S3 request loads the SDK", () => {
+    const dir = scratch();
+    const script = join(dir, "probe.ts");
+    const src = join(import.meta.dir, "../../src");
+    writeFileSync(
+      script,
+      `import { openRemoteCache } from ${JSON.stringify(join(src, "cache/index.ts"))};
+import { loadConfig } from ${JSON.stringify(join(src, "config.ts"))};
+const heavy = () => Object.keys(require.cache).filter((k) => /@aws-sdk|@smithy|node_modules\\/tar\\/|cache\\/(archive|restore)\\.ts/.test(k)).length;
+const log = { warn() {}, debug() {} };
+const s3 = openRemoteCache(loadConfig({ TASKRUNNER_REMOTE_CACHE_BUCKET: "b", TASKRUNNER_S3_ENDPOINT: "http://127.0.0.1:9", TASKRUNNER_AWS_ACCESS_KEY: "k", TASKRUNNER_AWS_SECRET_KEY: "s" }, "/"), log, ${JSON.stringify(dir)}, { attempts: 1 });
+openRemoteCache(loadConfig({ TASKRUNNER_REMOTE_CACHE_DIR: ${JSON.stringify(dir)} }, "/"), log, ${JSON.stringify(dir)});
+const before = heavy();
+await s3.getLatestHash("j", "b");
+console.log(JSON.stringify({ before, after: heavy() }));`,
+    );
+    const p = Bun.spawnSync([process.execPath, script], { stderr: "pipe" });
+    expect(p.stderr.toString()).toBe("");
+    const { before, after } = JSON.parse(p.stdout.toString());
+    expect(before).toBe(0);
+    expect(after).toBeGreaterThan(0);
+  });
+});
