@@ -6,7 +6,7 @@
 // touches "$Id"; a filter or an encoding must never be in play. Where that
 // proof fails the caller falls back to git.
 import { native, S_IFLNK, S_IFMT } from "./native";
-import { configBool, configValue, type Config, type Repo, SYSTEM_DIRS } from "./repo";
+import { configBool, configValue, type Config, type Repo, SYSTEM_DIRS, userGitFile } from "./repo";
 
 export class ConversionUnsure extends Error {}
 
@@ -53,17 +53,8 @@ export class Conversions {
 
   private globalTexts(): string[] {
     if (this.global) return this.global;
-    const home = this.env.HOME;
-    const configured = configValue(this.config, "core.attributesfile");
-    let user: string | null = null;
-    if (configured !== undefined) {
-      if (configured.startsWith("~/") && home) user = `${home}${configured.slice(1)}`;
-      else if (configured.startsWith("/")) user = configured;
-      else throw new ConversionUnsure("core.attributesFile is not an absolute path");
-    } else {
-      const xdg = this.env.XDG_CONFIG_HOME || (home ? `${home}/.config` : null);
-      if (xdg) user = `${xdg}/git/attributes`;
-    }
+    const user = userGitFile(this.config, "core.attributesfile", "attributes", this.env);
+    if (user === "relative") throw new ConversionUnsure("core.attributesFile is not an absolute path");
     const files = [...SYSTEM_DIRS.map((d) => `${d}/gitattributes`), `${this.repo.commonDir}/info/attributes`];
     if (user) files.push(user);
     this.global = files.map((f) => this.read(Buffer.from(f).toString("latin1"), false)).filter((t): t is string => t !== null);

@@ -251,3 +251,26 @@ export function unsupportedConfig(config: Config): string | null {
   if (version !== undefined && version !== "0" && version !== "1") return "core.repositoryformatversion";
   return null;
 }
+
+/**
+ * The user-level file git reads for a setting such as core.excludesFile or
+ * core.attributesFile: the configured path (with ~/ expanded), else
+ * $XDG_CONFIG_HOME/git/<xdgName> (or ~/.config/git/<xdgName>). "relative"
+ * when the configured path is one git would resolve in ways we do not copy.
+ */
+export function userGitFile(
+  config: Config,
+  key: string,
+  xdgName: string,
+  env: Record<string, string | undefined> = process.env,
+): string | null | "relative" {
+  const home = env.HOME;
+  const configured = configValue(config, key);
+  if (configured !== undefined) {
+    if (configured.startsWith("~/") && home) return `${home}${configured.slice(1)}`;
+    if (configured.startsWith("/")) return configured;
+    return "relative";
+  }
+  const xdg = env.XDG_CONFIG_HOME || (home ? `${home}/.config` : null);
+  return xdg ? `${xdg}/git/${xdgName}` : null;
+}

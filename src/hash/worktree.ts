@@ -15,7 +15,7 @@ import { git } from "./git";
 import { IgnoreRules } from "./ignore";
 import { type IndexEntry, type IndexFile, parseIndex } from "./index-file";
 import { DT_DIR, DT_LNK, DT_REG, DT_UNKNOWN, native, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Stat } from "./native";
-import { bytes, type Config, configBool, configValue, environmentIsPlain, findRepo, parseConfigList, readConfig, type Repo, unsupportedConfig } from "./repo";
+import { bytes, type Config, configBool, userGitFile, environmentIsPlain, findRepo, parseConfigList, readConfig, type Repo, unsupportedConfig } from "./repo";
 
 export class Fallback extends Error {}
 
@@ -237,17 +237,8 @@ export function trackedAfterAdd(ctx: Context, conv: Conversions): (Blob | null)[
 
 export function ignoreRules(ctx: Context): IgnoreRules {
   const n = native()!;
-  const home = process.env.HOME;
-  const configured = configValue(ctx.config, "core.excludesfile");
-  let user: string | null = null;
-  if (configured !== undefined) {
-    if (configured.startsWith("~/") && home) user = `${home}${configured.slice(1)}`;
-    else if (configured.startsWith("/")) user = configured;
-    else throw new Fallback("core.excludesFile is not an absolute path");
-  } else {
-    const xdg = process.env.XDG_CONFIG_HOME || (home ? `${home}/.config` : null);
-    if (xdg) user = `${xdg}/git/ignore`;
-  }
+  const user = userGitFile(ctx.config, "core.excludesfile", "ignore");
+  if (user === "relative") throw new Fallback("core.excludesFile is not an absolute path");
   const files = [n.readFile(bytes(`${ctx.repo.commonDir}/info/exclude`)), user ? n.readFile(bytes(user)) : null];
   return new IgnoreRules(ctx.repo.root, files, configBool(ctx.config, "core.ignorecase") === true);
 }
