@@ -9,8 +9,8 @@
 // Cross-compiling fetches the target's Bun runtime (~40 MB) from the npm registry on first use;
 // Bun caches it, so later builds of that target work offline.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, readdirSync } from "node:fs";
-import { basename, join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, readdirSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import pkg from "./package.json";
 
 /** Release targets; each is published as dist/taskrunner-<name>, and Bun's target is `bun-<name>`. */
@@ -73,13 +73,20 @@ function buildVersion(): string {
 
 type Outcome = { ok: true } | { ok: false; error: string };
 
+function remoteEntry(entry: string): string[] {
+  const remote = join(dirname(entry), "remote.ts");
+  return existsSync(remote) ? [remote] : [];
+}
+
 async function compile(opts: Options, version: string, outfile: string, target?: string): Promise<Outcome> {
   // Written under a temporary name and renamed: tests and other builds may be running the old
   // binary at this moment, and must never see a half-written one.
   const tmp = join(DIST, `.${basename(outfile)}.${process.pid}.tmp`);
   try {
     const result = await Bun.build({
-      entrypoints: [opts.entry],
+      // src/remote.ts (cache + GitHub: the AWS SDK, octokit, tar) is a second entry point,
+      // loaded only when a task uses them: in the main bundle it slowed every start.
+      entrypoints: [opts.entry, ...remoteEntry(opts.entry)],
       compile: {
         outfile: tmp,
         ...(target ? { target: `bun-${target}` as Bun.Build.CompileTarget } : {}),

@@ -1,6 +1,7 @@
 // The task's connections to the outside: the remote cache store and GitHub
 // commit statuses. Both are opened on first use, so a task that needs neither
 // never loads the AWS SDK or octokit.
+import { loadRemote } from "./load-remote";
 import type { TaskContext } from "./runner";
 import type { RemoteCache, CommitStatusClient, StatusRequest } from "./remote";
 
@@ -16,13 +17,13 @@ export class Reporting {
   }
 
   remoteCache(): Promise<RemoteCache | null> {
-    this.cache ??= import("./remote").then((m) => m.openRemoteCache(this.ctx.config, this.log, this.ctx.paths.buildDir));
+    this.cache ??= loadRemote().then((m) => m.openRemoteCache(this.ctx.config, this.log, this.ctx.paths.buildDir));
     return this.cache;
   }
 
   private commitStatus(): Promise<CommitStatusClient | null> {
     if (!this.ctx.config.enableCommitStatus) return Promise.resolve(null);
-    this.github ??= import("./remote").then((m) => m.openCommitStatus(this.ctx.config, this.ctx.paths.stateDir, this.log));
+    this.github ??= loadRemote().then((m) => m.openCommitStatus(this.ctx.config, this.ctx.paths.stateDir, this.log));
     return this.github;
   }
 
@@ -34,7 +35,7 @@ export class Reporting {
   /** The toplevel fetches the GitHub token once, before any task reports. */
   async beforeStart(): Promise<void> {
     if (!this.ctx.isToplevel || !this.ctx.config.enableCommitStatus) return;
-    const { prefetchToken } = await import("./remote");
+    const { prefetchToken } = await loadRemote();
     await prefetchToken(this.ctx.config, this.ctx.paths.stateDir, this.log);
   }
 

@@ -1,5 +1,6 @@
 // `snapshot`: decides whether a task runs, is skipped, or is restored from the
 // cache (SPEC §7), and what is saved once it has finished.
+import { loadRemote } from "./load-remote";
 import type { TaskContext } from "./runner";
 import { parseSnapshotArgs, hasInputs, usesRemoteCache, type SnapshotArgs } from "./snapshot-args";
 import { readHashFile, writeHashFile, type HashInfo } from "./hash-file";
@@ -109,7 +110,7 @@ export class SnapshotSession {
 
     const cache = usesRemoteCache(args) && !ctx.force ? await this.reporting.remoteCache() : null;
     if (cache && !(await (await git()).hasUncommittedChanges(ctx.cwd, args.fileInputs))) {
-      const { archiveName } = await import("./remote");
+      const { archiveName } = await loadRemote();
       const name = archiveName(ctx.job, args.cacheVersion, current.hash);
       const restored = await ctx.record.phase("restore", () =>
         cache.restoreArchive(name, this.cacheRoot(args), {
@@ -160,7 +161,7 @@ export class SnapshotSession {
     const { ctx } = this;
     const cache = await this.reporting.remoteCache();
     if (!cache) return false;
-    const { archiveName } = await import("./remote");
+    const { archiveName } = await loadRemote();
     const branch = await (await git()).currentBranch(ctx.cwd);
     const branches = [...(branch ? [branch] : []), ...ctx.config.fallbackBranches];
     for (const b of branches) {
@@ -214,7 +215,7 @@ export class SnapshotSession {
     const { ctx } = this;
     const cache = await this.reporting.remoteCache();
     if (!cache) return;
-    const { archiveName } = await import("./remote");
+    const { archiveName } = await loadRemote();
     ctx.out.debug("Saving remote cache");
     const saved = await cache.saveArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), args.outputs);
     if (saved.kind !== "saved") {

@@ -109,7 +109,8 @@ const matrix: [string, string, string[], boolean, string?][] = [
   // Not in the matrix: a same-size rewrite within the same coarse clock tick as the index
   // write. The old pipeline's `cp` gives the index copy a new mtime, which hides such an
   // edit from git's racy-file check, so it sometimes hashes the old content; our routes
-  // keep the index mtime and see the edit. The two cannot be compared there.
+  // keep the index mtime and see the edit. The two cannot be compared there, so every
+  // rewrite below changes the file's size.
   ["pathspec . from a subdirectory", "echo n > src/n.txt", ["."], true, "src"],
   ["wildcard pathspec", "", ["src/*.txt"], false],
   ["eol attributes", "printf '*.txt text eol=crlf\\n' > .gitattributes && printf 'x\\r\\ny\\n' > src/crlf.txt", ["src"], false],
@@ -127,7 +128,7 @@ describe("fast route and reference route agree with the old pipeline", () => {
   }
 
   test("hundreds of pathspecs", async () => {
-    const dir = repo(`for i in $(seq 1 300); do echo $i > f$i.txt; done; git add . && git commit -qm many; echo x > f7.txt; echo y > new.txt`);
+    const dir = repo(`for i in $(seq 1 300); do echo $i > f$i.txt; done; git add . && git commit -qm many; echo changed-size > f7.txt; echo y > new.txt`);
     const specs = [...Array.from({ length: 300 }, (_, i) => `f${i + 1}.txt`), "new.txt"];
     await expectSameHash(dir, specs, false); // new.txt is untracked-only
   });
