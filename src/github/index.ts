@@ -41,6 +41,22 @@ export { CACHE_FILE } from "./token";
 
 const DISABLED = "commit statuses will not be reported";
 
+/** The client's parts, or what is wrong with the settings; secrets are registered with safeLog first. */
+function setUp(config: Config, stateDirectory: string, log: Log, options: ClientOptions) {
+  const secrets = new Secrets();
+  secrets.add(config.github.privateKey);
+  const safeLog = secrets.wrap(log);
+  const build = () => {
+    const checked = checkSettings(config.github);
+    if (checked.kind === "invalid") return { kind: "invalid" as const, problem: checked.problem };
+    secrets.add(checked.settings.privateKeyPkcs8);
+    const policy = { ...DEFAULT_POLICY, ...definedOnly(options) };
+    const tokens = new TokenStore(checked.settings, stateDirectory, { lockTimeoutMs: 60_000, ...policy }, safeLog, secrets);
+    return { kind: "ready" as const, settings: checked.settings, policy, tokens };
+  };
+  return { secrets, safeLog, build };
+}
+
 /** null plus one warn line naming the variable when the credentials or repository are missing or invalid. */
 export function openCommitStatus(
   config: Config,
@@ -48,19 +64,14 @@ export function openCommitStatus(
   log: Log,
   options: ClientOptions = {},
 ): CommitStatusClient | null {
-  const secrets = new Secrets();
-  secrets.add(config.github.privateKey);
-  const safeLog = secrets.wrap(log);
+  const { secrets, safeLog, build } = setUp(config, stateDirectory, log, options);
   try {
-    const checked = checkSettings(config.github);
-    if (checked.kind === "invalid") {
-      safeLog.warn(`TASKRUNNER_ENABLE_COMMIT_STATUS=1 but ${checked.problem}; ${DISABLED}`);
+    const parts = build();
+    if (parts.kind === "invalid") {
+      safeLog.warn(`TASKRUNNER_ENABLE_COMMIT_STATUS=1 but ${parts.problem}; ${DISABLED}`);
       return null;
     }
-    secrets.add(checked.settings.privateKeyPkcs8);
-    const policy = { ...DEFAULT_POLICY, ...definedOnly(options) };
-    const tokens = new TokenStore(checked.settings, stateDirectory, { lockTimeoutMs: 60_000, ...policy }, safeLog, secrets);
-    return new GithubStatusClient(checked.settings, tokens, policy, safeLog, secrets);
+    return new GithubStatusClient(parts.settings, parts.tokens, parts.policy, safeLog, secrets);
   } catch (e) {
     safeLog.warn(`GitHub commit statuses unavailable: ${describeError(e)}; ${DISABLED}`);
     return null;
@@ -73,18 +84,14 @@ export function openCommitStatus(
  * a debug line here: every process that reports opens a client, and that says it.
  */
 export async function prefetchToken(config: Config, stateDirectory: string, log: Log, options: ClientOptions = {}): Promise<void> {
-  const secrets = new Secrets();
-  secrets.add(config.github.privateKey);
-  const safeLog = secrets.wrap(log);
+  const { safeLog, build } = setUp(config, stateDirectory, log, options);
   try {
-    const checked = checkSettings(config.github);
-    if (checked.kind === "invalid") {
-      safeLog.debug(`GitHub token not prefetched: ${checked.problem}`);
+    const parts = build();
+    if (parts.kind === "invalid") {
+      safeLog.debug(`GitHub token not prefetched: ${parts.problem}`);
       return;
     }
-    secrets.add(checked.settings.privateKeyPkcs8);
-    const policy = { ...DEFAULT_POLICY, lockTimeoutMs: 60_000, ...definedOnly(options) };
-    const result = await new TokenStore(checked.settings, stateDirectory, policy, safeLog, secrets).token();
+    const result = await parts.tokens.token();
     if (result.kind === "failed") safeLog.warn(`Could not fetch a GitHub installation token: ${result.message}`);
   } catch (e) {
     safeLog.warn(`Could not fetch a GitHub installation token: ${describeError(e)}`);
