@@ -42,21 +42,35 @@ const symbols = {
 type Fn = (...args: never[]) => number | bigint | null;
 let lib: Record<string, Fn> | null = null;
 
-function libc(): Record<string, Fn> {
-  if (lib) return lib;
+/**
+ * The C library bound to `defs`, tried under each name it goes by here; the
+ * error of the last try when none has every symbol. `musl: false` leaves out
+ * musl, for bindings whose struct layouts were not checked there.
+ */
+export function dlopenLibc<T extends Record<string, unknown>>(
+  defs: Parameters<typeof dlopen>[1],
+  opts: { musl?: boolean } = {},
+): { symbols: T } | { error: unknown } {
   const candidates = isDarwin
     ? ["libSystem.B.dylib", "/usr/lib/libSystem.B.dylib"]
-    : ["libc.so.6", "libc.so", `/lib/ld-musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`];
-  let lastError: unknown;
+    : ["libc.so.6", "libc.so", ...(opts.musl === false ? [] : [`/lib/ld-musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`])];
+  let error: unknown;
   for (const name of candidates) {
     try {
-      lib = dlopen(name, symbols).symbols as unknown as Record<string, Fn>;
-      return lib;
+      return { symbols: dlopen(name, defs).symbols as unknown as T };
     } catch (e) {
-      lastError = e;
+      error = e;
     }
   }
-  throw new Error(`cannot load the C library: ${lastError}`);
+  return { error };
+}
+
+function libc(): Record<string, Fn> {
+  if (lib) return lib;
+  const opened = dlopenLibc<Record<string, Fn>>(symbols);
+  if ("error" in opened) throw new Error(`cannot load the C library: ${opened.error}`);
+  lib = opened.symbols;
+  return lib;
 }
 
 function call(name: string, ...args: unknown[]): number {

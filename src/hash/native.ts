@@ -4,7 +4,8 @@
 // need not be UTF-8. Only Linux (glibc ≥ 2.33 or musl) and Darwin layouts of
 // `struct stat` / `struct dirent` are known; elsewhere `native()` is null and
 // callers take the reference route.
-import { dlopen, FFIType, ptr, read, toArrayBuffer } from "bun:ffi";
+import { FFIType, ptr, read, toArrayBuffer } from "bun:ffi";
+import { dlopenLibc } from "../sys";
 
 export interface Stat {
   mode: number;
@@ -131,19 +132,11 @@ export function native(): Native | null {
     realpath: { args: [P, P], returns: P },
     [errnoSymbol]: { args: [], returns: P },
   };
-  const names = process.platform === "darwin" ? ["libSystem.B.dylib", "/usr/lib/libSystem.B.dylib"] : ["libc.so.6", "libc.so"];
+  // None found (e.g. glibc < 2.33 has no `lstat` symbol) → null, the reference route.
   // biome-ignore lint/suspicious/noExplicitAny: FFI symbol table
-  let f: Record<string, (...a: any[]) => any> | null = null;
-  for (const name of names) {
-    try {
-      f = dlopen(name, symbols).symbols;
-      break;
-    } catch {
-      // next candidate; none found (e.g. glibc < 2.33 has no `lstat` symbol) → null, the reference route
-    }
-  }
-  if (!f) return null;
-  const fn = f;
+  const opened = dlopenLibc<Record<string, (...a: any[]) => any>>(symbols, { musl: false });
+  if ("error" in opened) return null;
+  const fn = opened.symbols;
   const errnoAt = fn[errnoSymbol]() as number;
   const errno = () => read.i32(errnoAt as never, 0);
   // One buffer (and its pointer, computed once) for every path argument: the calls
