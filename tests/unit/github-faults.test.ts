@@ -9,38 +9,18 @@ import { loadConfig, type Env } from "../../src/config";
 import { openCommitStatus, prefetchToken, REFRESH_WARNING, type ClientOptions, type CommitStatusClient } from "../../src/github";
 import { Secrets } from "../../src/github/redact";
 import { captureLog, generateTestKeys, githubEnv, leakedSecrets, startFakeGithub, type Fault } from "../fakes/github";
+import { githubTestBed } from "../helpers/github-bed";
 
 const SHA = "89abcdef0123456789abcdef0123456789abcdef";
-const keys = generateTestKeys();
 const otherKeys = generateTestKeys();
-const fake = startFakeGithub({ publicKey: keys.publicKey });
-const scratch = mkdtempSync(join(tmpdir(), "taskrunner-github-faults-"));
-const allLines: string[] = [];
+const bed = githubTestBed("github-faults", [otherKeys]);
+const { keys, fake, scratch, allLines, config } = bed;
 const FAST: ClientOptions = { backoffMs: 10, timeoutMs: 3000, retries: 2, maxRateLimitWaitMs: 2000 };
 const STATUS = { context: "build", description: null, state: "success", target_url: null } as const;
 
-let stateDir = "";
-beforeEach(() => {
-  fake.reset();
-  stateDir = mkdtempSync(join(scratch, "state-"));
-});
-
-afterAll(async () => {
-  expect(leakedSecrets(allLines.join("\n"), fake, keys)).toEqual([]);
-  expect(leakedSecrets(allLines.join("\n"), fake, otherKeys)).toEqual([]);
-  await fake.stop();
-  rmSync(scratch, { recursive: true, force: true });
-});
-
-function config(overrides: Env = {}) {
-  const env: Env = { ...githubEnv(fake, keys), ...overrides };
-  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-  return loadConfig(env, scratch);
-}
-
 function open(overrides: Env = {}, options: ClientOptions = FAST) {
   const captured = captureLog();
-  const client = openCommitStatus(config(overrides), stateDir, captured.log, options);
+  const client = openCommitStatus(config(overrides), bed.stateDir, captured.log, options);
   const done = () => allLines.push(...captured.warns, ...captured.debugs);
   return { client, ...captured, done };
 }
@@ -88,7 +68,7 @@ describe("credentials and repository", () => {
 
   test("prefetchToken leaves missing credentials to openCommitStatus (a debug line, no warn)", async () => {
     const captured = captureLog();
-    await prefetchToken(config({ GITHUB_APP_ID: undefined }), stateDir, captured.log, FAST);
+    await prefetchToken(config({ GITHUB_APP_ID: undefined }), bed.stateDir, captured.log, FAST);
     expect(captured.warns).toEqual([]);
     expect(captured.debugs.join()).toContain("GITHUB_APP_ID");
     expect(fake.requests).toEqual([]);
@@ -203,7 +183,7 @@ describe("GitHub out of reach", () => {
   test("prefetchToken against a hanging token endpoint: one warn, no hang", async () => {
     fake.fail({ route: "access_tokens", hang: true });
     const captured = captureLog();
-    await prefetchToken(config(), stateDir, captured.log, { ...FAST, timeoutMs: 200, retries: 0 });
+    await prefetchToken(config(), bed.stateDir, captured.log, { ...FAST, timeoutMs: 200, retries: 0 });
     allLines.push(...captured.warns, ...captured.debugs);
     expect(captured.warns).toEqual([expect.stringContaining("Could not fetch a GitHub installation token: GitHub API at")]);
   });

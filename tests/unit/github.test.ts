@@ -9,35 +9,15 @@ import { join, resolve } from "node:path";
 import { loadConfig, type Env } from "../../src/config";
 import { CACHE_FILE, openCommitStatus, prefetchToken, REFRESH_WARNING, type CommitStatusClient, type StatusRequest } from "../../src/github";
 import { captureLog, generateTestKeys, githubEnv, leakedSecrets, startFakeGithub } from "../fakes/github";
+import { githubTestBed } from "../helpers/github-bed";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const SHA = "0123456789abcdef0123456789abcdef01234567";
-const keys = generateTestKeys();
-const fake = startFakeGithub({ publicKey: keys.publicKey });
-const scratch = mkdtempSync(join(tmpdir(), "taskrunner-github-"));
-const allLines: string[] = [];
+const bed = githubTestBed("github");
+const { keys, fake, scratch, allLines, config } = bed;
 const FAST = { backoffMs: 10, timeoutMs: 5000 };
 
-let stateDir = "";
-beforeEach(() => {
-  fake.reset();
-  stateDir = mkdtempSync(join(scratch, "state-"));
-});
-
-afterAll(async () => {
-  // No credential in any line any test logged.
-  expect(leakedSecrets(allLines.join("\n"), fake, keys)).toEqual([]);
-  await fake.stop();
-  rmSync(scratch, { recursive: true, force: true });
-});
-
-function config(overrides: Env = {}) {
-  const env: Env = { ...githubEnv(fake, keys), ...overrides };
-  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-  return loadConfig(env, scratch);
-}
-
-function open(overrides: Env = {}, dir = stateDir) {
+function open(overrides: Env = {}, dir = bed.stateDir) {
   const captured = captureLog();
   const client = openCommitStatus(config(overrides), dir, captured.log, FAST);
   const done = () => allLines.push(...captured.warns, ...captured.debugs);
@@ -93,7 +73,7 @@ describe("one token per build", () => {
     const procs = [0, 1, 2, 3, 4, 5].map((n) =>
       Bun.spawn([process.execPath, "-e", child], {
         cwd: scratch,
-        env: { ...githubEnv(fake, keys), PATH: process.env.PATH ?? "", STATE_DIR: stateDir, SHA, CTX: `p${n}` },
+        env: { ...githubEnv(fake, keys), PATH: process.env.PATH ?? "", STATE_DIR: bed.stateDir, SHA, CTX: `p${n}` },
         stdout: "pipe",
         stderr: "pipe",
       }),
@@ -107,7 +87,7 @@ describe("one token per build", () => {
 
   test("prefetchToken fills the cache; every later client uses it", async () => {
     const captured = captureLog();
-    await prefetchToken(config(), stateDir, captured.log, FAST);
+    await prefetchToken(config(), bed.stateDir, captured.log, FAST);
     expect(captured.warns).toEqual([]);
     expect(fake.tokenRequests()).toBe(1);
     for (const n of [1, 2, 3]) {
@@ -124,10 +104,10 @@ describe("one token per build", () => {
     const { client, done } = open();
     await client.post(SHA, status("t"));
     done();
-    const path = join(stateDir, CACHE_FILE);
+    const path = join(bed.stateDir, CACHE_FILE);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(existsSync(`${path}.lock`)).toBe(true);
-    expect(readdirSync(stateDir).sort()).toEqual([CACHE_FILE, `${CACHE_FILE}.lock`]);
+    expect(readdirSync(bed.stateDir).sort()).toEqual([CACHE_FILE, `${CACHE_FILE}.lock`]);
     const cached = JSON.parse(readFileSync(path, "utf8"));
     expect(cached.token).toStartWith("ghs_");
     expect(Date.parse(cached.expiresAt)).toBeGreaterThan(Date.now());
@@ -139,7 +119,7 @@ describe("one token per build", () => {
   });
 
   test("a cache for another installation, or an unreadable one, is replaced", async () => {
-    const path = join(stateDir, CACHE_FILE);
+    const path = join(bed.stateDir, CACHE_FILE);
     writeFileSync(path, JSON.stringify({ token: "ghs_other", expiresAt: "2999-01-01T00:00:00Z", apiUrl: fake.url, appId: "1234", installationId: "999" }));
     const first = open();
     await first.client.post(SHA, status("t"));
