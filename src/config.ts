@@ -43,6 +43,8 @@ export interface Config {
   logsPrefix: string;
   logsViewUrl: string;
   keepBuildsDays: number;
+  /** TASKRUNNER_NESTED_PROCESSES=1: every nested taskrunner in its own process (no nested-server.ts). */
+  nestedProcesses: boolean;
   traceFile: string | null;
   otlpEndpoint: string | null;
   s3: S3Config;
@@ -120,6 +122,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     logsPrefix: env.TASKRUNNER_LOGS_PREFIX ?? "",
     logsViewUrl: env.TASKRUNNER_LOGS_VIEW_URL ?? "",
     keepBuildsDays: number(env, "TASKRUNNER_KEEP_BUILDS_DAYS", 7, "a number of days, e.g. 7"),
+    nestedProcesses: flag(env, "TASKRUNNER_NESTED_PROCESSES"),
     traceFile: nonEmpty(env, "TASKRUNNER_TRACE_FILE"),
     otlpEndpoint: url(env, "OTEL_EXPORTER_OTLP_ENDPOINT"),
     s3: {

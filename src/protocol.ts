@@ -1,4 +1,5 @@
-import snapshotBody from "./snapshot-function.sh" with { type: "text" };
+import snapshotBody from "./shell/snapshot.sh" with { type: "text" };
+import taskrunnerBody from "./shell/taskrunner.sh" with { type: "text" };
 
 // The controller channel between a taskrunner and its task (SPEC §7): one JSON
 // array of strings per request line, one line of shell code per reply.
@@ -46,3 +47,9 @@ export function encodeRequest(words: string[]): string {
 
 /** The exported bash function `snapshot` (BASH_FUNC_snapshot%% value). */
 export const SNAPSHOT_FUNCTION = `() {\n${snapshotBody}\n}`;
+
+/** The exported bash function `taskrunner`: nested tasks through the toplevel (nested-server.ts). */
+export const TASKRUNNER_FUNCTION = `() {\n${taskrunnerBody
+  .split("\n")
+  .filter((line) => !/^\s*#/.test(line))
+  .join("\n")}\n}`;

@@ -8,7 +8,7 @@ import { closeFd, createFile, flock, isOpenFd, openOrCreate, writeAll, LOCK_SH }
 import { signalNumber } from "./signals";
 import { parseRequest, Reply, requestErrorLines } from "./protocol";
 import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult, type BuildPaths } from "./state";
-import { spawnTask, type SpawnedTask } from "./task-process";
+import { spawnTask, NESTED_SERVER_VARIABLES, type SpawnedTask } from "./task-process";
 import { SnapshotSession } from "./snapshot";
 import { TaskRecorder } from "./record";
 import { endOfBuild } from "./build-end";
@@ -26,14 +26,39 @@ export interface TaskContext {
   env: Env;
   record: TaskRecorder;
   force: boolean;
+  /** The build's toplevel task. */
   isToplevel: boolean;
+  /** Running inside the toplevel's process (the toplevel, or a nested task it serves). */
+  inToplevelProcess: boolean;
   cwd: string;
   config: Config;
   paths: BuildPaths;
   out: TaskOutput;
 }
 
+/**
+ * Where a task runs: in a taskrunner process of its own, or — for a nested task
+ * served by the toplevel (nested-server.ts) — inside the toplevel's process.
+ */
+export interface Host {
+  paths: BuildPaths;
+  isToplevel: boolean;
+  inToplevelProcess: boolean;
+  terminal: Terminal;
+  outFd: number;
+  errFd: number;
+  /** A debug line for the parent task's log. */
+  toParent: (text: string) => void;
+  /** The caller's umask, when it differs from this process's. */
+  umask: number | null;
+  /** Called with a function that interrupts the task, for when its caller goes away. */
+  onCallerGone?: (interrupt: () => void) => void;
+}
+
 const encoder = new TextEncoder();
+
+/** Tasks whose runner is this process, by name: a nested task served here finds its parent's log. */
+export const tasksHere = new Map<string, TaskOutput>();
 
 function exitDescription(code: number): string {
   return code === 0 ? "ExitSuccess" : `ExitFailure ${code}`;
@@ -56,6 +81,7 @@ function parentChannel(env: Env): (text: string) => void {
   };
 }
 
+/** A taskrunner process's one task: the toplevel's, or a nested one the toplevel does not serve. */
 export async function runTask(req: RunRequest, config: Config, env: Env, cwd: string): Promise<number> {
   const inheritedBuild = env._taskrunner_build_id;
   const isToplevel = !inheritedBuild;
@@ -70,6 +96,7 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   const outputLockFd = openOrCreate(`${paths.buildDir}/output.lock`);
   const terminal = new Terminal(outFd, errFd, outputLockFd >= 0 ? outputLockFd : null);
   const toParent = isToplevel ? () => {} : parentChannel(env);
+  const host: Host = { paths, isToplevel, inToplevelProcess: isToplevel, terminal, outFd, errFd, toParent, umask: null };
 
   toParent(`Starting subtask ${req.name}`);
   const lock = lockJob(paths.lockFile(req.name), () => toParent(`Waiting for the lock of ${req.name}`));
@@ -77,33 +104,63 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
     terminal.write(false, encoder.encode(`[${req.name}] error | ${lock.message}\n`));
     return 1;
   }
+  // The job lock is held until this process exits.
+  return runLocked(req, config, env, cwd, host);
+}
 
-  // Held (shared) for as long as this build has a taskrunner alive: housekeeping never removes it.
+/** The rest of a task's life once its job lock is held (SPEC §3). */
+export async function runLocked(req: RunRequest, config: Config, env: Env, cwd: string, host: Host): Promise<number> {
+  const { paths, terminal, toParent } = host;
+  // Held (shared) for as long as this build has a task alive: housekeeping never removes it.
   const runningFd = openOrCreate(`${paths.buildDir}/running.lock`);
   if (runningFd >= 0) flock(runningFd, LOCK_SH);
-
-  const recorded = readResult(paths, req.name);
-  if (recorded !== null) {
-    toParent(`Subtask ${req.name} finished with ${exitDescription(recorded)}`);
-    return recorded;
+  try {
+    const recorded = readResult(paths, req.name);
+    if (recorded !== null) {
+      toParent(`Subtask ${req.name} finished with ${exitDescription(recorded)}`);
+      return recorded;
+    }
+    const logFd = createFile(paths.logFile(req.name));
+    if (logFd < 0) {
+      terminal.write(false, encoder.encode(`[${req.name}] error | cannot create ${paths.logFile(req.name)}: errno ${-logFd}\n`));
+      return 1;
+    }
+    const out = new TaskOutput({
+      job: req.name,
+      timestamps: config.timestamps,
+      showDebug: config.debug,
+      showInfo: config.logInfo,
+      quiet: config.quiet,
+      terminal,
+      logFd,
+    });
+    tasksHere.set(req.name, out);
+    try {
+      return await runTaskBody(req, config, env, cwd, host, out);
+    } finally {
+      tasksHere.delete(req.name);
+    }
+  } finally {
+    // The toplevel keeps its share until it exits (after the end of the build).
+    if (runningFd >= 0 && !host.isToplevel) closeFd(runningFd);
   }
+}
 
-  const logFd = createFile(paths.logFile(req.name));
-  if (logFd < 0) {
-    terminal.write(false, encoder.encode(`[${req.name}] error | cannot create ${paths.logFile(req.name)}: errno ${-logFd}\n`));
-    return 1;
-  }
-  const out = new TaskOutput({
-    job: req.name,
-    timestamps: config.timestamps,
-    showDebug: config.debug,
-    showInfo: config.logInfo,
-    quiet: config.quiet,
-    terminal,
-    logFd,
-  });
+async function runTaskBody(req: RunRequest, config: Config, env: Env, cwd: string, host: Host, out: TaskOutput): Promise<number> {
+  const { paths, isToplevel, toParent } = host;
   const record = new TaskRecorder(req.name, isToplevel ? null : (env._taskrunner_parent_job ?? null));
-  const ctx: TaskContext = { job: req.name, env, record, force: req.force, isToplevel, cwd, config, paths, out };
+  const ctx: TaskContext = {
+    job: req.name,
+    env,
+    record,
+    force: req.force,
+    isToplevel,
+    inToplevelProcess: host.inToplevelProcess,
+    cwd,
+    config,
+    paths,
+    out,
+  };
   const session = new SnapshotSession(ctx);
   await session.beforeStart();
 
@@ -112,34 +169,39 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   out.debug(`  cwd: ${cwd}`);
 
   const taskEnv: Env = { ...env, _taskrunner_parent_job: req.name };
-  let hashService: { stop(): void } | null = null;
+  let services: { stop(): Promise<void> } | null = null;
   if (isToplevel) {
-    const { serveHashing } = await import("./hash-service");
-    const socket = `${paths.buildDir}/hash.sock`;
-    hashService = serveHashing(socket, env, (m) => out.debug(m));
-    if (hashService) taskEnv._taskrunner_hash_service = socket;
+    const { startServices } = await import("./toplevel-services");
+    const started = startServices(host, config, env, (m) => out.debug(m));
+    Object.assign(taskEnv, started.env);
+    services = started;
+  } else if (!host.inToplevelProcess) {
+    // A nested task in its own process: its subtasks do the same (see nested-server.ts).
+    for (const k of NESTED_SERVER_VARIABLES) delete taskEnv[k];
   }
+  const previousUmask = host.umask === null ? null : process.umask(host.umask);
   const spawned = spawnTask({
     cmd: req.cmd,
     args: req.args,
     cwd,
     env: taskEnv,
     buildId: paths.buildId,
-    toplevelStdout: outFd,
-    toplevelStderr: errFd,
+    toplevelStdout: host.outFd,
+    toplevelStderr: host.errFd,
   });
+  if (previousUmask !== null) process.umask(previousUmask);
   let code: number;
   let interruptedBy: NodeJS.Signals | null = null;
   if (spawned.kind === "failed") {
     out.error(spawned.message);
     code = spawned.exitCode;
   } else {
-    const result = await record.phase("run", () => superviseTask(spawned.task, ctx, session));
+    const result = await record.phase("run", () => superviseTask(spawned.task, ctx, session, host));
     code = result.code;
     interruptedBy = result.interruptedBy;
   }
 
-  hashService?.stop();
+  await services?.stop();
   if (interruptedBy !== null) {
     // Nothing is recorded as done: no result, no hash, no upload, no success status.
     out.warn(`Interrupted by ${interruptedBy}`);
@@ -167,6 +229,7 @@ async function superviseTask(
   task: SpawnedTask,
   ctx: TaskContext,
   session: SnapshotSession,
+  host: Host,
 ): Promise<{ code: number; interruptedBy: NodeJS.Signals | null }> {
   const { proc } = task;
   let interruptedBy: NodeJS.Signals | null = null;
@@ -180,6 +243,10 @@ async function superviseTask(
   };
   const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const s of signals) process.on(s, forward);
+  // A caller that went away without a signal we saw (killed, say): stop its task as a signal would.
+  host.onCallerGone?.(() => {
+    if (interruptedBy === null && proc.exitCode === null) forward("SIGTERM");
+  });
 
   const controller = serveRequests(task, ctx, session);
   const stdout = pump(proc.stdout, "stdout", ctx.out);

@@ -141,7 +141,7 @@ export class SnapshotSession {
   private async hash(args: SnapshotArgs) {
     const { ctx } = this;
     const service = ctx.env._taskrunner_hash_service;
-    if (service && !ctx.isToplevel && args.fileInputs.length > 0) {
+    if (service && !ctx.inToplevelProcess && args.fileInputs.length > 0) {
       const { hashViaService } = await import("./hash-service");
       const viaService = await hashViaService(service, ctx.env, ctx.cwd, args.fileInputs, args.rawInputs);
       if (viaService) return viaService;

@@ -1,6 +1,6 @@
 // Starting the task: its descriptors, its environment, its process group.
 import { closeFd, dupFd } from "./sys";
-import { SNAPSHOT_FUNCTION } from "./protocol";
+import { SNAPSHOT_FUNCTION, TASKRUNNER_FUNCTION } from "./protocol";
 import type { Env } from "./config";
 
 /**
@@ -10,6 +10,9 @@ import type { Env } from "./config";
  */
 export const FD = { toplevelStdout: 60, toplevelStderr: 61, request: 62, response: 63 } as const;
 const STDIO_SIZE = FD.response + 1;
+
+/** Set for the tasks of a build whose toplevel serves nested tasks (nested-server.ts). */
+export const NESTED_SERVER_VARIABLES = ["_taskrunner_run_port", "_taskrunner_run_token", "BASH_FUNC_taskrunner%%"] as const;
 
 export interface SpawnedTask {
   proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
@@ -50,6 +53,7 @@ export function spawnTask(opts: {
     _taskrunner_toplevel_stderr: String(FD.toplevelStderr),
     "BASH_FUNC_snapshot%%": SNAPSHOT_FUNCTION,
   };
+  if (env._taskrunner_run_port) env["BASH_FUNC_taskrunner%%"] = TASKRUNNER_FUNCTION;
   try {
     const proc = Bun.spawn([opts.cmd, ...opts.args], {
       cwd: opts.cwd,

@@ -1,0 +1,188 @@
+// Nested tasks served by the toplevel. A nested `taskrunner` used to be a new
+// process: ~3 ms of Bun start-up, ~2 ms of set-up and a cold first hash for
+// every task, most of a skipped task's cost. The toplevel lives for the whole
+// build, so it runs nested tasks itself: their tasks' bash gets an exported
+// function `taskrunner` (src/shell/taskrunner.sh) that sends the toplevel its
+// arguments, cwd, umask and environment over a loopback TCP connection (bash
+// has no Unix sockets), and gets back `exit N`.
+//
+// The toplevel declines — reply `fallback`, and the function runs the binary,
+// the classic way — whenever serving here could differ from a process of its
+// own: no valid run request, another build or state directory, an environment
+// that changes what this process's git, AWS or GitHub code would do, a parent
+// task that is not ours, or a job lock held elsewhere (waiting must not block
+// this process). A connection needs the build's random token, which only its
+// tasks' environments hold.
+import { realpathSync } from "node:fs";
+import { parseCli } from "./cli";
+import { loadConfig, ConfigError, type Env } from "./config";
+import { runLocked, tasksHere, type Host, type RunRequest } from "./runner";
+import { closeFd, flock, openOrCreate, LOCK_EX, LOCK_NB } from "./sys";
+
+const MAX_REQUEST = 16 * 1024 * 1024;
+
+/** Variables whose value this process's own code reads from process.env (git, AWS SDK, fetch, clock). */
+function readsFromProcess(name: string): boolean {
+  return (
+    name.startsWith("GIT_") ||
+    name.startsWith("AWS_") ||
+    /^(HOME|XDG_CONFIG_HOME|TZ|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR)$/.test(name) ||
+    /^(https?|all|no)_proxy$/i.test(name)
+  );
+}
+
+function sameProcessEnvironment(caller: Env, own: Env): boolean {
+  for (const env of [caller, own]) {
+    for (const name in env) if (readsFromProcess(name) && caller[name] !== own[name]) return false;
+  }
+  return true;
+}
+
+/**
+ * A request as the function sends it: `UMASK\n`, then NUL-terminated fields
+ * TOKEN, PWD, ARGC and the ARGC arguments, then the caller's environment as
+ * `env -0` prints it, then one more NUL (an environment entry is never empty).
+ * The reply is one line: `exit N`, or `fallback` (run the binary instead).
+ */
+interface Request {
+  umask: number;
+  token: string;
+  pwd: string;
+  args: string[];
+  env: Env;
+}
+
+/** The request, null while more bytes are due, or "bad". */
+function parseRequest(data: Buffer): Request | null | "bad" {
+  // Complete once it ends in the empty entry: NUL after the last field or entry.
+  if (data.length === 0 || data[data.length - 1] !== 0) return null;
+  const newline = data.indexOf(10);
+  const umaskText = data.subarray(0, newline).toString();
+  if (newline < 0 || !/^[0-7]{1,4}$/.test(umaskText)) return "bad";
+  const fields = data.subarray(newline + 1).toString().split("\0");
+  const argc = Number(fields[2]);
+  if (!Number.isInteger(argc) || argc < 0 || fields.length < 3 + argc + 1) return null;
+  const env: Env = {};
+  let i = 3 + argc;
+  for (; i < fields.length && fields[i] !== ""; i++) {
+    const eq = fields[i].indexOf("=");
+    if (eq <= 0) return "bad";
+    env[fields[i].slice(0, eq)] = fields[i].slice(eq + 1);
+  }
+  if (i >= fields.length - 1) return null; // the final empty entry has not arrived
+  // `env -0` missing or refused: we cannot know the caller's environment.
+  if (i === 3 + argc) return "bad";
+  return { umask: Number.parseInt(umaskText, 8), token: fields[0], pwd: fields[1], args: fields.slice(3, 3 + argc), env };
+}
+
+export interface NestedServer {
+  /** For the toplevel task's environment. */
+  env: Record<string, string>;
+  /** Waits for the nested tasks still running here, then stops listening. */
+  stop(): Promise<void>;
+}
+
+export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel" | "inToplevelProcess">, ownEnv: Env, debug: (m: string) => void): NestedServer | null {
+  const token = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
+  const running = new Set<Promise<unknown>>();
+
+  /** The exit code, or null to decline. */
+  async function serve(req: Request, onCallerGone: Host["onCallerGone"]): Promise<number | null> {
+    if (req.token !== token) return null;
+    const cli = parseCli(req.args);
+    if (cli.kind !== "run") return null;
+    const { env } = req;
+    if (env._taskrunner_build_id !== base.paths.buildId || !sameProcessEnvironment(env, ownEnv)) return null;
+    const parent = tasksHere.get(env._taskrunner_parent_job ?? "");
+    if (!parent) return null;
+    let cwd: string;
+    let config;
+    try {
+      cwd = realpathSync(req.pwd);
+      config = loadConfig(env, cwd);
+    } catch (e) {
+      if (e instanceof ConfigError || (e as { code?: string }).code !== undefined) return null;
+      throw e;
+    }
+    if (config.stateDirectory !== base.paths.stateDir || config.nestedProcesses) return null;
+
+    const lockFd = openOrCreate(base.paths.lockFile(cli.name));
+    if (lockFd < 0) return null;
+    if (flock(lockFd, LOCK_EX | LOCK_NB) !== 0) {
+      closeFd(lockFd);
+      return null; // held: the binary waits for it, in a process of its own
+    }
+    const toParent = (text: string) => parent.debug(text);
+    toParent(`Starting subtask ${cli.name}`);
+    const request: RunRequest = { name: cli.name, force: cli.force, cmd: cli.cmd, args: cli.args };
+    const host: Host = { ...base, isToplevel: false, inToplevelProcess: true, toParent, umask: req.umask, onCallerGone };
+    try {
+      return await runLocked(request, config, env, cwd, host);
+    } finally {
+      closeFd(lockFd);
+    }
+  }
+
+  interface Connection {
+    chunks: Buffer[];
+    size: number;
+    started: boolean;
+    gone: (() => void)[];
+    closed: boolean;
+  }
+  try {
+    const server = Bun.listen<Connection>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(socket) {
+          socket.data = { chunks: [], size: 0, started: false, gone: [], closed: false };
+        },
+        data(socket, data) {
+          const c = socket.data;
+          if (c.started) return;
+          c.chunks.push(Buffer.from(data));
+          c.size += data.length;
+          const req = c.size > MAX_REQUEST ? "bad" : parseRequest(Buffer.concat(c.chunks));
+          if (req === null) return;
+          c.started = true;
+          c.chunks = [];
+          const reply = (text: string) => {
+            if (c.closed) return;
+            socket.write(`${text}\n`);
+            socket.end();
+          };
+          if (req === "bad") return reply("fallback");
+          const work = serve(req, (interrupt) => c.gone.push(interrupt))
+            .then((code) => reply(code === null ? "fallback" : `exit ${code}`))
+            .catch((e) => {
+              debug(`nested task server: ${(e as Error).message}`);
+              reply("exit 1");
+            })
+            .finally(() => running.delete(work));
+          running.add(work);
+        },
+        close(socket) {
+          socket.data.closed = true;
+          for (const interrupt of socket.data.gone) interrupt();
+        },
+        error(_socket, e) {
+          debug(`nested task server: connection failed: ${e.message}`);
+        },
+      },
+    });
+    // Every served task listens for the signals the toplevel forwards.
+    process.setMaxListeners(0);
+    return {
+      env: { _taskrunner_run_port: String(server.port), _taskrunner_run_token: token },
+      async stop() {
+        if (running.size > 0) debug(`Waiting for ${running.size} nested task(s) still running`);
+        while (running.size > 0) await Promise.allSettled([...running]);
+        server.stop(true);
+      },
+    };
+  } catch (e) {
+    debug(`nested task server not started: ${(e as Error).message}`);
+    return null;
+  }
+}

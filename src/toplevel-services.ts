@@ -1,0 +1,23 @@
+// What the toplevel serves its build while its task runs: warm hashes for
+// nested taskrunner processes (hash-service.ts) and nested tasks run in this
+// process (nested-server.ts).
+import type { Config, Env } from "./config";
+import type { Host } from "./runner";
+import { serveHashing } from "./hash-service";
+import { serveNested } from "./nested-server";
+
+export function startServices(host: Host, config: Config, env: Env, debug: (m: string) => void) {
+  const taskEnv: Record<string, string> = {};
+  const socket = `${host.paths.buildDir}/hash.sock`;
+  const hashing = serveHashing(socket, env, debug);
+  if (hashing) taskEnv._taskrunner_hash_service = socket;
+  const nested = config.nestedProcesses ? null : serveNested(host, env, debug);
+  if (nested) Object.assign(taskEnv, nested.env);
+  return {
+    env: taskEnv,
+    async stop(): Promise<void> {
+      await nested?.stop();
+      hashing?.stop();
+    },
+  };
+}
