@@ -5,6 +5,9 @@
 // A `# cache` case runs once per store — the file-system store and a real S3
 // server (s3rver on 127.0.0.1) — against the same .out, or against
 // <case>.s3.out where the S3 run says something different (store addresses).
+// A case with nested tasks runs once more with TASKRUNNER_NESTED_PROCESSES=1:
+// nested tasks served inside the toplevel (the default, nested-server.ts) and
+// nested taskrunner processes (the fallback) must look the same to the user.
 // UPDATE_GOLDEN=1 bun test tests/golden.test.ts rewrites the .out files for review.
 import { test, expect, beforeAll, afterAll } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
@@ -16,6 +19,8 @@ import { startFakeS3, type FakeS3 } from "./fakes/s3";
 const DIR = join(import.meta.dir, "golden");
 const update = process.env.UPDATE_GOLDEN === "1";
 const only = process.env.GOLDEN_CASE;
+
+const NESTED_PROCESSES = { TASKRUNNER_NESTED_PROCESSES: "1" };
 
 let s3: Promise<FakeS3> | null = null;
 const fakeS3 = () => (s3 ??= startFakeS3());
@@ -48,19 +53,30 @@ for (const file of readdirSync(DIR).filter((f) => f.endsWith(".sh")).sort()) {
   if (only && !name.includes(only)) continue;
   const script = readFileSync(join(DIR, file), "utf8");
   const directives = parseDirectives(script);
+  const nested = /\btaskrunner\b/.test(script.replace(/^#.*$/gm, ""));
   if (!directives.cache) {
     test.concurrent(name, async () => compare(name, await runCase(name, script, directives), null));
+    if (nested && !update) {
+      test.concurrent(`${name} [nested processes]`, async () =>
+        compare(name, await runCase(name, script, directives, NESTED_PROCESSES), null),
+      );
+    }
     continue;
   }
   for (const variant of directives.cache) {
-    test.concurrent(`${name} [${variant}]`, async () => {
+    const run = async (extraEnv: Record<string, string>) => {
       let store: Store;
       if (variant === "fs") store = { kind: "fs" };
       else {
         const server = await fakeS3();
         store = { kind: "s3", server, bucket: await server.newBucket() };
       }
-      compare(name, await runCase(name, script, directives, {}, store), variant);
-    });
+      compare(name, await runCase(name, script, directives, extraEnv, store), variant);
+    };
+    test.concurrent(`${name} [${variant}]`, () => run({}));
+    // Once per case is enough for the second route: with its first store.
+    if (nested && !update && variant === directives.cache[0]) {
+      test.concurrent(`${name} [${variant}, nested processes]`, () => run(NESTED_PROCESSES));
+    }
   }
 }

@@ -1,0 +1,97 @@
+// Nested tasks served by the toplevel (src/nested-server.ts), with real
+// processes: where a nested task runs, and what a connection to the server
+// can and cannot make it do. How both routes look to the user is compared by
+// the golden cases (each nested case also runs with TASKRUNNER_NESTED_PROCESSES=1).
+import { test, expect, beforeAll } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { ensureBinary } from "./helpers/binary";
+import { scratch, runToEnd } from "./helpers/run";
+
+beforeAll(ensureBinary, 120_000);
+
+const decoder = new TextDecoder();
+
+// The nested task prints its parent process's command line: the toplevel
+// taskrunner when served there, a taskrunner of its own otherwise.
+const parentOfNested = `taskrunner -n inner bash -c 'tr "\\0" " " < /proc/$PPID/cmdline; echo'`;
+
+test("a nested task runs as a child of the toplevel: no taskrunner process of its own", async () => {
+  const s = scratch("nested-served");
+  try {
+    const r = await runToEnd(s, ["-n", "top", "bash", "-c", parentOfNested], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" });
+    expect(r.stderr).toBe("");
+    expect(decoder.decode(r.stdout)).toMatch(/^\[inner\] stdout \| \S*taskrunner -n top bash -c /);
+    expect(r.code).toBe(0);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test("TASKRUNNER_NESTED_PROCESSES=1: every nested taskrunner is a process of its own", async () => {
+  const s = scratch("nested-processes");
+  try {
+    const env = { TASKRUNNER_DISABLE_TIMESTAMPS: "1", TASKRUNNER_NESTED_PROCESSES: "1" };
+    const r = await runToEnd(s, ["-n", "top", "bash", "-c", parentOfNested], env);
+    expect(decoder.decode(r.stdout)).toMatch(/^\[inner\] stdout \| \S*taskrunner -n inner bash -c /);
+    expect(r.code).toBe(0);
+  } finally {
+    s.cleanup();
+  }
+});
+
+/** A task script that sends the server a request by hand and prints the reply. */
+function handMadeRequest(token: string, args: string[]): string {
+  const quoted = args.map((a) => `'${a}'`).join(" ");
+  return `exec {fd}<>"/dev/tcp/127.0.0.1/$_taskrunner_run_port"
+umask >&$fd
+printf '%s\\0' "${token}" "$PWD" ${args.length} ${quoted} >&$fd
+env -0 >&$fd
+printf '\\0' >&$fd
+IFS= read -r -u $fd reply
+echo "reply: $reply"`;
+}
+
+test("a request without the build's token runs nothing", async () => {
+  const s = scratch("nested-token");
+  try {
+    const script = handMadeRequest("0123456789abcdef0123456789abcdef", ["-n", "intruder", "touch", "pwned"]);
+    const r = await runToEnd(s, ["-n", "top", "bash", "-c", script], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" });
+    expect(decoder.decode(r.stdout)).toBe("[top] stdout | reply: fallback\n");
+    expect(existsSync(join(s.work, "pwned"))).toBe(false);
+    expect(r.code).toBe(0);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test("with the token, the same hand-made request runs the task", async () => {
+  const s = scratch("nested-token-ok");
+  try {
+    const script = handMadeRequest("$_taskrunner_run_token", ["-n", "made", "touch", "made-here"]);
+    const r = await runToEnd(s, ["-n", "top", "bash", "-c", script], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" });
+    expect(decoder.decode(r.stdout)).toBe("[top] stdout | reply: exit 0\n");
+    expect(existsSync(join(s.work, "made-here"))).toBe(true);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test("garbage or a request cut short neither runs anything nor holds up the build", async () => {
+  const s = scratch("nested-garbage");
+  try {
+    const script = `exec {a}<>"/dev/tcp/127.0.0.1/$_taskrunner_run_port"
+printf 'not a umask\\n\\0\\0' >&$a
+IFS= read -r -u $a reply
+echo "garbage: $reply"
+exec {b}<>"/dev/tcp/127.0.0.1/$_taskrunner_run_port"
+printf '0022\\n%s\\0' "$_taskrunner_run_token" >&$b
+exec {b}>&-
+echo "cut short: closed"`;
+    const r = await runToEnd(s, ["-n", "top", "bash", "-c", script], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" });
+    expect(decoder.decode(r.stdout)).toBe("[top] stdout | garbage: fallback\n[top] stdout | cut short: closed\n");
+    expect(r.code).toBe(0);
+  } finally {
+    s.cleanup();
+  }
+});
