@@ -3,6 +3,7 @@
 import type { TaskContext } from "./runner";
 import type { TaskRecord } from "./record";
 import { flock, openOrCreate, closeFd, LOCK_EX, LOCK_NB } from "./sys";
+import { formatBuildId } from "./state";
 
 export function summaryLine(records: TaskRecord[], wallMs: number): string {
   const count = (...outcomes: TaskRecord["outcome"][]) => records.filter((r) => outcomes.includes(r.outcome)).length;
@@ -24,11 +25,8 @@ export async function endOfBuild(ctx: TaskContext): Promise<void> {
   await removeOldBuilds(paths.stateDir, paths.buildId, config.keepBuildsDays, (m) => out.debug(m));
 }
 
-/** A build id is its start time: ISO-8601 UTC. */
-function buildTime(id: string): number {
-  const t = Date.parse(id.replace(/(\.\d{3})\d*Z$/, "$1Z"));
-  return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
-}
+/** A build id is its start time, ISO-8601 UTC: to the second, its text sorts as its time. */
+const BUILD_ID = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
 /**
  * Removes builds older than keepDays. A build still running holds a shared
@@ -36,17 +34,17 @@ function buildTime(id: string): number {
  * try-lock tells a finished build from a running one.
  */
 export async function removeOldBuilds(stateDir: string, currentId: string, keepDays: number, debug: (m: string) => void): Promise<void> {
-  const fs = await import("node:fs");
   const builds = `${stateDir}/builds`;
-  const cutoff = Date.now() - keepDays * 86_400_000;
+  const cutoff = formatBuildId(Math.floor(Date.now() - keepDays * 86_400_000) * 1000).slice(0, 19);
   let ids: string[];
   try {
-    ids = fs.readdirSync(builds);
+    // Bun.Glob rather than node:fs, which costs ~3 ms to load: most builds remove nothing.
+    ids = [...new Bun.Glob("*").scanSync({ cwd: builds, onlyFiles: false, dot: true })];
   } catch {
     return;
   }
   for (const id of ids) {
-    if (id === currentId || buildTime(id) >= cutoff) continue;
+    if (id === currentId || !BUILD_ID.test(id) || id.slice(0, 19) >= cutoff) continue;
     const fd = openOrCreate(`${builds}/${id}/running.lock`);
     if (fd < 0) continue;
     const free = flock(fd, LOCK_EX | LOCK_NB) === 0;
@@ -56,6 +54,7 @@ export async function removeOldBuilds(stateDir: string, currentId: string, keepD
       continue;
     }
     try {
+      const fs = await import("node:fs");
       fs.rmSync(`${builds}/${id}`, { recursive: true, force: true });
       debug(`Removed old build ${id}`);
     } catch (e) {

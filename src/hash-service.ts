@@ -7,6 +7,7 @@
 // and the nested runner hashes by itself, as it would without the service.
 import { hashInputs, type HashResult } from "./hash";
 import type { Env } from "./config";
+import { removeFile } from "./sys";
 
 interface Request {
   cwd: string;
@@ -60,7 +61,7 @@ export function serveHashing(path: string, env: Env, debug: (m: string) => void)
     return {
       stop() {
         server.stop(true);
-        import("node:fs").then((fs) => fs.rmSync(path, { force: true })).catch(() => {});
+        removeFile(path);
       },
     };
   } catch (e) {

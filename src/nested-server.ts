@@ -13,11 +13,10 @@
 // task that is not ours, or a job lock held elsewhere (waiting must not block
 // this process). A connection needs the build's random token, which only its
 // tasks' environments hold.
-import { realpathSync } from "node:fs";
 import { parseCli } from "./cli";
 import { loadConfig, ConfigError, type Env } from "./config";
 import { runLocked, tasksHere, type Host, type RunRequest } from "./runner";
-import { closeFd, flock, openOrCreate, LOCK_EX, LOCK_NB } from "./sys";
+import { closeFd, flock, openOrCreate, realPath, LOCK_EX, LOCK_NB } from "./sys";
 
 const MAX_REQUEST = 16 * 1024 * 1024;
 
@@ -95,13 +94,14 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
     if (env._taskrunner_build_id !== base.paths.buildId || !sameProcessEnvironment(env, ownEnv)) return null;
     const parent = tasksHere.get(env._taskrunner_parent_job ?? "");
     if (!parent) return null;
-    let cwd: string;
+    // The physical directory, as getcwd(3) gives a taskrunner process.
+    const cwd = realPath(req.pwd);
+    if (cwd === null) return null;
     let config;
     try {
-      cwd = realpathSync(req.pwd);
       config = loadConfig(env, cwd);
     } catch (e) {
-      if (e instanceof ConfigError || (e as { code?: string }).code !== undefined) return null;
+      if (e instanceof ConfigError) return null; // the binary says what is wrong
       throw e;
     }
     if (config.stateDirectory !== base.paths.stateDir || config.nestedProcesses) return null;

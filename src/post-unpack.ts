@@ -1,6 +1,7 @@
 // Post-unpack commands (`snapshot -o ... --cmd CMD`): run with `sh -c` after a
 // successful run or restore; their stdout and stderr both become the task's
-// stderr lines.
+// stderr lines, in the order the command wrote them: one pipe takes both (the
+// `exec 2>&1;` prefix keeps the command on line 1 for the shell's messages).
 import type { TaskContext } from "./runner";
 import { LineSplitter } from "./lines";
 
@@ -9,7 +10,7 @@ export async function runPostUnpack(ctx: TaskContext, cmd: string): Promise<stri
   ctx.out.debug(`Running post-unpack cmd ${JSON.stringify(cmd)}`);
   let proc;
   try {
-    proc = Bun.spawn(["sh", "-c", cmd], {
+    proc = Bun.spawn(["sh", "-c", `exec 2>&1; ${cmd}`], {
       cwd: ctx.cwd,
       env: { ...ctx.env, _taskrunner_build_id: ctx.paths.buildId } as Record<string, string>,
       stdio: ["ignore", "pipe", "pipe"],

@@ -35,7 +35,9 @@ const symbols = {
   dup: { args: [i32], returns: i32 },
   mkdir: { args: [P, FFIType.u32], returns: i32 },
   rename: { args: [P, P], returns: i32 },
+  unlink: { args: [P], returns: i32 },
   access: { args: [P, i32], returns: i32 },
+  realpath: { args: [P, P], returns: P },
   [ERRNO_SYMBOL]: { args: [], returns: P },
 } as const;
 
@@ -175,14 +177,30 @@ export function writeFileAtomic(path: string, text: string): boolean {
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = createFile(tmp);
   if (fd < 0) return false;
-  const ok = writeAll(fd, encoder.encode(text));
-  closeFd(fd);
-  return ok && call("rename", ptr(cstr(tmp)), ptr(cstr(path))) === 0;
+  const written = writeAll(fd, encoder.encode(text));
+  const closed = call("close", fd) === 0;
+  if (written && closed && call("rename", ptr(cstr(tmp)), ptr(cstr(path))) === 0) return true;
+  removeFile(tmp);
+  return false;
+}
+
+/** unlink(2); false if it was not there or could not go. */
+export function removeFile(path: string): boolean {
+  return call("unlink", ptr(cstr(path))) === 0;
 }
 
 /** Whether path exists (any kind of file; a dangling symlink does not). */
 export function pathExists(path: string): boolean {
   return call("access", ptr(cstr(path)), 0) === 0;
+}
+
+/** realpath(3): the absolute path with every symlink resolved, or null. */
+export function realPath(path: string): string | null {
+  const buf = new Uint8Array(4097); // PATH_MAX is 4096 on Linux, 1024 on Darwin
+  const r = (libc().realpath as (...a: unknown[]) => unknown)(ptr(cstr(path)), ptr(buf));
+  if (!r) return null;
+  const end = buf.indexOf(0);
+  return Buffer.from(buf.subarray(0, end < 0 ? buf.length : end)).toString("utf8");
 }
 
 /** mkdir; 0, or the errno (EEXIST when it was there). */

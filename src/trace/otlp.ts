@@ -5,7 +5,6 @@
 // IDs are derived from the build id and job names rather than drawn at random,
 // so exporting the same build twice gives the same trace (a collector dedups
 // it) and a nested task can name its parent's span without asking anyone.
-import { createHash } from "node:crypto";
 import type { TaskRecord } from "./record";
 
 export type AnyValue = { stringValue: string } | { intValue: string } | { arrayValue: { values: AnyValue[] } };
@@ -31,7 +30,7 @@ export interface ExportTraceServiceRequest {
   }[];
 }
 
-const hex = (text: string, chars: number) => createHash("sha256").update(text).digest("hex").slice(0, chars);
+const hex = (text: string, chars: number) => new Bun.CryptoHasher("sha256").update(text).digest("hex").slice(0, chars);
 export const traceIdOf = (buildId: string) => hex(`taskrunner trace\0${buildId}`, 32);
 export const taskSpanIdOf = (buildId: string, job: string) => hex(`taskrunner task\0${buildId}\0${job}`, 16);
 const phaseSpanId = (buildId: string, job: string, i: number) => hex(`taskrunner phase\0${buildId}\0${job}\0${i}`, 16);
