@@ -3,7 +3,7 @@
 // every task, most of a skipped task's cost. The toplevel lives for the whole
 // build, so it runs nested tasks itself: their tasks' bash gets an exported
 // function `taskrunner` (src/shell/taskrunner.sh) that sends the toplevel its
-// arguments, cwd, umask and environment over a loopback TCP connection (bash
+// arguments, cwd, umask, limits and environment over a loopback TCP connection (bash
 // has no Unix sockets), and gets back `exit N`.
 //
 // The toplevel declines — reply `fallback`, and the function runs the binary,
@@ -38,15 +38,19 @@ function sameProcessEnvironment(caller: Env, own: Env): boolean {
 }
 
 /**
- * A request as the function sends it: `UMASK\n`, then NUL-terminated fields
- * TOKEN, PWD, ARGC and the ARGC arguments, then the caller's environment as
- * `env -0` prints it, then one more NUL (an environment entry is never empty).
+ * A request as the function sends it, NUL-separated: the output of
+ * `umask; ulimit -a; ulimit -Ha`, then TOKEN, PWD, BASH (the caller's bash),
+ * ARGC and the ARGC arguments, then the caller's environment as `env -0`
+ * prints it, then one more NUL (an environment entry is never empty).
  * The reply is one line: `exit N`, or `fallback` (run the binary instead).
  */
 interface Request {
   umask: number;
+  /** The caller's resource limits, as its bash prints them. */
+  limits: string;
   token: string;
   pwd: string;
+  bash: string;
   args: string[];
   env: Env;
 }
@@ -55,14 +59,18 @@ interface Request {
 function parseRequest(data: Buffer): Request | null | "bad" {
   // Complete once it ends in the empty entry: NUL after the last field or entry.
   if (data.length === 0 || data[data.length - 1] !== 0) return null;
-  const newline = data.indexOf(10);
-  const umaskText = data.subarray(0, newline).toString();
+  const fields = data.toString().split("\0");
+  const [shell, token, pwd, bash, argcText] = fields;
+  const newline = shell.indexOf("\n");
+  const umaskText = shell.slice(0, newline);
   if (newline < 0 || !/^[0-7]{1,4}$/.test(umaskText)) return "bad";
-  const fields = data.subarray(newline + 1).toString().split("\0");
-  const argc = Number(fields[2]);
-  if (!Number.isInteger(argc) || argc < 0 || fields.length < 3 + argc + 1) return null;
+  if (fields.length < 6) return null;
+  const argc = Number(argcText);
+  if (!/^\d+$/.test(argcText)) return "bad";
+  const firstEnv = 5 + argc;
+  if (fields.length < firstEnv + 1) return null;
   const env: Env = {};
-  let i = 3 + argc;
+  let i = firstEnv;
   for (; i < fields.length && fields[i] !== ""; i++) {
     const eq = fields[i].indexOf("=");
     if (eq <= 0) return "bad";
@@ -70,8 +78,39 @@ function parseRequest(data: Buffer): Request | null | "bad" {
   }
   if (i >= fields.length - 1) return null; // the final empty entry has not arrived
   // `env -0` missing or refused: we cannot know the caller's environment.
-  if (i === 3 + argc) return "bad";
-  return { umask: Number.parseInt(umaskText, 8), token: fields[0], pwd: fields[1], args: fields.slice(3, 3 + argc), env };
+  if (i === firstEnv) return "bad";
+  return {
+    umask: Number.parseInt(umaskText, 8),
+    limits: shell.slice(newline + 1),
+    token,
+    pwd,
+    bash,
+    args: fields.slice(5, firstEnv),
+    env,
+  };
+}
+
+/**
+ * What `ulimit -a; ulimit -Ha` prints in a bash started by this process: the
+ * limits a task started here gets. Asked of the caller's own bash, once per
+ * build, so the two texts compare like for like.
+ */
+const ownLimits = new Map<string, Promise<string | null>>();
+function limitsHere(bash: string): Promise<string | null> {
+  let known = ownLimits.get(bash);
+  if (!known) {
+    known = (async () => {
+      try {
+        const p = Bun.spawn([bash, "-c", "ulimit -a; ulimit -Ha"], { env: {}, stdio: ["ignore", "pipe", "ignore"] });
+        const [text, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+        return code === 0 ? text : null;
+      } catch {
+        return null;
+      }
+    })();
+    ownLimits.set(bash, known);
+  }
+  return known;
 }
 
 export interface NestedServer {
@@ -94,6 +133,8 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
     if (env._taskrunner_build_id !== base.paths.buildId || !sameProcessEnvironment(env, ownEnv)) return null;
     const parent = tasksHere.get(env._taskrunner_parent_job ?? "");
     if (!parent) return null;
+    // A script that raised or lowered a limit (`ulimit -n 4096`) gets a process of its own.
+    if (!req.bash.startsWith("/") || (await limitsHere(req.bash)) !== req.limits) return null;
     // The physical directory, as getcwd(3) gives a taskrunner process.
     const cwd = realPath(req.pwd);
     if (cwd === null) return null;

@@ -44,8 +44,7 @@ test("TASKRUNNER_NESTED_PROCESSES=1: every nested taskrunner is a process of its
 function handMadeRequest(token: string, args: string[]): string {
   const quoted = args.map((a) => `'${a}'`).join(" ");
   return `exec {fd}<>"/dev/tcp/127.0.0.1/$_taskrunner_run_port"
-umask >&$fd
-printf '%s\\0' "${token}" "$PWD" ${args.length} ${quoted} >&$fd
+{ umask; ulimit -a; ulimit -Ha; printf '\\0%s' "${token}" "$PWD" "$BASH" ${args.length} ${quoted}; printf '\\0'; } >&$fd
 env -0 >&$fd
 printf '\\0' >&$fd
 IFS= read -r -u $fd reply
@@ -85,7 +84,7 @@ printf 'not a umask\\n\\0\\0' >&$a
 IFS= read -r -u $a reply
 echo "garbage: $reply"
 exec {b}<>"/dev/tcp/127.0.0.1/$_taskrunner_run_port"
-printf '0022\\n%s\\0' "$_taskrunner_run_token" >&$b
+printf '0022\\n\\0%s\\0' "$_taskrunner_run_token" >&$b
 exec {b}>&-
 echo "cut short: closed"`;
     const r = await runToEnd(s, ["-n", "top", "bash", "-c", script], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" });

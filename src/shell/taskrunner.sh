@@ -19,8 +19,7 @@ if [[ -z $__tr_connected ]]; then
   command taskrunner "$@"
   return
 fi
-umask >&"$__tr_fd"
-printf '%s\0' "${_taskrunner_run_token-}" "$PWD" "$#" "$@" >&"$__tr_fd"
+{ umask; ulimit -a; ulimit -Ha; printf '\0%s' "${_taskrunner_run_token-}" "$PWD" "$BASH" "$#" "$@"; printf '\0'; } >&"$__tr_fd"
 env -0 >&"$__tr_fd" 2>/dev/null
 printf '\0' >&"$__tr_fd"
 # A trap that runs while we wait (the script caught a signal) interrupts read: wait on.
