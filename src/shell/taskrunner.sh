@@ -9,7 +9,10 @@
 # exported text (every bash in the build parses it at start-up).
 {
   local __tr_connected=
-  if [[ -n ${_taskrunner_run_port-} ]] && (( BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404 )); then
+  # Also only while the toplevel's output descriptors are open here (a binary
+  # that finds them closed writes to its own stdout and stderr instead).
+  if [[ -n ${_taskrunner_run_port-} ]] && (( BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404 )) &&
+    : >&"${_taskrunner_toplevel_stdout-60}" && : >&"${_taskrunner_toplevel_stderr-61}"; then
     local - __tr_fd __tr_reply=
     set +eux
     exec {__tr_fd}<>"/dev/tcp/127.0.0.1/$_taskrunner_run_port" && __tr_connected=1

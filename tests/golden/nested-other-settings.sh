@@ -2,7 +2,8 @@
 # do not parse behave as they always did.
 HOME="$PWD/home" taskrunner -n other-home bash -c 'echo "home ${HOME##*/}"'
 TASKRUNNER_STATE_DIRECTORY="$PWD/other-state" taskrunner -n other-state bash -c 'echo "state elsewhere"'
-ls other-state/builds/*/logs
-TASKRUNNER_OUTPUT_STREAM_TIMEOUT=soon taskrunner -n bad-setting echo never || echo "bad setting: $?"
-taskrunner --bad-option echo x || echo "bad option: $?"
 sh -c 'taskrunner -n from-sh echo "from sh"'
+# From here on, only lines of this script: one stream, so they cannot race.
+ls other-state/builds/*/logs >&2
+TASKRUNNER_OUTPUT_STREAM_TIMEOUT=soon taskrunner -n bad-setting echo never || echo "bad setting: $?" >&2
+taskrunner --bad-option echo x || echo "bad option: $?" >&2

@@ -3,7 +3,7 @@
 # stops the script.
 set -u
 set -x
-taskrunner -n traced echo hello
+taskrunner -n traced true
 echo "options after: $-" >&2
 set +x
 taskrunner -n stops bash -c 'exit 3'
