@@ -30,10 +30,10 @@ function readsFromProcess(name: string): boolean {
   );
 }
 
-function sameProcessEnvironment(caller: Env, own: Env): boolean {
-  for (const env of [caller, own]) {
-    for (const name in env) if (readsFromProcess(name) && caller[name] !== own[name]) return false;
-  }
+/** Whether caller agrees with own (those variables of this process, see readsFromProcess) on them all. */
+function sameProcessEnvironment(caller: Env, own: Map<string, string | undefined>): boolean {
+  for (const name in caller) if (readsFromProcess(name) && caller[name] !== own.get(name)) return false;
+  for (const [name, value] of own) if (caller[name] !== value) return false;
   return true;
 }
 
@@ -122,6 +122,9 @@ export interface NestedServer {
 
 export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel" | "inToplevelProcess">, ownEnv: Env, debug: (m: string) => void): NestedServer | null {
   const token = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
+  // Taken on first use: enumerating process.env is slow.
+  let own: Map<string, string | undefined> | null = null;
+  const ownVariables = () => (own ??= new Map(Object.entries(ownEnv).filter(([name]) => readsFromProcess(name))));
   const running = new Set<Promise<unknown>>();
 
   /** The exit code, or null to decline. */
@@ -130,7 +133,7 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
     const cli = parseCli(req.args);
     if (cli.kind !== "run") return null;
     const { env } = req;
-    if (env._taskrunner_build_id !== base.paths.buildId || !sameProcessEnvironment(env, ownEnv)) return null;
+    if (env._taskrunner_build_id !== base.paths.buildId || !sameProcessEnvironment(env, ownVariables())) return null;
     const parent = tasksHere.get(env._taskrunner_parent_job ?? "");
     if (!parent) return null;
     // A script that raised or lowered a limit (`ulimit -n 4096`) gets a process of its own.
@@ -184,6 +187,8 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
           if (c.started) return;
           c.chunks.push(Buffer.from(data));
           c.size += data.length;
+          // A request ends in NUL: parse only then.
+          if (data[data.length - 1] !== 0 && c.size <= MAX_REQUEST) return;
           const req = c.size > MAX_REQUEST ? "bad" : parseRequest(Buffer.concat(c.chunks));
           if (req === null) return;
           c.started = true;

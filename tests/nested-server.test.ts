@@ -94,3 +94,17 @@ echo "cut short: closed"`;
     s.cleanup();
   }
 });
+
+// This process's git, AWS SDK and fetch read these from its own environment.
+for (const setting of ["HOME=/elsewhere", "AWS_PROFILE=other", "GIT_CONFIG_GLOBAL=/dev/null", "https_proxy=http://127.0.0.1:9"]) {
+  test(`a caller with its own ${setting.split("=")[0]} gets a taskrunner process of its own`, async () => {
+    const s = scratch("nested-env");
+    try {
+      const r = await runToEnd(s, ["-n", "top", "bash", "-c", `${setting} ${parentOfNested}`], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" });
+      expect(decoder.decode(r.stdout)).toMatch(/^\[inner\] stdout \| \S*taskrunner -n inner bash -c /);
+      expect(r.code).toBe(0);
+    } finally {
+      s.cleanup();
+    }
+  });
+}
