@@ -344,8 +344,13 @@ function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSes
   return {
     loop,
     stop() {
-      reader.cancel().catch(() => {});
+      // Both ends are ours to close (Bun hands extra pipes over as bare descriptors): a
+      // toplevel that runs thousands of nested tasks must not run out of descriptors.
       closeFd(task.responseFd);
+      reader
+        .cancel()
+        .catch(() => {})
+        .finally(() => closeFd(task.requestFd));
     },
   };
 }

@@ -108,3 +108,19 @@ for (const setting of ["HOME=/elsewhere", "AWS_PROFILE=other", "GIT_CONFIG_GLOBA
     }
   });
 }
+
+test("a toplevel that runs hundreds of nested tasks keeps no descriptor of theirs open", async () => {
+  const s = scratch("nested-fds");
+  try {
+    // The toplevel is the parent of its task's bash; count its descriptors before and after.
+    const script = `count() { local fds=(/proc/$PPID/fd/*); echo \${#fds[@]}; }
+before=$(count)
+for i in $(seq 200); do taskrunner -n "n$i" bash -c 'snapshot; echo "$1" >&2' _ "$i" 2>/dev/null; done
+echo "descriptors gained: $(( $(count) - before ))"`;
+    const r = await runToEnd(s, ["-n", "top", "bash", "-c", script], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" });
+    expect(decoder.decode(r.stdout)).toEndWith("[top] stdout | descriptors gained: 0\n");
+    expect(r.code).toBe(0);
+  } finally {
+    s.cleanup();
+  }
+}, 60_000);
