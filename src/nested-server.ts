@@ -173,14 +173,32 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
     started: boolean;
     gone: (() => void)[];
     closed: boolean;
+    reply: (text: string) => void;
   }
+  // Connections whose request has not arrived whole yet: told to run the binary when we stop.
+  const pending = new Set<Connection>();
+  let stopping = false;
   try {
     const server = Bun.listen<Connection>({
       hostname: "127.0.0.1",
       port: 0,
       socket: {
         open(socket) {
-          socket.data = { chunks: [], size: 0, started: false, gone: [], closed: false };
+          const c: Connection = {
+            chunks: [],
+            size: 0,
+            started: false,
+            gone: [],
+            closed: false,
+            reply(text) {
+              pending.delete(c);
+              if (c.closed) return;
+              socket.write(`${text}\n`);
+              socket.end();
+            },
+          };
+          socket.data = c;
+          pending.add(c);
         },
         data(socket, data) {
           const c = socket.data;
@@ -193,23 +211,21 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
           if (req === null) return;
           c.started = true;
           c.chunks = [];
-          const reply = (text: string) => {
-            if (c.closed) return;
-            socket.write(`${text}\n`);
-            socket.end();
-          };
-          if (req === "bad") return reply("fallback");
+          if (req === "bad" || stopping) return c.reply("fallback");
+          pending.delete(c);
           const work = serve(req, (interrupt) => c.gone.push(interrupt))
-            .then((code) => reply(code === null ? "fallback" : `exit ${code}`))
+            .then((code) => c.reply(code === null ? "fallback" : `exit ${code}`))
             .catch((e) => {
-              debug(`nested task server: ${(e as Error).message}`);
-              reply("exit 1");
+              // As a taskrunner process would say it (main.ts).
+              base.terminal.write(false, new TextEncoder().encode(`taskrunner: internal error: ${(e as Error).message}\n`));
+              c.reply("exit 1");
             })
             .finally(() => running.delete(work));
           running.add(work);
         },
         close(socket) {
           socket.data.closed = true;
+          pending.delete(socket.data);
           for (const interrupt of socket.data.gone) interrupt();
         },
         error(_socket, e) {
@@ -224,6 +240,8 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
       async stop() {
         if (running.size > 0) debug(`Waiting for ${running.size} nested task(s) still running`);
         while (running.size > 0) await Promise.allSettled([...running]);
+        stopping = true;
+        for (const c of pending) c.reply("fallback");
         server.stop(true);
       },
     };

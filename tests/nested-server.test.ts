@@ -6,7 +6,7 @@ import { test, expect, beforeAll } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary } from "./helpers/binary";
-import { scratch, runToEnd } from "./helpers/run";
+import { scratch, runToEnd, waitFor } from "./helpers/run";
 
 beforeAll(ensureBinary, 120_000);
 
@@ -124,3 +124,22 @@ echo "descriptors gained: $(( $(count) - before ))"`;
     s.cleanup();
   }
 }, 60_000);
+
+test("a request still arriving when the build ends is told to run the binary", async () => {
+  const s = scratch("nested-late");
+  try {
+    // A background caller that has connected but not finished its request when the toplevel's task ends.
+    const script = `( exec {fd}<>"/dev/tcp/127.0.0.1/$_taskrunner_run_port"
+  printf '0022\\n' >&$fd
+  IFS= read -r -u $fd reply
+  echo "[$reply]" > "$PWD/late-reply" ) >/dev/null 2>&1 &
+sleep 0.5`;
+    const r = await runToEnd(s, ["-n", "top", "bash", "-c", script], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" });
+    expect(r.code).toBe(0);
+    await waitFor(() => existsSync(join(s.work, "late-reply")));
+    await Bun.sleep(100);
+    expect(await Bun.file(join(s.work, "late-reply")).text()).toBe("[fallback]\n");
+  } finally {
+    s.cleanup();
+  }
+});
