@@ -8,7 +8,8 @@
 //
 // The toplevel declines — reply `fallback`, and the function runs the binary,
 // the classic way — whenever serving here could differ from a process of its
-// own: no valid run request, another build or state directory, an environment
+// own: no valid run request, another build or state directory (or a relative
+// one), other resource limits or closed toplevel streams, an environment
 // that changes what this process's git, AWS or GitHub code would do, a parent
 // task that is not ours, or a job lock held elsewhere (waiting must not block
 // this process). A connection needs the build's random token, which only its
@@ -148,7 +149,8 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
       if (e instanceof ConfigError) return null; // the binary says what is wrong
       throw e;
     }
-    if (config.stateDirectory !== base.paths.stateDir || config.nestedProcesses) return null;
+    // (A relative state directory means another one in another cwd: leave that to the binary.)
+    if (!config.stateDirectory.startsWith("/") || config.stateDirectory !== base.paths.stateDir || config.nestedProcesses) return null;
 
     const lockFd = openOrCreate(base.paths.lockFile(cli.name));
     if (lockFd < 0) return null;
