@@ -130,6 +130,8 @@ interface MachO {
   sigSize: number;
   linkeditCmd: number;
   linkeditFileoff: number;
+  linkeditLast: boolean; // no segment above __LINKEDIT in memory: it may grow
+
   textFileoff: number;
   textFilesize: number;
 }
@@ -138,6 +140,8 @@ function parseMachO(buf: Buffer): MachO | string {
   if (buf.readUInt32LE(0) !== 0xfeedfacf) return "not a 64-bit Mach-O file";
   const m: Partial<MachO> = {};
   let off = 32;
+  let linkeditAddr = -1n;
+  let highestOther = -1n;
   for (let i = buf.readUInt32LE(16); i > 0; i--) {
     const cmd = buf.readUInt32LE(off);
     if (cmd === LC_CODE_SIGNATURE) {
@@ -148,13 +152,16 @@ function parseMachO(buf: Buffer): MachO | string {
       const name = buf.toString("latin1", off + 8, off + 24).replace(/\0+$/, "");
       const fileoff = Number(buf.readBigUInt64LE(off + 40));
       if (name === "__TEXT") [m.textFileoff, m.textFilesize] = [fileoff, Number(buf.readBigUInt64LE(off + 48))];
-      if (name === "__LINKEDIT") [m.linkeditCmd, m.linkeditFileoff] = [off, fileoff];
+      const vmaddr = buf.readBigUInt64LE(off + 24);
+      if (name === "__LINKEDIT") [m.linkeditCmd, m.linkeditFileoff, linkeditAddr] = [off, fileoff, vmaddr];
+      else if (vmaddr > highestOther) highestOther = vmaddr;
     }
     off += buf.readUInt32LE(off + 4);
   }
   if (m.sigCmd === undefined || m.linkeditCmd === undefined || m.textFileoff === undefined) {
     return "no LC_CODE_SIGNATURE, __TEXT or __LINKEDIT";
   }
+  m.linkeditLast = linkeditAddr > highestOther;
   return m as MachO;
 }
 
@@ -181,13 +188,19 @@ function adhocSign(buf: Buffer, m: MachO): Buffer {
   const hashOff = CD_HEADER + ident.length;
   const cdLen = hashOff + slots * 32;
   const total = 20 + cdLen;
-  // The new signature replaces the old one in place; a larger one would need __LINKEDIT's
-  // vmsize grown too, which no Bun output has needed.
-  if (total > m.sigSize) throw new Error(`ad-hoc signature (${total} B) does not fit the old one (${m.sigSize} B)`);
+  // The new signature replaces the old one at the end of the file, inside __LINKEDIT. One
+  // larger than the old (a program of more than ~100 MB of pages) grows __LINKEDIT in memory
+  // too, which only the last segment can do.
+  if (total > m.sigSize && !m.linkeditLast) throw new Error(`ad-hoc signature (${total} B) does not fit the old one (${m.sigSize} B)`);
   const out = Buffer.alloc(m.sigOff + total);
   buf.copy(out, 0, 0, m.sigOff);
   out.writeUInt32LE(total, m.sigCmd + 12);
-  out.writeBigUInt64LE(BigInt(m.sigOff + total - m.linkeditFileoff), m.linkeditCmd + 48);
+  const linkeditSize = m.sigOff + total - m.linkeditFileoff;
+  out.writeBigUInt64LE(BigInt(linkeditSize), m.linkeditCmd + 48); // filesize
+  const SEGMENT_ALIGN = 0x4000; // a multiple of the page size of both architectures
+  if (BigInt(linkeditSize) > out.readBigUInt64LE(m.linkeditCmd + 32)) {
+    out.writeBigUInt64LE(BigInt(Math.ceil(linkeditSize / SEGMENT_ALIGN) * SEGMENT_ALIGN), m.linkeditCmd + 32); // vmsize
+  }
   const sb = m.sigOff;
   [CSMAGIC_EMBEDDED_SIGNATURE, total, 1, 0 /* CSSLOT_CODEDIRECTORY */, 20].forEach((v, i) => out.writeUInt32BE(v, sb + 4 * i));
   const cd = sb + 20;
