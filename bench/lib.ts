@@ -12,18 +12,39 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+export interface CommandOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+/** Wall time in ms of running argv to completion. */
+function timeOnce(argv: string[], opts: CommandOptions): number {
+  const t = performance.now();
+  const p = Bun.spawnSync(argv, { env: opts.env, cwd: opts.cwd, stdout: "ignore", stderr: "ignore" });
+  const elapsed = performance.now() - t;
+  if (!p.success) throw new Error(`${argv.join(" ")} failed with ${p.exitCode}`);
+  return elapsed;
+}
+
 /** Median wall time in ms of running argv to completion, after warm-up runs. */
-export function timeCommand(argv: string[], opts: { runs?: number; env?: Record<string, string>; cwd?: string } = {}): number {
-  const runs = opts.runs ?? 40;
-  const times: number[] = [];
-  for (let i = 0; i < runs + 3; i++) {
-    const t = performance.now();
-    const p = Bun.spawnSync(argv, { env: opts.env, cwd: opts.cwd, stdout: "ignore", stderr: "ignore" });
-    const elapsed = performance.now() - t;
-    if (!p.success) throw new Error(`${argv.join(" ")} failed with ${p.exitCode}`);
-    if (i >= 3) times.push(elapsed);
+export function timeCommand(argv: string[], opts: CommandOptions & { runs?: number } = {}): number {
+  return timeInterleaved([{ argv, ...opts }], opts.runs ?? 40)[0];
+}
+
+/**
+ * Median wall times of several commands, run in turn — one of each per round,
+ * after three warm-up rounds — so that a machine whose speed drifts during the
+ * measurement (this VM's does) slows each of them alike and their ratios hold.
+ */
+export function timeInterleaved(commands: (CommandOptions & { argv: string[] })[], runs: number): number[] {
+  const times = commands.map(() => [] as number[]);
+  for (let round = 0; round < runs + 3; round++) {
+    commands.forEach((c, i) => {
+      const elapsed = timeOnce(c.argv, c);
+      if (round >= 3) times[i].push(elapsed);
+    });
   }
-  return median(times);
+  return times.map(median);
 }
 
 export function scratchDir(prefix: string): string {

@@ -5,7 +5,7 @@
 // `git status --porcelain --untracked-files=no -- <dir>`).
 // Target: ≤ 0.4× the baseline and ≤ 300 ms in total.
 import { join } from "node:path";
-import { BINARY, scratchDir, timeCommand, row } from "./lib";
+import { BINARY, scratchDir, timeInterleaved, row } from "./lib";
 
 const dir = scratchDir("noop");
 const repo = join(dir, "repo");
@@ -37,16 +37,18 @@ const path = `${join(BINARY, "..")}:${env.PATH}`;
 Bun.spawnSync([BINARY, "-n", "build", "bash", "-c", tasks], { cwd: repo, env: { ...env, PATH: path } });
 
 function measure(label: string) {
-  const baseline = timeCommand(["bash", "-c", oldWork], { cwd: repo, env, runs: 10 });
   // Each build is a new toplevel: every nested task hashes its inputs and is skipped.
-  const ours = timeCommand([BINARY, "-n", "build", "bash", "-c", tasks], { cwd: repo, env: { ...env, PATH: path }, runs: 10 });
-  // The same build with a taskrunner process per nested task (the route before nested-server.ts).
-  const processes = timeCommand([BINARY, "-n", "build", "bash", "-c", tasks], {
-    cwd: repo,
-    env: { ...env, PATH: path, TASKRUNNER_NESTED_PROCESSES: "1" },
-    runs: 10,
-  });
-  console.log(`\n## ${label} (median of 10 runs)`);
+  const build = [BINARY, "-n", "build", "bash", "-c", tasks];
+  const [baseline, ours, processes] = timeInterleaved(
+    [
+      { argv: ["bash", "-c", oldWork], cwd: repo, env },
+      { argv: build, cwd: repo, env: { ...env, PATH: path } },
+      // The same build with a taskrunner process per nested task (the route before nested-server.ts).
+      { argv: build, cwd: repo, env: { ...env, PATH: path, TASKRUNNER_NESTED_PROCESSES: "1" } },
+    ],
+    15,
+  );
+  console.log(`\n## ${label} (median of 15 interleaved runs)`);
   console.log(row("old per-task work × 20 (baseline)", baseline));
   console.log(row("taskrunner: toplevel + 20 skipped nested tasks", ours, baseline));
   console.log(row("  the same, TASKRUNNER_NESTED_PROCESSES=1", processes, baseline));

@@ -1,6 +1,6 @@
 // Start-up and per-task overhead of the compiled binary.
 // Budget: --version ≤ 8 ms; a nested no-op task ≤ 10 ms over a bare spawn.
-import { BINARY, timeCommand, scratchDir, row } from "./lib";
+import { BINARY, timeCommand, timeInterleaved, scratchDir, row } from "./lib";
 import { join } from "node:path";
 
 const state = scratchDir("startup");
@@ -25,10 +25,15 @@ console.log(row("taskrunner -n x true", timeCommand([BINARY, "-n", "x", "true"],
 // the toplevel); with TASKRUNNER_NESTED_PROCESSES=1, a process per task.
 const path = `${join(BINARY, "..")}:${env.PATH}`;
 const loop = (body: string) => [BINARY, "-n", "top", "bash", "-c", `for i in $(seq ${N}); do ${body}; done`];
-const bare = timeCommand(loop("/bin/true"), { env: { ...env, PATH: path }, runs: 15 });
-const nested = timeCommand(loop('taskrunner -n "n$i" true'), { env: { ...env, PATH: path }, runs: 15 });
-const processes = timeCommand(loop('taskrunner -n "n$i" true'), { env: { ...env, PATH: path, TASKRUNNER_NESTED_PROCESSES: "1" }, runs: 15 });
-console.log(`\n## ${N} nested no-op tasks in one toplevel (median of 15 runs)`);
+const [bare, nested, processes] = timeInterleaved(
+  [
+    { argv: loop("/bin/true"), env: { ...env, PATH: path } },
+    { argv: loop('taskrunner -n "n$i" true'), env: { ...env, PATH: path } },
+    { argv: loop('taskrunner -n "n$i" true'), env: { ...env, PATH: path, TASKRUNNER_NESTED_PROCESSES: "1" } },
+  ],
+  15,
+);
+console.log(`\n## ${N} nested no-op tasks in one toplevel (median of 15 interleaved runs)`);
 console.log(row(`toplevel spawning ${N} bare processes (baseline)`, bare));
 console.log(row(`toplevel running ${N} nested no-op tasks`, nested, bare));
 console.log(row(`  the same, TASKRUNNER_NESTED_PROCESSES=1`, processes, bare));
