@@ -118,7 +118,7 @@ export class ObjectReader {
 
 function inflate(data: Uint8Array): Uint8Array | null {
   try {
-    return Bun.inflateSync(data, { windowBits: 15 } as never);
+    return Bun.inflateSync(data as Uint8Array<ArrayBuffer>, { windowBits: 15 } as never);
   } catch {
     return null; // truncated or damaged: the caller reads more, or gives up
   }
