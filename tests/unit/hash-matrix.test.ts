@@ -87,6 +87,7 @@ for f in build/f src/build/f src/gen/g/f root-only.txt src/root-only.txt doc/a.t
   ["file became a symlink", "rm src/a.txt && ln -s sub/b.txt src/a.txt", ["src"], true],
   ["executable bits", "chmod +x src/a.txt && echo x > src/run.sh && chmod +x src/run.sh", ["src"], true],
   ["stale index: touched, unchanged", "touch -d '2001-02-03 04:05:06' src/a.txt src/sub/b.txt", ["src"], true],
+  ["stale index: touched later, unchanged", "sleep 1.1 && touch src/a.txt src/sub/b.txt", ["src"], true],
   ["CR bytes, no attributes", "printf 'x\\r\\n' > src/a.txt && printf 'y\\r\\n' > src/crlf.txt", ["src"], true],
   ["several pathspecs, one a file", "echo e > extra.txt && git add extra.txt && echo changed > extra.txt", ["docs", "src/sub", "extra.txt"], true],
   ["cwd in a subdirectory, .. pathspecs", "echo z > docs/z.md", ["../../docs", "b.txt", "../a.txt"], true, "src/sub"],
@@ -155,6 +156,11 @@ git gc -q --aggressive && echo staged-elsewhere > c/new && git add c/new`);
   test("300 pathspecs, some changed", async () => {
     const dir = repos.make("for i in $(seq 1 300); do echo $i > f$i.txt; done; git add . && git commit -qm many; echo changed > f7.txt; rm f9.txt");
     await expectAgreement(dir, Array.from({ length: 300 }, (_, i) => `f${i + 1}.txt`), true);
+  });
+
+  test("300 pathspecs and an untracked-only one (git's way)", async () => {
+    const dir = repos.make("for i in $(seq 1 300); do echo $i > f$i.txt; done; git add . && git commit -qm many; echo changed-size > f7.txt; echo y > new.txt");
+    await expectAgreement(dir, [...Array.from({ length: 300 }, (_, i) => `f${i + 1}.txt`), "new.txt"], false);
   });
 
   test("600 pathspecs", async () => {
