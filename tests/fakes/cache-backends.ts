@@ -56,19 +56,26 @@ export function openCache(env: Record<string, string>, dir: string, lines: Lines
   return openRemoteCache(loadConfig(env, dir), log, join(dir, "build"), TEST_LIMITS)!;
 }
 
+/** A fixture on the store env configures, with the backend's raw access to it. */
+function fixtureOf(env: Record<string, string>, dir: string, raw: Pick<Fixture, "readRaw" | "writeRaw">): Fixture {
+  const lines: Lines = { warn: [], debug: [] };
+  return {
+    cache: openCache(env, dir, lines),
+    lines,
+    dir,
+    buildDir: join(dir, "build"),
+    ...raw,
+    reopen: () => openCache(env, dir, lines),
+  };
+}
+
 export const fsBackend: Backend = {
   name: "directory store",
   async fixture(extraEnv = {}) {
     const dir = scratch();
     const store = join(dir, "store");
     mkdirSync(store);
-    const env = { ...ENV, TASKRUNNER_REMOTE_CACHE_DIR: store, ...extraEnv };
-    const lines: Lines = { warn: [], debug: [] };
-    return {
-      cache: openCache(env, dir, lines),
-      lines,
-      dir,
-      buildDir: join(dir, "build"),
+    return fixtureOf({ ...ENV, TASKRUNNER_REMOTE_CACHE_DIR: store, ...extraEnv }, dir, {
       async readRaw(key) {
         const p = join(store, key);
         return existsSync(p) ? { body: readFileSync(p) } : null;
@@ -77,8 +84,7 @@ export const fsBackend: Backend = {
         mkdirSync(join(store, key, ".."), { recursive: true });
         writeFileSync(join(store, key), body);
       },
-      reopen: () => openCache(env, dir, lines),
-    };
+    });
   },
 };
 
@@ -96,19 +102,11 @@ export const s3Backend: Backend = {
     await s3.stop();
   },
   async fixture(extraEnv = {}) {
-    const dir = scratch();
     const bucket = await s3.newBucket();
-    const env = { ...ENV, ...s3.env(bucket), ...extraEnv };
-    const lines: Lines = { warn: [], debug: [] };
-    return {
-      cache: openCache(env, dir, lines),
-      lines,
-      dir,
-      buildDir: join(dir, "build"),
+    return fixtureOf({ ...ENV, ...s3.env(bucket), ...extraEnv }, scratch(), {
       readRaw: (key) => s3.getObject(bucket, key),
       writeRaw: (key, body) => s3.putObject(bucket, key, body),
-      reopen: () => openCache(env, dir, lines),
-    };
+    });
   },
 };
 
