@@ -3,36 +3,32 @@
 // skipped task's ~20). The toplevel lives for the whole build, so it answers
 // hash requests for its nested tasks over a Unix socket in its build
 // directory, warm and with the parsed index cached (~1 ms). Anything unusual —
-// no service, a different HOME or GIT_* environment, a slow or broken answer —
+// no service, GIT_* variables on either side, other values of what hashing
+// reads from its process environment (process-env.ts), a slow or broken answer —
 // and the nested runner hashes by itself, as it would without the service.
 import { hashInputs, type HashResult } from "./hash";
 import type { Env } from "./config";
 import { removeFile } from "./sys";
+import { hasGitVariables, processVariables, sameProcessEnvironment } from "./process-env";
 
 interface Request {
   cwd: string;
   pathspecs: string[];
   raw: string[];
-  home: string | null;
-  xdg: string | null;
-  gitEnv: boolean;
+  /** The caller's processVariables. */
+  env: Record<string, string>;
 }
 
 const MAX_PATH = 100; // sun_path is 104–108 bytes
 
-function hasGitOverrides(env: Env): boolean {
-  for (const k of ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR", "GIT_CONFIG", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CEILING_DIRECTORIES"]) {
-    if (env[k] !== undefined) return true;
-  }
-  return false;
-}
-
 /** Starts serving at path; null when the path is too long for a socket or listening fails. */
 export function serveHashing(path: string, env: Env, debug: (m: string) => void): { stop(): void } | null {
   if (path.length > MAX_PATH) return null;
+  let own: Record<string, string> | null = null; // on first use: enumerating process.env is slow
   const answer = async (line: string): Promise<HashResult | { ok: false; error: "unsupported" }> => {
     const req = JSON.parse(line) as Request;
-    if (req.gitEnv || hasGitOverrides(env) || req.home !== (env.HOME ?? null) || req.xdg !== (env.XDG_CONFIG_HOME ?? null)) {
+    own ??= processVariables(env);
+    if (hasGitVariables(req.env) || hasGitVariables(own) || !sameProcessEnvironment(req.env, own)) {
       return { ok: false, error: "unsupported" };
     }
     return hashInputs(req.cwd, req.pathspecs, req.raw);
@@ -72,8 +68,8 @@ export function serveHashing(path: string, env: Env, debug: (m: string) => void)
 
 /** The toplevel's answer, or null when the caller should hash by itself. */
 export async function hashViaService(path: string, env: Env, cwd: string, pathspecs: string[], raw: string[], timeoutMs = 5000): Promise<HashResult | null> {
-  const req: Request = { cwd, pathspecs, raw, home: env.HOME ?? null, xdg: env.XDG_CONFIG_HOME ?? null, gitEnv: hasGitOverrides(env) };
-  if (req.gitEnv) return null;
+  const req: Request = { cwd, pathspecs, raw, env: processVariables(env) };
+  if (hasGitVariables(req.env)) return null;
   return new Promise((resolve) => {
     let text = "";
     let settled = false;

@@ -18,31 +18,15 @@ import { parseCli } from "./cli";
 import { loadConfig, ConfigError, type Env } from "./config";
 import { runLocked, tasksHere, type Host, type RunRequest } from "./runner";
 import { closeFd, flock, openOrCreate, realPath, LOCK_EX, LOCK_NB } from "./sys";
+import { processVariables, sameProcessEnvironment } from "./process-env";
 
 const MAX_REQUEST = 16 * 1024 * 1024;
-
-/** Variables whose value this process's own code reads from process.env (git, AWS SDK, fetch, clock). */
-function readsFromProcess(name: string): boolean {
-  return (
-    name.startsWith("GIT_") ||
-    name.startsWith("AWS_") ||
-    /^(HOME|XDG_CONFIG_HOME|TZ|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR)$/.test(name) ||
-    /^(https?|all|no)_proxy$/i.test(name)
-  );
-}
 
 /** a === b, in a time that does not tell how much of a guess was right. */
 function sameSecret(a: string, b: string): boolean {
   let diff = a.length ^ b.length;
   for (let i = 0; i < b.length; i++) diff |= (a.charCodeAt(i) | 0) ^ b.charCodeAt(i);
   return diff === 0;
-}
-
-/** Whether caller agrees with own (those variables of this process, see readsFromProcess) on them all. */
-function sameProcessEnvironment(caller: Env, own: Map<string, string | undefined>): boolean {
-  for (const name in caller) if (readsFromProcess(name) && caller[name] !== own.get(name)) return false;
-  for (const [name, value] of own) if (caller[name] !== value) return false;
-  return true;
 }
 
 /**
@@ -131,8 +115,8 @@ export interface NestedServer {
 export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel" | "inToplevelProcess">, ownEnv: Env, debug: (m: string) => void): NestedServer | null {
   const token = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
   // Taken on first use: enumerating process.env is slow.
-  let own: Map<string, string | undefined> | null = null;
-  const ownVariables = () => (own ??= new Map(Object.entries(ownEnv).filter(([name]) => readsFromProcess(name))));
+  let own: Record<string, string> | null = null;
+  const ownVariables = () => (own ??= processVariables(ownEnv));
   const running = new Set<Promise<unknown>>();
 
   /** The exit code, or null to decline. */

@@ -30,15 +30,26 @@ test("answers what local hashing answers, errors included", async () => {
   }
 });
 
-test("the caller hashes by itself: another HOME, GIT_* variables, no service", async () => {
+test("the caller hashes by itself: another HOME or XDG_CONFIG_HOME, GIT_* variables, no service", async () => {
   const socket = join(dir, "hash2.sock");
   const service = serveHashing(socket, env, () => {})!;
   try {
     expect(await hashViaService(socket, { ...env, HOME: "/elsewhere" }, repo, ["src"], [])).toBeNull();
     expect(await hashViaService(socket, { ...env, GIT_DIR: `${repo}/.git` }, repo, ["src"], [])).toBeNull();
+    // Any variable git or hashing reads from the process, not a chosen few.
+    expect(await hashViaService(socket, { ...env, GIT_LITERAL_PATHSPECS: "1" }, repo, ["src"], [])).toBeNull();
+    expect(await hashViaService(socket, { ...env, XDG_CONFIG_HOME: "/elsewhere" }, repo, ["src"], [])).toBeNull();
   } finally {
     service.stop();
   }
   expect(await hashViaService(socket, env, repo, ["src"], [])).toBeNull();
+  // GIT_* variables in the toplevel: nested runners hash by themselves.
+  const gitSocket = join(dir, "hash3.sock");
+  const gitService = serveHashing(gitSocket, { ...env, GIT_CONFIG_NOSYSTEM: "1" }, () => {})!;
+  try {
+    expect(await hashViaService(gitSocket, { ...env, GIT_CONFIG_NOSYSTEM: "1" }, repo, ["src"], [])).toBeNull();
+  } finally {
+    gitService.stop();
+  }
   expect(serveHashing(`${dir}/${"x".repeat(120)}.sock`, env, () => {})).toBeNull();
 });
