@@ -105,8 +105,6 @@ export interface Native {
   open(path: Uint8Array): number | null;
   close(fd: number): void;
   geteuid(): number;
-  /** realpath(3): the physical path (symlinks resolved), or null. */
-  realpath(path: string): string | null;
 }
 
 let loaded: Native | null | undefined;
@@ -129,7 +127,6 @@ export function native(): Native | null {
     close: { args: [i32], returns: i32 },
     readlink: { args: [P, P, u64], returns: i64 },
     geteuid: { args: [], returns: FFIType.u32 },
-    realpath: { args: [P, P], returns: P },
     [errnoSymbol]: { args: [], returns: P },
   };
   // None found (e.g. glibc < 2.33 has no `lstat` symbol) → null, the reference route.
@@ -247,11 +244,6 @@ export function native(): Native | null {
     }
     return got === length ? buf : buf.subarray(0, got);
   };
-  const realpath = (p: string): string | null => {
-    const buf = new Uint8Array(4097); // PATH_MAX on Linux; Darwin's is smaller
-    if (!fn.realpath(cpath(Buffer.from(p)), ptr(buf))) return null;
-    return Buffer.from(buf.subarray(0, buf.indexOf(0))).toString();
-  };
-  loaded = { lstat, readFile, readlink, readdir, pread, open, close, realpath, geteuid: () => fn.geteuid() as number };
+  loaded = { lstat, readFile, readlink, readdir, pread, open, close, geteuid: () => fn.geteuid() as number };
   return loaded;
 }

@@ -4,6 +4,7 @@
 // repository, config includes) makes it answer null, and the caller falls back
 // to asking git.
 import { native, S_IFDIR, S_IFMT, S_IFREG } from "./native";
+import { realPath } from "../sys";
 
 export interface Repo {
   /** The work tree's top, physical path, no trailing slash. */
@@ -49,7 +50,7 @@ function join(dir: string, name: string): string {
 export function findRepo(cwd: string): Repo | null {
   const n = native();
   if (!n) return null;
-  const start = n.realpath(cwd); // git works from the physical cwd, not a path through symlinks
+  const start = realPath(cwd); // git works from the physical cwd, not a path through symlinks
   if (start === null || start.split("/").includes(".git")) return null;
   const startStat = n.lstat(bytes(start));
   if (!startStat) return null;
@@ -88,7 +89,7 @@ function repoAt(root: string, type: number, start: string): Repo | null {
   const common = readText(join(gitDir, "commondir"));
   const commonDir = common === null ? gitDir : absolute(gitDir, common.replace(/\r?\n$/, ""));
   if (((n.lstat(bytes(gitDir))?.mode ?? 0) & S_IFMT) !== S_IFDIR) return null;
-  return { root, prefix, gitDir: n.realpath(gitDir) ?? gitDir, commonDir: n.realpath(commonDir) ?? commonDir };
+  return { root, prefix, gitDir: realPath(gitDir) ?? gitDir, commonDir: realPath(commonDir) ?? commonDir };
 }
 
 function absolute(base: string, p: string): string {
