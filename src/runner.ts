@@ -44,9 +44,8 @@ export interface Host {
   paths: BuildPaths;
   isToplevel: boolean;
   inToplevelProcess: boolean;
+  /** The toplevel's streams (its descriptors are what a task gets as 60/61). */
   terminal: Terminal;
-  outFd: number;
-  errFd: number;
   /** A debug line for the parent task's log. */
   toParent: (text: string) => void;
   /** The caller's umask, when it differs from this process's. */
@@ -96,7 +95,7 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   const outputLockFd = openOrCreate(`${paths.buildDir}/output.lock`);
   const terminal = new Terminal(outFd, errFd, outputLockFd >= 0 ? outputLockFd : null);
   const toParent = isToplevel ? () => {} : parentChannel(env);
-  const host: Host = { paths, isToplevel, inToplevelProcess: isToplevel, terminal, outFd, errFd, toParent, umask: null };
+  const host: Host = { paths, isToplevel, inToplevelProcess: isToplevel, terminal, toParent, umask: null };
 
   toParent(`Starting subtask ${req.name}`);
   const lock = lockJob(paths.lockFile(req.name), () => toParent(`Waiting for the lock of ${req.name}`));
@@ -186,8 +185,8 @@ async function runTaskBody(req: RunRequest, config: Config, env: Env, cwd: strin
     cwd,
     env: taskEnv,
     buildId: paths.buildId,
-    toplevelStdout: host.outFd,
-    toplevelStderr: host.errFd,
+    toplevelStdout: host.terminal.stdoutFd,
+    toplevelStderr: host.terminal.stderrFd,
   });
   if (previousUmask !== null) process.umask(previousUmask);
   let code: number;

@@ -54,29 +54,24 @@ for (const file of readdirSync(DIR).filter((f) => f.endsWith(".sh")).sort()) {
   const script = readFileSync(join(DIR, file), "utf8");
   const directives = parseDirectives(script);
   const nested = /\btaskrunner\b/.test(script.replace(/^#.*$/gm, ""));
-  if (!directives.cache) {
-    test.concurrent(name, async () => compare(name, await runCase(name, script, directives), null));
-    if (nested && !update) {
-      test.concurrent(`${name} [nested processes]`, async () =>
-        compare(name, await runCase(name, script, directives, NESTED_PROCESSES), null),
-      );
-    }
-    continue;
-  }
-  for (const variant of directives.cache) {
+  // A plain case runs once (variant null); a `# cache` case once per store.
+  const variants = directives.cache ?? [null];
+  for (const variant of variants) {
     const run = async (extraEnv: Record<string, string>) => {
-      let store: Store;
+      let store: Store | null = null;
       if (variant === "fs") store = { kind: "fs" };
-      else {
+      else if (variant === "s3") {
         const server = await fakeS3();
         store = { kind: "s3", server, bucket: await server.newBucket() };
       }
       compare(name, await runCase(name, script, directives, extraEnv, store), variant);
     };
-    test.concurrent(`${name} [${variant}]`, () => run({}));
+    const label = (...tags: string[]) => (tags.length ? `${name} [${tags.join(", ")}]` : name);
+    const tags = variant ? [variant] : [];
+    test.concurrent(label(...tags), () => run({}));
     // Once per case is enough for the second route: with its first store.
-    if (nested && !update && variant === directives.cache[0]) {
-      test.concurrent(`${name} [${variant}, nested processes]`, () => run(NESTED_PROCESSES));
+    if (nested && !update && variant === variants[0]) {
+      test.concurrent(label(...tags, "nested processes"), () => run(NESTED_PROCESSES));
     }
   }
 }
