@@ -74,24 +74,27 @@ export class SnapshotSession {
     out.debug(`Raw inputs: ${JSON.stringify(args.rawInputs)}`);
     const hashed = await ctx.record.phase("hash", () => this.hash(args));
     if (!hashed.ok) return { error: `snapshot: ${hashed.error}` };
+
+    const hashFile = ctx.paths.hashFile(ctx.job);
+    const savedFile = readHashFile(hashFile);
+    if (savedFile.kind === "damaged") out.debug(`Invalid HashInfo in hash file ${hashFile}: ${savedFile.reason}`);
+    const saved = savedFile.kind === "found" ? savedFile.info : EMPTY_HASH;
+    const unchanged = hashed.hash === saved.hash && !ctx.force;
+    const missing = unchanged ? args.outputs.filter((o) => !pathExists(resolvePath(this.cacheRoot(args), o))) : [];
+    if (unchanged && missing.length === 0) {
+      out.debug(`Hash matches, hash=${saved.hash}, skipping`);
+      ctx.record.shortcut = "skipped";
+      return { run: false, statusDescription: "local cache hit" };
+    }
+
+    // Only now: a skipped task needs no `git merge-base` process.
     const current: HashInfo = {
       hash: hashed.hash,
       hashInput: hashed.hashInput,
       mainBranchCommit: config.mainBranch ? await (await git()).mainBranchCommit(ctx.cwd, config.mainBranch) : null,
       rawInputs: args.rawInputs,
     };
-
-    const hashFile = ctx.paths.hashFile(ctx.job);
-    const savedFile = readHashFile(hashFile);
-    if (savedFile.kind === "damaged") out.debug(`Invalid HashInfo in hash file ${hashFile}: ${savedFile.reason}`);
-    const saved = savedFile.kind === "found" ? savedFile.info : EMPTY_HASH;
-    if (current.hash === saved.hash && !ctx.force) {
-      const missing = args.outputs.filter((o) => !pathExists(resolvePath(this.cacheRoot(args), o)));
-      if (missing.length === 0) {
-        out.debug(`Hash matches, hash=${saved.hash}, skipping`);
-      ctx.record.shortcut = "skipped";
-        return { run: false, statusDescription: "local cache hit" };
-      }
+    if (unchanged) {
       out.info(`Inputs unchanged but outputs missing (${missing.join(", ")}), not skipping`);
       this.explain([`outputs missing: ${missing.join(", ")}`]);
     } else if (current.hash === saved.hash) {
