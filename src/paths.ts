@@ -13,7 +13,6 @@ export function joinPath(...parts: string[]): string {
   return parts.join("/").replace(/\/{2,}/g, "/");
 }
 
-
 /** p made absolute against base, with `.` and `..` resolved. */
 export function resolvePath(base: string, p: string): string {
   const parts: string[] = [];

@@ -5,6 +5,7 @@
 // to asking git.
 import { native, S_IFDIR, S_IFMT, S_IFREG } from "./native";
 import { realPath } from "../sys";
+import { dirname, joinPath as join } from "../paths";
 
 export interface Repo {
   /** The work tree's top, physical path, no trailing slash. */
@@ -37,15 +38,6 @@ export function environmentIsPlain(env: Record<string, string | undefined> = pro
   return true;
 }
 
-function parentOf(dir: string): string {
-  const i = dir.lastIndexOf("/");
-  return i <= 0 ? "/" : dir.slice(0, i);
-}
-
-function join(dir: string, name: string): string {
-  return dir === "/" ? `/${name}` : `${dir}/${name}`;
-}
-
 /** git's repository discovery from cwd, for the plain cases only. */
 export function findRepo(cwd: string): Repo | null {
   const n = native();
@@ -54,7 +46,7 @@ export function findRepo(cwd: string): Repo | null {
   if (start === null || start.split("/").includes(".git")) return null;
   const startStat = n.lstat(bytes(start));
   if (!startStat) return null;
-  for (let dir = start; ; dir = parentOf(dir)) {
+  for (let dir = start; ; dir = dirname(dir)) {
     const dirStat = n.lstat(bytes(dir));
     // git stops at a file-system boundary; so do we, by not answering.
     if (!dirStat || dirStat.dev !== startStat.dev) return null;
