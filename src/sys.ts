@@ -20,10 +20,12 @@ export const Errno = {
   EBADF: 9,
   EAGAIN: isDarwin ? 35 : 11,
   EEXIST: 17,
+  ENOTDIR: 20,
   EPIPE: 32,
 } as const;
 
-const ERRNO_SYMBOL = isDarwin ? "__error" : "__errno_location";
+/** The C library function that locates this thread's errno. */
+export const ERRNO_SYMBOL = isDarwin ? "__error" : "__errno_location";
 const { i32, ptr: P, u64, i64 } = { i32: FFIType.i32, ptr: FFIType.ptr, u64: FFIType.u64, i64: FFIType.i64 };
 const symbols = {
   flock: { args: [i32, i32], returns: i32 },

@@ -5,7 +5,7 @@
 // `struct stat` / `struct dirent` are known; elsewhere `native()` is null and
 // callers take the reference route.
 import { FFIType, ptr, read, toArrayBuffer } from "bun:ffi";
-import { dlopenLibc } from "../sys";
+import { dlopenLibc, Errno, ERRNO_SYMBOL } from "../sys";
 
 export interface Stat {
   mode: number;
@@ -28,8 +28,6 @@ export const DT_UNKNOWN = 0;
 export const DT_DIR = 4;
 export const DT_REG = 8;
 export const DT_LNK = 10;
-const ENOENT = 2;
-const ENOTDIR = 20;
 
 interface Layout {
   suffix: string; // Darwin x86_64 names the 64-bit-inode variants `lstat$INODE64` etc.
@@ -115,7 +113,6 @@ export function native(): Native | null {
   loaded = null;
   const l = layout();
   if (!l) return null;
-  const errnoSymbol = process.platform === "darwin" ? "__error" : "__errno_location";
   const symbols = {
     [`lstat${l.suffix}`]: { args: [P, P], returns: i32 },
     [`opendir${l.suffix}`]: { args: [P], returns: P },
@@ -127,14 +124,14 @@ export function native(): Native | null {
     close: { args: [i32], returns: i32 },
     readlink: { args: [P, P, u64], returns: i64 },
     geteuid: { args: [], returns: FFIType.u32 },
-    [errnoSymbol]: { args: [], returns: P },
+    [ERRNO_SYMBOL]: { args: [], returns: P },
   };
   // None found (e.g. glibc < 2.33 has no `lstat` symbol) → null, the reference route.
   // biome-ignore lint/suspicious/noExplicitAny: FFI symbol table
   const opened = dlopenLibc<Record<string, (...a: any[]) => any>>(symbols, { musl: false });
   if ("error" in opened) return null;
   const fn = opened.symbols;
-  const errnoAt = fn[errnoSymbol]() as number;
+  const errnoAt = fn[ERRNO_SYMBOL]() as number;
   const errno = () => read.i32(errnoAt as never, 0);
   // One buffer (and its pointer, computed once) for every path argument: the calls
   // are synchronous, so it is never shared by two at a time.
@@ -156,7 +153,7 @@ export function native(): Native | null {
   const statU32 = new Uint32Array(statMem);
   const statI32 = new Int32Array(statMem);
   const statPtr = ptr(statU32);
-  const gone = (e: number) => e === ENOENT || e === ENOTDIR;
+  const gone = (e: number) => e === Errno.ENOENT || e === Errno.ENOTDIR;
   const fail = (what: string, p: Uint8Array, e: number): never => {
     throw new Error(`${what} ${Buffer.from(p).toString()}: errno ${e}`);
   };
