@@ -1,6 +1,7 @@
 // `taskrunner --explain NAME`: why NAME last ran, from its newest task record.
 import { readText } from "./sys";
 import type { TaskRecord } from "./record";
+import { parseTaskRecord } from "./trace/write";
 
 const OUTCOME_TEXT: Record<TaskRecord["outcome"], string> = {
   ran: "ran",
@@ -22,13 +23,10 @@ export async function explainLatest(stateDir: string, name: string): Promise<{ o
   for (const id of builds) {
     const text = readText(`${stateDir}/builds/${id}/tasks/${name}.json`);
     if (text === null) continue;
-    let record: TaskRecord;
-    try {
-      record = JSON.parse(text);
-    } catch {
-      continue;
-    }
-    const lines = [`${name} ${OUTCOME_TEXT[record.outcome] ?? record.outcome} in build ${id} (exit code ${record.exitCode}, ${((record.end - record.start) / 1000).toFixed(2)}s)`];
+    // Checked as the trace checks records (they may come from another taskrunner version).
+    const record = parseTaskRecord(text);
+    if (typeof record === "string") continue;
+    const lines = [`${name} ${OUTCOME_TEXT[record.outcome]} in build ${id} (exit code ${record.exitCode}, ${((record.end - record.start) / 1000).toFixed(2)}s)`];
     if (record.explain?.length) {
       lines.push("It did not skip because:");
       for (const l of record.explain) lines.push(`  - ${l}`);
