@@ -28,14 +28,7 @@ export class FsStore implements ObjectStore {
   }
 
   async get(key: string): Promise<Readable | null> {
-    const path = await this.path(key);
-    try {
-      const handle = await open(path, "r");
-      return handle.createReadStream({ highWaterMark: 1 << 20 });
-    } catch (e) {
-      if (isNotFound(e)) return null;
-      throw new StoreError(describeError(e), { cause: e });
-    }
+    return this.read(key, async (path) => (await open(path, "r")).createReadStream({ highWaterMark: 1 << 20 }));
   }
 
   async put(key: string, body: Readable): Promise<void> {
@@ -58,13 +51,7 @@ export class FsStore implements ObjectStore {
   }
 
   async getText(key: string): Promise<string | null> {
-    const path = await this.path(key);
-    try {
-      return await readFile(path, "utf8");
-    } catch (e) {
-      if (isNotFound(e)) return null;
-      throw new StoreError(describeError(e), { cause: e });
-    }
+    return this.read(key, (path) => readFile(path, "utf8"));
   }
 
   async putText(key: string, text: string): Promise<void> {
@@ -92,6 +79,17 @@ export class FsStore implements ObjectStore {
     const path = resolve(this.dir, key);
     if (!path.startsWith(this.dir.endsWith(sep) ? this.dir : this.dir + sep)) throw new StoreError(`key ${JSON.stringify(key)} leaves the cache directory ${this.dir}`);
     return path;
+  }
+
+  /** reader's answer for key's file; null when there is none, a StoreError when it cannot be read. */
+  private async read<T>(key: string, reader: (path: string) => Promise<T>): Promise<T | null> {
+    const path = await this.path(key);
+    try {
+      return await reader(path);
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw new StoreError(describeError(e), { cause: e });
+    }
   }
 
   private async atomically(path: string, write: (tmp: string) => Promise<void>): Promise<void> {
