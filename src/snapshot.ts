@@ -9,7 +9,7 @@ const git = () => import("./hash");
 import { Reply } from "./protocol";
 import { runPostUnpack } from "./post-unpack";
 import { pathExists } from "./sys";
-import { resolvePath } from "./paths";
+import { cacheRootOf, placeOutputs, type PlacedOutput } from "./output-paths";
 import { Reporting } from "./reporting";
 import { explainChange } from "./explain";
 
@@ -18,6 +18,8 @@ const EMPTY_HASH: HashInfo = { hash: "", hashInput: "", mainBranchCommit: null }
 
 export class SnapshotSession {
   private args: SnapshotArgs | null = null;
+  /** The declared outputs, placed (output-paths.ts); set once the task has inputs. */
+  private outputs: PlacedOutput[] = [];
   /** Set when a successful end of this task should save a new hash. */
   private hashToSave: HashInfo | null = null;
   private skipped = false;
@@ -62,13 +64,22 @@ export class SnapshotSession {
   }
 
   private cacheRoot(args: SnapshotArgs): string {
-    return resolvePath(this.ctx.cwd, args.cacheRoot ?? this.ctx.config.rootDirectory);
+    return cacheRootOf(this.ctx.cwd, args.cacheRoot, this.ctx.config.rootDirectory);
   }
 
   private async decide(args: SnapshotArgs): Promise<Decision | { error: string }> {
     const { ctx } = this;
     const { out, config } = ctx;
     if (!hasInputs(args)) return { run: true, statusDescription: "not cached" };
+    const placed = placeOutputs(ctx.cwd, this.cacheRoot(args), args.outputs);
+    if (!placed.ok) {
+      return {
+        error:
+          `snapshot: ${placed.error}; outputs are taken from the directory the task started in (${ctx.cwd}) ` +
+          `and must lie inside the cache root: pass --cache-root DIR or set TASKRUNNER_ROOT_DIRECTORY`,
+      };
+    }
+    this.outputs = placed.outputs;
 
     out.debug(`Files to hash: ${JSON.stringify(args.fileInputs)}`);
     out.debug(`Raw inputs: ${JSON.stringify(args.rawInputs)}`);
@@ -80,7 +91,7 @@ export class SnapshotSession {
     if (savedFile.kind === "damaged") out.debug(`Invalid HashInfo in hash file ${hashFile}: ${savedFile.reason}`);
     const saved = savedFile.kind === "found" ? savedFile.info : EMPTY_HASH;
     const unchanged = hashed.hash === saved.hash && !ctx.force;
-    const missing = unchanged ? args.outputs.filter((o) => !pathExists(resolvePath(this.cacheRoot(args), o))) : [];
+    const missing = unchanged ? this.outputs.filter((o) => !pathExists(o.path)).map((o) => o.declared) : [];
     if (unchanged && missing.length === 0) {
       out.debug(`Hash matches, hash=${saved.hash}, skipping`);
       ctx.record.shortcut = "skipped";
@@ -220,7 +231,8 @@ export class SnapshotSession {
     if (!cache) return;
     const { archiveName } = await loadRemote();
     ctx.out.debug("Saving remote cache");
-    const saved = await cache.saveArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), args.outputs);
+    const members = this.outputs.map((o) => o.member);
+    const saved = await cache.saveArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), members);
     if (saved.kind !== "saved") {
       if (saved.kind === "failed") ctx.out.warn(`Remote cache not saved: ${saved.message}`);
       return;

@@ -1,15 +1,17 @@
-// The archive format, shared with the old tool: a tar of the outputs (paths
-// relative to the cache root, as given) compressed with zstd level 3. Ours are
-// written by tar-writer.ts, the old tool's by GNU tar; each reads the other's.
+// The archive format, shared with the old tool: a tar of the outputs, named by
+// their paths relative to the cache root (output-paths.ts), compressed with
+// zstd level 3. Ours are written by tar-writer.ts, the old tool's by GNU tar;
+// each reads the other's.
 // Everything streams: tar → zstd → store on save, store → zstd → tar on
 // restore, so an archive is never held in memory. This file: which members
 // to archive, and the extraction pipeline (zstd-frames.ts → tar-reader.ts).
 import { lstat, readdir, realpath } from "node:fs/promises";
-import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { dirname, join, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { TarExtractor, type EntryMeta } from "./tar-reader";
 import { decompress } from "./zstd-frames";
+import { placeOutputs } from "../output-paths";
 
 export type { EntryMeta };
 
@@ -28,25 +30,21 @@ export async function checkOutputs(root: string, outputs: string[]): Promise<Che
   } catch {
     return { ok: false, message: `cache root ${root} does not exist` };
   }
+  const placed = placeOutputs(root, root, outputs);
+  if (!placed.ok) return { ok: false, message: placed.error };
   const tops: { name: string; isDir: boolean }[] = [];
-  for (const output of outputs) {
-    const abs = resolve(root, output);
-    const rel = relative(root, abs);
-    if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
-      return { ok: false, message: `output ${output} is outside the cache root ${root}` };
-    }
+  for (const { declared, path, member } of placed.outputs) {
     let isDir: boolean;
     try {
-      isDir = (await lstat(abs)).isDirectory();
+      isDir = (await lstat(path)).isDirectory();
     } catch {
-      return { ok: false, message: `output ${output} does not exist (looked for ${abs})` };
+      return { ok: false, message: `output ${declared} does not exist (looked for ${path})` };
     }
-    const realParent = await realpath(dirname(abs));
-    if (rel !== "" && realParent !== realRoot && !realParent.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep)) {
-      return { ok: false, message: `output ${output} is outside the cache root ${root} (through a symlink to ${realParent})` };
+    const realParent = await realpath(dirname(path));
+    if (member !== "." && realParent !== realRoot && !realParent.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep)) {
+      return { ok: false, message: `output ${declared} is outside the cache root ${root} (through a symlink to ${realParent})` };
     }
-    // Normalised ("./x" → "x", "a/../b" → "b"): a member name with ".." would be refused on restore.
-    tops.push({ name: rel === "" ? "." : rel.split(sep).join("/"), isDir });
+    tops.push({ name: member, isDir });
   }
   const members: string[] = [];
   for (const top of tops) await walk(root, top.name, top.isDir, members);

@@ -25,7 +25,7 @@ export interface RemoteCache {
   readonly description: string;
   /** Key <prefix>bundles/<archiveName>, extracted into root. onFound runs once the archive exists, before extraction. */
   restoreArchive(archiveName: string, root: string, opts?: { onFound?: () => void }): Promise<RestoreOutcome>;
-  /** Outputs are relative to root (as given: "./x", "a/b", directories or files). */
+  /** Outputs are paths relative to root, directories or files: the archive's member names (see output-paths.ts). */
   saveArchive(archiveName: string, root: string, outputs: string[]): Promise<SaveOutcome>;
   /** Key <prefix>latest/<job>-<branch>.txt; null when absent or unreadable (a fault is warned about). */
   getLatestHash(job: string, branch: string): Promise<string | null>;

@@ -92,17 +92,17 @@ export function normalize(text: string, dir: string): string {
 
 let keys: TestKeys | null = null;
 
-const STORE_PUT = join(import.meta.dir, "store-put.ts");
+const STORE_TOOL = join(import.meta.dir, "store.ts");
 
 function storeEnv(dir: string, store: Store | null): Record<string, string> {
   if (!store) return {};
-  // STORE_PUT KEY FILE: a case plants an object (a garbage archive, say) in whichever store it runs on.
-  const put = { STORE_PUT: `${process.execPath} ${STORE_PUT}` };
+  // A case plants an object (a garbage archive, say) or lists an archive's members in whichever store it runs on.
+  const tools = { STORE_PUT: `${process.execPath} ${STORE_TOOL} put`, STORE_MEMBERS: `${process.execPath} ${STORE_TOOL} members` };
   if (store.kind === "fs") {
     mkdirSync(join(dir, "remote"));
-    return { ...put, TASKRUNNER_REMOTE_CACHE_DIR: join(dir, "remote") };
+    return { ...tools, TASKRUNNER_REMOTE_CACHE_DIR: join(dir, "remote") };
   }
-  return { ...put, ...store.server.env(store.bucket) };
+  return { ...tools, ...store.server.env(store.bucket) };
 }
 
 export async function runCase(
