@@ -191,12 +191,19 @@ export class SnapshotSession {
     return false;
   }
 
-  /** After the task exited with code: post-unpack commands, messages, hash, upload. Returns the final exit code. */
+  /** After the task exited with code: messages, post-unpack commands, hash, upload. Returns the final exit code. */
   async afterTask(exitCode: number): Promise<number> {
     const { ctx, args } = this;
     const { out, config } = ctx;
     let code = exitCode;
     const toSave = this.hashToSave;
+    const ran = !this.skipped && toSave !== null;
+    if (this.skipped && !toSave && ctx.isToplevel) out.info("skipped, inputs unchanged");
+    // The old tool's order: the task's own result as soon as its body ends, then the post-unpack output.
+    if (ran) {
+      if (code === 0) out.info("success");
+      else out.error(`Failed, exit code: ${code}`);
+    }
     if (code === 0 && toSave && args && args.postUnpackCommands.length > 0) {
       const failed = await ctx.record.phase("post-unpack", async () => {
         for (const cmd of args.postUnpackCommands) {
@@ -206,14 +213,11 @@ export class SnapshotSession {
         return null;
       });
       if (failed !== null) {
-        out.error(failed);
+        // Our rule, not the old tool's: no hash is saved, so the next run tries again.
         code = 1;
+        out.error(failed);
+        if (ran) out.error(`Failed, exit code: ${code}`);
       }
-    }
-    if (this.skipped && !toSave && ctx.isToplevel) out.info("skipped, inputs unchanged");
-    if (!this.skipped && toSave) {
-      if (code === 0) out.info("success");
-      else out.error(`Failed, exit code: ${code}`);
     }
     if (code !== 0 || !toSave || !args || !(await this.inputsStable(toSave))) return code;
 
