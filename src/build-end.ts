@@ -1,25 +1,16 @@
 // What the toplevel does once its build is over: the summary line, the trace,
 // and housekeeping of old builds. Off the hot path of nested tasks.
 import type { TaskContext } from "./runner";
-import type { TaskRecord } from "./record";
 import { flock, openOrCreate, closeFd, LOCK_EX, LOCK_NB } from "./sys";
 import { formatBuildId } from "./state";
-
-export function summaryLine(records: TaskRecord[], wallMs: number): string {
-  const count = (...outcomes: TaskRecord["outcome"][]) => records.filter((r) => outcomes.includes(r.outcome)).length;
-  const n = records.length;
-  return (
-    `Summary: ${n} task${n === 1 ? "" : "s"}: ${count("ran")} ran, ${count("skipped")} skipped, ` +
-    `${count("restored-exact", "restored-fuzzy")} restored, ${count("failed", "interrupted")} failed; ` +
-    `wall time ${(wallMs / 1000).toFixed(2)}s`
-  );
-}
+import { summaryLine } from "./trace/summary";
 
 export async function endOfBuild(ctx: TaskContext): Promise<void> {
   const { out, config, paths } = ctx;
   const { readTaskRecords, writeTraceOf } = await import("./trace/write");
   const { records, problems } = readTaskRecords(paths.tasksDir);
-  if (config.logInfo) out.info(summaryLine(records, Date.now() - ctx.record.start));
+  // Opt-in: the old tool's info mode promises no output when a job does nothing.
+  if (config.summary) out.message("info", summaryLine(records, Date.now() - ctx.record.start), { onTerminal: true });
   const traceOptions = { traceFile: config.traceFile, otlpEndpoint: config.otlpEndpoint };
   for (const warning of await writeTraceOf(paths.buildDir, paths.buildId, records, problems, traceOptions)) out.warn(warning);
   await removeOldBuilds(paths.stateDir, paths.buildId, config.keepBuildsDays, (m) => out.debug(m));

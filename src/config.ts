@@ -30,6 +30,8 @@ export interface Config {
   timestamps: boolean;
   debug: boolean;
   logInfo: boolean;
+  /** TASKRUNNER_SUMMARY=1: the toplevel ends with a summary line (info, shown without TASKRUNNER_LOG_INFO too). */
+  summary: boolean;
   quiet: boolean;
   outputStreamTimeoutSeconds: number;
   saveRemoteCache: boolean;
@@ -103,6 +105,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     timestamps: !flag(env, "TASKRUNNER_DISABLE_TIMESTAMPS"),
     debug: flag(env, "TASKRUNNER_DEBUG"),
     logInfo: flag(env, "TASKRUNNER_LOG_INFO"),
+    summary: flag(env, "TASKRUNNER_SUMMARY"),
     quiet: flag(env, "TASKRUNNER_QUIET"),
     outputStreamTimeoutSeconds: number(
       env,

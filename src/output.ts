@@ -82,7 +82,7 @@ export class TaskOutput {
   }
 
   /** Complete lines (without newline) of one stream, in order. */
-  lines(stream: Stream, lines: Uint8Array[]): void {
+  lines(stream: Stream, lines: Uint8Array[], onTerminal = this.shownOnTerminal(stream)): void {
     if (lines.length === 0) return;
     const stamp = this.o.timestamps ? timestamp() : null;
     const tag = this.tag(stream);
@@ -94,7 +94,7 @@ export class TaskOutput {
       }
       writeAll(this.o.logFd, concat(parts));
     }
-    if (!this.shownOnTerminal(stream)) return;
+    if (!onTerminal) return;
     const parts: Uint8Array[] = [];
     for (const line of lines) {
       if (stamp) parts.push(stamp);
@@ -106,9 +106,9 @@ export class TaskOutput {
     else this.o.terminal.write(toStdout, data);
   }
 
-  /** A runner message; one line per line of text. */
-  message(level: Level, text: string): void {
-    this.lines(level, text.split("\n").map((l) => encoder.encode(l)));
+  /** A runner message; one line per line of text. onTerminal: shown whatever TASKRUNNER_DEBUG/LOG_INFO say (an opt-in line of its own). */
+  message(level: Level, text: string, opts: { onTerminal?: boolean } = {}): void {
+    this.lines(level, text.split("\n").map((l) => encoder.encode(l)), opts.onTerminal);
   }
 
   debug(text: string): void {

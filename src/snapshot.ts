@@ -106,7 +106,8 @@ export class SnapshotSession {
       rawInputs: args.rawInputs,
     };
     if (unchanged) {
-      out.info(`Inputs unchanged but outputs missing (${missing.join(", ")}), not skipping`);
+      // A warning, not info: the old tool skipped here and left the build without its outputs.
+      out.warn(`Inputs unchanged but outputs missing (${missing.join(", ")}), not skipping`);
       this.explain([`outputs missing: ${missing.join(", ")}`]);
     } else if (current.hash === saved.hash) {
       this.explain(["forced with -f"]);

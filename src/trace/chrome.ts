@@ -3,6 +3,7 @@
 // Format: https://docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsKchNAySU
 import type { Outcome, TaskRecord } from "./record";
 import { layoutBuild } from "./layout";
+import { countTasks, formatCounts } from "./summary";
 
 export interface CompleteEvent {
   ph: "X";
@@ -82,6 +83,7 @@ export function chromeTrace(buildId: string, records: TaskRecord[]): ChromeTrace
       buildStart: records.length ? new Date(layout.origin).toISOString() : null,
       wallTimeMs: Math.round(layout.span * 1000) / 1000,
       tasks: records.length,
+      summary: formatCounts(countTasks(records)),
       generator: "taskrunner",
     },
   };

@@ -9,6 +9,7 @@
 import type { Outcome, TaskRecord } from "./record";
 import { OUTCOMES } from "./record";
 import { layoutBuild, formatDuration, type Layout, type PlacedTask } from "./layout";
+import { countTasks, formatCounts } from "./summary";
 
 const COLOURS: Record<Outcome, string> = {
   ran: "#3b82f6",
@@ -49,7 +50,7 @@ export function traceHtml(buildId: string, records: TaskRecord[]): string {
     const n = records.filter((r) => r.outcome === o).length;
     return `<li class="${n ? "" : "none"}"><span class="swatch" style="--c:${COLOURS[o]}"></span>${o} <em>${n}</em></li>`;
   });
-  const summary = `${records.length} task${records.length === 1 ? "" : "s"} · wall time ${formatDuration(layout.span)}` +
+  const summary = `${escapeHtml(formatCounts(countTasks(records)))} · wall time ${formatDuration(layout.span)}` +
     (records.length ? ` · started ${escapeHtml(new Date(layout.origin).toISOString())}` : "");
 
   return `<!doctype html>

@@ -1,1 +1,1 @@
-taskrunner -n dashy dash -c 'echo "from dash"; taskrunner -n inner sh -c "echo from sh inside dash"'
+taskrunner -n dashy dash -c 'taskrunner -n inner sh -c "echo from sh inside dash"; echo "from dash"'

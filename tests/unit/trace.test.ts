@@ -10,6 +10,7 @@ import { chromeTrace, type CompleteEvent } from "../../src/trace/chrome";
 import { traceHtml, axisTicks } from "../../src/trace/html";
 import { otlpPayload, exportOtlp, unixNano, traceIdOf } from "../../src/trace/otlp";
 import { writeTrace, parseTaskRecord } from "../../src/trace/write";
+import { countTasks, summaryLine } from "../../src/trace/summary";
 import { startOtlpReceiver } from "../fakes/otlp";
 
 const T0 = 1_760_000_000_000.25; // epoch ms, with a fraction as the runner writes them
@@ -108,6 +109,39 @@ function checkChrome(records: TaskRecord[]) {
   expect(xs.filter((e) => e.cat === "task").length).toBe(records.length);
   return { trace, xs };
 }
+
+describe("run summary", () => {
+  const counts = (records: TaskRecord[]) => {
+    const c = countTasks(records);
+    return [c.tasks, c.ran, c.skipped, c.restored, c.failed];
+  };
+  test("a toplevel that only ran nested tasks is not counted; one that hashed its own inputs is", () => {
+    // ci failed because bundle did: bundle's failure is counted, ci's is not; unit ran nested
+    // unit-db but hashed its own inputs, so it counts.
+    expect(summaryLine(build, 4210)).toBe("Summary: 4 tasks: 2 ran, 1 skipped, 0 restored, 1 failed; wall time 4.21s");
+    const allSkipped = [rec("ci", null, 0, 100), rec("a", "ci", 0, 10, { outcome: "skipped" }), rec("b", "ci", 10, 20, { outcome: "skipped" })];
+    expect(counts(allSkipped)).toEqual([2, 0, 2, 0, 0]);
+  });
+  test("a task that only ran others counts when it failed by itself", () => {
+    const records = [rec("ci", null, 0, 100, { outcome: "failed", exitCode: 3 }), rec("a", "ci", 0, 10), rec("b", "ci", 10, 20, { outcome: "skipped" })];
+    expect(counts(records)).toEqual([3, 1, 1, 0, 1]);
+    records[0].outcome = "interrupted";
+    expect(counts(records)).toEqual([3, 1, 1, 0, 1]);
+  });
+  test("a fuzzy restore followed by a run counts as ran; an exact restore as restored", () => {
+    const hashed = { phases: [phase("hash", 0, 1), phase("restore", 1, 5)] };
+    const records = [rec("ci", null, 0, 100), rec("fuzzy", "ci", 0, 50, { outcome: "restored-fuzzy", ...hashed }), rec("exact", "ci", 50, 60, { outcome: "restored-exact", ...hashed })];
+    expect(counts(records)).toEqual([2, 1, 0, 1, 0]);
+  });
+  test("a lone task is one task, whatever it did", () => {
+    expect(summaryLine([rec("x", null, 0, 1)], 12)).toBe("Summary: 1 task: 1 ran, 0 skipped, 0 restored, 0 failed; wall time 0.01s");
+    expect(summaryLine([], 0)).toBe("Summary: 0 tasks: 0 ran, 0 skipped, 0 restored, 0 failed; wall time 0.00s");
+  });
+  test("the trace files carry the same counts", () => {
+    expect(chromeTrace("b", build).otherData.summary).toBe("4 tasks: 2 ran, 1 skipped, 0 restored, 1 failed");
+    expect(traceHtml("b", build)).toContain(`<p class="summary">4 tasks: 2 ran, 1 skipped, 0 restored, 1 failed · wall time 1.00 s`);
+  });
+});
 
 describe("Chrome trace", () => {
   test("shape: metadata, one slice per task, phases inside, µs from the build start", () => {
