@@ -7,6 +7,8 @@ import taskrunnerBody from "./shell/taskrunner.sh" with { type: "text" };
 export type Request =
   | { kind: "snapshot"; args: string[] }
   | { kind: "debug"; words: string[] }
+  /** Ours, sent by our `snapshot` function just before its request: the calling shell's $PWD. No reply. */
+  | { kind: "pwd"; dir: string }
   | { kind: "unknown"; words: string[] }
   | { kind: "invalid"; line: string; error: string };
 
@@ -23,6 +25,7 @@ export function parseRequest(line: string): Request {
   const [command, ...rest] = value as string[];
   if (command === "snapshot") return { kind: "snapshot", args: rest };
   if (command === "debug") return { kind: "debug", words: rest };
+  if (command === "pwd" && rest.length === 1) return { kind: "pwd", dir: rest[0] };
   return { kind: "unknown", words: value as string[] };
 }
 

@@ -322,6 +322,9 @@ function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSes
             case "debug":
               ctx.out.debug(req.words.join(" "));
               break; // no reply: debug lines come from nested runners, concurrently
+            case "pwd":
+              session.shellPwd = req.dir;
+              break; // no reply: the snapshot request that follows gets it
             case "snapshot":
               ctx.out.debug(`Running cmdpipe command: ${JSON.stringify(["snapshot", ...req.args])}`);
               reply(await session.handle(req.args));

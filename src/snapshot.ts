@@ -8,7 +8,7 @@ import { readHashFile, writeHashFile, type HashInfo } from "./hash-file";
 const git = () => import("./hash");
 import { Reply } from "./protocol";
 import { runPostUnpack } from "./post-unpack";
-import { pathExists } from "./sys";
+import { pathExists, realPath } from "./sys";
 import { cacheRootOf, placeOutputs, type PlacedOutput } from "./output-paths";
 import { Reporting } from "./reporting";
 import { explainChange } from "./explain";
@@ -23,6 +23,8 @@ export class SnapshotSession {
   /** Set when a successful end of this task should save a new hash. */
   private hashToSave: HashInfo | null = null;
   private skipped = false;
+  /** The calling shell's $PWD, as our `snapshot` function reports it before its request. */
+  shellPwd: string | null = null;
   readonly reporting: Reporting;
 
   constructor(private readonly ctx: TaskContext) {
@@ -46,6 +48,8 @@ export class SnapshotSession {
       return Reply.fail;
     }
     this.args = parsed.args;
+    const moved = this.movedAway(parsed.args);
+    if (moved) out.warn(moved);
     let decision: Decision | { error: string };
     try {
       decision = await this.decide(parsed.args);
@@ -61,6 +65,20 @@ export class SnapshotSession {
       await this.reporting.status(decision.run ? "pending" : "success", decision.statusDescription);
     }
     return decision.run ? Reply.run : Reply.skip;
+  }
+
+  /**
+   * Relative paths are taken from the directory the task started in, as the
+   * old tool took them (its runner's cwd), whatever a `cd` in the script did:
+   * said once when the calling shell is elsewhere and a relative path is given.
+   */
+  private movedAway(args: SnapshotArgs): string | null {
+    const pwd = this.shellPwd;
+    const { cwd } = this.ctx;
+    if (pwd === null || pwd === cwd || realPath(pwd) === cwd) return null;
+    const relative = [...args.fileInputs, ...args.outputs, ...(args.cacheRoot === null ? [] : [args.cacheRoot])].some((p) => !p.startsWith("/"));
+    if (!relative) return null;
+    return `snapshot: relative paths are taken from the directory the task started in, ${cwd}, not from the shell's current directory ${pwd} (a cd in the script does not move them)`;
   }
 
   private cacheRoot(args: SnapshotArgs): string {

@@ -8,12 +8,15 @@
 // A case with nested tasks runs once more with TASKRUNNER_NESTED_PROCESSES=1:
 // nested tasks served inside the toplevel (the default, nested-server.ts) and
 // nested taskrunner processes (the fallback) must look the same to the user.
+// Every case also shows that TASKRUNNER_LOG_INFO=1 adds no `info |` line outside the documented
+// set (helpers/golden.ts DOCUMENTED_INFO): checked on its own runs where the case sets it, and
+// on one more run with it set where the case does not.
 // UPDATE_GOLDEN=1 bun test tests/golden.test.ts rewrites the .out files for review.
 import { test, expect, beforeAll, afterAll } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary } from "./helpers/binary";
-import { runCase, parseDirectives, type Store } from "./helpers/golden";
+import { runCase, parseDirectives, undocumentedInfoLines, type Store } from "./helpers/golden";
 import { startFakeS3, type FakeS3 } from "./fakes/s3";
 
 const DIR = join(import.meta.dir, "golden");
@@ -21,6 +24,7 @@ const update = process.env.UPDATE_GOLDEN === "1";
 const only = process.env.GOLDEN_CASE;
 
 const NESTED_PROCESSES = { TASKRUNNER_NESTED_PROCESSES: "1" };
+const LOG_INFO = { TASKRUNNER_LOG_INFO: "1" };
 
 let s3: Promise<FakeS3> | null = null;
 const fakeS3 = () => (s3 ??= startFakeS3());
@@ -56,22 +60,28 @@ for (const file of readdirSync(DIR).filter((f) => f.endsWith(".sh")).sort()) {
   const nested = /\btaskrunner\b/.test(script.replace(/^#.*$/gm, ""));
   // A plain case runs once (variant null); a `# cache` case once per store.
   const variants = directives.cache ?? [null];
+  // A variable counts as set when the case's environment or its script sets it to 1.
+  const sets = (env: Record<string, string>, variable: string) => env[variable] === "1" || script.includes(`${variable}=1`);
   for (const variant of variants) {
-    const run = async (extraEnv: Record<string, string>) => {
+    const output = async (extraEnv: Record<string, string>) => {
       let store: Store | null = null;
       if (variant === "fs") store = { kind: "fs" };
       else if (variant === "s3") {
         const server = await fakeS3();
         store = { kind: "s3", server, bucket: await server.newBucket() };
       }
-      compare(name, await runCase(name, script, directives, extraEnv, store), variant);
+      const actual = await runCase(name, script, directives, extraEnv, store);
+      const env = { ...directives.env, ...extraEnv };
+      if (sets(env, "TASKRUNNER_LOG_INFO")) expect(undocumentedInfoLines(actual, (v) => sets(env, v))).toEqual([]);
+      return actual;
     };
+    const run = async (extraEnv: Record<string, string>) => compare(name, await output(extraEnv), variant);
     const label = (...tags: string[]) => (tags.length ? `${name} [${tags.join(", ")}]` : name);
     const tags = variant ? [variant] : [];
     test.concurrent(label(...tags), () => run({}));
-    // Once per case is enough for the second route: with its first store.
-    if (nested && !update && variant === variants[0]) {
-      test.concurrent(label(...tags, "nested processes"), () => run(NESTED_PROCESSES));
-    }
+    // Once per case is enough for the other routes: with its first store.
+    if (update || variant !== variants[0]) continue;
+    if (nested) test.concurrent(label(...tags, "nested processes"), () => run(NESTED_PROCESSES));
+    if (directives.env.TASKRUNNER_LOG_INFO !== "1") test.concurrent(label(...tags, "log info"), () => output(LOG_INFO).then(() => {}));
   }
 }

@@ -156,3 +156,29 @@ export async function runCase(
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The only `info |` lines a build may print (README, "Output format"): the
+ * contract's info messages, plus ours, each only when its own opt-in variable
+ * is set. The compatibility rule: with no new variable set, a build prints
+ * what the old tool printed, and its info mode stays as quiet as the old one's.
+ */
+export const DOCUMENTED_INFO: { text: RegExp; optIn?: string }[] = [
+  { text: /^Inputs changed, running task$/ },
+  { text: /^success$/ },
+  { text: /^skipped, inputs unchanged$/ },
+  { text: /^Found remote cache [^ ]+\.tar\.zst, restoring$/ },
+  { text: /^Restored from remote cache$/ },
+  { text: /^Restored fuzzy cache from branch [^ ]+, hash=[0-9a-f]{40}$/ },
+  { text: /^Summary: \d+ tasks?: \d+ ran, \d+ skipped, \d+ restored, \d+ failed; wall time \S+s$/, optIn: "TASKRUNNER_SUMMARY" },
+];
+
+/** The terminal's `[NAME] info | …` lines that are not documented, or whose opt-in variable the case does not set. */
+export function undocumentedInfoLines(output: string, optedIn: (variable: string) => boolean): string[] {
+  return output
+    .split("\n")
+    .filter((line) => {
+      const m = /^\[[^\]]*\] info \| (.*)$/.exec(line);
+      return m !== null && !DOCUMENTED_INFO.some((d) => d.text.test(m[1]) && (d.optIn === undefined || optedIn(d.optIn)));
+    });
+}

@@ -47,6 +47,11 @@ describe("controller requests", () => {
     expect(parseRequest("{}").kind).toBe("invalid");
     expect(parseRequest("[]").kind).toBe("unknown");
   });
+  test("pwd: the calling shell's directory, sent by our snapshot function before its request", () => {
+    expect(parseRequest('["pwd","/a dir/x"]')).toEqual({ kind: "pwd", dir: "/a dir/x" });
+    expect(parseRequest('["pwd"]').kind).toBe("unknown");
+    expect(parseRequest('["pwd","/a","/b"]').kind).toBe("unknown");
+  });
 });
 
 describe("configuration", () => {
