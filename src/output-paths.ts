@@ -25,7 +25,7 @@ export function cacheRootOf(startDir: string, cacheRootArg: string | null, rootD
   return resolvePath(startDir, cacheRootArg ?? rootDirectory);
 }
 
-/** Every declared output placed, or the first one outside the cache root as a one-line error. */
+/** Every declared output placed (cacheRoot absolute), or the first one outside the cache root as a one-line error. */
 export function placeOutputs(startDir: string, cacheRoot: string, declared: string[]): Placed {
   const root = resolvePath("/", cacheRoot);
   const prefix = root === "/" ? "/" : `${root}/`;

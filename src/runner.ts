@@ -310,6 +310,7 @@ function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSes
   const splitter = new LineSplitter();
   const decoder = new TextDecoder();
   const reply = (text: string) => writeAll(task.responseFd, encoder.encode(`${text}\n`));
+  let shellPwd: string | null = null;
   const loop = (async () => {
     try {
       for (;;) {
@@ -323,11 +324,11 @@ function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSes
               ctx.out.debug(req.words.join(" "));
               break; // no reply: debug lines come from nested runners, concurrently
             case "pwd":
-              session.shellPwd = req.dir;
+              shellPwd = req.dir;
               break; // no reply: the snapshot request that follows gets it
             case "snapshot":
               ctx.out.debug(`Running cmdpipe command: ${JSON.stringify(["snapshot", ...req.args])}`);
-              reply(await session.handle(req.args));
+              reply(await session.handle(req.args, shellPwd));
               break;
             case "invalid":
             case "unknown":

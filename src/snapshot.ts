@@ -23,8 +23,6 @@ export class SnapshotSession {
   /** Set when a successful end of this task should save a new hash. */
   private hashToSave: HashInfo | null = null;
   private skipped = false;
-  /** The calling shell's $PWD, as our `snapshot` function reports it before its request. */
-  shellPwd: string | null = null;
   readonly reporting: Reporting;
 
   constructor(private readonly ctx: TaskContext) {
@@ -35,8 +33,11 @@ export class SnapshotSession {
     await this.reporting.beforeStart();
   }
 
-  /** Answers one `snapshot` request with shell code for the task to eval. */
-  async handle(words: string[]): Promise<string> {
+  /**
+   * Answers one `snapshot` request with shell code for the task to eval.
+   * shellPwd: the calling shell's $PWD, which our `snapshot` function sends just before.
+   */
+  async handle(words: string[], shellPwd: string | null): Promise<string> {
     const { out } = this.ctx;
     if (this.args !== null) {
       out.error("snapshot: called more than once in this task; call it once, with all inputs and outputs");
@@ -48,7 +49,7 @@ export class SnapshotSession {
       return Reply.fail;
     }
     this.args = parsed.args;
-    const moved = this.movedAway(parsed.args);
+    const moved = this.movedAway(parsed.args, shellPwd);
     if (moved) out.warn(moved);
     let decision: Decision | { error: string };
     try {
@@ -72,8 +73,7 @@ export class SnapshotSession {
    * old tool took them (its runner's cwd), whatever a `cd` in the script did:
    * said once when the calling shell is elsewhere and a relative path is given.
    */
-  private movedAway(args: SnapshotArgs): string | null {
-    const pwd = this.shellPwd;
+  private movedAway(args: SnapshotArgs, pwd: string | null): string | null {
     const { cwd } = this.ctx;
     if (pwd === null || pwd === cwd || realPath(pwd) === cwd) return null;
     const relative = [...args.fileInputs, ...args.outputs, ...(args.cacheRoot === null ? [] : [args.cacheRoot])].some((p) => !p.startsWith("/"));
