@@ -7,7 +7,8 @@
 // agree on every path; the member names are what the old tool's `tar -c`
 // wrote, so old and new binaries share archives.
 // No node:path: the skip path (the missing-output check) runs this.
-import { resolvePath } from "./paths";
+import { basename, dirname, joinPath, resolvePath } from "./paths";
+import { realPath } from "./sys";
 
 export interface PlacedOutput {
   /** As the script wrote it, for messages. */
@@ -28,15 +29,39 @@ export function cacheRootOf(startDir: string, cacheRootArg: string | null, rootD
 /** Every declared output placed (cacheRoot absolute), or the first one outside the cache root as a one-line error. */
 export function placeOutputs(startDir: string, cacheRoot: string, declared: string[]): Placed {
   const root = resolvePath("/", cacheRoot);
-  const prefix = root === "/" ? "/" : `${root}/`;
   const outputs: PlacedOutput[] = [];
   for (const d of declared) {
     const path = resolvePath(startDir, d);
-    if (path === root) outputs.push({ declared: d, path, member: "." });
-    else if (path.startsWith(prefix)) outputs.push({ declared: d, path, member: path.slice(prefix.length) });
-    else {
-      return { ok: false, error: `output ${d}${path === d ? "" : ` (${path})`} is outside the cache root ${root}` };
-    }
+    const member = relativeTo(root, path) ?? physicallyRelativeTo(root, path);
+    if (member === null) return { ok: false, error: `output ${d}${path === d ? "" : ` (${path})`} is outside the cache root ${root}` };
+    outputs.push({ declared: d, path, member });
   }
   return { ok: true, outputs };
+}
+
+function relativeTo(root: string, path: string): string | null {
+  if (path === root) return ".";
+  const prefix = root === "/" ? "/" : `${root}/`;
+  return path.startsWith(prefix) ? path.slice(prefix.length) : null;
+}
+
+/**
+ * The start directory is physical (getcwd), while a root may be named through
+ * a symlink (TASKRUNNER_ROOT_DIRECTORY=$PWD in a linked checkout, /tmp on
+ * macOS): compared again with symlinks resolved in the root and in the
+ * output's directories, as far as they exist yet (the output itself may be a
+ * symlink: it is archived as one, not followed).
+ */
+function physicallyRelativeTo(root: string, path: string): string | null {
+  const realRoot = realPath(root);
+  if (realRoot === null) return null;
+  const rest = [basename(path)];
+  let existing = dirname(path);
+  let real = realPath(existing);
+  while (real === null && existing !== "/") {
+    rest.unshift(basename(existing));
+    existing = dirname(existing);
+    real = realPath(existing);
+  }
+  return real === null ? null : relativeTo(realRoot, joinPath(real, ...rest));
 }

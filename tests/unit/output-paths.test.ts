@@ -1,7 +1,10 @@
 // Where declared outputs live and what the archive calls them: relative to the
 // task's start directory, named relative to the cache root (as the old tool's
 // `tar -c` in the cache root named them).
-import { test, expect, describe } from "bun:test";
+import { test, expect, describe, afterAll } from "bun:test";
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { cacheRootOf, placeOutputs } from "../../src/output-paths";
 
 describe("placeOutputs", () => {
@@ -40,6 +43,36 @@ describe("placeOutputs", () => {
       ok: false,
       error: "output /repo-other/x is outside the cache root /repo",
     });
+  });
+});
+
+describe("placeOutputs through symlinks", () => {
+  // The start directory is physical (getcwd); a root or an output may be named through a link.
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), "output-paths-")));
+  const repo = join(dir, "repo");
+  mkdirSync(join(repo, "nested"), { recursive: true });
+  mkdirSync(join(dir, "elsewhere"));
+  symlinkSync(repo, join(dir, "link"));
+  symlinkSync(join(dir, "elsewhere"), join(repo, "nested", "out-link"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("a root named through a link still contains the physical start directory", () => {
+    const placed = placeOutputs(join(repo, "nested"), join(dir, "link"), ["output.txt", "../output2.txt", "not/made/yet"]);
+    expect(placed.ok && placed.outputs.map((o) => [o.path, o.member])).toEqual([
+      [join(repo, "nested/output.txt"), "nested/output.txt"],
+      [join(repo, "output2.txt"), "output2.txt"],
+      [join(repo, "nested/not/made/yet"), "nested/not/made/yet"],
+    ]);
+  });
+
+  test("an output named through a link to the root is inside it; the output itself is not followed", () => {
+    const placed = placeOutputs(join(repo, "nested"), repo, [join(dir, "link", "x"), "out-link"]);
+    expect(placed.ok && placed.outputs.map((o) => o.member)).toEqual(["x", "nested/out-link"]);
+  });
+
+  test("outside stays outside, linked or not", () => {
+    expect(placeOutputs(repo, join(dir, "link", "nested"), ["x"]).ok).toBe(false);
+    expect(placeOutputs(repo, join(dir, "no-such-root"), ["x"]).ok).toBe(false);
   });
 });
 
