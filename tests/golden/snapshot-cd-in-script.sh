@@ -1,3 +1,4 @@
+# no toplevel
 # check output hash/moved.hash
 # A cd in the script does not change where snapshot looks: relative paths are taken from the
 # directory the task started in (the hash file shows the top input.txt was hashed, not
