@@ -11,3 +11,5 @@ taskrunner -n absolute bash -c 'cd sub && snapshot --raw x -o "$1/out" && echo r
 taskrunner -n raw bash -c 'cd sub && snapshot --raw x && echo ran'
 taskrunner -n back bash -c 'cd sub && cd .. && snapshot input.txt && echo ran'
 taskrunner -n symlinked bash -c 'cd here && snapshot input.txt && echo "ran in $PWD"'
+echo "-- the same for a nested task (served by its toplevel, or a process of its own)"
+taskrunner -n outer bash -c 'taskrunner -n moved-nested bash -c "cd sub && snapshot input.txt && echo ran"'
