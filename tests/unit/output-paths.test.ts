@@ -28,7 +28,7 @@ describe("placeOutputs", () => {
     ]);
   });
 
-  test("the cache root itself may be / ", () => {
+  test("the cache root itself may be /", () => {
     const placed = placeOutputs("/home/u", "/", ["x"]);
     expect(placed.ok && placed.outputs[0].member).toBe("home/u/x");
   });
