@@ -10,6 +10,7 @@ import { Reply } from "./protocol";
 import { runPostUnpack } from "./post-unpack";
 import { pathExists, realPath } from "./sys";
 import { cacheRootOf, placeOutputs, type PlacedOutput } from "./output-paths";
+import { resolvePath } from "./paths";
 import { Reporting } from "./reporting";
 import { explainChange } from "./explain";
 
@@ -18,8 +19,8 @@ const EMPTY_HASH: HashInfo = { hash: "", hashInput: "", mainBranchCommit: null }
 
 export class SnapshotSession {
   private args: SnapshotArgs | null = null;
-  /** The declared outputs, placed (output-paths.ts); set once the task has inputs. */
-  private outputs: PlacedOutput[] = [];
+  /** The declared outputs, placed (output-paths.ts), or where they are when one is outside the cache root; set once the task has inputs. */
+  private outputs: { ok: true; outputs: PlacedOutput[] } | { ok: false; error: string; paths: string[] } = { ok: true, outputs: [] };
   /** Set when a successful end of this task should save a new hash. */
   private hashToSave: HashInfo | null = null;
   private skipped = false;
@@ -81,6 +82,11 @@ export class SnapshotSession {
     return `snapshot: relative paths are taken from the directory the task started in, ${cwd}, not from the shell's current directory ${pwd} (a cd in the script does not move them)`;
   }
 
+  /** The absolute path of the i-th declared output. */
+  private outputPath(i: number): string {
+    return this.outputs.ok ? this.outputs.outputs[i].path : this.outputs.paths[i];
+  }
+
   private cacheRoot(args: SnapshotArgs): string {
     return cacheRootOf(this.ctx.cwd, args.cacheRoot, this.ctx.config.rootDirectory);
   }
@@ -89,15 +95,10 @@ export class SnapshotSession {
     const { ctx } = this;
     const { out, config } = ctx;
     if (!hasInputs(args)) return { run: true, statusDescription: "not cached" };
+    // An output outside the cache root cannot be archived: said when the cache is saved (as the
+    // old tool found it, when it saved), never a reason to fail a task that would succeed.
     const placed = placeOutputs(ctx.cwd, this.cacheRoot(args), args.outputs);
-    if (!placed.ok) {
-      return {
-        error:
-          `snapshot: ${placed.error}; outputs are taken from the directory the task started in (${ctx.cwd}) ` +
-          `and must lie inside the cache root: pass --cache-root DIR or set TASKRUNNER_ROOT_DIRECTORY`,
-      };
-    }
-    this.outputs = placed.outputs;
+    this.outputs = placed.ok ? placed : { ok: false, error: placed.error, paths: args.outputs.map((o) => resolvePath(ctx.cwd, o)) };
 
     out.debug(`Files to hash: ${JSON.stringify(args.fileInputs)}`);
     out.debug(`Raw inputs: ${JSON.stringify(args.rawInputs)}`);
@@ -109,7 +110,7 @@ export class SnapshotSession {
     if (savedFile.kind === "damaged") out.debug(`Invalid HashInfo in hash file ${hashFile}: ${savedFile.reason}`);
     const saved = savedFile.kind === "found" ? savedFile.info : EMPTY_HASH;
     const unchanged = hashed.hash === saved.hash && !ctx.force;
-    const missing = unchanged ? this.outputs.filter((o) => !pathExists(o.path)).map((o) => o.declared) : [];
+    const missing = unchanged ? args.outputs.filter((_, i) => !pathExists(this.outputPath(i))) : [];
     if (unchanged && missing.length === 0) {
       out.debug(`Hash matches, hash=${saved.hash}, skipping`);
       ctx.record.shortcut = "skipped";
@@ -254,7 +255,14 @@ export class SnapshotSession {
     if (!cache) return;
     const { archiveName } = await loadRemote();
     ctx.out.debug("Saving remote cache");
-    const members = this.outputs.map((o) => o.member);
+    if (!this.outputs.ok) {
+      ctx.out.warn(
+        `Remote cache not saved: ${this.outputs.error}; outputs are taken from the directory the task started in ` +
+          `(${ctx.cwd}) and must lie inside the cache root: pass --cache-root DIR or set TASKRUNNER_ROOT_DIRECTORY`,
+      );
+      return;
+    }
+    const members = this.outputs.outputs.map((o) => o.member);
     const saved = await cache.saveArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), members);
     if (saved.kind !== "saved") {
       if (saved.kind === "failed") ctx.out.warn(`Remote cache not saved: ${saved.message}`);

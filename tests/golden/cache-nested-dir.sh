@@ -28,6 +28,6 @@ echo "-- changed input in the clone: the fuzzy cache restores both, then the tas
 rm nested/output.txt output2.txt && echo bar > nested/input.txt && git commit -qam bar
 go b2
 echo "Output in b is: $(cat nested/output.txt); output2: $(cat output2.txt)"
-echo "-- an output outside the cache root is an error"
+echo "-- an output outside the cache root: the task runs and succeeds, its archive is not saved (one warning)"
 cd nested
-TASKRUNNER_ROOT_DIRECTORY="$PWD" taskrunner -n outside bash -c 'snapshot input.txt -o ../output2.txt; echo "must not run"' || echo "exit code: $?"
+TASKRUNNER_ROOT_DIRECTORY="$PWD" taskrunner -n outside bash -c 'snapshot input.txt -o ../output2.txt; echo "ran"' && echo "exit code: $?"
