@@ -71,7 +71,7 @@ function buildVersion(): string {
   return `${pkg.version} (${commit}${dirty ? "-dirty" : ""})`;
 }
 
-type Outcome = { ok: true } | { ok: false; error: string };
+type Outcome = { ok: true; note: string } | { ok: false; error: string };
 
 function remoteEntry(entry: string): string[] {
   const remote = join(dirname(entry), "remote.ts");
@@ -79,10 +79,14 @@ function remoteEntry(entry: string): string[] {
 }
 
 async function compile(opts: Options, version: string, outfile: string, target?: string): Promise<Outcome> {
-  // Written under a temporary name and renamed: tests and other builds may be running the old
-  // binary at this moment, and must never see a half-written one.
-  const tmp = join(DIST, `.${basename(outfile)}.${process.pid}.tmp`);
+  // Written in a temporary folder and renamed: tests and other builds may be running the old
+  // binary at this moment, and must never see a half-written one. The file inside always has
+  // the same name because Bun embeds it (the program's module path, /$bunfs/root/<name>, and a
+  // hash of it): a name with the pid in it made every build's bytes differ.
+  const tmpDir = join(DIST, `.build-${process.pid}`);
+  const tmp = join(tmpDir, "taskrunner");
   try {
+    mkdirSync(tmpDir, { recursive: true });
     const result = await Bun.build({
       // src/remote.ts (cache + GitHub: the AWS SDK, octokit, tar) is a second entry point,
       // loaded only when a task uses them: in the main bundle it slowed every start.
@@ -101,14 +105,20 @@ async function compile(opts: Options, version: string, outfile: string, target?:
       throw: false,
     });
     if (!result.success) return { ok: false, error: result.logs.map(String).join("\n") || "unknown error" };
+    let note = "";
+    if (target?.startsWith("darwin-")) {
+      const signed = ensureSigned(tmp);
+      if (!signed.ok) return { ok: false, error: signed.error };
+      note = signed.resigned ? ", re-signed ad hoc" : ", signature valid";
+    }
     renameSync(tmp, outfile);
-    return { ok: true };
+    return { ok: true, note };
   } catch (e) {
     // `throw: false` covers build errors (including a failed runtime download); bad options
     // and I/O errors are still thrown.
     return { ok: false, error: e instanceof AggregateError ? e.errors.map(String).join("\n") : String(e) };
   } finally {
-    rmSync(tmp, { force: true });
+    rmSync(tmpDir, { recursive: true, force: true });
   }
 }
 
@@ -224,16 +234,16 @@ function adhocSign(buf: Buffer, m: MachO): Buffer {
 function ensureSigned(path: string): { ok: true; resigned: boolean } | { ok: false; error: string } {
   const buf = readFileSync(path);
   const m = parseMachO(buf);
-  if (typeof m === "string") return { ok: false, error: `${path}: ${m}` };
+  if (typeof m === "string") return { ok: false, error: m };
   if (signatureValid(buf, m)) return { ok: true, resigned: false };
   let signed: Buffer;
   try {
     signed = adhocSign(buf, m);
   } catch (e) {
-    return { ok: false, error: `${path}: ${(e as Error).message}` };
+    return { ok: false, error: (e as Error).message };
   }
   const check = parseMachO(signed);
-  if (typeof check === "string" || !signatureValid(signed, check)) return { ok: false, error: `${path}: re-signing failed` };
+  if (typeof check === "string" || !signatureValid(signed, check)) return { ok: false, error: "re-signing failed" };
   writeFileSync(path, signed);
   return { ok: true, resigned: true };
 }
@@ -287,18 +297,8 @@ async function main(): Promise<number> {
       failed.push(target);
       continue;
     }
-    let note = "";
-    if (target.startsWith("darwin-")) {
-      const signed = ensureSigned(outfile);
-      if (!signed.ok) {
-        console.error(`build.ts: target ${target} failed: ${signed.error}`);
-        failed.push(target);
-        continue;
-      }
-      note = signed.resigned ? ", re-signed ad hoc" : ", signature valid";
-    }
     lines.push(`${sha256(outfile)}  ${name}`);
-    console.log(`built ${outfile} (${size(outfile)}${note}, ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    console.log(`built ${outfile} (${size(outfile)}${r.note}, ${((performance.now() - started) / 1000).toFixed(1)} s)`);
   }
   if (failed.length > 0) {
     // No SHA256SUMS: an incomplete release must not look publishable.
