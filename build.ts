@@ -14,7 +14,7 @@ import { basename, dirname, join } from "node:path";
 import pkg from "./package.json";
 
 /** Release targets; each is published as dist/taskrunner-<name>, and Bun's target is `bun-<name>`. */
-const TARGETS = [
+export const TARGETS = [
   "linux-x64",
   "linux-arm64",
   "linux-x64-musl",
@@ -65,8 +65,10 @@ function git(args: string[]): string | null {
 
 /** "0.1.0 (1a2b3c4d5e6f)", with "-dirty" when tracked files differ from that commit. */
 function buildVersion(): string {
-  const commit = git(["rev-parse", "--short=12", "HEAD"]);
-  if (commit === null) return `${pkg.version} (unknown commit)`;
+  // Not `--short=12`: git lengthens an abbreviation that is ambiguous in this clone's objects,
+  // so a shallow and a full clone of one commit could embed different versions.
+  const commit = git(["rev-parse", "HEAD"])?.slice(0, 12);
+  if (commit === undefined) return `${pkg.version} (unknown commit)`;
   const dirty = git(["status", "--porcelain", "--untracked-files=no"]);
   return `${pkg.version} (${commit}${dirty ? "-dirty" : ""})`;
 }
@@ -310,4 +312,5 @@ async function main(): Promise<number> {
   return 0;
 }
 
-process.exit(await main());
+// Imported by the reproducibility test for TARGETS; run as `bun build.ts`, it builds.
+if (import.meta.main) process.exit(await main());
