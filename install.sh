@@ -16,7 +16,7 @@
 #                            x86_64-baseline for x64 CPUs without AVX2. No Rosetta or CPU check.
 #   TASKRUNNER_INSTALL_LIBC  glibc or musl (Linux only)
 #
-# Needs: curl or wget; sha256sum, shasum or openssl; and uname, awk, grep, head, tail, ls,
+# Needs: curl or wget; sha256sum, shasum or openssl; and uname, awk, grep, ls,
 # mkdir, mktemp, chmod, mv, rm. tests/install.test.ts runs it with nothing else on PATH.
 
 set -u
@@ -24,7 +24,12 @@ set -u
 REPO="restaumatic/taskrunner"
 
 say() { printf 'taskrunner install: %s\n' "$*"; }
-die() { printf 'taskrunner install: error: %s\n' "$*" >&2; exit 1; }
+# die MESSAGE [HINT]: the error line, then what to do about it when there is something to do.
+die() {
+  printf 'taskrunner install: error: %s\n' "$1" >&2
+  [ -z "${2:-}" ] || say "$2" >&2
+  exit 1
+}
 has() { command -v "$1" >/dev/null 2>&1; }
 
 # The platform's names as uname gives them, or as the knobs override them.
@@ -82,31 +87,77 @@ detect_libc() {
   echo glibc
 }
 
-# fetch URL FILE: download, or print why not (one line) and fail.
+# fetch URL FILE: download, or print why not (one line) and fail. A server that sends nothing
+# for 20 s fails the download, as a refused connection does: an install never hangs. curl
+# retries what may pass (5xx, a refused connection) within those first 20 s, not a stall.
 fetch() {
   if has curl; then
-    code=$(curl -fsL --retry 2 --connect-timeout 20 -w '%{http_code}' -o "$2" "$1" 2>/dev/null)
-    rc=$?
-    [ "$rc" -eq 0 ] && return 0
-    case $code in
-      "" | *000)
-        case $rc in
-          6) echo "cannot resolve the host name" ;;
-          7) echo "cannot connect to the server" ;;
-          28) echo "timed out" ;;
-          35 | 60) echo "TLS error (curl exit code $rc)" ;;
-          *) echo "curl exit code $rc" ;;
-        esac ;;
-      *) echo "HTTP $(printf '%s' "$code" | tail -c 3)" ;;
-    esac
-    return 1
+    err=$(curl -fsSL --retry 2 --retry-max-time 20 --connect-timeout 20 --speed-limit 1 --speed-time 20 \
+      -o "$2" "$1" 2>&1) && return 0
+    curl_failure $? "$err"
   elif has wget; then
-    wget -q -O "$2" "$1" 2>/dev/null && return 0
-    echo "wget exit code $? (8: the server answered with an error, e.g. 404)"
-    return 1
+    # GNU wget says nothing with -q and tries 20 times; -nv prints its errors. BusyBox wget
+    # (Alpine) has neither option, tries once and prints its errors with -q; some builds lack
+    # -T (Debian's crashes on it), and there a stalled server is waited for.
+    case $(wget --help 2>&1) in
+      *"GNU Wget"*) err=$(wget -nv -t 1 -T 20 -O "$2" "$1" 2>&1) && return 0 ;;
+      *"-T SEC"*) err=$(wget -q -T 20 -O "$2" "$1" 2>&1) && return 0 ;;
+      *) err=$(wget -q -O "$2" "$1" 2>&1) && return 0 ;;
+    esac
+    wget_failure $? "$err"
+  else
+    echo "neither curl nor wget is installed"
   fi
-  echo "neither curl nor wget is installed"
   return 1
+}
+
+# The HTTP status in a client's error text ("returned error: 404", "HTTP/1.1 404 Not Found",
+# "ERROR 404: Not Found"), if there is one.
+http_status() {
+  printf '%s\n' "$1" | awk 'match($0, /(error:|HTTP\/[0-9.]+|ERROR) [0-9][0-9][0-9]/) {
+    s = substr($0, RSTART, RLENGTH); status = substr(s, length(s) - 2) } END { print status }'
+}
+
+# The last line of a client's error text, without its "curl: (N) " or "wget: " prefix.
+last_said() {
+  printf '%s\n' "$1" | awk 'NF { line = $0 } END {
+    sub(/^curl: \([0-9]+\) /, "", line); sub(/^wget: /, "", line); print line }'
+}
+
+# curl_failure EXIT_CODE STDERR: what went wrong, in words, then as curl said it.
+curl_failure() {
+  said=$(last_said "$2")
+  case $1 in
+    22) echo "HTTP $(http_status "$2")"; return ;;
+    6) what="cannot resolve the host name" ;;
+    7) what="cannot connect to the server" ;;
+    18) what="the download was cut off" ;;
+    23) what="cannot write the file; is the disk full?" ;;
+    28) what="timed out" ;;
+    35 | 60) what="TLS error" ;;
+    52 | 56) what="the connection broke off" ;;
+    *) what="curl failed" ;;
+  esac
+  echo "$what (curl exit code $1${said:+: $said})"
+}
+
+# wget_failure EXIT_CODE STDERR: GNU wget's meaning of its exit code, and what it said;
+# BusyBox wget always exits 1 and says what happened.
+wget_failure() {
+  status=$(http_status "$2")
+  if [ -n "$status" ]; then echo "HTTP $status"; return; fi
+  said=$(last_said "$2")
+  case $1 in
+    2) what="wget could not parse its options" ;;
+    3) what="cannot write the file; is the disk full?" ;;
+    4) what="network failure: no connection, or it broke off" ;;
+    5) what="TLS certificate verification failed" ;;
+    6) what="the server wants a user name and password" ;;
+    7) what="protocol error" ;;
+    8) what="the server answered with an error" ;;
+    *) what=${said:-wget failed}; said= ;;
+  esac
+  echo "$what (wget exit code $1${said:+: $said})"
 }
 
 sha256_of() {
@@ -114,6 +165,32 @@ sha256_of() {
   elif has shasum; then shasum -a 256 "$1" | awk '{ print $1 }'
   else openssl dgst -sha256 "$1" | awk '{ print $NF }'
   fi
+}
+
+# cannot_start EXIT_CODE OUTPUT: why the downloaded binary did not start; exits 1.
+cannot_start() {
+  # The line that says what happened: Bun's crash report opens with a ==== banner and platform
+  # details before its "panic(...): ..." line; other failures (a missing library) come first.
+  # The shell's own messages name the temporary file: they get the asset's name instead.
+  line=$(printf '%s\n' "$2" | awk -v tmp="$tmp" -v name="$asset" '
+    { while ((i = index($0, tmp)) > 0) $0 = substr($0, 1, i - 1) name substr($0, i + length(tmp)) }
+    /^panic/ { print; found = 1; exit }
+    first == "" && !/^[[:space:]=-]*$/ { first = $0 }
+    END { if (!found && first != "") print first }')
+  how="exit code $1"
+  hint=
+  if [ "$1" -gt 128 ]; then
+    how="killed by signal $(($1 - 128))"
+    sig=$(kill -l "$1" 2>/dev/null) && how="killed by SIG$sig"
+    # Bun's x64 runtime needs SSE4.2; older CPUs stop at its first instruction, saying nothing.
+    case $sig/$asset in
+      ILL/*-x64*) hint="x64 builds need a CPU with SSE4.2 (Intel Nehalem, AMD Bulldozer or newer)" ;;
+    esac
+  elif [ "$1" = 127 ] && [ "${libc:-}" = glibc ]; then
+    hint="a glibc build needs glibc's loader; on a musl system (Alpine) set TASKRUNNER_INSTALL_LIBC=musl"
+  fi
+  [ "${libc:-}" != musl ] || hint="on Alpine it needs: apk add libstdc++ libgcc"
+  die "the downloaded $asset does not start ($how)${line:+: $line}; nothing was installed" "$hint"
 }
 
 default_install_dir() {
@@ -187,17 +264,14 @@ main() {
     die "checksum mismatch for $asset: expected $expected, got $actual; nothing was installed"
 
   chmod 755 "$tmp" || die "cannot chmod $tmp"
-  mv -f "$tmp" "$dir/taskrunner" || die "cannot move the binary into $dir/taskrunner"
+  # Started before it replaces anything: a binary that cannot run here is not installed.
+  # dash and BusyBox sh add a line of their own about a child killed by a signal ("Illegal
+  # instruction") on the stderr in force when they reap it: that is /dev/null here, and the
+  # binary's own output (redirected in the subshell) is kept.
+  out=$( { (exec "$tmp" --version </dev/null 2>&1); rc=$?; } 2>/dev/null; exit "$rc") || cannot_start $? "$out"
   dest="$dir/taskrunner"
-
-  if out=$("$dest" --version </dev/null 2>&1); then
-    say "installed $out to $dest"
-  else
-    say "installed $dest, but it does not start: $(printf '%s' "$out" | head -n 1)" >&2
-    if [ "${libc:-}" = musl ]; then
-      say "on Alpine it needs: apk add libstdc++ libgcc" >&2
-    fi
-  fi
+  mv -f "$tmp" "$dest" || die "cannot move the binary into $dest"
+  say "installed $out to $dest"
   case ":${PATH:-}:" in
     *":$dir:"*) ;;
     *) say "note: $dir is not on your PATH; add it, e.g.: export PATH=\"$dir:\$PATH\"" ;;
