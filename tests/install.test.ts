@@ -574,7 +574,7 @@ describe.concurrent.each(CLIENTS.map((c) => [c.name, c] as const))("download fai
 // The README's CI and container snippets that pipe a download into `sh`, each as the step
 // that runs it: a Dockerfile RUN under the SHELL in force (else the image's /bin/sh: dash on
 // Debian, BusyBox sh on Alpine), a GitHub Actions step under the shell Actions runs it with,
-// a plain command under dash, the shell without pipefail.
+// a plain command under sh (dash here, which has no pipefail).
 interface Step {
   title: string;
   argv: string[];
@@ -639,7 +639,7 @@ function blockSteps(heading: string, lines: string[]): Step[] {
     const shell = /^\s*-?\s*shell: bash\b/m.test(text) ? ["bash", "--noprofile", "--norc", "-eo", "pipefail"] : ["bash", "-e"];
     steps.push({ title: `${heading}: GitHub Actions step under ${shell.join(" ")}`, argv: shell, env: {}, busybox: false, script });
   } else if (PIPED_INTO_SH.test(text)) {
-    steps.push({ title: `${heading}: a command under dash`, argv: [SH, "-c", text], env: {}, busybox: false });
+    steps.push({ title: `${heading}: a command under sh (no pipefail)`, argv: [SH, "-c", text], env: {}, busybox: false });
   }
   return steps;
 }
