@@ -1,6 +1,6 @@
-// A misbehaving "S3" endpoint for fault tests, on raw TCP so that it can do
-// what a well-behaved HTTP server library will not: never answer, or stop
-// half-way through a body.
+// A misbehaving HTTP endpoint for fault tests (an "S3" store, a release download folder),
+// on raw TCP so that it can do what a well-behaved HTTP server library will not: never
+// answer, or stop half-way through a body.
 import { createServer, type Socket } from "node:net";
 
 export type Misbehaviour =
