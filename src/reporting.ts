@@ -23,7 +23,7 @@ export class Reporting {
 
   private commitStatus(): Promise<CommitStatusClient | null> {
     if (!this.ctx.config.enableCommitStatus) return Promise.resolve(null);
-    this.github ??= loadRemote().then((m) => m.openCommitStatus(this.ctx.config, this.ctx.paths.stateDir, this.log));
+    this.github ??= loadRemote().then((m) => m.openCommitStatus(this.ctx.config, this.ctx.paths, this.log));
     return this.github;
   }
 
@@ -36,7 +36,7 @@ export class Reporting {
   async beforeStart(): Promise<void> {
     if (!this.ctx.isToplevel || !this.ctx.config.enableCommitStatus) return;
     const { prefetchToken } = await loadRemote();
-    await prefetchToken(this.ctx.config, this.ctx.paths.stateDir, this.log);
+    await prefetchToken(this.ctx.config, this.ctx.paths, this.log);
   }
 
   async status(state: StatusRequest["state"], description: string | null, targetUrl: string | null = null): Promise<void> {

@@ -11,7 +11,7 @@ import { createReadStream } from "node:fs";
 import { access } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import type { Config } from "../config";
-import { FAILURE_LIMIT, FailureGate } from "./failures";
+import { FAILURE_LIMIT, FailureGate } from "../failure-gate";
 import { FsStore } from "./fs-store";
 import { S3Store } from "./s3-store";
 import { DEFAULT_LIMITS, StoreError, describeError, seconds, watchStall, type Limits, type ObjectStore } from "./store";
@@ -63,7 +63,7 @@ export function openRemoteCache(config: Config, log: CacheLog, buildDir: string,
   } else {
     return null;
   }
-  return new StoreCache(store, config, log, new FailureGate(buildDir, store.description, log), lim);
+  return new StoreCache(store, config, log, new FailureGate(buildDir, "remote-cache", store.description, log), lim);
 }
 
 class StoreCache implements RemoteCache {

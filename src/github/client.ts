@@ -1,30 +1,50 @@
 // Commit statuses for one repository: POST a status, look for an existing one.
 // Authorised calls retry once with a new token when GitHub answers 401: a
 // token can die before the expiry GitHub reported (revoked, clock skew).
+//
+// Statuses are a report, never a reason to wait: the build has a budget of
+// GitHub faults (FailureGate, shared by its processes). A timeout or a token
+// that cannot be had switches statuses off for the rest of the build at once,
+// other faults after FAILURE_LIMIT; the fault that does it says so, in its
+// one warn line, and later calls are a debug line each.
 import type { CommitStatusClient, Log, StatusRequest } from "./index";
 import type { GithubSettings } from "./settings";
-import { callApi, type ApiRequest, type ApiResult, type HttpPolicy } from "./http";
+import type { ApiResult, GithubApi, Hints } from "./api";
 import type { TokenStore } from "./token";
-import { describeError, type Secrets } from "./redact";
+import type { FailureGate } from "../failure-gate";
+import { describeError } from "./redact";
 
 export const REFRESH_WARNING = "GitHub API returned 401, force-refreshing token and retrying...";
+export const OFF = "commit statuses are off for the rest of this build";
 
 /** Enough pages for any real commit (GitHub keeps at most 1000 statuses per context and sha). */
 const MAX_STATUS_PAGES = 10;
+const PER_PAGE = 100;
 /** GitHub refuses longer descriptions with a 422; better a shortened one than none. */
 const MAX_DESCRIPTION = 140;
+
+type Outcome = { kind: "ok"; data: unknown } | { kind: "failed"; message: string } | { kind: "off" };
 
 export class GithubStatusClient implements CommitStatusClient {
   private readonly repoPath: string;
 
   constructor(
     private readonly settings: GithubSettings,
+    private readonly api: GithubApi,
     private readonly tokens: TokenStore,
-    private readonly policy: HttpPolicy,
+    private readonly gate: FailureGate,
     private readonly log: Log,
-    private readonly secrets: Secrets,
   ) {
     this.repoPath = `/repos/${settings.owner}/${settings.repo}`;
+  }
+
+  /** The toplevel's fetch at start, so that the build's tasks find the token in the cache file. */
+  async prefetch(): Promise<void> {
+    if (this.gate.closed) return this.log.debug(`GitHub token not prefetched: ${OFF}`);
+    const result = await this.tokens.token();
+    if (result.kind === "ok") return;
+    if (this.gate.closed) return this.log.debug(`GitHub token not prefetched: ${OFF}`);
+    this.log.warn(`Could not fetch a GitHub installation token: ${this.fault(result.message, true)}`);
   }
 
   async post(sha: string, req: StatusRequest): Promise<void> {
@@ -35,20 +55,22 @@ export class GithubStatusClient implements CommitStatusClient {
         req.description !== null && req.description.length > MAX_DESCRIPTION
           ? `${req.description.slice(0, MAX_DESCRIPTION - 1)}…`
           : req.description;
-      // Exactly these keys in this order, nulls spelled out: the body GitHub
-      // (and the old tool's golden tests) see.
-      const body = JSON.stringify({ context: req.context, description, state: req.state, target_url: req.target_url });
-      const result = await this.authorized({
-        method: "POST",
-        url: `${this.settings.apiUrl}${this.repoPath}/statuses/${sha}`,
-        label: `POST ${this.repoPath}/statuses/${sha}`,
-        body,
-        hints: {
-          403: 'check that the GitHub App has the "Commit statuses: write" permission',
-          404: `check GITHUB_REPOSITORY/GITHUB_REPOSITORY_OWNER (${this.settings.owner}/${this.settings.repo}) and that the GitHub App is installed there`,
-        },
-      });
+      const label = `POST ${this.repoPath}/statuses/${sha}`;
+      const result = await this.authorized(label, () =>
+        this.api.call(
+          "POST /repos/{owner}/{repo}/statuses/{sha}",
+          // Exactly these keys in this order, nulls spelled out: the body GitHub
+          // (and the old tool's golden tests) see.
+          { owner: this.settings.owner, repo: this.settings.repo, sha, context: req.context, description, state: req.state, target_url: req.target_url },
+          label,
+          {
+            403: 'check that the GitHub App has the "Commit statuses: write" permission',
+            404: `check GITHUB_REPOSITORY/GITHUB_REPOSITORY_OWNER (${this.settings.owner}/${this.settings.repo}) and that the GitHub App is installed there`,
+          },
+        ),
+      );
       if (result.kind === "ok") this.log.debug(`Posted commit status ${req.state} for ${req.context} on ${sha}`);
+      else if (result.kind === "off") this.log.debug(`${what}: ${OFF}`);
       else this.log.warn(`${what}: ${result.message}`);
     } catch (e) {
       this.log.warn(`${what}: ${describeError(e)}`); // a bug; the build goes on
@@ -62,27 +84,26 @@ export class GithubStatusClient implements CommitStatusClient {
         this.log.warn(`${what}: ${JSON.stringify(sha)} is not a commit id`);
         return false;
       }
-      const origin = new URL(this.settings.apiUrl).origin;
-      let url: string | null = `${this.settings.apiUrl}${this.repoPath}/commits/${sha}/statuses?per_page=100`;
-      for (let page = 1; url !== null && page <= MAX_STATUS_PAGES; page++) {
-        const result: ApiResult = await this.authorized({
-          method: "GET",
-          url,
-          label: `GET ${this.repoPath}/commits/${sha}/statuses`,
-          hints: { 404: `check GITHUB_REPOSITORY/GITHUB_REPOSITORY_OWNER (${this.settings.owner}/${this.settings.repo})` },
-        });
-        if (result.kind !== "ok") {
+      const label = `GET ${this.repoPath}/commits/${sha}/statuses`;
+      const hints: Hints = { 404: `check GITHUB_REPOSITORY/GITHUB_REPOSITORY_OWNER (${this.settings.owner}/${this.settings.repo})` };
+      // Page by page, by number: a Link header's URL could point anywhere, and the token goes nowhere but the API.
+      for (let page = 1; page <= MAX_STATUS_PAGES; page++) {
+        const params = { owner: this.settings.owner, repo: this.settings.repo, ref: sha, per_page: PER_PAGE, page };
+        const result = await this.authorized(label, () => this.api.call("GET /repos/{owner}/{repo}/commits/{ref}/statuses", params, label, hints));
+        if (result.kind === "off") {
+          this.log.debug(`${what}: ${OFF}`);
+          return false;
+        }
+        if (result.kind === "failed") {
           this.log.warn(`${what}: ${result.message}`);
           return false;
         }
-        if (!Array.isArray(result.json)) {
+        if (!Array.isArray(result.data)) {
           this.log.warn(`${what}: GitHub's answer is not a list of statuses`);
           return false;
         }
-        if (result.json.some((s) => (s as { context?: unknown } | null)?.context === context)) return true;
-        url = nextPage(result.headers.get("link"));
-        // Never send the token anywhere but the configured API.
-        if (url !== null && new URL(url).origin !== origin) url = null;
+        if (result.data.some((s) => (s as { context?: unknown } | null)?.context === context)) return true;
+        if (result.data.length < PER_PAGE) return false;
       }
       return false;
     } catch (e) {
@@ -91,35 +112,41 @@ export class GithubStatusClient implements CommitStatusClient {
     }
   }
 
-  private readonly scrub = (m: string) => this.secrets.scrub(m);
-
-  private async authorized(req: Omit<ApiRequest, "authorization">): Promise<ApiResult> {
+  private async authorized(label: string, call: () => Promise<ApiResult>): Promise<Outcome> {
+    if (this.gate.closed) return { kind: "off" };
     const first = await this.tokens.token();
-    if (first.kind === "failed") return { kind: "failed", message: `no GitHub installation token: ${first.message}` };
-    const result = await callApi({ ...req, authorization: `Bearer ${first.token}` }, this.policy, this.log, this.scrub);
-    if (result.kind !== "unauthorized") return result;
-    this.log.warn(REFRESH_WARNING);
-    const second = await this.tokens.replace(first.token);
-    if (second.kind === "failed") return { kind: "failed", message: `no new GitHub installation token: ${second.message}` };
-    const retried = await callApi({ ...req, authorization: `Bearer ${second.token}` }, this.policy, this.log, this.scrub);
-    if (retried.kind !== "unauthorized") return retried;
-    return {
-      kind: "failed",
-      message: `GitHub API answered 401 to ${req.label} even with a new token (${retried.message}); check that the GitHub App is installed on ${this.settings.owner}/${this.settings.repo}`,
-    };
+    if (first.kind === "failed") return this.tokenFailure(`no GitHub installation token: ${first.message}`);
+    let result = await call();
+    if (result.kind === "unauthorized") {
+      this.log.warn(REFRESH_WARNING);
+      const second = await this.tokens.replace(first.token);
+      if (second.kind === "failed") return this.tokenFailure(`no new GitHub installation token: ${second.message}`);
+      result = await call();
+      if (result.kind === "unauthorized") {
+        result = {
+          kind: "failed",
+          message: `GitHub API answered 401 to ${label} even with a new token (${result.message}); check that the GitHub App is installed on ${this.settings.owner}/${this.settings.repo}`,
+        };
+      }
+    }
+    if (result.kind === "ok") return { kind: "ok", data: result.data };
+    // A timeout says the API is too slow to be worth waiting for again in this build.
+    return { kind: "failed", message: this.fault(result.message, result.kind === "timeout") };
+  }
+
+  /** Without a token nothing can be reported: off at once (unless another process already said so). */
+  private tokenFailure(message: string): Outcome {
+    if (this.gate.closed) return { kind: "off" };
+    return { kind: "failed", message: this.fault(message, true) };
+  }
+
+  /** Counts a fault (`final`: switches statuses off); the message, saying so when this fault did it. */
+  private fault(message: string, final: boolean): string {
+    const closedNow = final ? this.gate.close(message) : this.gate.record(message);
+    return closedNow ? `${message}; ${OFF}` : message;
   }
 }
 
 function isSha(sha: string): boolean {
   return /^[0-9a-fA-F]{4,64}$/.test(sha);
-}
-
-/** The rel="next" URL of a Link header, as GitHub paginates. */
-function nextPage(link: string | null): string | null {
-  if (!link) return null;
-  for (const part of link.split(",")) {
-    const m = /<([^>]+)>\s*;\s*rel="?next"?/.exec(part);
-    if (m) return m[1];
-  }
-  return null;
 }

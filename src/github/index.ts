@@ -1,15 +1,16 @@
 // GitHub commit statuses through a GitHub App (SPEC §9). Import this module
 // lazily (`await import("./github")`): it pulls in node:crypto and node:fs,
-// and octokit on first use, none of which the runner's start-up needs.
+// and the octokit stack (./api) when a client is opened, none of which the
+// runner's start-up needs.
 //
 // Nothing here throws to the caller or fails a build: a problem becomes one
 // warn line (credentials never in it) and the task goes on without a status.
 import type { Config } from "../config";
-import { GithubStatusClient } from "./client";
-import { DEFAULT_POLICY, type HttpPolicy } from "./http";
+import { FailureGate } from "../failure-gate";
+import { OFF } from "./client";
 import { Secrets, describeError } from "./redact";
 import { checkSettings } from "./settings";
-import { TokenStore } from "./token";
+import { TokenStore, type FetchToken } from "./token";
 
 export interface StatusRequest {
   context: string;
@@ -30,52 +31,68 @@ export interface CommitStatusClient {
   hasStatus(sha: string, context: string): Promise<boolean>;
 }
 
+export interface HttpPolicy {
+  /** Per attempt, connection to last byte. */
+  timeoutMs: number;
+  /** Extra attempts after the first, for unreachable/5xx/429 answers. */
+  retries: number;
+  /** The first pause between attempts; the second is 4× (plugin-retry's (n+1)² steps). */
+  backoffMs: number;
+}
+
+export const DEFAULT_POLICY: HttpPolicy = { timeoutMs: 10_000, retries: 2, backoffMs: 250 };
+
 /** Timeouts and retries; the defaults suit GitHub, tests shorten them. */
 export interface ClientOptions extends Partial<HttpPolicy> {
   /** Longest wait for another process holding the token cache lock. */
   lockTimeoutMs?: number;
 }
 
-export { REFRESH_WARNING } from "./client";
+/** Where the token is shared (the state directory) and the build's fault budget is kept (its directory). */
+export interface Places {
+  stateDir: string;
+  buildDir: string;
+}
+
+export { REFRESH_WARNING, OFF } from "./client";
 export { CACHE_FILE } from "./token";
 
 const DISABLED = "commit statuses will not be reported";
 
-/** The client's parts, or what is wrong with the settings; secrets are registered with safeLog first. */
-function setUp(config: Config, stateDirectory: string, log: Log, options: ClientOptions) {
+/**
+ * A client, or what is wrong with the settings. The secrets known so far are
+ * registered with safeLog first; the octokit stack is loaded only here.
+ */
+async function setUp(config: Config, places: Places, log: Log, options: ClientOptions) {
   const secrets = new Secrets();
   secrets.add(config.github.privateKey);
   const safeLog = secrets.wrap(log);
-  const build = () => {
+  try {
     const checked = checkSettings(config.github);
-    if (checked.kind === "invalid") return { kind: "invalid" as const, problem: checked.problem };
-    secrets.add(checked.settings.privateKeyPkcs8);
+    if (checked.kind === "invalid") return { kind: "invalid" as const, problem: checked.problem, safeLog };
+    const { settings } = checked;
+    secrets.add(settings.privateKeyPkcs8);
     const policy = { ...DEFAULT_POLICY, ...definedOnly(options) };
-    const tokens = new TokenStore(checked.settings, stateDirectory, { lockTimeoutMs: 60_000, ...policy }, safeLog, secrets);
-    return { kind: "ready" as const, settings: checked.settings, policy, tokens };
-  };
-  return { secrets, safeLog, build };
+    const gate = new FailureGate(places.buildDir, "github", "GitHub API", safeLog);
+    const [{ GithubApi }, { GithubStatusClient }] = await Promise.all([import("./api"), import("./client")]);
+    // The store and auth-app need each other: the store buys tokens through the API
+    // (called only later, once `api` exists), auth-app reads them from the store.
+    const fetchToken: FetchToken = async () => (gate.closed ? { kind: "failed", message: OFF } : api.newInstallationToken());
+    const tokens = new TokenStore(settings, places.stateDir, options.lockTimeoutMs ?? 60_000, fetchToken, safeLog, secrets);
+    const api = new GithubApi(settings, policy, tokens.hook, safeLog, secrets);
+    return { kind: "ready" as const, client: new GithubStatusClient(settings, api, tokens, gate, safeLog), safeLog };
+  } catch (e) {
+    return { kind: "broken" as const, problem: describeError(e), safeLog };
+  }
 }
 
 /** null plus one warn line naming the variable when the credentials or repository are missing or invalid. */
-export function openCommitStatus(
-  config: Config,
-  stateDirectory: string,
-  log: Log,
-  options: ClientOptions = {},
-): CommitStatusClient | null {
-  const { secrets, safeLog, build } = setUp(config, stateDirectory, log, options);
-  try {
-    const parts = build();
-    if (parts.kind === "invalid") {
-      safeLog.warn(`TASKRUNNER_ENABLE_COMMIT_STATUS=1 but ${parts.problem}; ${DISABLED}`);
-      return null;
-    }
-    return new GithubStatusClient(parts.settings, parts.tokens, parts.policy, safeLog, secrets);
-  } catch (e) {
-    safeLog.warn(`GitHub commit statuses unavailable: ${describeError(e)}; ${DISABLED}`);
-    return null;
-  }
+export async function openCommitStatus(config: Config, places: Places, log: Log, options: ClientOptions = {}): Promise<CommitStatusClient | null> {
+  const opened = await setUp(config, places, log, options);
+  if (opened.kind === "ready") return opened.client;
+  if (opened.kind === "invalid") opened.safeLog.warn(`TASKRUNNER_ENABLE_COMMIT_STATUS=1 but ${opened.problem}; ${DISABLED}`);
+  else opened.safeLog.warn(`GitHub commit statuses unavailable: ${opened.problem}; ${DISABLED}`);
+  return null;
 }
 
 /**
@@ -83,19 +100,10 @@ export function openCommitStatus(
  * cache file, so the build's tasks find it there. Missing credentials are only
  * a debug line here: every process that reports opens a client, and that says it.
  */
-export async function prefetchToken(config: Config, stateDirectory: string, log: Log, options: ClientOptions = {}): Promise<void> {
-  const { safeLog, build } = setUp(config, stateDirectory, log, options);
-  try {
-    const parts = build();
-    if (parts.kind === "invalid") {
-      safeLog.debug(`GitHub token not prefetched: ${parts.problem}`);
-      return;
-    }
-    const result = await parts.tokens.token();
-    if (result.kind === "failed") safeLog.warn(`Could not fetch a GitHub installation token: ${result.message}`);
-  } catch (e) {
-    safeLog.warn(`Could not fetch a GitHub installation token: ${describeError(e)}`);
-  }
+export async function prefetchToken(config: Config, places: Places, log: Log, options: ClientOptions = {}): Promise<void> {
+  const opened = await setUp(config, places, log, options);
+  if (opened.kind === "ready") await opened.client.prefetch();
+  else opened.safeLog.debug(`GitHub token not prefetched: ${opened.problem}`);
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

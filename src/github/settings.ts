@@ -2,7 +2,7 @@
 // variables (and already splits `owner/repo`, and turns `|` into newlines in
 // the key); here a missing or unusable one becomes one line naming it.
 import type { GithubConfig } from "../config";
-import { checkPrivateKey } from "./jwt";
+import { checkPrivateKey } from "./key";
 
 export interface GithubSettings {
   apiUrl: string;

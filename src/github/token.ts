@@ -4,23 +4,29 @@
 // creation, so one build asks for one token: each process reads the cache
 // file under an exclusive flock on the .lock file beside it and only the one
 // that finds it missing or about to expire asks GitHub for a new one.
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, constants } from "node:fs";
+//
+// auth-app, which puts the token on every request, reads it through `hook`
+// (its cache option): the token this store last read from the file or fetched.
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, constants } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { flock, Errno, LOCK_EX, LOCK_NB } from "../sys";
 import type { Log } from "./index";
 import type { GithubSettings } from "./settings";
-import { callApi, type HttpPolicy } from "./http";
-import { jwtFactory, type JwtFactory } from "./jwt";
+import type { ApiResult, TokenCacheHook } from "./api";
 import { describeError, type Secrets } from "./redact";
 
 export const CACHE_FILE = ".github-token-cache.json";
 
-export type TokenResult = { kind: "ok"; token: string } | { kind: "failed"; message: string };
+export type TokenResult = { kind: "ok"; token: string } | { kind: "failed"; message: string; timedOut: boolean };
+
+export type FetchToken = () => Promise<{ kind: "ok"; token: string; expiresAt: string | undefined } | Exclude<ApiResult, { kind: "ok" }>>;
 
 interface CachedToken {
   token: string;
   expiresAtMs: number;
 }
+
+const LONG_AGO = new Date(0).toISOString();
 
 /** GitHub's documented lifetime, for an answer that leaves expires_at out. */
 const DEFAULT_LIFETIME_MS = 60 * 60 * 1000;
@@ -28,18 +34,30 @@ const DEFAULT_LIFETIME_MS = 60 * 60 * 1000;
 export class TokenStore {
   private memory: CachedToken | null = null;
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly jwt: JwtFactory;
   readonly cachePath: string;
   readonly lockPath: string;
+
+  /**
+   * For auth-app: the token in memory (token() and replace() keep it fresh
+   * before each request), in auth-app's format. Its creation time is given as
+   * long ago: auth-app would otherwise answer a 401 on a token younger than 5 s
+   * by waiting and retrying for up to 5 s, where the contract says warn, buy a
+   * new token, retry once — which client.ts does.
+   */
+  readonly hook: TokenCacheHook = {
+    get: async () => (this.memory ? `${this.memory.token}|${LONG_AGO}|${new Date(this.memory.expiresAtMs).toISOString()}|all||` : undefined),
+    // What auth-app fetches arrives here too; we keep it from fetchToken's answer, checked, under the lock.
+    set: async () => {},
+  };
 
   constructor(
     private readonly settings: GithubSettings,
     private readonly stateDirectory: string,
-    private readonly policy: HttpPolicy & { lockTimeoutMs: number },
+    private readonly lockTimeoutMs: number,
+    private readonly fetchToken: FetchToken,
     private readonly log: Log,
     private readonly secrets: Secrets,
   ) {
-    this.jwt = jwtFactory(settings.appId, settings.privateKeyPkcs8);
     this.cachePath = `${stateDirectory}/${CACHE_FILE}`;
     this.lockPath = `${this.cachePath}.lock`;
   }
@@ -56,7 +74,6 @@ export class TokenStore {
    * reported expiry says.
    */
   replace(rejected: string): Promise<TokenResult> {
-    this.memory = null;
     return this.serially(() => this.throughCache(rejected));
   }
 
@@ -74,88 +91,70 @@ export class TokenStore {
   }
 
   private async throughCache(rejected: string | null): Promise<TokenResult> {
-    if (rejected === null && this.memory && this.fresh(this.memory)) return { kind: "ok", token: this.memory.token };
-    const lock = await lockFile(this.lockPath, this.policy.lockTimeoutMs, this.stateDirectory);
+    const usable = (t: CachedToken | null): t is CachedToken =>
+      t !== null && (rejected === null ? this.fresh(t) : t.token !== rejected && t.expiresAtMs > Date.now());
+    if (usable(this.memory)) return { kind: "ok", token: this.memory.token };
+    const lock = await lockFile(this.lockPath, this.lockTimeoutMs, this.stateDirectory);
     if (lock.kind === "failed") {
       // Still report statuses, just without sharing the token.
       this.log.debug(`GitHub token cache not shared: ${lock.message}`);
-      return this.remember(await this.fetch(), false);
+      return this.fetch(false);
     }
     try {
       const cached = this.readCache();
-      if (cached) {
-        const usable = rejected === null ? this.fresh(cached) : cached.token !== rejected && cached.expiresAtMs > Date.now();
-        if (usable) {
-          this.memory = cached;
-          return { kind: "ok", token: cached.token };
-        }
+      if (usable(cached)) {
+        this.memory = cached;
+        return { kind: "ok", token: cached.token };
       }
-      return this.remember(await this.fetch(), true);
+      return await this.fetch(true);
     } finally {
       closeSync(lock.fd); // closing the descriptor releases the flock
     }
   }
 
-  private remember(result: TokenResult & { expiresAtMs?: number }, persist: boolean): TokenResult {
-    if (result.kind !== "ok") return result;
-    const entry = { token: result.token, expiresAtMs: result.expiresAtMs ?? Date.now() + DEFAULT_LIFETIME_MS };
-    this.memory = entry;
-    if (persist) this.writeCache(entry);
-    return { kind: "ok", token: result.token };
-  }
-
-  private async fetch(): Promise<TokenResult & { expiresAtMs?: number }> {
-    const { apiUrl, installationId } = this.settings;
-    let jwt: string;
-    try {
-      jwt = await this.jwt();
-    } catch (e) {
-      return { kind: "failed", message: `cannot sign a JWT with GITHUB_APP_PRIVATE_KEY: ${describeError(e)}` };
-    }
-    this.secrets.add(jwt);
-    const result = await callApi(
-      {
-        method: "POST",
-        url: `${apiUrl}/app/installations/${installationId}/access_tokens`,
-        authorization: `Bearer ${jwt}`,
-        label: `POST /app/installations/${installationId}/access_tokens`,
-        hints: {
-          403: "check that the GitHub App may access this installation",
-          404: `check GITHUB_INSTALLATION_ID=${installationId} (is the GitHub App installed there?)`,
-        },
-      },
-      this.policy,
-      this.log,
-      (m) => this.secrets.scrub(m),
-    );
-    if (result.kind === "unauthorized") {
-      return {
-        kind: "failed",
-        message: `GitHub rejected the app's JWT (401: ${result.message}); check GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and the machine's clock`,
-      };
-    }
-    if (result.kind === "failed") return result;
-    const body = result.json as { token?: unknown; expires_at?: unknown } | null | undefined;
-    if (!body || typeof body.token !== "string" || body.token === "") {
-      return { kind: "failed", message: `GitHub's answer to POST /app/installations/${installationId}/access_tokens has no token` };
-    }
-    this.secrets.add(body.token);
-    const expiresAtMs = typeof body.expires_at === "string" ? Date.parse(body.expires_at) : Number.NaN;
+  private async fetch(persist: boolean): Promise<TokenResult> {
+    const result = await this.fetchToken();
+    if (result.kind !== "ok") return { kind: "failed", message: result.message, timedOut: result.kind === "timeout" };
+    const expiresAtMs = result.expiresAt === undefined ? Number.NaN : Date.parse(result.expiresAt);
     this.log.debug(
-      `Fetched a GitHub installation token for installation ${installationId}` +
+      `Fetched a GitHub installation token for installation ${this.settings.installationId}` +
         (Number.isNaN(expiresAtMs) ? " (no expiry given; assuming 1 hour)" : `, expires ${new Date(expiresAtMs).toISOString()}`),
     );
-    return { kind: "ok", token: body.token, expiresAtMs: Number.isNaN(expiresAtMs) ? undefined : expiresAtMs };
+    this.memory = { token: result.token, expiresAtMs: Number.isNaN(expiresAtMs) ? Date.now() + DEFAULT_LIFETIME_MS : expiresAtMs };
+    if (persist) this.writeCache(this.memory);
+    return { kind: "ok", token: result.token };
   }
 
   // The file names the API, app and installation the token belongs to, so a
   // state directory shared between configurations never hands one the other's.
+  // One written by someone else (another user, or readable by others) is not
+  // trusted: its token could be anyone's, or already seen by anyone.
   private readCache(): CachedToken | null {
     let text: string;
+    let fd: number;
     try {
-      text = readFileSync(this.cachePath, "utf8");
-    } catch {
-      return null; // no cache yet
+      // O_NOFOLLOW: a symlink planted in a shared state directory is not ours either.
+      fd = openSync(this.cachePath, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return null; // no cache yet
+      this.log.debug(`${this.cachePath} cannot be opened (${describeError(e)}); fetching a new token`);
+      return null;
+    }
+    try {
+      const st = fstatSync(fd);
+      const uid = process.getuid?.() ?? st.uid;
+      if (st.uid !== uid || (st.mode & 0o077) !== 0 || !st.isFile()) {
+        const mode = (st.mode & 0o777).toString(8).padStart(4, "0");
+        this.log.debug(`${this.cachePath} is not ours alone (owner uid ${st.uid}, mode ${mode}); not using its token, fetching a new one`);
+        return null;
+      }
+      text = readFileSync(fd, "utf8");
+    } catch (e) {
+      this.log.debug(`${this.cachePath} is unreadable (${describeError(e)}); fetching a new token`);
+      return null;
+    } finally {
+      closeSync(fd);
     }
     try {
       const j = JSON.parse(text) as Record<string, unknown>;

@@ -1,6 +1,6 @@
 // The shared set-up of the commit-status tests: a fake GitHub API with its
-// keys, a scratch directory with a fresh state directory per test, and, at
-// the end, the check that no credential reached any logged line.
+// keys, a scratch directory with a fresh state directory (and build) per test,
+// and, at the end, the check that no credential reached any logged line.
 import { afterAll, beforeEach, expect } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,6 +21,14 @@ export function githubTestBed(name: string, otherKeys: TestKeys[] = []) {
     allLines,
     /** A fresh state directory for each test. */
     stateDir: "",
+    /** The state directory and a build directory in it (where the build's GitHub fault budget is kept). */
+    get places() {
+      return { stateDir: bed.stateDir, buildDir: join(bed.stateDir, "builds", "b") };
+    },
+    /** The same state directory, and another build. */
+    anotherBuild() {
+      return { stateDir: bed.stateDir, buildDir: mkdtempSync(join(bed.stateDir, "build-")) };
+    },
     config(overrides: Env = {}) {
       const env: Env = { ...githubEnv(fake, keys), ...overrides };
       for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];

@@ -17,9 +17,9 @@ const bed = githubTestBed("github");
 const { keys, fake, scratch, allLines, config } = bed;
 const FAST = { backoffMs: 10, timeoutMs: 5000 };
 
-function open(overrides: Env = {}, dir = bed.stateDir) {
+async function open(overrides: Env = {}, places = bed.places) {
   const captured = captureLog();
-  const client = openCommitStatus(config(overrides), dir, captured.log, FAST);
+  const client = await openCommitStatus(config(overrides), places, captured.log, FAST);
   const done = () => allLines.push(...captured.warns, ...captured.debugs);
   return { client: client as CommitStatusClient, ...captured, done };
 }
@@ -33,7 +33,7 @@ const status = (context: string, state: StatusRequest["state"] = "success", desc
 
 describe("one token per build", () => {
   test("many posts from one client: one token, bodies in order with explicit nulls", async () => {
-    const { client, warns, done } = open();
+    const { client, warns, done } = await open();
     await client.post(SHA, status("build", "pending", "not cached"));
     for (let i = 0; i < 8; i++) await client.post(SHA, status(`t${i}`));
     await client.post(SHA, { context: "build", description: null, state: "failure", target_url: "https://logs/x.txt" });
@@ -51,8 +51,8 @@ describe("one token per build", () => {
   });
 
   test("two clients sharing a state directory, posting at the same time", async () => {
-    const a = open();
-    const b = open();
+    const a = await open();
+    const b = await open();
     await Promise.all([0, 1, 2, 3, 4].flatMap((i) => [a.client.post(SHA, status(`a${i}`)), b.client.post(SHA, status(`b${i}`))]));
     a.done();
     b.done();
@@ -66,7 +66,8 @@ describe("one token per build", () => {
       import { openCommitStatus } from ${JSON.stringify(`${ROOT}/src/github/index.ts`)};
       import { loadConfig } from ${JSON.stringify(`${ROOT}/src/config.ts`)};
       const log = { warn: (m) => console.error("warn " + m), debug: () => {} };
-      const client = openCommitStatus(loadConfig(process.env, process.cwd()), process.env.STATE_DIR, log);
+      const places = { stateDir: process.env.STATE_DIR, buildDir: process.env.STATE_DIR + "/builds/b" };
+      const client = await openCommitStatus(loadConfig(process.env, process.cwd()), places, log);
       for (let i = 0; i < 3; i++) {
         await client.post(process.env.SHA, { context: process.env.CTX + "-" + i, description: null, state: "success", target_url: null });
       }`;
@@ -87,11 +88,11 @@ describe("one token per build", () => {
 
   test("prefetchToken fills the cache; every later client uses it", async () => {
     const captured = captureLog();
-    await prefetchToken(config(), bed.stateDir, captured.log, FAST);
+    await prefetchToken(config(), bed.places, captured.log, FAST);
     expect(captured.warns).toEqual([]);
     expect(fake.tokenRequests()).toBe(1);
     for (const n of [1, 2, 3]) {
-      const { client, done } = open();
+      const { client, done } = await open();
       await client.post(SHA, status(`task${n}`));
       expect(await client.hasStatus(SHA, `task${n}`)).toBe(true);
       done();
@@ -101,7 +102,7 @@ describe("one token per build", () => {
   });
 
   test("cache file: mode 0600, written whole (no temp files left), names its installation", async () => {
-    const { client, done } = open();
+    const { client, done } = await open();
     await client.post(SHA, status("t"));
     done();
     const path = join(bed.stateDir, CACHE_FILE);
@@ -121,12 +122,12 @@ describe("one token per build", () => {
   test("a cache for another installation, or an unreadable one, is replaced", async () => {
     const path = join(bed.stateDir, CACHE_FILE);
     writeFileSync(path, JSON.stringify({ token: "ghs_other", expiresAt: "2999-01-01T00:00:00Z", apiUrl: fake.url, appId: "1234", installationId: "999" }));
-    const first = open();
+    const first = await open();
     await first.client.post(SHA, status("t"));
     first.done();
     expect(fake.tokenRequests()).toBe(1);
     writeFileSync(path, "{not json");
-    const second = open();
+    const second = await open();
     await second.client.post(SHA, status("t"));
     second.done();
     expect(fake.tokenRequests()).toBe(2);
@@ -138,7 +139,7 @@ describe("one token per build", () => {
 describe("token refresh", () => {
   test("a token expiring within the threshold is replaced before use", async () => {
     fake.tokenLifetimeSeconds = 2;
-    const { client, warns, done } = open({ TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS: "1" });
+    const { client, warns, done } = await open({ TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS: "1" });
     await client.post(SHA, status("t", "pending"));
     await client.post(SHA, status("t", "pending")); // still 2 s left: reused
     expect(fake.tokenRequests()).toBe(1);
@@ -153,8 +154,8 @@ describe("token refresh", () => {
   test("401 on a token whose expiry was reported late: one warn, one refresh, one retry", async () => {
     fake.tokenLifetimeSeconds = 2;
     fake.expiresAtOffsetSeconds = 3600; // the client believes it has an hour
-    const a = open();
-    const b = open(); // another process of the same build
+    const a = await open();
+    const b = await open(); // another process of the same build
     await a.client.post(SHA, status("t", "pending"));
     expect(await b.client.hasStatus(SHA, "t")).toBe(true); // b holds the same token now
     await Bun.sleep(2100);
@@ -172,7 +173,7 @@ describe("token refresh", () => {
   });
 
   test("the JWT: RS256, iss = app id, iat backdated ~60 s, exp within 10 minutes", async () => {
-    const { client, done } = open();
+    const { client, done } = await open();
     await client.post(SHA, status("t"));
     done();
     const now = Date.now() / 1000;
@@ -190,7 +191,7 @@ describe("configuration forms", () => {
   test("keys with | for newlines, PKCS#1 and PKCS#8", async () => {
     for (const pem of [keys.privateKeyPkcs1, keys.privateKey]) {
       const dir = mkdtempSync(join(scratch, "key-"));
-      const { client, warns, done } = open({ GITHUB_APP_PRIVATE_KEY: pem.trim().replaceAll("\n", "|") }, dir);
+      const { client, warns, done } = await open({ GITHUB_APP_PRIVATE_KEY: pem.trim().replaceAll("\n", "|") }, { stateDir: dir, buildDir: dir });
       await client.post(SHA, status("t"));
       done();
       expect(warns).toEqual([]);
@@ -205,7 +206,7 @@ describe("configuration forms", () => {
       [{ GITHUB_REPOSITORY: "gadgets", GITHUB_REPOSITORY_OWNER: "acme" }, "acme/gadgets"],
     ];
     for (const [env] of forms) {
-      const { client, warns, done } = open(env);
+      const { client, warns, done } = await open(env);
       await client.post(SHA, status("t"));
       done();
       expect(warns).toEqual([]);
@@ -216,7 +217,7 @@ describe("configuration forms", () => {
 
 describe("hasStatus", () => {
   test("true when the context has a status on the commit, false otherwise", async () => {
-    const { client, warns, done } = open();
+    const { client, warns, done } = await open();
     expect(await client.hasStatus(SHA, "build")).toBe(false);
     await client.post(SHA, status("build", "failure"));
     expect(await client.hasStatus(SHA, "build")).toBe(true);
@@ -229,7 +230,7 @@ describe("hasStatus", () => {
   test("follows pagination to an old status", async () => {
     fake.addStatus("fakeowner", "fakerepo", SHA, "oldest");
     for (let i = 0; i < 250; i++) fake.addStatus("fakeowner", "fakerepo", SHA, `ctx${i}`);
-    const { client, done } = open();
+    const { client, done } = await open();
     expect(await client.hasStatus(SHA, "oldest")).toBe(true);
     expect(fake.requests.filter((r) => r.path.endsWith("/statuses") && r.method === "GET")).toHaveLength(3);
     expect(await client.hasStatus(SHA, "missing")).toBe(false);

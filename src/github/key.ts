@@ -1,7 +1,7 @@
-// The GitHub App's JSON Web Token (RS256), which buys installation tokens.
-// Signing is @octokit/auth-app's; the key is checked and normalised here first
-// so a bad GITHUB_APP_PRIVATE_KEY is reported when the client is opened, in
-// our words, rather than as a WebCrypto error at the first status.
+// The GitHub App's private key, which signs the JWT (RS256) that buys
+// installation tokens. Signing is @octokit/auth-app's; the key is checked and
+// normalised here first so a bad GITHUB_APP_PRIVATE_KEY is reported when the
+// client is opened, in our words, rather than as a WebCrypto error at the first status.
 import { createPrivateKey } from "node:crypto";
 import { describeError } from "./redact";
 
@@ -28,30 +28,4 @@ export function checkPrivateKey(raw: string): KeyCheck {
     // OpenSSL's reason ("DECODER routines::unsupported"), never the key itself.
     return { kind: "invalid", problem: `GITHUB_APP_PRIVATE_KEY is not a valid PEM private key (${describeError(e)})` };
   }
-}
-
-export type JwtFactory = () => Promise<string>;
-
-/**
- * A JWT with iss = app id, iat 60 s in the past (the machine's clock may run
- * ahead of GitHub's) and exp 9 minutes ahead (GitHub refuses more than 10).
- * auth-app itself backdates iat by 30 s; its `timeDifference` state (the knob
- * it uses to correct a skewed clock) moves "now" back by another 30 s.
- * Loaded on first use, so the runner's start-up never pays for octokit.
- */
-export function jwtFactory(appId: string, pkcs8: string): JwtFactory {
-  let auth: ((o: { type: "app" }) => Promise<{ token: string }>) | null = null;
-  return async () => {
-    if (!auth) {
-      const { createAppAuth } = await import("@octokit/auth-app");
-      auth = createAppAuth({
-        appId,
-        privateKey: pkcs8,
-        timeDifference: -30,
-        // auth-app warns through console by default; the JWT path never does, but be sure.
-        log: { warn: () => {} },
-      }) as unknown as (o: { type: "app" }) => Promise<{ token: string }>;
-    }
-    return (await auth({ type: "app" })).token;
-  };
 }
