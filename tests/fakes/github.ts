@@ -30,12 +30,18 @@ export interface Fault {
   route: Route | "any";
   /** Answer with this status (and GitHub-like JSON {"message"}), or… */
   status?: number;
-  /** …never answer (until the server stops). */
+  /** …never answer (until the server stops), or… */
   hang?: boolean;
+  /** …answer as usual, but only after this long (a slow API). */
+  delayMs?: number;
   headers?: Record<string, string>;
   message?: string;
-  /** Put the request's Authorization header in the message, like a careless proxy. */
-  echoAuthorization?: boolean;
+  /**
+   * Put the request's credential in the message, like a careless proxy: the
+   * whole Authorization header, the credential less its last 3 characters, or
+   * a JWT's signature part alone.
+   */
+  echoAuthorization?: true | "cut-short" | "jwt-signature";
   /** How many requests it hits; default: every one until clearFaults(). */
   times?: number;
 }
@@ -53,6 +59,7 @@ export interface RecordedStatus {
 export interface RecordedRequest {
   method: string;
   path: string;
+  /** 0 for a request held by a hang or delay fault. */
   status: number;
 }
 
@@ -101,6 +108,15 @@ const JSON_HEADERS = { "Content-Type": "application/json; charset=utf-8" };
 
 function reply(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...headers } });
+}
+
+/** What an echoAuthorization fault puts in its message. */
+function echoed(fault: Fault, auth: string | null): string {
+  if (!fault.echoAuthorization || !auth) return "";
+  const credential = auth.replace(/^\S+\s+/, "");
+  if (fault.echoAuthorization === "cut-short") return ` (request had a credential starting ${credential.slice(0, -3)})`;
+  if (fault.echoAuthorization === "jwt-signature") return ` (signature ${credential.split(".")[2] ?? ""} did not verify)`;
+  return ` (request had Authorization: ${auth})`;
 }
 
 function base64url(s: string): Buffer {
@@ -236,9 +252,21 @@ export function startFakeGithub(options: FakeGithubOptions): FakeGithub {
           await new Promise<void>((resolve) => hanging.add(resolve));
           return new Response(null, { status: 503 });
         }
-        const status = fault.status ?? 500;
-        const message = `${fault.message ?? `fault ${status}`}${fault.echoAuthorization ? ` (request had Authorization: ${auth})` : ""}`;
-        res = reply(status, { message }, fault.headers);
+        if (fault.delayMs !== undefined) {
+          // Recorded on arrival, as a hang is: the client may have given up before the answer.
+          fake.requests.push({ method: req.method, path, status: 0 });
+          let stopped = false;
+          await new Promise<void>((resolve) => {
+            const wake = () => ((stopped = true), clearTimeout(timer), resolve());
+            const timer = setTimeout(() => (hanging.delete(wake), resolve()), fault.delayMs);
+            hanging.add(wake);
+          });
+          if (stopped) return new Response(null, { status: 503 });
+          return route(req, path, matched.kind, matched.parts);
+        } else {
+          const status = fault.status ?? 500;
+          res = reply(status, { message: `${fault.message ?? `fault ${status}`}${echoed(fault, auth)}` }, fault.headers);
+        }
       } else {
         res = await route(req, path, matched.kind, matched.parts);
       }
@@ -308,8 +336,17 @@ export function captureLog(): { log: { warn(m: string): void; debug(m: string): 
   return { log: { warn: (m) => void warns.push(m), debug: (m) => void debugs.push(m) }, warns, debugs };
 }
 
-/** Credentials in `text`: any the fake saw or issued, or a line of the private key. */
+/**
+ * Credentials of which `text` holds a piece of 8 characters or more: any the
+ * fake saw or issued, or a line of the private key.
+ */
 export function leakedSecrets(text: string, fake: FakeGithub, keys: TestKeys): string[] {
   const keyLines = [keys.privateKey, keys.privateKeyPkcs1].flatMap((k) => k.split("\n")).filter((l) => l.length >= 16 && !l.startsWith("-----"));
-  return [...fake.secretsSeen, ...keyLines].filter((s) => s.length >= 8 && text.includes(s));
+  const pieces = new Set<string>();
+  for (let i = 0; i + 8 <= text.length; i++) pieces.add(text.slice(i, i + 8));
+  const leaks = (secret: string) => {
+    for (let i = 0; i + 8 <= secret.length; i++) if (pieces.has(secret.slice(i, i + 8))) return true;
+    return false;
+  };
+  return [...new Set([...fake.secretsSeen, ...keyLines])].filter(leaks);
 }

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, type Env } from "../../src/config";
-import { openCommitStatus, prefetchToken, REFRESH_WARNING, type ClientOptions, type CommitStatusClient } from "../../src/github";
+import { OFF, openCommitStatus, prefetchToken, REFRESH_WARNING, type ClientOptions, type CommitStatusClient } from "../../src/github";
 import { Secrets } from "../../src/github/redact";
 import { captureLog, generateTestKeys, githubEnv, leakedSecrets, startFakeGithub, type Fault } from "../fakes/github";
 import { githubTestBed } from "../helpers/github-bed";
@@ -16,6 +16,7 @@ const otherKeys = generateTestKeys();
 const bed = githubTestBed("github-faults", [otherKeys]);
 const { keys, fake, scratch, allLines, config } = bed;
 const FAST: ClientOptions = { backoffMs: 10, timeoutMs: 3000, retries: 2 };
+const REDACTED_ONCE = "[REDACTED]";
 const STATUS = { context: "build", description: null, state: "success", target_url: null } as const;
 
 async function open(overrides: Env = {}, options: ClientOptions = FAST, places = bed.places) {
@@ -190,6 +191,68 @@ describe("GitHub out of reach", () => {
   });
 });
 
+describe("the build's fault budget", () => {
+  const statusCalls = () => fake.requests.filter((r) => r.path.includes("/statuses")).length;
+
+  test("three faults switch statuses off for the build: the third says so, nobody calls GitHub again", async () => {
+    fake.fail({ route: "create_status", status: 502 });
+    const first = await open();
+    for (let i = 0; i < 4; i++) await (first.client as CommitStatusClient).post(SHA, STATUS);
+    first.done();
+    expect(first.warns).toHaveLength(3);
+    expect(first.warns.filter((w) => w.endsWith(`; ${OFF}`))).toEqual([first.warns[2]]);
+    expect(statusCalls()).toBe(9); // three posts of three attempts; the fourth asked nobody
+    // Another taskrunner of the same build: nothing asked, nothing said.
+    const second = await open();
+    await (second.client as CommitStatusClient).post(SHA, STATUS);
+    expect(await (second.client as CommitStatusClient).hasStatus(SHA, "build")).toBe(false);
+    second.done();
+    expect(second.warns).toEqual([]);
+    expect(second.debugs).toContain(`Commit status success for build not posted: ${OFF}`);
+    expect(statusCalls()).toBe(9);
+    // The next build tries again.
+    fake.clearFaults();
+    const next = await open({}, FAST, bed.anotherBuild());
+    await (next.client as CommitStatusClient).post(SHA, STATUS);
+    next.done();
+    expect(next.warns).toEqual([]);
+    expect(fake.statuses).toHaveLength(1);
+  });
+
+  test("one timeout switches statuses off at once, for every taskrunner of the build", async () => {
+    fake.fail({ route: "create_status", delayMs: 2000 });
+    const started = Date.now();
+    const slow = await open({}, { ...FAST, timeoutMs: 300 });
+    await (slow.client as CommitStatusClient).post(SHA, STATUS);
+    await (slow.client as CommitStatusClient).post(SHA, STATUS);
+    const other = await open({}, { ...FAST, timeoutMs: 300 });
+    await (other.client as CommitStatusClient).post(SHA, STATUS);
+    slow.done();
+    other.done();
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(slow.warns).toEqual([expect.stringMatching(new RegExp(`did not answer within 0\\.3 s; ${OFF}$`))]);
+    expect(other.warns).toEqual([]);
+    expect(statusCalls()).toBe(1);
+  });
+
+  test("a token that cannot be had: one warn at the toplevel's fetch, no more token requests in the build", async () => {
+    fake.fail({ route: "access_tokens", status: 500 });
+    const captured = captureLog();
+    await prefetchToken(config(), bed.places, captured.log, FAST);
+    allLines.push(...captured.warns, ...captured.debugs);
+    expect(captured.warns).toEqual([expect.stringMatching(new RegExp(`^Could not fetch a GitHub installation token: GitHub API answered 500 .*; ${OFF}$`))]);
+    const requests = fake.requests.length; // one fetch: its three attempts
+    expect(requests).toBe(3);
+    for (const n of [1, 2, 3]) {
+      const { client, warns, done } = await open();
+      await (client as CommitStatusClient).post(SHA, { ...STATUS, context: `task${n}` });
+      done();
+      expect(warns).toEqual([]);
+    }
+    expect(fake.requests.length).toBe(requests);
+  });
+});
+
 describe("no credential in a log line", () => {
   test("an error page echoing the Authorization header is scrubbed", async () => {
     const { warns } = await postWith({ route: "create_status", status: 422, echoAuthorization: true });
@@ -205,6 +268,18 @@ describe("no credential in a log line", () => {
     expect(leakedSecrets(warns[0], fake, keys)).toEqual([]);
   });
 
+  test("an answer echoing the token cut short is scrubbed", async () => {
+    const { warns } = await postWith({ route: "create_status", status: 422, echoAuthorization: "cut-short" });
+    expect(warns).toEqual([expect.stringContaining("(request had a credential starting [REDACTED])")]);
+    expect(leakedSecrets(warns[0], fake, keys)).toEqual([]);
+  });
+
+  test("the token endpoint echoing only the JWT's signature is scrubbed", async () => {
+    const { warns } = await postWith({ route: "access_tokens", status: 401, echoAuthorization: "jwt-signature" });
+    expect(warns).toEqual([expect.stringContaining("(signature [REDACTED] did not verify)")]);
+    expect(leakedSecrets(warns[0], fake, keys)).toEqual([]);
+  });
+
   test("Secrets.scrub: known secrets, key lines, JWTs, GitHub tokens, auth headers", () => {
     const s = new Secrets();
     s.add(keys.privateKey);
@@ -217,9 +292,26 @@ describe("no credential in a log line", () => {
     expect(out).not.toContain("eyJ");
     expect(out).not.toContain("ghs_");
     expect(out).not.toContain("abcdefghijklmnop1234");
-    // Ordinary words survive.
+    // Ordinary words survive, the key's armour lines among them.
     expect(s.scrub("TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS and tokenRefreshThresholdSeconds")).toBe(
       "TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS and tokenRefreshThresholdSeconds",
     );
+    expect(s.scrub("is not a PEM private key (no -----BEGIN line)")).toBe("is not a PEM private key (no -----BEGIN line)");
+  });
+
+  test("Secrets.scrub: any piece of 8 characters or more of a known secret, wherever it is", () => {
+    const s = new Secrets();
+    const secret = "Zq4xW9mK2pL7vB3nR8tY";
+    s.add(secret);
+    expect(s.scrub(`a ${secret.slice(3, 11)} b`)).toBe("a [REDACTED] b");
+    expect(s.scrub(`x${secret.slice(0, -3)}y and ${secret.slice(5)}.`)).toBe("x[REDACTED]y and [REDACTED].");
+    // Two pieces side by side are one run; 7 characters are not a piece.
+    expect(s.scrub(`${secret.slice(0, 9)}${secret.slice(9)}`)).toBe(REDACTED_ONCE);
+    expect(s.scrub(`<${secret.slice(2, 9)}>`)).toBe(`<${secret.slice(2, 9)}>`);
+    // A key given with | for newlines, as single-line CI secrets carry it, registers its lines.
+    const piped = new Secrets();
+    piped.add(keys.privateKeyPkcs1.trim().replaceAll("\n", "|"));
+    const line = keys.privateKeyPkcs1.split("\n")[5];
+    expect(piped.scrub(`key line ${line.slice(10, 30)} quoted`)).toBe("key line [REDACTED] quoted");
   });
 });

@@ -3,7 +3,7 @@
 // after a 401, and the status bodies are what GitHub (and the old tool's
 // golden files) expect. Faults are in github-faults.test.ts.
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadConfig, type Env } from "../../src/config";
@@ -121,7 +121,8 @@ describe("one token per build", () => {
 
   test("a cache for another installation, or an unreadable one, is replaced", async () => {
     const path = join(bed.stateDir, CACHE_FILE);
-    writeFileSync(path, JSON.stringify({ token: "ghs_other", expiresAt: "2999-01-01T00:00:00Z", apiUrl: fake.url, appId: "1234", installationId: "999" }));
+    const other = { token: "ghs_other", expiresAt: "2999-01-01T00:00:00Z", apiUrl: fake.url, appId: "1234", installationId: "999" };
+    writeFileSync(path, JSON.stringify(other), { mode: 0o600 });
     const first = await open();
     await first.client.post(SHA, status("t"));
     first.done();
@@ -133,6 +134,51 @@ describe("one token per build", () => {
     expect(fake.tokenRequests()).toBe(2);
     expect(second.debugs.some((l) => l.includes("unreadable"))).toBe(true);
     expect([...first.warns, ...second.warns]).toEqual([]);
+  });
+});
+
+describe("a token cache written by someone else", () => {
+  const path = () => join(bed.stateDir, CACHE_FILE);
+
+  /** A build that posts one status, having found `path` as `tamper` left it. */
+  async function afterTampering(tamper: () => void) {
+    const first = await open();
+    await first.client.post(SHA, status("t"));
+    first.done();
+    expect(fake.tokenRequests()).toBe(1);
+    tamper();
+    const second = await open();
+    await second.client.post(SHA, status("u"));
+    second.done();
+    expect(second.warns).toEqual([]);
+    expect(fake.statuses).toHaveLength(2);
+    return second.debugs;
+  }
+
+  test("readable by others (0644): not used; a new token, the file rewritten 0600, a debug line", async () => {
+    const debugs = await afterTampering(() => chmodSync(path(), 0o644));
+    expect(fake.tokenRequests()).toBe(2);
+    expect(debugs).toContain(`${path()} is not ours alone (owner uid ${process.getuid!()}, mode 0644); not using its token, fetching a new one`);
+    expect(statSync(path()).mode & 0o777).toBe(0o600);
+  });
+
+  test.skipIf(process.getuid?.() !== 0)("owned by another user: not used, replaced by ours (needs root to chown)", async () => {
+    const debugs = await afterTampering(() => chownSync(path(), 65534, 65534));
+    expect(fake.tokenRequests()).toBe(2);
+    expect(debugs).toContain(`${path()} is not ours alone (owner uid 65534, mode 0600); not using its token, fetching a new one`);
+    expect(statSync(path()).uid).toBe(process.getuid!());
+  });
+
+  test("a symbolic link in its place is not followed, nor written through", async () => {
+    const elsewhere = join(bed.stateDir, "elsewhere.json");
+    const debugs = await afterTampering(() => {
+      renameSync(path(), elsewhere);
+      symlinkSync(elsewhere, path());
+    });
+    expect(fake.tokenRequests()).toBe(2);
+    expect(debugs.some((l) => l.startsWith(`${path()} cannot be opened`))).toBe(true);
+    expect(lstatSync(path()).isSymbolicLink()).toBe(false);
+    expect(JSON.parse(readFileSync(elsewhere, "utf8")).token).not.toBe(JSON.parse(readFileSync(path(), "utf8")).token);
   });
 });
 
