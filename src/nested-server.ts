@@ -12,54 +12,71 @@
 // one), other resource limits or closed toplevel streams, an environment
 // that changes what this process's git, AWS or GitHub code would do, a parent
 // task that is not ours, or a job lock held elsewhere (waiting must not block
-// this process). A connection needs the build's random token, which only its
-// tasks' environments hold.
+// this process).
+//
+// The port is open to every local user (and listed in /proc/net/tcp), so a
+// connection must start with the build's random token, which only its tasks'
+// environments hold; one that does not is dropped after its first bytes,
+// having cost this process nothing. Connections still without the token are
+// few (the oldest goes when there are too many) and short-lived; a request is
+// capped in size and in the time to send it.
 import { parseCli } from "./cli";
 import { loadConfig, ConfigError, type Env } from "./config";
 import { runLocked, tasksHere, type Host, type RunRequest } from "./runner";
 import { closeFd, flock, openOrCreate, realPath, LOCK_EX, LOCK_NB } from "./sys";
 import { processVariables, sameProcessEnvironment } from "./process-env";
 
-const MAX_REQUEST = 16 * 1024 * 1024;
+/**
+ * Linux passes a new process at most 6 MiB of arguments and environment (3/4
+ * of the 8 MiB stack limit cap), so a caller's real request is smaller; a
+ * larger one gets `fallback` (the binary then gets what exec allows).
+ */
+const MAX_REQUEST = 8 * 1024 * 1024;
+/** Connections that have not shown the token yet; one more drops the oldest. */
+const MAX_UNAUTHENTICATED = 64;
+/** To show the token (the function sends it first, at once)… */
+const TOKEN_DEADLINE_MS = 10_000;
+/** …and then the whole request (`fallback` after that: the caller runs the binary). */
+const REQUEST_DEADLINE_MS = 60_000;
 
-/** a === b, in a time that does not tell how much of a guess was right. */
-function sameSecret(a: string, b: string): boolean {
+/** a and b hold the same bytes, in a time that does not tell how much of a guess was right. */
+function sameSecret(a: Uint8Array, b: Uint8Array): boolean {
   let diff = a.length ^ b.length;
-  for (let i = 0; i < b.length; i++) diff |= (a.charCodeAt(i) | 0) ^ b.charCodeAt(i);
+  for (let i = 0; i < b.length; i++) diff |= (a[i] | 0) ^ b[i];
   return diff === 0;
 }
 
 /**
- * A request as the function sends it, NUL-separated: the output of
- * `umask; ulimit -a; ulimit -Ha`, then TOKEN, PWD, BASH (the caller's bash),
+ * A request as the function sends it, NUL-separated: the build's TOKEN, the
+ * output of `umask; ulimit -a; ulimit -Ha`, PWD, BASH (the caller's bash),
  * ARGC and the ARGC arguments, then the caller's environment as `env -0`
  * prints it, then one more NUL (an environment entry is never empty).
  * The reply is one line: `exit N`, or `fallback` (run the binary instead).
+ * The token is checked, and taken off, before anything else is read.
  */
 interface Request {
   umask: number;
   /** The caller's resource limits, as its bash prints them. */
   limits: string;
-  token: string;
   pwd: string;
   bash: string;
   args: string[];
   env: Env;
 }
 
-/** The request, null while more bytes are due, or "bad". */
+/** The request after the token, null while more bytes are due, or "bad". */
 function parseRequest(data: Buffer): Request | null | "bad" {
   // Complete once it ends in the empty entry: NUL after the last field or entry.
   if (data.length === 0 || data[data.length - 1] !== 0) return null;
   const fields = data.toString().split("\0");
-  const [shell, token, pwd, bash, argcText] = fields;
+  const [shell, pwd, bash, argcText] = fields;
   const newline = shell.indexOf("\n");
   const umaskText = shell.slice(0, newline);
   if (newline < 0 || !/^[0-7]{1,4}$/.test(umaskText)) return "bad";
-  if (fields.length < 6) return null;
+  if (fields.length < 5) return null;
   const argc = Number(argcText);
   if (!/^\d+$/.test(argcText)) return "bad";
-  const firstEnv = 5 + argc;
+  const firstEnv = 4 + argc;
   if (fields.length < firstEnv + 1) return null;
   const env: Env = {};
   let i = firstEnv;
@@ -74,10 +91,9 @@ function parseRequest(data: Buffer): Request | null | "bad" {
   return {
     umask: Number.parseInt(umaskText, 8),
     limits: shell.slice(newline + 1),
-    token,
     pwd,
     bash,
-    args: fields.slice(5, firstEnv),
+    args: fields.slice(4, firstEnv),
     env,
   };
 }
@@ -114,6 +130,8 @@ export interface NestedServer {
 
 export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel" | "inToplevelProcess">, ownEnv: Env, debug: (m: string) => void): NestedServer | null {
   const token = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
+  // What a connection must start with.
+  const tokenBytes = Buffer.from(`${token}\0`);
   // Taken on first use: enumerating process.env is slow.
   let own: Record<string, string> | null = null;
   const ownVariables = () => (own ??= processVariables(ownEnv));
@@ -121,7 +139,6 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
 
   /** The exit code, or null to decline. */
   async function serve(req: Request, onCallerGone: Host["onCallerGone"]): Promise<number | null> {
-    if (!sameSecret(req.token, token)) return null;
     const cli = parseCli(req.args);
     if (cli.kind !== "run") return null;
     const { env } = req;
@@ -161,51 +178,90 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
   }
 
   interface Connection {
+    /** The bytes so far: the token's until it is checked, then the request's. */
     chunks: Buffer[];
     size: number;
+    authenticated: boolean;
     started: boolean;
     gone: (() => void)[];
     closed: boolean;
+    /** Drops the connection (not authenticated yet) or replies `fallback` when it takes too long. */
+    deadline: ReturnType<typeof setTimeout>;
     reply: (text: string) => void;
+    drop: () => void;
   }
-  // Connections whose request has not arrived whole yet: told to run the binary when we stop.
+  // Connections that have not shown the token yet, oldest first.
+  const unauthenticated = new Set<Connection>();
+  // Authenticated ones whose request has not arrived whole yet: told to run the binary when we stop.
   const pending = new Set<Connection>();
   let stopping = false;
+  /** Forgets a connection's buffers and timer: it is answered, dropped or closed. */
+  const forget = (c: Connection) => {
+    clearTimeout(c.deadline);
+    unauthenticated.delete(c);
+    pending.delete(c);
+    c.chunks = [];
+    c.size = 0;
+  };
   try {
     const server = Bun.listen<Connection>({
       hostname: "127.0.0.1",
       port: 0,
       socket: {
         open(socket) {
+          if (unauthenticated.size >= MAX_UNAUTHENTICATED) unauthenticated.values().next().value?.drop();
           const c: Connection = {
             chunks: [],
             size: 0,
+            authenticated: false,
             started: false,
             gone: [],
             closed: false,
+            deadline: setTimeout(() => c.drop(), TOKEN_DEADLINE_MS),
             reply(text) {
-              pending.delete(c);
+              forget(c);
               if (c.closed) return;
               socket.write(`${text}\n`);
               socket.end();
             },
+            drop() {
+              forget(c);
+              c.started = true; // nothing more is read
+              if (!c.closed) socket.terminate();
+            },
           };
+          c.deadline.unref();
           socket.data = c;
-          pending.add(c);
+          unauthenticated.add(c);
         },
         data(socket, data) {
           const c = socket.data;
           if (c.started) return;
           c.chunks.push(Buffer.from(data));
           c.size += data.length;
+          if (!c.authenticated) {
+            if (c.size < tokenBytes.length) return;
+            const received = Buffer.concat(c.chunks);
+            // Only once all of it is in, whatever it is: dropping at the first wrong
+            // byte would tell a guesser how much of the token was right.
+            if (!sameSecret(received.subarray(0, tokenBytes.length), tokenBytes)) return c.drop();
+            c.authenticated = true;
+            unauthenticated.delete(c);
+            pending.add(c);
+            clearTimeout(c.deadline);
+            c.deadline = setTimeout(() => c.reply("fallback"), REQUEST_DEADLINE_MS);
+            c.deadline.unref();
+            c.chunks = [received.subarray(tokenBytes.length)];
+            c.size = c.chunks[0].length;
+            if (c.size === 0) return;
+          }
           // A request ends in NUL: parse only then.
           if (data[data.length - 1] !== 0 && c.size <= MAX_REQUEST) return;
           const req = c.size > MAX_REQUEST ? "bad" : parseRequest(Buffer.concat(c.chunks));
           if (req === null) return;
           c.started = true;
-          c.chunks = [];
           if (req === "bad" || stopping) return c.reply("fallback");
-          pending.delete(c);
+          forget(c);
           const work = serve(req, (interrupt) => c.gone.push(interrupt))
             .then((code) => c.reply(code === null ? "fallback" : `exit ${code}`))
             .catch((e) => {
@@ -218,7 +274,7 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
         },
         close(socket) {
           socket.data.closed = true;
-          pending.delete(socket.data);
+          forget(socket.data);
           for (const interrupt of socket.data.gone) interrupt();
         },
         error(_socket, e) {
@@ -235,6 +291,7 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
         while (running.size > 0) await Promise.allSettled([...running]);
         stopping = true;
         for (const c of pending) c.reply("fallback");
+        for (const c of unauthenticated) c.drop();
         server.stop(true);
       },
     };

@@ -3,10 +3,10 @@
 // can and cannot make it do. How both routes look to the user is compared by
 // the golden cases (each nested case also runs with TASKRUNNER_NESTED_PROCESSES=1).
 import { test, expect, beforeAll } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary } from "./helpers/binary";
-import { scratch, runToEnd, waitFor } from "./helpers/run";
+import { scratch, runToEnd, taskrunner, waitFor } from "./helpers/run";
 
 beforeAll(ensureBinary, 120_000);
 
@@ -53,20 +53,24 @@ for (const setting of ["HOME=/elsewhere", "AWS_PROFILE=other", "GIT_CONFIG_GLOBA
     }));
 }
 
-/** A task script that sends the server a request by hand and prints the reply. */
+/**
+ * A task script that sends the server a request by hand and prints the reply
+ * (writing on after the server dropped the connection fails, quietly).
+ */
 function handMadeRequest(token: string, args: string[]): string {
   const quoted = args.map((a) => `'${a}'`).join(" ");
-  return `exec {fd}<>"/dev/tcp/127.0.0.1/$_taskrunner_run_port"
-{ umask; ulimit -a; ulimit -Ha; printf '\\0%s' "${token}" "$PWD" "$BASH" ${args.length} ${quoted}; printf '\\0'; } >&$fd
-env -0 >&$fd
-printf '\\0' >&$fd
+  return `trap '' PIPE
+exec {fd}<>"/dev/tcp/127.0.0.1/$_taskrunner_run_port"
+{ printf '%s\\0' "${token}"; umask; ulimit -a; ulimit -Ha; printf '\\0%s' "$PWD" "$BASH" ${args.length} ${quoted}; printf '\\0'; } >&$fd 2>/dev/null
+env -0 >&$fd 2>/dev/null
+printf '\\0' >&$fd 2>/dev/null
 IFS= read -r -u $fd reply
 echo "reply: $reply"`;
 }
 
-test("a request without the build's token runs nothing", () =>
+test("a request without the build's token runs nothing: the connection is dropped unanswered", () =>
   toplevel(handMadeRequest("0123456789abcdef0123456789abcdef", ["-n", "intruder", "touch", "pwned"]), (r, work) => {
-    expect(r.stdout).toBe("[top] stdout | reply: fallback\n");
+    expect(r.stdout).toBe("[top] stdout | reply: \n");
     expect(existsSync(join(work, "pwned"))).toBe(false);
   }));
 
@@ -79,15 +83,20 @@ test("with the token, the same hand-made request runs the task", () =>
 test("garbage or a request cut short neither runs anything nor holds up the build", () =>
   toplevel(
     `exec {a}<>"/dev/tcp/127.0.0.1/$_taskrunner_run_port"
-printf 'not a umask\\n\\0\\0' >&$a
+printf '%s\\0not a umask\\n\\0\\0' "$_taskrunner_run_token" >&$a
 IFS= read -r -u $a reply
-echo "garbage: $reply"
+echo "garbage after the token: $reply"
 exec {b}<>"/dev/tcp/127.0.0.1/$_taskrunner_run_port"
-printf '0022\\n\\0%s\\0' "$_taskrunner_run_token" >&$b
-exec {b}>&-
+printf 'not a token, and then not a request either\\n\\0\\0' >&$b
+IFS= read -r -u $b dropped 2>/dev/null
+echo "garbage: [$dropped]"
+exec {c}<>"/dev/tcp/127.0.0.1/$_taskrunner_run_port"
+printf '%s\\0' "$_taskrunner_run_token" >&$c
+printf '0022\\n\\0' >&$c
+exec {c}>&-
 echo "cut short: closed"`,
     (r) => {
-      expect(r.stdout).toBe("[top] stdout | garbage: fallback\n[top] stdout | cut short: closed\n");
+      expect(r.stdout).toBe("[top] stdout | garbage after the token: fallback\n[top] stdout | garbage: []\n[top] stdout | cut short: closed\n");
       expect(r.code).toBe(0);
     },
   ));
@@ -96,6 +105,7 @@ test("a request still arriving when the build ends is told to run the binary", (
   // A background caller that has connected but not finished its request when the toplevel's task ends.
   toplevel(
     `( exec {fd}<>"/dev/tcp/127.0.0.1/$_taskrunner_run_port"
+  printf '%s\\0' "$_taskrunner_run_token" >&$fd
   printf '0022\\n' >&$fd
   IFS= read -r -u $fd reply
   echo "[$reply]" > "$PWD/late-reply" ) >/dev/null 2>&1 &
@@ -125,5 +135,86 @@ echo "descriptors gained: $(( $(count) - before ))"`,
         expect(r.code).toBe(0);
       },
     ),
+  60_000,
+);
+
+// The port is listed in /proc/net/tcp for every local user to see. What a
+// neighbour without the token can do to the toplevel, with real processes.
+
+/** A toplevel whose task writes its port and the toplevel's pid, waits for `go`, then runs a nested task. */
+async function waitingToplevel(prefix: string) {
+  const s = scratch(prefix);
+  const p = taskrunner(s, ["-n", "top", "bash", "-c", `echo "$_taskrunner_run_port $PPID" > ready.tmp && mv ready.tmp ready
+while [ ! -e go ]; do sleep 0.05; done
+${parentOfNested}`], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" });
+  await waitFor(() => existsSync(join(s.work, "ready")));
+  const [port, pid] = readFileSync(join(s.work, "ready"), "utf8").trim().split(" ").map(Number);
+  const status = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) * 1024;
+  return {
+    port,
+    /** The toplevel's resident memory now, and the most it ever had. */
+    rss: () => status("VmRSS"),
+    peakRss: () => status("VmHWM"),
+    /** Lets the task go on; what the build printed. */
+    async finish() {
+      writeFileSync(join(s.work, "go"), "");
+      const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+      s.cleanup();
+      return { stdout, stderr, code };
+    },
+  };
+}
+
+const MiB = 1024 * 1024;
+
+test.concurrent(
+  "40 connections of 15 MiB each without the token leave the toplevel's RSS within +50 MiB, and the build goes on",
+  async () => {
+    const top = await waitingToplevel("nested-flood");
+    const before = top.rss();
+    // 40 neighbours, each a process of its own, sending 15 MiB at once (no NUL: no end of a request).
+    const attackers = Array.from({ length: 40 }, () =>
+      Bun.spawn(["bash", "-c", `head -c 15M /dev/zero | tr "\\0" x > /dev/tcp/127.0.0.1/${top.port}`], { stdout: "ignore", stderr: "ignore" }),
+    );
+    await Promise.all(attackers.map((a) => a.exited));
+    const grown = top.peakRss() - before;
+    const r = await top.finish();
+    expect(grown).toBeLessThan(50 * MiB);
+    expect(r.stdout).toMatch(servedByToplevel);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+  },
+  60_000,
+);
+
+test.concurrent(
+  "connections that never show the token: the oldest are dropped beyond 64, the rest after 10 s; the build's own tasks still get through",
+  async () => {
+    const top = await waitingToplevel("nested-idle");
+    const opened = performance.now();
+    const closedAt: number[] = [];
+    // 100 neighbours that connect and send a few bytes, never the whole token.
+    const sockets = [];
+    for (let i = 0; i < 100; i++) {
+      sockets.push(
+        await Bun.connect({
+          hostname: "127.0.0.1",
+          port: top.port,
+          socket: { open: (sock) => void sock.write("01234"), data() {}, close: () => void closedAt.push(performance.now() - opened), error() {} },
+        }),
+      );
+    }
+    await waitFor(() => closedAt.length >= 36);
+    expect(closedAt.length).toBe(36); // each one past 64 dropped the oldest
+    // The rest go at the deadline, not long before nor long after.
+    await waitFor(() => closedAt.length === 100, 30_000);
+    const atDeadline = closedAt.slice(36);
+    expect(Math.min(...atDeadline)).toBeGreaterThan(9_000);
+    expect(Math.max(...atDeadline)).toBeLessThan(25_000);
+    const r = await top.finish();
+    expect(r.stdout).toMatch(servedByToplevel);
+    expect(r.code).toBe(0);
+    for (const sock of sockets) sock.end();
+  },
   60_000,
 );
