@@ -6,9 +6,14 @@
 // no service, GIT_* variables on either side, other values of what hashing
 // reads from its process environment (process-env.ts), a slow or broken answer —
 // and the nested runner hashes by itself, as it would without the service.
+//
+// The service answers with the blob ids of whatever files the caller names,
+// with this process's rights: only its own user may connect. A socket's mode
+// follows the umask (under `umask 000` anyone could), so it lives in a
+// directory made for it, mode 0700, which must not exist before.
 import { hashInputs, type HashResult } from "./hash";
 import type { Env } from "./config";
-import { removeFile } from "./sys";
+import { mkdir, removeFile } from "./sys";
 import { hasGitVariables, processVariables, sameProcessEnvironment } from "./process-env";
 
 interface Request {
@@ -21,9 +26,18 @@ interface Request {
 
 const MAX_PATH = 100; // sun_path is 104–108 bytes
 
-/** Starts serving at path; null when the path is too long for a socket or listening fails. */
-export function serveHashing(path: string, env: Env, debug: (m: string) => void): { stop(): void } | null {
+/**
+ * Creates `dir` (0700) and serves at `<dir>/hash.sock`; null when the path is
+ * too long for a socket, `dir` exists already, or listening fails.
+ */
+export function serveHashing(dir: string, env: Env, debug: (m: string) => void): { path: string; stop(): void } | null {
+  const path = `${dir}/hash.sock`;
   if (path.length > MAX_PATH) return null;
+  const made = mkdir(dir, 0o700);
+  if (made !== 0) {
+    debug(`hash service not started: cannot create ${dir} (errno ${made})`);
+    return null;
+  }
   let own: Record<string, string> | null = null; // on first use: enumerating process.env is slow
   const answer = async (line: string): Promise<HashResult | { ok: false; error: "unsupported" }> => {
     const req = JSON.parse(line) as Request;
@@ -55,6 +69,7 @@ export function serveHashing(path: string, env: Env, debug: (m: string) => void)
       },
     });
     return {
+      path,
       stop() {
         server.stop(true);
         removeFile(path);

@@ -8,9 +8,8 @@ import { serveNested } from "./nested-server";
 
 export function startServices(host: Host, config: Config, env: Env, debug: (m: string) => void) {
   const taskEnv: Record<string, string> = {};
-  const socket = `${host.paths.buildDir}/hash.sock`;
-  const hashing = serveHashing(socket, env, debug);
-  if (hashing) taskEnv._taskrunner_hash_service = socket;
+  const hashing = serveHashing(`${host.paths.buildDir}/hash-service`, env, debug);
+  if (hashing) taskEnv._taskrunner_hash_service = hashing.path;
   const nested = config.nestedProcesses ? null : serveNested(host, env, debug);
   if (nested) Object.assign(taskEnv, nested.env);
   return {

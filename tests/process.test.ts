@@ -1,8 +1,8 @@
 // Locks, builds and signals, with real processes.
 import { test, expect, beforeAll } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { ensureBinary } from "./helpers/binary";
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { BINARY, ensureBinary } from "./helpers/binary";
 import { scratch, taskrunner, runToEnd, waitFor } from "./helpers/run";
 import { createBuild } from "../src/state";
 
@@ -118,3 +118,36 @@ test("toplevel runs remove builds older than TASKRUNNER_KEEP_BUILDS_DAYS, never 
     s.cleanup();
   }
 });
+
+// The hashing service answers with blob ids of any file its caller names, read
+// with the toplevel's rights: no other user may reach it, whatever the umask.
+test.skipIf(process.getuid?.() !== 0)(
+  "under umask 000 the build's hashing socket is its user's alone: another user cannot connect (needs root, to be another user)",
+  async () => {
+    const s = scratch("hash-socket");
+    try {
+      chmodSync(s.dir, 0o755); // as open to others as the default /tmp/taskrunner
+      const task = `echo "$_taskrunner_hash_service" > socket.tmp && mv socket.tmp socket; while [ ! -e go ]; do sleep 0.05; done`;
+      const p = Bun.spawn(["bash", "-c", 'umask 000; exec "$@"', "umask", BINARY, "-n", "top", "bash", "-c", task], {
+        cwd: s.work,
+        env: s.env,
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      await waitFor(() => existsSync(join(s.work, "socket")));
+      const socket = readFileSync(join(s.work, "socket"), "utf8").trim();
+      expect(socket).toStartWith(join(s.dir, "state", "builds"));
+      expect(statSync(dirname(socket)).mode & 0o777).toBe(0o700);
+      // Another user (nobody), in a process of its own, tries to connect.
+      const client = `Bun.connect({ unix: process.env.SOCK, socket: { open(s) { console.log("connected"); s.end(); }, data() {}, error() {} } }).catch((e) => console.log(e.code));`;
+      const other = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", client], {
+        env: { PATH: process.env.PATH ?? "", HOME: "/tmp", SOCK: socket },
+      });
+      expect(other.stdout.toString().trim()).toBe("EACCES");
+      writeFileSync(join(s.work, "go"), "");
+      expect(await p.exited).toBe(0);
+    } finally {
+      s.cleanup();
+    }
+  },
+);

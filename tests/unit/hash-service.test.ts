@@ -15,8 +15,8 @@ Bun.spawnSync(["bash", "-ec", "git init -q repo && cd repo && mkdir src && echo 
 const repo = join(dir, "repo");
 
 test("answers what local hashing answers, errors included", async () => {
-  const socket = join(dir, "hash.sock");
-  const service = serveHashing(socket, env, () => {})!;
+  const service = serveHashing(join(dir, "svc1"), env, () => {})!;
+  const socket = service.path;
   try {
     expect(await hashViaService(socket, env, repo, ["src"], ["v1"])).toEqual(await hashInputs(repo, ["src"], ["v1"]));
     expect(await hashViaService(socket, env, join(repo, "src"), ["a", "../src/b"], [])).toEqual(await hashInputs(join(repo, "src"), ["a", "../src/b"], []));
@@ -31,8 +31,8 @@ test("answers what local hashing answers, errors included", async () => {
 });
 
 test("the caller hashes by itself: another HOME or XDG_CONFIG_HOME, GIT_* variables, no service", async () => {
-  const socket = join(dir, "hash2.sock");
-  const service = serveHashing(socket, env, () => {})!;
+  const service = serveHashing(join(dir, "svc2"), env, () => {})!;
+  const socket = service.path;
   try {
     expect(await hashViaService(socket, { ...env, HOME: "/elsewhere" }, repo, ["src"], [])).toBeNull();
     expect(await hashViaService(socket, { ...env, GIT_DIR: `${repo}/.git` }, repo, ["src"], [])).toBeNull();
@@ -44,12 +44,14 @@ test("the caller hashes by itself: another HOME or XDG_CONFIG_HOME, GIT_* variab
   }
   expect(await hashViaService(socket, env, repo, ["src"], [])).toBeNull();
   // GIT_* variables in the toplevel: nested runners hash by themselves.
-  const gitSocket = join(dir, "hash3.sock");
-  const gitService = serveHashing(gitSocket, { ...env, GIT_CONFIG_NOSYSTEM: "1" }, () => {})!;
+  const gitService = serveHashing(join(dir, "svc3"), { ...env, GIT_CONFIG_NOSYSTEM: "1" }, () => {})!;
+  const gitSocket = gitService.path;
   try {
     expect(await hashViaService(gitSocket, { ...env, GIT_CONFIG_NOSYSTEM: "1" }, repo, ["src"], [])).toBeNull();
   } finally {
     gitService.stop();
   }
-  expect(serveHashing(`${dir}/${"x".repeat(120)}.sock`, env, () => {})).toBeNull();
+  expect(serveHashing(`${dir}/${"x".repeat(120)}`, env, () => {})).toBeNull();
+  // A directory someone made before us may not be only ours.
+  expect(serveHashing(join(dir, "svc1"), env, () => {})).toBeNull();
 });
