@@ -97,6 +97,20 @@ describe("GitHub answers", () => {
     expect(warns).toEqual([expect.stringMatching(/^Commit status success for build not posted: GitHub API answered 502 .*gave up after 3 attempts$/)]);
   });
 
+  test("each request's retries pause as briefly as the first's (no count carried over)", async () => {
+    fake.fail({ route: "create_status", status: 502 });
+    const { client, done } = await open({}, { ...FAST, backoffMs: 100 });
+    const took: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      await (client as CommitStatusClient).post(SHA, STATUS);
+      took.push(performance.now() - started);
+    }
+    done();
+    // 100 ms, then 400 ms (plugin-retry's (n+1)² steps) each time; a carried-over count made it 1.6 s + 0.4 s, then 3.6 s + 0.4 s.
+    for (const ms of took) expect(ms).toBeLessThan(1500);
+  });
+
   test("a 5xx that passes: no warn", async () => {
     const { warns, statusCalls } = await postWith({ route: "create_status", status: 503, times: 1 });
     expect(statusCalls).toBe(2);
