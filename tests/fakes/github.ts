@@ -85,6 +85,8 @@ export interface FakeGithub {
   readonly installationId: string;
   tokenLifetimeSeconds: number;
   expiresAtOffsetSeconds: number;
+  /** How far GitHub's clock is from ours (negative: behind), for the JWT's checks and the Date header. */
+  clockOffsetSeconds: number;
   /** The old tool's "-- github:" lines, in order. */
   readonly output: string[];
   readonly statuses: RecordedStatus[];
@@ -148,9 +150,9 @@ export function startFakeGithub(options: FakeGithubOptions): FakeGithub {
     const signed = verify("sha256", Buffer.from(`${parts[0]}.${parts[1]}`), options.publicKey, base64url(parts[2]));
     if (!signed) return "JWT signature does not match the app's public key";
     fake.jwtClaims.push(claims);
-    const now = Date.now() / 1000;
+    const now = Date.now() / 1000 + fake.clockOffsetSeconds;
     if (String(claims.iss) !== appId) return `'Issuer' claim ('iss') must be the app id ${appId}`;
-    if (!(claims.iat <= now + 1)) return "'Issued at' claim ('iat') must be an Integer representing a time in the past";
+    if (!(claims.iat <= now + 1)) return "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued";
     if (!(claims.exp > now)) return "'Expiration time' claim ('exp') is in the past";
     if (claims.exp - now > 600 + 1) return "'Expiration time' claim ('exp') is too far in the future";
     return null;
@@ -271,6 +273,7 @@ export function startFakeGithub(options: FakeGithubOptions): FakeGithub {
         res = await route(req, path, matched.kind, matched.parts);
       }
       fake.requests.push({ method: req.method, path, status: res.status });
+      if (fake.clockOffsetSeconds !== 0) res.headers.set("Date", new Date(Date.now() + fake.clockOffsetSeconds * 1000).toUTCString());
       return res;
     },
   });
@@ -281,6 +284,7 @@ export function startFakeGithub(options: FakeGithubOptions): FakeGithub {
     installationId,
     tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600,
     expiresAtOffsetSeconds: options.expiresAtOffsetSeconds ?? 0,
+    clockOffsetSeconds: 0,
     output: [],
     statuses: [],
     requests: [],
@@ -302,6 +306,7 @@ export function startFakeGithub(options: FakeGithubOptions): FakeGithub {
       faults = [];
       fake.tokenLifetimeSeconds = options.tokenLifetimeSeconds ?? 3600;
       fake.expiresAtOffsetSeconds = options.expiresAtOffsetSeconds ?? 0;
+      fake.clockOffsetSeconds = 0;
     },
     async stop() {
       for (const resolve of hanging) resolve();

@@ -233,6 +233,18 @@ describe("token refresh", () => {
   });
 });
 
+describe("a skewed clock", () => {
+  test("GitHub's clock 5 minutes behind ours: the JWT is refused once, then signed with GitHub's time; no warn", async () => {
+    fake.clockOffsetSeconds = -300;
+    const { client, warns, done } = await open();
+    await client.post(SHA, status("t"));
+    done();
+    expect(warns).toEqual([]);
+    expect(fake.requests.filter((r) => r.path.endsWith("/access_tokens")).map((r) => r.status)).toEqual([401, 201]);
+    expect(fake.statuses).toHaveLength(1);
+  });
+});
+
 describe("configuration forms", () => {
   test("keys with | for newlines, PKCS#1 and PKCS#8", async () => {
     for (const pem of [keys.privateKeyPkcs1, keys.privateKey]) {
