@@ -27,9 +27,9 @@ import { closeFd, flock, openOrCreate, realPath, LOCK_EX, LOCK_NB } from "./sys"
 import { processVariables, sameProcessEnvironment } from "./process-env";
 
 /**
- * Linux passes a new process at most 6 MiB of arguments and environment (3/4
- * of the 8 MiB stack limit cap), so a caller's real request is smaller; a
- * larger one gets `fallback` (the binary then gets what exec allows).
+ * Linux lets a new process have at most 6 MiB of arguments and environment (a
+ * quarter of the stack limit, capped), so a caller's real request is smaller;
+ * a larger one gets `fallback` (the binary then gets what exec allows).
  */
 const MAX_REQUEST = 8 * 1024 * 1024;
 /** Connections that have not shown the token yet; one more drops the oldest. */
@@ -182,7 +182,8 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
     chunks: Buffer[];
     size: number;
     authenticated: boolean;
-    started: boolean;
+    /** Nothing more is read: the request is being served, or was answered or dropped. */
+    done: boolean;
     gone: (() => void)[];
     closed: boolean;
     /** Drops the connection (not authenticated yet) or replies `fallback` when it takes too long. */
@@ -195,13 +196,14 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
   // Authenticated ones whose request has not arrived whole yet: told to run the binary when we stop.
   const pending = new Set<Connection>();
   let stopping = false;
-  /** Forgets a connection's buffers and timer: it is answered, dropped or closed. */
+  /** Done with reading a connection: its buffers and timer go. */
   const forget = (c: Connection) => {
     clearTimeout(c.deadline);
     unauthenticated.delete(c);
     pending.delete(c);
     c.chunks = [];
     c.size = 0;
+    c.done = true;
   };
   try {
     const server = Bun.listen<Connection>({
@@ -214,7 +216,7 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
             chunks: [],
             size: 0,
             authenticated: false,
-            started: false,
+            done: false,
             gone: [],
             closed: false,
             deadline: setTimeout(() => c.drop(), TOKEN_DEADLINE_MS),
@@ -226,7 +228,6 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
             },
             drop() {
               forget(c);
-              c.started = true; // nothing more is read
               if (!c.closed) socket.terminate();
             },
           };
@@ -236,7 +237,7 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
         },
         data(socket, data) {
           const c = socket.data;
-          if (c.started) return;
+          if (c.done) return;
           c.chunks.push(Buffer.from(data));
           c.size += data.length;
           if (!c.authenticated) {
@@ -259,9 +260,8 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
           if (data[data.length - 1] !== 0 && c.size <= MAX_REQUEST) return;
           const req = c.size > MAX_REQUEST ? "bad" : parseRequest(Buffer.concat(c.chunks));
           if (req === null) return;
-          c.started = true;
-          if (req === "bad" || stopping) return c.reply("fallback");
           forget(c);
+          if (req === "bad" || stopping) return c.reply("fallback");
           const work = serve(req, (interrupt) => c.gone.push(interrupt))
             .then((code) => c.reply(code === null ? "fallback" : `exit ${code}`))
             .catch((e) => {

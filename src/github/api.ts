@@ -16,7 +16,7 @@ import type { GithubSettings } from "./settings";
 import { describeError, type Secrets } from "./redact";
 
 export type ApiResult =
-  | { kind: "ok"; status: number; data: unknown }
+  | { kind: "ok"; data: unknown }
   | { kind: "unauthorized"; message: string }
   | { kind: "timeout"; message: string }
   | { kind: "failed"; message: string };
@@ -93,7 +93,7 @@ export class GithubApi {
       const res = await this.octokit.request(route, { ...params, headers: { "x-github-api-version": "2022-11-28" } });
       // A redirect (a renamed repository) comes back as an answer: reported, never followed.
       if (res.status < 200 || res.status > 299) return { kind: "failed", message: `GitHub API answered ${res.status} to ${label}${hintFor(hints, res.status)}` };
-      return { kind: "ok", status: res.status, data: res.data };
+      return { kind: "ok", data: res.data };
     } catch (e) {
       return this.failure(e, label, hints);
     }

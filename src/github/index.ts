@@ -7,7 +7,7 @@
 // warn line (credentials never in it) and the task goes on without a status.
 import type { Config } from "../config";
 import { FailureGate } from "../failure-gate";
-import { OFF } from "./client";
+import { GithubStatusClient, OFF } from "./client";
 import { Secrets, describeError } from "./redact";
 import { checkSettings } from "./settings";
 import { TokenStore, type FetchToken } from "./token";
@@ -40,7 +40,7 @@ export interface HttpPolicy {
   backoffMs: number;
 }
 
-export const DEFAULT_POLICY: HttpPolicy = { timeoutMs: 10_000, retries: 2, backoffMs: 250 };
+const DEFAULT_POLICY: HttpPolicy = { timeoutMs: 10_000, retries: 2, backoffMs: 250 };
 
 /** Timeouts and retries; the defaults suit GitHub, tests shorten them. */
 export interface ClientOptions extends Partial<HttpPolicy> {
@@ -74,7 +74,7 @@ async function setUp(config: Config, places: Places, log: Log, options: ClientOp
     secrets.add(settings.privateKeyPkcs8);
     const policy = { ...DEFAULT_POLICY, ...definedOnly(options) };
     const gate = new FailureGate(places.buildDir, "github", "GitHub API", safeLog);
-    const [{ GithubApi }, { GithubStatusClient }] = await Promise.all([import("./api"), import("./client")]);
+    const { GithubApi } = await import("./api");
     // The store and auth-app need each other: the store buys tokens through the API
     // (called only later, once `api` exists), auth-app reads them from the store.
     const fetchToken: FetchToken = async () => (gate.closed ? { kind: "failed", message: OFF } : api.newInstallationToken());
