@@ -17,7 +17,7 @@ import { describeError, type Secrets } from "./redact";
 
 export const CACHE_FILE = ".github-token-cache.json";
 
-export type TokenResult = { kind: "ok"; token: string } | { kind: "failed"; message: string; timedOut: boolean };
+export type TokenResult = { kind: "ok"; token: string } | { kind: "failed"; message: string };
 
 export type FetchToken = () => Promise<{ kind: "ok"; token: string; expiresAt: string | undefined } | Exclude<ApiResult, { kind: "ok" }>>;
 
@@ -114,7 +114,7 @@ export class TokenStore {
 
   private async fetch(persist: boolean): Promise<TokenResult> {
     const result = await this.fetchToken();
-    if (result.kind !== "ok") return { kind: "failed", message: result.message, timedOut: result.kind === "timeout" };
+    if (result.kind !== "ok") return { kind: "failed", message: result.message };
     const expiresAtMs = result.expiresAt === undefined ? Number.NaN : Date.parse(result.expiresAt);
     this.log.debug(
       `Fetched a GitHub installation token for installation ${this.settings.installationId}` +
