@@ -87,6 +87,8 @@ export interface FakeGithub {
   expiresAtOffsetSeconds: number;
   /** How far GitHub's clock is from ours (negative: behind), for the JWT's checks and the Date header. */
   clockOffsetSeconds: number;
+  /** Where the API lives on the server: "" (github.com's layout) or "/api/v3" (GitHub Enterprise Server's). */
+  pathPrefix: string;
   /** The old tool's "-- github:" lines, in order. */
   readonly output: string[];
   readonly statuses: RecordedStatus[];
@@ -239,7 +241,8 @@ export function startFakeGithub(options: FakeGithubOptions): FakeGithub {
     port: 0,
     idleTimeout: 0, // a "hang" fault must last until the client gives up
     async fetch(req) {
-      const path = new URL(req.url).pathname;
+      const full = new URL(req.url).pathname;
+      const path = full.startsWith(`${fake.pathPrefix}/`) ? full.slice(fake.pathPrefix.length) : `/not-under-the-prefix${full}`;
       const auth = req.headers.get("authorization");
       if (auth) fake.secretsSeen.push(auth.replace(/^\S+\s+/, ""));
       const matched = classify(path);
@@ -285,6 +288,7 @@ export function startFakeGithub(options: FakeGithubOptions): FakeGithub {
     tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600,
     expiresAtOffsetSeconds: options.expiresAtOffsetSeconds ?? 0,
     clockOffsetSeconds: 0,
+    pathPrefix: "",
     output: [],
     statuses: [],
     requests: [],
@@ -307,6 +311,7 @@ export function startFakeGithub(options: FakeGithubOptions): FakeGithub {
       fake.tokenLifetimeSeconds = options.tokenLifetimeSeconds ?? 3600;
       fake.expiresAtOffsetSeconds = options.expiresAtOffsetSeconds ?? 0;
       fake.clockOffsetSeconds = 0;
+      fake.pathPrefix = "";
     },
     async stop() {
       for (const resolve of hanging) resolve();

@@ -257,6 +257,16 @@ describe("configuration forms", () => {
     expect(fake.statuses).toHaveLength(2);
   });
 
+  test("GITHUB_API_URL with a path, as GitHub Enterprise Server's (/api/v3): every request goes under it", async () => {
+    fake.pathPrefix = "/api/v3";
+    const { client, warns, done } = await open({ GITHUB_API_URL: `${fake.url}/api/v3` });
+    await client.post(SHA, status("t"));
+    expect(await client.hasStatus(SHA, "t")).toBe(true);
+    done();
+    expect(warns).toEqual([]);
+    expect(fake.requests.map((r) => `${r.method} ${r.status}`)).toEqual(["POST 201", "POST 201", "GET 200"]);
+  });
+
   test("GITHUB_REPOSITORY as owner/repo, or a bare name with GITHUB_REPOSITORY_OWNER", async () => {
     const forms: [Env, string][] = [
       [{ GITHUB_REPOSITORY: "acme/widgets", GITHUB_REPOSITORY_OWNER: undefined }, "acme/widgets"],
