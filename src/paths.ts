@@ -23,3 +23,10 @@ export function resolvePath(base: string, p: string): string {
   }
   return `/${parts.join("/")}`;
 }
+
+/**
+ * Restores stage an archive in a directory named so (cache/restore.ts), out of
+ * the work tree when they can. Input hashes never count one (hash/), wherever
+ * a crash may have left it.
+ */
+export const RESTORE_STAGING_PREFIX = ".taskrunner-restore-";

@@ -8,8 +8,21 @@
 //   git ls-tree -r --full-name "$tree" "$@"
 //
 // Four git processes and a rewritten copy of the index: the slow, always-right
-// answer the fast route is tested against and falls back to.
+// answer the fast route is tested against and falls back to. One difference:
+// `git add` leaves out restore staging folders (stagingExcludes).
 import { git, gitError, text } from "./git";
+import { RESTORE_STAGING_PREFIX } from "../paths";
+
+/**
+ * Exclude pathspecs for a restore's staging folder and what is in it, at any
+ * depth, as the fast route's walk skips them. Not with GIT_LITERAL_PATHSPECS,
+ * under which git would take them for file names that match nothing.
+ */
+function stagingExcludes(): string[] {
+  if (process.env.GIT_LITERAL_PATHSPECS) return [];
+  const name = `**/${RESTORE_STAGING_PREFIX}*`;
+  return [`:(top,exclude,glob)${name}`, `:(top,exclude,glob)${name}/**`];
+}
 
 export type Listing = { ok: true; listing: string } | { ok: false; error: string };
 
@@ -27,7 +40,7 @@ export async function referenceListing(cwd: string, pathspecs: string[]): Promis
     // here (`cp` of a missing file); we hash as from an empty index instead.
     if (existsSync(real)) copyFileSync(real, index);
     const env = { GIT_INDEX_FILE: index };
-    const add = await git(cwd, ["add", ...pathspecs], env);
+    const add = await git(cwd, ["add", ...pathspecs, ...stagingExcludes()], env);
     if (add.code !== 0) return { ok: false, error: gitError(add, cwd) };
     const tree = await git(cwd, ["write-tree"], env);
     if (tree.code !== 0) return { ok: false, error: gitError(tree, cwd) };

@@ -16,6 +16,7 @@ import { IgnoreRules } from "./ignore";
 import { type IndexEntry, type IndexFile, parseIndex } from "./index-file";
 import { DT_DIR, DT_LNK, DT_REG, DT_UNKNOWN, native, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Stat } from "./native";
 import { bytes, type Config, configBool, userGitFile, environmentIsPlain, findRepo, parseConfigList, readConfig, type Repo, unsupportedConfig } from "./repo";
+import { RESTORE_STAGING_PREFIX } from "../paths";
 
 export class Fallback extends Error {}
 
@@ -287,7 +288,8 @@ export function untrackedFiles(ctx: Context, conv: Conversions, ignore: IgnoreRu
     if (!list) return;
     for (const [nameBytes, type] of list) {
       const name = latin1(nameBytes);
-      if (name === ".git") continue;
+      // A restore's staging folder is never an input (reference.ts excludes it alike).
+      if (name === ".git" || name.startsWith(RESTORE_STAGING_PREFIX)) continue;
       const child = dir === "" ? name : `${dir}/${name}`;
       if (trackedFiles.has(child)) continue;
       let kind = type;
