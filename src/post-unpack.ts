@@ -24,7 +24,12 @@ export async function runPostUnpack(ctx: TaskContext, cmd: string): Promise<stri
     const last = splitter.end();
     if (last) ctx.out.lines("stderr", [last]);
   };
-  await Promise.all([drain(proc.stdout), drain(proc.stderr), proc.exited]);
+  const stop = ctx.interruption.onSignal((signal) => proc.kill(signal));
+  try {
+    await Promise.all([drain(proc.stdout), drain(proc.stderr), proc.exited]);
+  } finally {
+    stop();
+  }
   const code = proc.exitCode ?? 1;
   return code === 0 ? null : `post-unpack command ${JSON.stringify(cmd)} failed with exit code ${code}`;
 }

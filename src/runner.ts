@@ -5,7 +5,7 @@ import { lockJob } from "./lock";
 import { LineSplitter } from "./lines";
 import { Terminal, TaskOutput, type Stream } from "./output";
 import { closeFd, createFile, flock, isOpenFd, openOrCreate, writeAll, LOCK_SH } from "./sys";
-import { signalNumber } from "./signals";
+import { Interruption, signalNumber } from "./signals";
 import { parseRequest, Reply, requestErrorLines } from "./protocol";
 import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult, type BuildPaths } from "./state";
 import { spawnTask, NESTED_SERVER_VARIABLES, type SpawnedTask } from "./task-process";
@@ -34,6 +34,8 @@ export interface TaskContext {
   config: Config;
   paths: BuildPaths;
   out: TaskOutput;
+  /** Aborts the task's restores, uploads and post-unpack commands when a signal comes. */
+  interruption: Interruption;
 }
 
 /**
@@ -146,6 +148,23 @@ export async function runLocked(req: RunRequest, config: Config, env: Env, cwd: 
 }
 
 async function runTaskBody(req: RunRequest, config: Config, env: Env, cwd: string, host: Host, out: TaskOutput): Promise<number> {
+  const interruption = new Interruption().start();
+  try {
+    return await runInterruptibly(req, config, env, cwd, host, out, interruption);
+  } finally {
+    interruption.stop();
+  }
+}
+
+async function runInterruptibly(
+  req: RunRequest,
+  config: Config,
+  env: Env,
+  cwd: string,
+  host: Host,
+  out: TaskOutput,
+  interruption: Interruption,
+): Promise<number> {
   const { paths, isToplevel, toParent } = host;
   const record = new TaskRecorder(req.name, isToplevel ? null : (env._taskrunner_parent_job ?? null));
   const ctx: TaskContext = {
@@ -159,7 +178,10 @@ async function runTaskBody(req: RunRequest, config: Config, env: Env, cwd: strin
     config,
     paths,
     out,
+    interruption,
   };
+  // A caller that went away without a signal we saw (killed, say): stop its task as a signal would.
+  host.onCallerGone?.(() => interruption.interrupt("SIGTERM"));
   const session = new SnapshotSession(ctx);
   await session.beforeStart();
 
@@ -178,73 +200,62 @@ async function runTaskBody(req: RunRequest, config: Config, env: Env, cwd: strin
     // A nested task in its own process: its subtasks do the same (see nested-server.ts).
     for (const k of NESTED_SERVER_VARIABLES) delete taskEnv[k];
   }
-  const previousUmask = host.umask === null ? null : process.umask(host.umask);
-  const spawned = spawnTask({
-    cmd: req.cmd,
-    args: req.args,
-    cwd,
-    env: taskEnv,
-    buildId: paths.buildId,
-    toplevelStdout: host.terminal.stdoutFd,
-    toplevelStderr: host.terminal.stderrFd,
-  });
-  if (previousUmask !== null) process.umask(previousUmask);
-  let code: number;
-  let interruptedBy: NodeJS.Signals | null = null;
-  if (spawned.kind === "failed") {
-    out.error(spawned.message);
-    code = spawned.exitCode;
-  } else {
-    const result = await record.phase("run", () => superviseTask(spawned.task, ctx, session, host));
-    code = result.code;
-    interruptedBy = result.interruptedBy;
+  let code = 1;
+  if (interruption.by === null) {
+    const previousUmask = host.umask === null ? null : process.umask(host.umask);
+    const spawned = spawnTask({
+      cmd: req.cmd,
+      args: req.args,
+      cwd,
+      env: taskEnv,
+      buildId: paths.buildId,
+      toplevelStdout: host.terminal.stdoutFd,
+      toplevelStderr: host.terminal.stderrFd,
+    });
+    if (previousUmask !== null) process.umask(previousUmask);
+    if (spawned.kind === "failed") {
+      out.error(spawned.message);
+      code = spawned.exitCode;
+    } else {
+      code = await record.phase("run", () => superviseTask(spawned.task, ctx, session));
+    }
   }
 
   await services?.stop();
-  if (interruptedBy !== null) {
+  // Post-unpack commands and the upload, while a signal can still stop them.
+  if (interruption.by === null) code = await session.afterTask(code);
+  if (interruption.by !== null) {
     // Nothing is recorded as done: no result, no hash, no upload, no success status.
-    out.warn(`Interrupted by ${interruptedBy}`);
+    out.warn(`Interrupted by ${interruption.by}`);
     out.closeLog();
     out.finish(false);
-    toParent(`Subtask ${req.name} interrupted by ${interruptedBy}`);
-    record.finish(paths.tasksDir, 128 + signalNumber(interruptedBy), true);
-    return 128 + signalNumber(interruptedBy);
+    toParent(`Subtask ${req.name} interrupted by ${interruption.by}`);
+    record.finish(paths.tasksDir, interruption.exitCode!, true);
+    return interruption.exitCode!;
   }
 
-  code = await session.afterTask(code);
+  session.saveHash();
   out.debug(`Command ${JSON.stringify([req.cmd, ...req.args])} exited with code ${code}`);
   toParent(`Subtask ${req.name} finished with ${exitDescription(code)}`);
   writeResult(paths, req.name, code);
   out.closeLog();
+  // Recorded: a signal from here on only cuts the log upload and the final status short.
   await session.report(code);
   record.finish(paths.tasksDir, code, false);
-  if (isToplevel) await endOfBuild(ctx);
+  if (isToplevel && interruption.by === null) await endOfBuild(ctx);
   out.finish(code === 0);
-  return code;
+  return interruption.exitCode ?? code;
 }
 
-/** Serves the task until it exits and its output is drained (or the drain times out). */
-async function superviseTask(
-  task: SpawnedTask,
-  ctx: TaskContext,
-  session: SnapshotSession,
-  host: Host,
-): Promise<{ code: number; interruptedBy: NodeJS.Signals | null }> {
+/** Serves the task until it exits and its output is drained (or the drain times out). Returns its exit code. */
+async function superviseTask(task: SpawnedTask, ctx: TaskContext, session: SnapshotSession): Promise<number> {
   const { proc } = task;
-  let interruptedBy: NodeJS.Signals | null = null;
-  const forward = (signal: NodeJS.Signals) => {
-    interruptedBy ??= signal;
+  const stopForwarding = ctx.interruption.onSignal((signal) => {
     try {
       process.kill(-proc.pid, signal); // the whole process group
     } catch {
       proc.kill(signal);
     }
-  };
-  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-  for (const s of signals) process.on(s, forward);
-  // A caller that went away without a signal we saw (killed, say): stop its task as a signal would.
-  host.onCallerGone?.(() => {
-    if (interruptedBy === null && proc.exitCode === null) forward("SIGTERM");
   });
 
   const controller = serveRequests(task, ctx, session);
@@ -262,9 +273,11 @@ async function superviseTask(
       stream.cancel();
     }
   }
-  controller.stop();
-  for (const s of signals) process.off(s, forward);
-  return { code, interruptedBy };
+  stopForwarding();
+  // A snapshot request still being answered (a restore cleaning up after a
+  // signal) finishes before anything else happens to the task.
+  await controller.stop();
+  return code;
 }
 
 async function drained(done: Promise<void>, seconds: number): Promise<boolean> {
@@ -345,15 +358,14 @@ function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSes
     }
   })();
   return {
-    loop,
-    stop() {
+    async stop() {
+      await reader.cancel().catch((e) => ctx.out.debug(`closing the controller channel: ${(e as Error).message}`));
+      await loop;
       // Both ends are ours to close (Bun hands extra pipes over as bare descriptors): a
       // toplevel that runs thousands of nested tasks must not run out of descriptors.
+      // Only now: a reply written after closing could land in whatever reused the number.
       closeFd(task.responseFd);
-      reader
-        .cancel()
-        .catch(() => {})
-        .finally(() => closeFd(task.requestFd));
+      closeFd(task.requestFd);
     },
   };
 }

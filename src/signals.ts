@@ -18,3 +18,51 @@ const DARWIN: Record<string, number> = {
 export function signalNumber(name: string): number {
   return COMMON[name] ?? (process.platform === "darwin" ? DARWIN : LINUX)[name] ?? 0;
 }
+
+/** The signals that interrupt a task (SPEC §10). */
+export const INTERRUPTING = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+/**
+ * One task's interruption, listened for over its whole life — restores,
+ * uploads and post-unpack commands included, not only while its process
+ * runs — so that an interrupted task records nothing and leaves no temporary
+ * file behind. `signal` aborts what is in flight; every signal received also
+ * goes to the onSignal listeners (the task's process group, a post-unpack
+ * command).
+ */
+export class Interruption {
+  /** The first interrupting signal, once one came. */
+  by: NodeJS.Signals | null = null;
+  private readonly controller = new AbortController();
+  readonly signal: AbortSignal = this.controller.signal;
+  private readonly listeners = new Set<(s: NodeJS.Signals) => void>();
+  private readonly handler = (s: NodeJS.Signals) => this.interrupt(s);
+
+  /** Listens for this process's signals until stop(). */
+  start(): this {
+    for (const s of INTERRUPTING) process.on(s, this.handler);
+    return this;
+  }
+
+  stop(): void {
+    for (const s of INTERRUPTING) process.off(s, this.handler);
+  }
+
+  /** A signal came (or, for a nested task served in-process, its caller went away). */
+  interrupt(s: NodeJS.Signals): void {
+    this.by ??= s;
+    for (const listener of this.listeners) listener(s);
+    if (!this.signal.aborted) this.controller.abort(new Error(`interrupted by ${s}`));
+  }
+
+  /** Calls f with each signal from now on, until the returned function is called. */
+  onSignal(f: (s: NodeJS.Signals) => void): () => void {
+    this.listeners.add(f);
+    return () => this.listeners.delete(f);
+  }
+
+  /** 128 + the signal's number, once interrupted. */
+  get exitCode(): number | null {
+    return this.by === null ? null : 128 + signalNumber(this.by);
+  }
+}

@@ -14,7 +14,7 @@ import { resolvePath } from "./paths";
 import { Reporting } from "./reporting";
 import { explainChange } from "./explain";
 
-type Decision = { run: boolean; statusDescription: string | null };
+type Decision = { run: boolean; statusDescription: string | null } | "interrupted";
 const EMPTY_HASH: HashInfo = { hash: "", hashInput: "", mainBranchCommit: null };
 
 export class SnapshotSession {
@@ -23,6 +23,8 @@ export class SnapshotSession {
   private outputs: { ok: true; outputs: PlacedOutput[] } | { ok: false; error: string; paths: string[] } = { ok: true, outputs: [] };
   /** Set when a successful end of this task should save a new hash. */
   private hashToSave: HashInfo | null = null;
+  /** Set by afterTask once everything but saving the hash is done. */
+  private hashReady: HashInfo | null = null;
   private skipped = false;
   readonly reporting: Reporting;
 
@@ -58,6 +60,8 @@ export class SnapshotSession {
     } catch (e) {
       decision = { error: `snapshot command failed: ${(e as Error).message}` };
     }
+    // Cut short by a signal: the runner says so; the task is stopped, not run.
+    if (decision === "interrupted") return Reply.fail;
     if ("error" in decision) {
       out.error(decision.error);
       return Reply.fail;
@@ -146,9 +150,12 @@ export class SnapshotSession {
     if (cache && !(await (await git()).hasUncommittedChanges(ctx.cwd, args.fileInputs))) {
       const { archiveName } = await loadRemote();
       const name = archiveName(ctx.job, args.cacheVersion, current.hash);
+      const stagingParents = await this.stagingParents();
       const restored = await ctx.record.phase("restore", () =>
         cache.restoreArchive(name, this.cacheRoot(args), {
           onFound: () => out.info(`Found remote cache ${name}, restoring`),
+          stagingParents,
+          signal: ctx.interruption.signal,
         }),
       );
       if (restored.kind === "restored") {
@@ -157,6 +164,7 @@ export class SnapshotSession {
         return { run: false, statusDescription: "cache hit" };
       }
       if (restored.kind === "failed") out.warn(`Remote cache not used: ${restored.message}`);
+      if (restored.kind === "interrupted") return "interrupted";
     }
 
     out.info("Inputs changed, running task");
@@ -167,8 +175,24 @@ export class SnapshotSession {
         // Saved now, not on success: a failing task must not fetch the same fuzzy cache again.
         writeHashFile(hashFile, { ...saved, mainBranchCommit: current.mainBranchCommit });
       }
+      if (ctx.interruption.by) return "interrupted";
     }
     return { run: true, statusDescription: null };
+  }
+
+  private staging: Promise<string[]> | null = null;
+
+  /**
+   * Where a restore may stage an archive: places no input hash ever sees — the
+   * repository's git directory, then the state directory (restore.ts takes the
+   * first on the cache root's file system).
+   */
+  private stagingParents(): Promise<string[]> {
+    this.staging ??= (async () => {
+      const gitDir = await (await git()).absoluteGitDir(this.ctx.cwd);
+      return [...(gitDir ? [gitDir] : []), this.ctx.paths.stateDir];
+    })();
+    return this.staging;
   }
 
   /** Through the toplevel's warm hashing service when there is one (see hash-service.ts). */
@@ -201,12 +225,16 @@ export class SnapshotSession {
     for (const b of branches) {
       const hash = await cache.getLatestHash(ctx.job, b);
       if (!hash) continue;
-      const restored = await cache.restoreArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args));
+      const restored = await cache.restoreArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), {
+        stagingParents: await this.stagingParents(),
+        signal: ctx.interruption.signal,
+      });
       if (restored.kind === "restored") {
         ctx.out.info(`Restored fuzzy cache from branch ${b}, hash=${hash}`);
         return true;
       }
       if (restored.kind === "failed") ctx.out.warn(`Fuzzy cache from branch ${b} not used: ${restored.message}`);
+      if (restored.kind === "interrupted") return false;
     }
     return false;
   }
@@ -227,11 +255,14 @@ export class SnapshotSession {
     if (code === 0 && toSave && args && args.postUnpackCommands.length > 0) {
       const failed = await ctx.record.phase("post-unpack", async () => {
         for (const cmd of args.postUnpackCommands) {
+          if (ctx.interruption.by) break;
           const failure = await runPostUnpack(ctx, cmd);
           if (failure !== null) return failure;
         }
         return null;
       });
+      // A command stopped by a signal did not fail: the task was interrupted, and the runner says so.
+      if (ctx.interruption.by) return code;
       if (failed !== null) {
         // Our rule, not the old tool's: no hash is saved, so the next run tries again.
         code = 1;
@@ -241,12 +272,21 @@ export class SnapshotSession {
     }
     if (code !== 0 || !toSave || !args || !(await this.inputsStable(toSave))) return code;
 
-    out.debug(`Saving hash ${toSave.hash} to ${ctx.paths.hashFile(ctx.job)}`);
-    writeHashFile(ctx.paths.hashFile(ctx.job), toSave);
+    // Uploaded before the hash is saved: an upload cut short by a signal leaves no hash behind.
     if (usesRemoteCache(args) && config.saveRemoteCache && (!this.skipped || config.primeCacheMode)) {
       await ctx.record.phase("upload", () => this.upload(args, toSave.hash));
     }
+    this.hashReady = toSave;
     return code;
+  }
+
+  /** The last step of a task that succeeded and was not interrupted: the hash afterTask prepared. */
+  saveHash(): void {
+    const info = this.hashReady;
+    if (!info) return;
+    const path = this.ctx.paths.hashFile(this.ctx.job);
+    this.ctx.out.debug(`Saving hash ${info.hash} to ${path}`);
+    writeHashFile(path, info);
   }
 
   private async upload(args: SnapshotArgs, hash: string): Promise<void> {
@@ -263,7 +303,9 @@ export class SnapshotSession {
       return;
     }
     const members = this.outputs.outputs.map((o) => o.member);
-    const saved = await cache.saveArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), members);
+    const saved = await cache.saveArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), members, {
+      signal: ctx.interruption.signal,
+    });
     if (saved.kind !== "saved") {
       if (saved.kind === "failed") ctx.out.warn(`Remote cache not saved: ${saved.message}`);
       return;

@@ -68,17 +68,23 @@ async function walk(root: string, member: string, isDir: boolean, out: string[])
 
 /**
  * zstd → tar: extracts `source` into `dir`, a fresh, empty directory.
- * Rejects on a corrupt, truncated or hostile archive (see tar-reader.ts).
+ * Rejects on a corrupt, truncated or hostile archive (see tar-reader.ts), or
+ * when `signal` aborts.
  * Returns the members whose mode or mtime restoreInto must reapply.
  */
-export async function unpackArchive(source: Readable, dir: string): Promise<Map<string, EntryMeta>> {
+export async function unpackArchive(source: Readable, dir: string, signal?: AbortSignal): Promise<Map<string, EntryMeta>> {
   const extractor = new TarExtractor(dir);
   try {
     // Decompressed pieces are written out synchronously, one at a time, while
     // the next ones decode on the thread pool.
-    await pipeline(source, decompress, async (pieces: AsyncIterable<Buffer>) => {
-      for await (const piece of pieces) extractor.write(piece);
-    });
+    await pipeline(
+      source,
+      decompress,
+      async (pieces: AsyncIterable<Buffer>) => {
+        for await (const piece of pieces) extractor.write(piece);
+      },
+      { signal },
+    );
     return extractor.end();
   } finally {
     extractor.abort();

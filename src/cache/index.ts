@@ -16,17 +16,30 @@ import { FsStore } from "./fs-store";
 import { S3Store } from "./s3-store";
 import { DEFAULT_LIMITS, StoreError, describeError, seconds, watchStall, type Limits, type ObjectStore } from "./store";
 
-export type RestoreOutcome = { kind: "restored" } | { kind: "miss" } | { kind: "failed"; message: string };
+/** "interrupted": cut short by the task's interruption, with nothing left behind (no staging directory, no partial object). */
+export type RestoreOutcome = { kind: "restored" } | { kind: "miss" } | { kind: "interrupted" } | { kind: "failed"; message: string };
 /** "skipped": not attempted because the build already gave up on the store (said once, by FailureGate). */
-export type SaveOutcome = { kind: "saved" } | { kind: "skipped"; reason: string } | { kind: "failed"; message: string };
+export type SaveOutcome = { kind: "saved" } | { kind: "skipped"; reason: string } | { kind: "interrupted" } | { kind: "failed"; message: string };
+
+export interface RestoreOptions {
+  /** Runs once the archive exists, before extraction. */
+  onFound?: () => void;
+  /** Where to stage the extraction, best first (restore.ts): places no input hash sees. */
+  stagingParents?: string[];
+  /** Aborts the transfer: the outcome is then "interrupted". */
+  signal?: AbortSignal;
+}
 
 export interface RemoteCache {
   /** "s3://bucket/prefix/" or "/path/to/dir/prefix/", for messages. */
   readonly description: string;
-  /** Key <prefix>bundles/<archiveName>, extracted into root. onFound runs once the archive exists, before extraction. */
-  restoreArchive(archiveName: string, root: string, opts?: { onFound?: () => void }): Promise<RestoreOutcome>;
-  /** Outputs are paths relative to root, directories or files: the archive's member names (see output-paths.ts). */
-  saveArchive(archiveName: string, root: string, outputs: string[]): Promise<SaveOutcome>;
+  /** Key <prefix>bundles/<archiveName>, extracted into root. */
+  restoreArchive(archiveName: string, root: string, opts?: RestoreOptions): Promise<RestoreOutcome>;
+  /**
+   * Outputs are paths relative to root, directories or files: the archive's member names (see output-paths.ts).
+   * An aborted signal stops the upload: no temporary file, no multipart upload left.
+   */
+  saveArchive(archiveName: string, root: string, outputs: string[], opts?: { signal?: AbortSignal }): Promise<SaveOutcome>;
   /** Key <prefix>latest/<job>-<branch>.txt; null when absent or unreadable (a fault is warned about). */
   getLatestHash(job: string, branch: string): Promise<string | null>;
   setLatestHash(job: string, branch: string, hash: string): Promise<void>;
@@ -79,15 +92,18 @@ class StoreCache implements RemoteCache {
     this.description = store.where(config.remoteCachePrefix);
   }
 
-  async restoreArchive(name: string, root: string, opts: { onFound?: () => void } = {}): Promise<RestoreOutcome> {
+  async restoreArchive(name: string, root: string, opts: RestoreOptions = {}): Promise<RestoreOutcome> {
+    const { signal } = opts;
     const key = `${this.config.remoteCachePrefix}bundles/${name}`;
     const where = this.store.where(key);
     if (this.switchedOff(`restore of ${where}`)) return { kind: "miss" };
+    if (signal?.aborted) return { kind: "interrupted" };
     const started = performance.now();
     let body: Readable | null;
     try {
-      body = await this.store.get(key);
+      body = await this.store.get(key, signal);
     } catch (e) {
+      if (signal?.aborted) return this.interrupted(`download of ${where}`);
       return this.fault(`could not download ${where}: ${describeError(e)}`);
     }
     if (!body) {
@@ -97,32 +113,45 @@ class StoreCache implements RemoteCache {
     opts.onFound?.();
     try {
       const { restoreInto } = await import("./restore");
-      const notes = await restoreInto(watchStall(body, this.limits.stallMs), root);
+      const notes = await restoreInto(watchStall(body, this.limits.stallMs), root, { stagingParents: opts.stagingParents, signal });
       for (const note of notes) this.log.debug(note);
       this.log.debug(`Restored ${where} into ${root} in ${elapsed(started)}`);
       return { kind: "restored" };
     } catch (e) {
       body.destroy();
+      if (signal?.aborted) return this.interrupted(`restore of ${where}`);
       if (e instanceof StoreError) return this.fault(`download of ${where} failed: ${e.message}`);
       return { kind: "failed", message: `could not restore ${where} into ${root}: ${describeError(e)}` };
     }
   }
 
-  async saveArchive(name: string, root: string, outputs: string[]): Promise<SaveOutcome> {
+  async saveArchive(name: string, root: string, outputs: string[], opts: { signal?: AbortSignal } = {}): Promise<SaveOutcome> {
+    const { signal } = opts;
     const key = `${this.config.remoteCachePrefix}bundles/${name}`;
     const where = this.store.where(key);
     if (this.switchedOff(`upload of ${where}`)) return { kind: "skipped", reason: `the remote cache ${this.store.description} is off for this build` };
     const started = performance.now();
     const [{ checkOutputs }, { packArchive }] = await Promise.all([import("./archive"), import("./tar-writer")]);
+    // Failing the archive stream is how both stores give up cleanly: the
+    // directory store removes its temporary file, lib-storage aborts the
+    // multipart upload once its parts in flight have settled.
+    let stop = () => {};
     try {
       const checked = await checkOutputs(root, outputs);
       if (!checked.ok) return { kind: "failed", message: `${checked.message}; nothing uploaded to ${where}` };
-      await this.store.put(key, packArchive(root, checked.members));
+      signal?.throwIfAborted();
+      const body = packArchive(root, checked.members);
+      stop = () => body.destroy(signal?.reason);
+      signal?.addEventListener("abort", stop, { once: true });
+      await this.store.put(key, body);
       this.log.debug(`Saved ${outputs.join(" ")} (${checked.members.length} members) from ${root} to ${where} in ${elapsed(started)}`);
       return { kind: "saved" };
     } catch (e) {
+      if (signal?.aborted) return this.interrupted(`upload to ${where}`);
       if (e instanceof StoreError) return this.fault(`upload to ${where} failed: ${e.message}`);
       return { kind: "failed", message: `could not archive the outputs in ${root}: ${describeError(e)}; nothing uploaded to ${where}` };
+    } finally {
+      signal?.removeEventListener("abort", stop);
     }
   }
 
@@ -170,6 +199,12 @@ class StoreCache implements RemoteCache {
     const url = `${this.config.logsViewUrl}${suffix}`;
     this.log.debug(`Log uploaded to ${where}, viewable at ${url}`);
     return { url };
+  }
+
+  /** Not a fault of the store: not counted, and only a debug line (the runner says it was interrupted). */
+  private interrupted(what: string): { kind: "interrupted" } {
+    this.log.debug(`${what} stopped: the task was interrupted`);
+    return { kind: "interrupted" };
   }
 
   private latestKey(job: string, branch: string): string {

@@ -1,7 +1,13 @@
 // Restoring an archive into the cache root without ever leaving half an
-// archive behind as if it were whole: extract into a fresh directory inside
-// the root (same file system, so moving is a rename), and only when the whole
+// archive behind as if it were whole: extract into a fresh staging directory
+// on the root's file system (so moving is a rename), and only when the whole
 // archive has been read and checked move its members into place.
+//
+// The staging directory is kept out of the work tree when it can be (the
+// caller offers the repository's git directory and the state directory): in
+// the root, a task hashing a directory around it would count its files.
+// Hashing skips such folders by name too (RESTORE_STAGING_PREFIX), for the
+// fallback inside the root and for one a crash left behind.
 //
 // Moving merges like `tar -x` does: members replace what is at their path,
 // everything else in the root stays. Only the moves themselves can fail
@@ -10,22 +16,32 @@
 import { cp, lstat, lutimes, mkdir, mkdtemp, readdir, realpath, rename, rm, stat, chmod, utimes } from "node:fs/promises";
 import { join, sep } from "node:path";
 import type { Readable } from "node:stream";
+import { RESTORE_STAGING_PREFIX } from "../paths";
 import { unpackArchive, type EntryMeta } from "./archive";
 import { ArchiveError } from "./store";
 
-export const TEMP_PREFIX = ".taskrunner-restore-";
+export interface RestoreIntoOptions {
+  /** Directories to stage in, best first: the first on the root's file system is used, else the root itself. */
+  stagingParents?: string[];
+  /** Stops the extraction (the staging directory is removed); the promise then rejects. */
+  signal?: AbortSignal;
+}
 
 /**
  * Extracts `source` into `root`. Rejects with the underlying error (a
  * StoreError from the download, an ArchiveError for a bad archive, a file
- * system error); the root is then untouched unless the message says "partly".
- * Resolves to notes about metadata that could not be reapplied (for debug).
+ * system error, the signal's abort); the root is then untouched unless the
+ * message says "partly". Resolves to notes for the debug log: where it staged,
+ * and metadata that could not be reapplied.
  */
-export async function restoreInto(source: Readable, root: string): Promise<string[]> {
+export async function restoreInto(source: Readable, root: string, opts: RestoreIntoOptions = {}): Promise<string[]> {
   await mkdir(root, { recursive: true });
-  const tmp = await mkdtemp(join(root, TEMP_PREFIX));
+  const parent = await stagingParent(root, opts.stagingParents ?? []);
+  const tmp = await mkdtemp(join(parent, RESTORE_STAGING_PREFIX));
   try {
-    const meta = await unpackArchive(source, tmp);
+    const meta = await unpackArchive(source, tmp, opts.signal);
+    // Past this point the moves are quick renames, done whole rather than cut short.
+    opts.signal?.throwIfAborted();
     const realRoot = await realpath(root);
     const moves: Move[] = [];
     await planMerge(tmp, root, "", meta, realRoot, moves);
@@ -34,11 +50,21 @@ export async function restoreInto(source: Readable, root: string): Promise<strin
     } catch (e) {
       throw new ArchiveError(`moving restored files into ${root} failed half-way, outputs are partly restored: ${(e as Error).message}`);
     }
-    await rm(tmp, { recursive: true, force: true }); // before reapplying: removing it touches the root's mtime
-    return await reapplyMeta(root, meta);
+    await rm(tmp, { recursive: true, force: true }); // before reapplying: removing it from the root touches the root's mtime
+    return [`staged in ${tmp}`, ...(await reapplyMeta(root, meta))];
   } finally {
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+/** The first candidate directory on the root's file system (so that moving out of it is a rename), else the root. */
+async function stagingParent(root: string, candidates: string[]): Promise<string> {
+  const device = (await stat(root)).dev;
+  for (const dir of candidates) {
+    const st = await stat(dir).catch(() => null);
+    if (st?.isDirectory() && st.dev === device) return dir;
+  }
+  return root;
 }
 
 interface Move {

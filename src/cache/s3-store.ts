@@ -27,11 +27,12 @@ export class S3Store implements ObjectStore {
     return `s3://${this.s3.bucket}/${key}`;
   }
 
-  async get(key: string): Promise<Readable | null> {
+  async get(key: string, interrupt?: AbortSignal): Promise<Readable | null> {
     const { sdk, client } = await this.connect();
     try {
-      const res = await this.bounded((signal) =>
-        client.send(new sdk.GetObjectCommand({ Bucket: this.s3.bucket, Key: key }), { abortSignal: signal }),
+      const res = await this.bounded(
+        (signal) => client.send(new sdk.GetObjectCommand({ Bucket: this.s3.bucket, Key: key }), { abortSignal: signal }),
+        interrupt,
       );
       // In Bun and Node the SDK's body is a node Readable (IncomingMessage).
       return res.Body as Readable;
@@ -166,9 +167,12 @@ export class S3Store implements ObjectStore {
    * streamed get (its body is bounded by the stall watchdog instead), or the
    * whole exchange for small objects, whose body `run` reads itself.
    */
-  private async bounded<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async bounded<T>(run: (signal: AbortSignal) => Promise<T>, interrupt?: AbortSignal): Promise<T> {
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(new StoreError(`no answer within ${seconds(this.limits.requestMs)}`)), this.limits.requestMs);
+    const stop = () => ctl.abort(interrupt?.reason);
+    if (interrupt?.aborted) stop();
+    interrupt?.addEventListener("abort", stop, { once: true });
     try {
       return await run(ctl.signal);
     } catch (e) {
@@ -176,6 +180,7 @@ export class S3Store implements ObjectStore {
       throw e;
     } finally {
       clearTimeout(timer);
+      interrupt?.removeEventListener("abort", stop);
     }
   }
 

@@ -17,8 +17,8 @@ export interface ObjectStore {
   readonly description: string;
   /** Where a key lives, for messages: "s3://bucket/key", "/dir/key". */
   where(key: string): string;
-  /** The object's bytes as a stream, or null when there is no such object (a plain miss). */
-  get(key: string): Promise<Readable | null>;
+  /** The object's bytes as a stream, or null when there is no such object (a plain miss). `signal` aborts the request. */
+  get(key: string, signal?: AbortSignal): Promise<Readable | null>;
   /** Stores the whole stream under key. The object appears only once body ended without error. */
   put(key: string, body: Readable, opts?: PutOptions): Promise<void>;
   getText(key: string): Promise<string | null>;

@@ -68,3 +68,5 @@ export const currentBranch = (cwd: string) => oneLine(cwd, ["symbolic-ref", "--s
 export const mainBranchCommit = (cwd: string, branch: string) => oneLine(cwd, ["merge-base", "HEAD", `origin/${branch}`]);
 /** `git rev-parse HEAD`. */
 export const headCommit = (cwd: string) => oneLine(cwd, ["rev-parse", "HEAD"]);
+/** `git rev-parse --absolute-git-dir`: null outside a repository. */
+export const absoluteGitDir = (cwd: string) => oneLine(cwd, ["rev-parse", "--absolute-git-dir"]);

@@ -6,15 +6,29 @@
 //   const bucket = await s3.newBucket();
 //   run taskrunner with { ...s3.env(bucket) }
 //   await s3.stop();
-import { mkdtempSync, rmSync } from "node:fs";
+//
+// In front of s3rver's routes sits one middleware of ours: it logs each
+// request, answers AbortMultipartUpload as S3 does (s3rver refuses it, and
+// would keep every abandoned upload), and can pace a bucket's traffic so that
+// a test can catch a transfer in the middle.
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Transform } from "node:stream";
 import S3rver from "s3rver";
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 
 /** s3rver's one built-in account. */
 export const FAKE_S3_KEY = "S3RVER";
 export const FAKE_S3_REGION = "eu-central-1";
+
+/** How slowly a bucket answers. */
+export interface Pace {
+  /** Each UploadPart request waits this long before it is stored. */
+  partDelayMs?: number;
+  /** Object downloads are sent at this rate. */
+  downloadBytesPerSecond?: number;
+}
 
 export interface FakeS3 {
   /** http://127.0.0.1:<port> */
@@ -27,6 +41,11 @@ export interface FakeS3 {
   getObject(bucket: string, key: string): Promise<{ body: Buffer; contentType: string | undefined; storageClass: string | undefined } | null>;
   putObject(bucket: string, key: string, body: Buffer | string): Promise<void>;
   listKeys(bucket: string): Promise<string[]>;
+  /** Keys of the bucket's multipart uploads begun and neither completed nor aborted. */
+  pendingUploads(bucket: string): string[];
+  /** Requests to the bucket so far, as "METHOD /bucket/key?query". */
+  requests(bucket: string): string[];
+  pace(bucket: string, pace: Pace): void;
   /** Stops the server and deletes its files. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -36,6 +55,35 @@ let bucketCounter = 0;
 export async function startFakeS3(): Promise<FakeS3> {
   const directory = mkdtempSync(join(tmpdir(), "fake-s3-"));
   const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, resetOnClose: true });
+  const log: string[] = [];
+  const paces = new Map<string, Pace>();
+  const uploadsDir = (bucket: string): string => (server as unknown as StoreOf).store.getResourcePath(bucket, undefined, "uploads");
+  (server as unknown as { middleware: Middleware[] }).middleware.unshift(async (ctx, next) => {
+    const [, bucket = ""] = ctx.path.split("/");
+    log.push(`${ctx.method} ${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ""}`);
+    const pace = paces.get(bucket) ?? {};
+    const uploadId = ctx.query.uploadId;
+    if (ctx.method === "DELETE" && typeof uploadId === "string") {
+      const dir = join(uploadsDir(bucket), uploadId);
+      if (!/^[0-9a-f]+$/.test(uploadId) || !existsSync(dir)) {
+        ctx.status = 404;
+        ctx.type = "application/xml";
+        ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>`;
+        return;
+      }
+      rmSync(dir, { recursive: true, force: true });
+      ctx.status = 204;
+      return;
+    }
+    if (ctx.method === "PUT" && ctx.query.partNumber && pace.partDelayMs) await Bun.sleep(pace.partDelayMs);
+    await next();
+    const rate = pace.downloadBytesPerSecond;
+    if (ctx.method === "GET" && rate && ctx.body && typeof (ctx.body as NodeJS.ReadableStream).pipe === "function") {
+      const length = ctx.length;
+      ctx.body = (ctx.body as NodeJS.ReadableStream).pipe(paced(rate));
+      if (length !== undefined) ctx.length = length;
+    }
+  });
   const address = (await server.run()) as { port: number };
   const endpoint = `http://127.0.0.1:${address.port}`;
   const client = new S3Client({
@@ -81,6 +129,17 @@ export async function startFakeS3(): Promise<FakeS3> {
       const res = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
       return (res.Contents ?? []).map((o) => o.Key!).sort();
     },
+    pendingUploads(bucket) {
+      const dir = uploadsDir(bucket);
+      if (!existsSync(dir)) return [];
+      return readdirSync(dir).map((id) => readFileSync(join(dir, id, "key"), "utf8"));
+    },
+    requests(bucket) {
+      return log.filter((line) => line.split(" ")[1].startsWith(`/${bucket}/`) || line.split(" ")[1] === `/${bucket}`);
+    },
+    pace(bucket, pace) {
+      paces.set(bucket, pace);
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -89,4 +148,33 @@ export async function startFakeS3(): Promise<FakeS3> {
       rmSync(directory, { recursive: true, force: true });
     },
   };
+}
+
+type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
+interface KoaContext {
+  method: string;
+  path: string;
+  querystring: string;
+  query: Record<string, string | string[] | undefined>;
+  status: number;
+  type: string;
+  body: unknown;
+  length: number | undefined;
+}
+interface StoreOf {
+  store: { getResourcePath(bucket: string, key: string | undefined, resource: string): string };
+}
+
+/** Passes bytes on at about `rate` bytes per second. */
+function paced(rate: number): Transform {
+  const start = Date.now();
+  let sent = 0;
+  return new Transform({
+    async transform(chunk: Buffer, _enc, done) {
+      sent += chunk.length;
+      const due = start + (sent / rate) * 1000;
+      if (due > Date.now()) await Bun.sleep(due - Date.now());
+      done(null, chunk);
+    },
+  });
 }
