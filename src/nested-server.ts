@@ -24,6 +24,7 @@ import { parseCli } from "./cli";
 import { loadConfig, ConfigError, type Env } from "./config";
 import { runLocked, tasksHere, type Host, type RunRequest } from "./runner";
 import { closeFd, flock, openOrCreate, realPath, LOCK_EX, LOCK_NB } from "./sys";
+import { releaseJob } from "./lock";
 import { processVariables, sameProcessEnvironment } from "./process-env";
 
 /**
@@ -128,7 +129,7 @@ export interface NestedServer {
   stop(): Promise<void>;
 }
 
-export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel" | "inToplevelProcess">, ownEnv: Env, debug: (m: string) => void): NestedServer | null {
+export function serveNested(base: Omit<Host, "jobLock" | "toParent" | "umask" | "isToplevel" | "inToplevelProcess">, ownEnv: Env, debug: (m: string) => void): NestedServer | null {
   const token = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
   // What a connection must start with.
   const tokenBytes = Buffer.from(`${token}\0`);
@@ -169,11 +170,12 @@ export function serveNested(base: Omit<Host, "toParent" | "umask" | "isToplevel"
     const toParent = (text: string) => parent.debug(text);
     toParent(`Starting subtask ${cli.name}`);
     const request: RunRequest = { name: cli.name, force: cli.force, cmd: cli.cmd, args: cli.args };
-    const host: Host = { ...base, isToplevel: false, inToplevelProcess: true, toParent, umask: req.umask, onCallerGone };
+    // The task holds the lock too: killing this process does not free the job while its body runs (lock.ts).
+    const host: Host = { ...base, jobLock: lockFd, isToplevel: false, inToplevelProcess: true, toParent, umask: req.umask, onCallerGone };
     try {
       return await runLocked(request, config, env, cwd, host);
     } finally {
-      closeFd(lockFd);
+      releaseJob(lockFd);
     }
   }
 

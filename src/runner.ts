@@ -1,7 +1,7 @@
 // The life of one task: lock → already ran? → spawn → serve snapshot requests
 // and collect output → wait → record → report.
 import type { Config, Env } from "./config";
-import { lockJob } from "./lock";
+import { lockJob, releaseJob } from "./lock";
 import { LineSplitter } from "./lines";
 import { Terminal, TaskOutput, type Stream } from "./output";
 import { closeFd, createFile, flock, isOpenFd, openOrCreate, writeAll, LOCK_SH } from "./sys";
@@ -44,6 +44,8 @@ export interface TaskContext {
  */
 export interface Host {
   paths: BuildPaths;
+  /** The job's locked descriptor, handed to the task too (lock.ts). */
+  jobLock: number;
   isToplevel: boolean;
   inToplevelProcess: boolean;
   /** The toplevel's streams (its descriptors are what a task gets as 60/61). */
@@ -97,7 +99,6 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   const outputLockFd = openOrCreate(`${paths.buildDir}/output.lock`);
   const terminal = new Terminal(outFd, errFd, outputLockFd >= 0 ? outputLockFd : null);
   const toParent = isToplevel ? () => {} : parentChannel(env);
-  const host: Host = { paths, isToplevel, inToplevelProcess: isToplevel, terminal, toParent, umask: null };
 
   toParent(`Starting subtask ${req.name}`);
   const lock = lockJob(paths.lockFile(req.name), () => toParent(`Waiting for the lock of ${req.name}`));
@@ -105,8 +106,12 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
     terminal.write(false, encoder.encode(`[${req.name}] error | ${lock.message}\n`));
     return 1;
   }
-  // The job lock is held until this process exits.
-  return runLocked(req, config, env, cwd, host);
+  const host: Host = { paths, jobLock: lock.fd, isToplevel, inToplevelProcess: isToplevel, terminal, toParent, umask: null };
+  try {
+    return await runLocked(req, config, env, cwd, host);
+  } finally {
+    releaseJob(lock.fd);
+  }
 }
 
 /** The rest of a task's life once its job lock is held (SPEC §3). */
@@ -211,6 +216,7 @@ async function runInterruptibly(
       buildId: paths.buildId,
       toplevelStdout: host.terminal.stdoutFd,
       toplevelStderr: host.terminal.stderrFd,
+      jobLock: host.jobLock,
     });
     if (previousUmask !== null) process.umask(previousUmask);
     if (spawned.kind === "failed") {

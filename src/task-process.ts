@@ -8,8 +8,8 @@ import type { Env } from "./config";
  * above 3–9 (which scripts use with `exec 3>file`) and above where bash puts
  * `{var}` redirections, so a script does not trample them by accident.
  */
-export const FD = { toplevelStdout: 60, toplevelStderr: 61, request: 62, response: 63 } as const;
-const STDIO_SIZE = FD.response + 1;
+export const FD = { toplevelStdout: 60, toplevelStderr: 61, request: 62, response: 63, jobLock: 64 } as const;
+const STDIO_SIZE = FD.jobLock + 1;
 
 /** Set for the tasks of a build whose toplevel serves nested tasks (nested-server.ts). */
 export const NESTED_SERVER_VARIABLES = ["_taskrunner_run_port", "_taskrunner_run_token", "BASH_FUNC_taskrunner%%"] as const;
@@ -30,17 +30,21 @@ export function spawnTask(opts: {
   buildId: string;
   toplevelStdout: number;
   toplevelStderr: number;
+  /** The job's locked descriptor: the task holds the lock too (lock.ts). */
+  jobLock: number;
 }): SpawnOutcome {
   // Bun hands a child exactly the descriptors listed here (it closes the rest),
   // and only when they move to a new number: pass duplicates of the toplevel
   // streams, which a nested runner inherited as 60/61 already.
   const outDup = dupFd(opts.toplevelStdout);
   const errDup = dupFd(opts.toplevelStderr);
+  const lockDup = dupFd(opts.jobLock);
   const stdio: (string | number)[] = new Array(STDIO_SIZE).fill("ignore");
   stdio[1] = "pipe";
   stdio[2] = "pipe";
   if (outDup !== null) stdio[FD.toplevelStdout] = outDup;
   if (errDup !== null) stdio[FD.toplevelStderr] = errDup;
+  if (lockDup !== null) stdio[FD.jobLock] = lockDup;
   // Bun makes a socket pair per extra "pipe"; bash's `read -u` and `>&fd` work on them as on pipes.
   stdio[FD.request] = "pipe";
   stdio[FD.response] = "pipe";
@@ -77,6 +81,6 @@ export function spawnTask(opts: {
       exitCode: code === "ENOENT" ? 127 : 126,
     };
   } finally {
-    for (const fd of [outDup, errDup]) if (fd !== null) closeFd(fd);
+    for (const fd of [outDup, errDup, lockDup]) if (fd !== null) closeFd(fd);
   }
 }

@@ -41,20 +41,77 @@ for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
   });
 }
 
-test("a runner killed with SIGKILL leaves no stale lock, even while its orphaned task lives on", async () => {
+// A runner killed with SIGKILL cannot say "the job is over": the task it
+// started holds the job lock too, so a second build waits until the orphaned
+// body has finished instead of running the same job beside it.
+const ORPHAN_BODY = `echo $$ > task-pid; echo $PPID > task-parent; sleep 2; touch task-done`;
+const SECOND_BUILD = `test -f task-done && echo "waited for the orphan" || echo "ran beside the orphan"`;
+
+async function killedMidTask(s: ReturnType<typeof scratch>, victim: () => number, extraEnv: Record<string, string> = {}) {
+  await waitFor(() => existsSync(join(s.work, "task-parent")) && readFileSync(join(s.work, "task-parent"), "utf8").endsWith("\n"));
+  const orphan = Number(readFileSync(join(s.work, "task-pid"), "utf8"));
+  process.kill(victim(), "SIGKILL");
+  expect(alive(orphan)).toBe(true);
+  const second = await runToEnd(s, ["-n", "held", "bash", "-c", SECOND_BUILD], extraEnv);
+  expect(new TextDecoder().decode(second.stdout)).toBe("[held] stdout | waited for the orphan\n");
+}
+
+test("a toplevel killed with SIGKILL keeps its job locked until its orphaned task ends", async () => {
   const s = scratch("sigkill");
-  let orphan = 0;
   try {
-    const p = taskrunner(s, ["-n", "held", "bash", "-c", "echo $$ > task-pid; exec sleep 60"]);
-    await waitFor(() => existsSync(join(s.work, "task-pid")));
-    orphan = Number(readFileSync(join(s.work, "task-pid"), "utf8"));
-    p.kill("SIGKILL");
-    await p.exited;
-    expect(alive(orphan)).toBe(true);
-    const again = await runToEnd(s, ["-n", "held", "echo", "lock was free"]);
-    expect(new TextDecoder().decode(again.stdout)).toBe("[held] stdout | lock was free\n");
+    const p = taskrunner(s, ["-n", "held", "bash", "-c", ORPHAN_BODY]);
+    await killedMidTask(s, () => p.pid);
   } finally {
-    if (orphan) process.kill(orphan, "SIGKILL");
+    s.cleanup();
+  }
+});
+
+test("a toplevel killed with SIGKILL keeps the lock of a nested task it serves until that task's body ends", async () => {
+  const s = scratch("sigkill-served");
+  try {
+    const p = taskrunner(s, ["-n", "top", "bash", "-c", `taskrunner -n held bash -c '${ORPHAN_BODY}'`]);
+    await killedMidTask(s, () => {
+      // Served in the toplevel's process: the nested task's parent is the toplevel itself.
+      expect(Number(readFileSync(join(s.work, "task-parent"), "utf8"))).toBe(p.pid);
+      return p.pid;
+    });
+  } finally {
+    s.cleanup();
+  }
+});
+
+test("a nested taskrunner process killed with SIGKILL keeps its job locked until its task ends", async () => {
+  const s = scratch("sigkill-nested");
+  try {
+    const env = { TASKRUNNER_NESTED_PROCESSES: "1" };
+    const p = taskrunner(s, ["-n", "top", "bash", "-c", `taskrunner -n held bash -c '${ORPHAN_BODY}'`], env);
+    await killedMidTask(s, () => {
+      const runner = Number(readFileSync(join(s.work, "task-parent"), "utf8"));
+      expect(runner).not.toBe(p.pid);
+      return runner;
+    }, env);
+    await p.exited;
+  } finally {
+    s.cleanup();
+  }
+});
+
+test("a background process a finished task left running does not keep its job locked", async () => {
+  const s = scratch("lock-leak");
+  let leftover = 0;
+  try {
+    // Off the runner's channels (60-63), so that the first run ends; but with the job's descriptor, 64.
+    const first = await runToEnd(s, ["-n", "bg", "bash", "-c", "sleep 30 >/dev/null 2>&1 60>&- 61>&- 62>&- 63>&- & echo $! > bg-pid"]);
+    expect(first.code).toBe(0);
+    leftover = Number(readFileSync(join(s.work, "bg-pid"), "utf8"));
+    expect(alive(leftover)).toBe(true);
+    // It holds a copy of the locked descriptor, yet the job is free.
+    const fds = Bun.spawnSync(["bash", "-c", `readlink /proc/${leftover}/fd/64`]).stdout.toString();
+    expect(fds).toEndWith("locks/bg.lock\n");
+    const again = await runToEnd(s, ["-n", "bg", "echo", "not blocked"]);
+    expect(new TextDecoder().decode(again.stdout)).toBe("[bg] stdout | not blocked\n");
+  } finally {
+    if (leftover) process.kill(leftover, "SIGKILL");
     s.cleanup();
   }
 });
