@@ -12,7 +12,8 @@ export async function endOfBuild(ctx: TaskContext): Promise<void> {
   // Opt-in: the old tool's info mode promises no output when a job does nothing.
   if (config.summary) out.message("info", summaryLine(records, Date.now() - ctx.record.start), { onTerminal: true });
   const traceOptions = { traceFile: config.traceFile, otlpEndpoint: config.otlpEndpoint };
-  for (const warning of await writeTraceOf(paths.buildDir, paths.buildId, records, problems, traceOptions)) out.warn(warning);
+  const stateWriteFailed = (path: string, errno: number) => out.stateWriteFailed(path, errno, "the build's trace is not written");
+  for (const warning of await writeTraceOf(paths.buildDir, paths.buildId, records, problems, traceOptions, stateWriteFailed)) out.warn(warning);
   await removeOldBuilds(paths.stateDir, paths.buildId, config.keepBuildsDays, (m) => out.debug(m));
 }
 

@@ -12,9 +12,20 @@ export type Cli =
 export const USAGE = "taskrunner [-n NAME | --name NAME] [-f | --force] CMD [ARGS...]";
 export const SHORT_USAGE = "taskrunner [-n NAME] [-f] CMD [ARGS...]";
 
+/**
+ * A task name is a file name in the state directory with suffixes added —
+ * the longest `<name>.json.<pid>.tmp` while its record is written (a pid has
+ * up to 7 digits) — and a file name has at most 255 bytes.
+ */
+export const MAX_JOB_NAME_BYTES = 255 - ".json.4194304.tmp".length;
+
 export function validateJobName(name: string): string | null {
   if (name === "" || name === "." || name === "..") return `invalid task name ${JSON.stringify(name)}`;
   if (/[/\0\n]/.test(name)) return `invalid task name ${JSON.stringify(name)}: it names a file, so it cannot contain "/" or newlines`;
+  const bytes = Buffer.byteLength(name);
+  if (bytes > MAX_JOB_NAME_BYTES) {
+    return `task name too long (${bytes} bytes): it names files in the state directory, so it can have at most ${MAX_JOB_NAME_BYTES} bytes`;
+  }
   return null;
 }
 

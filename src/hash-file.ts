@@ -30,8 +30,8 @@ export function readHashFile(path: string): SavedHash {
   }
 }
 
-/** The established tool's keys in its order (hash, hashInput, mainBranchCommit), then ours. */
-export function writeHashFile(path: string, info: HashInfo): boolean {
+/** The established tool's keys in its order (hash, hashInput, mainBranchCommit), then ours. 0, or the errno. */
+export function writeHashFile(path: string, info: HashInfo): number {
   const { hash, hashInput, mainBranchCommit, rawInputs } = info;
   return writeFileAtomic(path, JSON.stringify({ hash, hashInput, mainBranchCommit, ...(rawInputs?.length ? { rawInputs } : {}) }));
 }

@@ -9,20 +9,20 @@
 // than running the same job beside them. A runner that ends normally releases
 // the lock explicitly (releaseJob): a background process its task left
 // running, which inherited the descriptor, does not keep the job locked.
-import { closeFd, openOrCreate, flock, Errno, LOCK_EX, LOCK_NB, LOCK_UN } from "./sys";
+import { closeFd, errnoText, openOrCreate, flock, Errno, LOCK_EX, LOCK_NB, LOCK_UN } from "./sys";
 
 export type LockOutcome = { kind: "acquired"; fd: number; waited: boolean } | { kind: "failed"; message: string };
 
 export function lockJob(path: string, onWait: () => void): LockOutcome {
   const fd = openOrCreate(path);
-  if (fd < 0) return { kind: "failed", message: `cannot open lock file ${path}: errno ${-fd}` };
+  if (fd < 0) return { kind: "failed", message: `cannot open the lock file ${path}: ${errnoText(-fd)}` };
   const first = flock(fd, LOCK_EX | LOCK_NB);
   if (first === 0) return { kind: "acquired", fd, waited: false };
-  if (first !== Errno.EAGAIN) return { kind: "failed", message: `cannot lock ${path}: errno ${first}` };
+  if (first !== Errno.EAGAIN) return { kind: "failed", message: `cannot lock ${path}: ${errnoText(first)}` };
   onWait();
   // Blocking here is what we want: nothing else can happen until we hold the job.
   const second = flock(fd, LOCK_EX);
-  if (second !== 0) return { kind: "failed", message: `cannot lock ${path}: errno ${second}` };
+  if (second !== 0) return { kind: "failed", message: `cannot lock ${path}: ${errnoText(second)}` };
   return { kind: "acquired", fd, waited: true };
 }
 

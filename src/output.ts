@@ -1,7 +1,7 @@
 // How lines look and where they go. The runner says *what* happened (a task
 // line, a runner message); this module formats it once and hands it to the
 // sinks: the toplevel's terminal streams, the task's log file, the quiet buffer.
-import { closeFd, flock, writeAll, LOCK_EX, LOCK_UN } from "./sys";
+import { closeFd, errnoText, flock, writeAll, LOCK_EX, LOCK_UN } from "./sys";
 import { concat } from "./lines";
 
 export type Stream = "stdout" | "stderr" | "debug" | "info" | "warn" | "error";
@@ -28,9 +28,9 @@ export class Terminal {
     const i = toStdout ? 0 : 1;
     if (this.broken[i] || data.length === 0) return;
     if (this.lockFd !== null) flock(this.lockFd, LOCK_EX);
-    const ok = writeAll(toStdout ? this.stdoutFd : this.stderrFd, data);
+    const err = writeAll(toStdout ? this.stdoutFd : this.stderrFd, data);
     if (this.lockFd !== null) flock(this.lockFd, LOCK_UN);
-    if (!ok) this.broken[i] = true;
+    if (err) this.broken[i] = true;
   }
 }
 
@@ -42,6 +42,8 @@ export interface OutputOptions {
   quiet: boolean;
   terminal: Terminal;
   logFd: number | null;
+  /** For the message when writing the log fails. */
+  logPath: string;
 }
 
 let lastSecond = -1;
@@ -62,6 +64,7 @@ const NL = encoder.encode("\n");
 
 export class TaskOutput {
   private readonly held: { toStdout: boolean; data: Uint8Array }[] = [];
+  private stateWriteSaid = false;
   private readonly jobPrefix: Uint8Array;
   private readonly streamTags = new Map<Stream, Uint8Array>();
 
@@ -86,24 +89,28 @@ export class TaskOutput {
     if (lines.length === 0) return;
     const stamp = this.o.timestamps ? timestamp() : null;
     const tag = this.tag(stream);
+    let logFailed = 0;
     if (this.o.logFd !== null) {
       const parts: Uint8Array[] = [];
       for (const line of lines) {
         if (stamp) parts.push(stamp);
         parts.push(tag, line, NL);
       }
-      writeAll(this.o.logFd, concat(parts));
+      logFailed = writeAll(this.o.logFd, concat(parts));
+      if (logFailed) this.closeLog();
     }
-    if (!onTerminal) return;
-    const parts: Uint8Array[] = [];
-    for (const line of lines) {
-      if (stamp) parts.push(stamp);
-      parts.push(this.jobPrefix, tag, line, NL);
+    if (onTerminal) {
+      const parts: Uint8Array[] = [];
+      for (const line of lines) {
+        if (stamp) parts.push(stamp);
+        parts.push(this.jobPrefix, tag, line, NL);
+      }
+      const toStdout = stream === "stdout";
+      const data = concat(parts);
+      if (this.o.quiet) this.held.push({ toStdout, data });
+      else this.o.terminal.write(toStdout, data);
     }
-    const toStdout = stream === "stdout";
-    const data = concat(parts);
-    if (this.o.quiet) this.held.push({ toStdout, data });
-    else this.o.terminal.write(toStdout, data);
+    if (logFailed) this.stateWriteFailed(this.o.logPath, logFailed, "the rest of this task's log is lost");
   }
 
   /** A runner message; one line per line of text. onTerminal: shown whatever TASKRUNNER_DEBUG/LOG_INFO say (an opt-in line of its own). */
@@ -122,6 +129,18 @@ export class TaskOutput {
   }
   error(text: string): void {
     this.message("error", text);
+  }
+
+  /**
+   * A write to the state directory failed (a full disk, a directory removed
+   * mid-build): one warn line naming the file and the cause, once per task —
+   * on a full disk every later write fails too, and those are debug lines.
+   */
+  stateWriteFailed(path: string, errno: number, consequence: string): void {
+    const text = `cannot write ${path}: ${errnoText(errno)}; ${consequence}`;
+    if (this.stateWriteSaid) return this.debug(text);
+    this.stateWriteSaid = true;
+    this.warn(text);
   }
 
   /** Ends the log file; later lines (after the log is uploaded) go to the terminal only. */

@@ -30,7 +30,8 @@ export class TaskRecorder {
     }
   }
 
-  finish(tasksDir: string, exitCode: number, interrupted: boolean): TaskRecord {
+  /** Writes the record; what kept it from being written, if anything. */
+  finish(tasksDir: string, exitCode: number, interrupted: boolean): { path: string; errno: number } | null {
     const outcome: Outcome = interrupted
       ? "interrupted"
       : exitCode !== 0
@@ -48,7 +49,8 @@ export class TaskRecorder {
       ...(this.explain ? { explain: this.explain } : {}),
     };
     mkdirp(tasksDir);
-    writeFileAtomic(`${tasksDir}/${this.job}.json`, JSON.stringify(record));
-    return record;
+    const path = `${tasksDir}/${this.job}.json`;
+    const errno = writeFileAtomic(path, JSON.stringify(record));
+    return errno ? { path, errno } : null;
   }
 }

@@ -4,7 +4,7 @@ import type { Config, Env } from "./config";
 import { lockJob, releaseJob } from "./lock";
 import { LineSplitter } from "./lines";
 import { Terminal, TaskOutput, type Stream } from "./output";
-import { closeFd, createFile, flock, isOpenFd, openOrCreate, writeAll, LOCK_SH } from "./sys";
+import { closeFd, createFile, errnoText, flock, isOpenFd, openOrCreate, writeAll, LOCK_SH } from "./sys";
 import { Interruption, signalNumber } from "./signals";
 import { parseRequest, Reply, requestErrorLines } from "./protocol";
 import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult, type BuildPaths } from "./state";
@@ -89,6 +89,11 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   const inheritedBuild = env._taskrunner_build_id;
   const isToplevel = !inheritedBuild;
   const paths = isToplevel ? createBuild(config.stateDirectory) : buildPaths(config.stateDirectory, inheritedBuild);
+  if ("error" in paths) {
+    // Nothing is set up yet: no terminal lock, no log.
+    console.error(`[${req.name}] error | ${paths.error}`);
+    return 1;
+  }
   if (!isToplevel) ensureBuildDirs(paths);
 
   // Nested runners write straight to the toplevel's streams, whatever their
@@ -128,7 +133,7 @@ export async function runLocked(req: RunRequest, config: Config, env: Env, cwd: 
     }
     const logFd = createFile(paths.logFile(req.name));
     if (logFd < 0) {
-      terminal.write(false, encoder.encode(`[${req.name}] error | cannot create ${paths.logFile(req.name)}: errno ${-logFd}\n`));
+      terminal.write(false, encoder.encode(`[${req.name}] error | cannot create ${paths.logFile(req.name)}: ${errnoText(-logFd)}\n`));
       return 1;
     }
     const out = new TaskOutput({
@@ -139,6 +144,7 @@ export async function runLocked(req: RunRequest, config: Config, env: Env, cwd: 
       quiet: config.quiet,
       terminal,
       logFd,
+      logPath: paths.logFile(req.name),
     });
     tasksHere.set(req.name, out);
     try {
@@ -236,21 +242,28 @@ async function runInterruptibly(
     out.closeLog();
     out.finish(false);
     toParent(`Subtask ${req.name} interrupted by ${interruption.by}`);
-    record.finish(paths.tasksDir, interruption.exitCode!, true);
+    finishRecord(ctx, interruption.exitCode!, true);
     return interruption.exitCode!;
   }
 
   session.saveHash();
   out.debug(`Command ${JSON.stringify([req.cmd, ...req.args])} exited with code ${code}`);
   toParent(`Subtask ${req.name} finished with ${exitDescription(code)}`);
-  writeResult(paths, req.name, code);
+  const notRecorded = writeResult(paths, req.name, code);
+  if (notRecorded) out.stateWriteFailed(paths.resultFile(req.name), notRecorded, "the task's result is not recorded");
   out.closeLog();
   // Recorded: a signal from here on only cuts the log upload and the final status short.
   await session.report(code);
-  record.finish(paths.tasksDir, code, false);
+  finishRecord(ctx, code, false);
   if (isToplevel && interruption.by === null) await endOfBuild(ctx);
   out.finish(code === 0);
   return interruption.exitCode ?? code;
+}
+
+/** The task's record for the trace, the summary and --explain. */
+function finishRecord(ctx: TaskContext, code: number, interrupted: boolean): void {
+  const failed = ctx.record.finish(ctx.paths.tasksDir, code, interrupted);
+  if (failed) ctx.out.stateWriteFailed(failed.path, failed.errno, "the build's trace leaves this task out");
 }
 
 /** Serves the task until it exits and its output is drained (or the drain times out). Returns its exit code. */

@@ -173,7 +173,8 @@ export class SnapshotSession {
       if (await ctx.record.phase("restore", () => this.restoreFuzzy(args))) {
         ctx.record.fuzzyRestored = true;
         // Saved now, not on success: a failing task must not fetch the same fuzzy cache again.
-        writeHashFile(hashFile, { ...saved, mainBranchCommit: current.mainBranchCommit });
+        const failed = writeHashFile(hashFile, { ...saved, mainBranchCommit: current.mainBranchCommit });
+        if (failed) out.stateWriteFailed(hashFile, failed, "the fuzzy cache may be fetched again next time");
       }
       if (ctx.interruption.by) return "interrupted";
     }
@@ -286,7 +287,8 @@ export class SnapshotSession {
     if (!info) return;
     const path = this.ctx.paths.hashFile(this.ctx.job);
     this.ctx.out.debug(`Saving hash ${info.hash} to ${path}`);
-    writeHashFile(path, info);
+    const failed = writeHashFile(path, info);
+    if (failed) this.ctx.out.stateWriteFailed(path, failed, "its hash is not saved, so the next run runs it again");
   }
 
   private async upload(args: SnapshotArgs, hash: string): Promise<void> {

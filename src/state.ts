@@ -1,5 +1,5 @@
 // The state directory's layout (SPEC §4) and the build's identity (SPEC §3).
-import { Errno, mkdir, mkdirp, readText, writeFileAtomic } from "./sys";
+import { Errno, errnoText, mkdir, mkdirp, readText, writeFileAtomic } from "./sys";
 import { joinPath as join } from "./paths";
 
 export interface BuildPaths {
@@ -42,16 +42,18 @@ function nowMicros(): number {
 /**
  * Creates builds/<id>/{logs,results} for a new toplevel build. The id is made
  * unique by the exclusive mkdir: two builds started in the same microsecond
- * get consecutive ids instead of sharing a directory.
+ * get consecutive ids instead of sharing a directory. A state directory that
+ * cannot take it (read-only, full) is a message, not an exception.
  */
-export function createBuild(stateDir: string, startMicros = nowMicros()): BuildPaths {
+export function createBuild(stateDir: string, startMicros = nowMicros()): BuildPaths | { error: string } {
   const builds = join(stateDir, "builds");
-  mkdirp(builds);
+  const cannot = mkdirp(builds);
+  if (cannot) return { error: `cannot create ${builds}: ${errnoText(cannot)}` };
   for (let micros = startMicros; ; micros++) {
     const id = formatBuildId(micros);
     const err = mkdir(join(builds, id));
     if (err === Errno.EEXIST) continue;
-    if (err !== 0) throw new Error(`cannot create the build directory under ${builds}: errno ${err}`);
+    if (err !== 0) return { error: `cannot create the build directory ${join(builds, id)}: ${errnoText(err)}` };
     const paths = buildPaths(stateDir, id);
     ensureBuildDirs(paths);
     return paths;
@@ -73,8 +75,7 @@ export function readResult(paths: BuildPaths, job: string): number | null {
   return Number.isNaN(code) ? null : code;
 }
 
-export function writeResult(paths: BuildPaths, job: string, code: number): void {
-  if (!writeFileAtomic(paths.resultFile(job), String(code))) {
-    throw new Error(`cannot write ${paths.resultFile(job)}`);
-  }
+/** 0, or the errno that kept the result from being recorded. */
+export function writeResult(paths: BuildPaths, job: string, code: number): number {
+  return writeFileAtomic(paths.resultFile(job), String(code));
 }

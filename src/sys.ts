@@ -40,6 +40,7 @@ const symbols = {
   unlink: { args: [P], returns: i32 },
   access: { args: [P, i32], returns: i32 },
   realpath: { args: [P, P], returns: P },
+  strerror: { args: [i32], returns: FFIType.cstring },
   [ERRNO_SYMBOL]: { args: [], returns: P },
 } as const;
 
@@ -135,8 +136,8 @@ export function isOpenFd(fd: number): boolean {
   return true;
 }
 
-/** Writes all of data; waits out a non-blocking descriptor. False if nobody reads any more. */
-export function writeAll(fd: number, data: Uint8Array): boolean {
+/** Writes all of data; waits out a non-blocking descriptor. 0, or the errno that stopped it (EPIPE: nobody reads any more). */
+export function writeAll(fd: number, data: Uint8Array): number {
   let offset = 0;
   while (offset < data.length) {
     const n = call("write", fd, ptr(data, offset), data.length - offset);
@@ -150,9 +151,15 @@ export function writeAll(fd: number, data: Uint8Array): boolean {
       Bun.sleepSync(1);
       continue;
     }
-    return false; // EPIPE, EBADF
+    return e || Errno.EBADF;
   }
-  return true;
+  return 0;
+}
+
+/** strerror(3): what an errno means, e.g. "No space left on device". */
+export function errnoText(e: number): string {
+  const text = String((libc().strerror as (e: number) => unknown)(e) ?? "");
+  return text || `errno ${e}`;
 }
 
 /** The whole file as text, or null if it cannot be read. */
@@ -174,16 +181,17 @@ export function readText(path: string): string | null {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** Writes a whole file atomically: a temporary file beside it, then rename. */
-export function writeFileAtomic(path: string, text: string): boolean {
+/** Writes a whole file atomically: a temporary file beside it, then rename. 0, or the errno that stopped it. */
+export function writeFileAtomic(path: string, text: string): number {
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = createFile(tmp);
-  if (fd < 0) return false;
-  const written = writeAll(fd, encoder.encode(text));
-  const closed = call("close", fd) === 0;
-  if (written && closed && call("rename", ptr(cstr(tmp)), ptr(cstr(path))) === 0) return true;
-  removeFile(tmp);
-  return false;
+  if (fd < 0) return -fd;
+  let err = writeAll(fd, encoder.encode(text));
+  // close(2) is where some file systems (NFS) report a full disk.
+  if (call("close", fd) !== 0) err ||= errno();
+  if (!err && call("rename", ptr(cstr(tmp)), ptr(cstr(path))) !== 0) err = errno();
+  if (err) removeFile(tmp);
+  return err;
 }
 
 /** unlink(2); false if it was not there or could not go. */
@@ -210,11 +218,15 @@ export function mkdir(path: string, mode = 0o755): number {
   return call("mkdir", ptr(cstr(path)), mode) === 0 ? 0 : errno();
 }
 
-/** mkdir -p. */
-export function mkdirp(path: string): void {
-  if (mkdir(path) !== Errno.ENOENT) return;
-  const parent = dirname(path);
-  if (parent !== path) mkdirp(parent);
-  mkdir(path);
+/** mkdir -p: 0 once the directory is there, or the errno that stopped it. */
+export function mkdirp(path: string): number {
+  let err = mkdir(path);
+  if (err === Errno.ENOENT) {
+    const parent = dirname(path);
+    const up = parent === path ? 0 : mkdirp(parent);
+    if (up) return up;
+    err = mkdir(path);
+  }
+  return err === Errno.EEXIST ? 0 : err;
 }
 

@@ -141,8 +141,8 @@ test("two toplevels started at the same instant get different build ids", async 
     // Same microsecond in one process: the exclusive mkdir moves the second one on.
     const a = createBuild(join(s.dir, "state2"), 1_800_000_000_000_000);
     const b = createBuild(join(s.dir, "state2"), 1_800_000_000_000_000);
-    expect(a.buildId).toBe("2027-01-15T08:00:00.000000Z");
-    expect(b.buildId).toBe("2027-01-15T08:00:00.000001Z");
+    expect(a).toMatchObject({ buildId: "2027-01-15T08:00:00.000000Z" });
+    expect(b).toMatchObject({ buildId: "2027-01-15T08:00:00.000001Z" });
   } finally {
     s.cleanup();
   }

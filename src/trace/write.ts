@@ -4,7 +4,7 @@
 // toplevel's build is over; problems come back as warning lines for the caller
 // to print, never as exceptions (a trace must not fail a build).
 // No node:fs or node:path (~3 ms to load in the compiled binary, on every build's end).
-import { mkdirp, readText, writeFileAtomic } from "../sys";
+import { errnoText, mkdirp, readText, writeFileAtomic } from "../sys";
 import { dirname, joinPath as join } from "../paths";
 import { OUTCOMES, type Phase, type TaskRecord } from "./record";
 import { chromeTrace } from "./chrome";
@@ -21,23 +21,31 @@ export async function writeTrace(buildDir: string, buildId: string, opts: TraceO
   return writeTraceOf(buildDir, buildId, records, problems, opts);
 }
 
-/** The same, for records already read (the toplevel reads them once for its summary too). */
+/**
+ * The same, for records already read (the toplevel reads them once for its
+ * summary too). A file of the build's own directory that cannot be written
+ * goes to onStateWriteFailed when given (the runner says a full state
+ * directory once), else it is a warning like the rest.
+ */
 export async function writeTraceOf(
   buildDir: string,
   buildId: string,
   records: TaskRecord[],
   problems: string[],
   opts: TraceOptions,
+  onStateWriteFailed?: (path: string, errno: number) => void,
 ): Promise<string[]> {
   const warnings = problems.map((p) => `Trace: left out ${p}`);
   const json = JSON.stringify(chromeTrace(buildId, records));
-  const save = (path: string, text: string) => {
+  const save = (path: string, text: string, inBuildDir: boolean) => {
     const err = writeAtomic(path, text);
-    if (err) warnings.push(`Could not write the trace to ${path}: ${err}`);
+    if (!err) return;
+    if (inBuildDir && onStateWriteFailed) onStateWriteFailed(path, err);
+    else warnings.push(`Could not write the trace to ${path}: ${errnoText(err)}`);
   };
-  save(join(buildDir, "trace.json"), json);
-  save(join(buildDir, "trace.html"), traceHtml(buildId, records));
-  if (opts.traceFile) save(opts.traceFile, json);
+  save(join(buildDir, "trace.json"), json, true);
+  save(join(buildDir, "trace.html"), traceHtml(buildId, records), true);
+  if (opts.traceFile) save(opts.traceFile, json, false);
   if (opts.otlpEndpoint) {
     const err = await exportOtlp(opts.otlpEndpoint, otlpPayload(buildId, records));
     if (err) warnings.push(`OTLP export to ${opts.otlpEndpoint} failed: ${err}`);
@@ -97,8 +105,8 @@ export function parseTaskRecord(text: string): TaskRecord | string {
   return record;
 }
 
-/** Write beside, then rename: a viewer never opens half a trace. Returns the error, if any. */
-function writeAtomic(path: string, text: string): string | null {
+/** Write beside, then rename: a viewer never opens half a trace. 0, or the errno. */
+function writeAtomic(path: string, text: string): number {
   mkdirp(dirname(path));
-  return writeFileAtomic(path, text) ? null : `cannot write ${path} or a file beside it`;
+  return writeFileAtomic(path, text);
 }

@@ -1,0 +1,98 @@
+// The state directory failing under a build: full, read-only, or removed
+// while a task runs. Each is one clear line naming the file and the cause —
+// never "internal error" — and a task that ran keeps its own exit code.
+//
+// A full or read-only file system is a small tmpfs mounted in a private
+// mount namespace (`unshare -Urm`: an unprivileged user namespace, no root
+// needed, and nothing to unmount afterwards). Where the kernel does not allow
+// that, those tests are skipped, saying why.
+import { beforeAll, expect, test } from "bun:test";
+import { ensureBinary, BINARY } from "./helpers/binary";
+import { runToEnd, scratch } from "./helpers/run";
+
+beforeAll(ensureBinary, 120_000);
+
+const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+
+function gitRepo(work: string): void {
+  const r = Bun.spawnSync(["bash", "-ec", "git init -q . && echo foo > input.txt && git add . && git commit -qm init"], {
+    cwd: work,
+    env: { ...process.env, GIT_AUTHOR_NAME: "T", GIT_AUTHOR_EMAIL: "t@e", GIT_COMMITTER_NAME: "T", GIT_COMMITTER_EMAIL: "t@e" },
+  });
+  if (!r.success) throw new Error(r.stderr.toString());
+}
+
+const probe = Bun.spawnSync(["unshare", "-Urm", "sh", "-c", "d=$(mktemp -d) && mount -t tmpfs -o size=64k none \"$d\" && umount \"$d\" && rmdir \"$d\""], {
+  stderr: "pipe",
+});
+const noMount = probe.success ? null : `cannot mount a small tmpfs in a user namespace here (unshare -Urm: ${probe.stderr.toString().trim() || "not available"})`;
+if (noMount) console.warn(`skipping the full and read-only state directory tests: ${noMount}`);
+
+/** Runs taskrunner with its state directory on a fresh tmpfs (with these mount options), in a mount namespace of its own. */
+async function onSmallStateDirectory(mountOptions: string, args: string[]) {
+  const s = scratch("state-faults");
+  gitRepo(s.work);
+  const state = s.env.TASKRUNNER_STATE_DIRECTORY;
+  try {
+    const mountThenRun = `mkdir -p "$1" && mount -t tmpfs -o "$2" none "$1" && shift 2 && exec "$@"`;
+    const p = Bun.spawn(["unshare", "-Urm", "bash", "-c", mountThenRun, "mount", state, mountOptions, BINARY, ...args], {
+      cwd: s.work,
+      env: s.env,
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    return { stdout, stderr: stderr.replaceAll(state, "$STATE"), code };
+  } finally {
+    s.cleanup();
+  }
+}
+
+test.skipIf(noMount !== null)("a state directory that fills up during a task: one warn line naming the file and the cause; the task's exit code stands", async () => {
+  const script = `snapshot input.txt; echo before; cat /dev/zero > "$TASKRUNNER_STATE_DIRECTORY/filler" 2>/dev/null; echo after`;
+  const r = await onSmallStateDirectory("size=256k", ["-n", "job", "bash", "-c", script]);
+  expect(r.stdout).toBe("[job] stdout | before\n[job] stdout | after\n");
+  expect(r.stderr).toMatch(/^\[job\] warn \| cannot write \$STATE\/\S+: No space left on device; [^\n]+\n$/);
+  expect(r.code).toBe(0);
+});
+
+test.skipIf(noMount !== null)("a read-only state directory: one error line, and the task does not run", async () => {
+  const r = await onSmallStateDirectory("size=64k,ro", ["-n", "job", "bash", "-c", "echo ran"]);
+  expect(r.stdout).toBe("");
+  expect(r.stderr).toMatch(/^\[job\] error \| cannot create \$STATE\/builds: Read-only file system\n$/);
+  expect(r.code).toBe(1);
+});
+
+test("a state directory removed while a task runs: one warn line naming the file and the cause; the task's exit code stands", async () => {
+  const s = scratch("state-removed");
+  try {
+    const r = await runToEnd(s, ["-n", "job", "bash", "-c", 'rm -rf "$TASKRUNNER_STATE_DIRECTORY"; echo removed; exit 3']);
+    expect(decode(r.stdout)).toBe("[job] stdout | removed\n");
+    const state = s.env.TASKRUNNER_STATE_DIRECTORY;
+    expect(r.stderr.replaceAll(state, "$STATE")).toMatch(
+      /^\[job\] warn \| cannot write \$STATE\/builds\/[^/]+\/results\/job: No such file or directory; the task's result is not recorded\n$/,
+    );
+    expect(r.code).toBe(3);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test("a nested task whose state directory was removed says so too, and its caller goes on", async () => {
+  const s = scratch("state-removed-nested");
+  try {
+    gitRepo(s.work);
+    const script = `taskrunner -n inner bash -c 'snapshot input.txt; rm -rf "$TASKRUNNER_STATE_DIRECTORY"; echo removed'; echo "inner: $?"`;
+    const r = await runToEnd(s, ["-n", "top", "bash", "-c", script]);
+    expect(decode(r.stdout)).toBe("[inner] stdout | removed\n[top] stdout | inner: 0\n");
+    const lines = r.stderr.replaceAll(s.env.TASKRUNNER_STATE_DIRECTORY, "$STATE").split("\n").filter(Boolean);
+    expect(lines).toEqual([
+      "[inner] warn | cannot write $STATE/hash/inner.hash: No such file or directory; its hash is not saved, so the next run runs it again",
+      expect.stringMatching(/^\[top\] warn \| cannot write \$STATE\/builds\/[^/]+\/results\/top: No such file or directory; the task's result is not recorded$/),
+    ]);
+    expect(r.code).toBe(0);
+  } finally {
+    s.cleanup();
+  }
+});
