@@ -114,7 +114,7 @@ export class SnapshotSession {
     if (savedFile.kind === "damaged") out.debug(`Invalid HashInfo in hash file ${hashFile}: ${savedFile.reason}`);
     const saved = savedFile.kind === "found" ? savedFile.info : EMPTY_HASH;
     const unchanged = hashed.hash === saved.hash && !ctx.force;
-    const missing = unchanged ? args.outputs.filter((_, i) => !pathExists(this.outputPath(i))) : [];
+    const missing = unchanged ? this.missingOutputs().map((o) => o.declared) : [];
     if (unchanged && missing.length === 0) {
       out.debug(`Hash matches, hash=${saved.hash}, skipping`);
       ctx.record.shortcut = "skipped";
@@ -272,6 +272,14 @@ export class SnapshotSession {
       }
     }
     if (code !== 0 || !toSave || !args || !(await this.inputsStable(toSave))) return code;
+    // A hash saved without the outputs would skip the task next time and leave the build without them.
+    const missing = this.missingOutputs();
+    if (missing.length > 0) {
+      const which = missing.map((o) => (o.declared === o.path ? o.declared : `${o.declared} (looked for ${o.path})`)).join(", ");
+      const uploading = usesRemoteCache(args) && config.saveRemoteCache;
+      out.warn(`Declared output not created: ${which}; its hash is not saved${uploading ? " and nothing is uploaded" : ""}, so the next run runs it again`);
+      return code;
+    }
 
     // Uploaded before the hash is saved: an upload cut short by a signal leaves no hash behind.
     if (usesRemoteCache(args) && config.saveRemoteCache && (!this.skipped || config.primeCacheMode)) {
@@ -279,6 +287,12 @@ export class SnapshotSession {
     }
     this.hashReady = toSave;
     return code;
+  }
+
+  /** The declared outputs that are not there (a dangling symlink is not there either). */
+  private missingOutputs(): { declared: string; path: string }[] {
+    const declared = this.args?.outputs ?? [];
+    return declared.map((d, i) => ({ declared: d, path: this.outputPath(i) })).filter((o) => !pathExists(o.path));
   }
 
   /** The last step of a task that succeeded and was not interrupted: the hash afterTask prepared. */
