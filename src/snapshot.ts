@@ -155,6 +155,7 @@ export class SnapshotSession {
         cache.restoreArchive(name, this.cacheRoot(args), {
           onFound: () => out.info(`Found remote cache ${name}, restoring`),
           stagingParents,
+          outputs: this.members(),
           signal: ctx.interruption.signal,
         }),
       );
@@ -228,6 +229,7 @@ export class SnapshotSession {
       if (!hash) continue;
       const restored = await cache.restoreArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), {
         stagingParents: await this.stagingParents(),
+        outputs: this.members(),
         signal: ctx.interruption.signal,
       });
       if (restored.kind === "restored") {
@@ -289,6 +291,11 @@ export class SnapshotSession {
     return code;
   }
 
+  /** The declared outputs' archive member names (none when one lies outside the cache root). */
+  private members(): string[] {
+    return this.outputs.ok ? this.outputs.outputs.map((o) => o.member) : [];
+  }
+
   /** The declared outputs that are not there (a dangling symlink is not there either). */
   private missingOutputs(): { declared: string; path: string }[] {
     const declared = this.args?.outputs ?? [];
@@ -318,8 +325,7 @@ export class SnapshotSession {
       );
       return;
     }
-    const members = this.outputs.outputs.map((o) => o.member);
-    const saved = await cache.saveArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), members, {
+    const saved = await cache.saveArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), this.members(), {
       signal: ctx.interruption.signal,
     });
     if (saved.kind !== "saved") {

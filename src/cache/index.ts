@@ -26,6 +26,8 @@ export interface RestoreOptions {
   onFound?: () => void;
   /** Where to stage the extraction, best first (restore.ts): places no input hash sees. */
   stagingParents?: string[];
+  /** The task's declared outputs as member names (as saveArchive takes them): each one the archive holds replaces what is there. */
+  outputs?: string[];
   /** Aborts the transfer: the outcome is then "interrupted". */
   signal?: AbortSignal;
 }
@@ -113,7 +115,7 @@ class StoreCache implements RemoteCache {
     opts.onFound?.();
     try {
       const { restoreInto } = await import("./restore");
-      const notes = await restoreInto(watchStall(body, this.limits.stallMs), root, { stagingParents: opts.stagingParents, signal });
+      const notes = await restoreInto(watchStall(body, this.limits.stallMs), root, { stagingParents: opts.stagingParents, outputs: opts.outputs, signal });
       for (const note of notes) this.log.debug(note);
       this.log.debug(`Restored ${where} into ${root} in ${elapsed(started)}`);
       return { kind: "restored" };

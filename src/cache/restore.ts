@@ -9,10 +9,14 @@
 // Hashing skips such folders by name too (RESTORE_STAGING_PREFIX), for the
 // fallback inside the root and for one a crash left behind.
 //
-// Moving merges like `tar -x` does: members replace what is at their path,
-// everything else in the root stays. Only the moves themselves can fail
-// half-way (a permission, a full disk is already past), and that is reported
-// as a failure, never as restored.
+// A declared output belongs to its task: each one the archive holds replaces
+// what is at its path whole (a dependency dropped from a lockfile does not
+// survive in node_modules). Everything else merges like `tar -x`: members
+// replace what is at their path, the rest of the root stays. Nothing in the
+// root is touched before the whole archive is in the staging directory; then
+// what is to be replaced is moved aside into it and the new members are moved
+// in. If a move fails, what was moved in goes and what was moved aside comes
+// back; only if that fails too is the root "partly restored".
 import { cp, lstat, lutimes, mkdir, mkdtemp, readdir, realpath, rename, rm, stat, chmod, utimes } from "node:fs/promises";
 import { join, sep } from "node:path";
 import type { Readable } from "node:stream";
@@ -23,6 +27,8 @@ import { ArchiveError } from "./store";
 export interface RestoreIntoOptions {
   /** Directories to stage in, best first: the first on the root's file system is used, else the root itself. */
   stagingParents?: string[];
+  /** The task's declared outputs as archive member names (output-paths.ts): each one the archive holds is replaced whole. */
+  outputs?: string[];
   /** Stops the extraction (the staging directory is removed); the promise then rejects. */
   signal?: AbortSignal;
 }
@@ -30,7 +36,7 @@ export interface RestoreIntoOptions {
 /**
  * Extracts `source` into `root`. Rejects with the underlying error (a
  * StoreError from the download, an ArchiveError for a bad archive, a file
- * system error, the signal's abort); the root is then untouched unless the
+ * system error, the signal's abort); the root is then as it was unless the
  * message says "partly". Resolves to notes for the debug log: where it staged,
  * and metadata that could not be reapplied.
  */
@@ -39,18 +45,25 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
   const parent = await stagingParent(root, opts.stagingParents ?? []);
   const tmp = await mkdtemp(join(parent, RESTORE_STAGING_PREFIX));
   try {
-    const meta = await unpackArchive(source, tmp, opts.signal);
+    const tree = join(tmp, "tree");
+    await mkdir(tree);
+    const meta = await unpackArchive(source, tree, opts.signal);
     // Past this point the moves are quick renames, done whole rather than cut short.
     opts.signal?.throwIfAborted();
     const realRoot = await realpath(root);
-    const moves: Move[] = [];
-    await planMerge(tmp, root, "", meta, realRoot, moves);
+    const plan: Plan = { meta, realRoot, replaced: await replacedOutputs(tree, opts.outputs ?? [], realRoot, await realpath(tmp)), moves: [] };
+    await planMoves(plan, tree, root, "");
+    const moving: Moving = { aside: join(tmp, "old"), done: [] };
+    await mkdir(moving.aside);
     try {
-      for (const move of moves) await execute(move, meta, realRoot);
+      for (const move of plan.moves) await execute(move, plan, moving);
     } catch (e) {
-      throw new ArchiveError(`moving restored files into ${root} failed half-way, outputs are partly restored: ${(e as Error).message}`);
+      const back = await rollBack(moving);
+      const what = back ? "nothing was restored, the old outputs are in place" : "outputs are partly restored";
+      throw new ArchiveError(`moving restored files into ${root} failed (${what}): ${(e as Error).message}`);
     }
-    await rm(tmp, { recursive: true, force: true }); // before reapplying: removing it from the root touches the root's mtime
+    // Also the old outputs moved aside; before reapplying, since removing it from the root touches the root's mtime.
+    await rm(tmp, { recursive: true, force: true });
     return [`staged in ${tmp}`, ...(await reapplyMeta(root, meta))];
   } finally {
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
@@ -67,61 +80,127 @@ async function stagingParent(root: string, candidates: string[]): Promise<string
   return root;
 }
 
-interface Move {
-  from: string;
-  to: string;
-  rel: string;
-  /** Something of another kind (a directory where a file goes, or the reverse) is in the way. */
-  clear: boolean;
+/**
+ * The declared outputs the archive holds, to be replaced whole: not the root
+ * itself ("."), not one inside another (the outer one covers it), not one
+ * holding the staging directory.
+ */
+async function replacedOutputs(tree: string, outputs: string[], realRoot: string, realTmp: string): Promise<Set<string>> {
+  const held: string[] = [];
+  for (const member of outputs) {
+    if (member === "." || !(await lstat(join(tree, member)).catch(() => null))) continue;
+    if (inside(realTmp, join(realRoot, member))) continue;
+    held.push(member);
+  }
+  return new Set(held.filter((m) => !held.some((other) => m.startsWith(`${other}/`))));
 }
 
-async function planMerge(src: string, dst: string, rel: string, meta: Map<string, EntryMeta>, realRoot: string, moves: Move[]): Promise<void> {
-  for (const name of await readdir(src)) {
+interface Plan {
+  meta: Map<string, EntryMeta>;
+  realRoot: string;
+  replaced: Set<string>;
+  /** Each moves `from` (staged) to `to` (in the root); whatever is at `to` is moved aside first. */
+  moves: { from: string; to: string; rel: string }[];
+}
+
+interface Moving {
+  /** Where what a move replaces goes (inside the staging directory). */
+  aside: string;
+  /** Moves made, in order, with where their target's old content went: for rolling back. */
+  done: { to: string; displaced: string | null; lost?: boolean }[];
+}
+
+async function planMoves(plan: Plan, src: string, dst: string, rel: string): Promise<void> {
+  for (const name of (await readdir(src)).sort()) {
     const from = join(src, name);
     const to = join(dst, name);
     const r = rel ? `${rel}/${name}` : name;
     const [s, d] = await Promise.all([lstat(from), lstat(to).catch(() => null)]);
-    if (!d) {
-      moves.push({ from, to, rel: r, clear: false });
+    if (!d || plan.replaced.has(r)) {
+      plan.moves.push({ from, to, rel: r });
     } else if (s.isDirectory() && d.isDirectory()) {
-      await planMerge(from, to, r, meta, realRoot, moves);
-    } else if (s.isDirectory() && d.isSymbolicLink() && meta.get(r)?.type !== "Directory") {
+      await planMoves(plan, from, to, r);
+    } else if (s.isDirectory() && d.isSymbolicLink() && plan.meta.get(r)?.type !== "Directory") {
       // The archive only implies this directory (a member "a/b" without "a/"),
       // and the root has a symlink there. GNU tar writes through it; so do we,
       // but only while it stays inside the cache root.
       const target = await realpath(to).catch(() => null);
       const isDir = target !== null && (await stat(target)).isDirectory();
-      if (!isDir || !inside(target, realRoot)) {
+      if (!isDir || !inside(target, plan.realRoot)) {
         throw new ArchiveError(`${to} is a symlink that leads outside the cache root; not restoring through it`);
       }
-      await planMerge(from, to, r, meta, realRoot, moves);
+      await planMoves(plan, from, to, r);
     } else {
-      // rename() replaces a file or a symlink in one step; a directory in the
-      // way of a file (or a file in the way of a directory) goes first.
-      moves.push({ from, to, rel: r, clear: s.isDirectory() !== d.isDirectory() });
+      // A file or symlink over one, or a directory where a file is (or the reverse).
+      plan.moves.push({ from, to, rel: r });
     }
   }
 }
 
-async function execute(move: Move, meta: Map<string, EntryMeta>, realRoot: string): Promise<void> {
-  if (move.clear) await rm(move.to, { recursive: true, force: true });
+async function execute(move: Plan["moves"][number], plan: Plan, moving: Moving): Promise<void> {
+  let displaced: string | null = null;
+  if (await lstat(move.to).catch(() => null)) {
+    displaced = join(moving.aside, String(moving.done.length));
+    try {
+      await rename(move.to, displaced);
+    } catch (e) {
+      if (!hasCode(e, "EBUSY", "EXDEV") || !(await isDirectory(move.to)) || !(await isDirectory(move.from))) throw e;
+      // A mount point (a volume for node_modules, say) cannot be moved: it
+      // stays, emptied, and the archive's copy is merged into it.
+      for (const name of await readdir(move.to)) await rm(join(move.to, name), { recursive: true, force: true });
+      moving.done.push({ to: move.to, displaced: null, lost: true });
+      const inner: Plan = { ...plan, replaced: new Set(), moves: [] };
+      await planMoves(inner, move.from, move.to, move.rel);
+      for (const m of inner.moves) await execute(m, inner, moving);
+      return;
+    }
+  }
   try {
     await rename(move.from, move.to);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOTEMPTY" || code === "EEXIST") {
+    if (hasCode(e, "ENOTEMPTY", "EEXIST")) {
       // Another task restoring into the same root created this directory
       // since we looked: merge into it instead.
-      const nested: Move[] = [];
-      await planMerge(move.from, move.to, move.rel, meta, realRoot, nested);
-      for (const m of nested) await execute(m, meta, realRoot);
-    } else if (code === "EXDEV") {
-      // A mount point inside the cache root: copy across it.
-      await cp(move.from, move.to, { recursive: true, force: true, preserveTimestamps: true, verbatimSymlinks: true });
-    } else {
+      if (displaced) await rename(displaced, move.to);
+      const inner: Plan = { ...plan, replaced: new Set(), moves: [] };
+      await planMoves(inner, move.from, move.to, move.rel);
+      for (const m of inner.moves) await execute(m, inner, moving);
+      return;
+    }
+    if (!hasCode(e, "EXDEV")) {
+      if (displaced) await rename(displaced, move.to);
       throw e;
     }
+    // A mount point inside the cache root: copy across it.
+    await cp(move.from, move.to, { recursive: true, force: true, preserveTimestamps: true, verbatimSymlinks: true });
   }
+  moving.done.push({ to: move.to, displaced });
+}
+
+/** Undoes the moves made, last first. True when the root is as it was. */
+async function rollBack(moving: Moving): Promise<boolean> {
+  let whole = true;
+  for (const { to, displaced, lost } of moving.done.reverse()) {
+    if (lost) {
+      whole = false; // an emptied mount point: its old content is gone
+      continue;
+    }
+    try {
+      await rm(to, { recursive: true, force: true });
+      if (displaced) await rename(displaced, to);
+    } catch {
+      whole = false;
+    }
+  }
+  return whole;
+}
+
+function hasCode(e: unknown, ...codes: string[]): boolean {
+  return codes.includes((e as NodeJS.ErrnoException).code ?? "");
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => null))?.isDirectory() ?? false;
 }
 
 /**

@@ -3,7 +3,8 @@
 // keeps the tree, a miss is a miss, and every fault of the archive is a
 // one-line "failed" that leaves the cache root as it was.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import zlib from "node:zlib";
@@ -12,6 +13,22 @@ import { fsBackend, removeScratch, s3Backend } from "../fakes/cache-backends";
 import { describeTree, forgeArchive, makeOutputTree } from "../fakes/trees";
 
 const bundle = (name: string) => `taskrunner/bundles/${name}`;
+
+/** A move that fails needs a file that cannot be moved, whoever runs the tests: an immutable one (chattr +i). */
+const immutableFiles = (() => {
+  const dir = mkdtempSync(join(tmpdir(), "chattr-"));
+  try {
+    writeFileSync(join(dir, "f"), "");
+    const ok = Bun.spawnSync(["chattr", "+i", join(dir, "f")], { stderr: "ignore" }).success;
+    if (ok) Bun.spawnSync(["chattr", "-i", join(dir, "f")]);
+    else console.warn("skipping 'a move that fails half-way': chattr +i is not possible here (it needs root and a file system with immutable files)");
+    return ok;
+  } catch {
+    return false;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+})();
 
 /** The restore root still holds exactly what it held before (no partial members, no temp dirs). */
 function expectUntouched(root: string, before: ReturnType<typeof describeTree>) {
@@ -53,7 +70,7 @@ for (const backend of [fsBackend, s3Backend]) {
       expect(readdirSync(dest).sort()).toEqual(["out", "single.txt"]);
     });
 
-    test("restore merges into an existing root like tar -x: members replace, the rest stays", async () => {
+    test("without declared outputs, restore merges into the root like tar -x: members replace, the rest stays", async () => {
       const f = await backend.fixture();
       const src = join(f.dir, "src");
       const { outputs } = makeOutputTree(src);
@@ -69,6 +86,74 @@ for (const backend of [fsBackend, s3Backend]) {
       expect(readFileSync(join(dest, "out/stale-extra.txt"), "utf8")).toBe("extra\n");
       expect(readFileSync(join(dest, "single.txt"), "utf8")).toBe("one file\n");
       expect(readdirSync(dest).filter((n) => n.startsWith(".taskrunner"))).toEqual([]);
+    });
+
+    test("a declared output is replaced whole: what the archive no longer has goes, the rest of the root stays", async () => {
+      const f = await backend.fixture();
+      const src = join(f.dir, "src");
+      makeOutputTree(src);
+      const outputs = ["out", "single.txt"];
+      expect((await f.cache.saveArchive("r.tar.zst", src, outputs)).kind).toBe("saved");
+      const dest = join(f.dir, "dest");
+      // A stale node_modules, say: a package the new lockfile dropped, a file changed since.
+      mkdirSync(join(dest, "out/lib"), { recursive: true });
+      mkdirSync(join(dest, "out/dropped-package"), { recursive: true });
+      writeFileSync(join(dest, "out/dropped-package/index.js"), "stale\n");
+      writeFileSync(join(dest, "out/lib/a.txt"), "stale\n");
+      writeFileSync(join(dest, "out/lib/stale-extra.txt"), "extra\n");
+      mkdirSync(join(dest, "single.txt"));
+      writeFileSync(join(dest, "single.txt/inner"), "x");
+      mkdirSync(join(dest, "other"));
+      writeFileSync(join(dest, "other/not-an-output.txt"), "kept\n");
+      expect(await f.cache.restoreArchive("r.tar.zst", dest, { outputs })).toEqual({ kind: "restored" });
+      const fromArchive = describeTree(src)
+        .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
+        .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
+      expect(describeTree(dest).filter((m) => m.path.startsWith("out") || m.path === "single.txt")).toEqual(fromArchive);
+      expect(readFileSync(join(dest, "other/not-an-output.txt"), "utf8")).toBe("kept\n");
+      expect(readdirSync(dest).sort()).toEqual(["other", "out", "single.txt"]);
+    });
+
+    test("a declared output the archive does not hold is left alone", async () => {
+      const f = await backend.fixture();
+      const src = join(f.dir, "src");
+      makeOutputTree(src);
+      expect((await f.cache.saveArchive("o.tar.zst", src, ["out"])).kind).toBe("saved");
+      const dest = join(f.dir, "dest");
+      mkdirSync(join(dest, "coverage"), { recursive: true });
+      writeFileSync(join(dest, "coverage/report.txt"), "mine\n");
+      expect(await f.cache.restoreArchive("o.tar.zst", dest, { outputs: ["out", "coverage"] })).toEqual({ kind: "restored" });
+      expect(readFileSync(join(dest, "coverage/report.txt"), "utf8")).toBe("mine\n");
+      expect(readFileSync(join(dest, "out/lib/a.txt"), "utf8")).toBe("alpha\n");
+    });
+
+    test("a corrupt archive leaves the old outputs in place, whole", async () => {
+      const f = await backend.fixture();
+      const { root, before } = prepareRoot(f.dir);
+      await f.writeRaw(bundle("bad.tar.zst"), forgeArchive([{ path: "out/new.txt", body: "new" }], { endMarker: false }));
+      const r = await f.cache.restoreArchive("bad.tar.zst", root, { outputs: ["out"] });
+      expect(r.kind).toBe("failed");
+      expectUntouched(root, before);
+    });
+
+    test.skipIf(!immutableFiles)("a move that fails half-way puts the old outputs back", async () => {
+      const f = await backend.fixture();
+      const root = join(f.dir, "restore-here");
+      mkdirSync(join(root, "out"), { recursive: true });
+      writeFileSync(join(root, "out/old.txt"), "old output\n");
+      mkdirSync(join(root, "zz"));
+      writeFileSync(join(root, "zz/locked"), "cannot be replaced\n");
+      // Moves run in name order: out (replaced whole) first, then zz/locked, which fails.
+      expect(Bun.spawnSync(["chattr", "+i", join(root, "zz/locked")]).success).toBe(true);
+      try {
+        const before = describeTree(root);
+        await f.writeRaw(bundle("half.tar.zst"), forgeArchive([{ path: "out/new.txt", body: "new" }, { path: "zz/locked", body: "replacement" }]));
+        const r = await f.cache.restoreArchive("half.tar.zst", root, { outputs: ["out"] });
+        expect(r).toEqual({ kind: "failed", message: expect.stringContaining("nothing was restored, the old outputs are in place") });
+        expect(describeTree(root)).toEqual(before);
+      } finally {
+        Bun.spawnSync(["chattr", "-i", join(root, "zz/locked")]);
+      }
     });
 
     test("the whole cache root as the output ('.')", async () => {
