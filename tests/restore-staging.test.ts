@@ -9,9 +9,10 @@
 // ignored as `/out/`, anchored at the root as teams write it: a staging
 // folder's own `out/` is not ignored.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary } from "./helpers/binary";
+import { noTmpfs, withTmpfs } from "./helpers/mount";
 import { runToEnd, scratch } from "./helpers/run";
 import { startFakeS3, type FakeS3 } from "./fakes/s3";
 
@@ -94,3 +95,25 @@ function leftovers(dir: string): string[] {
   walk(dir);
   return found;
 }
+
+test.skipIf(noTmpfs !== null)("a declared output that is a mount point (a volume) is emptied and refilled, not merged into", async () => {
+  const s = scratch("restore-mount");
+  try {
+    git(s.work, "git init -q . && echo in > input.txt && echo /out/ > .gitignore && git add . && git commit -qm init");
+    mkdirSync(join(s.dir, "remote"));
+    const env = { TASKRUNNER_REMOTE_CACHE_DIR: join(s.dir, "remote") };
+    const build = "snapshot input.txt -o out; mkdir -p out/pkg; echo new > out/pkg/file; echo built";
+    const saved = await runToEnd(s, ["-n", "job", "bash", "-c", build], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1" });
+    expect(saved.code).toBe(0);
+    rmSync(join(s.work, "out"), { recursive: true });
+    rmSync(join(s.dir, "state", "hash"), { recursive: true });
+    // out is a tmpfs holding a stale tree: it cannot be moved aside, so it is emptied and refilled.
+    const r = await withTmpfs(s, join(s.work, "out"), "size=1m", 'mkdir out/stale && echo old > out/stale/file && taskrunner -n job bash -c "$BUILD" && find out | sort', {
+      ...env,
+      BUILD: build,
+    });
+    expect(r).toEqual({ stdout: "out\nout/pkg\nout/pkg/file\n", stderr: "", code: 0 });
+  } finally {
+    s.cleanup();
+  }
+});

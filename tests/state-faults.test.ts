@@ -2,12 +2,12 @@
 // while a task runs. Each is one clear line naming the file and the cause —
 // never "internal error" — and a task that ran keeps its own exit code.
 //
-// A full or read-only file system is a small tmpfs mounted in a private
-// mount namespace (`unshare -Urm`: an unprivileged user namespace, no root
-// needed, and nothing to unmount afterwards). Where the kernel does not allow
-// that, those tests are skipped, saying why.
+// A full or read-only file system is a small tmpfs (helpers/mount.ts: no root
+// needed). Where the kernel does not allow that, those tests are skipped,
+// saying why.
 import { beforeAll, expect, test } from "bun:test";
-import { ensureBinary, BINARY } from "./helpers/binary";
+import { ensureBinary } from "./helpers/binary";
+import { noTmpfs, withTmpfs } from "./helpers/mount";
 import { runToEnd, scratch } from "./helpers/run";
 
 beforeAll(ensureBinary, 120_000);
@@ -22,43 +22,31 @@ function gitRepo(work: string): void {
   if (!r.success) throw new Error(r.stderr.toString());
 }
 
-const probe = Bun.spawnSync(["unshare", "-Urm", "sh", "-c", "d=$(mktemp -d) && mount -t tmpfs -o size=64k none \"$d\" && umount \"$d\" && rmdir \"$d\""], {
-  stderr: "pipe",
-});
-const noMount = probe.success ? null : `cannot mount a small tmpfs in a user namespace here (unshare -Urm: ${probe.stderr.toString().trim() || "not available"})`;
-if (noMount) console.warn(`skipping the full and read-only state directory tests: ${noMount}`);
-
-/** Runs taskrunner with its state directory on a fresh tmpfs (with these mount options), in a mount namespace of its own. */
-async function onSmallStateDirectory(mountOptions: string, args: string[]) {
+/** Runs `taskrunner -n job bash -c TASK` with its state directory on a fresh tmpfs (with these mount options). */
+async function onSmallStateDirectory(mountOptions: string, task: string) {
   const s = scratch("state-faults");
   gitRepo(s.work);
   const state = s.env.TASKRUNNER_STATE_DIRECTORY;
   try {
-    const mountThenRun = `mkdir -p "$1" && mount -t tmpfs -o "$2" none "$1" && shift 2 && exec "$@"`;
-    const p = Bun.spawn(["unshare", "-Urm", "bash", "-c", mountThenRun, "mount", state, mountOptions, BINARY, ...args], {
-      cwd: s.work,
-      env: s.env,
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-    return { stdout, stderr: stderr.replaceAll(state, "$STATE"), code };
+    const r = await withTmpfs(s, state, mountOptions, 'exec taskrunner -n job bash -c "$TASK"', { TASK: task });
+    return { ...r, stderr: r.stderr.replaceAll(state, "$STATE") };
   } finally {
     s.cleanup();
   }
 }
 
-test.skipIf(noMount !== null)("a state directory that fills up during a task: one warn line naming the file and the cause; the task's exit code stands", async () => {
+if (noTmpfs) console.warn(`skipping the full and read-only state directory tests: ${noTmpfs}`);
+
+test.skipIf(noTmpfs !== null)("a state directory that fills up during a task: one warn line naming the file and the cause; the task's exit code stands", async () => {
   const script = `snapshot input.txt; echo before; cat /dev/zero > "$TASKRUNNER_STATE_DIRECTORY/filler" 2>/dev/null; echo after`;
-  const r = await onSmallStateDirectory("size=256k", ["-n", "job", "bash", "-c", script]);
+  const r = await onSmallStateDirectory("size=256k", script);
   expect(r.stdout).toBe("[job] stdout | before\n[job] stdout | after\n");
   expect(r.stderr).toMatch(/^\[job\] warn \| cannot write \$STATE\/\S+: No space left on device; [^\n]+\n$/);
   expect(r.code).toBe(0);
 });
 
-test.skipIf(noMount !== null)("a read-only state directory: one error line, and the task does not run", async () => {
-  const r = await onSmallStateDirectory("size=64k,ro", ["-n", "job", "bash", "-c", "echo ran"]);
+test.skipIf(noTmpfs !== null)("a read-only state directory: one error line, and the task does not run", async () => {
+  const r = await onSmallStateDirectory("size=64k,ro", "echo ran");
   expect(r.stdout).toBe("");
   expect(r.stderr).toMatch(/^\[job\] error \| cannot create \$STATE\/builds: Read-only file system\n$/);
   expect(r.code).toBe(1);
