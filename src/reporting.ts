@@ -48,9 +48,10 @@ export class Reporting {
 
   /** Log upload, then the final commit status (SPEC §9). */
   async afterTask(code: number, task: { commitStatus: boolean; skipped: boolean }): Promise<void> {
-    const { config } = this.ctx;
+    const { config, interruption } = this.ctx;
     let logUrl: string | null = null;
-    if (config.uploadLogs) {
+    // Interrupted once the result was recorded: what is left of the report is skipped.
+    if (config.uploadLogs && !interruption.by) {
       const cache = await this.remoteCache();
       if (cache) {
         const uploaded = await cache.uploadLog(this.ctx.paths.buildId, this.ctx.job, this.ctx.paths.logFile(this.ctx.job));
@@ -61,7 +62,7 @@ export class Reporting {
       }
     }
     const client = await this.commitStatus();
-    if (!client) return;
+    if (!client || interruption.by) return;
     const sha = await this.commit();
     if (!sha) return;
     // A failure always shows; a success shows for --commit-status tasks that ran,

@@ -147,9 +147,12 @@ export async function runLocked(req: RunRequest, config: Config, env: Env, cwd: 
       logPath: paths.logFile(req.name),
     });
     tasksHere.set(req.name, out);
+    // Listened for over the whole task: its restores, uploads and post-unpack commands too.
+    const interruption = new Interruption().start();
     try {
-      return await runTaskBody(req, config, env, cwd, host, out);
+      return await runTaskBody(req, config, env, cwd, host, out, interruption);
     } finally {
+      interruption.stop();
       tasksHere.delete(req.name);
     }
   } finally {
@@ -158,16 +161,7 @@ export async function runLocked(req: RunRequest, config: Config, env: Env, cwd: 
   }
 }
 
-async function runTaskBody(req: RunRequest, config: Config, env: Env, cwd: string, host: Host, out: TaskOutput): Promise<number> {
-  const interruption = new Interruption().start();
-  try {
-    return await runInterruptibly(req, config, env, cwd, host, out, interruption);
-  } finally {
-    interruption.stop();
-  }
-}
-
-async function runInterruptibly(
+async function runTaskBody(
   req: RunRequest,
   config: Config,
   env: Env,
@@ -252,7 +246,7 @@ async function runInterruptibly(
   const notRecorded = writeResult(paths, req.name, code);
   if (notRecorded) out.stateWriteFailed(paths.resultFile(req.name), notRecorded, "the task's result is not recorded");
   out.closeLog();
-  // Recorded: a signal from here on only cuts the log upload and the final status short.
+  // Recorded: a signal from here on only skips what is left of the log upload and the final status.
   await session.report(code);
   finishRecord(ctx, code, false);
   if (isToplevel && interruption.by === null) await endOfBuild(ctx);

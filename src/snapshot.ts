@@ -26,6 +26,8 @@ export class SnapshotSession {
   /** Set by afterTask once everything but saving the hash is done. */
   private hashReady: HashInfo | null = null;
   private skipped = false;
+  /** Where restores stage (stagingParents), found once. */
+  private staging: Promise<string[]> | null = null;
   readonly reporting: Reporting;
 
   constructor(private readonly ctx: TaskContext) {
@@ -181,8 +183,6 @@ export class SnapshotSession {
     }
     return { run: true, statusDescription: null };
   }
-
-  private staging: Promise<string[]> | null = null;
 
   /**
    * Where a restore may stage an archive: places no input hash ever sees — the
