@@ -13,7 +13,8 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } fr
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { ensureBinary } from "./helpers/binary";
-import { runToEnd, scratch, taskrunner, waitFor, type Scratch } from "./helpers/run";
+import { ended, runToEnd, scratch, stagingFolders, taskrunner, waitFor, type Scratch } from "./helpers/run";
+import { sh } from "./fakes/git-repo";
 import { startFakeS3, type FakeS3 } from "./fakes/s3";
 
 beforeAll(ensureBinary, 120_000);
@@ -53,29 +54,16 @@ const s3Store: Store = {
 
 function setUp(prefix: string): Scratch {
   const s = scratch(prefix);
-  gitRepo(s.work);
+  sh(s.work, "git init -q . && echo foo > input.txt && echo out/ > .gitignore && git add . && git commit -qm init");
   return s;
 }
 
-function gitRepo(work: string): void {
-  const r = Bun.spawnSync(["bash", "-ec", "git init -q . && echo foo > input.txt && echo out/ > .gitignore && git add . && git commit -qm init"], {
-    cwd: work,
-    env: { ...process.env, GIT_AUTHOR_NAME: "T", GIT_AUTHOR_EMAIL: "t@e", GIT_COMMITTER_NAME: "T", GIT_COMMITTER_EMAIL: "t@e" },
-  });
-  if (!r.success) throw new Error(r.stderr.toString());
-}
-
-/** Every `.taskrunner-restore-*` folder under dir, at any depth. */
-function stagingFolders(dir: string): string[] {
-  const found: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      if (e.name.startsWith(".taskrunner-restore-")) found.push(join(d, e.name));
-      else if (e.isDirectory()) walk(join(d, e.name));
-    }
-  };
-  walk(dir);
-  return found;
+/** The archive of a build whose outputs are SIZE bytes, in the store; then the outputs and the state directory are gone. */
+async function archivedThenForgotten(s: Scratch, env: Record<string, string>, size: number): Promise<void> {
+  const saved = await runToEnd(s, ["-n", "big", "bash", "-c", BUILD], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1", SIZE: String(size) });
+  expect(saved.code).toBe(0);
+  rmSync(join(s.work, "out"), { recursive: true });
+  rmSync(join(s.dir, "state"), { recursive: true });
 }
 
 /** What an interrupted task must leave: one warn line, 128+N, no hash, no result, no staging folder. */
@@ -88,9 +76,16 @@ function expectNothingRecorded(s: Scratch, r: { code: number; stderr: string }, 
   expect(stagingFolders(s.dir)).toEqual([]);
 }
 
+/** ...and for a restore: nothing restored, nothing run. */
+function expectRestoreUndone(s: Scratch, r: { stdout: string; code: number; stderr: string }, signal: "SIGTERM" | "SIGINT") {
+  expect(r.stdout).toBe("");
+  expectNothingRecorded(s, r, signal);
+  expect(existsSync(join(s.work, "out"))).toBe(false);
+}
+
 async function finish(p: ReturnType<typeof taskrunner>) {
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  return { stdout, stderr, code };
+  const r = await ended(p);
+  return { ...r, stdout: new TextDecoder().decode(r.stdout) };
 }
 
 describe("a signal during an upload", () => {
@@ -146,15 +141,12 @@ describe("a signal during a restore", () => {
     const s = setUp("interrupt-restore-fs");
     try {
       const env = await directoryStore.env(s);
-      const saved = await runToEnd(s, ["-n", "big", "bash", "-c", BUILD], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1", SIZE: "4000000" });
-      expect(saved.code).toBe(0);
+      await archivedThenForgotten(s, env, 4_000_000);
       const archivePath = join(s.dir, "remote", "taskrunner", "bundles", ARCHIVE);
       const archive = readFileSync(archivePath);
       // The archive becomes a FIFO that the test feeds: half of it, then the signal.
       rmSync(archivePath);
       expect(Bun.spawnSync(["mkfifo", archivePath]).success).toBe(true);
-      rmSync(join(s.work, "out"), { recursive: true });
-      rmSync(join(s.dir, "state"), { recursive: true });
 
       const p = taskrunner(s, ["-n", "big", "bash", "-c", RESTORE_ONLY], env);
       const fifo = await open(archivePath, "w");
@@ -164,9 +156,7 @@ describe("a signal during a restore", () => {
       const r = await finish(p);
       await fed;
       await fifo.close().catch(() => {});
-      expect(r.stdout).toBe("");
-      expectNothingRecorded(s, r, "SIGTERM");
-      expect(existsSync(join(s.work, "out"))).toBe(false);
+      expectRestoreUndone(s, r, "SIGTERM");
     } finally {
       s.cleanup();
     }
@@ -176,10 +166,7 @@ describe("a signal during a restore", () => {
     const s = setUp("interrupt-restore-s3");
     try {
       const env = await s3Store.env(s);
-      const saved = await runToEnd(s, ["-n", "big", "bash", "-c", BUILD], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1", SIZE: "3000000" });
-      expect(saved.code).toBe(0);
-      rmSync(join(s.work, "out"), { recursive: true });
-      rmSync(join(s.dir, "state"), { recursive: true });
+      await archivedThenForgotten(s, env, 3_000_000);
       // About 10 s to download: the signal comes long before the end.
       s3.pace(bucket, { downloadBytesPerSecond: 300_000 });
 
@@ -189,9 +176,7 @@ describe("a signal during a restore", () => {
       p.kill("SIGINT");
       const r = await finish(p);
       expect(Date.now() - started).toBeLessThan(5000);
-      expect(r.stdout).toBe("");
-      expectNothingRecorded(s, r, "SIGINT");
-      expect(existsSync(join(s.work, "out"))).toBe(false);
+      expectRestoreUndone(s, r, "SIGINT");
     } finally {
       s.cleanup();
     }

@@ -9,11 +9,12 @@
 // ignored as `/out/`, anchored at the root as teams write it: a staging
 // folder's own `out/` is not ignored.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary } from "./helpers/binary";
 import { noTmpfs, withTmpfs } from "./helpers/mount";
-import { runToEnd, scratch } from "./helpers/run";
+import { runToEnd, scratch, stagingFolders } from "./helpers/run";
+import { sh } from "./fakes/git-repo";
 import { startFakeS3, type FakeS3 } from "./fakes/s3";
 
 beforeAll(ensureBinary, 120_000);
@@ -23,13 +24,6 @@ beforeAll(async () => {
 });
 afterAll(async () => s3.stop());
 
-const git = (cwd: string, script: string) => {
-  const r = Bun.spawnSync(["bash", "-ec", script], {
-    cwd,
-    env: { ...process.env, GIT_AUTHOR_NAME: "T", GIT_AUTHOR_EMAIL: "t@e", GIT_COMMITTER_NAME: "T", GIT_COMMITTER_EMAIL: "t@e" },
-  });
-  if (!r.success) throw new Error(r.stderr.toString());
-};
 
 const RESTORE = `snapshot src -o out; mkdir -p out/deep; head -c 4500000 /dev/urandom > out/blob; for i in $(seq 100); do echo $i > out/deep/f$i; done; echo built`;
 // Waits (up to ~10 s) for something in a staging folder: in the work tree, its git directory or the state directory.
@@ -45,7 +39,7 @@ wait`;
 test("a parallel restore never shows up in another task's input hash (5 builds in a row)", async () => {
   const s = scratch("restore-staging");
   try {
-    git(s.work, "git init -q . && mkdir src other && echo a > src/a && echo b > other/b && echo /out/ > .gitignore && git add . && git commit -qm init");
+    sh(s.work, "git init -q . && mkdir src other && echo a > src/a && echo b > other/b && echo /out/ > .gitignore && git add . && git commit -qm init");
     const bucket = await s3.newBucket();
     const env = s3.env(bucket);
     const state = join(s.dir, "state");
@@ -76,30 +70,18 @@ test("a parallel restore never shows up in another task's input hash (5 builds i
       expect(readFileSync(join(state, "hash", "hasher.hash"), "utf8")).toBe(expectedHash);
       expect(readFileSync(join(s.work, "out", "blob")).equals(blob)).toBe(true);
       expect(readdirSync(join(s.work, "out", "deep"))).toHaveLength(100);
-      expect(leftovers(s.dir)).toEqual([]);
+      expect(stagingFolders(s.dir)).toEqual([]);
     }
   } finally {
     s.cleanup();
   }
 }, 180_000);
 
-function leftovers(dir: string): string[] {
-  const found: string[] = [];
-  const walk = (d: string) => {
-    if (!existsSync(d)) return;
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      if (e.name.startsWith(".taskrunner-restore-")) found.push(join(d, e.name));
-      else if (e.isDirectory()) walk(join(d, e.name));
-    }
-  };
-  walk(dir);
-  return found;
-}
 
 test.skipIf(noTmpfs !== null)("a declared output that is a mount point (a volume) is emptied and refilled, not merged into", async () => {
   const s = scratch("restore-mount");
   try {
-    git(s.work, "git init -q . && echo in > input.txt && echo /out/ > .gitignore && git add . && git commit -qm init");
+    sh(s.work, "git init -q . && echo in > input.txt && echo /out/ > .gitignore && git add . && git commit -qm init");
     mkdirSync(join(s.dir, "remote"));
     const env = { TASKRUNNER_REMOTE_CACHE_DIR: join(s.dir, "remote") };
     const build = "snapshot input.txt -o out; mkdir -p out/pkg; echo new > out/pkg/file; echo built";

@@ -9,23 +9,17 @@ import { beforeAll, expect, test } from "bun:test";
 import { ensureBinary } from "./helpers/binary";
 import { noTmpfs, withTmpfs } from "./helpers/mount";
 import { runToEnd, scratch } from "./helpers/run";
+import { sh } from "./fakes/git-repo";
 
 beforeAll(ensureBinary, 120_000);
 
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
 
-function gitRepo(work: string): void {
-  const r = Bun.spawnSync(["bash", "-ec", "git init -q . && echo foo > input.txt && git add . && git commit -qm init"], {
-    cwd: work,
-    env: { ...process.env, GIT_AUTHOR_NAME: "T", GIT_AUTHOR_EMAIL: "t@e", GIT_COMMITTER_NAME: "T", GIT_COMMITTER_EMAIL: "t@e" },
-  });
-  if (!r.success) throw new Error(r.stderr.toString());
-}
 
 /** Runs `taskrunner -n job bash -c TASK` with its state directory on a fresh tmpfs (with these mount options). */
 async function onSmallStateDirectory(mountOptions: string, task: string) {
   const s = scratch("state-faults");
-  gitRepo(s.work);
+  sh(s.work, "git init -q . && echo foo > input.txt && git add . && git commit -qm init");
   const state = s.env.TASKRUNNER_STATE_DIRECTORY;
   try {
     const r = await withTmpfs(s, state, mountOptions, 'exec taskrunner -n job bash -c "$TASK"', { TASK: task });
@@ -70,7 +64,7 @@ test("a state directory removed while a task runs: one warn line naming the file
 test("a nested task whose state directory was removed says so too, and its caller goes on", async () => {
   const s = scratch("state-removed-nested");
   try {
-    gitRepo(s.work);
+    sh(s.work, "git init -q . && echo foo > input.txt && git add . && git commit -qm init");
     const script = `taskrunner -n inner bash -c 'snapshot input.txt; rm -rf "$TASKRUNNER_STATE_DIRECTORY"; echo removed'; echo "inner: $?"`;
     const r = await runToEnd(s, ["-n", "top", "bash", "-c", script]);
     expect(decode(r.stdout)).toBe("[inner] stdout | removed\n[top] stdout | inner: 0\n");

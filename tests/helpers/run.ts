@@ -1,6 +1,6 @@
 // Runs the compiled binary in a scratch directory, for tests that need more
 // than a golden comparison (bytes, timing, signals).
-import { mkdtempSync, mkdirSync, realpathSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readdirSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BINARY } from "./binary";
@@ -31,13 +31,26 @@ export function taskrunner(s: Scratch, args: string[], extraEnv: Record<string, 
 }
 
 export async function runToEnd(s: Scratch, args: string[], extraEnv: Record<string, string> = {}) {
-  const p = taskrunner(s, args, extraEnv);
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(p.stdout).bytes(),
-    new Response(p.stderr).text(),
-    p.exited,
-  ]);
+  return ended(taskrunner(s, args, extraEnv));
+}
+
+/** What a taskrunner started with `taskrunner()` printed, once it has exited. */
+export async function ended(p: ReturnType<typeof taskrunner>) {
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).bytes(), new Response(p.stderr).text(), p.exited]);
   return { stdout, stderr, code };
+}
+
+/** Every restore staging folder (`.taskrunner-restore-*`) under dir, at any depth. */
+export function stagingFolders(dir: string): string[] {
+  const found: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.name.startsWith(".taskrunner-restore-")) found.push(join(d, e.name));
+      else if (e.isDirectory()) walk(join(d, e.name));
+    }
+  };
+  walk(dir);
+  return found;
 }
 
 export async function waitFor(check: () => boolean, timeoutMs = 20_000): Promise<void> {
