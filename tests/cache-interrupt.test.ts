@@ -167,15 +167,16 @@ describe("a signal during a restore", () => {
     try {
       const env = await s3Store.env(s);
       await archivedThenForgotten(s, env, 3_000_000);
-      // About 10 s to download: the signal comes long before the end.
-      s3.pace(bucket, { downloadBytesPerSecond: 300_000 });
+      // About 20 s to download: the signal comes long before the end, and the
+      // task must not wait for it (10 s is a bound for a slow machine, not a measurement).
+      s3.pace(bucket, { downloadBytesPerSecond: 150_000 });
 
       const p = taskrunner(s, ["-n", "big", "bash", "-c", RESTORE_ONLY], env);
       await waitFor(() => stagingFolders(s.dir).length > 0, 60_000);
       const started = Date.now();
       p.kill("SIGINT");
       const r = await finish(p);
-      expect(Date.now() - started).toBeLessThan(5000);
+      expect(Date.now() - started).toBeLessThan(10_000);
       expectRestoreUndone(s, r, "SIGINT");
     } finally {
       s.cleanup();
