@@ -1,57 +1,67 @@
 // The fast route: the reference pipeline's answers computed in-process — no
 // git process in the common case (see worktree.ts for what `git add` would do,
-// objects.ts for HEAD's trees). Covered: literal pathspecs (".", "..", "./x",
-// "dir/" included) in a plain checkout or linked worktree, with untracked and
-// ignored files (.gitignore, info/exclude, core.excludesFile), symlinks,
-// executable bits, deletions, stale or racy stat data, index versions 2-4,
-// core.quotePath. Everything else throws Fallback and goes git's way: GIT_*
-// overrides, pathspec magic and wildcards, pathspecs matching no tracked file
+// walk.ts for the files it would look at, objects.ts for HEAD's trees).
+// Covered: literal pathspecs (".", "..", "./x", "dir/" included) and wildcards
+// ('pkg0*', 'src/*.ts': what git add matches, listed as ls-tree lists them) in
+// a plain checkout or linked worktree, with untracked and ignored files
+// (.gitignore, info/exclude, core.excludesFile), symlinks, executable bits,
+// deletions, stale or racy stat data, index versions 2-4, core.quotePath.
+// Everything else throws Fallback and goes git's way: GIT_* overrides,
+// pathspec magic and escapes, pathspecs matching no tracked file
 // (untracked-only, or an error git words), submodules and nested repositories,
 // unmerged / assume-unchanged / skip-worktree / intent-to-add entries, split or
 // sparse indexes, core.fileMode=false and other unusual core settings, and a
 // file to re-read where a filter, encoding or CRLF conversion could apply.
-import { ConversionUnsure } from "./attributes";
 import { git } from "./git";
-import { Unsure } from "./ignore";
 import { compareBytes } from "./index-file";
 import { ObjectReader } from "./objects";
 import { configBool } from "./repo";
-import { quotePath } from "./text";
-import { type Blob, type Context, checkSpecsNotIgnored, conversions, Fallback, ignoreRules, latin1, prepare, trackedAfterAdd, untrackedFiles } from "./worktree";
+import { ListingWriter } from "./text";
+import { type Walked, walkWorktree } from "./walk";
+import { type Blob, type Context, checkSpecsNotIgnored, conversions, Fallback, ignoreRules, prepare, trackedAfterAdd, unsure } from "./worktree";
 
 export { Fallback };
-
-/** Rethrows the "cannot tell" of a helper as a Fallback. */
-function unsure(e: unknown): never {
-  if (e instanceof Unsure || e instanceof ConversionUnsure) throw new Fallback(e.message);
-  throw e;
-}
 
 /** What `git ls-tree -r --full-name` prints after the reference's `git add`; throws Fallback. */
 export async function fastListing(cwd: string, pathspecs: string[]): Promise<string> {
   const ctx = await prepare(cwd, pathspecs);
   const quoteAll = configBool(ctx.config, "core.quotepath");
   if (quoteAll === null) throw new Fallback("core.quotePath is not a boolean");
-  const blobs: Blob[] = [];
+  let walked: Walked;
   try {
     const conv = conversions(ctx);
     const ignore = ignoreRules(ctx);
     checkSpecsNotIgnored(ctx, ignore);
-    for (const b of trackedAfterAdd(ctx, conv)) if (b) blobs.push(b);
-    const untracked = untrackedFiles(ctx, conv, ignore);
-    if (untracked.length > 0) {
-      for (const b of untracked) blobs.push(b);
-      // ls-tree's order is the index's: paths compared as bytes.
-      blobs.sort((a, b) => compareBytes(a.path, b.path));
-    }
+    walked = walkWorktree(ctx, conv, ignore);
   } catch (e) {
     unsure(e);
   }
-  let listing = "";
-  for (const b of blobs) {
-    listing += `${listing ? "\n" : ""}${b.mode === 0o100644 ? "100644" : b.mode.toString(8).padStart(6, "0")} blob ${b.sha}\t${quotePath(b.path, quoteAll !== false)}`;
+  const { changed, untracked } = walked;
+  const { index } = ctx;
+  const out = new ListingWriter(quoteAll !== false);
+  const { listed } = ctx;
+  if (untracked.length === 0) {
+    for (let k = 0; k < listed.length; k++) {
+      const i = listed[k];
+      const b = changed.get(i);
+      const start = index.pathStart(i);
+      if (b === undefined) out.add(index.mode(i), index.data, index.idAt(i), index.paths, start, start + index.pathLength(i));
+      else if (b) out.addHex(b.mode, b.sha, b.path);
+    }
+  } else {
+    // ls-tree's order is the index's: paths compared as bytes.
+    const blobs = untracked;
+    for (let k = 0; k < listed.length; k++) {
+      const i = listed[k];
+      const b = changed.get(i);
+      const start = index.pathStart(i);
+      if (b === undefined) blobs.push({ path: index.paths.subarray(start, start + index.pathLength(i)), mode: index.mode(i), sha: index.sha(i) });
+      else if (b) blobs.push(b);
+    }
+    blobs.sort((a, b) => compareBytes(a.path, b.path));
+    for (const b of blobs) out.addHex(b.mode, b.sha, b.path);
   }
-  return listing;
+  return out.toString();
 }
 
 /**
@@ -62,10 +72,8 @@ export async function fastListing(cwd: string, pathspecs: string[]): Promise<str
 export async function fastUncommitted(cwd: string, pathspecs: string[]): Promise<boolean> {
   const ctx = await prepare(cwd, pathspecs);
   try {
-    const after = trackedAfterAdd(ctx, conversions(ctx));
-    for (let i = 0; i < after.length; i++) {
-      const b = after[i];
-      if (!b || b.mode !== ctx.entries[i].mode || b.sha !== ctx.entries[i].sha) return true;
+    for (const [i, b] of trackedAfterAdd(ctx, conversions(ctx))) {
+      if (!b || b.mode !== ctx.index.mode(i) || b.sha !== ctx.index.sha(i)) return true;
     }
   } catch (e) {
     unsure(e);
@@ -93,11 +101,14 @@ function stagedFromCacheTree(ctx: Context): boolean | null {
     if (ctx.index.rootTree() === tree) return false; // the index holds HEAD's tree: nothing staged
     const cacheTree = ctx.index.cacheTree();
     for (const s of ctx.specs) {
+      // A wildcard spans directories: git diff-index answers for it.
+      if (s.glob) return null;
       let expected: { sha: string | null | undefined; mode: number };
       if (s.isDir) expected = { sha: cacheTree.get(s.path), mode: 0o40000 };
       else {
-        const e = ctx.entries.find((x) => latin1(x.path) === s.path);
-        expected = { sha: e?.sha, mode: e?.mode ?? 0 };
+        // Not a directory: the spec matches its own entry only.
+        const i = ctx.index.matching(s.raw, false)[0];
+        expected = { sha: i === undefined ? undefined : ctx.index.sha(i), mode: i === undefined ? 0 : ctx.index.mode(i) };
       }
       if (!expected.sha) return null;
       const inHead = reader.lookup(tree, s.raw);

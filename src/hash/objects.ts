@@ -3,7 +3,7 @@
 // when the index's cache tree can answer it. Format: Documentation/gitformat-pack.
 // Any surprise (alternates, a missing object, a bad pack) → null, and the
 // caller asks git.
-import { native } from "./native";
+import { entryName, native } from "./native";
 import { bytes, readText, type Repo } from "./repo";
 
 export interface TreeEntry {
@@ -31,7 +31,7 @@ export class ObjectReader {
     if (!ref) return null;
     const packed = readText(`${this.repo.commonDir}/packed-refs`) ?? "";
     // Replacement objects (git replace) would change which commit git reads.
-    if (packed.includes(" refs/replace/") || (native()!.readdir(bytes(`${this.repo.commonDir}/refs/replace`))?.length ?? 0) > 0) return null;
+    if (packed.includes(" refs/replace/") || (native()!.readdir(bytes(`${this.repo.commonDir}/refs/replace`))?.count ?? 0) > 0) return null;
     const loose = readText(`${this.repo.commonDir}/${ref}`)?.trim();
     if (loose) return /^[0-9a-f]{40}$/.test(loose) ? loose : null;
     for (const line of packed.split("\n")) if (line.endsWith(` ${ref}`)) return line.slice(0, 40);
@@ -97,8 +97,9 @@ export class ObjectReader {
     const dir = `${this.repo.commonDir}/objects/pack`;
     this.packs = [];
     if (readText(`${this.repo.commonDir}/objects/info/alternates`) !== null) return this.packs;
-    for (const [name] of n.readdir(bytes(dir)) ?? []) {
-      const file = Buffer.from(name).toString("latin1");
+    const list = n.readdir(bytes(dir));
+    for (let i = 0; list && i < list.count; i++) {
+      const file = entryName(list, i);
       if (!file.endsWith(".idx")) continue;
       const idx = n.open(bytes(`${dir}/${file}`));
       const pack = n.open(bytes(`${dir}/${file.slice(0, -4)}.pack`));

@@ -4,27 +4,48 @@
 //    "racily clean", keeps the index's blob id — git add does not re-read it;
 //  - a changed, touched or racy one is read and its blob id computed; a
 //    deleted one is dropped;
-//  - untracked files below directory pathspecs, minus ignored ones, are added.
+//  - untracked files the pathspecs match, minus ignored ones, are added
+//    (untracked.ts).
 // Anything it cannot vouch for throws Fallback (the caller takes git's route).
 //
-// This runs once per task process, mostly before the JIT has warmed up: hot
-// paths use plain loops rather than map/filter/sort/spread, whose first use in
-// a fresh process costs more than the work itself.
-import { Conversions } from "./attributes";
+// A wildcard pathspec ('pkg0*', 'src/*.ts') means two things in the old
+// pipeline: `git add` matches it as a glob, but `git ls-tree` takes every
+// pathspec literally (ls-tree.c turns wildcards off), so the listing holds only
+// paths named 'pkg0*' or below 'pkg0*/' — usually none. The files the glob
+// matches still go through git add, whose failures (an unreadable file, a
+// nested repository) fail the old pipeline: they are checked all the same.
+//
+// This runs once per task, often before the JIT has warmed up, over thousands
+// of entries: the hot loops work on index positions and byte buffers, and
+// make no object per clean entry.
+import { Conversions, ConversionUnsure } from "./attributes";
 import { git } from "./git";
-import { IgnoreRules } from "./ignore";
-import { type IndexEntry, type IndexFile, parseIndex } from "./index-file";
-import { DT_DIR, DT_LNK, DT_REG, DT_UNKNOWN, native, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Stat } from "./native";
+import { IgnoreRules, Unsure, wildmatch } from "./ignore";
+import { type IndexFile, parseIndex } from "./index-file";
+import { native, S_IFLNK, S_IFMT, S_IFREG, type Stat } from "./native";
 import { bytes, type Config, configBool, userGitFile, environmentIsPlain, findRepo, parseConfigList, readConfig, type Repo, unsupportedConfig } from "./repo";
-import { RESTORE_STAGING_PREFIX } from "../paths";
 
 export class Fallback extends Error {}
 
+/** Rethrows the "cannot tell" of a helper as a Fallback. */
+export function unsure(e: unknown): never {
+  if (e instanceof Unsure || e instanceof ConversionUnsure) throw new Fallback(e.message);
+  throw e;
+}
+
 export interface Spec {
-  path: string; // root-relative, bytes as latin1 ("" = the whole tree)
+  path: string; // root-relative, bytes as latin1 ("" = the whole tree); what ls-tree matches, literally
   raw: Uint8Array;
   dirOnly: boolean; // written with a trailing "/" (or "." / ".."): matches below it only
-  isDir: boolean; // matches entries below it (not a file of that name)
+  isDir: boolean; // tracked entries lie below it (it is not only a file of that name)
+  glob: Glob | null; // a wildcard pathspec: what git add matches besides the literal path
+}
+
+export interface Glob {
+  /** Bytes before the first wildcard (git's nowildcard_len): every match starts with them. */
+  literal: number;
+  /** The pattern is those bytes and then only "*": every path starting with them matches. */
+  anyTail: boolean;
 }
 
 export interface Context {
@@ -32,7 +53,10 @@ export interface Context {
   config: Config;
   index: IndexFile;
   specs: Spec[];
-  entries: IndexEntry[]; // the tracked entries the pathspecs match, in index order
+  /** Index positions of the tracked entries ls-tree lists (the literal matches), sorted. */
+  listed: Int32Array;
+  /** Index positions git add and git status look at: `listed` and what the wildcards match, sorted. */
+  added: Int32Array;
   rootPrefix: Uint8Array; // "<root>/"
 }
 
@@ -42,15 +66,17 @@ export interface Blob {
   sha: string;
 }
 
-const EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
-// Literal pathspecs only: no magic (":"), nothing git would parse as an option
+// Literal pathspecs: no magic (":"), nothing git would parse as an option
 // ("-"), no wildcard or escape (git's glob specials * ? [ \).
 const LITERAL = /^[^:\-*?[\\][^*?[\\]*$/;
+// Wildcard pathspecs the fast route matches as git does: no magic, no option,
+// no backslash (an escape for git add, a plain byte for ls-tree).
+const GLOB = /^[^:\-\\][^\\]*$/;
 
 export const latin1 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
 const fromLatin1 = (s: string) => Buffer.from(s, "latin1");
 
-function resolveSpec(prefix: string, spec: string): Omit<Spec, "isDir"> {
+function resolveSpec(prefix: string, spec: string): Pick<Spec, "path" | "raw" | "dirOnly"> {
   const parts: string[] = [];
   for (const part of `${prefix}${spec}`.split("/")) {
     if (part === "" || part === ".") continue;
@@ -63,10 +89,52 @@ function resolveSpec(prefix: string, spec: string): Omit<Spec, "isDir"> {
   return { path: latin1(raw), raw, dirOnly: /(^|\/)(\.\.?)?$/.test(spec) };
 }
 
+/** Position of the first glob special (* ? [) in raw, or -1. */
+function firstWildcard(raw: Uint8Array): number {
+  for (let i = 0; i < raw.length; i++) if (raw[i] === 42 || raw[i] === 63 || raw[i] === 91) return i;
+  return -1;
+}
+
+/** The entries a wildcard matches as git add's pathspec does: the glob (where `*` also matches "/"), or the literal path. */
+function globMatches(index: IndexFile, raw: Uint8Array, glob: Glob, literal: Int32Array): Int32Array {
+  const [lo, hi] = index.prefixRange(raw.subarray(0, glob.literal));
+  const out = new Int32Array(hi - lo + literal.length);
+  let k = 0;
+  for (let i = lo; i < hi; i++) {
+    if (glob.anyTail) out[k++] = i;
+    else {
+      const start = index.pathStart(i);
+      if (wildmatch(raw, index.paths.subarray(start, start + index.pathLength(i)), false)) out[k++] = i;
+    }
+  }
+  out.set(literal, k);
+  return sortedUnique(out.subarray(0, k + literal.length));
+}
+
+function sortedUnique(xs: Int32Array): Int32Array {
+  xs.sort();
+  let k = 0;
+  for (let i = 0; i < xs.length; i++) if (i === 0 || xs[i] !== xs[i - 1]) xs[k++] = xs[i];
+  return xs.subarray(0, k);
+}
+
+function union(lists: Int32Array[]): Int32Array {
+  if (lists.length === 1) return lists[0];
+  let size = 0;
+  for (const l of lists) size += l.length;
+  const all = new Int32Array(size);
+  let k = 0;
+  for (const l of lists) {
+    all.set(l, k);
+    k += l.length;
+  }
+  return sortedUnique(all);
+}
+
 export async function prepare(cwd: string, pathspecs: string[]): Promise<Context> {
   if (!environmentIsPlain()) throw new Fallback("GIT_* environment variables");
   if (pathspecs.length === 0) throw new Fallback("no pathspecs");
-  for (const p of pathspecs) if (!LITERAL.test(p)) throw new Fallback(`pathspec ${JSON.stringify(p)} is not a literal path`);
+  for (const p of pathspecs) if (!LITERAL.test(p) && !GLOB.test(p)) throw new Fallback(`pathspec ${JSON.stringify(p)} is not a literal path or a plain wildcard`);
   if (!native()) throw new Fallback("no native file-system bindings on this platform");
   const repo = findRepo(cwd);
   if (!repo) throw new Fallback("repository not found in-process");
@@ -83,41 +151,41 @@ export async function prepare(cwd: string, pathspecs: string[]): Promise<Context
 
   const index = readIndex(repo);
   const specs: Spec[] = [];
-  let hitsOfAll: number[] = [];
+  const listed: Int32Array[] = [];
+  const added: Int32Array[] = [];
   for (const p of pathspecs) {
     const s = resolveSpec(repo.prefix, p);
     const hits = index.matching(s.raw, s.dirOnly);
-    // No tracked file: the pathspec may name untracked files only, or nothing (an error git words).
-    if (hits.length === 0) throw new Fallback(`pathspec ${p} matches no tracked file`);
     let isDir = false;
     for (const i of hits) if (index.pathLength(i) > s.raw.length) isDir = true;
-    specs.push({ ...s, isDir });
-    hitsOfAll = specs.length === 1 ? hits : hitsOfAll.concat(hits);
+    // ".." may have removed the wildcard ("a*/../b" is "b").
+    const wildcard = firstWildcard(s.raw);
+    let glob: Glob | null = null;
+    let matched = hits;
+    if (wildcard >= 0) {
+      if (s.dirOnly) throw new Fallback(`wildcard pathspec ${JSON.stringify(p)} ends in "/"`);
+      let anyTail = true;
+      for (let i = wildcard; i < s.raw.length; i++) if (s.raw[i] !== 42) anyTail = false;
+      glob = { literal: wildcard, anyTail };
+      try {
+        matched = globMatches(index, s.raw, glob, hits);
+      } catch (e) {
+        unsure(e);
+      }
+    }
+    // No tracked file: the pathspec may name untracked files only, or nothing (an error git words).
+    if (matched.length === 0) throw new Fallback(`pathspec ${p} matches no tracked file`);
+    specs.push({ ...s, isDir, glob });
+    listed.push(hits);
+    added.push(matched);
   }
-  if (specs.length > 1) hitsOfAll = uniqueSorted(hitsOfAll, index.count);
-  const entries: IndexEntry[] = [];
-  for (const i of hitsOfAll) {
-    const e = index.entry(i);
-    if (e.stage !== 0) throw new Fallback("unmerged entries");
-    if (e.special) throw new Fallback("assume-unchanged, skip-worktree or intent-to-add entries");
-    if (e.mode === 0o160000) throw new Fallback("submodules");
-    entries.push(e);
+  const ctx: Context = { repo, config, index, specs, listed: union(listed), added: union(added), rootPrefix: bytes(`${repo.root}/`) };
+  for (const i of ctx.added) {
+    if (index.stage(i) !== 0) throw new Fallback("unmerged entries");
+    if (index.special(i)) throw new Fallback("assume-unchanged, skip-worktree or intent-to-add entries");
+    if (index.mode(i) === 0o160000) throw new Fallback("submodules");
   }
-  return { repo, config, index, specs, entries, rootPrefix: bytes(`${repo.root}/`) };
-}
-
-function uniqueSorted(xs: number[], bound: number): number[] {
-  const seen = new Uint8Array(bound);
-  let lo = bound;
-  let hi = -1;
-  for (const x of xs) {
-    seen[x] = 1;
-    if (x < lo) lo = x;
-    if (x > hi) hi = x;
-  }
-  const out: number[] = [];
-  for (let i = lo; i <= hi; i++) if (seen[i]) out.push(i);
-  return out;
+  return ctx;
 }
 
 // The last index parsed, by the identity of its file: a task asks for its hash and
@@ -150,29 +218,11 @@ export function absolute(ctx: Context, rel: Uint8Array): Uint8Array {
   return out;
 }
 
-function worktreeMode(st: Stat): number | null {
+export function worktreeMode(st: Stat): number | null {
   const type = st.mode & S_IFMT;
   if (type === S_IFREG) return st.mode & 0o100 ? 0o100755 : 0o100644;
   if (type === S_IFLNK) return 0o120000;
   return null;
-}
-
-/** The stat comparison of git's ie_match_stat, made stricter (nanoseconds always, any racy entry). */
-function statClean(e: IndexEntry, st: Stat, indexMtimeSec: number): boolean {
-  return (
-    e.mtimeSec === st.mtimeSec >>> 0 &&
-    e.mtimeNsec === st.mtimeNsec &&
-    e.ctimeSec === st.ctimeSec >>> 0 &&
-    e.ctimeNsec === st.ctimeNsec &&
-    e.ino === st.ino >>> 0 &&
-    e.uid === st.uid &&
-    e.gid === st.gid &&
-    e.size === st.size >>> 0 &&
-    // Modified in the second the index was written: git re-reads it, so do we.
-    e.mtimeSec < indexMtimeSec >>> 0 &&
-    // A "smudged" entry (size 0 for a non-empty blob) is always re-read.
-    !(e.size === 0 && e.sha !== EMPTY_BLOB)
-  );
 }
 
 function blobId(content: Uint8Array): string {
@@ -186,7 +236,7 @@ function blobId(content: Uint8Array): string {
 const blobMemo = new Map<string, string>();
 
 /** The blob `git add` would store for the file at path (a regular file or symlink). */
-function hashFile(ctx: Context, conv: Conversions, path: Uint8Array, mode: number, st: Stat): Blob {
+export function hashFile(ctx: Context, conv: Conversions, path: Uint8Array, mode: number, st: Stat): Blob {
   const key = `${latin1(ctx.rootPrefix)}${latin1(path)}\0${mode}\0${st.mtimeSec}.${st.mtimeNsec}\0${st.ctimeSec}.${st.ctimeNsec}\0${st.size}\0${st.ino}`;
   const known = blobMemo.get(key);
   if (known) return { path, mode, sha: known };
@@ -208,32 +258,65 @@ export function conversions(ctx: Context): Conversions {
   return new Conversions(ctx.repo, ctx.config, (p) => ctx.index.matching(fromLatin1(p), false).length > 0);
 }
 
-/** Each matched tracked entry as git add would leave it: its blob, or null when deleted. */
-export function trackedAfterAdd(ctx: Context, conv: Conversions): (Blob | null)[] {
+/**
+ * What git add makes of tracked entry i whose file lstat gave st: undefined
+ * when the index entry still holds (its stat data matches), else the blob.
+ */
+export function afterAdd(ctx: Context, conv: Conversions, i: number, st: Stat): Blob | undefined {
+  const { index } = ctx;
+  const start = index.pathStart(i);
+  const path = index.paths.subarray(start, start + index.pathLength(i));
+  const mode = worktreeMode(st);
+  if (mode === null) throw new Fallback(`${latin1(path)} is no longer a file`);
+  if (mode === index.mode(i) && index.statClean(i, st)) return undefined;
+  return hashFile(ctx, conv, path, mode, st);
+}
+
+/**
+ * The tracked entries at `positions` (default: all git add looks at) whose files
+ * no longer match their index entries: position → the blob git add would store,
+ * or null when the file is gone. Every other entry keeps the index's mode and
+ * blob id. (walk.ts does the same for the entries it meets in a directory.)
+ */
+export function trackedAfterAdd(ctx: Context, conv: Conversions, positions = ctx.added): Map<number, Blob | null> {
   const n = native()!;
-  const seenDirs = new Set<string>();
-  const out: (Blob | null)[] = [];
-  for (const e of ctx.entries) {
-    // git treats a path below a symbolic link as gone; rather than follow it there, fall back.
-    const path = latin1(e.path);
-    for (let i = path.indexOf("/"); i >= 0; i = path.indexOf("/", i + 1)) {
-      const dir = path.slice(0, i);
-      if (seenDirs.has(dir)) continue;
-      seenDirs.add(dir);
-      const st = n.lstat(absolute(ctx, fromLatin1(dir)));
-      if (st && (st.mode & S_IFMT) === S_IFLNK) throw new Fallback(`${dir} is a symbolic link`);
+  const { index, rootPrefix } = ctx;
+  const paths = index.paths;
+  const checkedDirs = new Set<string>();
+  let prevStart = 0;
+  let prevDirLen = -1;
+  const changed = new Map<number, Blob | null>();
+  for (let k = 0; k < positions.length; k++) {
+    const i = positions[k];
+    const start = index.pathStart(i);
+    const end = start + index.pathLength(i);
+    let slash = end - 1;
+    while (slash > start && paths[slash] !== 47) slash--;
+    const dirLen = slash - start;
+    // Entries come sorted: a directory's files follow one another, so its leading
+    // directories are looked at when it changes, not once per file.
+    let sameDir = dirLen === prevDirLen;
+    for (let d = 0; sameDir && d < dirLen; d++) if (paths[start + d] !== paths[prevStart + d]) sameDir = false;
+    if (!sameDir && dirLen > 0) {
+      // git treats a path below a symbolic link as gone; rather than follow it there, fall back.
+      const dir = latin1(paths.subarray(start, slash));
+      for (let d = dir.indexOf("/"); ; d = dir.indexOf("/", d + 1)) {
+        const lead = d < 0 ? dir : dir.slice(0, d);
+        if (!checkedDirs.has(lead)) {
+          checkedDirs.add(lead);
+          const st = n.lstat(absolute(ctx, fromLatin1(lead)));
+          if (st && (st.mode & S_IFMT) === S_IFLNK) throw new Fallback(`${lead} is a symbolic link`);
+        }
+        if (d < 0) break;
+      }
     }
-    const st = n.lstat(absolute(ctx, e.path));
-    if (!st) {
-      out.push(null);
-      continue;
-    }
-    const mode = worktreeMode(st);
-    if (mode === null) throw new Fallback(`${path} is no longer a file`);
-    if (mode === e.mode && statClean(e, st, ctx.index.mtimeSec)) out.push({ path: e.path, mode, sha: e.sha });
-    else out.push(hashFile(ctx, conv, e.path, mode, st));
+    prevStart = start;
+    prevDirLen = dirLen;
+    const st = n.lstatAt(rootPrefix, paths, start, end);
+    const b = st ? afterAdd(ctx, conv, i, st) : null;
+    if (b !== undefined) changed.set(i, b);
   }
-  return out;
+  return changed;
 }
 
 export function ignoreRules(ctx: Context): IgnoreRules {
@@ -244,92 +327,16 @@ export function ignoreRules(ctx: Context): IgnoreRules {
   return new IgnoreRules(ctx.repo.root, files, configBool(ctx.config, "core.ignorecase") === true);
 }
 
+/** The directory a wildcard spec's matches lie in: its literal part up to the last "/" ("" = the root). */
+export function globDir(s: Spec): string {
+  const literal = s.path.slice(0, s.glob!.literal);
+  return literal.slice(0, Math.max(0, literal.lastIndexOf("/")));
+}
+
 /** git add fails when a pathspec is, or lies below, an ignored directory — tracked files or not. */
 export function checkSpecsNotIgnored(ctx: Context, ignore: IgnoreRules): void {
   for (const s of ctx.specs) {
-    const dirs = s.isDir ? s.path : s.path.slice(0, Math.max(0, s.path.lastIndexOf("/")));
+    const dirs = s.glob ? globDir(s) : s.isDir ? s.path : s.path.slice(0, Math.max(0, s.path.lastIndexOf("/")));
     if (dirs && ignore.excludedOnTheWay(dirs, true)) throw new Fallback(`pathspec ${s.path} is in an ignored directory`);
   }
-}
-
-/**
- * Names git's verify_path rejects (core.protectNTFS and protectHFS are on by
- * default): ".git" or "git~1" followed by dots or spaces, also with Unicode
- * ignorables inside, and a symbolic link named like .gitmodules.
- */
-function refusedName(path: string, symlink: boolean): boolean {
-  for (const c of path.split("/")) {
-    const ascii = c.replace(/[\x80-\xff]/g, "").toLowerCase();
-    if (/^(\.git|git~1)[. ]*(:.*)?$/.test(ascii) || (symlink && /^(\.gitmodules|gitmod~)/.test(ascii))) return true;
-  }
-  return false;
-}
-
-/** Untracked, not ignored files below the directory pathspecs, hashed (in walk order). */
-export function untrackedFiles(ctx: Context, conv: Conversions, ignore: IgnoreRules): Blob[] {
-  const n = native()!;
-  const trackedFiles = new Set<string>();
-  const trackedDirs = new Set<string>();
-  for (const e of ctx.entries) {
-    const p = latin1(e.path);
-    trackedFiles.add(p);
-    for (let i = p.indexOf("/"); i >= 0; i = p.indexOf("/", i + 1)) trackedDirs.add(p.slice(0, i));
-  }
-  // On macOS git may see decomposed names from readdir as the composed ones it tracks.
-  const precompose = configBool(ctx.config, "core.precomposeunicode") === true;
-  let folded: Set<string> | null = null;
-  if (configBool(ctx.config, "core.ignorecase") === true) {
-    folded = new Set();
-    for (const p of trackedFiles) folded.add(p.toLowerCase());
-  }
-  const found: Blob[] = [];
-  const walk = (dir: string) => {
-    const list = n.readdir(absolute(ctx, fromLatin1(dir)));
-    if (!list) return;
-    for (const [nameBytes, type] of list) {
-      const name = latin1(nameBytes);
-      // A restore's staging folder is never an input (reference.ts excludes it alike).
-      if (name === ".git" || name.startsWith(RESTORE_STAGING_PREFIX)) continue;
-      const child = dir === "" ? name : `${dir}/${name}`;
-      if (trackedFiles.has(child)) continue;
-      let kind = type;
-      let st: Stat | null = null;
-      if (type !== DT_DIR) {
-        st = n.lstat(absolute(ctx, fromLatin1(child)));
-        if (!st) continue;
-        const t = st.mode & S_IFMT;
-        kind = t === S_IFDIR ? DT_DIR : t === S_IFREG ? DT_REG : t === S_IFLNK ? DT_LNK : DT_UNKNOWN;
-      }
-      if (kind === DT_DIR) {
-        if (ignore.excluded(child, true)) continue;
-        // An untracked directory holding a repository: git add would add it as a gitlink.
-        if (!trackedDirs.has(child) && n.lstat(absolute(ctx, fromLatin1(`${child}/.git`)))) throw new Fallback(`${child} is a nested repository`);
-        walk(child);
-      } else if ((kind === DT_REG || kind === DT_LNK) && st) {
-        if (ignore.excluded(child, false)) continue;
-        if (refusedName(child, kind === DT_LNK)) throw new Fallback(`git add refuses the name ${child}`);
-        if (folded?.has(child.toLowerCase())) throw new Fallback(`${child} differs from a tracked path only by case`);
-        if (precompose && /[\x80-\xff]/.test(child)) throw new Fallback(`${child}: non-ASCII name with core.precomposeUnicode`);
-        found.push(hashFile(ctx, conv, fromLatin1(child), worktreeMode(st)!, st));
-      }
-      // Sockets, FIFOs, devices: git add skips them.
-    }
-  };
-  // Each directory pathspec once, not one inside another already walked.
-  const walked: string[] = [];
-  for (const s of ctx.specs) {
-    if (!s.isDir) continue;
-    let covered = false;
-    for (const w of walked) if (w === "" || w === s.path || s.path.startsWith(`${w}/`)) covered = true;
-    if (covered) continue;
-    for (let i = walked.length - 1; i >= 0; i--) if (s.path === "" || walked[i].startsWith(`${s.path}/`)) walked.splice(i, 1);
-    walked.push(s.path);
-  }
-  for (const w of walked) {
-    // A directory pathspec whose directory became a file: git add would add that file.
-    const st = w === "" ? null : n.lstat(absolute(ctx, fromLatin1(w)));
-    if (st && (st.mode & S_IFMT) !== S_IFDIR) throw new Fallback(`${w} is no longer a directory`);
-    walk(w);
-  }
-  return found;
 }

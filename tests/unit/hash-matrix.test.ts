@@ -50,6 +50,13 @@ async function expectAgreement(cwd: string, specs: string[], fast: boolean) {
 
 type Case = [name: string, setup: string, specs: string[], fast: boolean, cwd?: string];
 
+// Folders for wildcard pathspecs. git add matches a wildcard as a glob (where "*"
+// also matches "/"), but the old pipeline's `git ls-tree` takes it literally: its
+// listing holds only paths named like the pattern — and git add still fails where
+// a matched file cannot be added.
+const pkgs = `mkdir -p pkg00/deep/deeper pkg01 pkg10 && echo a > pkg00/a && echo d > pkg00/deep/d && echo e > pkg00/deep/deeper/e
+echo b > pkg01/b && echo c > pkg10/c && git add . && git commit -qm pkgs`;
+
 const cases: Case[] = [
   ["committed files", "", ["src"], true],
   ["modified tracked file", "echo changed > src/a.txt", ["src"], true],
@@ -104,7 +111,21 @@ for f in build/f src/build/f src/gen/g/f root-only.txt src/root-only.txt doc/a.t
   ["unborn branch, full index", "git checkout -q --orphan fresh", ["src"], true],
   ["a linked worktree", "git worktree add -q wt && echo changed > wt/src/a.txt", ["src"], true, "wt"],
   ["cwd through a symbolic link", "ln -s src srclink && echo changed > src/a.txt", ["a.txt"], true, "srclink"],
+  ["wildcard: a literal prefix and a star, over nested folders", pkgs, ["pkg0*"], true],
+  ["wildcard: its matches changed, deleted, added (not listed, still added)", `${pkgs}\necho changed > pkg00/a && rm pkg01/b && echo u > pkg00/deep/u && mkdir pkg0new && echo n > pkg0new/n`, ["pkg0*"], true],
+  ["wildcard: ignored files among its matches", `${pkgs}\necho i > pkg00/x.log && mkdir pkg00/logs && echo j > pkg00/logs/y.log`, ["pkg0*", "pkg00/*"], true],
+  ["wildcard: ? and [set]", pkgs, ["pkg0?/*", "pkg[01]0/c"], true],
+  ["wildcard: a leading star", pkgs, ["*.md"], true],
+  ["wildcard: a file named like the pattern is listed", `${pkgs}\necho x > 'pkg0*' && git add 'pkg0*' && git commit -qm star && echo y > 'pkg0*'`, ["pkg0*"], true],
+  ["wildcard: untracked files in a folder named like the pattern are listed", `${pkgs}\nmkdir 'pkg0*' && echo l > 'pkg0*/l' && git add 'pkg0*' && git commit -qm l && echo u > 'pkg0*/u'`, ["pkg0*"], true],
+  ["wildcard: from a subdirectory, and through ..", pkgs, ["*.txt", "../pkg1*"], true, "src"],
+  ["wildcard: .. turns it into a literal path", pkgs, ["pkg0*/../pkg10"], true],
+  ["wildcard and a literal pathspec over the same untracked file", `${pkgs}\necho u > pkg00/u`, ["pkg00", "pkg0*"], true],
+  ["wildcard: a staged change to a file it matches", `${pkgs}\necho s > pkg01/b && git add pkg01/b`, ["pkg0*"], true],
+  ["wildcard: a tracked folder of its matches deleted", `${pkgs}\nrm -r pkg00`, ["pkg0*"], true],
   // Left to the reference route:
+  ["wildcard matching untracked files only", `${pkgs}\necho n > new.txt`, ["new*"], false],
+  ["wildcard: a tracked file it does not name became a folder", `${pkgs}\necho j > pkg01/f.js && git add . && git commit -qm j && rm pkg01/f.js && mkdir pkg01/f.js && echo y > pkg01/f.js/y.txt`, ["pkg01/*.txt", "pkg01/b"], false],
   ["eol attributes and CR bytes", "printf '*.txt text eol=crlf\\n' > .gitattributes && printf 'x\\r\\ny\\n' > src/crlf.txt", ["src"], false],
   ["core.autocrlf and CR bytes", "git config core.autocrlf true && printf 'x\\r\\n' > src/crlf.txt", ["src"], false],
   ["filter attribute, dirty file", "printf '*.txt filter=x\\n' > .gitattributes && git add .gitattributes && git commit -qm a && echo changed > src/a.txt", ["src"], false],
@@ -114,7 +135,7 @@ for f in build/f src/build/f src/gen/g/f root-only.txt src/root-only.txt doc/a.t
   ["the pathspec's directory became a file", "rm -r src/sub && echo f > src/sub", ["src/sub"], false],
   ["a file became a directory", "rm src/a.txt && mkdir src/a.txt && echo y > src/a.txt/y", ["src"], false],
   ["a directory became a symlink", "rm -r src/sub && ln -s ../docs src/sub", ["src"], false],
-  ["wildcard pathspec", "echo n > src/n.txt", ["src/*.txt"], false],
+  ["wildcard pathspec", "echo n > src/n.txt", ["src/*.txt"], true],
   ["pathspec of an untracked file only", "echo e > extra.txt", ["docs", "extra.txt"], false],
   ["assume-unchanged entry", "git update-index --assume-unchanged src/a.txt && echo changed > src/a.txt", ["src"], false],
   ["intent-to-add entry", "echo n > src/n.txt && git add -N src/n.txt", ["src"], false],
@@ -176,6 +197,25 @@ git gc -q --aggressive && echo staged-elsewhere > c/new && git add c/new`);
   });
 });
 
+describe("one process hashing again after the work tree changed", () => {
+  // What the toplevel does for a build's tasks: nothing it learnt about a folder
+  // may hide a file that appeared since, even within the same second.
+  test("untracked files and folders appear, files change and go, between hashes", async () => {
+    const dir = repos.make(`${base}\n${pkgs}`);
+    const specsList = [["src"], ["pkg0*"], ["pkg00/deep"], ["."]];
+    const check = async () => {
+      for (const specs of specsList) {
+        expect(await hashInputs(dir, specs, [], { route: "fast" })).toMatchObject({ ok: true, hash: oldHash(dir, specs)! });
+      }
+    };
+    await check();
+    sh(dir, "echo n > src/new.txt && mkdir -p pkg00/deep/fresh && echo f > pkg00/deep/fresh/f && echo z > pkg0z && echo r > root.txt");
+    await check();
+    sh(dir, "rm src/new.txt pkg0z && echo changed-size > pkg00/a && echo g > pkg00/deep/fresh/g");
+    await check();
+  });
+});
+
 describe("test vectors of the contract", () => {
   for (const route of ["reference", "fast", "auto"] as const) {
     test(`input.txt = foo (${route})`, async () => {
@@ -220,6 +260,17 @@ describe("errors are values, in git's words", () => {
       const r = await hashInputs(dir, specs, []);
       expect(r.ok ? r.hash : null).toBe(expected);
       if (!r.ok) expect(r.error).not.toContain("\n");
+    });
+  }
+  for (const [name, setup, specs] of [
+    ["a wildcard ending in /", pkgs, ["pkg0*/"]],
+    ["an ignored path named by a wildcard's literal part", `${pkgs}\necho pkg0 >> .gitignore && echo z > pkg0`, ["pkg0*"]],
+    ["a wildcard in an ignored folder", `${pkgs}\necho pkg01 >> .gitignore`, ["pkg01/*"]],
+  ] as const) {
+    test(`${name}: git add fails, and so does hashing`, async () => {
+      const dir = repos.make(`${base}\n${setup}`);
+      expect(oldHash(dir, [...specs])).toBeNull();
+      for (const route of ["auto", "fast"] as const) expect((await hashInputs(dir, [...specs], [], { route })).ok).toBe(false);
     });
   }
   test("a repository with no index yet hashes as from an empty index", async () => {
