@@ -264,11 +264,11 @@ export function conversions(ctx: Context): Conversions {
  */
 export function afterAdd(ctx: Context, conv: Conversions, i: number, st: Stat): Blob | undefined {
   const { index } = ctx;
+  const mode = worktreeMode(st);
+  if (mode === index.mode(i) && index.statClean(i, st)) return undefined;
   const start = index.pathStart(i);
   const path = index.paths.subarray(start, start + index.pathLength(i));
-  const mode = worktreeMode(st);
   if (mode === null) throw new Fallback(`${latin1(path)} is no longer a file`);
-  if (mode === index.mode(i) && index.statClean(i, st)) return undefined;
   return hashFile(ctx, conv, path, mode, st);
 }
 
