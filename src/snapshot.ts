@@ -108,6 +108,13 @@ export class SnapshotSession {
 
     out.debug(`Files to hash: ${JSON.stringify(args.fileInputs)}`);
     out.debug(`Raw inputs: ${JSON.stringify(args.rawInputs)}`);
+    // The hash is the old tool's: its `git ls-tree` step takes every pathspec
+    // literally, so what a wildcard matches is added but not hashed. Said where a
+    // user looking for why a task did not rerun will look.
+    const wildcards = args.fileInputs.filter((p) => /[*?[]/.test(p));
+    if (wildcards.length > 0) {
+      out.debug(`Wildcards in ${wildcards.join(" ")}: the hash covers only paths named like them (git ls-tree takes pathspecs literally, as in the established tool), not the files they match`);
+    }
     const hashed = await ctx.record.phase("hash", () => this.hash(args));
     if (!hashed.ok) return { error: `snapshot: ${hashed.error}` };
 
