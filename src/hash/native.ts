@@ -151,6 +151,7 @@ export interface Native {
   statAt(dirFd: number, name: Uint8Array, start: number, end: number): Stat | null;
   /** The entries of a directory opened by openDir, read once from its start. */
   list(dirFd: number): DirList;
+  fstat(fd: number): Stat;
   /** The whole file, or null when it is gone; sizeHint: its expected size. */
   readFile(path: Uint8Array, sizeHint?: number): Uint8Array | null;
   readlink(path: Uint8Array): Uint8Array | null;
@@ -174,6 +175,7 @@ export function native(): Native | null {
   const symbols = {
     [`lstat${l.suffix}`]: { args: [P, P], returns: i32 },
     [`fstatat${l.suffix}`]: { args: [i32, P, P, i32], returns: i32 },
+    [`fstat${l.suffix}`]: { args: [i32, P], returns: i32 },
     // Linux: getdents64 fills a buffer with many entries per call; readdir(3)
     // costs an FFI call and a copy per entry.
     ...(l.getdents
@@ -260,6 +262,10 @@ export function native(): Native | null {
       const e = errno();
       return gone(e) ? null : fail("fstatat", name.subarray(start, end), e);
     }
+    return l.stat(statU32, statI32);
+  };
+  const fstat = (fd: number): Stat => {
+    if (fn[`fstat${l.suffix}`](fd, statPtr) !== 0) throw new Error(`fstat: errno ${errno()}`);
     return l.stat(statU32, statI32);
   };
   const openDir = (at: number | null, name: Uint8Array, start = 0, end = name.length): number => {
@@ -427,6 +433,6 @@ export function native(): Native | null {
     }
     return got === length ? buf : buf.subarray(0, got);
   };
-  loaded = { lstat, lstatAt, openDir, statAt, list, readFile, readlink, readdir, pread, open, close, geteuid: () => fn.geteuid() as number };
+  loaded = { lstat, lstatAt, openDir, statAt, list, fstat, readFile, readlink, readdir, pread, open, close, geteuid: () => fn.geteuid() as number };
   return loaded;
 }

@@ -61,6 +61,45 @@ interface Filter {
   literal: Uint8Array;
 }
 
+// Listings of large directories, kept across calls: the tasks of one build walk
+// the same folders (a wildcard's base, shared sources, the check after a task
+// ran). A directory's mtime and ctime change whenever an entry is added, removed
+// or renamed in it, so a listing is used again while they and its inode are as
+// they were — and only kept when neither had moved for a second before it was
+// read: a change within the same clock tick could leave them as they were.
+const MEMO_MIN_ENTRIES = 64;
+const MEMO_MAX_BYTES = 32 << 20;
+const listings = new Map<string, { st: Stat; list: DirList }>();
+let listingBytes = 0;
+const sameDir = (a: Stat, b: Stat) =>
+  a.ino === b.ino && a.dev === b.dev && a.mtimeSec === b.mtimeSec && a.mtimeNsec === b.mtimeNsec && a.ctimeSec === b.ctimeSec && a.ctimeNsec === b.ctimeNsec;
+
+function listDir(fd: number, key: string): DirList {
+  const n = native()!;
+  const memo = listings.get(key);
+  if (memo) {
+    if (sameDir(n.fstat(fd), memo.st)) return memo.list;
+    listings.delete(key);
+    listingBytes -= memo.list.data.length;
+  }
+  const readAt = Date.now();
+  const list = n.list(fd);
+  if (list.count >= MEMO_MIN_ENTRIES) {
+    // Stat'ed after the listing: timestamps older than its start mean nothing changed during it either.
+    const st = n.fstat(fd);
+    const settled = (sec: number, nsec: number) => sec * 1000 + nsec / 1e6 < readAt - 1000;
+    if (settled(st.mtimeSec, st.mtimeNsec) && settled(st.ctimeSec, st.ctimeNsec)) {
+      if (listingBytes + list.data.length > MEMO_MAX_BYTES) {
+        listings.clear();
+        listingBytes = 0;
+      }
+      listings.set(key, { st, list });
+      listingBytes += list.data.length;
+    }
+  }
+  return list;
+}
+
 // Per index position, whether git add looks at it, and whether the walk did.
 const TO_STAT = 1;
 const STATED = 2;
@@ -120,7 +159,7 @@ export function walkWorktree(ctx: Context, conv: Conversions, ignore: IgnoreRule
   /** Walks the open directory fd (closing it): dir is root-relative ("" = the root); [lo, hi) the index entries below it. */
   const walk = (fd: number, dir: string, lo: number, hi: number, filter: Filter | null) => {
     try {
-      const list = n.list(fd);
+      const list = listDir(fd, `${latin1(ctx.rootPrefix)}${dir}`);
       const base = dir === "" ? 0 : fromLatin1(dir).length + 1;
       const literal = filter?.literal;
       for (let i = 0; i < list.count; i++) {

@@ -201,17 +201,22 @@ describe("one process hashing again after the work tree changed", () => {
   // What the toplevel does for a build's tasks: nothing it learnt about a folder
   // may hide a file that appeared since, even within the same second.
   test("untracked files and folders appear, files change and go, between hashes", async () => {
-    const dir = repos.make(`${base}\n${pkgs}`);
-    const specsList = [["src"], ["pkg0*"], ["pkg00/deep"], ["."]];
+    // big/ is large enough for its listing to be kept between hashes (walk.ts), once it has
+    // not changed for a second; every change below happens within a second of a hash.
+    const dir = repos.make(`${base}\n${pkgs}\nmkdir big && for i in $(seq 1 80); do echo $i > big/f$i; done && git add big && git commit -qm big && sleep 1.1`);
+    const specsList = [["src"], ["pkg0*"], ["pkg00/deep"], ["big"], ["b*"], ["."]];
     const check = async () => {
       for (const specs of specsList) {
         expect(await hashInputs(dir, specs, [], { route: "fast" })).toMatchObject({ ok: true, hash: oldHash(dir, specs)! });
       }
     };
     await check();
-    sh(dir, "echo n > src/new.txt && mkdir -p pkg00/deep/fresh && echo f > pkg00/deep/fresh/f && echo z > pkg0z && echo r > root.txt");
+    await check(); // the listings kept are used
+    sh(dir, "echo n > src/new.txt && mkdir -p pkg00/deep/fresh && echo f > pkg00/deep/fresh/f && echo z > pkg0z && echo r > root.txt && echo u > big/untracked");
     await check();
-    sh(dir, "rm src/new.txt pkg0z && echo changed-size > pkg00/a && echo g > pkg00/deep/fresh/g");
+    sh(dir, "rm src/new.txt pkg0z big/untracked && echo changed-size > pkg00/a && echo g > pkg00/deep/fresh/g && mv big/f1 big/moved");
+    await check();
+    sh(dir, "mv big big.old && mkdir big && cp big.old/f* big/ && echo x > big/extra"); // another folder of the same name
     await check();
   });
 });
