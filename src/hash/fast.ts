@@ -38,8 +38,8 @@ export async function fastListing(cwd: string, pathspecs: string[]): Promise<str
   }
   const { changed, untracked } = walked;
   const { index } = ctx;
-  const out = new ListingWriter(quoteAll !== false);
   const { listed } = ctx;
+  const out = new ListingWriter(quoteAll !== false, listed.length + untracked.length);
   if (untracked.length === 0) {
     for (let k = 0; k < listed.length; k++) {
       const i = listed[k];

@@ -24,10 +24,16 @@ const MODES = new Map([0o100644, 0o100755, 0o120000].map((m) => [m, new TextEnco
  * the rest of the work on a clean entry.
  */
 export class ListingWriter {
-  private buf = new Uint8Array(1 << 16);
+  private buf: Uint8Array;
   private used = 0;
 
-  constructor(private readonly quoteHighBytes: boolean) {}
+  /** lines: how many are expected (the buffer is sized for them: ~70 bytes a line). */
+  constructor(
+    private readonly quoteHighBytes: boolean,
+    lines = 0,
+  ) {
+    this.buf = new Uint8Array(Math.max(4096, lines * 72));
+  }
 
   /** A blob line: its mode, its id (20 bytes at id[idAt]), its path (path[start..end)). */
   add(mode: number, id: Uint8Array, idAt: number, path: Uint8Array, start: number, end: number): void {
