@@ -156,8 +156,8 @@ export async function prepare(cwd: string, pathspecs: string[]): Promise<Context
   for (const p of pathspecs) {
     const s = resolveSpec(repo.prefix, p);
     const hits = index.matching(s.raw, s.dirOnly);
-    let isDir = false;
-    for (const i of hits) if (index.pathLength(i) > s.raw.length) isDir = true;
+    // Sorted: entries below the path come after the one named by it.
+    const isDir = hits.length > 0 && index.pathLength(hits[hits.length - 1]) > s.raw.length;
     // ".." may have removed the wildcard ("a*/../b" is "b").
     const wildcard = firstWildcard(s.raw);
     let glob: Glob | null = null;
@@ -179,8 +179,11 @@ export async function prepare(cwd: string, pathspecs: string[]): Promise<Context
     listed.push(hits);
     added.push(matched);
   }
-  const ctx: Context = { repo, config, index, specs, listed: union(listed), added: union(added), rootPrefix: bytes(`${repo.root}/`) };
-  for (const i of ctx.added) {
+  const listedAll = union(listed);
+  const addedAll = specs.some((s) => s.glob) ? union(added) : listedAll;
+  const ctx: Context = { repo, config, index, specs, listed: listedAll, added: addedAll, rootPrefix: bytes(`${repo.root}/`) };
+  for (let k = 0; k < addedAll.length; k++) {
+    const i = addedAll[k];
     if (index.stage(i) !== 0) throw new Fallback("unmerged entries");
     if (index.special(i)) throw new Fallback("assume-unchanged, skip-worktree or intent-to-add entries");
     if (index.mode(i) === 0o160000) throw new Fallback("submodules");
