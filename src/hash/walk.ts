@@ -14,7 +14,7 @@
 import type { Conversions } from "./attributes";
 import type { IgnoreRules } from "./ignore";
 import { wildmatch } from "./ignore";
-import { CHILD_DIR, NOT_TRACKED } from "./index-file";
+import { CHILD_DIR } from "./index-file";
 import { DT_DIR, DT_LNK, DT_REG, DT_UNKNOWN, type DirList, entryName, GONE, native, NOT_DIR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Stat, SYMLINK } from "./native";
 import { configBool } from "./repo";
 import { RESTORE_STAGING_PREFIX } from "../paths";
@@ -42,6 +42,7 @@ function refusedName(path: string, symlink: boolean): boolean {
 
 const fromLatin1 = (s: string) => Buffer.from(s, "latin1");
 const DOT_GIT = fromLatin1(".git");
+const DOT = fromLatin1(".");
 const STAGING = fromLatin1(RESTORE_STAGING_PREFIX);
 /** ".git", or a restore's staging folder: never an input (reference.ts excludes it from git add alike). */
 const skipped = (l: DirList, i: number) => {
@@ -156,10 +157,16 @@ export function walkWorktree(ctx: Context, conv: Conversions, ignore: IgnoreRule
     found.set(child, { blob: hashFile(ctx, conv, raw, worktreeMode(st)!, st), listed });
   };
 
-  /** Walks the open directory fd (closing it): dir is root-relative ("" = the root); [lo, hi) the index entries below it. */
-  const walk = (fd: number, dir: string, lo: number, hi: number, filter: Filter | null) => {
+  const rootKey = latin1(ctx.rootPrefix);
+  /**
+   * Walks the open directory fd (closing it): dir is root-relative ("" = the root);
+   * [lo, hi) the index entries below it; untracked: none are.
+   */
+  const walk = (fd: number, dir: string, lo: number, hi: number, filter: Filter | null, untracked = false) => {
     try {
-      const list = listDir(fd, `${latin1(ctx.rootPrefix)}${dir}`);
+      // An untracked directory holding a repository: git add would add it as a gitlink.
+      if (untracked && n.statAt(fd, DOT_GIT, 0, DOT_GIT.length)) throw new Fallback(`${dir} is a nested repository`);
+      const list = listDir(fd, `${rootKey}${dir}`);
       const base = dir === "" ? 0 : fromLatin1(dir).length + 1;
       const literal = filter?.literal;
       for (let i = 0; i < list.count; i++) {
@@ -207,13 +214,8 @@ export function walkWorktree(ctx: Context, conv: Conversions, ignore: IgnoreRule
           const sub = n.openDir(fd, list.data, start, start + len);
           if (sub === SYMLINK) throw new Fallback(`${child} is a symbolic link`);
           if (sub < 0) continue; // gone since it was listed
-          // An untracked directory holding a repository: git add would add it as a gitlink.
-          if (tracked !== CHILD_DIR && n.statAt(sub, DOT_GIT, 0, DOT_GIT.length)) {
-            n.close(sub);
-            throw new Fallback(`${child} is a nested repository`);
-          }
-          const below = tracked === CHILD_DIR ? index.prefixRange(fromLatin1(`${child}/`), lo, hi) : [lo, lo];
-          walk(sub, child, below[0], below[1], filter);
+          const below = tracked === CHILD_DIR ? index.prefixRange(fromLatin1(`${child}/`), lo, hi) : null;
+          walk(sub, child, below?.[0] ?? lo, below?.[1] ?? lo, filter, below === null);
         } else if ((kind === DT_REG || kind === DT_LNK) && st) {
           addUntracked(child, kind, st, filter);
         }
@@ -224,16 +226,17 @@ export function walkWorktree(ctx: Context, conv: Conversions, ignore: IgnoreRule
     }
   };
 
-  /** Opens dir ("" = the root) component by component, refusing symbolic links: a descriptor, or null when it is gone. */
-  const openPath = (dir: string): number | null => {
-    let fd = n.openDir(null, ctx.rootPrefix);
-    if (fd < 0) throw new Fallback("the work tree's top cannot be opened");
-    if (dir === "") return fd;
+  /** Opens dir below the open top (rootFd) component by component, refusing symbolic links: a descriptor, or null when it is gone. */
+  const openPath = (rootFd: number, dir: string): number | null => {
     const parts = dir.split("/");
+    let fd = rootFd;
     for (let k = 0; k < parts.length; k++) {
-      const name = fromLatin1(parts[k]);
-      const sub = n.openDir(fd, name);
-      n.close(fd);
+      let sub: number;
+      try {
+        sub = n.openDir(fd, fromLatin1(parts[k]));
+      } finally {
+        if (fd !== rootFd) n.close(fd);
+      }
       const path = parts.slice(0, k + 1).join("/");
       if (sub === SYMLINK) throw new Fallback(`${path} is a symbolic link`);
       // A directory pathspec whose directory became a file: git add would add that file.
@@ -242,12 +245,6 @@ export function walkWorktree(ctx: Context, conv: Conversions, ignore: IgnoreRule
       fd = sub;
     }
     return fd;
-  };
-  const walkFrom = (dir: string, filter: Filter | null) => {
-    const fd = openPath(dir);
-    if (fd === null) return;
-    const [lo, hi] = dir === "" ? [0, index.count] : index.prefixRange(fromLatin1(`${dir}/`));
-    walk(fd, dir, lo, hi, filter);
   };
   // Each literal directory pathspec once, not one inside another already walked.
   const walked: string[] = [];
@@ -259,8 +256,23 @@ export function walkWorktree(ctx: Context, conv: Conversions, ignore: IgnoreRule
     for (let i = walked.length - 1; i >= 0; i--) if (s.path === "" || walked[i].startsWith(`${s.path}/`)) walked.splice(i, 1);
     walked.push(s.path);
   }
-  for (const w of walked) walkFrom(w, null);
-  for (const s of ctx.specs) if (s.glob) walkFrom(globDir(s), { spec: s, literal: s.raw.subarray(0, s.glob.literal) });
+  const roots: [string, Filter | null][] = walked.map((w) => [w, null]);
+  for (const s of ctx.specs) if (s.glob) roots.push([globDir(s), { spec: s, literal: s.raw.subarray(0, s.glob.literal) }]);
+  if (roots.length > 0) {
+    const rootFd = n.openDir(null, ctx.rootPrefix);
+    if (rootFd < 0) throw new Fallback("the work tree's top cannot be opened");
+    try {
+      for (const [dir, filter] of roots) {
+        // The top itself is walked through a descriptor of its own: walk() closes what it walks.
+        const fd = dir === "" ? n.openDir(rootFd, DOT) : openPath(rootFd, dir);
+        if (fd === null || fd < 0) continue;
+        const [lo, hi] = dir === "" ? [0, index.count] : index.prefixRange(fromLatin1(`${dir}/`));
+        walk(fd, dir, lo, hi, filter);
+      }
+    } finally {
+      n.close(rootFd);
+    }
+  }
 
   let left = 0;
   for (let k = 0; k < added.length; k++) if (state[added[k]] === TO_STAT) left++;
