@@ -98,7 +98,7 @@ function firstWildcard(raw: Uint8Array): number {
 /** The entries a wildcard matches as git add's pathspec does: the glob (where `*` also matches "/"), or the literal path. */
 function globMatches(index: IndexFile, raw: Uint8Array, glob: Glob, literal: Int32Array): Int32Array {
   const [lo, hi] = index.prefixRange(raw.subarray(0, glob.literal));
-  const out = new Int32Array(hi - lo + literal.length);
+  const out = new Int32Array(hi - lo);
   let k = 0;
   for (let i = lo; i < hi; i++) {
     if (glob.anyTail) out[k++] = i;
@@ -107,28 +107,29 @@ function globMatches(index: IndexFile, raw: Uint8Array, glob: Glob, literal: Int
       if (wildmatch(raw, index.paths.subarray(start, start + index.pathLength(i)), false)) out[k++] = i;
     }
   }
-  out.set(literal, k);
-  return sortedUnique(out.subarray(0, k + literal.length));
+  return union([out.subarray(0, k), literal], index.count);
 }
 
-function sortedUnique(xs: Int32Array): Int32Array {
-  xs.sort();
-  let k = 0;
-  for (let i = 0; i < xs.length; i++) if (i === 0 || xs[i] !== xs[i - 1]) xs[k++] = xs[i];
-  return xs.subarray(0, k);
-}
-
-function union(lists: Int32Array[]): Int32Array {
+/** The index positions in any of the lists, each once, in order (bound: the index's entry count). */
+function union(lists: Int32Array[], bound: number): Int32Array {
   if (lists.length === 1) return lists[0];
-  let size = 0;
-  for (const l of lists) size += l.length;
-  const all = new Int32Array(size);
-  let k = 0;
+  const seen = new Uint8Array(bound);
+  let lo = bound;
+  let hi = -1;
+  let count = 0;
   for (const l of lists) {
-    all.set(l, k);
-    k += l.length;
+    for (let k = 0; k < l.length; k++) {
+      const x = l[k];
+      if (seen[x]) continue;
+      seen[x] = 1;
+      count++;
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
+    }
   }
-  return sortedUnique(all);
+  const out = new Int32Array(count);
+  for (let i = lo, k = 0; i <= hi; i++) if (seen[i]) out[k++] = i;
+  return out;
 }
 
 export async function prepare(cwd: string, pathspecs: string[]): Promise<Context> {
@@ -179,8 +180,8 @@ export async function prepare(cwd: string, pathspecs: string[]): Promise<Context
     listed.push(hits);
     added.push(matched);
   }
-  const listedAll = union(listed);
-  const addedAll = specs.some((s) => s.glob) ? union(added) : listedAll;
+  const listedAll = union(listed, index.count);
+  const addedAll = specs.some((s) => s.glob) ? union(added, index.count) : listedAll;
   const ctx: Context = { repo, config, index, specs, listed: listedAll, added: addedAll, rootPrefix: bytes(`${repo.root}/`) };
   for (let k = 0; k < addedAll.length; k++) {
     const i = addedAll[k];
