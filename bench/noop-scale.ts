@@ -10,7 +10,9 @@
 // 5,000-file input hashed warm, as the toplevel hashes for its nested tasks
 // (target ≤ 12 ms), with the floor it cannot go below — an lstat(2) per file.
 //
-// Run: bun bench/noop-scale.ts (or npm run bench -- noop-scale)
+//   bun bench/noop-scale.ts (or npm run bench -- noop-scale)
+//   TASKRUNNER_BASELINE_BINARY=/path/to/older/taskrunner bun bench/noop-scale.ts
+//     also runs each build with an older binary, interleaved with the others.
 import { join } from "node:path";
 import { hashInputs } from "../src/hash";
 import { native } from "../src/hash/native";
@@ -45,7 +47,8 @@ const shapes: Shape[] = [
 const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 const reference = `${REFERENCE_SCRIPT} | sha1sum - | awk '{print $1}'`;
 const path = `${join(BINARY, "..")}:${env.PATH}`;
-const results: { label: string; baseline: number; ours: number }[] = [];
+const older = process.env.TASKRUNNER_BASELINE_BINARY;
+const results: { label: string; baseline: number; ours: number; before?: number }[] = [];
 
 for (const [n, shape] of shapes.entries()) {
   const build = shape.tasks.map((specs, t) => `taskrunner -n s${n}t${t} bash -c ${quote(`snapshot ${specs.map(quote).join(" ")}; echo built`)}`).join("\n");
@@ -58,10 +61,13 @@ for (const [n, shape] of shapes.entries()) {
   // The first build runs every task and saves its hash; the measured ones skip them all.
   const first = Bun.spawnSync([BINARY, "-n", `shape${n}`, "bash", "-c", build], { cwd: repo, env: { ...env, PATH: path }, stdout: "pipe", stderr: "pipe" });
   if (!first.success || (first.stdout.toString().match(/built/g)?.length ?? 0) !== shape.tasks.length) throw new Error(`the first build of ${shape.label} failed`);
-  const [baseline, ours] = timeInterleaved(
+  // An older binary runs its nested tasks through its own directory on PATH; its hashes are the same.
+  const beforeRun = older ? [{ argv: [older, "-n", `shape${n}`, "bash", "-c", build], cwd: repo, env: { ...env, PATH: `${join(older, "..")}:${env.PATH}` } }] : [];
+  const [baseline, ours, before] = timeInterleaved(
     [
       { argv: ["bash", "-c", oldWork], cwd: repo, env },
       { argv: [BINARY, "-n", `shape${n}`, "bash", "-c", build], cwd: repo, env: { ...env, PATH: path } },
+      ...beforeRun,
     ],
     shape.runs,
   );
@@ -70,8 +76,9 @@ for (const [n, shape] of shapes.entries()) {
   console.log(`\n## ${shape.label} (median of ${shape.runs} interleaved runs)`);
   console.log(row("old per-task work (baseline)", baseline));
   console.log(row("taskrunner: toplevel + skipped nested tasks", ours, baseline));
+  if (before !== undefined) console.log(row("  the same with TASKRUNNER_BASELINE_BINARY", before, baseline));
   console.log(`${(ours / shape.tasks.length).toFixed(1)} ms a task; ratio ${(ours / baseline).toFixed(2)}× (target ≤ 0.30×)`);
-  results.push({ label: shape.label, baseline, ours });
+  results.push({ label: shape.label, baseline, ours, before });
 }
 
 // One 5,000-file input, warm, in this process (as the toplevel answers a nested
@@ -103,6 +110,9 @@ console.log(row("100 folders of 50 files", await warm(shapes[1].tasks[0])));
 console.log(row("'pkg00*'", await warm(["pkg00*"])));
 console.log(row("floor: lstat of the 5,000 files alone", median(floors)));
 
-console.log("\n| case | old pipeline | ours | ratio |\n|---|---:|---:|---:|");
-for (const r of results) console.log(`| ${r.label} | ${r.baseline.toFixed(0)} ms | ${r.ours.toFixed(0)} ms | ${(r.ours / r.baseline).toFixed(2)}× |`);
+console.log(`\n| case | old pipeline | ours | ratio |${older ? " older binary | ratio |" : ""}\n|---|---:|---:|---:|${older ? "---:|---:|" : ""}`);
+for (const r of results) {
+  const before = r.before === undefined ? "" : ` ${r.before.toFixed(0)} ms | ${(r.before / r.baseline).toFixed(2)}× |`;
+  console.log(`| ${r.label} | ${r.baseline.toFixed(0)} ms | ${r.ours.toFixed(0)} ms | ${(r.ours / r.baseline).toFixed(2)}× |${before}`);
+}
 sh("/", `rm -rf ${quote(dir)}`);
