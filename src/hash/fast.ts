@@ -37,8 +37,7 @@ export async function fastListing(cwd: string, pathspecs: string[]): Promise<str
     unsure(e);
   }
   const { changed, untracked } = walked;
-  const { index } = ctx;
-  const { listed } = ctx;
+  const { index, listed } = ctx;
   const out = new ListingWriter(quoteAll !== false, listed.length + untracked.length);
   if (untracked.length === 0) {
     for (let k = 0; k < listed.length; k++) {

@@ -6,8 +6,8 @@
 //
 // Entries are sorted by path bytes, so the entries a pathspec can match are
 // found by binary search (a literal path and the range below it, a wildcard's
-// literal prefix), and the hot loops read fields by position — no object per
-// entry, which for a 5,000-file input costs more than the lstat calls.
+// literal prefix), and the hot loops read fields by position — no object or
+// string per entry.
 import type { Stat } from "./native";
 
 export interface IndexFile {
@@ -21,7 +21,6 @@ export interface IndexFile {
   cacheTree(): Map<string, string | null>;
   /** The root's tree id from the cache tree (its first node, no full parse), or null. */
   rootTree(): string | null;
-  entry(i: number): IndexEntry;
   /** The buffer holding every path: entry i's is paths[pathStart(i) .. pathStart(i) + pathLength(i)). */
   paths: Uint8Array;
   pathStart(i: number): number;
@@ -34,7 +33,11 @@ export interface IndexFile {
   stage(i: number): number;
   /** assume-unchanged, skip-worktree or intent-to-add: git add treats these specially. */
   special(i: number): boolean;
-  /** Whether st still describes entry i's file (git's ie_match_stat, stricter: see worktree.ts). */
+  /**
+   * Whether st still describes entry i's file: git's ie_match_stat, made stricter
+   * (nanoseconds always compared; an entry modified in the second the index was
+   * written, or smudged, counts as changed).
+   */
   statClean(i: number, st: Stat): boolean;
   /** The entries a literal pathspec matches (root-relative bytes, "" = all; dirOnly: it ended in "/"), in order. */
   matching(spec: Uint8Array, dirOnly: boolean): Int32Array;
@@ -49,26 +52,9 @@ export interface IndexFile {
   child(lo: number, hi: number, base: number, data: Uint8Array, start: number, len: number): number;
 }
 
-export const NOT_TRACKED = -1;
+const NOT_TRACKED = -1;
 export const CHILD_DIR = -2;
 const EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
-
-export interface IndexEntry {
-  path: Uint8Array;
-  mode: number;
-  sha: string;
-  stage: number;
-  /** assume-unchanged, skip-worktree or intent-to-add: git add treats these specially. */
-  special: boolean;
-  ctimeSec: number;
-  ctimeNsec: number;
-  mtimeSec: number;
-  mtimeNsec: number;
-  ino: number;
-  uid: number;
-  gid: number;
-  size: number;
-}
 
 // Uint8Array.prototype.toHex: native in Bun, cheaper than a Buffer per call.
 const hex = (b: Uint8Array, off: number, len = 20): string => (b.subarray(off, off + len) as Uint8Array & { toHex(): string }).toHex();
@@ -167,24 +153,6 @@ export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | strin
     const f = flags(i);
     const o = statOff[i];
     return (f & 0x8000) !== 0 || (f & 0x4000 ? ((buf[o + 62] << 8) | buf[o + 63]) & 0x6000 : 0) !== 0;
-  };
-  const entry = (i: number): IndexEntry => {
-    const o = statOff[i];
-    return {
-      path: paths.subarray(pOff(i), pOff(i) + pLen(i)),
-      ctimeSec: u32(o),
-      ctimeNsec: u32(o + 4),
-      mtimeSec: u32(o + 8),
-      mtimeNsec: u32(o + 12),
-      ino: u32(o + 20),
-      mode: u32(o + 24),
-      uid: u32(o + 28),
-      gid: u32(o + 32),
-      size: u32(o + 36),
-      sha: sha(i),
-      stage: stage(i),
-      special: special(i),
-    };
   };
 
   // git keeps the low 32 bits of each stat field; so does the comparison.
@@ -285,7 +253,7 @@ export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | strin
   };
 
   return {
-    version, count, mtimeSec, unsupported, cacheTree, rootTree, entry, paths, pathStart: pOff, pathLength: pLen,
+    version, count, mtimeSec, unsupported, cacheTree, rootTree, paths, pathStart: pOff, pathLength: pLen,
     mode, sha, data: buf, idAt: (i: number) => statOff[i] + 40, stage, special, statClean, matching, prefixRange, child,
   };
 }

@@ -14,6 +14,20 @@ export function quotePath(path: Uint8Array, quoteHighBytes: boolean): string {
 }
 
 const UNUSUAL = /[^\x20-\x21\x23-\x5b\x5d-\x7e]/;
+const NEEDS_QUOTES = /[\x00-\x1f"\\\x7f]/;
+
+function quoted(path: Uint8Array, quoteHighBytes: boolean): string {
+  const out: number[] = [0x22];
+  const named: Record<number, string> = { 7: "a", 8: "b", 9: "t", 10: "n", 11: "v", 12: "f", 13: "r", 0x22: '"', 0x5c: "\\" };
+  for (const b of path) {
+    if (named[b]) out.push(0x5c, named[b].charCodeAt(0));
+    else if (b < 0x20 || b === 0x7f || (b >= 0x80 && quoteHighBytes)) {
+      out.push(0x5c, 0x30 + (b >> 6), 0x30 + ((b >> 3) & 7), 0x30 + (b & 7));
+    } else out.push(b);
+  }
+  out.push(0x22);
+  return Buffer.from(out).toString("utf8");
+}
 
 const HEX = new TextEncoder().encode("0123456789abcdef");
 const MODES = new Map([0o100644, 0o100755, 0o120000].map((m) => [m, new TextEncoder().encode(`${m.toString(8).padStart(6, "0")} blob `)]));
@@ -87,20 +101,6 @@ export class ListingWriter {
     bigger.set(this.buf.subarray(0, this.used));
     this.buf = bigger;
   }
-}
-const NEEDS_QUOTES = /[\x00-\x1f"\\\x7f]/;
-
-function quoted(path: Uint8Array, quoteHighBytes: boolean): string {
-  const out: number[] = [0x22];
-  const named: Record<number, string> = { 7: "a", 8: "b", 9: "t", 10: "n", 11: "v", 12: "f", 13: "r", 0x22: '"', 0x5c: "\\" };
-  for (const b of path) {
-    if (named[b]) out.push(0x5c, named[b].charCodeAt(0));
-    else if (b < 0x20 || b === 0x7f || (b >= 0x80 && quoteHighBytes)) {
-      out.push(0x5c, 0x30 + (b >> 6), 0x30 + ((b >> 3) & 7), 0x30 + (b & 7));
-    } else out.push(b);
-  }
-  out.push(0x22);
-  return Buffer.from(out).toString("utf8");
 }
 
 // The old tool trimmed with Haskell's Data.Text.strip, whose notion of space

@@ -5,7 +5,7 @@
 //  - a changed, touched or racy one is read and its blob id computed; a
 //    deleted one is dropped;
 //  - untracked files the pathspecs match, minus ignored ones, are added
-//    (untracked.ts).
+//    (walk.ts finds them).
 // Anything it cannot vouch for throws Fallback (the caller takes git's route).
 //
 // A wildcard pathspec ('pkg0*', 'src/*.ts') means two things in the old
@@ -215,7 +215,7 @@ function readIndex(repo: Repo): IndexFile {
   return index;
 }
 
-export function absolute(ctx: Context, rel: Uint8Array): Uint8Array {
+function absolute(ctx: Context, rel: Uint8Array): Uint8Array {
   const out = new Uint8Array(ctx.rootPrefix.length + rel.length);
   out.set(ctx.rootPrefix);
   out.set(rel, ctx.rootPrefix.length);
