@@ -123,6 +123,12 @@ for f in build/f src/build/f src/gen/g/f root-only.txt src/root-only.txt doc/a.t
   ["wildcard and a literal pathspec over the same untracked file", `${pkgs}\necho u > pkg00/u`, ["pkg00", "pkg0*"], true],
   ["wildcard: a staged change to a file it matches", `${pkgs}\necho s > pkg01/b && git add pkg01/b`, ["pkg0*"], true],
   ["wildcard: a tracked folder of its matches deleted", `${pkgs}\nrm -r pkg00`, ["pkg0*"], true],
+  [
+    "a folder named with brackets (app/[id]): listed literally, a glob to git add",
+    "mkdir -p 'app/[id]' app/i && echo p > 'app/[id]/page.tsx' && echo q > app/i/x && git add app && git commit -qm app && echo u > 'app/[id]/new.tsx' && echo v > app/d",
+    ["app/[id]"],
+    true,
+  ],
   // Left to the reference route:
   ["wildcard matching untracked files only", `${pkgs}\necho n > new.txt`, ["new*"], false],
   ["wildcard: a tracked file it does not name became a folder", `${pkgs}\necho j > pkg01/f.js && git add . && git commit -qm j && rm pkg01/f.js && mkdir pkg01/f.js && echo y > pkg01/f.js/y.txt`, ["pkg01/*.txt", "pkg01/b"], false],
