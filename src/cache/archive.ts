@@ -11,6 +11,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { TarExtractor, type EntryMeta } from "./tar-reader";
 import { decompress } from "./zstd-frames";
+import { WritePool, type PoolOptions } from "./write-pool";
 import { placeOutputs } from "../output-paths";
 
 export type { EntryMeta };
@@ -66,27 +67,37 @@ async function walk(root: string, member: string, isDir: boolean, out: string[])
   for (const c of children) await walk(root, member === "." ? c.name : `${member}/${c.name}`, c.isDirectory(), out);
 }
 
+/** The tar stream is fed to the extractor in steps of this much, each once the write pool has room for it. */
+const STEP = 256 << 10;
+
 /**
  * zstd → tar: extracts `source` into `dir`, a fresh, empty directory.
  * Rejects on a corrupt, truncated or hostile archive (see tar-reader.ts), or
- * when `signal` aborts.
+ * when `signal` aborts; every file written is closed by then.
  * Returns the members whose mode or mtime restoreInto must reapply.
  */
-export async function unpackArchive(source: Readable, dir: string, signal?: AbortSignal): Promise<Map<string, EntryMeta>> {
-  const extractor = new TarExtractor(dir);
+export async function unpackArchive(source: Readable, dir: string, signal?: AbortSignal, opts: Omit<PoolOptions, "signal"> = {}): Promise<Map<string, EntryMeta>> {
+  const files = new WritePool({ ...opts, signal });
+  const extractor = new TarExtractor(dir, files);
   try {
-    // Decompressed pieces are written out synchronously, one at a time, while
-    // the next ones decode on the thread pool.
+    // The next frames decode on the thread pool while this one is taken apart.
     await pipeline(
       source,
       decompress,
       async (pieces: AsyncIterable<Buffer>) => {
-        for await (const piece of pieces) extractor.write(piece);
+        for await (const piece of pieces) {
+          for (let at = 0; at < piece.length; at += STEP) {
+            await files.ready(STEP);
+            extractor.write(piece.subarray(at, at + STEP));
+          }
+        }
       },
       { signal },
     );
-    return extractor.end();
+    const meta = extractor.end();
+    await files.finish();
+    return meta;
   } finally {
-    extractor.abort();
+    await files.stop();
   }
 }

@@ -115,7 +115,12 @@ class StoreCache implements RemoteCache {
     opts.onFound?.();
     try {
       const { restoreInto } = await import("./restore");
-      const notes = await restoreInto(watchStall(body, this.limits.stallMs), root, { stagingParents: opts.stagingParents, outputs: opts.outputs, signal });
+      const notes = await restoreInto(watchStall(body, this.limits.stallMs), root, {
+        stagingParents: opts.stagingParents,
+        outputs: opts.outputs,
+        signal,
+        parallelFrom: this.limits.parallelFrom,
+      });
       for (const note of notes) this.log.debug(note);
       this.log.debug(`Restored ${where} into ${root} in ${elapsed(started)}`);
       return { kind: "restored" };
