@@ -12,6 +12,7 @@ import { spawnTask, NESTED_SERVER_VARIABLES, type SpawnedTask } from "./task-pro
 import { SnapshotSession } from "./snapshot";
 import { TaskRecorder } from "./record";
 import { endOfBuild } from "./build-end";
+import { BackgroundUploads } from "./background-uploads";
 
 export interface RunRequest {
   name: string;
@@ -36,6 +37,8 @@ export interface TaskContext {
   out: TaskOutput;
   /** Aborts the task's restores, uploads and post-unpack commands when a signal comes. */
   interruption: Interruption;
+  /** Where a nested task served in the toplevel's process hands its cache upload (background-uploads.ts); otherwise it uploads before it ends. */
+  uploads: BackgroundUploads | null;
 }
 
 /**
@@ -56,6 +59,8 @@ export interface Host {
   umask: number | null;
   /** Called with a function that interrupts the task, for when its caller goes away. */
   onCallerGone?: (interrupt: () => void) => void;
+  /** The toplevel's background cache uploads: its own process's tasks hand theirs here. */
+  uploads?: BackgroundUploads;
 }
 
 const encoder = new TextEncoder();
@@ -111,7 +116,16 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
     terminal.write(false, encoder.encode(`[${req.name}] error | ${lock.message}\n`));
     return 1;
   }
-  const host: Host = { paths, jobLock: lock.fd, isToplevel, inToplevelProcess: isToplevel, terminal, toParent, umask: null };
+  const host: Host = {
+    paths,
+    jobLock: lock.fd,
+    isToplevel,
+    inToplevelProcess: isToplevel,
+    terminal,
+    toParent,
+    umask: null,
+    uploads: isToplevel ? new BackgroundUploads() : undefined,
+  };
   try {
     return await runLocked(req, config, env, cwd, host);
   } finally {
@@ -184,9 +198,14 @@ async function runTaskBody(
     paths,
     out,
     interruption,
+    // Only where something follows that the upload can overlap with: not the toplevel's own
+    // task (its build ends with it), not a nested taskrunner process (it would have to wait anyway).
+    uploads: isToplevel ? null : (host.uploads ?? null),
   };
   // A caller that went away without a signal we saw (killed, say): stop its task as a signal would.
   host.onCallerGone?.(() => interruption.interrupt("SIGTERM"));
+  // A signal to the toplevel stops the uploads its nested tasks left running, at once.
+  if (isToplevel) interruption.onSignal((s) => host.uploads?.abort(new Error(`interrupted by ${s}`)));
   const session = new SnapshotSession(ctx);
   await session.beforeStart();
 
@@ -230,6 +249,7 @@ async function runTaskBody(
   await services?.stop();
   // Post-unpack commands and the upload, while a signal can still stop them.
   if (interruption.by === null) code = await session.afterTask(code);
+  if (isToplevel && host.uploads) await settleUploads(host.uploads, ctx);
   if (interruption.by !== null) {
     // Nothing is recorded as done: no result, no hash, no upload, no success status.
     out.warn(`Interrupted by ${interruption.by}`);
@@ -252,6 +272,21 @@ async function runTaskBody(
   if (isToplevel && interruption.by === null) await endOfBuild(ctx);
   out.finish(code === 0);
   return interruption.exitCode ?? code;
+}
+
+/**
+ * The toplevel's build ends once the uploads its nested tasks left running are
+ * done: it waits for them (a signal stops them), for at most
+ * TASKRUNNER_UPLOAD_WAIT_SECONDS.
+ */
+async function settleUploads(uploads: BackgroundUploads, ctx: TaskContext): Promise<void> {
+  const seconds = ctx.config.uploadWaitSeconds;
+  const cut = await uploads.settle(seconds * 1000);
+  if (cut.length > 0) {
+    ctx.out.warn(
+      `Cache uploads of ${cut.join(", ")} did not finish within ${seconds} s (TASKRUNNER_UPLOAD_WAIT_SECONDS); stopped, nothing of them uploaded`,
+    );
+  }
 }
 
 /** The task's record for the trace, the summary and --explain. */

@@ -13,6 +13,7 @@ import { cacheRootOf, placeOutputs, type PlacedOutput } from "./output-paths";
 import { resolvePath } from "./paths";
 import { Reporting } from "./reporting";
 import { explainChange } from "./explain";
+import { WaitedTooLong } from "./background-uploads";
 
 type Decision = { run: boolean; statusDescription: string | null } | "interrupted";
 const EMPTY_HASH: HashInfo = { hash: "", hashInput: "", mainBranchCommit: null };
@@ -290,9 +291,23 @@ export class SnapshotSession {
       return code;
     }
 
-    // Uploaded before the hash is saved: an upload cut short by a signal leaves no hash behind.
     if (usesRemoteCache(args) && config.saveRemoteCache && (!this.skipped || config.primeCacheMode)) {
-      await ctx.record.phase("upload", () => this.upload(args, toSave.hash));
+      const upload = await ctx.record.phase("upload", () => this.prepareUpload(args, toSave.hash));
+      if (upload && ctx.uploads) {
+        // Served by the toplevel: the upload overlaps with what the caller does next. The hash
+        // is saved at once — the outputs are here and good; only the shared copy is pending, and
+        // an upload cut short leaves no archive, a plain miss elsewhere (background-uploads.ts).
+        ctx.uploads.add(ctx.job, async (signal) => {
+          if ((await upload(signal)) !== "interrupted") return;
+          const why = (signal.reason as Error).message;
+          // Cut short at the build's end: the toplevel says so once, for all of them.
+          if (signal.reason instanceof WaitedTooLong) ctx.out.debug(`Cache upload stopped: ${why}`);
+          else ctx.out.warn(`Cache upload stopped (${why}); nothing uploaded`);
+        });
+      } else if (upload) {
+        // Before the hash is saved: an upload cut short by a signal leaves no hash behind.
+        await ctx.record.phase("upload", () => upload(ctx.interruption.signal));
+      }
     }
     this.hashReady = toSave;
     return code;
@@ -319,10 +334,16 @@ export class SnapshotSession {
     if (failed) this.ctx.out.stateWriteFailed(path, failed, "its hash is not saved, so the next run runs it again");
   }
 
-  private async upload(args: SnapshotArgs, hash: string): Promise<void> {
+  /**
+   * Takes the outputs' metadata now (the archive is written from it, and a file
+   * changed since fails it) and returns the upload, to run now or in the
+   * background: it writes the archive, sends it and then moves the fuzzy-cache
+   * pointer. Null when there is nothing to upload (said already).
+   */
+  private async prepareUpload(args: SnapshotArgs, hash: string): Promise<((signal: AbortSignal) => Promise<"done" | "interrupted">) | null> {
     const { ctx } = this;
     const cache = await this.reporting.remoteCache();
-    if (!cache) return;
+    if (!cache) return null;
     const { archiveName } = await loadRemote();
     ctx.out.debug("Saving remote cache");
     if (!this.outputs.ok) {
@@ -330,19 +351,23 @@ export class SnapshotSession {
         `Remote cache not saved: ${this.outputs.error}; outputs are taken from the directory the task started in ` +
           `(${ctx.cwd}) and must lie inside the cache root: pass --cache-root DIR or set TASKRUNNER_ROOT_DIRECTORY`,
       );
-      return;
+      return null;
     }
-    const saved = await cache.saveArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), this.members(), {
-      signal: ctx.interruption.signal,
-    });
-    if (saved.kind !== "saved") {
+    const prepared = await cache.prepareSave(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), this.members());
+    if (prepared.kind !== "ready") {
+      if (prepared.kind === "failed") ctx.out.warn(`Remote cache not saved: ${prepared.message}`);
+      return null;
+    }
+    // Asked now: the branch is the one the task ran on.
+    const branch = args.fuzzyCache ? await (await git()).currentBranch(ctx.cwd) : null;
+    return async (signal) => {
+      const saved = await prepared.upload({ signal });
+      if (saved.kind === "interrupted") return "interrupted";
       if (saved.kind === "failed") ctx.out.warn(`Remote cache not saved: ${saved.message}`);
-      return;
-    }
-    if (args.fuzzyCache) {
-      const branch = await (await git()).currentBranch(ctx.cwd);
-      if (branch) await cache.setLatestHash(ctx.job, branch, hash);
-    }
+      // The pointer only once its archive is complete.
+      if (saved.kind === "saved" && branch) await cache.setLatestHash(ctx.job, branch, hash);
+      return "done";
+    };
   }
 
   /**

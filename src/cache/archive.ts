@@ -5,7 +5,8 @@
 // Everything streams: tar → zstd → store on save, store → zstd → tar on
 // restore, so an archive is never held in memory. This file: which members
 // to archive, and the extraction pipeline (zstd-frames.ts → tar-reader.ts).
-import { lstat, readdir, realpath } from "node:fs/promises";
+import { lstat, readdir, readlink, realpath } from "node:fs/promises";
+import type { Stats } from "node:fs";
 import { dirname, join, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -50,6 +51,30 @@ export async function checkOutputs(root: string, outputs: string[]): Promise<Che
   const members: string[] = [];
   for (const top of tops) await walk(root, top.name, top.isDir, members);
   return { ok: true, members };
+}
+
+/** One member as it was when the task ended: what its header says, and what its contents must still match. */
+export interface OutputEntry {
+  member: string;
+  stats: Stats;
+  /** A symlink's target. */
+  link?: string;
+}
+
+/**
+ * The members' metadata, taken now (when the task has just ended): the
+ * archive is written from it, and a file whose metadata differs by the time
+ * it is read — a later task wrote it while the upload ran in the background —
+ * fails the archive instead of tearing it (tar-writer.ts).
+ */
+export async function snapshotOutputs(root: string, members: string[]): Promise<OutputEntry[]> {
+  return Promise.all(
+    members.map(async (member) => {
+      const abs = member === "." ? root : join(root, member);
+      const stats = await lstat(abs);
+      return stats.isSymbolicLink() ? { member, stats, link: await readlink(abs) } : { member, stats };
+    }),
+  );
 }
 
 /**

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Header } from "tar";
 import { decodeHeader } from "../../src/cache/tar-header";
 import { packArchive } from "../../src/cache/tar-writer";
-import { checkOutputs } from "../../src/cache/archive";
+import { checkOutputs, snapshotOutputs } from "../../src/cache/archive";
 import { removeScratch, scratch } from "../fakes/cache-backends";
 import { makeOutputTree } from "../fakes/trees";
 
@@ -64,7 +64,7 @@ describe("header blocks decode as node-tar decodes them", () => {
     const checked = await checkOutputs(root, outputs);
     if (!checked.ok) throw new Error(checked.message);
     const chunks: Buffer[] = [];
-    for await (const c of packArchive(root, checked.members)) chunks.push(c);
+    for await (const c of packArchive(root, await snapshotOutputs(root, checked.members))) chunks.push(c);
     const tar = Bun.zstdDecompressSync(Buffer.concat(chunks));
     const blocks = headerBlocks(Buffer.from(tar));
     const odd = (edit: (b: Buffer) => void) => {
