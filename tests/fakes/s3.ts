@@ -143,7 +143,14 @@ export async function startFakeS3(): Promise<FakeS3> {
     pendingUploads(bucket) {
       const dir = uploadsDir(bucket);
       if (!existsSync(dir)) return [];
-      return readdirSync(dir).map((id) => readFileSync(join(dir, id, "key"), "utf8"));
+      // Read while uploads begin and end: one whose key is not written yet is pending; one gone since the listing is not.
+      return readdirSync(dir).flatMap((id) => {
+        try {
+          return [readFileSync(join(dir, id, "key"), "utf8")];
+        } catch {
+          return existsSync(join(dir, id)) ? [`(upload ${id}, key not written yet)`] : [];
+        }
+      });
     },
     requests(bucket) {
       return log.filter((line) => line.split(" ")[1].startsWith(`/${bucket}/`) || line.split(" ")[1] === `/${bucket}`);
