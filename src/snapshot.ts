@@ -292,21 +292,24 @@ export class SnapshotSession {
     }
 
     if (usesRemoteCache(args) && config.saveRemoteCache && (!this.skipped || config.primeCacheMode)) {
-      const upload = await ctx.record.phase("upload", () => this.prepareUpload(args, toSave.hash));
-      if (upload && ctx.uploads) {
+      const { uploads } = ctx;
+      if (uploads) {
         // Served by the toplevel: the upload overlaps with what the caller does next. The hash
         // is saved at once — the outputs are here and good; only the shared copy is pending, and
         // an upload cut short leaves no archive, a plain miss elsewhere (background-uploads.ts).
-        ctx.uploads.add(ctx.job, async (signal) => {
-          if ((await upload(signal)) !== "interrupted") return;
-          const why = (signal.reason as Error).message;
-          // Cut short at the build's end: the toplevel says so once, for all of them.
-          if (signal.reason instanceof WaitedTooLong) ctx.out.debug(`Cache upload stopped: ${why}`);
-          else ctx.out.warn(`Cache upload stopped (${why}); nothing uploaded`);
-        });
-      } else if (upload) {
+        const upload = await ctx.record.phase("upload", () => this.prepareUpload(args, toSave.hash));
+        if (upload) {
+          uploads.add(ctx.job, async (signal) => {
+            if ((await upload(signal)) !== "interrupted") return;
+            const why = (signal.reason as Error).message;
+            // Cut short at the build's end: the toplevel says so once, for all of them.
+            if (signal.reason instanceof WaitedTooLong) ctx.out.debug(`Cache upload stopped: ${why}`);
+            else ctx.out.warn(`Cache upload stopped (${why}); nothing uploaded`);
+          });
+        }
+      } else {
         // Before the hash is saved: an upload cut short by a signal leaves no hash behind.
-        await ctx.record.phase("upload", () => upload(ctx.interruption.signal));
+        await ctx.record.phase("upload", async () => (await this.prepareUpload(args, toSave.hash))?.(ctx.interruption.signal));
       }
     }
     this.hashReady = toSave;

@@ -14,10 +14,9 @@
 // spin on it: two workers were slower than one); a directory goes to the
 // worker with the least work waiting when its first entry comes. A worker
 // that finds a member's directory missing (its mkdir is queued on another
-// worker) creates it: the extractor has checked
-// that every parent of the member is a directory of the archive, so this only
-// makes what would be made anyway, and restore.ts reapplies directory modes at
-// the end. What must see earlier members complete — a hard link (its target),
+// worker) creates it: the extractor has checked that every parent of the
+// member is a directory of the archive, so this only makes what would be made
+// anyway, and restore.ts reapplies directory modes at the end. What must see earlier members complete — a hard link (its target),
 // replacing an earlier member — waits until every worker is idle and runs on
 // the main thread.
 import fs from "node:fs";
@@ -63,6 +62,7 @@ function runOps(
     }
   };
   for (let i = 0; i < ops.length && !stop(); ) {
+    // The codes of MKDIR, OPEN, WRITE, CLOSE, SYMLINK: this text cannot refer to them.
     switch (ops[i]) {
       case 0: {
         const path = ops[i + 1] as string;
@@ -164,6 +164,9 @@ function workerMain(run: typeof runOps): void {
   });
 }
 
+// A worker's code comes as text, not from a file: a compiled binary looks a
+// worker path up in the current directory unless it is an entry point of the
+// build, and import.meta.url there is the build machine's path.
 const WORKER_SOURCE = `(${workerMain.toString()})(${runOps.toString()})`;
 
 export interface PoolOptions {
