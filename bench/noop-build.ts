@@ -41,7 +41,7 @@ function measure(label: string) {
     [
       { argv: ["bash", "-c", oldWork], cwd: repo, env },
       { argv: build, cwd: repo, env: { ...env, PATH: path } },
-      // The same build with a taskrunner process per nested task (the route before nested-server.ts).
+      // The same build with a taskrunner process per nested task (the route before src/toplevel/nested-server.ts).
       { argv: build, cwd: repo, env: { ...env, PATH: path, TASKRUNNER_NESTED_PROCESSES: "1" } },
     ],
     15,

@@ -1,6 +1,6 @@
 // argv → what to do. Options are recognised only before CMD; from CMD on every
 // word belongs to the task (`taskrunner -n x bash -c 'echo -f'` keeps its -f).
-import { basename } from "./paths";
+import { basename } from "./sys/paths";
 
 export type Cli =
   | { kind: "run"; name: string; force: boolean; cmd: string; args: string[] }

@@ -19,7 +19,7 @@ async function main(): Promise<never> {
       process.exit(0);
     case "explain": {
       const { loadConfig } = await import("./config");
-      const { explainLatest } = await import("./explain-cli");
+      const { explainLatest } = await import("./trace/explain");
       const result = await explainLatest(loadConfig(process.env, process.cwd()).stateDirectory, cli.name);
       if (!result.ok) fail(result.error, 1);
       console.log(result.text);
@@ -30,7 +30,7 @@ async function main(): Promise<never> {
     case "run": {
       // Loaded here so that --version and --help stay cheap.
       const { loadConfig, ConfigError } = await import("./config");
-      const { runTask } = await import("./runner");
+      const { runTask } = await import("./runner/runner");
       let config;
       try {
         config = loadConfig(process.env, process.cwd());

@@ -6,7 +6,7 @@
 // server (s3rver on 127.0.0.1) — against the same .out, or against
 // <case>.s3.out where the S3 run says something different (store addresses).
 // A case with nested tasks runs once more with TASKRUNNER_NESTED_PROCESSES=1:
-// nested tasks served inside the toplevel (the default, nested-server.ts) and
+// nested tasks served inside the toplevel (the default, src/toplevel/nested-server.ts) and
 // nested taskrunner processes (the fallback) must look the same to the user.
 // Every case also shows that TASKRUNNER_LOG_INFO=1 adds no `info |` line outside the documented
 // set (helpers/golden.ts DOCUMENTED_INFO): checked on its own runs where the case sets it, and

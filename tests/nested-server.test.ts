@@ -1,4 +1,4 @@
-// Nested tasks served by the toplevel (src/nested-server.ts), with real
+// Nested tasks served by the toplevel (src/toplevel/nested-server.ts), with real
 // processes: where a nested task runs, and what a connection to the server
 // can and cannot make it do. How both routes look to the user is compared by
 // the golden cases (each nested case also runs with TASKRUNNER_NESTED_PROCESSES=1).

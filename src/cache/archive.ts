@@ -1,5 +1,5 @@
 // The archive format, shared with the old tool: a tar of the outputs, named by
-// their paths relative to the cache root (output-paths.ts), compressed with
+// their paths relative to the cache root (snapshot/output-paths.ts), compressed with
 // zstd level 3. Ours are written by tar-writer.ts, the old tool's by GNU tar;
 // each reads the other's.
 // Everything streams: tar → zstd → store on save, store → zstd → tar on
@@ -11,7 +11,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { TarExtractor, type EntryMeta } from "./tar-reader";
 import { decompress } from "./zstd-frames";
-import { placeOutputs } from "../output-paths";
+import { placeOutputs } from "../snapshot/output-paths";
 
 export type { EntryMeta };
 

@@ -11,7 +11,7 @@ import { createReadStream } from "node:fs";
 import { access } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import type { Config } from "../config";
-import { FAILURE_LIMIT, FailureGate } from "../failure-gate";
+import { FAILURE_LIMIT, FailureGate } from "../state/failure-gate";
 import { FsStore } from "./fs-store";
 import { S3Store } from "./s3-store";
 import { DEFAULT_LIMITS, StoreError, describeError, seconds, watchStall, type Limits, type ObjectStore } from "./store";
@@ -38,7 +38,7 @@ export interface RemoteCache {
   /** Key <prefix>bundles/<archiveName>, extracted into root. */
   restoreArchive(archiveName: string, root: string, opts?: RestoreOptions): Promise<RestoreOutcome>;
   /**
-   * Outputs are paths relative to root, directories or files: the archive's member names (see output-paths.ts).
+   * Outputs are paths relative to root, directories or files: the archive's member names (see snapshot/output-paths.ts).
    * An aborted signal stops the upload: no temporary file, no multipart upload left.
    */
   saveArchive(archiveName: string, root: string, outputs: string[], opts?: { signal?: AbortSignal }): Promise<SaveOutcome>;

@@ -20,14 +20,14 @@
 import { cp, lstat, lutimes, mkdir, mkdtemp, readdir, realpath, rename, rm, stat, chmod, utimes } from "node:fs/promises";
 import { join, sep } from "node:path";
 import type { Readable } from "node:stream";
-import { RESTORE_STAGING_PREFIX } from "../paths";
+import { RESTORE_STAGING_PREFIX } from "../sys/paths";
 import { unpackArchive, type EntryMeta } from "./archive";
 import { ArchiveError } from "./store";
 
 export interface RestoreIntoOptions {
   /** Directories to stage in, best first: the first on the root's file system is used, else the root itself. */
   stagingParents?: string[];
-  /** The task's declared outputs as archive member names (output-paths.ts): each one the archive holds is replaced whole. */
+  /** The task's declared outputs as archive member names (snapshot/output-paths.ts): each one the archive holds is replaced whole. */
   outputs?: string[];
   /** Stops the extraction (the staging directory is removed); the promise then rejects. */
   signal?: AbortSignal;

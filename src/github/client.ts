@@ -11,7 +11,7 @@ import type { CommitStatusClient, Log, StatusRequest } from "./index";
 import type { GithubSettings } from "./settings";
 import type { ApiResult, GithubApi, Hints } from "./api";
 import type { TokenStore } from "./token";
-import type { FailureGate } from "../failure-gate";
+import type { FailureGate } from "../state/failure-gate";
 import { describeError } from "./redact";
 
 export const REFRESH_WARNING = "GitHub API returned 401, force-refreshing token and retrying...";

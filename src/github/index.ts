@@ -6,7 +6,7 @@
 // Nothing here throws to the caller or fails a build: a problem becomes one
 // warn line (credentials never in it) and the task goes on without a status.
 import type { Config } from "../config";
-import { FailureGate } from "../failure-gate";
+import { FailureGate } from "../state/failure-gate";
 import { GithubStatusClient, OFF } from "./client";
 import { Secrets, describeError } from "./redact";
 import { checkSettings } from "./settings";

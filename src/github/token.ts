@@ -9,7 +9,7 @@
 // (its cache option): the token this store last read from the file or fetched.
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, constants } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { flock, Errno, LOCK_EX, LOCK_NB } from "../sys";
+import { flock, Errno, LOCK_EX, LOCK_NB } from "../sys/libc";
 import type { Log } from "./index";
 import type { GithubSettings } from "./settings";
 import type { ApiResult, TokenCacheHook } from "./api";

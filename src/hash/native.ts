@@ -5,7 +5,7 @@
 // `struct stat` / `struct dirent` are known; elsewhere `native()` is null and
 // callers take the reference route.
 import { FFIType, ptr, read, toArrayBuffer } from "bun:ffi";
-import { dlopenLibc, Errno, ERRNO_SYMBOL } from "../sys";
+import { dlopenLibc, Errno, ERRNO_SYMBOL } from "../sys/libc";
 
 export interface Stat {
   mode: number;

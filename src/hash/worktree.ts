@@ -16,7 +16,7 @@ import { IgnoreRules } from "./ignore";
 import { type IndexEntry, type IndexFile, parseIndex } from "./index-file";
 import { DT_DIR, DT_LNK, DT_REG, DT_UNKNOWN, native, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Stat } from "./native";
 import { bytes, type Config, configBool, userGitFile, environmentIsPlain, findRepo, parseConfigList, readConfig, type Repo, unsupportedConfig } from "./repo";
-import { RESTORE_STAGING_PREFIX } from "../paths";
+import { RESTORE_STAGING_PREFIX } from "../sys/paths";
 
 export class Fallback extends Error {}
 

@@ -1,14 +1,14 @@
 // Pure logic: line splitting, controller framing, configuration, command line,
 // snapshot arguments.
 import { test, expect, describe } from "bun:test";
-import { LineSplitter } from "../../src/lines";
-import { parseRequest, requestErrorLines } from "../../src/protocol";
+import { LineSplitter } from "../../src/output/lines";
+import { parseRequest, requestErrorLines } from "../../src/controller/protocol";
 import { loadConfig, ConfigError } from "../../src/config";
 import { parseCli } from "../../src/cli";
-import { parseSnapshotArgs } from "../../src/snapshot-args";
-import { changedPaths } from "../../src/snapshot";
-import { formatBuildId } from "../../src/state";
-import { explainChange } from "../../src/explain";
+import { parseSnapshotArgs } from "../../src/snapshot/args";
+import { changedPaths } from "../../src/snapshot/session";
+import { formatBuildId } from "../../src/state/layout";
+import { explainChange } from "../../src/snapshot/rerun-reasons";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);

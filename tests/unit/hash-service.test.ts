@@ -4,7 +4,7 @@ import { test, expect, afterAll } from "bun:test";
 import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { serveHashing, hashViaService } from "../../src/hash-service";
+import { serveHashing, hashViaService } from "../../src/toplevel/hash-service";
 import { hashInputs } from "../../src/hash";
 
 const dir = realpathSync(mkdtempSync(join(tmpdir(), "hash-service-")));

@@ -1,5 +1,5 @@
 # Body of the bash function `taskrunner`, exported to the tasks of a build whose
-# toplevel serves nested tasks itself (see nested-server.ts for the protocol).
+# toplevel serves nested tasks itself (see src/toplevel/nested-server.ts for the protocol).
 # Whenever serving is not possible — bash older than 4.4, no server (or no
 # token for it), a refused connection, or a request the server declines — it
 # runs the taskrunner binary, as a script without the function would. The

@@ -1,7 +1,7 @@
 // The system-wide job lock: an exclusive flock(2) on locks/<job>.lock.
 //
 // The task holds it as well as its runner: the locked descriptor is handed to
-// the task's process (task-process.ts, FD.jobLock), and a flock belongs to
+// the task's process (task/process.ts, FD.jobLock), and a flock belongs to
 // the open file, not to one process, so the kernel keeps the job locked while
 // any holder lives. A runner that dies — even by SIGKILL, even a toplevel
 // serving nested tasks in its own process — leaves the job locked until the
@@ -9,7 +9,7 @@
 // than running the same job beside them. A runner that ends normally releases
 // the lock explicitly (releaseJob): a background process its task left
 // running, which inherited the descriptor, does not keep the job locked.
-import { closeFd, errnoText, openOrCreate, flock, Errno, LOCK_EX, LOCK_NB, LOCK_UN } from "./sys";
+import { closeFd, errnoText, openOrCreate, flock, Errno, LOCK_EX, LOCK_NB, LOCK_UN } from "../sys/libc";
 
 export type LockOutcome = { kind: "acquired"; fd: number; waited: boolean } | { kind: "failed"; message: string };
 

@@ -1,13 +1,13 @@
 // What the toplevel does once its build is over: the summary line, the trace,
 // and housekeeping of old builds. Off the hot path of nested tasks.
 import type { TaskContext } from "./runner";
-import { flock, openOrCreate, closeFd, LOCK_EX, LOCK_NB } from "./sys";
-import { formatBuildId } from "./state";
-import { summaryLine } from "./trace/summary";
+import { flock, openOrCreate, closeFd, LOCK_EX, LOCK_NB } from "../sys/libc";
+import { formatBuildId } from "../state/layout";
+import { summaryLine } from "../trace/summary";
 
 export async function endOfBuild(ctx: TaskContext): Promise<void> {
   const { out, config, paths } = ctx;
-  const { readTaskRecords, writeTraceOf } = await import("./trace/write");
+  const { readTaskRecords, writeTraceOf } = await import("../trace/write");
   const { records, problems } = readTaskRecords(paths.tasksDir);
   // Opt-in: the old tool's info mode promises no output when a job does nothing.
   if (config.summary) out.message("info", summaryLine(records, Date.now() - ctx.record.start), { onTerminal: true });

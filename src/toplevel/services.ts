@@ -1,8 +1,8 @@
 // What the toplevel serves its build while its task runs: warm hashes for
 // nested taskrunner processes (hash-service.ts) and nested tasks run in this
 // process (nested-server.ts).
-import type { Config, Env } from "./config";
-import type { Host } from "./runner";
+import type { Config, Env } from "../config";
+import type { Host } from "../runner/runner";
 import { serveHashing } from "./hash-service";
 import { serveNested } from "./nested-server";
 

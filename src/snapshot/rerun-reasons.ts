@@ -1,5 +1,5 @@
 // Why did this task rerun? Compares the saved hash input with the new one.
-import type { HashInfo } from "./hash-file";
+import type { HashInfo } from "../state/hash-file";
 
 const LISTING_LINE = /^\d{6} \w+ [0-9a-f]{40}\t/;
 

@@ -1,7 +1,7 @@
 // `taskrunner --explain NAME`: why NAME last ran, from its newest task record.
-import { readText } from "./sys";
-import type { TaskRecord } from "./record";
-import { parseTaskRecord } from "./trace/write";
+import { readText } from "../sys/libc";
+import type { TaskRecord } from "./recorder";
+import { parseTaskRecord } from "./write";
 
 const OUTCOME_TEXT: Record<TaskRecord["outcome"], string> = {
   ran: "ran",

@@ -1,16 +1,16 @@
 // The life of one task: lock → already ran? → spawn → serve snapshot requests
 // and collect output → wait → record → report.
-import type { Config, Env } from "./config";
-import { lockJob, releaseJob } from "./lock";
-import { LineSplitter } from "./lines";
-import { Terminal, TaskOutput, type Stream } from "./output";
-import { closeFd, createFile, errnoText, flock, isOpenFd, openOrCreate, writeAll, LOCK_SH } from "./sys";
-import { Interruption, signalNumber } from "./signals";
-import { parseRequest, Reply, requestErrorLines } from "./protocol";
-import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult, type BuildPaths } from "./state";
-import { spawnTask, NESTED_SERVER_VARIABLES, type SpawnedTask } from "./task-process";
-import { SnapshotSession } from "./snapshot";
-import { TaskRecorder } from "./record";
+import type { Config, Env } from "../config";
+import { lockJob, releaseJob } from "../state/locks";
+import { LineSplitter } from "../output/lines";
+import { Terminal, TaskOutput, type Stream } from "../output/output";
+import { closeFd, createFile, errnoText, flock, isOpenFd, openOrCreate, writeAll, LOCK_SH } from "../sys/libc";
+import { Interruption, signalNumber } from "../sys/signals";
+import { parseRequest, Reply, requestErrorLines } from "../controller/protocol";
+import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult, type BuildPaths } from "../state/layout";
+import { spawnTask, NESTED_SERVER_VARIABLES, type SpawnedTask } from "../task/process";
+import { SnapshotSession } from "../snapshot/session";
+import { TaskRecorder } from "../trace/recorder";
 import { endOfBuild } from "./build-end";
 
 export interface RunRequest {
@@ -40,11 +40,11 @@ export interface TaskContext {
 
 /**
  * Where a task runs: in a taskrunner process of its own, or — for a nested task
- * served by the toplevel (nested-server.ts) — inside the toplevel's process.
+ * served by the toplevel (toplevel/nested-server.ts) — inside the toplevel's process.
  */
 export interface Host {
   paths: BuildPaths;
-  /** The job's locked descriptor, handed to the task too (lock.ts). */
+  /** The job's locked descriptor, handed to the task too (state/locks.ts). */
   jobLock: number;
   isToplevel: boolean;
   inToplevelProcess: boolean;
@@ -197,12 +197,12 @@ async function runTaskBody(
   const taskEnv: Env = { ...env, _taskrunner_parent_job: req.name };
   let services: { stop(): Promise<void> } | null = null;
   if (isToplevel) {
-    const { startServices } = await import("./toplevel-services");
+    const { startServices } = await import("../toplevel/services");
     const started = startServices(host, config, env, (m) => out.debug(m));
     Object.assign(taskEnv, started.env);
     services = started;
   } else if (!host.inToplevelProcess) {
-    // A nested task in its own process: its subtasks do the same (see nested-server.ts).
+    // A nested task in its own process: its subtasks do the same (see toplevel/nested-server.ts).
     for (const k of NESTED_SERVER_VARIABLES) delete taskEnv[k];
   }
   let code = 1;

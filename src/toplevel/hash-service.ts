@@ -11,9 +11,9 @@
 // with this process's rights: only its own user may connect. A socket's mode
 // follows the umask (under `umask 000` anyone could), so it lives in a
 // directory made for it, mode 0700, which must not exist before.
-import { hashInputs, type HashResult } from "./hash";
-import type { Env } from "./config";
-import { mkdir, removeFile } from "./sys";
+import { hashInputs, type HashResult } from "../hash";
+import type { Env } from "../config";
+import { mkdir, removeFile } from "../sys/libc";
 import { hasGitVariables, processVariables, sameProcessEnvironment } from "./process-env";
 
 interface Request {

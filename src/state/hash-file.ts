@@ -1,5 +1,5 @@
 // hash/<job>.hash: what a job's inputs hashed to when it last succeeded.
-import { readText, writeFileAtomic } from "./sys";
+import { readText, writeFileAtomic } from "../sys/libc";
 
 export interface HashInfo {
   hash: string;

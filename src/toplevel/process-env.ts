@@ -4,7 +4,7 @@
 // clock's zone. Work done in the toplevel for a caller whose values of these
 // differ could differ from the caller's own: both the hashing service and the
 // nested-task server decline then.
-import type { Env } from "./config";
+import type { Env } from "../config";
 
 export function readsFromProcess(name: string): boolean {
   return (

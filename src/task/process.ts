@@ -1,7 +1,7 @@
 // Starting the task: its descriptors, its environment, its process group.
-import { closeFd, dupFd } from "./sys";
-import { SNAPSHOT_FUNCTION, TASKRUNNER_FUNCTION } from "./protocol";
-import type { Env } from "./config";
+import { closeFd, dupFd } from "../sys/libc";
+import { SNAPSHOT_FUNCTION, TASKRUNNER_FUNCTION } from "../controller/protocol";
+import type { Env } from "../config";
 
 /**
  * Descriptor numbers the task sees for the runner's channels. They sit well
@@ -11,7 +11,7 @@ import type { Env } from "./config";
 export const FD = { toplevelStdout: 60, toplevelStderr: 61, request: 62, response: 63, jobLock: 64 } as const;
 const STDIO_SIZE = FD.jobLock + 1;
 
-/** Set for the tasks of a build whose toplevel serves nested tasks (nested-server.ts). */
+/** Set for the tasks of a build whose toplevel serves nested tasks (toplevel/nested-server.ts). */
 export const NESTED_SERVER_VARIABLES = ["_taskrunner_run_port", "_taskrunner_run_token", "BASH_FUNC_taskrunner%%"] as const;
 
 export interface SpawnedTask {
@@ -30,7 +30,7 @@ export function spawnTask(opts: {
   buildId: string;
   toplevelStdout: number;
   toplevelStderr: number;
-  /** The job's locked descriptor: the task holds the lock too (lock.ts). */
+  /** The job's locked descriptor: the task holds the lock too (state/locks.ts). */
   jobLock: number;
 }): SpawnOutcome {
   // Bun hands a child exactly the descriptors listed here (it closes the rest),

@@ -2,7 +2,7 @@
 // process: ~3 ms of Bun start-up, ~2 ms of set-up and a cold first hash for
 // every task, most of a skipped task's cost. The toplevel lives for the whole
 // build, so it runs nested tasks itself: their tasks' bash gets an exported
-// function `taskrunner` (src/shell/taskrunner.sh) that sends the toplevel its
+// function `taskrunner` (src/controller/shell/taskrunner.sh) that sends the toplevel its
 // arguments, cwd, umask, limits and environment over a loopback TCP connection (bash
 // has no Unix sockets), and gets back `exit N`.
 //
@@ -20,11 +20,11 @@
 // having cost this process nothing. Connections still without the token are
 // few (the oldest goes when there are too many) and short-lived; a request is
 // capped in size and in the time to send it.
-import { parseCli } from "./cli";
-import { loadConfig, ConfigError, type Env } from "./config";
-import { runLocked, tasksHere, type Host, type RunRequest } from "./runner";
-import { closeFd, flock, openOrCreate, realPath, LOCK_EX, LOCK_NB } from "./sys";
-import { releaseJob } from "./lock";
+import { parseCli } from "../cli";
+import { loadConfig, ConfigError, type Env } from "../config";
+import { runLocked, tasksHere, type Host, type RunRequest } from "../runner/runner";
+import { closeFd, flock, openOrCreate, realPath, LOCK_EX, LOCK_NB } from "../sys/libc";
+import { releaseJob } from "../state/locks";
 import { processVariables, sameProcessEnvironment } from "./process-env";
 
 /**
@@ -170,7 +170,7 @@ export function serveNested(base: Omit<Host, "jobLock" | "toParent" | "umask" | 
     const toParent = (text: string) => parent.debug(text);
     toParent(`Starting subtask ${cli.name}`);
     const request: RunRequest = { name: cli.name, force: cli.force, cmd: cli.cmd, args: cli.args };
-    // The task holds the lock too: killing this process does not free the job while its body runs (lock.ts).
+    // The task holds the lock too: killing this process does not free the job while its body runs (state/locks.ts).
     const host: Host = { ...base, jobLock: lockFd, isToplevel: false, inToplevelProcess: true, toParent, umask: req.umask, onCallerGone };
     try {
       return await runLocked(request, config, env, cwd, host);

@@ -7,8 +7,8 @@
 // agree on every path; the member names are what the old tool's `tar -c`
 // wrote, so old and new binaries share archives.
 // No node:path: the skip path (the missing-output check) runs this.
-import { basename, dirname, joinPath, resolvePath } from "./paths";
-import { realPath } from "./sys";
+import { basename, dirname, joinPath, resolvePath } from "../sys/paths";
+import { realPath } from "../sys/libc";
 
 export interface PlacedOutput {
   /** As the script wrote it, for messages. */

@@ -1,25 +1,25 @@
 // `snapshot`: decides whether a task runs, is skipped, or is restored from the
 // cache (SPEC §7), and what is saved once it has finished.
-import { loadRemote } from "./load-remote";
-import type { TaskContext } from "./runner";
-import { parseSnapshotArgs, hasInputs, usesRemoteCache, type SnapshotArgs } from "./snapshot-args";
-import { readHashFile, writeHashFile, type HashInfo } from "./hash-file";
+import { loadRemote } from "../load-remote";
+import type { TaskContext } from "../runner/runner";
+import { parseSnapshotArgs, hasInputs, usesRemoteCache, type SnapshotArgs } from "./args";
+import { readHashFile, writeHashFile, type HashInfo } from "../state/hash-file";
 // Loaded on first use: a nested task answered by the toplevel's hashing service never needs it.
-const git = () => import("./hash");
-import { Reply } from "./protocol";
+const git = () => import("../hash");
+import { Reply } from "../controller/protocol";
 import { runPostUnpack } from "./post-unpack";
-import { pathExists, realPath } from "./sys";
+import { pathExists, realPath } from "../sys/libc";
 import { cacheRootOf, placeOutputs, type PlacedOutput } from "./output-paths";
-import { resolvePath } from "./paths";
+import { resolvePath } from "../sys/paths";
 import { Reporting } from "./reporting";
-import { explainChange } from "./explain";
+import { explainChange } from "./rerun-reasons";
 
 type Decision = { run: boolean; statusDescription: string | null } | "interrupted";
 const EMPTY_HASH: HashInfo = { hash: "", hashInput: "", mainBranchCommit: null };
 
 export class SnapshotSession {
   private args: SnapshotArgs | null = null;
-  /** The declared outputs, placed (output-paths.ts), or where they are when one is outside the cache root; set once the task has inputs. */
+  /** The declared outputs, placed (snapshot/output-paths.ts), or where they are when one is outside the cache root; set once the task has inputs. */
   private outputs: { ok: true; outputs: PlacedOutput[] } | { ok: false; error: string; paths: string[] } = { ok: true, outputs: [] };
   /** Set when a successful end of this task should save a new hash. */
   private hashToSave: HashInfo | null = null;
@@ -197,12 +197,12 @@ export class SnapshotSession {
     return this.staging;
   }
 
-  /** Through the toplevel's warm hashing service when there is one (see hash-service.ts). */
+  /** Through the toplevel's warm hashing service when there is one (see toplevel/hash-service.ts). */
   private async hash(args: SnapshotArgs) {
     const { ctx } = this;
     const service = ctx.env._taskrunner_hash_service;
     if (service && !ctx.inToplevelProcess && args.fileInputs.length > 0) {
-      const { hashViaService } = await import("./hash-service");
+      const { hashViaService } = await import("../toplevel/hash-service");
       const viaService = await hashViaService(service, ctx.env, ctx.cwd, args.fileInputs, args.rawInputs);
       if (viaService) return viaService;
       ctx.out.debug("Hashing service unavailable; hashing here");

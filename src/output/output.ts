@@ -1,7 +1,7 @@
 // How lines look and where they go. The runner says *what* happened (a task
 // line, a runner message); this module formats it once and hands it to the
 // sinks: the toplevel's terminal streams, the task's log file, the quiet buffer.
-import { closeFd, errnoText, flock, writeAll, LOCK_EX, LOCK_UN } from "./sys";
+import { closeFd, errnoText, flock, writeAll, LOCK_EX, LOCK_UN } from "../sys/libc";
 import { concat } from "./lines";
 
 export type Stream = "stdout" | "stderr" | "debug" | "info" | "warn" | "error";

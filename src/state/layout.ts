@@ -1,6 +1,6 @@
 // The state directory's layout (SPEC §4) and the build's identity (SPEC §3).
-import { Errno, errnoText, mkdir, mkdirp, readText, writeFileAtomic } from "./sys";
-import { joinPath as join } from "./paths";
+import { Errno, errnoText, mkdir, mkdirp, readText, writeFileAtomic } from "../sys/libc";
+import { joinPath as join } from "../sys/paths";
 
 export interface BuildPaths {
   stateDir: string;

@@ -51,7 +51,7 @@ export function encodeRequest(words: string[]): string {
 /** The exported bash function `snapshot` (BASH_FUNC_snapshot%% value). */
 export const SNAPSHOT_FUNCTION = `() {\n${snapshotBody}\n}`;
 
-/** The exported bash function `taskrunner`: nested tasks through the toplevel (nested-server.ts). */
+/** The exported bash function `taskrunner`: nested tasks through the toplevel (toplevel/nested-server.ts). */
 export const TASKRUNNER_FUNCTION = `() {\n${taskrunnerBody
   .split("\n")
   .filter((line) => !/^\s*#/.test(line))

@@ -1,9 +1,9 @@
 // The task's connections to the outside: the remote cache store and GitHub
 // commit statuses. Both are opened on first use, so a task that needs neither
 // never loads the AWS SDK or octokit.
-import { loadRemote } from "./load-remote";
-import type { TaskContext } from "./runner";
-import type { RemoteCache, CommitStatusClient, StatusRequest } from "./remote";
+import { loadRemote } from "../load-remote";
+import type { TaskContext } from "../runner/runner";
+import type { RemoteCache, CommitStatusClient, StatusRequest } from "../remote";
 
 export class Reporting {
   private cache: Promise<RemoteCache | null> | null = null;
@@ -28,7 +28,7 @@ export class Reporting {
   }
 
   private commit(): Promise<string | null> {
-    this.sha ??= import("./hash").then((m) => m.headCommit(this.ctx.cwd));
+    this.sha ??= import("../hash").then((m) => m.headCommit(this.ctx.cwd));
     return this.sha;
   }
 

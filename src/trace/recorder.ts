@@ -1,9 +1,9 @@
 // What one task did, for the build's trace, the summary line and --explain:
 // builds/<id>/tasks/<job>.json, written once when the task is over.
-import { writeFileAtomic, mkdirp } from "./sys";
+import { writeFileAtomic, mkdirp } from "../sys/libc";
 
-import type { Outcome, Phase, TaskRecord } from "./trace/record";
-export type { Outcome, Phase, TaskRecord } from "./trace/record";
+import type { Outcome, Phase, TaskRecord } from "./record";
+export type { Outcome, Phase, TaskRecord } from "./record";
 export type PhaseName = Phase["name"];
 
 export const now = () => performance.timeOrigin + performance.now();
