@@ -11,7 +11,7 @@
 import { Octokit } from "@octokit/core";
 import { retry } from "@octokit/plugin-retry";
 import { createAppAuth } from "@octokit/auth-app";
-import type { HttpPolicy, Log } from "./index";
+import type { HttpPolicy, Log } from "./types";
 import type { GithubSettings } from "./settings";
 import { describeError, type Secrets } from "./redact";
 

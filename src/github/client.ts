@@ -7,7 +7,7 @@
 // that cannot be had switches statuses off for the rest of the build at once,
 // other faults after FAILURE_LIMIT; the fault that does it says so, in its
 // one warn line, and later calls are a debug line each.
-import type { CommitStatusClient, Log, StatusRequest } from "./index";
+import type { CommitStatusClient, Log, StatusRequest } from "./types";
 import type { GithubSettings } from "./settings";
 import type { ApiResult, GithubApi, Hints } from "./api";
 import type { TokenStore } from "./token";

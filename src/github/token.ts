@@ -10,7 +10,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, constants } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { flock, Errno, LOCK_EX, LOCK_NB } from "../sys/libc";
-import type { Log } from "./index";
+import type { Log } from "./types";
 import type { GithubSettings } from "./settings";
 import type { ApiResult, TokenCacheHook } from "./api";
 import { describeError, type Secrets } from "./redact";

@@ -1,6 +1,6 @@
 // What the toplevel does once its build is over: the summary line, the trace,
 // and housekeeping of old builds. Off the hot path of nested tasks.
-import type { TaskContext } from "./runner";
+import type { TaskContext } from "../task/context";
 import { flock, openOrCreate, closeFd, LOCK_EX, LOCK_NB } from "../sys/libc";
 import { formatBuildId } from "../state/layout";
 import { summaryLine } from "../trace/summary";

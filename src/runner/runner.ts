@@ -12,56 +12,9 @@ import { spawnTask, NESTED_SERVER_VARIABLES, type SpawnedTask } from "../task/pr
 import { SnapshotSession } from "../snapshot/session";
 import { TaskRecorder } from "../trace/recorder";
 import { endOfBuild } from "./build-end";
-
-export interface RunRequest {
-  name: string;
-  force: boolean;
-  cmd: string;
-  args: string[];
-}
-
-/** Everything a task's helpers (snapshot, cache, status) need to know about it. */
-export interface TaskContext {
-  job: string;
-  env: Env;
-  record: TaskRecorder;
-  force: boolean;
-  /** The build's toplevel task. */
-  isToplevel: boolean;
-  /** Running inside the toplevel's process (the toplevel, or a nested task it serves). */
-  inToplevelProcess: boolean;
-  cwd: string;
-  config: Config;
-  paths: BuildPaths;
-  out: TaskOutput;
-  /** Aborts the task's restores, uploads and post-unpack commands when a signal comes. */
-  interruption: Interruption;
-}
-
-/**
- * Where a task runs: in a taskrunner process of its own, or — for a nested task
- * served by the toplevel (toplevel/nested-server.ts) — inside the toplevel's process.
- */
-export interface Host {
-  paths: BuildPaths;
-  /** The job's locked descriptor, handed to the task too (state/locks.ts). */
-  jobLock: number;
-  isToplevel: boolean;
-  inToplevelProcess: boolean;
-  /** The toplevel's streams (its descriptors are what a task gets as 60/61). */
-  terminal: Terminal;
-  /** A debug line for the parent task's log. */
-  toParent: (text: string) => void;
-  /** The caller's umask, when it differs from this process's. */
-  umask: number | null;
-  /** Called with a function that interrupts the task, for when its caller goes away. */
-  onCallerGone?: (interrupt: () => void) => void;
-}
+import { TaskRegistry, type Host, type RunRequest, type TaskContext } from "../task/context";
 
 const encoder = new TextEncoder();
-
-/** Tasks whose runner is this process, by name: a nested task served here finds its parent's log. */
-export const tasksHere = new Map<string, TaskOutput>();
 
 function exitDescription(code: number): string {
   return code === 0 ? "ExitSuccess" : `ExitFailure ${code}`;
@@ -111,7 +64,7 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
     terminal.write(false, encoder.encode(`[${req.name}] error | ${lock.message}\n`));
     return 1;
   }
-  const host: Host = { paths, jobLock: lock.fd, isToplevel, inToplevelProcess: isToplevel, terminal, toParent, umask: null };
+  const host: Host = { paths, jobLock: lock.fd, isToplevel, inToplevelProcess: isToplevel, terminal, registry: new TaskRegistry(), toParent, umask: null };
   try {
     return await runLocked(req, config, env, cwd, host);
   } finally {
@@ -146,14 +99,14 @@ export async function runLocked(req: RunRequest, config: Config, env: Env, cwd: 
       logFd,
       logPath: paths.logFile(req.name),
     });
-    tasksHere.set(req.name, out);
+    const unregister = host.registry.add(req.name, out);
     // Listened for over the whole task: its restores, uploads and post-unpack commands too.
     const interruption = new Interruption().start();
     try {
       return await runTaskBody(req, config, env, cwd, host, out, interruption);
     } finally {
       interruption.stop();
-      tasksHere.delete(req.name);
+      unregister();
     }
   } finally {
     // The toplevel keeps its share until it exits (after the end of the build).
@@ -198,7 +151,8 @@ async function runTaskBody(
   let services: { stop(): Promise<void> } | null = null;
   if (isToplevel) {
     const { startServices } = await import("../toplevel/services");
-    const started = startServices(host, config, env, (m) => out.debug(m));
+    // The services run nested tasks through runLocked, as this process runs its own.
+    const started = startServices(host, runLocked, config, env, (m) => out.debug(m));
     Object.assign(taskEnv, started.env);
     services = started;
   } else if (!host.inToplevelProcess) {

@@ -7,7 +7,7 @@
 // agree on every path; the member names are what the old tool's `tar -c`
 // wrote, so old and new binaries share archives.
 // No node:path: the skip path (the missing-output check) runs this.
-import { basename, dirname, joinPath, resolvePath } from "../sys/paths";
+import { basename, dirname, joinPath, relativeTo, resolvePath } from "../sys/paths";
 import { realPath } from "../sys/libc";
 
 export interface PlacedOutput {
@@ -37,12 +37,6 @@ export function placeOutputs(startDir: string, cacheRoot: string, declared: stri
     outputs.push({ declared: d, path, member });
   }
   return { ok: true, outputs };
-}
-
-function relativeTo(root: string, path: string): string | null {
-  if (path === root) return ".";
-  const prefix = root === "/" ? "/" : `${root}/`;
-  return path.startsWith(prefix) ? path.slice(prefix.length) : null;
 }
 
 /**

@@ -2,7 +2,7 @@
 // successful run or restore; their stdout and stderr both become the task's
 // stderr lines, in the order the command wrote them: one pipe takes both (the
 // `exec 2>&1;` prefix keeps the command on line 1 for the shell's messages).
-import type { TaskContext } from "../runner/runner";
+import type { TaskContext } from "../task/context";
 import { LineSplitter } from "../output/lines";
 
 /** null on success, else a message saying what failed. */

@@ -2,7 +2,7 @@
 // commit statuses. Both are opened on first use, so a task that needs neither
 // never loads the AWS SDK or octokit.
 import { loadRemote } from "../load-remote";
-import type { TaskContext } from "../runner/runner";
+import type { TaskContext } from "../task/context";
 import type { RemoteCache, CommitStatusClient, StatusRequest } from "../remote";
 
 export class Reporting {

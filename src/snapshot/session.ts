@@ -1,7 +1,7 @@
 // `snapshot`: decides whether a task runs, is skipped, or is restored from the
 // cache (SPEC §7), and what is saved once it has finished.
 import { loadRemote } from "../load-remote";
-import type { TaskContext } from "../runner/runner";
+import type { TaskContext } from "../task/context";
 import { parseSnapshotArgs, hasInputs, usesRemoteCache, type SnapshotArgs } from "./args";
 import { readHashFile, writeHashFile, type HashInfo } from "../state/hash-file";
 // Loaded on first use: a nested task answered by the toplevel's hashing service never needs it.

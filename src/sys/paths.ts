@@ -25,6 +25,23 @@ export function resolvePath(base: string, p: string): string {
 }
 
 /**
+ * Whether path is root or lies below it: the one "inside the root" check
+ * (outputs in the cache root, restored members, store keys). Both absolute
+ * and normalised (resolvePath, realpath); a trailing slash on root is allowed.
+ */
+export function isInside(path: string, root: string): boolean {
+  const r = root.length > 1 ? root.replace(/\/+$/, "") : root;
+  return path === r || path.startsWith(r === "/" ? "/" : `${r}/`);
+}
+
+/** path relative to root, `/`-separated (`.` for root itself), or null when path is not inside root. */
+export function relativeTo(root: string, path: string): string | null {
+  if (!isInside(path, root)) return null;
+  const rest = path.slice(root.replace(/\/+$/, "").length).replace(/^\/+/, "");
+  return rest === "" ? "." : rest;
+}
+
+/**
  * Restores stage an archive in a directory named so (cache/restore.ts), out of
  * the work tree when they can. Input hashes never count one (hash/), wherever
  * a crash may have left it.

@@ -22,7 +22,7 @@
 // capped in size and in the time to send it.
 import { parseCli } from "../cli";
 import { loadConfig, ConfigError, type Env } from "../config";
-import { runLocked, tasksHere, type Host, type RunRequest } from "../runner/runner";
+import type { Host, RunLocked, RunRequest } from "../task/context";
 import { closeFd, flock, openOrCreate, realPath, LOCK_EX, LOCK_NB } from "../sys/libc";
 import { releaseJob } from "../state/locks";
 import { processVariables, sameProcessEnvironment } from "./process-env";
@@ -129,7 +129,12 @@ export interface NestedServer {
   stop(): Promise<void>;
 }
 
-export function serveNested(base: Omit<Host, "jobLock" | "toParent" | "umask" | "isToplevel" | "inToplevelProcess">, ownEnv: Env, debug: (m: string) => void): NestedServer | null {
+export function serveNested(
+  base: Omit<Host, "jobLock" | "toParent" | "umask" | "isToplevel" | "inToplevelProcess">,
+  runLocked: RunLocked,
+  ownEnv: Env,
+  debug: (m: string) => void,
+): NestedServer | null {
   const token = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
   // What a connection must start with.
   const tokenBytes = Buffer.from(`${token}\0`);
@@ -144,7 +149,7 @@ export function serveNested(base: Omit<Host, "jobLock" | "toParent" | "umask" | 
     if (cli.kind !== "run") return null;
     const { env } = req;
     if (env._taskrunner_build_id !== base.paths.buildId || !sameProcessEnvironment(env, ownVariables())) return null;
-    const parent = tasksHere.get(env._taskrunner_parent_job ?? "");
+    const parent = base.registry.get(env._taskrunner_parent_job ?? "");
     if (!parent) return null;
     // A script that raised or lowered a limit (`ulimit -n 4096`) gets a process of its own.
     if (!req.bash.startsWith("/") || (await limitsHere(req.bash)) !== req.limits) return null;
