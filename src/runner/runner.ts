@@ -13,6 +13,7 @@ import { SnapshotSession } from "../snapshot/session";
 import { TaskRecorder } from "../trace/recorder";
 import { endOfBuild } from "./build-end";
 import { TaskRegistry, type Host, type RunRequest, type TaskContext } from "../task/context";
+import { INTERNAL, readInternalEnv, type InternalEnv } from "../internal-env";
 
 const encoder = new TextEncoder();
 
@@ -20,17 +21,14 @@ function exitDescription(code: number): string {
   return code === 0 ? "ExitSuccess" : `ExitFailure ${code}`;
 }
 
-/** A descriptor number from our own environment, if it is set and open. */
-function inheritedFd(env: Env, name: string): number | null {
-  const raw = env[name];
-  if (raw === undefined || !/^\d+$/.test(raw)) return null;
-  const fd = Number(raw);
-  return isOpenFd(fd) ? fd : null;
+/** An inherited descriptor, if it is still open. */
+function openFd(fd: number | null): number | null {
+  return fd !== null && isOpenFd(fd) ? fd : null;
 }
 
 /** The parent taskrunner's request pipe: our debug lines belong in its log too. */
-function parentChannel(env: Env): (text: string) => void {
-  const fd = inheritedFd(env, "_taskrunner_request_pipe");
+function parentChannel(internal: InternalEnv): (text: string) => void {
+  const fd = openFd(internal.requestPipe);
   if (fd === null) return () => {};
   return (text) => {
     writeAll(fd, encoder.encode(`${JSON.stringify(["debug", text])}\n`));
@@ -39,9 +37,9 @@ function parentChannel(env: Env): (text: string) => void {
 
 /** A taskrunner process's one task: the toplevel's, or a nested one the toplevel does not serve. */
 export async function runTask(req: RunRequest, config: Config, env: Env, cwd: string): Promise<number> {
-  const inheritedBuild = env._taskrunner_build_id;
-  const isToplevel = !inheritedBuild;
-  const paths = isToplevel ? createBuild(config.stateDirectory) : buildPaths(config.stateDirectory, inheritedBuild);
+  const internal = readInternalEnv(env);
+  const isToplevel = internal.buildId === null;
+  const paths = internal.buildId === null ? createBuild(config.stateDirectory) : buildPaths(config.stateDirectory, internal.buildId);
   if ("error" in paths) {
     // Nothing is set up yet: no terminal lock, no log.
     console.error(`[${req.name}] error | ${paths.error}`);
@@ -51,12 +49,12 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
 
   // Nested runners write straight to the toplevel's streams, whatever their
   // own stdout/stderr were redirected to.
-  const outFd = (isToplevel ? null : inheritedFd(env, "_taskrunner_toplevel_stdout")) ?? 1;
-  const errFd = (isToplevel ? null : inheritedFd(env, "_taskrunner_toplevel_stderr")) ?? 2;
+  const outFd = (isToplevel ? null : openFd(internal.toplevelStdout)) ?? 1;
+  const errFd = (isToplevel ? null : openFd(internal.toplevelStderr)) ?? 2;
   // Without this lock, lines could tear under heavy parallel output; they would all still arrive.
   const outputLockFd = openOrCreate(`${paths.buildDir}/output.lock`);
   const terminal = new Terminal(outFd, errFd, outputLockFd >= 0 ? outputLockFd : null);
-  const toParent = isToplevel ? () => {} : parentChannel(env);
+  const toParent = isToplevel ? () => {} : parentChannel(internal);
 
   toParent(`Starting subtask ${req.name}`);
   const lock = lockJob(paths.lockFile(req.name), () => toParent(`Waiting for the lock of ${req.name}`));
@@ -124,10 +122,12 @@ async function runTaskBody(
   interruption: Interruption,
 ): Promise<number> {
   const { paths, isToplevel, toParent } = host;
-  const record = new TaskRecorder(req.name, isToplevel ? null : (env._taskrunner_parent_job ?? null));
+  const internal = readInternalEnv(env);
+  const record = new TaskRecorder(req.name, isToplevel ? null : internal.parentJob);
   const ctx: TaskContext = {
     job: req.name,
     env,
+    internal,
     record,
     force: req.force,
     isToplevel,
@@ -147,7 +147,7 @@ async function runTaskBody(
   out.debug(`  buildId: ${paths.buildId}`);
   out.debug(`  cwd: ${cwd}`);
 
-  const taskEnv: Env = { ...env, _taskrunner_parent_job: req.name };
+  const taskEnv: Env = { ...env, [INTERNAL.parentJob]: req.name };
   let services: { stop(): Promise<void> } | null = null;
   if (isToplevel) {
     const { startServices } = await import("../toplevel/services");

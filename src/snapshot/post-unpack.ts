@@ -4,6 +4,7 @@
 // `exec 2>&1;` prefix keeps the command on line 1 for the shell's messages).
 import type { TaskContext } from "../task/context";
 import { LineSplitter } from "../output/lines";
+import { INTERNAL } from "../internal-env";
 
 /** null on success, else a message saying what failed. */
 export async function runPostUnpack(ctx: TaskContext, cmd: string): Promise<string | null> {
@@ -12,7 +13,7 @@ export async function runPostUnpack(ctx: TaskContext, cmd: string): Promise<stri
   try {
     proc = Bun.spawn(["sh", "-c", `exec 2>&1; ${cmd}`], {
       cwd: ctx.cwd,
-      env: { ...ctx.env, _taskrunner_build_id: ctx.paths.buildId } as Record<string, string>,
+      env: { ...ctx.env, [INTERNAL.buildId]: ctx.paths.buildId } as Record<string, string>,
       stdio: ["ignore", "pipe", "pipe"],
     });
   } catch (e) {

@@ -200,7 +200,7 @@ export class SnapshotSession {
   /** Through the toplevel's warm hashing service when there is one (see toplevel/hash-service.ts). */
   private async hash(args: SnapshotArgs) {
     const { ctx } = this;
-    const service = ctx.env._taskrunner_hash_service;
+    const service = ctx.internal.hashService;
     if (service && !ctx.inToplevelProcess && args.fileInputs.length > 0) {
       const { hashViaService } = await import("../toplevel/hash-service");
       const viaService = await hashViaService(service, ctx.env, ctx.cwd, args.fileInputs, args.rawInputs);

@@ -3,6 +3,7 @@
 // one small registry, no behaviour: everything that runs a task imports this
 // module, and it imports nothing that runs one.
 import type { Config, Env } from "../config";
+import type { InternalEnv } from "../internal-env";
 import type { TaskOutput, Terminal } from "../output/output";
 import type { BuildPaths } from "../state/layout";
 import type { TaskRecorder } from "../trace/recorder";
@@ -19,6 +20,8 @@ export interface RunRequest {
 export interface TaskContext {
   job: string;
   env: Env;
+  /** Our variables in env, read once. */
+  internal: InternalEnv;
   cwd: string;
   record: TaskRecorder;
   force: boolean;

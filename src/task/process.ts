@@ -2,6 +2,7 @@
 import { closeFd, dupFd } from "../sys/libc";
 import { SNAPSHOT_FUNCTION, TASKRUNNER_FUNCTION } from "../controller/protocol";
 import type { Env } from "../config";
+import { INTERNAL } from "../internal-env";
 
 /**
  * Descriptor numbers the task sees for the runner's channels. They sit well
@@ -12,7 +13,7 @@ export const FD = { toplevelStdout: 60, toplevelStderr: 61, request: 62, respons
 const STDIO_SIZE = FD.jobLock + 1;
 
 /** Set for the tasks of a build whose toplevel serves nested tasks (toplevel/nested-server.ts). */
-export const NESTED_SERVER_VARIABLES = ["_taskrunner_run_port", "_taskrunner_run_token", "BASH_FUNC_taskrunner%%"] as const;
+export const NESTED_SERVER_VARIABLES = [INTERNAL.runPort, INTERNAL.runToken, INTERNAL.taskrunnerFunction] as const;
 
 export interface SpawnedTask {
   proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
@@ -50,14 +51,14 @@ export function spawnTask(opts: {
   stdio[FD.response] = "pipe";
   const env: Env = {
     ...opts.env,
-    _taskrunner_build_id: opts.buildId,
-    _taskrunner_request_pipe: String(FD.request),
-    _taskrunner_response_pipe: String(FD.response),
-    _taskrunner_toplevel_stdout: String(FD.toplevelStdout),
-    _taskrunner_toplevel_stderr: String(FD.toplevelStderr),
-    "BASH_FUNC_snapshot%%": SNAPSHOT_FUNCTION,
+    [INTERNAL.buildId]: opts.buildId,
+    [INTERNAL.requestPipe]: String(FD.request),
+    [INTERNAL.responsePipe]: String(FD.response),
+    [INTERNAL.toplevelStdout]: String(FD.toplevelStdout),
+    [INTERNAL.toplevelStderr]: String(FD.toplevelStderr),
+    [INTERNAL.snapshotFunction]: SNAPSHOT_FUNCTION,
   };
-  if (env._taskrunner_run_port) env["BASH_FUNC_taskrunner%%"] = TASKRUNNER_FUNCTION;
+  if (env[INTERNAL.runPort]) env[INTERNAL.taskrunnerFunction] = TASKRUNNER_FUNCTION;
   try {
     const proc = Bun.spawn([opts.cmd, ...opts.args], {
       cwd: opts.cwd,

@@ -23,6 +23,7 @@
 import { parseCli } from "../cli";
 import { loadConfig, ConfigError, type Env } from "../config";
 import type { Host, RunLocked, RunRequest } from "../task/context";
+import { INTERNAL, readInternalEnv } from "../internal-env";
 import { closeFd, flock, openOrCreate, realPath, LOCK_EX, LOCK_NB } from "../sys/libc";
 import { releaseJob } from "../state/locks";
 import { processVariables, sameProcessEnvironment } from "./process-env";
@@ -148,8 +149,9 @@ export function serveNested(
     const cli = parseCli(req.args);
     if (cli.kind !== "run") return null;
     const { env } = req;
-    if (env._taskrunner_build_id !== base.paths.buildId || !sameProcessEnvironment(env, ownVariables())) return null;
-    const parent = base.registry.get(env._taskrunner_parent_job ?? "");
+    const internal = readInternalEnv(env);
+    if (internal.buildId !== base.paths.buildId || !sameProcessEnvironment(env, ownVariables())) return null;
+    const parent = base.registry.get(internal.parentJob ?? "");
     if (!parent) return null;
     // A script that raised or lowered a limit (`ulimit -n 4096`) gets a process of its own.
     if (!req.bash.startsWith("/") || (await limitsHere(req.bash)) !== req.limits) return null;
@@ -292,7 +294,7 @@ export function serveNested(
     // Every served task listens for the signals the toplevel forwards.
     process.setMaxListeners(0);
     return {
-      env: { _taskrunner_run_port: String(server.port), _taskrunner_run_token: token },
+      env: { [INTERNAL.runPort]: String(server.port), [INTERNAL.runToken]: token },
       async stop() {
         if (running.size > 0) debug(`Waiting for ${running.size} nested task(s) still running`);
         while (running.size > 0) await Promise.allSettled([...running]);

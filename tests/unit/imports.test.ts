@@ -18,6 +18,7 @@ const SRC = join(import.meta.dir, "../../src");
 const LAYERS: string[][] = [
   ["sys"],
   ["version.ts", "config.ts"],
+  ["internal-env.ts"],
   ["cli.ts"],
   ["output"],
   ["state"],
