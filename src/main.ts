@@ -1,6 +1,7 @@
 // Entry point: argv → what to do. The only place that calls process.exit.
 import { parseCli, renderHelp, SHORT_USAGE } from "./cli";
 import { VERSION } from "./version";
+import { describeError } from "./sys/errors";
 
 function fail(message: string, code: number): never {
   // console.* rather than process.stdout/stderr: those streams cost milliseconds to set up.
@@ -41,10 +42,10 @@ async function main(): Promise<never> {
       try {
         process.exit(await runTask(cli, config, process.env, process.cwd()));
       } catch (e) {
-        fail(`internal error: ${(e as Error).message}`, 1);
+        fail(`internal error: ${describeError(e)}`, 1);
       }
     }
   }
 }
 
-main().catch((e) => fail(`internal error: ${(e as Error).message}`, 1));
+main().catch((e) => fail(`internal error: ${describeError(e)}`, 1));

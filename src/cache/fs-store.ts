@@ -12,7 +12,8 @@ import { dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
-import { StoreError, describeError, type ObjectStore } from "./store";
+import { StoreError, type ObjectStore } from "./store";
+import { describeError } from "../sys/errors";
 import { isInside } from "../sys/paths";
 
 export class FsStore implements ObjectStore {

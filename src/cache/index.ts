@@ -11,10 +11,12 @@ import { createReadStream } from "node:fs";
 import { access } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import type { Config } from "../config";
+import type { Log } from "../output/log";
 import { FAILURE_LIMIT, FailureGate } from "../state/failure-gate";
 import { FsStore } from "./fs-store";
 import { S3Store } from "./s3-store";
-import { DEFAULT_LIMITS, StoreError, describeError, seconds, watchStall, type Limits, type ObjectStore } from "./store";
+import { DEFAULT_LIMITS, StoreError, seconds, watchStall, type Limits, type ObjectStore } from "./store";
+import { describeError } from "../sys/errors";
 
 /** "interrupted": cut short by the task's interruption, with nothing left behind (no staging directory, no partial object). */
 export type RestoreOutcome = { kind: "restored" } | { kind: "miss" } | { kind: "interrupted" } | { kind: "failed"; message: string };
@@ -49,11 +51,6 @@ export interface RemoteCache {
   uploadLog(buildId: string, job: string, logPath: string): Promise<{ url: string } | { failed: string }>;
 }
 
-export interface CacheLog {
-  warn(msg: string): void;
-  debug(msg: string): void;
-}
-
 /** `<job>[-<cache version>]-<hash>.tar.zst` (SPEC §8). */
 export function archiveName(job: string, cacheVersion: string | null, hash: string): string {
   return `${job}${cacheVersion ? `-${cacheVersion}` : ""}-${hash}.tar.zst`;
@@ -66,7 +63,7 @@ export function archiveName(job: string, cacheVersion: string | null, hash: stri
  * local cache), while a bucket often comes from CI-wide environment. Uploads
  * and log uploads follow the same choice.
  */
-export function openRemoteCache(config: Config, log: CacheLog, buildDir: string, limits: Partial<Limits> = {}): RemoteCache | null {
+export function openRemoteCache(config: Config, log: Log, buildDir: string, limits: Partial<Limits> = {}): RemoteCache | null {
   const lim = { ...DEFAULT_LIMITS, ...limits };
   const { bucket } = config.s3;
   let store: ObjectStore;
@@ -87,7 +84,7 @@ class StoreCache implements RemoteCache {
   constructor(
     private readonly store: ObjectStore,
     private readonly config: Config,
-    private readonly log: CacheLog,
+    private readonly log: Log,
     private readonly gate: FailureGate,
     private readonly limits: Limits,
   ) {

@@ -8,10 +8,12 @@
 import type { Config } from "../config";
 import { FailureGate } from "../state/failure-gate";
 import { GithubStatusClient, OFF } from "./client";
-import { Secrets, describeError } from "./redact";
+import { Secrets } from "./redact";
+import { describeError } from "../sys/errors";
 import { checkSettings } from "./settings";
 import { TokenStore, type FetchToken } from "./token";
-import type { ClientOptions, CommitStatusClient, HttpPolicy, Log, Places } from "./types";
+import type { ClientOptions, CommitStatusClient, HttpPolicy, Places } from "./types";
+import type { Log } from "../output/log";
 
 export type { StatusRequest, CommitStatusClient, HttpPolicy, ClientOptions, Places } from "./types";
 export { REFRESH_WARNING, OFF } from "./client";

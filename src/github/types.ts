@@ -9,11 +9,6 @@ export interface StatusRequest {
   target_url: string | null;
 }
 
-export interface Log {
-  warn(msg: string): void;
-  debug(msg: string): void;
-}
-
 export interface CommitStatusClient {
   /** Never throws; a fault is one warn line. */
   post(sha: string, req: StatusRequest): Promise<void>;

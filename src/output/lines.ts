@@ -35,6 +35,45 @@ export class LineSplitter {
   }
 }
 
+/**
+ * Reads a child process's output stream into complete lines, handed to
+ * onLines as they arrive (a last line without a newline too, at the end): the
+ * one way the output of a task or a post-unpack command becomes lines.
+ * cancel() stops reading (a stream a background process keeps open) and
+ * hands over what has arrived of an unfinished line.
+ */
+export function pumpLines(
+  stream: ReadableStream<Uint8Array>,
+  onLines: (lines: Uint8Array[]) => void,
+  onError: (e: unknown) => void,
+): { done: Promise<void>; cancel(): void } {
+  const reader = stream.getReader();
+  const splitter = new LineSplitter();
+  let cancelled = false;
+  const done = (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done || cancelled) break;
+        onLines(splitter.push(value));
+      }
+    } catch (e) {
+      onError(e);
+    }
+    const last = splitter.end();
+    if (last && !cancelled) onLines([last]);
+  })();
+  return {
+    done,
+    cancel() {
+      cancelled = true;
+      const last = splitter.end();
+      if (last) onLines([last]);
+      reader.cancel().catch(onError);
+    },
+  };
+}
+
 export function concat(parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0];
   let size = 0;

@@ -1,7 +1,7 @@
 // How lines look and where they go. The runner says *what* happened (a task
 // line, a runner message); this module formats it once and hands it to the
 // sinks: the toplevel's terminal streams, the task's log file, the quiet buffer.
-import { closeFd, errnoText, flock, writeAll, LOCK_EX, LOCK_UN } from "../sys/libc";
+import { closeFd, errnoText, writeAll } from "../sys/libc";
 import { concat } from "./lines";
 
 export type Stream = "stdout" | "stderr" | "debug" | "info" | "warn" | "error";
@@ -11,9 +11,10 @@ const encoder = new TextEncoder();
 
 /**
  * The toplevel's stdout and stderr, shared by every taskrunner of a build.
- * Each batch of complete lines is written under an exclusive flock on a
- * build-wide lock file, so lines of parallel tasks never tear into each other
- * (a pipe only guarantees that for writes up to PIPE_BUF bytes).
+ * Each batch of complete lines is written under a build-wide lock (the
+ * build's output.lock, state/locks.ts), so lines of parallel tasks never tear
+ * into each other (a pipe only guarantees that for writes up to PIPE_BUF
+ * bytes). Without the lock they could tear, but would all still arrive.
  */
 export class Terminal {
   private broken = [false, false];
@@ -21,15 +22,16 @@ export class Terminal {
   constructor(
     readonly stdoutFd: number,
     readonly stderrFd: number,
-    private readonly lockFd: number | null,
+    private readonly lock: { hold(write: () => void): void } | null,
   ) {}
 
   write(toStdout: boolean, data: Uint8Array): void {
     const i = toStdout ? 0 : 1;
     if (this.broken[i] || data.length === 0) return;
-    if (this.lockFd !== null) flock(this.lockFd, LOCK_EX);
-    const err = writeAll(toStdout ? this.stdoutFd : this.stderrFd, data);
-    if (this.lockFd !== null) flock(this.lockFd, LOCK_UN);
+    let err = 0;
+    const write = () => (err = writeAll(toStdout ? this.stdoutFd : this.stderrFd, data));
+    if (this.lock) this.lock.hold(write);
+    else write();
     if (err) this.broken[i] = true;
   }
 }

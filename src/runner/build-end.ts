@@ -1,9 +1,10 @@
 // What the toplevel does once its build is over: the summary line, the trace,
 // and housekeeping of old builds. Off the hot path of nested tasks.
 import type { TaskContext } from "../task/context";
-import { flock, openOrCreate, closeFd, LOCK_EX, LOCK_NB } from "../sys/libc";
+import { buildIsRunning } from "../state/locks";
 import { formatBuildId } from "../state/layout";
 import { summaryLine } from "../trace/summary";
+import { describeError } from "../sys/errors";
 
 export async function endOfBuild(ctx: TaskContext): Promise<void> {
   const { out, config, paths } = ctx;
@@ -37,11 +38,9 @@ export async function removeOldBuilds(stateDir: string, currentId: string, keepD
   }
   for (const id of ids) {
     if (id === currentId || !BUILD_ID.test(id) || id.slice(0, 19) >= cutoff) continue;
-    const fd = openOrCreate(`${builds}/${id}/running.lock`);
-    if (fd < 0) continue;
-    const free = flock(fd, LOCK_EX | LOCK_NB) === 0;
-    closeFd(fd);
-    if (!free) {
+    const running = buildIsRunning(`${builds}/${id}`);
+    if (running === null) continue;
+    if (running) {
       debug(`Keeping old build ${id}: it is still running`);
       continue;
     }
@@ -50,7 +49,7 @@ export async function removeOldBuilds(stateDir: string, currentId: string, keepD
       fs.rmSync(`${builds}/${id}`, { recursive: true, force: true });
       debug(`Removed old build ${id}`);
     } catch (e) {
-      debug(`Could not remove old build ${id}: ${(e as Error).message}`);
+      debug(`Could not remove old build ${id}: ${describeError(e)}`);
     }
   }
 }

@@ -1,10 +1,10 @@
 // The life of one task: lock → already ran? → spawn → serve snapshot requests
 // and collect output → wait → record → report.
 import type { Config, Env } from "../config";
-import { lockJob, releaseJob } from "../state/locks";
-import { LineSplitter } from "../output/lines";
+import { holdBuild, lockJob, releaseJob, terminalLock } from "../state/locks";
+import { LineSplitter, pumpLines } from "../output/lines";
 import { Terminal, TaskOutput, type Stream } from "../output/output";
-import { closeFd, createFile, errnoText, flock, isOpenFd, openOrCreate, writeAll, LOCK_SH } from "../sys/libc";
+import { closeFd, createFile, errnoText, isOpenFd, writeAll } from "../sys/libc";
 import { Interruption, signalNumber } from "../sys/signals";
 import { parseRequest, Reply, requestErrorLines } from "../controller/protocol";
 import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult, type BuildPaths } from "../state/layout";
@@ -14,6 +14,7 @@ import { TaskRecorder } from "../trace/recorder";
 import { endOfBuild } from "./build-end";
 import { TaskRegistry, type Host, type RunRequest, type TaskContext } from "../task/context";
 import { INTERNAL, readInternalEnv, type InternalEnv } from "../internal-env";
+import { describeError, unreachable } from "../sys/errors";
 
 const encoder = new TextEncoder();
 
@@ -51,9 +52,7 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   // own stdout/stderr were redirected to.
   const outFd = (isToplevel ? null : openFd(internal.toplevelStdout)) ?? 1;
   const errFd = (isToplevel ? null : openFd(internal.toplevelStderr)) ?? 2;
-  // Without this lock, lines could tear under heavy parallel output; they would all still arrive.
-  const outputLockFd = openOrCreate(`${paths.buildDir}/output.lock`);
-  const terminal = new Terminal(outFd, errFd, outputLockFd >= 0 ? outputLockFd : null);
+  const terminal = new Terminal(outFd, errFd, terminalLock(paths.buildDir));
   const toParent = isToplevel ? () => {} : parentChannel(internal);
 
   toParent(`Starting subtask ${req.name}`);
@@ -73,9 +72,8 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
 /** The rest of a task's life once its job lock is held (SPEC §3). */
 export async function runLocked(req: RunRequest, config: Config, env: Env, cwd: string, host: Host): Promise<number> {
   const { paths, terminal, toParent } = host;
-  // Held (shared) for as long as this build has a task alive: housekeeping never removes it.
-  const runningFd = openOrCreate(`${paths.buildDir}/running.lock`);
-  if (runningFd >= 0) flock(runningFd, LOCK_SH);
+  // Held for as long as this build has a task alive: housekeeping never removes it.
+  const running = holdBuild(paths.buildDir);
   try {
     const recorded = readResult(paths, req.name);
     if (recorded !== null) {
@@ -107,8 +105,8 @@ export async function runLocked(req: RunRequest, config: Config, env: Env, cwd: 
       unregister();
     }
   } finally {
-    // The toplevel keeps its share until it exits (after the end of the build).
-    if (runningFd >= 0 && !host.isToplevel) closeFd(runningFd);
+    // The toplevel keeps its hold until it exits (after the end of the build).
+    if (!host.isToplevel) running?.release();
   }
 }
 
@@ -226,8 +224,10 @@ async function superviseTask(task: SpawnedTask, ctx: TaskContext, session: Snaps
   });
 
   const controller = serveRequests(task, ctx, session);
-  const stdout = pump(proc.stdout, "stdout", ctx.out);
-  const stderr = pump(proc.stderr, "stderr", ctx.out);
+  const pump = (name: "stdout" | "stderr") =>
+    pumpLines(proc[name], (lines) => ctx.out.lines(name, lines), (e) => ctx.out.debug(`reading task ${name} failed: ${describeError(e)}`));
+  const stdout = pump("stdout");
+  const stderr = pump("stderr");
   const exitCode = await proc.exited;
   const code = proc.signalCode ? 128 + signalNumber(String(proc.signalCode)) : exitCode;
 
@@ -253,35 +253,6 @@ async function drained(done: Promise<void>, seconds: number): Promise<boolean> {
   const result = await Promise.race([done.then(() => true as const), timeout]);
   clearTimeout(timer);
   return result;
-}
-
-/** Reads one of the task's output streams line by line into the output sinks. */
-function pump(stream: ReadableStream<Uint8Array>, name: Stream, out: TaskOutput) {
-  const reader = stream.getReader();
-  const splitter = new LineSplitter();
-  let cancelled = false;
-  const done = (async () => {
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done || cancelled) break;
-        out.lines(name, splitter.push(value));
-      }
-    } catch (e) {
-      out.debug(`reading task ${name} failed: ${(e as Error).message}`);
-    }
-    const last = splitter.end();
-    if (last && !cancelled) out.lines(name, [last]);
-  })();
-  return {
-    done,
-    cancel() {
-      cancelled = true;
-      const last = splitter.end();
-      if (last) out.lines(name, [last]);
-      reader.cancel().catch(() => {});
-    },
-  };
 }
 
 /** The controller side of the request/response pipes (SPEC §7). */
@@ -321,12 +292,12 @@ function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSes
         }
       }
     } catch (e) {
-      ctx.out.debug(`controller channel closed: ${(e as Error).message}`);
+      ctx.out.debug(`controller channel closed: ${describeError(e)}`);
     }
   })();
   return {
     async stop() {
-      await reader.cancel().catch((e) => ctx.out.debug(`closing the controller channel: ${(e as Error).message}`));
+      await reader.cancel().catch((e) => ctx.out.debug(`closing the controller channel: ${describeError(e)}`));
       await loop;
       // Both ends are ours to close (Bun hands extra pipes over as bare descriptors): a
       // toplevel that runs thousands of nested tasks must not run out of descriptors.
@@ -335,8 +306,4 @@ function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSes
       closeFd(task.requestFd);
     },
   };
-}
-
-export function unreachable(x: never): never {
-  throw new Error(`unreachable: ${JSON.stringify(x)}`);
 }

@@ -3,8 +3,9 @@
 // stderr lines, in the order the command wrote them: one pipe takes both (the
 // `exec 2>&1;` prefix keeps the command on line 1 for the shell's messages).
 import type { TaskContext } from "../task/context";
-import { LineSplitter } from "../output/lines";
+import { pumpLines } from "../output/lines";
 import { INTERNAL } from "../internal-env";
+import { describeError } from "../sys/errors";
 
 /** null on success, else a message saying what failed. */
 export async function runPostUnpack(ctx: TaskContext, cmd: string): Promise<string | null> {
@@ -17,14 +18,10 @@ export async function runPostUnpack(ctx: TaskContext, cmd: string): Promise<stri
       stdio: ["ignore", "pipe", "pipe"],
     });
   } catch (e) {
-    return `post-unpack command ${JSON.stringify(cmd)} could not start: ${(e as Error).message}`;
+    return `post-unpack command ${JSON.stringify(cmd)} could not start: ${describeError(e)}`;
   }
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    const splitter = new LineSplitter();
-    for await (const chunk of stream) ctx.out.lines("stderr", splitter.push(chunk));
-    const last = splitter.end();
-    if (last) ctx.out.lines("stderr", [last]);
-  };
+  const drain = (stream: ReadableStream<Uint8Array>) =>
+    pumpLines(stream, (lines) => ctx.out.lines("stderr", lines), (e) => ctx.out.debug(`reading the post-unpack command's output failed: ${describeError(e)}`)).done;
   const stop = ctx.interruption.onSignal((signal) => proc.kill(signal));
   try {
     await Promise.all([drain(proc.stdout), drain(proc.stderr), proc.exited]);

@@ -12,18 +12,14 @@ export class Reporting {
 
   constructor(private readonly ctx: TaskContext) {}
 
-  private get log() {
-    return { warn: (m: string) => this.ctx.out.warn(m), debug: (m: string) => this.ctx.out.debug(m) };
-  }
-
   remoteCache(): Promise<RemoteCache | null> {
-    this.cache ??= loadRemote().then((m) => m.openRemoteCache(this.ctx.config, this.log, this.ctx.paths.buildDir));
+    this.cache ??= loadRemote().then((m) => m.openRemoteCache(this.ctx.config, this.ctx.out, this.ctx.paths.buildDir));
     return this.cache;
   }
 
   private commitStatus(): Promise<CommitStatusClient | null> {
     if (!this.ctx.config.enableCommitStatus) return Promise.resolve(null);
-    this.github ??= loadRemote().then((m) => m.openCommitStatus(this.ctx.config, this.ctx.paths, this.log));
+    this.github ??= loadRemote().then((m) => m.openCommitStatus(this.ctx.config, this.ctx.paths, this.ctx.out));
     return this.github;
   }
 
@@ -36,7 +32,7 @@ export class Reporting {
   async beforeStart(): Promise<void> {
     if (!this.ctx.isToplevel || !this.ctx.config.enableCommitStatus) return;
     const { prefetchToken } = await loadRemote();
-    await prefetchToken(this.ctx.config, this.ctx.paths, this.log);
+    await prefetchToken(this.ctx.config, this.ctx.paths, this.ctx.out);
   }
 
   async status(state: StatusRequest["state"], description: string | null, targetUrl: string | null = null): Promise<void> {

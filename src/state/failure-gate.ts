@@ -7,13 +7,10 @@
 // a few timeouts, not one per task.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import type { Log } from "../output/log";
+import { describeError } from "../sys/errors";
 
 export const FAILURE_LIMIT = 3;
-
-export interface GateLog {
-  warn(msg: string): void;
-  debug(msg: string): void;
-}
 
 export class FailureGate {
   private readonly countFile: string;
@@ -24,7 +21,7 @@ export class FailureGate {
     buildDir: string,
     service: "remote-cache" | "github",
     private readonly label: string,
-    private readonly log: GateLog,
+    private readonly log: Log,
     private readonly limit = FAILURE_LIMIT,
   ) {
     this.countFile = join(buildDir, `${service}-failures`);
@@ -60,7 +57,7 @@ export class FailureGate {
       return true;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== "EEXIST") this.log.debug(`could not count a failure of ${this.label} in ${this.countFile}: ${(e as Error).message}`);
+      if (code !== "EEXIST") this.log.debug(`could not count a failure of ${this.label} in ${this.countFile}: ${describeError(e)}`);
       return false;
     }
   }

@@ -13,7 +13,6 @@ export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const LOCK_UN = 8;
 const O_RDONLY = 0;
-const O_RDWR = 2;
 export const Errno = {
   ENOENT: 2,
   EINTR: 4,
@@ -37,6 +36,8 @@ const symbols = {
   dup: { args: [i32], returns: i32 },
   mkdir: { args: [P, FFIType.u32], returns: i32 },
   rename: { args: [P, P], returns: i32 },
+  mkstemp: { args: [P], returns: i32 },
+  fchmod: { args: [i32, FFIType.u32], returns: i32 },
   unlink: { args: [P], returns: i32 },
   access: { args: [P, i32], returns: i32 },
   realpath: { args: [P, P], returns: P },
@@ -107,9 +108,12 @@ export function flock(fd: number, op: number): number {
   return r < 0 ? -r : 0;
 }
 
-/** An existing file opened read-write, else created empty; a descriptor or -errno. */
-export function openOrCreate(path: string): number {
-  const fd = retry(() => call("open", ptr(cstr(path)), O_RDWR));
+/**
+ * A lock file: opened read-only if it exists (enough for flock(2), and allowed
+ * on a lock file another user created), else created empty; a descriptor or -errno.
+ */
+export function openLockFile(path: string): number {
+  const fd = retry(() => call("open", ptr(cstr(path)), O_RDONLY));
   if (fd !== -Errno.ENOENT) return fd;
   return createFile(path);
 }
@@ -181,12 +185,22 @@ export function readText(path: string): string | null {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** Writes a whole file atomically: a temporary file beside it, then rename. 0, or the errno that stopped it. */
-export function writeFileAtomic(path: string, text: string): number {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fd = createFile(tmp);
+/**
+ * Writes a whole file atomically: a temporary file beside it, then rename, so
+ * a reader sees the old file or the new one, never half of one. The one way
+ * taskrunner writes a file whole (hash files, results, task records, traces,
+ * the GitHub token cache). The temporary file is made by mkstemp(3): a name
+ * nobody can guess, created exclusively, so a link planted in a shared state
+ * directory cannot redirect the write. mode: less the umask, as open(2) would.
+ * 0, or the errno that stopped it.
+ */
+export function writeFileAtomic(path: string, text: string, mode = 0o644): number {
+  const template = cstr(`${path}.XXXXXX`); // mkstemp fills in the Xs
+  const fd = retry(() => call("mkstemp", ptr(template)));
   if (fd < 0) return -fd;
-  let err = writeAll(fd, encoder.encode(text));
+  const tmp = new TextDecoder().decode(template.subarray(0, template.length - 1));
+  let err = call("fchmod", fd, mode & ~process.umask()) === 0 ? 0 : errno();
+  if (!err) err = writeAll(fd, encoder.encode(text));
   // close(2) is where some file systems (NFS) report a full disk.
   if (call("close", fd) !== 0) err ||= errno();
   if (!err && call("rename", ptr(cstr(tmp)), ptr(cstr(path))) !== 0) err = errno();

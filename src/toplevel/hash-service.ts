@@ -15,6 +15,7 @@ import { hashInputs, type HashResult } from "../hash";
 import type { Env } from "../config";
 import { mkdir, removeFile } from "../sys/libc";
 import { hasGitVariables, processVariables, sameProcessEnvironment } from "./process-env";
+import { describeError } from "../sys/errors";
 
 interface Request {
   cwd: string;
@@ -57,7 +58,7 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
           buffers.set(socket, text);
           if (!text.endsWith("\n")) return;
           answer(text)
-            .catch((e) => ({ ok: false as const, error: `hash service: ${(e as Error).message}` }))
+            .catch((e) => ({ ok: false as const, error: `hash service: ${describeError(e)}` }))
             .then((reply) => {
               socket.write(`${JSON.stringify(reply)}\n`);
               socket.end();
@@ -76,7 +77,7 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
       },
     };
   } catch (e) {
-    debug(`hash service not started: ${(e as Error).message}`);
+    debug(`hash service not started: ${describeError(e)}`);
     return null;
   }
 }

@@ -24,9 +24,10 @@ import { parseCli } from "../cli";
 import { loadConfig, ConfigError, type Env } from "../config";
 import type { Host, RunLocked, RunRequest } from "../task/context";
 import { INTERNAL, readInternalEnv } from "../internal-env";
-import { closeFd, flock, openOrCreate, realPath, LOCK_EX, LOCK_NB } from "../sys/libc";
-import { releaseJob } from "../state/locks";
+import { realPath } from "../sys/libc";
+import { releaseJob, tryLockJob } from "../state/locks";
 import { processVariables, sameProcessEnvironment } from "./process-env";
+import { describeError } from "../sys/errors";
 
 /**
  * Linux lets a new process have at most 6 MiB of arguments and environment (a
@@ -168,12 +169,9 @@ export function serveNested(
     // (A relative state directory means another one in another cwd: leave that to the binary.)
     if (!config.stateDirectory.startsWith("/") || config.stateDirectory !== base.paths.stateDir || config.nestedProcesses) return null;
 
-    const lockFd = openOrCreate(base.paths.lockFile(cli.name));
-    if (lockFd < 0) return null;
-    if (flock(lockFd, LOCK_EX | LOCK_NB) !== 0) {
-      closeFd(lockFd);
-      return null; // held: the binary waits for it, in a process of its own
-    }
+    const lock = tryLockJob(base.paths.lockFile(cli.name));
+    if (lock.kind !== "acquired") return null; // held: the binary waits for it, in a process of its own
+    const lockFd = lock.fd;
     const toParent = (text: string) => parent.debug(text);
     toParent(`Starting subtask ${cli.name}`);
     const request: RunRequest = { name: cli.name, force: cli.force, cmd: cli.cmd, args: cli.args };
@@ -275,7 +273,7 @@ export function serveNested(
             .then((code) => c.reply(code === null ? "fallback" : `exit ${code}`))
             .catch((e) => {
               // As a taskrunner process would say it (main.ts).
-              base.terminal.write(false, new TextEncoder().encode(`taskrunner: internal error: ${(e as Error).message}\n`));
+              base.terminal.write(false, new TextEncoder().encode(`taskrunner: internal error: ${describeError(e)}\n`));
               c.reply("exit 1");
             })
             .finally(() => running.delete(work));
@@ -305,7 +303,7 @@ export function serveNested(
       },
     };
   } catch (e) {
-    debug(`nested task server not started: ${(e as Error).message}`);
+    debug(`nested task server not started: ${describeError(e)}`);
     return null;
   }
 }
