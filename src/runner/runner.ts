@@ -8,7 +8,7 @@ import { closeFd, createFile, errnoText, isOpenFd, writeAll } from "../sys/libc"
 import { Interruption, signalNumber } from "../sys/signals";
 import { parseRequest, Reply, requestErrorLines } from "../controller/protocol";
 import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult, type BuildPaths } from "../state/layout";
-import { spawnTask, NESTED_SERVER_VARIABLES, type SpawnedTask } from "../task/process";
+import { spawnTask, withUmask, NESTED_SERVER_VARIABLES, type SpawnedTask } from "../task/process";
 import { SnapshotSession } from "../snapshot/session";
 import { TaskRecorder } from "../trace/recorder";
 import { endOfBuild } from "./build-end";
@@ -126,6 +126,7 @@ async function runTaskBody(
     job: req.name,
     env,
     internal,
+    umask: host.umask,
     record,
     force: req.force,
     isToplevel,
@@ -159,18 +160,18 @@ async function runTaskBody(
   }
   let code = 1;
   if (interruption.by === null) {
-    const previousUmask = host.umask === null ? null : process.umask(host.umask);
-    const spawned = spawnTask({
-      cmd: req.cmd,
-      args: req.args,
-      cwd,
-      env: taskEnv,
-      buildId: paths.buildId,
-      toplevelStdout: host.terminal.stdoutFd,
-      toplevelStderr: host.terminal.stderrFd,
-      jobLock: host.jobLock,
-    });
-    if (previousUmask !== null) process.umask(previousUmask);
+    const spawned = withUmask(ctx.umask, () =>
+      spawnTask({
+        cmd: req.cmd,
+        args: req.args,
+        cwd,
+        env: taskEnv,
+        buildId: paths.buildId,
+        toplevelStdout: host.terminal.stdoutFd,
+        toplevelStderr: host.terminal.stderrFd,
+        jobLock: host.jobLock,
+      }),
+    );
     if (spawned.kind === "failed") {
       out.error(spawned.message);
       code = spawned.exitCode;

@@ -5,6 +5,7 @@
 import type { TaskContext } from "../task/context";
 import { pumpLines } from "../output/lines";
 import { INTERNAL } from "../internal-env";
+import { withUmask } from "../task/process";
 import { describeError } from "../sys/errors";
 
 /** null on success, else a message saying what failed. */
@@ -12,11 +13,13 @@ export async function runPostUnpack(ctx: TaskContext, cmd: string): Promise<stri
   ctx.out.debug(`Running post-unpack cmd ${JSON.stringify(cmd)}`);
   let proc;
   try {
-    proc = Bun.spawn(["sh", "-c", `exec 2>&1; ${cmd}`], {
-      cwd: ctx.cwd,
-      env: { ...ctx.env, [INTERNAL.buildId]: ctx.paths.buildId } as Record<string, string>,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    proc = withUmask(ctx.umask, () =>
+      Bun.spawn(["sh", "-c", `exec 2>&1; ${cmd}`], {
+        cwd: ctx.cwd,
+        env: { ...ctx.env, [INTERNAL.buildId]: ctx.paths.buildId } as Record<string, string>,
+        stdio: ["ignore", "pipe", "pipe"],
+      }),
+    );
   } catch (e) {
     return `post-unpack command ${JSON.stringify(cmd)} could not start: ${describeError(e)}`;
   }

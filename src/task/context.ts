@@ -19,10 +19,14 @@ export interface RunRequest {
 /** Everything a task's helpers (snapshot, cache, status) need to know about it. */
 export interface TaskContext {
   job: string;
+  /** The caller's environment: the task's, and every child process's (post-unpack commands), plus our variables. */
   env: Env;
   /** Our variables in env, read once. */
   internal: InternalEnv;
+  /** The caller's physical working directory, where the task and its child processes run. */
   cwd: string;
+  /** The caller's umask when it differs from this process's (a nested task served by the toplevel), for every child process. */
+  umask: number | null;
   record: TaskRecorder;
   force: boolean;
   /** The build's toplevel task. */
