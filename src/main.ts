@@ -2,10 +2,11 @@
 import { parseCli, renderHelp, SHORT_USAGE } from "./cli";
 import { VERSION } from "./version";
 import { describeError } from "./sys/errors";
+import { processLine } from "./output/render";
 
 function fail(message: string, code: number): never {
   // console.* rather than process.stdout/stderr: those streams cost milliseconds to set up.
-  console.error(`taskrunner: ${message}`);
+  console.error(processLine(message));
   process.exit(code);
 }
 

@@ -70,7 +70,7 @@ for (const file of readdirSync(DIR).filter((f) => f.endsWith(".sh")).sort()) {
         const server = await fakeS3();
         store = { kind: "s3", server, bucket: await server.newBucket() };
       }
-      const actual = await runCase(name, script, directives, extraEnv, store);
+      const actual = await runCase(script, directives, extraEnv, store);
       const env = { ...directives.env, ...extraEnv };
       if (sets(env, "TASKRUNNER_LOG_INFO")) expect(undocumentedInfoLines(actual, (v) => sets(env, v))).toEqual([]);
       return actual;

@@ -11,7 +11,7 @@ import { createReadStream } from "node:fs";
 import { access } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import type { Config } from "../config";
-import type { Log } from "../output/log";
+import type { Log } from "../sys/log";
 import { FAILURE_LIMIT, FailureGate } from "../state/failure-gate";
 import { FsStore } from "./fs-store";
 import { S3Store } from "./s3-store";

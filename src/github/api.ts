@@ -12,7 +12,7 @@ import { Octokit } from "@octokit/core";
 import { retry } from "@octokit/plugin-retry";
 import { createAppAuth } from "@octokit/auth-app";
 import type { HttpPolicy } from "./types";
-import type { Log } from "../output/log";
+import type { Log } from "../sys/log";
 import type { GithubSettings } from "./settings";
 import type { Secrets } from "./redact";
 import { describeError } from "../sys/errors";

@@ -8,7 +8,7 @@
 // other faults after FAILURE_LIMIT; the fault that does it says so, in its
 // one warn line, and later calls are a debug line each.
 import type { CommitStatusClient, StatusRequest } from "./types";
-import type { Log } from "../output/log";
+import type { Log } from "../sys/log";
 import type { GithubSettings } from "./settings";
 import type { ApiResult, GithubApi, Hints } from "./api";
 import type { TokenStore } from "./token";

@@ -13,7 +13,7 @@ import { describeError } from "../sys/errors";
 import { checkSettings } from "./settings";
 import { TokenStore, type FetchToken } from "./token";
 import type { ClientOptions, CommitStatusClient, HttpPolicy, Places } from "./types";
-import type { Log } from "../output/log";
+import type { Log } from "../sys/log";
 
 export type { StatusRequest, CommitStatusClient, HttpPolicy, ClientOptions, Places } from "./types";
 export { REFRESH_WARNING, OFF } from "./client";

@@ -5,7 +5,7 @@
 // an error page may echo a token cut short, or only a JWT's signature part;
 // patterns catch what we never saw (a proxy's error page echoing an
 // Authorization header, say).
-import type { Log } from "../output/log";
+import type { Log } from "../sys/log";
 
 const REDACTED = "[REDACTED]";
 

@@ -10,7 +10,7 @@
 import { closeSync, fstatSync, openSync, readFileSync, constants } from "node:fs";
 import { errnoText, mkdirp, writeFileAtomic } from "../sys/libc";
 import { lockPolling } from "../state/locks";
-import type { Log } from "../output/log";
+import type { Log } from "../sys/log";
 import type { GithubSettings } from "./settings";
 import type { ApiResult, TokenCacheHook } from "./api";
 import type { Secrets } from "./redact";

@@ -3,9 +3,11 @@
 // sinks: the toplevel's terminal streams, the task's log file, the quiet buffer.
 import { closeFd, errnoText, writeAll } from "../sys/libc";
 import { concat } from "./lines";
+import { render, type Level } from "./render";
+import type { TaskEvent } from "./events";
 
-export type Stream = "stdout" | "stderr" | "debug" | "info" | "warn" | "error";
-export type Level = Exclude<Stream, "stdout" | "stderr">;
+export type { Level };
+export type Stream = "stdout" | "stderr" | Level;
 
 const encoder = new TextEncoder();
 
@@ -118,6 +120,11 @@ export class TaskOutput {
   /** A runner message; one line per line of text. onTerminal: shown whatever TASKRUNNER_DEBUG/LOG_INFO say (an opt-in line of its own). */
   message(level: Level, text: string, opts: { onTerminal?: boolean } = {}): void {
     this.lines(level, text.split("\n").map((l) => encoder.encode(l)), opts.onTerminal);
+  }
+
+  /** What happened, as the user reads it (render.ts). */
+  say(event: TaskEvent): void {
+    for (const m of render(event)) this.message(m.level, m.text);
   }
 
   debug(text: string): void {

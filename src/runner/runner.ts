@@ -41,11 +41,8 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   const internal = readInternalEnv(env);
   const isToplevel = internal.buildId === null;
   const paths = internal.buildId === null ? createBuild(config.stateDirectory) : buildPaths(config.stateDirectory, internal.buildId);
-  if ("error" in paths) {
-    // Nothing is set up yet: no terminal lock, no log.
-    console.error(`[${req.name}] error | ${paths.error}`);
-    return 1;
-  }
+  // Nothing is set up yet: no terminal lock, no log.
+  if ("error" in paths) return cannotStart(req.name, config, new Terminal(1, 2, null), paths.error);
   if (!isToplevel) ensureBuildDirs(paths);
 
   // Nested runners write straight to the toplevel's streams, whatever their
@@ -57,10 +54,7 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
 
   toParent(`Starting subtask ${req.name}`);
   const lock = lockJob(paths.lockFile(req.name), () => toParent(`Waiting for the lock of ${req.name}`));
-  if (lock.kind === "failed") {
-    terminal.write(false, encoder.encode(`[${req.name}] error | ${lock.message}\n`));
-    return 1;
-  }
+  if (lock.kind === "failed") return cannotStart(req.name, config, terminal, lock.message);
   const host: Host = { paths, jobLock: lock.fd, isToplevel, inToplevelProcess: isToplevel, terminal, registry: new TaskRegistry(), toParent, umask: null };
   try {
     return await runLocked(req, config, env, cwd, host);
@@ -80,21 +74,10 @@ export async function runLocked(req: RunRequest, config: Config, env: Env, cwd: 
       toParent(`Subtask ${req.name} finished with ${exitDescription(recorded)}`);
       return recorded;
     }
-    const logFd = createFile(paths.logFile(req.name));
-    if (logFd < 0) {
-      terminal.write(false, encoder.encode(`[${req.name}] error | cannot create ${paths.logFile(req.name)}: ${errnoText(-logFd)}\n`));
-      return 1;
-    }
-    const out = new TaskOutput({
-      job: req.name,
-      timestamps: config.timestamps,
-      showDebug: config.debug,
-      showInfo: config.logInfo,
-      quiet: config.quiet,
-      terminal,
-      logFd,
-      logPath: paths.logFile(req.name),
-    });
+    const logPath = paths.logFile(req.name);
+    const logFd = createFile(logPath);
+    if (logFd < 0) return cannotStart(req.name, config, terminal, `cannot create ${logPath}: ${errnoText(-logFd)}`);
+    const out = taskOutput(req.name, config, terminal, { fd: logFd, path: logPath });
     const unregister = host.registry.add(req.name, out);
     // Listened for over the whole task: its restores, uploads and post-unpack commands too.
     const interruption = new Interruption().start();
@@ -173,7 +156,7 @@ async function runTaskBody(
       }),
     );
     if (spawned.kind === "failed") {
-      out.error(spawned.message);
+      out.say({ kind: "spawn-failed", message: spawned.message });
       code = spawned.exitCode;
     } else {
       code = await record.phase("run", () => superviseTask(spawned.task, ctx, session));
@@ -185,7 +168,7 @@ async function runTaskBody(
   if (interruption.by === null) code = await session.afterTask(code);
   if (interruption.by !== null) {
     // Nothing is recorded as done: no result, no hash, no upload, no success status.
-    out.warn(`Interrupted by ${interruption.by}`);
+    out.say({ kind: "interrupted", signal: interruption.by });
     out.closeLog();
     out.finish(false);
     toParent(`Subtask ${req.name} interrupted by ${interruption.by}`);
@@ -205,6 +188,27 @@ async function runTaskBody(
   if (isToplevel && interruption.by === null) await endOfBuild(ctx);
   out.finish(code === 0);
   return interruption.exitCode ?? code;
+}
+
+function taskOutput(job: string, config: Config, terminal: Terminal, log: { fd: number; path: string } | null): TaskOutput {
+  return new TaskOutput({
+    job,
+    timestamps: config.timestamps,
+    showDebug: config.debug,
+    showInfo: config.logInfo,
+    quiet: config.quiet,
+    terminal,
+    logFd: log?.fd ?? null,
+    logPath: log?.path ?? "",
+  });
+}
+
+/** Something kept the task from starting (a build directory, its lock, its log): one error line, exit code 1. */
+function cannotStart(job: string, config: Config, terminal: Terminal, message: string): number {
+  const out = taskOutput(job, config, terminal, null);
+  out.say({ kind: "cannot-start", message });
+  out.finish(false);
+  return 1;
 }
 
 /** The task's record for the trace, the summary and --explain. */
@@ -233,11 +237,9 @@ async function superviseTask(task: SpawnedTask, ctx: TaskContext, session: Snaps
   const code = proc.signalCode ? 128 + signalNumber(String(proc.signalCode)) : exitCode;
 
   for (const [name, stream] of [["stdout", stdout], ["stderr", stderr]] as const) {
-    if (!(await drained(stream.done, ctx.config.outputStreamTimeoutSeconds))) {
-      const t = ctx.config.outputStreamTimeoutSeconds;
-      ctx.out.warn(`taskrunner: Task did not close ${name} ${t} seconds after exiting.`);
-      ctx.out.warn("Perhaps the file descriptor was leaked to a background process?");
-      ctx.out.warn("Build will continue despite this error, but some output may be lost.");
+    const seconds = ctx.config.outputStreamTimeoutSeconds;
+    if (!(await drained(stream.done, seconds))) {
+      ctx.out.say({ kind: "stream-left-open", stream: name, seconds });
       stream.cancel();
     }
   }

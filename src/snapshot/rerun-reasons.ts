@@ -66,3 +66,13 @@ export function explainChange(saved: HashInfo, current: HashInfo): string[] {
   if (lines.length === 0) lines.push("the hash input changed in a way that names no file (e.g. its format)");
   return lines;
 }
+
+/** Paths whose ls-tree line differs between two hash inputs. */
+export function changedPaths(before: string, after: string): string[] {
+  const a = entries(before);
+  const b = entries(after);
+  const changed = new Set<string>();
+  for (const [path, meta] of a) if (b.get(path) !== meta) changed.add(path);
+  for (const path of b.keys()) if (!a.has(path)) changed.add(path);
+  return [...changed].sort();
+}

@@ -1,26 +1,43 @@
-// `snapshot`: decides whether a task runs, is skipped, or is restored from the
-// cache (SPEC §7), and what is saved once it has finished.
+// `snapshot`, one request per task: the decision (decision.ts) and what
+// follows from it — the reply to the task, the fuzzy cache before a run, the
+// commit status — then, once the task has finished, what is saved: post-unpack
+// commands, the upload, the hash (SPEC §7).
 import { loadRemote } from "../load-remote";
 import type { TaskContext } from "../task/context";
+import type { Decision } from "../output/events";
 import { parseSnapshotArgs, hasInputs, usesRemoteCache, type SnapshotArgs } from "./args";
-import { readHashFile, writeHashFile, type HashInfo } from "../state/hash-file";
-// Loaded on first use: a nested task answered by the toplevel's hashing service never needs it.
-const git = () => import("../hash");
+import { writeHashFile, type HashInfo } from "../state/hash-file";
 import { Reply } from "../controller/protocol";
 import { runPostUnpack } from "./post-unpack";
 import { pathExists, realPath } from "../sys/libc";
 import { cacheRootOf, placeOutputs, type PlacedOutput } from "./output-paths";
 import { resolvePath } from "../sys/paths";
 import { Reporting } from "./reporting";
-import { explainChange } from "./rerun-reasons";
+import { changedPaths } from "./rerun-reasons";
+import { decide } from "./decision";
+import { describeError } from "../sys/errors";
 
-type Decision = { run: boolean; statusDescription: string | null } | "interrupted";
-const EMPTY_HASH: HashInfo = { hash: "", hashInput: "", mainBranchCommit: null };
+// Loaded on first use: a nested task answered by the toplevel's hashing service never needs it.
+const git = () => import("../hash");
+
+/** The commit status a decision posts with --commit-status: its state and description. */
+function statusOf(d: Decision): { state: "pending" | "success"; description: string | null } | null {
+  switch (d.kind) {
+    case "run":
+      return { state: "pending", description: d.hashed ? null : "not cached" };
+    case "skip":
+      return { state: "success", description: d.because === "unchanged" ? "local cache hit" : null };
+    case "restore":
+      return { state: "success", description: "cache hit" };
+    default:
+      return null;
+  }
+}
 
 export class SnapshotSession {
   private args: SnapshotArgs | null = null;
-  /** The declared outputs, placed (snapshot/output-paths.ts), or where they are when one is outside the cache root; set once the task has inputs. */
-  private outputs: { ok: true; outputs: PlacedOutput[] } | { ok: false; error: string; paths: string[] } = { ok: true, outputs: [] };
+  /** The declared outputs, placed (snapshot/output-paths.ts), or where they are when one is outside the cache root. */
+  private placed: { ok: true; outputs: PlacedOutput[] } | { ok: false; error: string; paths: string[] } = { ok: true, outputs: [] };
   /** Set when a successful end of this task should save a new hash. */
   private hashToSave: HashInfo | null = null;
   /** Set by afterTask once everything but saving the hash is done. */
@@ -43,36 +60,54 @@ export class SnapshotSession {
    * shellPwd: the calling shell's $PWD, which our `snapshot` function sends just before.
    */
   async handle(words: string[], shellPwd: string | null): Promise<string> {
-    const { out } = this.ctx;
-    if (this.args !== null) {
-      out.error("snapshot: called more than once in this task; call it once, with all inputs and outputs");
-      return Reply.fail;
+    const { ctx } = this;
+    const decision = await this.decideRequest(words, shellPwd);
+    ctx.out.say({ kind: "decided", decision });
+    if (decision.kind === "fault" || decision.kind === "interrupted") return Reply.fail;
+    const hashed = decision.kind === "skip" && decision.because === "unchanged" ? null : decision.hashed;
+    if (hashed) {
+      ctx.record.explain = hashed.reasons;
+      this.hashToSave = hashed.current;
     }
+    this.skipped = decision.kind !== "run";
+    if (decision.kind === "skip") ctx.record.shortcut = "skipped";
+    if (decision.kind === "restore") ctx.record.shortcut = "restored-exact";
+    if (decision.kind === "run" && decision.hashed && decision.fuzzy) {
+      await ctx.record.phase("restore", () => this.restoreFuzzy(decision.hashed!.saved, decision.hashed!.current));
+      // Cut short by a signal: the runner says so; the task is stopped, not run.
+      if (ctx.interruption.by) return Reply.fail;
+    }
+    const status = statusOf(decision);
+    if (this.args?.commitStatus && status) await this.reporting.status(status.state, status.description);
+    return decision.kind === "run" ? Reply.run : Reply.skip;
+  }
+
+  private async decideRequest(words: string[], shellPwd: string | null): Promise<Decision> {
+    if (this.args !== null) return { kind: "fault", message: "snapshot: called more than once in this task; call it once, with all inputs and outputs" };
     const parsed = parseSnapshotArgs(words);
-    if (!parsed.ok) {
-      out.error(`snapshot: ${parsed.error}`);
-      return Reply.fail;
+    if (!parsed.ok) return { kind: "fault", message: `snapshot: ${parsed.error}` };
+    const args = (this.args = parsed.args);
+    this.warnIfMovedAway(args, shellPwd);
+    const cacheRoot = this.cacheRoot(args);
+    if (hasInputs(args)) {
+      // An output outside the cache root cannot be archived: said when the cache is saved (as the
+      // old tool found it, when it saved), never a reason to fail a task that would succeed.
+      const placed = placeOutputs(this.ctx.cwd, cacheRoot, args.outputs);
+      this.placed = placed.ok ? placed : { ok: false, error: placed.error, paths: args.outputs.map((o) => resolvePath(this.ctx.cwd, o)) };
     }
-    this.args = parsed.args;
-    const moved = this.movedAway(parsed.args, shellPwd);
-    if (moved) out.warn(moved);
-    let decision: Decision | { error: string };
     try {
-      decision = await this.decide(parsed.args);
+      return await decide(this.ctx, {
+        args,
+        cacheRoot,
+        missingOutputs: () => this.missingOutputs().map((o) => o.declared),
+        members: () => this.members(),
+        hash: () => this.hash(args),
+        remoteCache: () => this.reporting.remoteCache(),
+        stagingParents: () => this.stagingParents(),
+      });
     } catch (e) {
-      decision = { error: `snapshot command failed: ${(e as Error).message}` };
+      return { kind: "fault", message: `snapshot command failed: ${describeError(e)}` };
     }
-    // Cut short by a signal: the runner says so; the task is stopped, not run.
-    if (decision === "interrupted") return Reply.fail;
-    if ("error" in decision) {
-      out.error(decision.error);
-      return Reply.fail;
-    }
-    this.skipped = !decision.run;
-    if (parsed.args.commitStatus) {
-      await this.reporting.status(decision.run ? "pending" : "success", decision.statusDescription);
-    }
-    return decision.run ? Reply.run : Reply.skip;
   }
 
   /**
@@ -80,108 +115,20 @@ export class SnapshotSession {
    * old tool took them (its runner's cwd), whatever a `cd` in the script did:
    * said once when the calling shell is elsewhere and a relative path is given.
    */
-  private movedAway(args: SnapshotArgs, pwd: string | null): string | null {
+  private warnIfMovedAway(args: SnapshotArgs, pwd: string | null): void {
     const { cwd } = this.ctx;
-    if (pwd === null || pwd === cwd || realPath(pwd) === cwd) return null;
+    if (pwd === null || pwd === cwd || realPath(pwd) === cwd) return;
     const relative = [...args.fileInputs, ...args.outputs, ...(args.cacheRoot === null ? [] : [args.cacheRoot])].some((p) => !p.startsWith("/"));
-    if (!relative) return null;
-    return `snapshot: relative paths are taken from the directory the task started in, ${cwd}, not from the shell's current directory ${pwd} (a cd in the script does not move them)`;
+    if (relative) this.ctx.out.say({ kind: "cd-ignored", startDir: cwd, shellDir: pwd });
   }
 
   /** The absolute path of the i-th declared output. */
   private outputPath(i: number): string {
-    return this.outputs.ok ? this.outputs.outputs[i].path : this.outputs.paths[i];
+    return this.placed.ok ? this.placed.outputs[i].path : this.placed.paths[i];
   }
 
   private cacheRoot(args: SnapshotArgs): string {
     return cacheRootOf(this.ctx.cwd, args.cacheRoot, this.ctx.config.rootDirectory);
-  }
-
-  private async decide(args: SnapshotArgs): Promise<Decision | { error: string }> {
-    const { ctx } = this;
-    const { out, config } = ctx;
-    if (!hasInputs(args)) return { run: true, statusDescription: "not cached" };
-    // An output outside the cache root cannot be archived: said when the cache is saved (as the
-    // old tool found it, when it saved), never a reason to fail a task that would succeed.
-    const placed = placeOutputs(ctx.cwd, this.cacheRoot(args), args.outputs);
-    this.outputs = placed.ok ? placed : { ok: false, error: placed.error, paths: args.outputs.map((o) => resolvePath(ctx.cwd, o)) };
-
-    out.debug(`Files to hash: ${JSON.stringify(args.fileInputs)}`);
-    out.debug(`Raw inputs: ${JSON.stringify(args.rawInputs)}`);
-    const hashed = await ctx.record.phase("hash", () => this.hash(args));
-    if (!hashed.ok) return { error: `snapshot: ${hashed.error}` };
-
-    const hashFile = ctx.paths.hashFile(ctx.job);
-    const savedFile = readHashFile(hashFile);
-    if (savedFile.kind === "damaged") out.debug(`Invalid HashInfo in hash file ${hashFile}: ${savedFile.reason}`);
-    const saved = savedFile.kind === "found" ? savedFile.info : EMPTY_HASH;
-    const unchanged = hashed.hash === saved.hash && !ctx.force;
-    const missing = unchanged ? this.missingOutputs().map((o) => o.declared) : [];
-    if (unchanged && missing.length === 0) {
-      out.debug(`Hash matches, hash=${saved.hash}, skipping`);
-      ctx.record.shortcut = "skipped";
-      return { run: false, statusDescription: "local cache hit" };
-    }
-
-    // Only now: a skipped task needs no `git merge-base` process.
-    const current: HashInfo = {
-      hash: hashed.hash,
-      hashInput: hashed.hashInput,
-      mainBranchCommit: config.mainBranch ? await (await git()).mainBranchCommit(ctx.cwd, config.mainBranch) : null,
-      rawInputs: args.rawInputs,
-    };
-    if (unchanged) {
-      // A warning, not info: the old tool skipped here and left the build without its outputs.
-      out.warn(`Inputs unchanged but outputs missing (${missing.join(", ")}), not skipping`);
-      this.explain([`outputs missing: ${missing.join(", ")}`]);
-    } else if (current.hash === saved.hash) {
-      this.explain(["forced with -f"]);
-    } else {
-      out.debug(`Hash mismatch, saved=${saved.hash}, current=${current.hash}`);
-      this.explain(explainChange(saved, current));
-    }
-    this.hashToSave = current;
-
-    if (config.primeCacheMode) {
-      out.debug("Prime cache mode, assuming task is done and skipping");
-      ctx.record.shortcut = "skipped";
-      return { run: false, statusDescription: null };
-    }
-
-    const cache = usesRemoteCache(args) && !ctx.force ? await this.reporting.remoteCache() : null;
-    if (cache && !(await (await git()).hasUncommittedChanges(ctx.cwd, args.fileInputs))) {
-      const { archiveName } = await loadRemote();
-      const name = archiveName(ctx.job, args.cacheVersion, current.hash);
-      const stagingParents = await this.stagingParents();
-      const restored = await ctx.record.phase("restore", () =>
-        cache.restoreArchive(name, this.cacheRoot(args), {
-          onFound: () => out.info(`Found remote cache ${name}, restoring`),
-          stagingParents,
-          outputs: this.members(),
-          signal: ctx.interruption.signal,
-        }),
-      );
-      if (restored.kind === "restored") {
-        out.info("Restored from remote cache");
-        ctx.record.shortcut = "restored-exact";
-        return { run: false, statusDescription: "cache hit" };
-      }
-      if (restored.kind === "failed") out.warn(`Remote cache not used: ${restored.message}`);
-      if (restored.kind === "interrupted") return "interrupted";
-    }
-
-    out.info("Inputs changed, running task");
-
-    if (cache && args.fuzzyCache && (saved.mainBranchCommit === null || saved.mainBranchCommit !== current.mainBranchCommit)) {
-      if (await ctx.record.phase("restore", () => this.restoreFuzzy(args))) {
-        ctx.record.fuzzyRestored = true;
-        // Saved now, not on success: a failing task must not fetch the same fuzzy cache again.
-        const failed = writeHashFile(hashFile, { ...saved, mainBranchCommit: current.mainBranchCommit });
-        if (failed) out.stateWriteFailed(hashFile, failed, "the fuzzy cache may be fetched again next time");
-      }
-      if (ctx.interruption.by) return "interrupted";
-    }
-    return { run: true, statusDescription: null };
   }
 
   /**
@@ -204,23 +151,24 @@ export class SnapshotSession {
     if (service && !ctx.inToplevelProcess && args.fileInputs.length > 0) {
       const { hashViaService } = await import("../toplevel/hash-service");
       const viaService = await hashViaService(service, ctx.env, ctx.cwd, args.fileInputs, args.rawInputs);
-      if (viaService) return viaService;
-      ctx.out.debug("Hashing service unavailable; hashing here");
+      if (!("declined" in viaService)) return viaService;
+      ctx.out.say({ kind: "hash-service-declined", reason: viaService.declined });
     }
     const { hashInputs } = await git();
-    return hashInputs(ctx.cwd, args.fileInputs, args.rawInputs, { onFallback: (why) => ctx.out.debug(`Hashing the reference way: ${why}`) });
+    return hashInputs(ctx.cwd, args.fileInputs, args.rawInputs, { onFallback: (reason) => ctx.out.say({ kind: "reference-hashing", reason }) });
   }
 
-  /** Why the task does not skip: in its log (debug) and its record, for --explain. */
-  private explain(lines: string[]): void {
-    for (const line of lines) this.ctx.out.debug(`Rerun because ${line}`);
-    this.ctx.record.explain = lines;
-  }
-
-  private async restoreFuzzy(args: SnapshotArgs): Promise<boolean> {
+  /**
+   * Step 7: the latest cache of this job from the current branch, then the
+   * fallback branches, restored before the task runs. On success the new
+   * main-branch commit is saved at once: a failing task must not fetch the
+   * same fuzzy cache again.
+   */
+  private async restoreFuzzy(saved: HashInfo, current: HashInfo): Promise<void> {
     const { ctx } = this;
     const cache = await this.reporting.remoteCache();
-    if (!cache) return false;
+    const args = this.args;
+    if (!cache || !args) return;
     const { archiveName } = await loadRemote();
     const branch = await (await git()).currentBranch(ctx.cwd);
     const branches = [...(branch ? [branch] : []), ...ctx.config.fallbackBranches];
@@ -233,13 +181,16 @@ export class SnapshotSession {
         signal: ctx.interruption.signal,
       });
       if (restored.kind === "restored") {
-        ctx.out.info(`Restored fuzzy cache from branch ${b}, hash=${hash}`);
-        return true;
+        ctx.out.say({ kind: "fuzzy-restored", branch: b, hash });
+        ctx.record.fuzzyRestored = true;
+        const hashFile = ctx.paths.hashFile(ctx.job);
+        const failed = writeHashFile(hashFile, { ...saved, mainBranchCommit: current.mainBranchCommit });
+        if (failed) ctx.out.stateWriteFailed(hashFile, failed, "the fuzzy cache may be fetched again next time");
+        return;
       }
-      if (restored.kind === "failed") ctx.out.warn(`Fuzzy cache from branch ${b} not used: ${restored.message}`);
-      if (restored.kind === "interrupted") return false;
+      if (restored.kind === "failed") ctx.out.say({ kind: "fuzzy-not-used", branch: b, message: restored.message });
+      if (restored.kind === "interrupted") return;
     }
-    return false;
   }
 
   /** After the task exited with code: messages, post-unpack commands, hash, upload. Returns the final exit code. */
@@ -249,12 +200,9 @@ export class SnapshotSession {
     let code = exitCode;
     const toSave = this.hashToSave;
     const ran = !this.skipped && toSave !== null;
-    if (this.skipped && !toSave && ctx.isToplevel) out.info("skipped, inputs unchanged");
+    if (this.skipped && !toSave && ctx.isToplevel) out.say({ kind: "skipped" });
     // The old tool's order: the task's own result as soon as its body ends, then the post-unpack output.
-    if (ran) {
-      if (code === 0) out.info("success");
-      else out.error(`Failed, exit code: ${code}`);
-    }
+    if (ran) out.say({ kind: "ended", code });
     if (code === 0 && toSave && args && args.postUnpackCommands.length > 0) {
       const failed = await ctx.record.phase("post-unpack", async () => {
         for (const cmd of args.postUnpackCommands) {
@@ -269,8 +217,7 @@ export class SnapshotSession {
       if (failed !== null) {
         // Our rule, not the old tool's: no hash is saved, so the next run tries again.
         code = 1;
-        out.error(failed);
-        if (ran) out.error(`Failed, exit code: ${code}`);
+        out.say({ kind: "post-unpack-failed", message: failed, ran });
       }
     }
     if (code !== 0 || !toSave || !args || !(await this.inputsStable(toSave))) return code;
@@ -293,7 +240,7 @@ export class SnapshotSession {
 
   /** The declared outputs' archive member names (none when one lies outside the cache root). */
   private members(): string[] {
-    return this.outputs.ok ? this.outputs.outputs.map((o) => o.member) : [];
+    return this.placed.ok ? this.placed.outputs.map((o) => o.member) : [];
   }
 
   /** The declared outputs that are not there (a dangling symlink is not there either). */
@@ -318,9 +265,9 @@ export class SnapshotSession {
     if (!cache) return;
     const { archiveName } = await loadRemote();
     ctx.out.debug("Saving remote cache");
-    if (!this.outputs.ok) {
+    if (!this.placed.ok) {
       ctx.out.warn(
-        `Remote cache not saved: ${this.outputs.error}; outputs are taken from the directory the task started in ` +
+        `Remote cache not saved: ${this.placed.error}; outputs are taken from the directory the task started in ` +
           `(${ctx.cwd}) and must lie inside the cache root: pass --cache-root DIR or set TASKRUNNER_ROOT_DIRECTORY`,
       );
       return;
@@ -361,22 +308,4 @@ export class SnapshotSession {
       skipped: this.skipped,
     });
   }
-}
-
-/** Paths whose ls-tree line differs between two hash inputs. */
-export function changedPaths(before: string, after: string): string[] {
-  const entries = (input: string) => {
-    const m = new Map<string, string>();
-    for (const line of input.split("\n")) {
-      const tab = line.indexOf("\t");
-      if (tab > 0) m.set(line.slice(tab + 1), line.slice(0, tab));
-    }
-    return m;
-  };
-  const a = entries(before);
-  const b = entries(after);
-  const changed = new Set<string>();
-  for (const [path, meta] of a) if (b.get(path) !== meta) changed.add(path);
-  for (const path of b.keys()) if (!a.has(path)) changed.add(path);
-  return [...changed].sort();
 }

@@ -7,7 +7,7 @@
 // a few timeouts, not one per task.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { Log } from "../output/log";
+import type { Log } from "../sys/log";
 import { describeError } from "../sys/errors";
 
 export const FAILURE_LIMIT = 3;

@@ -5,7 +5,8 @@
 // directory, warm and with the parsed index cached (~1 ms). Anything unusual —
 // no service, GIT_* variables on either side, other values of what hashing
 // reads from its process environment (process-env.ts), a slow or broken answer —
-// and the nested runner hashes by itself, as it would without the service.
+// and the nested runner hashes by itself, as it would without the service,
+// saying why in a debug line.
 //
 // The service answers with the blob ids of whatever files the caller names,
 // with this process's rights: only its own user may connect. A socket's mode
@@ -13,8 +14,8 @@
 // directory made for it, mode 0700, which must not exist before.
 import { hashInputs, type HashResult } from "../hash";
 import type { Env } from "../config";
-import { mkdir, removeFile } from "../sys/libc";
-import { hasGitVariables, processVariables, sameProcessEnvironment } from "./process-env";
+import { errnoText, mkdir, removeFile } from "../sys/libc";
+import { gitVariable, processEnvironmentDifference, processVariables } from "./process-env";
 import { describeError } from "../sys/errors";
 
 interface Request {
@@ -27,25 +28,33 @@ interface Request {
 
 const MAX_PATH = 100; // sun_path is 104–108 bytes
 
+/** The service's answer: a hash (or the error hashing gives), or why the caller should hash by itself. */
+type Answer = HashResult | { ok: false; error: "unsupported"; reason: string };
+
 /**
- * Creates `dir` (0700) and serves at `<dir>/hash.sock`; null when the path is
- * too long for a socket, `dir` exists already, or listening fails.
+ * Creates `dir` (0700) and serves at `<dir>/hash.sock`; null (and a debug
+ * line saying why) when the path is too long for a socket, `dir` exists
+ * already, or listening fails.
  */
 export function serveHashing(dir: string, env: Env, debug: (m: string) => void): { path: string; stop(): void } | null {
   const path = `${dir}/hash.sock`;
-  if (path.length > MAX_PATH) return null;
+  if (path.length > MAX_PATH) {
+    debug(`hash service not started: its socket path ${path} is longer than a socket's ${MAX_PATH} bytes`);
+    return null;
+  }
   const made = mkdir(dir, 0o700);
   if (made !== 0) {
-    debug(`hash service not started: cannot create ${dir} (errno ${made})`);
+    debug(`hash service not started: cannot create ${dir}: ${errnoText(made)}`);
     return null;
   }
   let own: Record<string, string> | null = null; // on first use: enumerating process.env is slow
-  const answer = async (line: string): Promise<HashResult | { ok: false; error: "unsupported" }> => {
+  const answer = async (line: string): Promise<Answer> => {
     const req = JSON.parse(line) as Request;
     own ??= processVariables(env);
-    if (hasGitVariables(req.env) || hasGitVariables(own) || !sameProcessEnvironment(req.env, own)) {
-      return { ok: false, error: "unsupported" };
-    }
+    const git = gitVariable(own);
+    if (git) return { ok: false, error: "unsupported", reason: `the toplevel has ${git} set, which git reads` };
+    const difference = processEnvironmentDifference(req.env, own);
+    if (difference) return { ok: false, error: "unsupported", reason: difference };
     return hashInputs(req.cwd, req.pathspecs, req.raw);
   };
   try {
@@ -58,7 +67,7 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
           buffers.set(socket, text);
           if (!text.endsWith("\n")) return;
           answer(text)
-            .catch((e) => ({ ok: false as const, error: `hash service: ${describeError(e)}` }))
+            .catch((e): Answer => ({ ok: false, error: `hash service: ${describeError(e)}` }))
             .then((reply) => {
               socket.write(`${JSON.stringify(reply)}\n`);
               socket.end();
@@ -82,20 +91,28 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
   }
 }
 
-/** The toplevel's answer, or null when the caller should hash by itself. */
-export async function hashViaService(path: string, env: Env, cwd: string, pathspecs: string[], raw: string[], timeoutMs = 5000): Promise<HashResult | null> {
+/** The toplevel's answer, or why the caller should hash by itself. */
+export async function hashViaService(
+  path: string,
+  env: Env,
+  cwd: string,
+  pathspecs: string[],
+  raw: string[],
+  timeoutMs = 5000,
+): Promise<HashResult | { declined: string }> {
   const req: Request = { cwd, pathspecs, raw, env: processVariables(env) };
-  if (hasGitVariables(req.env)) return null;
+  const git = gitVariable(req.env);
+  if (git) return { declined: `this task has ${git} set, which git reads` };
   return new Promise((resolve) => {
     let text = "";
     let settled = false;
-    const done = (v: HashResult | null) => {
+    const done = (v: HashResult | { declined: string }) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       resolve(v);
     };
-    const timer = setTimeout(() => done(null), timeoutMs);
+    const timer = setTimeout(() => done({ declined: `no answer within ${timeoutMs / 1000} s` }), timeoutMs);
     Bun.connect({
       unix: path,
       socket: {
@@ -106,20 +123,21 @@ export async function hashViaService(path: string, env: Env, cwd: string, pathsp
           text += data.toString();
         },
         close() {
+          let reply: Answer;
           try {
-            const reply = JSON.parse(text) as HashResult;
-            done(reply.ok || reply.error !== "unsupported" ? reply : null);
-          } catch {
-            done(null);
+            reply = JSON.parse(text) as Answer;
+          } catch (e) {
+            return done({ declined: `its answer does not parse (${describeError(e)})` });
           }
+          done(!reply.ok && "reason" in reply ? { declined: `it declined: ${reply.reason}` } : reply);
         },
-        error() {
-          done(null);
+        error(_socket, e) {
+          done({ declined: `the connection failed (${describeError(e)})` });
         },
-        connectError() {
-          done(null);
+        connectError(_socket, e) {
+          done({ declined: `cannot connect to ${path} (${describeError(e)})` });
         },
       },
-    }).catch(() => done(null));
+    }).catch((e) => done({ declined: `cannot connect to ${path} (${describeError(e)})` }));
   });
 }

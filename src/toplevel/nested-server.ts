@@ -26,8 +26,9 @@ import type { Host, RunLocked, RunRequest } from "../task/context";
 import { INTERNAL, readInternalEnv } from "../internal-env";
 import { realPath } from "../sys/libc";
 import { releaseJob, tryLockJob } from "../state/locks";
-import { processVariables, sameProcessEnvironment } from "./process-env";
+import { processEnvironmentDifference, processVariables } from "./process-env";
 import { describeError } from "../sys/errors";
+import { processLine } from "../output/render";
 
 /**
  * Linux lets a new process have at most 6 MiB of arguments and environment (a
@@ -103,25 +104,17 @@ function parseRequest(data: Buffer): Request | null | "bad" {
 
 /**
  * What `ulimit -a; ulimit -Ha` prints in a bash started by this process: the
- * limits a task started here gets. Asked of the caller's own bash, once per
- * build, so the two texts compare like for like.
+ * limits a task started here gets, or why they cannot be known. Asked of the
+ * caller's own bash, so the two texts compare like for like.
  */
-const ownLimits = new Map<string, Promise<string | null>>();
-function limitsHere(bash: string): Promise<string | null> {
-  let known = ownLimits.get(bash);
-  if (!known) {
-    known = (async () => {
-      try {
-        const p = Bun.spawn([bash, "-c", "ulimit -a; ulimit -Ha"], { env: {}, stdio: ["ignore", "pipe", "ignore"] });
-        const [text, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
-        return code === 0 ? text : null;
-      } catch {
-        return null;
-      }
-    })();
-    ownLimits.set(bash, known);
+async function limitsOf(bash: string): Promise<{ limits: string } | { error: string }> {
+  try {
+    const p = Bun.spawn([bash, "-c", "ulimit -a; ulimit -Ha"], { env: {}, stdio: ["ignore", "pipe", "ignore"] });
+    const [text, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+    return code === 0 ? { limits: text } : { error: `${bash} -c 'ulimit -a' exited with ${code}` };
+  } catch (e) {
+    return { error: `cannot run ${bash}: ${describeError(e)}` };
   }
-  return known;
 }
 
 export interface NestedServer {
@@ -144,33 +137,55 @@ export function serveNested(
   let own: Record<string, string> | null = null;
   const ownVariables = () => (own ??= processVariables(ownEnv));
   const running = new Set<Promise<unknown>>();
+  // The limits a task started here gets, per bash, asked once per build.
+  const ownLimits = new Map<string, ReturnType<typeof limitsOf>>();
+  const limitsHere = (bash: string) => ownLimits.get(bash) ?? ownLimits.set(bash, limitsOf(bash)).get(bash)!;
 
-  /** The exit code, or null to decline. */
+  /**
+   * The exit code, or null when the caller is to run the binary instead (said
+   * at debug level, in the parent task's log when it runs here, else the
+   * toplevel's).
+   */
   async function serve(req: Request, onCallerGone: Host["onCallerGone"]): Promise<number | null> {
+    let say = debug;
+    const decline = (reason: string) => {
+      say(`Nested taskrunner ${JSON.stringify(req.args)} not served in the toplevel, it runs in a process of its own: ${reason}`);
+      return null;
+    };
     const cli = parseCli(req.args);
-    if (cli.kind !== "run") return null;
+    // The binary prints the help, the version or the usage error.
+    if (cli.kind !== "run") return decline(`not a plain run (${cli.kind})`);
     const { env } = req;
     const internal = readInternalEnv(env);
-    if (internal.buildId !== base.paths.buildId || !sameProcessEnvironment(env, ownVariables())) return null;
+    if (internal.buildId !== base.paths.buildId) return decline(`it belongs to another build (${internal.buildId ?? "none"})`);
     const parent = base.registry.get(internal.parentJob ?? "");
-    if (!parent) return null;
+    if (!parent) return decline(`its parent task ${JSON.stringify(internal.parentJob)} does not run in the toplevel`);
+    say = (m) => parent.debug(m);
+    const difference = processEnvironmentDifference(env, ownVariables());
+    if (difference) return decline(difference);
+    if (!req.bash.startsWith("/")) return decline(`the caller's bash is not an absolute path (${JSON.stringify(req.bash)})`);
     // A script that raised or lowered a limit (`ulimit -n 4096`) gets a process of its own.
-    if (!req.bash.startsWith("/") || (await limitsHere(req.bash)) !== req.limits) return null;
+    const limits = await limitsHere(req.bash);
+    if ("error" in limits) return decline(`the toplevel's resource limits cannot be known: ${limits.error}`);
+    if (limits.limits !== req.limits) return decline("the caller's resource limits differ from the toplevel's");
     // The physical directory, as getcwd(3) gives a taskrunner process.
     const cwd = realPath(req.pwd);
-    if (cwd === null) return null;
+    if (cwd === null) return decline(`the caller's directory ${req.pwd} cannot be resolved`);
     let config;
     try {
       config = loadConfig(env, cwd);
     } catch (e) {
-      if (e instanceof ConfigError) return null; // the binary says what is wrong
+      if (e instanceof ConfigError) return decline(`a setting does not parse (${e.message})`);
       throw e;
     }
-    // (A relative state directory means another one in another cwd: leave that to the binary.)
-    if (!config.stateDirectory.startsWith("/") || config.stateDirectory !== base.paths.stateDir || config.nestedProcesses) return null;
+    if (!config.stateDirectory.startsWith("/")) return decline(`a relative state directory (${config.stateDirectory}) names another one in another directory`);
+    if (config.stateDirectory !== base.paths.stateDir) return decline(`another state directory (${config.stateDirectory})`);
+    if (config.nestedProcesses) return decline("TASKRUNNER_NESTED_PROCESSES=1");
 
     const lock = tryLockJob(base.paths.lockFile(cli.name));
-    if (lock.kind !== "acquired") return null; // held: the binary waits for it, in a process of its own
+    // Held: the binary waits for it, in a process of its own; this one must not block.
+    if (lock.kind === "busy") return decline(`the job ${cli.name} is locked; the binary waits for it`);
+    if (lock.kind === "failed") return decline(lock.message);
     const lockFd = lock.fd;
     const toParent = (text: string) => parent.debug(text);
     toParent(`Starting subtask ${cli.name}`);
@@ -257,7 +272,10 @@ export function serveNested(
             unauthenticated.delete(c);
             pending.add(c);
             clearTimeout(c.deadline);
-            c.deadline = setTimeout(() => c.reply("fallback"), REQUEST_DEADLINE_MS);
+            c.deadline = setTimeout(() => {
+              debug(`nested task server: a request did not arrive whole within ${REQUEST_DEADLINE_MS / 1000} s; its caller runs the binary`);
+              c.reply("fallback");
+            }, REQUEST_DEADLINE_MS);
             c.deadline.unref();
             c.chunks = [received.subarray(tokenBytes.length)];
             c.size = c.chunks[0].length;
@@ -265,15 +283,20 @@ export function serveNested(
           }
           // A request ends in NUL: parse only then.
           if (data[data.length - 1] !== 0 && c.size <= MAX_REQUEST) return;
-          const req = c.size > MAX_REQUEST ? "bad" : parseRequest(Buffer.concat(c.chunks));
+          const tooLarge = c.size > MAX_REQUEST;
+          const req = tooLarge ? "bad" : parseRequest(Buffer.concat(c.chunks));
           if (req === null) return;
           forget(c);
-          if (req === "bad" || stopping) return c.reply("fallback");
+          if (req === "bad" || stopping) {
+            const why = tooLarge ? `larger than ${MAX_REQUEST} bytes` : req === "bad" ? "that does not parse" : "arriving as the build ends";
+            debug(`nested task server: a request ${why}; its caller runs the binary`);
+            return c.reply("fallback");
+          }
           const work = serve(req, (interrupt) => c.gone.push(interrupt))
             .then((code) => c.reply(code === null ? "fallback" : `exit ${code}`))
             .catch((e) => {
               // As a taskrunner process would say it (main.ts).
-              base.terminal.write(false, new TextEncoder().encode(`taskrunner: internal error: ${describeError(e)}\n`));
+              base.terminal.write(false, new TextEncoder().encode(`${processLine(`internal error: ${describeError(e)}`)}\n`));
               c.reply("exit 1");
             })
             .finally(() => running.delete(work));
@@ -297,6 +320,7 @@ export function serveNested(
         if (running.size > 0) debug(`Waiting for ${running.size} nested task(s) still running`);
         while (running.size > 0) await Promise.allSettled([...running]);
         stopping = true;
+        if (pending.size > 0) debug(`nested task server: ${pending.size} request(s) still arriving as the build ends; their callers run the binary`);
         for (const c of pending) c.reply("fallback");
         for (const c of unauthenticated) c.drop();
         server.stop(true);

@@ -25,15 +25,23 @@ export function processVariables(env: Env): Record<string, string> {
   return out;
 }
 
-/** Whether caller (a whole environment, or its processVariables) agrees with own (processVariables) on all of them. */
-export function sameProcessEnvironment(caller: Env, own: Record<string, string>): boolean {
-  for (const name in caller) if (readsFromProcess(name) && caller[name] !== own[name]) return false;
-  for (const name in own) if (caller[name] !== own[name]) return false;
-  return true;
+/**
+ * Where caller (a whole environment, or its processVariables) and own
+ * (processVariables) disagree on one of them: a line naming the variable (not
+ * its values, which may be secrets), or null when they agree on all.
+ */
+export function processEnvironmentDifference(caller: Env, own: Record<string, string>): string | null {
+  for (const name in caller) if (readsFromProcess(name) && caller[name] !== own[name]) return differs(name, own[name] === undefined ? "set only for the caller" : "");
+  for (const name in own) if (caller[name] !== own[name]) return differs(name, caller[name] === undefined ? "set only for the toplevel" : "");
+  return null;
 }
 
-/** Any GIT_* variable among them: git itself may then see another repository or configuration. */
-export function hasGitVariables(variables: Record<string, string>): boolean {
-  for (const name in variables) if (name.startsWith("GIT_")) return true;
-  return false;
+function differs(name: string, how: string): string {
+  return `${name} differs between the caller and the toplevel${how ? ` (${how})` : ""}, and this process's own code reads it`;
+}
+
+/** The first GIT_* variable among them, if any: git itself may then see another repository or configuration. */
+export function gitVariable(variables: Record<string, string>): string | null {
+  for (const name in variables) if (name.startsWith("GIT_")) return name;
+  return null;
 }

@@ -1,6 +1,5 @@
 // Runs one golden case and renders what the user saw.
 import { mkdtempSync, readdirSync, readFileSync, existsSync, mkdirSync, rmSync, realpathSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { BINARY } from "./binary";
 import { generateTestKeys, githubEnv, startFakeGithub, type Fault, type TestKeys } from "../fakes/github";
@@ -106,13 +105,14 @@ function storeEnv(dir: string, store: Store | null): Record<string, string> {
 }
 
 export async function runCase(
-  name: string,
   script: string,
   d: Directives,
   extraEnv: Record<string, string> = {},
   store: Store | null = null,
 ): Promise<string> {
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), `golden-${name}-`)));
+  // Under /tmp, not $TMPDIR, and a short name: the build's hashing socket (builds/<id>/hash-service/hash.sock)
+  // must fit a socket's ~100-byte path, or the toplevel's log says it did not start.
+  const dir = realpathSync(mkdtempSync("/tmp/golden-"));
   keys ??= d.github ? generateTestKeys() : null;
   const github = d.github && keys ? startFakeGithub({ publicKey: keys.publicKey, tokenLifetimeSeconds: d.github.lifetime, expiresAtOffsetSeconds: d.github.offset }) : null;
   for (const fault of d.github?.faults ?? []) github?.fail(fault);

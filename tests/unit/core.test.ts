@@ -6,7 +6,7 @@ import { parseRequest, requestErrorLines } from "../../src/controller/protocol";
 import { loadConfig, ConfigError } from "../../src/config";
 import { parseCli } from "../../src/cli";
 import { parseSnapshotArgs } from "../../src/snapshot/args";
-import { changedPaths } from "../../src/snapshot/session";
+import { changedPaths } from "../../src/snapshot/rerun-reasons";
 import { formatBuildId } from "../../src/state/layout";
 import { explainChange } from "../../src/snapshot/rerun-reasons";
 
