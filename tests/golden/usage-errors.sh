@@ -1,4 +1,4 @@
-# no toplevel
+#: no toplevel
 taskrunner || echo "exit code: $?"
 taskrunner --bogus echo hi || echo "exit code: $?"
 taskrunner -n || echo "exit code: $?"
