@@ -1,5 +1,5 @@
 // Entry point: argv → what to do. The only place that calls process.exit.
-import { parseCli, renderHelp, SHORT_USAGE } from "./cli";
+import { parseCommandLine, renderHelp, SHORT_USAGE } from "./cli";
 import { VERSION } from "./version";
 import { describeError } from "./sys/errors";
 import { processLine } from "./output/render";
@@ -11,13 +11,13 @@ function fail(message: string, code: number): never {
 }
 
 async function main(): Promise<never> {
-  const cli = parseCli(process.argv.slice(2));
+  const cli = await parseCommandLine(process.argv.slice(2));
   switch (cli.kind) {
     case "version":
       console.log(`taskrunner ${VERSION}`);
       process.exit(0);
     case "help":
-      console.log(renderHelp(VERSION).trimEnd());
+      console.log(await renderHelp());
       process.exit(0);
     case "explain": {
       const { loadConfig } = await import("./config");

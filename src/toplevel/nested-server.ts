@@ -153,7 +153,8 @@ export function serveNested(
       return null;
     };
     const cli = parseCli(req.args);
-    // The binary prints the help, the version or the usage error.
+    // The binary prints the help, the version or the usage error, and parses options spelled another way.
+    if (cli.kind === "unusual") return decline(`the option ${JSON.stringify(cli.word)} is not spelled plainly; the binary parses it`);
     if (cli.kind !== "run") return decline(`not a plain run (${cli.kind})`);
     const { env } = req;
     const internal = readInternalEnv(env);

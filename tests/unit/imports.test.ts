@@ -17,7 +17,7 @@ const SRC = join(import.meta.dir, "../../src");
  */
 const LAYERS: string[][] = [
   ["sys"],
-  ["version.ts", "config.ts"],
+  ["version.ts", "config.ts", "usage.ts"],
   ["internal-env.ts"],
   ["cli.ts"],
   ["state"],
