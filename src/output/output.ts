@@ -1,6 +1,10 @@
 // How lines look and where they go. The runner says *what* happened (a task
 // line, a runner message); this module formats it once and hands it to the
 // sinks: the toplevel's terminal streams, the task's log file, the quiet buffer.
+// A task's own lines (stdout, stderr) are bytes, passed through untouched;
+// the runner's messages go through a consola instance whose one reporter
+// writes them in our fixed format (`[NAME] level | message`) into the same sinks.
+import { createConsola, LogLevels, type ConsolaInstance, type LogObject } from "consola/core";
 import { closeFd, errnoText, writeAll } from "../sys/libc";
 import { concat } from "./lines";
 import { render, type Level } from "./render";
@@ -72,8 +76,29 @@ export class TaskOutput {
   private readonly jobPrefix: Uint8Array;
   private readonly streamTags = new Map<Stream, Uint8Array>();
 
+  /**
+   * The task's runner messages. Its level lets every message through: the log
+   * file takes debug lines whatever the settings; which levels the terminal
+   * shows (TASKRUNNER_DEBUG, TASKRUNNER_LOG_INFO) and whether it holds them
+   * back (TASKRUNNER_QUIET) is the sinks' business, in lines().
+   */
+  readonly logger: ConsolaInstance;
+
   constructor(private readonly o: OutputOptions) {
     this.jobPrefix = encoder.encode(`[${o.job}] `);
+    this.logger = createConsola({
+      level: LogLevels.debug,
+      // consola holds back a message repeated within a second after the fifth: every line must arrive.
+      throttle: 0,
+      reporters: [{ log: (m: LogObject) => this.report(m) }],
+    });
+  }
+
+  /** The reporter: a consola message as our lines, one per line of its text. */
+  private report(m: LogObject): void {
+    const level = m.type as Level;
+    const text = m.args.map(String).join(" ");
+    this.lines(level, text.split("\n").map((l) => encoder.encode(l)), m.onTerminal === true ? true : undefined);
   }
 
   private tag(stream: Stream): Uint8Array {
@@ -119,7 +144,7 @@ export class TaskOutput {
 
   /** A runner message; one line per line of text. onTerminal: shown whatever TASKRUNNER_DEBUG/LOG_INFO say (an opt-in line of its own). */
   message(level: Level, text: string, opts: { onTerminal?: boolean } = {}): void {
-    this.lines(level, text.split("\n").map((l) => encoder.encode(l)), opts.onTerminal);
+    this.logger[level](opts.onTerminal ? { message: text, onTerminal: true } : text);
   }
 
   /** What happened, as the user reads it (render.ts). */
