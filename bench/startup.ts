@@ -9,7 +9,7 @@ import { join } from "node:path";
 
 const state = scratchDir("startup");
 const env = { ...process.env, TASKRUNNER_STATE_DIRECTORY: join(state, "state") } as Record<string, string>;
-const N = 20;
+const N = 50;
 const RUNS = 40;
 const baseline = process.env.TASKRUNNER_BASELINE_BINARY;
 const binaries: [string, string][] = [...(baseline ? [["baseline: ", baseline] as [string, string]] : []), ["", BINARY]];
@@ -19,14 +19,25 @@ console.log(`## start-up (median of ${RUNS} interleaved runs)`);
 const hello = join(state, "hello");
 await Bun.write(join(state, "hello.ts"), 'console.log("hi");');
 await Bun.build({ entrypoints: [join(state, "hello.ts")], compile: { outfile: hello }, minify: true, bytecode: true });
-const starts = binaries.flatMap(([prefix, bin]) => [
-  { label: `${prefix}taskrunner --version`, argv: [bin, "--version"], env },
-  { label: `${prefix}taskrunner -n x true`, argv: [bin, "-n", "x", "true"], env },
-]);
+// --help, and -nx (a spelling only citty parses; older builds refuse it), load src/usage.ts, citty's entry.
+const starts = binaries.flatMap(([prefix, bin]) => {
+  const older = prefix !== "";
+  return [
+    { key: "version", older, label: `${prefix}taskrunner --version`, argv: [bin, "--version"], env },
+    { key: "help", older, label: `${prefix}taskrunner --help`, argv: [bin, "--help"], env },
+    { key: "run", older, label: `${prefix}taskrunner -n x true`, argv: [bin, "-n", "x", "true"], env },
+    ...(older ? [] : [{ key: "citty", older, label: "taskrunner -nx true", argv: [bin, "-nx", "true"], env }]),
+  ];
+});
 const [trueMs, helloMs, ...times] = timeInterleaved([{ argv: ["true"], env }, { argv: [hello], env }, ...starts], RUNS);
 console.log(row("true (baseline: a bare spawn)", trueMs));
 console.log(row("compiled Bun hello-world (the floor)", helloMs, trueMs));
-starts.forEach((s, i) => console.log(row(s.label, times[i], baseline && i >= 2 ? times[i - 2] : trueMs)));
+const timeOf = (key: string, older: boolean) => times[starts.findIndex((s) => s.key === key && s.older === older)];
+// Each row against: the same row of the older build, or (-nx) this build's -n x, or a bare spawn.
+for (const [i, s] of starts.entries()) {
+  const against = s.key === "citty" ? timeOf("run", false) : baseline && !s.older ? timeOf(s.key, true) : trueMs;
+  console.log(row(s.label, times[i], against));
+}
 
 // The same toplevel either spawns N bare `true`s or N nested no-op tasks; the
 // difference per task is what a nested taskrunner costs over a bare spawn.
