@@ -63,6 +63,7 @@ test("golden directives: `#:` lines at the top; an unknown one, or one below the
   expect(() => parseDirectives("#: chek output\necho hi\n")).toThrow("unknown directive: #: chek output");
   expect(() => parseDirectives("#: github lifetme=5\n")).toThrow("unknown option of #: github: lifetme=5");
   expect(() => parseDirectives("echo hi\n#: quiet\n")).toThrow("directive below the script's first line (line 2): #: quiet");
+  expect(() => parseDirectives("# A comment\n# sort\necho hi\n")).toThrow("a directive without its prefix (line 2): # sort; write #: sort");
 });
 
 for (const file of readdirSync(DIR).filter((f) => f.endsWith(".sh")).sort()) {

@@ -32,6 +32,10 @@ export function parseDirectives(script: string): Directives {
   const lines = script.split("\n");
   const header = lines.findIndex((l) => !l.startsWith("#"));
   lines.forEach((line, i) => {
+    // A directive written the old way (`# sort`) would be a comment now, and the case would quietly test something else.
+    if (/^# (check|quiet|sort|cache|github|env|no toplevel)( |$)/.test(line) && (header < 0 || i < header)) {
+      throw new Error(`a directive without its prefix (line ${i + 1}): ${line}; write #: ${line.slice(2)}`);
+    }
     if (!line.startsWith("#:")) return;
     if (header >= 0 && i > header) throw new Error(`directive below the script's first line (line ${i + 1}): ${line}`);
     const [name, ...args] = line.slice(2).trim().split(/\s+/);
