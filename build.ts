@@ -10,7 +10,7 @@
 // Bun caches it, so later builds of that target work offline.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, readdirSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import pkg from "./package.json";
 
 /** Release targets; each is published as dist/taskrunner-<name>, and Bun's target is `bun-<name>`. */

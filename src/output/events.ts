@@ -55,6 +55,15 @@ export type TaskEvent =
   | { kind: "ended"; code: number }
   /** The build's toplevel was skipped by its local hash. */
   | { kind: "skipped" }
+  /** The task succeeded without creating these declared outputs: nothing is saved, so it runs again. */
+  | { kind: "outputs-not-created"; outputs: { declared: string; path: string }[]; uploading: boolean }
+  /** An output outside the cache root (message), found when the cache was to be saved: nothing is uploaded. */
+  | { kind: "outputs-outside-root"; message: string; startDir: string }
+  | { kind: "cache-not-saved"; message: string }
+  /** The task changed its own inputs while it ran (these paths, when known): nothing is saved. */
+  | { kind: "inputs-moved"; paths: string[] }
+  /** The log upload failed (message), or no store is configured for it (null). */
+  | { kind: "log-not-uploaded"; message: string | null }
   /** A post-unpack command failed; the task now fails with 1 (and says so again if its body ran). */
   | { kind: "post-unpack-failed"; message: string; ran: boolean }
   | { kind: "interrupted"; signal: string };

@@ -84,6 +84,31 @@ export function render(e: TaskEvent): Message[] {
       return [e.code === 0 ? info("success") : error(`Failed, exit code: ${e.code}`)];
     case "skipped":
       return [info("skipped, inputs unchanged")];
+    case "outputs-not-created": {
+      const which = e.outputs.map((o) => (o.declared === o.path ? o.declared : `${o.declared} (looked for ${o.path})`)).join(", ");
+      return [warn(`Declared output not created: ${which}; its hash is not saved${e.uploading ? " and nothing is uploaded" : ""}, so the next run runs it again`)];
+    }
+    case "outputs-outside-root":
+      return [
+        warn(
+          `Remote cache not saved: ${e.message}; outputs are taken from the directory the task started in (${e.startDir}) ` +
+            "and must lie inside the cache root: pass --cache-root DIR or set TASKRUNNER_ROOT_DIRECTORY",
+        ),
+      ];
+    case "cache-not-saved":
+      return [warn(`Remote cache not saved: ${e.message}`)];
+    case "inputs-moved":
+      return [
+        warn(`Inputs changed while the task ran${e.paths.length ? `: ${e.paths.join(", ")}` : ""}; not saving its hash or cache, so the next run runs it again`),
+      ];
+    case "log-not-uploaded":
+      return [
+        warn(
+          e.message === null
+            ? "TASKRUNNER_UPLOAD_LOGS=1 but no store is configured (TASKRUNNER_REMOTE_CACHE_BUCKET or TASKRUNNER_REMOTE_CACHE_DIR)"
+            : `Log not uploaded: ${e.message}`,
+        ),
+      ];
     case "post-unpack-failed":
       return [error(e.message), ...(e.ran ? [error("Failed, exit code: 1")] : [])];
     case "interrupted":

@@ -3,11 +3,11 @@
 import type { Config, Env } from "../config";
 import { holdBuild, lockJob, releaseJob, terminalLock } from "../state/locks";
 import { LineSplitter, pumpLines } from "../output/lines";
-import { Terminal, TaskOutput, type Stream } from "../output/output";
+import { Terminal, TaskOutput } from "../output/output";
 import { closeFd, createFile, errnoText, isOpenFd, writeAll } from "../sys/libc";
 import { Interruption, signalNumber } from "../sys/signals";
 import { parseRequest, Reply, requestErrorLines } from "../controller/protocol";
-import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult, type BuildPaths } from "../state/layout";
+import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult } from "../state/layout";
 import { spawnTask, withUmask, NESTED_SERVER_VARIABLES, type SpawnedTask } from "../task/process";
 import { SnapshotSession } from "../snapshot/session";
 import { TaskRecorder } from "../trace/recorder";

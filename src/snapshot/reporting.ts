@@ -52,9 +52,9 @@ export class Reporting {
       if (cache) {
         const uploaded = await cache.uploadLog(this.ctx.paths.buildId, this.ctx.job, this.ctx.paths.logFile(this.ctx.job));
         if ("url" in uploaded) logUrl = uploaded.url;
-        else this.ctx.out.warn(`Log not uploaded: ${uploaded.failed}`);
+        else this.ctx.out.say({ kind: "log-not-uploaded", message: uploaded.failed });
       } else {
-        this.ctx.out.warn("TASKRUNNER_UPLOAD_LOGS=1 but no store is configured (TASKRUNNER_REMOTE_CACHE_BUCKET or TASKRUNNER_REMOTE_CACHE_DIR)");
+        this.ctx.out.say({ kind: "log-not-uploaded", message: null });
       }
     }
     const client = await this.commitStatus();

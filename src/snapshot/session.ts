@@ -73,7 +73,8 @@ export class SnapshotSession {
     if (decision.kind === "skip") ctx.record.shortcut = "skipped";
     if (decision.kind === "restore") ctx.record.shortcut = "restored-exact";
     if (decision.kind === "run" && decision.hashed && decision.fuzzy) {
-      await ctx.record.phase("restore", () => this.restoreFuzzy(decision.hashed!.saved, decision.hashed!.current));
+      const { saved, current } = decision.hashed;
+      await ctx.record.phase("restore", () => this.restoreFuzzy(saved, current));
       // Cut short by a signal: the runner says so; the task is stopped, not run.
       if (ctx.interruption.by) return Reply.fail;
     }
@@ -224,9 +225,7 @@ export class SnapshotSession {
     // A hash saved without the outputs would skip the task next time and leave the build without them.
     const missing = this.missingOutputs();
     if (missing.length > 0) {
-      const which = missing.map((o) => (o.declared === o.path ? o.declared : `${o.declared} (looked for ${o.path})`)).join(", ");
-      const uploading = usesRemoteCache(args) && config.saveRemoteCache;
-      out.warn(`Declared output not created: ${which}; its hash is not saved${uploading ? " and nothing is uploaded" : ""}, so the next run runs it again`);
+      out.say({ kind: "outputs-not-created", outputs: missing, uploading: usesRemoteCache(args) && config.saveRemoteCache });
       return code;
     }
 
@@ -266,17 +265,14 @@ export class SnapshotSession {
     const { archiveName } = await loadRemote();
     ctx.out.debug("Saving remote cache");
     if (!this.placed.ok) {
-      ctx.out.warn(
-        `Remote cache not saved: ${this.placed.error}; outputs are taken from the directory the task started in ` +
-          `(${ctx.cwd}) and must lie inside the cache root: pass --cache-root DIR or set TASKRUNNER_ROOT_DIRECTORY`,
-      );
+      ctx.out.say({ kind: "outputs-outside-root", message: this.placed.error, startDir: ctx.cwd });
       return;
     }
     const saved = await cache.saveArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), this.members(), {
       signal: ctx.interruption.signal,
     });
     if (saved.kind !== "saved") {
-      if (saved.kind === "failed") ctx.out.warn(`Remote cache not saved: ${saved.message}`);
+      if (saved.kind === "failed") ctx.out.say({ kind: "cache-not-saved", message: saved.message });
       return;
     }
     if (args.fuzzyCache) {
@@ -294,10 +290,7 @@ export class SnapshotSession {
     if (this.skipped || !this.args || this.args.fileInputs.length === 0) return true;
     const after = await this.hash(this.args);
     if (after.ok && after.hash === before.hash) return true;
-    const changed = after.ok ? changedPaths(before.hashInput, after.hashInput) : [];
-    this.ctx.out.warn(
-      `Inputs changed while the task ran${changed.length ? `: ${changed.join(", ")}` : ""}; not saving its hash or cache, so the next run runs it again`,
-    );
+    this.ctx.out.say({ kind: "inputs-moved", paths: after.ok ? changedPaths(before.hashInput, after.hashInput) : [] });
     return false;
   }
 
