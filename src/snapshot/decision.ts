@@ -25,7 +25,7 @@ export interface DecisionInputs {
   members(): string[];
   hash(): Promise<HashResult>;
   remoteCache(): Promise<RemoteCache | null>;
-  /** Where a restore may stage (restore.ts): places no input hash sees. */
+  /** Where a restore may stage (cache/restore.ts): places no input hash sees. */
   stagingParents(): Promise<string[]>;
 }
 

@@ -134,7 +134,7 @@ export class SnapshotSession {
 
   /**
    * Where a restore may stage an archive: places no input hash ever sees — the
-   * repository's git directory, then the state directory (restore.ts takes the
+   * repository's git directory, then the state directory (cache/restore.ts takes the
    * first on the cache root's file system).
    */
   private stagingParents(): Promise<string[]> {

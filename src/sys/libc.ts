@@ -3,7 +3,7 @@
 // node:path ~2 ms at every start — more than the rest of a skipped task — so
 // start-up code uses these instead. Only non-variadic C functions are bound:
 // variadic ones (open with a mode, fcntl) are not portable through FFI on
-// arm64 Darwin, hence creat(2) to create and 2-argument open(2) to open.
+// arm64 Darwin, hence creat(2) and mkstemp(3) to create and 2-argument open(2) to open.
 import { dlopen, FFIType, ptr, toArrayBuffer } from "bun:ffi";
 import { dirname } from "./paths";
 
