@@ -112,7 +112,7 @@ export function splitAtCommand(argv: string[]): { options: string[]; cmd: number
   return { options, cmd: i };
 }
 
-type Values = Partial<{ name: string; force: boolean; explain: string; help: boolean; version: boolean }>;
+type Values = { name?: string; force?: boolean };
 
 /**
  * argv → what to do, when every option word is a plain spelling; else
@@ -130,7 +130,7 @@ export function parseCli(argv: string[]): Cli | { kind: "unusual"; word: string 
     if (!spec || (eq > 0 && !spec.takesValue)) return { kind: "unusual", word };
     if (spec.takesValue) {
       const value = eq > 0 ? word.slice(eq + 1) : options[++i];
-      if (value === undefined) return usageError(`option ${word} needs a value: ${word} NAME`);
+      if (value === undefined) return missingValue(spec.name, word);
       if (spec.name === "explain") return { kind: "explain", name: value };
       values.name = value;
     } else if (spec.name === "help" || spec.name === "version") {
@@ -156,7 +156,7 @@ export async function parseCommandLine(argv: string[]): Promise<Cli> {
     return usageError(`unknown option ${JSON.stringify(word)} (options go before CMD)`);
   }
   for (const key of ["name", "explain"] as const) {
-    if (parsed[key] !== undefined && typeof parsed[key] !== "string") return usageError(`option --${key} needs a value: --${key} NAME`);
+    if (parsed[key] !== undefined && typeof parsed[key] !== "string") return missingValue(key, `--${key}`);
   }
   if (parsed.help === true) return { kind: "help" };
   if (parsed.version === true) return { kind: "version" };
@@ -170,6 +170,10 @@ function toCli(values: Values, argv: string[], cmd: number): Cli {
   const bad = validateJobName(name);
   if (bad) return usageError(bad);
   return { kind: "run", name, force: values.force ?? false, cmd: argv[cmd], args: argv.slice(cmd + 1) };
+}
+
+function missingValue(option: OptionName, word: string): Cli {
+  return usageError(option === "explain" ? "option --explain needs a task name: --explain NAME" : `option ${word} needs a value: ${word} NAME`);
 }
 
 function usageError(message: string): Cli {

@@ -106,6 +106,7 @@ describe("command line", () => {
     expect(await parseCommandLine(["-x", "true"])).toEqual({ kind: "usage-error", message: 'unknown option "-x" (options go before CMD)' });
     expect(await parseCommandLine(["--bogus", "--help"])).toEqual({ kind: "usage-error", message: 'unknown option "--bogus" (options go before CMD)' });
     expect(await parseCommandLine(["-n"])).toEqual({ kind: "usage-error", message: "option -n needs a value: -n NAME" });
+    expect(await parseCommandLine(["--explain"])).toEqual({ kind: "usage-error", message: "option --explain needs a task name: --explain NAME" });
     expect((await parseCommandLine(["-n", "../x", "true"])).kind).toBe("usage-error");
   });
   test("the plain spellings need no parser; citty parses the others, from the option words only", async () => {
