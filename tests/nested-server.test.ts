@@ -1,9 +1,9 @@
-// Nested tasks served by the toplevel (src/nested-server.ts), with real
+// Nested tasks served by the toplevel (src/toplevel/nested-server.ts), with real
 // processes: where a nested task runs, and what a connection to the server
 // can and cannot make it do. How both routes look to the user is compared by
 // the golden cases (each nested case also runs with TASKRUNNER_NESTED_PROCESSES=1).
 import { test, expect, beforeAll } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary } from "./helpers/binary";
 import { scratch, runToEnd, taskrunner, waitFor } from "./helpers/run";
@@ -16,13 +16,15 @@ beforeAll(ensureBinary, 120_000);
  */
 async function toplevel(
   script: string,
-  check: (r: { stdout: string; stderr: string; code: number }, work: string) => void | Promise<void>,
+  check: (r: { stdout: string; stderr: string; code: number; topLog: () => string }, work: string) => void | Promise<void>,
   extraEnv: Record<string, string> = {},
 ): Promise<void> {
   const s = scratch("nested-server");
   try {
     const r = await runToEnd(s, ["-n", "top", "bash", "-c", script], { TASKRUNNER_DISABLE_TIMESTAMPS: "1", ...extraEnv });
-    await check({ stdout: new TextDecoder().decode(r.stdout), stderr: r.stderr, code: r.code }, s.work);
+    const builds = join(s.dir, "state", "builds");
+    const topLog = () => readdirSync(builds).map((b) => readFileSync(join(builds, b, "logs", "top.log"), "utf8")).join("");
+    await check({ stdout: new TextDecoder().decode(r.stdout), stderr: r.stderr, code: r.code, topLog }, s.work);
   } finally {
     s.cleanup();
   }
@@ -46,10 +48,13 @@ test("TASKRUNNER_NESTED_PROCESSES=1: every nested taskrunner is a process of its
 
 // This process's git, AWS SDK and fetch read these from its own environment.
 for (const setting of ["HOME=/elsewhere", "AWS_PROFILE=other", "GIT_CONFIG_GLOBAL=/dev/null", "https_proxy=http://127.0.0.1:9"]) {
-  test(`a caller with its own ${setting.split("=")[0]} gets a taskrunner process of its own`, () =>
+  const name = setting.split("=")[0];
+  test(`a caller with its own ${name} gets a taskrunner process of its own, and the parent's log says why`, () =>
     toplevel(`${setting} ${parentOfNested}`, (r) => {
       expect(r.stdout).toMatch(ownProcess);
       expect(r.code).toBe(0);
+      expect(r.topLog()).toContain(`debug | Nested taskrunner ["-n","inner","bash","-c",`);
+      expect(r.topLog()).toContain(`not served in the toplevel, it runs in a process of its own: ${name} differs between the caller and the toplevel`);
     }));
 }
 

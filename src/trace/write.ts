@@ -4,8 +4,8 @@
 // toplevel's build is over; problems come back as warning lines for the caller
 // to print, never as exceptions (a trace must not fail a build).
 // No node:fs or node:path (~3 ms to load in the compiled binary, on every build's end).
-import { errnoText, mkdirp, readText, writeFileAtomic } from "../sys";
-import { dirname, joinPath as join } from "../paths";
+import { errnoText, mkdirp, readText, writeFileAtomic } from "../sys/libc";
+import { dirname, joinPath as join } from "../sys/paths";
 import { OUTCOMES, type Phase, type TaskRecord } from "./record";
 import { chromeTrace } from "./chrome";
 import { traceHtml } from "./html";

@@ -1,14 +1,14 @@
 // Pure logic: line splitting, controller framing, configuration, command line,
 // snapshot arguments.
 import { test, expect, describe } from "bun:test";
-import { LineSplitter } from "../../src/lines";
-import { parseRequest, requestErrorLines } from "../../src/protocol";
+import { LineSplitter } from "../../src/output/lines";
+import { parseRequest, requestErrorLines } from "../../src/controller/protocol";
 import { loadConfig, ConfigError } from "../../src/config";
-import { parseCli } from "../../src/cli";
-import { parseSnapshotArgs } from "../../src/snapshot-args";
-import { changedPaths } from "../../src/snapshot";
-import { formatBuildId } from "../../src/state";
-import { explainChange } from "../../src/explain";
+import { parseCli, parseCommandLine, renderHelp, splitAtCommand } from "../../src/cli";
+import { parseSnapshotArgs } from "../../src/snapshot/args";
+import { changedPaths } from "../../src/snapshot/rerun-reasons";
+import { formatBuildId } from "../../src/state/layout";
+import { explainChange } from "../../src/snapshot/rerun-reasons";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -88,22 +88,50 @@ describe("configuration", () => {
 });
 
 describe("command line", () => {
-  test("options only before CMD; default name is the base name of CMD", () => {
-    expect(parseCli(["-n", "x", "bash", "-c", "echo -f"])).toEqual({
+  test("options only before CMD; default name is the base name of CMD", async () => {
+    expect(await parseCommandLine(["-n", "x", "bash", "-c", "echo -f"])).toEqual({
       kind: "run", name: "x", force: false, cmd: "bash", args: ["-c", "echo -f"],
     });
-    expect(parseCli(["-f", "./scripts/build.sh", "-n", "y"])).toEqual({
+    expect(await parseCommandLine(["-f", "./scripts/build.sh", "-n", "y"])).toEqual({
       kind: "run", name: "build.sh", force: true, cmd: "./scripts/build.sh", args: ["-n", "y"],
     });
-    expect(parseCli(["--name=z", "--", "-weird"])).toMatchObject({ kind: "run", name: "z", cmd: "-weird" });
+    expect(await parseCommandLine(["--name=z", "--", "-weird"])).toMatchObject({ kind: "run", name: "z", cmd: "-weird" });
   });
-  test("help, version and usage errors", () => {
-    expect(parseCli(["--help"]).kind).toBe("help");
-    expect(parseCli(["--version"]).kind).toBe("version");
-    expect(parseCli([])).toEqual({ kind: "usage-error", message: "no command given" });
-    expect(parseCli(["-x", "true"]).kind).toBe("usage-error");
-    expect(parseCli(["-n"]).kind).toBe("usage-error");
-    expect(parseCli(["-n", "../x", "true"]).kind).toBe("usage-error");
+  test("help, version and usage errors", async () => {
+    expect((await parseCommandLine(["--help"])).kind).toBe("help");
+    expect((await parseCommandLine(["--help", "--bogus"])).kind).toBe("help");
+    expect((await parseCommandLine(["--version"])).kind).toBe("version");
+    expect(await parseCommandLine(["--explain", "job", "ignored"])).toEqual({ kind: "explain", name: "job" });
+    expect(await parseCommandLine([])).toEqual({ kind: "usage-error", message: "no command given" });
+    expect(await parseCommandLine(["-x", "true"])).toEqual({ kind: "usage-error", message: 'unknown option "-x" (options go before CMD)' });
+    expect(await parseCommandLine(["--bogus", "--help"])).toEqual({ kind: "usage-error", message: 'unknown option "--bogus" (options go before CMD)' });
+    expect(await parseCommandLine(["-n"])).toEqual({ kind: "usage-error", message: "option -n needs a value: -n NAME" });
+    expect(await parseCommandLine(["--explain"])).toEqual({ kind: "usage-error", message: "option --explain needs a task name: --explain NAME" });
+    expect((await parseCommandLine(["-n", "../x", "true"])).kind).toBe("usage-error");
+  });
+  test("the plain spellings need no parser; citty parses the others, from the option words only", async () => {
+    expect(parseCli(["-n", "x", "-f", "true"]).kind).toBe("run");
+    expect(parseCli(["-nfoo", "true"])).toEqual({ kind: "unusual", word: "-nfoo" });
+    expect(await parseCommandLine(["-nfoo", "bash", "-nbar"])).toEqual({ kind: "run", name: "foo", force: false, cmd: "bash", args: ["-nbar"] });
+    expect(await parseCommandLine(["-fn", "x", "bash", "--no-force"])).toEqual({ kind: "run", name: "x", force: true, cmd: "bash", args: ["--no-force"] });
+    expect(await parseCommandLine(["-f", "--no-force", "true"])).toMatchObject({ kind: "run", force: false });
+    expect(await parseCommandLine(["--force=false", "true"])).toMatchObject({ kind: "run", force: false });
+    expect((await parseCommandLine(["-fV"])).kind).toBe("version");
+    expect(await parseCommandLine(["-nx", "-fy", "true"])).toEqual({ kind: "usage-error", message: 'unknown option "-y" (options go before CMD)' });
+  });
+  test("where CMD starts: -n/--name and --explain take a value, `--` ends the options", () => {
+    expect(splitAtCommand(["-n", "-f", "x", "-f"])).toEqual({ options: ["-n", "-f"], cmd: 2 });
+    expect(splitAtCommand(["-fn", "name", "cmd"])).toEqual({ options: ["-fn", "name"], cmd: 2 });
+    expect(splitAtCommand(["-nname", "cmd", "-n"])).toEqual({ options: ["-nname"], cmd: 1 });
+    expect(splitAtCommand(["-f", "--", "-n", "x"])).toEqual({ options: ["-f"], cmd: 2 });
+    expect(splitAtCommand(["-", "x"])).toEqual({ options: [], cmd: 0 });
+  });
+  test("--help is citty's usage of the definition, plain text on a pipe", async () => {
+    const help = await renderHelp();
+    expect(help).toStartWith("Run build scripts as named tasks (taskrunner v");
+    expect(help).toContain("USAGE taskrunner [OPTIONS] <CMD> [ARGS]");
+    expect(help).toMatch(/-n, --name=<NAME> +task name \(default: the base name of CMD\)/);
+    expect(help).not.toContain("\u001b[");
   });
 });
 
