@@ -18,8 +18,8 @@
 // connection must start with the build's random token, which only its tasks'
 // environments hold; one that does not is dropped after its first bytes,
 // having cost this process nothing. Connections still without the token are
-// few (the oldest goes when there are too many) and short-lived; a request is
-// capped in size and in the time to send it.
+// few (the oldest is told to run the binary when there are too many) and
+// short-lived; a request is capped in size and in the time to send it.
 import { parseCli } from "../cli";
 import { loadConfig, ConfigError, type Env } from "../config";
 import type { Host, RunLocked, RunRequest } from "../task/context";
@@ -36,7 +36,7 @@ import { processLine } from "../output/render";
  * a larger one gets `fallback` (the binary then gets what exec allows).
  */
 const MAX_REQUEST = 8 * 1024 * 1024;
-/** Connections that have not shown the token yet; one more drops the oldest. */
+/** Connections that have not shown the token yet; one more sends the oldest away. */
 const MAX_UNAUTHENTICATED = 64;
 /** To show the token (the function sends it first, at once)… */
 const TOKEN_DEADLINE_MS = 10_000;
@@ -234,7 +234,9 @@ export function serveNested(
       port: 0,
       socket: {
         open(socket) {
-          if (unauthenticated.size >= MAX_UNAUTHENTICATED) unauthenticated.values().next().value?.drop();
+          // Crowded out, or too slow to show the token: told to run the binary, in case it is one of
+          // our callers (a neighbour learns nothing it did not know); a wrong token is dropped.
+          if (unauthenticated.size >= MAX_UNAUTHENTICATED) unauthenticated.values().next().value?.reply("fallback");
           const c: Connection = {
             chunks: [],
             size: 0,
@@ -242,7 +244,7 @@ export function serveNested(
             done: false,
             gone: [],
             closed: false,
-            deadline: setTimeout(() => c.drop(), TOKEN_DEADLINE_MS),
+            deadline: setTimeout(() => c.reply("fallback"), TOKEN_DEADLINE_MS),
             reply(text) {
               forget(c);
               if (c.closed) return;
