@@ -109,6 +109,7 @@ async function runTaskBody(
   const record = new TaskRecorder(req.name, isToplevel ? null : internal.parentJob);
   const ctx: TaskContext = {
     job: req.name,
+    command: [req.cmd, ...req.args],
     env,
     internal,
     umask: host.umask,
