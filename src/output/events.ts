@@ -43,10 +43,14 @@ export type TaskEvent =
   | { kind: "outputs-missing"; outputs: string[] }
   /** Why the task does not skip; mismatch: the saved and the new hash, when they differ. */
   | { kind: "rerun"; mismatch: { saved: string; current: string } | null; reasons: string[] }
+  /** The exact remote cache was not looked up: these tracked inputs have uncommitted changes. */
+  | { kind: "remote-not-tried"; uncommitted: string[] }
   | { kind: "remote-found"; archive: string }
   | { kind: "remote-not-used"; message: string }
   | { kind: "fuzzy-restored"; branch: string; hash: string }
   | { kind: "fuzzy-not-used"; branch: string; message: string }
+  /** The fuzzy cache changed these inputs before the run: it does not start from what it hashed, so nothing is saved. */
+  | { kind: "fuzzy-changed-inputs"; paths: string[] }
   /** Something kept the task from starting (no build directory, no lock, no log): it fails with 1. */
   | { kind: "cannot-start"; message: string }
   | { kind: "spawn-failed"; message: string }
@@ -63,6 +67,11 @@ export type TaskEvent =
   | { kind: "cache-not-saved"; message: string }
   /** The task changed its own inputs while it ran (these paths, when known): nothing is saved. */
   | { kind: "inputs-moved"; paths: string[] }
+  /**
+   * The run (or the restore) changed only inputs that are declared outputs too (a rewritten
+   * lockfile): the hash after it is saved for the local skip; the cache keeps the one before.
+   */
+  | { kind: "outputs-rewrote-inputs"; by: "run" | "restore"; paths: string[]; before: string; after: string }
   /** The log upload failed (message), or no store is configured for it (null). */
   | { kind: "log-not-uploaded"; message: string | null }
   /** A post-unpack command failed; the task now fails with 1 (and says so again if its body ran). */

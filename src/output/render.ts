@@ -20,6 +20,16 @@ export function processLine(text: string): string {
   return `taskrunner: ${text}`;
 }
 
+/** A few paths of a list, and how many more. */
+function fewOf(paths: string[], few = 3): string {
+  return `${paths.slice(0, few).join(", ")}${paths.length > few ? ` and ${paths.length - few} more` : ""}`;
+}
+
+/** What an event says, as plain text, for the task's record (--explain): the same words as its log. */
+export function noteOf(e: TaskEvent): string[] {
+  return render(e).map((m) => m.text);
+}
+
 export function renderDecision(d: Decision): Message[] {
   switch (d.kind) {
     case "run":
@@ -69,6 +79,13 @@ export function render(e: TaskEvent): Message[] {
         ...(e.mismatch ? [debug(`Hash mismatch, saved=${e.mismatch.saved}, current=${e.mismatch.current}`)] : []),
         ...e.reasons.map((r) => debug(`Rerun because ${r}`)),
       ];
+    case "remote-not-tried":
+      return [
+        debug(
+          `Remote cache not used: uncommitted changes to tracked inputs${e.uncommitted.length ? ` (${fewOf(e.uncommitted)})` : ""}; ` +
+            "the exact remote cache is used only for committed inputs",
+        ),
+      ];
     case "remote-found":
       return [info(`Found remote cache ${e.archive}, restoring`)];
     case "remote-not-used":
@@ -77,6 +94,13 @@ export function render(e: TaskEvent): Message[] {
       return [info(`Restored fuzzy cache from branch ${e.branch}, hash=${e.hash}`)];
     case "fuzzy-not-used":
       return [warn(`Fuzzy cache from branch ${e.branch} not used: ${e.message}`)];
+    case "fuzzy-changed-inputs":
+      return [
+        warn(
+          `The fuzzy cache changed inputs of this task${e.paths.length ? ` (${fewOf(e.paths)})` : ""}, so it does not run from the inputs it hashed; ` +
+            "not saving its hash or cache, so the next run runs it again",
+        ),
+      ];
     case "cannot-start":
     case "spawn-failed":
       return [error(e.message)];
@@ -106,6 +130,15 @@ export function render(e: TaskEvent): Message[] {
     case "inputs-moved":
       return [
         warn(`Inputs changed while the task ran${e.paths.length ? `: ${e.paths.join(", ")}` : ""}; not saving its hash or cache, so the next run runs it again`),
+      ];
+    case "outputs-rewrote-inputs":
+      return [
+        debug(
+          e.by === "run"
+            ? `Inputs that are declared outputs changed while the task ran (${fewOf(e.paths)}): saving the hash after the run, ${e.after}, ` +
+                `for the local skip; its cache is saved under the hash before it, ${e.before}, which another machine computes`
+            : `The restore rewrote inputs that are declared outputs (${fewOf(e.paths)}): saving the hash after it, ${e.after}, for the local skip`,
+        ),
       ];
     case "log-not-uploaded":
       return [

@@ -78,6 +78,8 @@ export async function runLocked(req: RunRequest, config: Config, env: Env, cwd: 
     const logFd = createFile(logPath);
     if (logFd < 0) return cannotStart(req.name, config, terminal, `cannot create ${logPath}: ${errnoText(-logFd)}`);
     const out = taskOutput(req.name, config, terminal, { fd: logFd, path: logPath });
+    // The parent's log points to this one (debug, so on the terminal only with TASKRUNNER_DEBUG=1).
+    toParent(`Subtask ${req.name} logs to ${logPath}`);
     const unregister = host.registry.add(req.name, out);
     // Listened for over the whole task: its restores, uploads and post-unpack commands too.
     const interruption = new Interruption().start();
@@ -107,6 +109,7 @@ async function runTaskBody(
   const record = new TaskRecorder(req.name, isToplevel ? null : internal.parentJob);
   const ctx: TaskContext = {
     job: req.name,
+    command: [req.cmd, ...req.args],
     env,
     internal,
     umask: host.umask,

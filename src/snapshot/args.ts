@@ -12,6 +12,8 @@ export interface SnapshotArgs {
   commitStatus: boolean;
   cacheSuccess: boolean;
   longRunning: boolean;
+  /** Ours (--hash-command): the task's command line is an input too (commandInput). */
+  hashCommand: boolean;
 }
 
 export type ParsedSnapshotArgs = { ok: true; args: SnapshotArgs } | { ok: false; error: string };
@@ -28,6 +30,7 @@ export function parseSnapshotArgs(words: string[]): ParsedSnapshotArgs {
     commitStatus: false,
     cacheSuccess: false,
     longRunning: false,
+    hashCommand: false,
   };
   let afterOutputs = false;
   const invalid = (word: string): ParsedSnapshotArgs => ({
@@ -76,6 +79,9 @@ export function parseSnapshotArgs(words: string[]): ParsedSnapshotArgs {
       case "--cache-success":
         args.cacheSuccess = true;
         continue;
+      case "--hash-command":
+        args.hashCommand = true;
+        continue;
     }
     if (word.startsWith("-")) return invalid(word);
     (afterOutputs ? args.outputs : args.fileInputs).push(word);
@@ -84,7 +90,22 @@ export function parseSnapshotArgs(words: string[]): ParsedSnapshotArgs {
 }
 
 export function hasInputs(a: SnapshotArgs): boolean {
-  return a.fileInputs.length > 0 || a.rawInputs.length > 0;
+  return a.fileInputs.length > 0 || a.rawInputs.length > 0 || a.hashCommand;
+}
+
+/**
+ * The task's command line as one more raw input (--hash-command): `command: `
+ * and its argv as a JSON array, as JSON.stringify writes it. A stable text the
+ * README documents, so the same hash can be had from the old tool with
+ * `--raw 'command: [...]'` as the last raw input.
+ */
+export function commandInput(argv: string[]): string {
+  return `command: ${JSON.stringify(argv)}`;
+}
+
+/** The raw strings the hash covers: the --raw values, then the command line with --hash-command. */
+export function hashedRawInputs(a: SnapshotArgs, argv: string[]): string[] {
+  return a.hashCommand ? [...a.rawInputs, commandInput(argv)] : a.rawInputs;
 }
 
 export function usesRemoteCache(a: SnapshotArgs): boolean {

@@ -11,8 +11,9 @@ import type { HashResult } from "../hash";
 import type { RemoteCache } from "../remote";
 import { loadRemote } from "../load-remote";
 import { readHashFile, type HashInfo } from "../state/hash-file";
-import { hasInputs, usesRemoteCache, type SnapshotArgs } from "./args";
+import { hasInputs, hashedRawInputs, usesRemoteCache, type SnapshotArgs } from "./args";
 import { explainChange } from "./rerun-reasons";
+import { noteOf } from "../output/render";
 
 /** What the decision needs of the session: the request, and how to hash, find the store and place outputs. */
 export interface DecisionInputs {
@@ -39,7 +40,7 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
   const { args } = inputs;
   if (!hasInputs(args)) return { kind: "run", hashed: null };
 
-  out.say({ kind: "hashing", files: args.fileInputs, raw: args.rawInputs });
+  out.say({ kind: "hashing", files: args.fileInputs, raw: hashedRawInputs(args, ctx.command) });
   // The hash is the old tool's: its `git ls-tree` step takes every pathspec
   // literally, so what a wildcard matches is added but not hashed. Said where a
   // user looking for why a task did not rerun will look.
@@ -62,6 +63,7 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
     hashInput: hashed.hashInput,
     mainBranchCommit: config.mainBranch ? await (await git()).mainBranchCommit(ctx.cwd, config.mainBranch) : null,
     rawInputs: args.rawInputs,
+    ...(args.hashCommand ? { command: ctx.command } : {}),
   };
   const facts: Hashed = { current, saved, reasons: [] };
   if (unchanged) {
@@ -80,7 +82,12 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
 
   // Never with -f, nor when the inputs have uncommitted changes: the archive of this hash may hold other work.
   const cache = usesRemoteCache(args) && !ctx.force ? await inputs.remoteCache() : null;
-  if (cache && !(await (await git()).hasUncommittedChanges(ctx.cwd, args.fileInputs))) {
+  if (cache && (await (await git()).hasUncommittedChanges(ctx.cwd, args.fileInputs))) {
+    // Said in the log and in --explain: a user who expected a cache hit looks there.
+    const notTried = { kind: "remote-not-tried", uncommitted: await (await git()).uncommittedPaths(ctx.cwd, args.fileInputs) } as const;
+    out.say(notTried);
+    ctx.record.notes.push(...noteOf(notTried));
+  } else if (cache) {
     const { archiveName } = await loadRemote();
     const archive = archiveName(ctx.job, args.cacheVersion, current.hash);
     const stagingParents = await inputs.stagingParents();

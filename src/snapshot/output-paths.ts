@@ -43,12 +43,20 @@ export function placeOutputs(startDir: string, cacheRoot: string, declared: stri
  * The start directory is physical (getcwd), while a root may be named through
  * a symlink (TASKRUNNER_ROOT_DIRECTORY=$PWD in a linked checkout, /tmp on
  * macOS): compared again with symlinks resolved in the root and in the
- * output's directories, as far as they exist yet (the output itself may be a
- * symlink: it is archived as one, not followed).
+ * output's directories.
  */
 function physicallyRelativeTo(root: string, path: string): string | null {
   const realRoot = realPath(root);
-  if (realRoot === null) return null;
+  const real = physicalPath(path);
+  return realRoot === null || real === null ? null : relativeTo(realRoot, real);
+}
+
+/**
+ * path with symlinks resolved in its directories, as far as they exist yet
+ * (an output may not exist yet; and it may be a symlink itself: it is
+ * archived as one, not followed). Null when not even / resolves.
+ */
+export function physicalPath(path: string): string | null {
   const rest = [basename(path)];
   let existing = dirname(path);
   let real = realPath(existing);
@@ -57,5 +65,5 @@ function physicallyRelativeTo(root: string, path: string): string | null {
     existing = dirname(existing);
     real = realPath(existing);
   }
-  return real === null ? null : relativeTo(realRoot, joinPath(real, ...rest));
+  return real === null ? null : joinPath(real, ...rest);
 }

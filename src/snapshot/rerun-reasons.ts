@@ -1,11 +1,16 @@
-// Why did this task rerun? Compares the saved hash input with the new one.
+// Comparing two hash inputs of a task: why it reran (the saved hash against the
+// new one), and what moved while it ran (before the run against after it).
 import type { HashInfo } from "../state/hash-file";
+import { unquotePath } from "../hash/text";
+import { isInside, resolvePath } from "../sys/paths";
+import { commandInput } from "./args";
 
 const LISTING_LINE = /^\d{6} \w+ [0-9a-f]{40}\t/;
 
 interface Parts {
   files: Map<string, string>; // path → "mode type sha"
-  raw: string | null; // null when it cannot be told apart from the file part
+  raw: string | null; // the --raw values joined; null when they cannot be told apart from the file part
+  command: string[] | null; // the argv hashed with --hash-command
 }
 
 function entries(fileListing: string): Map<string, string> {
@@ -17,28 +22,38 @@ function entries(fileListing: string): Map<string, string> {
   return m;
 }
 
+/** The raw part ending a hash input we computed: the --raw values, then the command line (--hash-command), joined with "\n". */
+function rawTail(info: HashInfo): string {
+  return [...(info.rawInputs ?? []), ...(info.command ? [commandInput(info.command)] : [])].join("\n");
+}
+
+/** The ls-tree listing at the start of a hash input we computed (its raw part cut off). */
+function fileListing(info: HashInfo): string {
+  return info.hashInput.slice(0, info.hashInput.length - rawTail(info).length);
+}
+
 /**
  * The hash input is the ls-tree listing with the raw inputs glued to its end
  * (no separator, as the established tool wrote it). Our hash files also keep
- * the raw values; for one written by the old tool, knowing the new raw part or
- * the new file part tells the old one apart, mostly.
+ * the raw values and the hashed command; for one written by the old tool (or
+ * by us for a task with neither), knowing the new raw part or the new file
+ * part tells the old one apart, mostly.
  */
 function splitSaved(saved: HashInfo, newFiles: string, newRaw: string): Parts {
   const input = saved.hashInput;
-  if (saved.rawInputs) {
-    const raw = saved.rawInputs.join("\n");
-    return { files: entries(input.slice(0, input.length - raw.length)), raw };
+  if (saved.rawInputs || saved.command) {
+    return { files: entries(fileListing(saved)), raw: (saved.rawInputs ?? []).join("\n"), command: saved.command ?? null };
   }
-  if (input.startsWith(newFiles)) return { files: entries(newFiles), raw: input.slice(newFiles.length) };
-  if (input.endsWith(newRaw)) return { files: entries(input.slice(0, input.length - newRaw.length)), raw: newRaw };
+  if (input.startsWith(newFiles)) return { files: entries(newFiles), raw: input.slice(newFiles.length), command: null };
+  if (input.endsWith(newRaw)) return { files: entries(input.slice(0, input.length - newRaw.length)), raw: newRaw, command: null };
   const lines = input.split("\n").filter((l) => LISTING_LINE.test(l));
-  return { files: entries(lines.join("\n")), raw: null };
+  return { files: entries(lines.join("\n")), raw: null, command: null };
 }
 
 export function explainChange(saved: HashInfo, current: HashInfo): string[] {
   if (saved.hash === "") return ["no saved hash: first run here (or the hash file was missing or damaged)"];
   const newRawJoined = (current.rawInputs ?? []).join("\n");
-  const newFiles = current.hashInput.slice(0, current.hashInput.length - newRawJoined.length);
+  const newFiles = fileListing(current);
   const before = splitSaved(saved, newFiles, newRawJoined);
   const after = entries(newFiles);
   const added: string[] = [];
@@ -60,6 +75,10 @@ export function explainChange(saved: HashInfo, current: HashInfo): string[] {
   list("added", added);
   list("removed", removed);
   if (before.raw === null || before.raw !== newRawJoined) lines.push("raw inputs changed (--raw values)");
+  const command = current.command ?? null;
+  if (before.command === null && command !== null) lines.push("the command is hashed now (--hash-command added)");
+  else if (before.command !== null && command === null) lines.push("the command is not hashed any more (--hash-command removed)");
+  else if (JSON.stringify(before.command) !== JSON.stringify(command)) lines.push("command changed (--hash-command)");
   if (saved.mainBranchCommit !== current.mainBranchCommit) {
     lines.push(`main-branch commit moved: ${saved.mainBranchCommit ?? "none"} → ${current.mainBranchCommit ?? "none"}`);
   }
@@ -67,12 +86,26 @@ export function explainChange(saved: HashInfo, current: HashInfo): string[] {
   return lines;
 }
 
-/** Paths whose ls-tree line differs between two hash inputs. */
-export function changedPaths(before: string, after: string): string[] {
-  const a = entries(before);
-  const b = entries(after);
+/** Paths (as ls-tree names them) whose line differs between two hash inputs we computed for the same inputs. */
+export function changedPaths(before: HashInfo, after: HashInfo): string[] {
+  const a = entries(fileListing(before));
+  const b = entries(fileListing(after));
   const changed = new Set<string>();
   for (const [path, meta] of a) if (b.get(path) !== meta) changed.add(path);
   for (const path of b.keys()) if (!a.has(path)) changed.add(path);
   return [...changed].sort();
+}
+
+/**
+ * What moved between two hashes of a task's inputs — before its run and after
+ * it, or before a restore and after it: the changed paths, and whether every
+ * one is a declared output (an input-output file such as a lockfile the task
+ * rewrites). Listing paths are relative to the work tree's top (ls-tree
+ * --full-name); outputs are absolute, placed as snapshot/output-paths.ts
+ * places them; a path is an output when it is one or lies below one.
+ */
+export function movedInputs(before: HashInfo, after: HashInfo, workTreeTop: string | null, outputs: string[]): { paths: string[]; allOutputs: boolean } {
+  const paths = changedPaths(before, after);
+  const isOutput = (p: string) => workTreeTop !== null && outputs.some((o) => isInside(resolvePath(workTreeTop, unquotePath(p)), o));
+  return { paths, allOutputs: paths.length > 0 && paths.every(isOutput) };
 }

@@ -5,17 +5,19 @@
 import { loadRemote } from "../load-remote";
 import type { TaskContext } from "../task/context";
 import type { Decision } from "../output/events";
-import { parseSnapshotArgs, hasInputs, usesRemoteCache, type SnapshotArgs } from "./args";
+import { parseSnapshotArgs, hasInputs, hashedRawInputs, usesRemoteCache, type SnapshotArgs } from "./args";
 import { writeHashFile, type HashInfo } from "../state/hash-file";
 import { Reply } from "../controller/protocol";
 import { runPostUnpack } from "./post-unpack";
 import { pathExists, realPath } from "../sys/libc";
-import { cacheRootOf, placeOutputs, type PlacedOutput } from "./output-paths";
+import { cacheRootOf, physicalPath, placeOutputs, type PlacedOutput } from "./output-paths";
 import { resolvePath } from "../sys/paths";
 import { Reporting } from "./reporting";
-import { changedPaths } from "./rerun-reasons";
+import { changedPaths, movedInputs } from "./rerun-reasons";
 import { decide } from "./decision";
 import { describeError } from "../sys/errors";
+import { noteOf } from "../output/render";
+import type { HashResult } from "../hash";
 
 // Loaded on first use: a nested task answered by the toplevel's hashing service never needs it.
 const git = () => import("../hash");
@@ -43,6 +45,10 @@ export class SnapshotSession {
   /** Set by afterTask once everything but saving the hash is done. */
   private hashReady: HashInfo | null = null;
   private skipped = false;
+  /** Restored from the exact remote archive (skipped too). */
+  private restored = false;
+  /** A fuzzy restore changed inputs before the run: it does not run from what it hashed, so nothing is saved. */
+  private fuzzyChangedInputs = false;
   /** Where restores stage (stagingParents), found once. */
   private staging: Promise<string[]> | null = null;
   readonly reporting: Reporting;
@@ -70,6 +76,7 @@ export class SnapshotSession {
       this.hashToSave = hashed.current;
     }
     this.skipped = decision.kind !== "run";
+    this.restored = decision.kind === "restore";
     if (decision.kind === "skip") ctx.record.shortcut = "skipped";
     if (decision.kind === "restore") ctx.record.shortcut = "restored-exact";
     if (decision.kind === "run" && decision.hashed && decision.fuzzy) {
@@ -146,17 +153,18 @@ export class SnapshotSession {
   }
 
   /** Through the toplevel's warm hashing service when there is one (see toplevel/hash-service.ts). */
-  private async hash(args: SnapshotArgs) {
+  private async hash(args: SnapshotArgs): Promise<HashResult> {
     const { ctx } = this;
+    const raw = hashedRawInputs(args, ctx.command);
     const service = ctx.internal.hashService;
     if (service && !ctx.inToplevelProcess && args.fileInputs.length > 0) {
       const { hashViaService } = await import("../toplevel/hash-service");
-      const viaService = await hashViaService(service, ctx.env, ctx.cwd, args.fileInputs, args.rawInputs);
+      const viaService = await hashViaService(service, ctx.env, ctx.cwd, args.fileInputs, raw);
       if (!("declined" in viaService)) return viaService;
       ctx.out.say({ kind: "hash-service-declined", reason: viaService.declined });
     }
     const { hashInputs } = await git();
-    return hashInputs(ctx.cwd, args.fileInputs, args.rawInputs, { onFallback: (reason) => ctx.out.say({ kind: "reference-hashing", reason }) });
+    return hashInputs(ctx.cwd, args.fileInputs, raw, { onFallback: (reason) => ctx.out.say({ kind: "reference-hashing", reason }) });
   }
 
   /**
@@ -184,6 +192,7 @@ export class SnapshotSession {
       if (restored.kind === "restored") {
         ctx.out.say({ kind: "fuzzy-restored", branch: b, hash });
         ctx.record.fuzzyRestored = true;
+        await this.checkInputsAfterFuzzy(args, current);
         const hashFile = ctx.paths.hashFile(ctx.job);
         const failed = writeHashFile(hashFile, { ...saved, mainBranchCommit: current.mainBranchCommit });
         if (failed) ctx.out.stateWriteFailed(hashFile, failed, "the fuzzy cache may be fetched again next time");
@@ -221,19 +230,22 @@ export class SnapshotSession {
         out.say({ kind: "post-unpack-failed", message: failed, ran });
       }
     }
-    if (code !== 0 || !toSave || !args || !(await this.inputsStable(toSave))) return code;
+    if (code !== 0 || !toSave || !args) return code;
     // A hash saved without the outputs would skip the task next time and leave the build without them.
     const missing = this.missingOutputs();
     if (missing.length > 0) {
       out.say({ kind: "outputs-not-created", outputs: missing, uploading: usesRemoteCache(args) && config.saveRemoteCache });
       return code;
     }
+    const toKeep = await this.inputsAfter(toSave);
+    if (toKeep === null) return code;
 
     // Uploaded before the hash is saved: an upload cut short by a signal leaves no hash behind.
+    // Under the hash before the run, which another machine computes before running.
     if (usesRemoteCache(args) && config.saveRemoteCache && (!this.skipped || config.primeCacheMode)) {
       await ctx.record.phase("upload", () => this.upload(args, toSave.hash));
     }
-    this.hashReady = toSave;
+    this.hashReady = toKeep;
     return code;
   }
 
@@ -282,16 +294,59 @@ export class SnapshotSession {
   }
 
   /**
-   * A task that changed its own inputs while it ran would be skipped next time
-   * with outputs made from other inputs: hash again, and save nothing if the
-   * inputs moved.
+   * The hash to save for the local skip once the task ran or was restored
+   * (before: its inputs' hash before), or null to save nothing. Hashed again:
+   * a task that changed its own inputs while it ran would be skipped next
+   * time with outputs made from other inputs, so nothing is saved — unless
+   * every path that changed is a declared output too (a lockfile `npm install`
+   * rewrites): then the task is stable, and the hash after the run is the one
+   * its next run computes. A restore can rewrite such outputs in the same way.
    */
-  private async inputsStable(before: HashInfo): Promise<boolean> {
-    if (this.skipped || !this.args || this.args.fileInputs.length === 0) return true;
-    const after = await this.hash(this.args);
-    if (after.ok && after.hash === before.hash) return true;
-    this.ctx.out.say({ kind: "inputs-moved", paths: after.ok ? changedPaths(before.hashInput, after.hashInput) : [] });
-    return false;
+  private async inputsAfter(before: HashInfo): Promise<HashInfo | null> {
+    const { ctx, args } = this;
+    const ran = !this.skipped;
+    if (!args || args.fileInputs.length === 0 || !(ran || this.restored)) return before;
+    // Said when the fuzzy cache was restored.
+    if (this.fuzzyChangedInputs) return null;
+    const now = await this.hashAgain(args, before);
+    if (now?.hash === before.hash) return before;
+    const moved = now ? movedInputs(before, now, await (await git()).workTreeTop(ctx.cwd), this.outputPaths()) : { paths: [], allOutputs: false };
+    if (now && moved.allOutputs) {
+      const rewrote = { kind: "outputs-rewrote-inputs", by: ran ? "run" : "restore", paths: moved.paths, before: before.hash, after: now.hash } as const;
+      ctx.out.say(rewrote);
+      ctx.record.notes.push(...noteOf(rewrote));
+      return now;
+    }
+    // A restore that changed other inputs (an archive holding more than the declared outputs):
+    // what it restored is what the inputs hashed before it make, and the next run sees the change.
+    if (!ran) return before;
+    ctx.out.say({ kind: "inputs-moved", paths: moved.paths });
+    return null;
+  }
+
+  /**
+   * A fuzzy restore puts another build's outputs in place; when one of them is
+   * an input too (a lockfile), the run no longer starts from the inputs it was
+   * hashed with, and its result must not be saved under that hash.
+   */
+  private async checkInputsAfterFuzzy(args: SnapshotArgs, before: HashInfo): Promise<void> {
+    if (args.fileInputs.length === 0) return;
+    const now = await this.hashAgain(args, before);
+    if (now?.hash === before.hash) return;
+    this.fuzzyChangedInputs = true;
+    this.ctx.out.say({ kind: "fuzzy-changed-inputs", paths: now ? changedPaths(before, now) : [] });
+  }
+
+  /** The inputs as they hash now (before's other facts kept), or null when they cannot be hashed any more. */
+  private async hashAgain(args: SnapshotArgs, before: HashInfo): Promise<HashInfo | null> {
+    const after = await this.hash(args);
+    return after.ok ? { ...before, hash: after.hash, hashInput: after.hashInput } : null;
+  }
+
+  /** Every declared output's absolute path, and its physical one where a symlink makes it differ (git names files physically). */
+  private outputPaths(): string[] {
+    const paths = (this.args?.outputs ?? []).map((_, i) => this.outputPath(i));
+    return [...paths, ...paths.map(physicalPath).filter((p): p is string => p !== null && !paths.includes(p))];
   }
 
   /** Log upload and commit status, after the result is recorded. */

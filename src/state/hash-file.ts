@@ -7,6 +7,8 @@ export interface HashInfo {
   mainBranchCommit: string | null;
   /** Beyond the old format (which ignores unknown keys): the --raw values, so --explain can tell them from the file part. */
   rawInputs?: string[];
+  /** Beyond the old format too: the task's argv when `snapshot --hash-command` made it an input (after the --raw values). */
+  command?: string[];
 }
 
 export type SavedHash = { kind: "found"; info: HashInfo } | { kind: "absent" } | { kind: "damaged"; reason: string };
@@ -21,8 +23,11 @@ export function readHashFile(path: string): SavedHash {
       typeof v.hashInput === "string" &&
       (v.mainBranchCommit === null || v.mainBranchCommit === undefined || typeof v.mainBranchCommit === "string")
     ) {
-      const rawInputs = Array.isArray(v.rawInputs) && v.rawInputs.every((r: unknown) => typeof r === "string") ? v.rawInputs : undefined;
-      return { kind: "found", info: { hash: v.hash, hashInput: v.hashInput, mainBranchCommit: v.mainBranchCommit ?? null, rawInputs } };
+      const strings = (a: unknown): string[] | undefined => (Array.isArray(a) && a.every((r: unknown) => typeof r === "string") ? a : undefined);
+      const info: HashInfo = { hash: v.hash, hashInput: v.hashInput, mainBranchCommit: v.mainBranchCommit ?? null, rawInputs: strings(v.rawInputs) };
+      const command = strings(v.command);
+      if (command) info.command = command;
+      return { kind: "found", info };
     }
     return { kind: "damaged", reason: "unexpected JSON shape" };
   } catch (e) {
@@ -32,6 +37,6 @@ export function readHashFile(path: string): SavedHash {
 
 /** The established tool's keys in its order (hash, hashInput, mainBranchCommit), then ours. 0, or the errno. */
 export function writeHashFile(path: string, info: HashInfo): number {
-  const { hash, hashInput, mainBranchCommit, rawInputs } = info;
-  return writeFileAtomic(path, JSON.stringify({ hash, hashInput, mainBranchCommit, ...(rawInputs?.length ? { rawInputs } : {}) }));
+  const { hash, hashInput, mainBranchCommit, rawInputs, command } = info;
+  return writeFileAtomic(path, JSON.stringify({ hash, hashInput, mainBranchCommit, ...(rawInputs?.length ? { rawInputs } : {}), ...(command ? { command } : {}) }));
 }

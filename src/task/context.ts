@@ -19,6 +19,8 @@ export interface RunRequest {
 /** Everything a task's helpers (snapshot, cache, status) need to know about it. */
 export interface TaskContext {
   job: string;
+  /** The task's command line, CMD ARGS… (`snapshot --hash-command` hashes it). */
+  command: string[];
   /** The caller's environment: the task's, and every child process's (post-unpack commands), plus our variables. */
   env: Env;
   /** Our variables in env, read once. */

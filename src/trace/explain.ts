@@ -33,6 +33,10 @@ export async function explainLatest(stateDir: string, name: string): Promise<{ o
     } else if (record.outcome === "ran" || record.outcome === "failed") {
       lines.push("It declared no inputs with snapshot, so it always runs.");
     }
+    if (record.notes?.length) {
+      lines.push("Notes:");
+      for (const l of record.notes) lines.push(`  - ${l}`);
+    }
     return { ok: true, text: lines.join("\n") };
   }
   return { ok: false, error: `no recorded run of ${JSON.stringify(name)} in ${stateDir}/builds` };

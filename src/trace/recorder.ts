@@ -12,6 +12,8 @@ export class TaskRecorder {
   readonly start = now();
   readonly phases: Phase[] = [];
   explain: string[] | undefined;
+  /** What else --explain shows (the words of the task's log, output/render.ts noteOf). */
+  readonly notes: string[] = [];
   /** How the task was satisfied without running, if it was. */
   shortcut: "skipped" | "restored-exact" | null = null;
   fuzzyRestored = false;
@@ -47,6 +49,7 @@ export class TaskRecorder {
       exitCode,
       phases: this.phases,
       ...(this.explain ? { explain: this.explain } : {}),
+      ...(this.notes.length ? { notes: this.notes } : {}),
     };
     mkdirp(tasksDir);
     const path = `${tasksDir}/${this.job}.json`;

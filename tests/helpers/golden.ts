@@ -126,7 +126,11 @@ const STORE_TOOL = join(import.meta.dir, "store.ts");
 function storeEnv(dir: string, store: Store | null): Record<string, string> {
   if (!store) return {};
   // A case plants an object (a garbage archive, say) or lists an archive's members in whichever store it runs on.
-  const tools = { STORE_PUT: `${process.execPath} ${STORE_TOOL} put`, STORE_MEMBERS: `${process.execPath} ${STORE_TOOL} members` };
+  const tools = {
+    STORE_PUT: `${process.execPath} ${STORE_TOOL} put`,
+    STORE_MEMBERS: `${process.execPath} ${STORE_TOOL} members`,
+    STORE_GET: `${process.execPath} ${STORE_TOOL} get`,
+  };
   if (store.kind === "fs") {
     mkdirSync(join(dir, "remote"));
     return { ...tools, TASKRUNNER_REMOTE_CACHE_DIR: join(dir, "remote") };

@@ -5,10 +5,10 @@ import { LineSplitter } from "../../src/output/lines";
 import { parseRequest, requestErrorLines } from "../../src/controller/protocol";
 import { loadConfig, ConfigError } from "../../src/config";
 import { parseCli, parseCommandLine, renderHelp, splitAtCommand } from "../../src/cli";
-import { parseSnapshotArgs } from "../../src/snapshot/args";
-import { changedPaths } from "../../src/snapshot/rerun-reasons";
+import { commandInput, parseSnapshotArgs } from "../../src/snapshot/args";
+import { changedPaths, explainChange, movedInputs } from "../../src/snapshot/rerun-reasons";
 import { formatBuildId } from "../../src/state/layout";
-import { explainChange } from "../../src/snapshot/rerun-reasons";
+import { quotePath, unquotePath } from "../../src/hash/text";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -137,12 +137,12 @@ describe("command line", () => {
 
 describe("snapshot arguments", () => {
   test("inputs before --outputs, outputs after", () => {
-    const r = parseSnapshotArgs(["src", "--raw", "v1", "-o", "dist", "--cmd", "touch x", "--fuzzy-cache", "--cache-root", "/r", "--cache-version", "3", "--commit-status", "--cache-success", "-l", "-n"]);
+    const r = parseSnapshotArgs(["src", "--raw", "v1", "-o", "dist", "--cmd", "touch x", "--fuzzy-cache", "--cache-root", "/r", "--cache-version", "3", "--commit-status", "--cache-success", "-l", "-n", "--hash-command"]);
     expect(r).toEqual({
       ok: true,
       args: {
         fileInputs: ["src"], rawInputs: ["v1"], outputs: ["dist"], postUnpackCommands: ["touch x"],
-        fuzzyCache: true, cacheRoot: "/r", cacheVersion: "3", commitStatus: true, cacheSuccess: true, longRunning: true,
+        fuzzyCache: true, cacheRoot: "/r", cacheVersion: "3", commitStatus: true, cacheSuccess: true, longRunning: true, hashCommand: true,
       },
     });
   });
@@ -155,10 +155,36 @@ describe("snapshot arguments", () => {
   });
 });
 
-test("changedPaths names what moved between two hash inputs", () => {
-  const before = "100644 blob aaa\ta.txt\n100644 blob bbb\tb.txt\n100644 blob ccc\tc.txt";
-  const after = "100644 blob aaa\ta.txt\n100755 blob bbb\tb.txt\n100644 blob ddd\td.txt";
+test("changedPaths names what moved between two hash inputs, the raw part glued to the last line left out", () => {
+  const info = (hashInput: string) => ({ hash: "h", hashInput, mainBranchCommit: null, rawInputs: ["v1"], command: ["make"] });
+  const raw = `v1\n${commandInput(["make"])}`;
+  const before = info(`100644 blob aaa\ta.txt\n100644 blob bbb\tb.txt\n100644 blob ccc\tc.txt${raw}`);
+  const after = info(`100644 blob aaa\ta.txt\n100755 blob bbb\tb.txt\n100644 blob ddd\td.txt${raw}`);
   expect(changedPaths(before, after)).toEqual(["b.txt", "c.txt", "d.txt"]);
+});
+
+test("movedInputs: whether every changed path is a declared output (or lies below one), listing paths from the work tree's top", () => {
+  const info = (hashInput: string) => ({ hash: "h", hashInput, mainBranchCommit: null, rawInputs: [] });
+  const before = info("100644 blob aaa\tapp/package-lock.json\n100644 blob bbb\tapp/src/a.ts");
+  const lockRewritten = info("100644 blob ccc\tapp/package-lock.json\n100644 blob bbb\tapp/src/a.ts");
+  const generated = info(`100644 blob aaa\tapp/package-lock.json\n100644 blob bbb\tapp/src/a.ts\n100644 blob ddd\t"app/gen/caf\\303\\251.ts"`);
+  const sourceToo = info("100644 blob ccc\tapp/package-lock.json\n100644 blob eee\tapp/src/a.ts");
+  const outputs = ["/repo/app/package-lock.json", "/repo/app/gen"];
+  expect(movedInputs(before, lockRewritten, "/repo", outputs)).toEqual({ paths: ["app/package-lock.json"], allOutputs: true });
+  expect(movedInputs(before, generated, "/repo", outputs)).toEqual({ paths: [`"app/gen/caf\\303\\251.ts"`], allOutputs: true });
+  expect(movedInputs(before, sourceToo, "/repo", outputs)).toEqual({ paths: ["app/package-lock.json", "app/src/a.ts"], allOutputs: false });
+  // An output named like the start of a path is not above it; an unknown work tree names no output.
+  expect(movedInputs(before, lockRewritten, "/repo", ["/repo/app/package-lock"]).allOutputs).toBe(false);
+  expect(movedInputs(before, lockRewritten, null, outputs).allOutputs).toBe(false);
+});
+
+test("unquotePath undoes ls-tree's quoting", () => {
+  expect(unquotePath("plain/file.txt")).toBe("plain/file.txt");
+  expect(unquotePath(`"caf\\303\\251 \\"q\\" \\\\ \\t\\n"`)).toBe('café "q" \\ \t\n');
+  for (const name of ["tab\there", "new\nline", "quote\"d", "back\\slash", "ünï", "\x01ctl"]) {
+    expect(unquotePath(quotePath(Buffer.from(name), true))).toBe(name);
+    expect(unquotePath(quotePath(Buffer.from(name), false))).toBe(name);
+  }
 });
 
 test("build ids are ISO-8601 UTC with microseconds", () => {
@@ -178,6 +204,16 @@ describe("why a task reran", () => {
       "raw inputs changed (--raw values)",
       "main-branch commit moved: c1 → c2",
     ]);
+  });
+  test("the command, with --hash-command", () => {
+    const files = line("a", "x.txt");
+    const info = (command?: string[]) => ({ hash: "h", hashInput: files + (command ? commandInput(command) : ""), mainBranchCommit: null, rawInputs: [], ...(command ? { command } : {}) });
+    expect(explainChange(info(["make", "a"]), { ...info(["make", "b"]), hash: "h2" })).toEqual(["command changed (--hash-command)"]);
+    expect(explainChange(info(), { ...info(["make"]), hash: "h2" })).toEqual(["the command is hashed now (--hash-command added)"]);
+    expect(explainChange(info(["make"]), { ...info(), hash: "h2" })).toEqual(["the command is not hashed any more (--hash-command removed)"]);
+    // Raw values and the command apart: only the command changed.
+    const both = (cmd: string) => ({ hash: "h", hashInput: `${files}v1\n${commandInput([cmd])}`, mainBranchCommit: null, rawInputs: ["v1"], command: [cmd] });
+    expect(explainChange(both("a"), { ...both("b"), hash: "h2" })).toEqual(["command changed (--hash-command)"]);
   });
   test("a hash file written by the old tool (no rawInputs key)", () => {
     const saved = { hash: "h1", hashInput: `${line("a", "x.txt")}v1`, mainBranchCommit: null };

@@ -17,7 +17,8 @@ import { TaskRecorder } from "../../src/trace/recorder";
 import { Interruption } from "../../src/sys/signals";
 import { hashInputs } from "../../src/hash";
 import { openRemoteCache, archiveName } from "../../src/cache";
-import { parseSnapshotArgs } from "../../src/snapshot/args";
+import { commandInput, hashedRawInputs, parseSnapshotArgs } from "../../src/snapshot/args";
+import { readHashFile } from "../../src/state/hash-file";
 import { decide } from "../../src/snapshot/decision";
 import type { TaskContext } from "../../src/task/context";
 
@@ -41,7 +42,7 @@ function fixture(env: Record<string, string> = {}) {
 type Fixture = ReturnType<typeof fixture>;
 
 /** decide() for `snapshot WORDS` in the fixture's repository; the decision and the task's log. */
-async function decideFor(f: Fixture, words: string[], opts: { force?: boolean; store?: boolean } = {}) {
+async function decideFor(f: Fixture, words: string[], opts: { force?: boolean; store?: boolean; command?: string[] } = {}) {
   const parsed = parseSnapshotArgs(words);
   if (!parsed.ok) throw new Error(parsed.error);
   const { args } = parsed;
@@ -50,6 +51,7 @@ async function decideFor(f: Fixture, words: string[], opts: { force?: boolean; s
   const out = new TaskOutput({ job: "job", timestamps: false, showDebug: false, showInfo: false, quiet: false, terminal: new Terminal(devNull, devNull, null), logFd, logPath });
   const ctx: TaskContext = {
     job: "job",
+    command: opts.command ?? ["bash", "-c", "make"],
     env: {},
     internal: readInternalEnv({}),
     cwd: f.repo,
@@ -69,7 +71,7 @@ async function decideFor(f: Fixture, words: string[], opts: { force?: boolean; s
     cacheRoot: f.repo,
     missingOutputs: () => args.outputs.filter((o) => sh(f.repo, `test -e ${o} || echo missing`).trim() === "missing"),
     members: () => args.outputs,
-    hash: () => hashInputs(f.repo, args.fileInputs, args.rawInputs),
+    hash: () => hashInputs(f.repo, args.fileInputs, hashedRawInputs(args, ctx.command)),
     remoteCache: async () => (opts.store ? cache : null),
     stagingParents: async () => [join(f.repo, ".git")],
   });
@@ -161,6 +163,50 @@ test("the exact archive in the store: restored; uncommitted inputs: never restor
   const dirty = await decideFor(f, ["input.txt", "--fuzzy-cache", "-o", "out"], { store: true });
   expect(dirty.decision).toMatchObject({ kind: "run", fuzzy: true, hashed: { current: { hash: dirtyHash.hash } } });
   expect(dirty.log).not.toContain("Found remote cache");
+});
+
+test("uncommitted inputs: the exact cache is not looked up, and the log and the task's record say which paths (a few)", async () => {
+  const f = fixture();
+  sh(f.repo, "for x in a b c d; do echo $x > $x.txt; done && git add . && git -c user.name=t -c user.email=t@t commit -qm more");
+  sh(f.repo, "echo changed > a.txt && echo changed > b.txt && git add b.txt && rm c.txt && echo new > untracked.txt");
+  const dirty = await decideFor(f, [".", "-o", "out"], { store: true });
+  expect(dirty.decision).toMatchObject({ kind: "run" });
+  const line = "Remote cache not used: uncommitted changes to tracked inputs (a.txt, b.txt, c.txt); the exact remote cache is used only for committed inputs";
+  expect(dirty.log).toContain(`debug | ${line}\n`);
+  expect(dirty.record.notes).toEqual([line]);
+
+  sh(f.repo, "echo changed > d.txt && echo changed > input.txt");
+  const more = await decideFor(f, [".", "-o", "out"], { store: true });
+  expect(more.record.notes).toEqual([line.replace("c.txt)", "c.txt and 2 more)")]);
+
+  // Nothing to say without a store, or with -f: the cache would not be looked up anyway.
+  expect((await decideFor(f, [".", "-o", "out"])).record.notes).toEqual([]);
+  expect((await decideFor(f, [".", "-o", "out"], { store: true, force: true })).record.notes).toEqual([]);
+  // Committed: looked up (a miss), nothing said.
+  sh(f.repo, "git add -A && git -c user.name=t -c user.email=t@t commit -qm all");
+  const clean = await decideFor(f, [".", "-o", "out"], { store: true });
+  expect(clean.record.notes).toEqual([]);
+  expect(clean.log).not.toContain("Remote cache not used");
+});
+
+test("--hash-command: the argv is one more raw input; a changed command reruns, saying so", async () => {
+  const f = fixture();
+  const first = await decideFor(f, ["input.txt", "--hash-command"], { command: ["make", "a"] });
+  if (first.decision.kind !== "run" || !first.decision.hashed) throw new Error("expected a run");
+  const { current } = first.decision.hashed;
+  const raw = await hashInputs(f.repo, ["input.txt"], [commandInput(["make", "a"])]);
+  expect(raw.ok && current.hash === raw.hash).toBe(true);
+  expect(current.command).toEqual(["make", "a"]);
+  expect(first.log).toContain('debug | Raw inputs: ["command: [\\"make\\",\\"a\\"]"]\n');
+
+  writeHashFile(f.paths.hashFile("job"), current);
+  expect(readHashFile(f.paths.hashFile("job"))).toMatchObject({ kind: "found", info: { hash: current.hash, command: ["make", "a"] } });
+  expect((await decideFor(f, ["input.txt", "--hash-command"], { command: ["make", "a"] })).decision).toMatchObject({ kind: "skip" });
+  const changed = await decideFor(f, ["input.txt", "--hash-command"], { command: ["make", "b"] });
+  expect(changed.decision).toMatchObject({ kind: "run", hashed: { reasons: ["command changed (--hash-command)"] } });
+  expect(changed.log).toContain("debug | Rerun because command changed (--hash-command)\n");
+  // Without the option the command is not an input: as in the old tool, the hash is the contract's.
+  expect((await decideFor(f, ["input.txt"], { command: ["make", "b"] })).decision).toMatchObject({ kind: "run", hashed: { current: { hash: HASH } } });
 });
 
 test("the output module renders each decision as the contract words it", () => {
