@@ -10,7 +10,7 @@
 // Bun caches it, so later builds of that target work offline.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, readdirSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import pkg from "./package.json";
 
 /** Release targets; each is published as dist/taskrunner-<name>, and Bun's target is `bun-<name>`. */
@@ -75,9 +75,16 @@ function buildVersion(): string {
 
 type Outcome = { ok: true; note: string } | { ok: false; error: string };
 
-function remoteEntry(entry: string): string[] {
-  const remote = join(dirname(entry), "remote.ts");
-  return existsSync(remote) ? [remote] : [];
+/**
+ * Entry points loaded only when needed, beside the main one: remote.ts (the
+ * cache and GitHub: the AWS SDK, octokit, tar) and usage.ts (citty's parser
+ * and usage renderer, which need node:util). In the main bundle they slowed
+ * every start.
+ */
+const LAZY_ENTRIES = ["remote.ts", "usage.ts"];
+
+function lazyEntries(entry: string): string[] {
+  return LAZY_ENTRIES.map((name) => join(dirname(entry), name)).filter((path) => existsSync(path));
 }
 
 async function compile(opts: Options, version: string, outfile: string, target?: string): Promise<Outcome> {
@@ -90,9 +97,7 @@ async function compile(opts: Options, version: string, outfile: string, target?:
   try {
     mkdirSync(tmpDir, { recursive: true });
     const result = await Bun.build({
-      // src/remote.ts (cache + GitHub: the AWS SDK, octokit, tar) is a second entry point,
-      // loaded only when a task uses them: in the main bundle it slowed every start.
-      entrypoints: [opts.entry, ...remoteEntry(opts.entry)],
+      entrypoints: [opts.entry, ...lazyEntries(opts.entry)],
       compile: {
         outfile: tmp,
         ...(target ? { target: `bun-${target}` as Bun.Build.CompileTarget } : {}),

@@ -1,5 +1,5 @@
 // Shared by the benchmarks: medians of repeated runs, measured in one process.
-import { mkdtempSync, realpathSync } from "node:fs";
+import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -47,8 +47,11 @@ export function timeInterleaved(commands: (CommandOptions & { argv: string[] })[
   return times.map(median);
 }
 
+/** A fresh directory under the system's temporary directory, removed when the benchmark exits (the machine is shared). */
 export function scratchDir(prefix: string): string {
-  return realpathSync(mkdtempSync(join(tmpdir(), `bench-${prefix}-`)));
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), `bench-${prefix}-`)));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 export function row(label: string, ms: number, baseline?: number): string {

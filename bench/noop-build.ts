@@ -30,27 +30,33 @@ const oldWork = Array.from({ length: 20 }, (_, i) =>
   `bash -c true; bash -c '${reference.replaceAll("'", "'\\''")}' hash d${i + 1} >/dev/null; git status --porcelain --untracked-files=no -- d${i + 1} >/dev/null`,
 ).join("\n");
 
-const path = `${join(BINARY, "..")}:${env.PATH}`;
 // Warm: the first build runs every task and saves its hash.
-Bun.spawnSync([BINARY, "-n", "build", "bash", "-c", tasks], { cwd: repo, env: { ...env, PATH: path } });
+Bun.spawnSync([BINARY, "-n", "build", "bash", "-c", tasks], { cwd: repo, env: { ...env, PATH: `${join(BINARY, "..")}:${env.PATH}` } });
+
+// TASKRUNNER_BASELINE_BINARY=/path/to/older/taskrunner: that build too, interleaved, row for row.
+const older = process.env.TASKRUNNER_BASELINE_BINARY;
 
 function measure(label: string) {
   // Each build is a new toplevel: every nested task hashes its inputs and is skipped.
-  const build = [BINARY, "-n", "build", "bash", "-c", tasks];
-  const [baseline, ours, processes] = timeInterleaved(
-    [
-      { argv: ["bash", "-c", oldWork], cwd: repo, env },
-      { argv: build, cwd: repo, env: { ...env, PATH: path } },
-      // The same build with a taskrunner process per nested task (the route before nested-server.ts).
-      { argv: build, cwd: repo, env: { ...env, PATH: path, TASKRUNNER_NESTED_PROCESSES: "1" } },
-    ],
-    15,
-  );
+  const builds = (bin: string, prefix: string) => {
+    const build = [bin, "-n", "build", "bash", "-c", tasks];
+    const binPath = `${join(bin, "..")}:${env.PATH}`;
+    return [
+      { label: `${prefix}taskrunner: toplevel + 20 skipped nested tasks`, argv: build, cwd: repo, env: { ...env, PATH: binPath } },
+      // The same build with a taskrunner process per nested task (the route before src/toplevel/nested-server.ts).
+      { label: `${prefix}  the same, TASKRUNNER_NESTED_PROCESSES=1`, argv: build, cwd: repo, env: { ...env, PATH: binPath, TASKRUNNER_NESTED_PROCESSES: "1" } },
+    ];
+  };
+  const cases = [{ label: "old per-task work × 20 (baseline)", argv: ["bash", "-c", oldWork], cwd: repo, env }, ...(older ? builds(older, "older build: ") : []), ...builds(BINARY, "")];
+  const times = timeInterleaved(cases, 15);
   console.log(`\n## ${label} (median of 15 interleaved runs)`);
-  console.log(row("old per-task work × 20 (baseline)", baseline));
-  console.log(row("taskrunner: toplevel + 20 skipped nested tasks", ours, baseline));
-  console.log(row("  the same, TASKRUNNER_NESTED_PROCESSES=1", processes, baseline));
-  console.log(`ratio ${(ours / baseline).toFixed(2)}× (target ≤ 0.40×), total ${ours.toFixed(0)} ms (target ≤ 300 ms)`);
+  cases.forEach((c, i) => console.log(row(c.label, times[i], i === 0 ? undefined : times[0])));
+  const ours = times[times.length - 2];
+  console.log(`ratio ${(ours / times[0]).toFixed(2)}× (target ≤ 0.40×), total ${ours.toFixed(0)} ms (target ≤ 300 ms)`);
+  if (older) {
+    console.log(row("this build against the older one", ours, times[1]));
+    console.log(row("  the same, TASKRUNNER_NESTED_PROCESSES=1", times[times.length - 1], times[2]));
+  }
 }
 
 measure("fresh index");

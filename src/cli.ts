@@ -1,6 +1,23 @@
-// argv → what to do. Options are recognised only before CMD; from CMD on every
-// word belongs to the task (`taskrunner -n x bash -c 'echo -f'` keeps its -f).
-import { basename } from "./paths";
+// The command line (SPEC §1), defined once with citty's defineCommand (meta,
+// args); --help is citty's rendering of that definition. Options are
+// recognised only before CMD, so this module finds where CMD starts — `-n` /
+// `--name` and `--explain` take a value, `--` ends the options — and hands a
+// parser only the option words: from CMD on, every word is the task's,
+// untouched (`taskrunner -n x bash -c 'echo -f'` keeps its -f).
+//
+// Start-up cost: citty's parser needs node:util, ~1.5 ms at every start of
+// the compiled binary even unused (README, "Performance"). So citty runs only
+// in usage.ts, a lazily loaded entry point of the binary — for --help, and for
+// an option word spelled other than plainly (-nNAME, --no-force, a mistake),
+// which citty then parses — and the plain spellings (-n NAME, --name NAME,
+// --name=NAME, -f, --force, -h, --help, -V, --version, --explain NAME) are
+// matched here, against the same definition. The definition is citty's
+// CommandDef as data: usage.ts hands it to defineCommand. Importing anything
+// of citty here would put its parser in this entry too (the bundler shares a
+// module's code between the entry points that import it).
+import type { ArgsDef, CommandMeta } from "citty";
+import { basename } from "./sys/paths";
+import { VERSION } from "./version";
 
 export type Cli =
   | { kind: "run"; name: string; force: boolean; cmd: string; args: string[] }
@@ -9,15 +26,40 @@ export type Cli =
   | { kind: "explain"; name: string }
   | { kind: "usage-error"; message: string };
 
-export const USAGE = "taskrunner [-n NAME | --name NAME] [-f | --force] CMD [ARGS...]";
 export const SHORT_USAGE = "taskrunner [-n NAME] [-f] CMD [ARGS...]";
 
+const args = {
+  name: { type: "string", alias: "n", valueHint: "NAME", description: "task name (default: the base name of CMD)" },
+  force: { type: "boolean", alias: "f", description: "run this task even if its inputs are unchanged or cached (nested tasks are not forced)" },
+  explain: {
+    type: "string",
+    valueHint: "NAME",
+    description: "say why NAME last ran instead of being skipped (files added/removed/modified, raw inputs, main-branch commit)",
+  },
+  help: { type: "boolean", alias: "h", description: "show this help" },
+  version: { type: "boolean", alias: "V", description: "show the version" },
+  cmd: { type: "positional", description: "the command to run as the task; options are recognised only before it" },
+  args: { type: "positional", required: false, description: "its arguments, passed untouched" },
+} as const satisfies ArgsDef;
+
+const meta = { name: "taskrunner", version: VERSION, description: "Run build scripts as named tasks" } satisfies CommandMeta;
+
+/** What --help adds below citty's usage. */
+export const HELP_EPILOGUE = `CMD runs as the task NAME: one instance at a time system-wide, its output
+lines labelled [NAME], a log per task. Inside it, \`snapshot\` declares its
+inputs and outputs, and the task is skipped when they are unchanged (README).
+
+Environment: TASKRUNNER_STATE_DIRECTORY (default /tmp/taskrunner),
+TASKRUNNER_LOG_INFO=1, TASKRUNNER_DEBUG=1, TASKRUNNER_QUIET=1,
+TASKRUNNER_DISABLE_TIMESTAMPS=1 and more: see the README.`;
+
 /**
- * A task name is a file name in the state directory with suffixes added —
- * the longest `<name>.json.<pid>.tmp` while its record is written (a pid has
- * up to 7 digits) — and a file name has at most 255 bytes.
+ * A task name is a file name in the state directory with suffixes added (the
+ * longest, `<name>.json.XXXXXX`, while its record is written), and a file name
+ * has at most 255 bytes. 238 leaves room to spare, and is what names could
+ * always have.
  */
-export const MAX_JOB_NAME_BYTES = 255 - ".json.4194304.tmp".length;
+export const MAX_JOB_NAME_BYTES = 238;
 
 export function validateJobName(name: string): string | null {
   if (name === "" || name === "." || name === "..") return `invalid task name ${JSON.stringify(name)}`;
@@ -29,62 +71,123 @@ export function validateJobName(name: string): string | null {
   return null;
 }
 
-export function parseCli(argv: string[]): Cli {
-  let name: string | null = null;
-  let force = false;
-  let i = 0;
-  const error = (message: string): Cli => ({ kind: "usage-error", message });
-  for (; i < argv.length; i++) {
-    const word = argv[i];
-    if (word === "--") {
-      i++;
-      break;
-    }
-    if (!word.startsWith("-") || word === "-") break;
-    if (word === "-h" || word === "--help") return { kind: "help" };
-    if (word === "--version" || word === "-V") return { kind: "version" };
-    if (word === "--explain") {
-      if (i + 1 >= argv.length) return error("option --explain needs a task name: --explain NAME");
-      return { kind: "explain", name: argv[i + 1] };
-    }
-    if (word === "-f" || word === "--force") {
-      force = true;
-    } else if (word === "-n" || word === "--name") {
-      if (i + 1 >= argv.length) return error(`option ${word} needs a value: ${word} NAME`);
-      name = argv[++i];
-    } else if (word.startsWith("--name=")) {
-      name = word.slice("--name=".length);
-    } else {
-      return error(`unknown option ${JSON.stringify(word)} (options go before CMD)`);
-    }
+type OptionName = "name" | "force" | "explain" | "help" | "version";
+
+/** Each plain spelling of an option (`--name`, `-n`, …), from the definition. */
+function spellings(): Map<string, { name: OptionName; takesValue: boolean }> {
+  const map = new Map<string, { name: OptionName; takesValue: boolean }>();
+  for (const [name, def] of Object.entries(args)) {
+    if (def.type === "positional") continue;
+    const spec = { name: name as OptionName, takesValue: def.type === "string" };
+    map.set(`--${name}`, spec);
+    if ("alias" in def) map.set(`-${def.alias}`, spec);
   }
-  if (i >= argv.length) return error("no command given");
-  const cmd = argv[i];
-  const jobName = name ?? basename(cmd);
-  const bad = validateJobName(jobName);
-  if (bad) return error(bad);
-  return { kind: "run", name: jobName, force, cmd, args: argv.slice(i + 1) };
+  return map;
 }
 
-export function renderHelp(version: string): string {
-  return `taskrunner ${version}
-Runs CMD as the named task NAME: one instance at a time system-wide, output
-lines labelled [NAME], a log per task, skipped when its declared inputs are
-unchanged (see \`snapshot\` in the README).
+/**
+ * Whether an option word takes the next word as its value: `-n`, `--name`,
+ * `--explain`, and a group of short options whose first value-taking one is
+ * its last letter (`-fn NAME`; in `-nNAME` the value is inside the word).
+ */
+function takesNextWord(word: string, known: ReturnType<typeof spellings>): boolean {
+  if (known.get(word)?.takesValue) return true;
+  if (word.startsWith("--") || word.includes("=")) return false;
+  for (let i = 1; i < word.length; i++) if (known.get(`-${word[i]}`)?.takesValue) return i === word.length - 1;
+  return false;
+}
 
-Usage: ${USAGE}
+/** The words before CMD that are options (with their values), and where CMD starts (argv.length when there is none). */
+export function splitAtCommand(argv: string[]): { options: string[]; cmd: number } {
+  const known = spellings();
+  const options: string[] = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const word = argv[i];
+    if (word === "--") return { options, cmd: i + 1 };
+    if (!word.startsWith("-") || word === "-") break;
+    options.push(word);
+    if (takesNextWord(word, known) && i + 1 < argv.length) options.push(argv[++i]);
+  }
+  return { options, cmd: i };
+}
 
-Options (only before CMD):
-  -n, --name NAME   task name (default: the base name of CMD)
-  -f, --force       run this task even if its inputs are unchanged or cached
-                    (nested tasks are not forced)
-  -h, --help        show this help
-  -V, --version     show the version
-  --explain NAME    say why NAME last ran instead of being skipped (files
-                    added/removed/modified, raw inputs, main-branch commit)
+type Values = { name?: string; force?: boolean };
 
-Environment: TASKRUNNER_STATE_DIRECTORY (default /tmp/taskrunner),
-TASKRUNNER_LOG_INFO=1, TASKRUNNER_DEBUG=1, TASKRUNNER_QUIET=1,
-TASKRUNNER_DISABLE_TIMESTAMPS=1 and more: see the README.
-`;
+/**
+ * argv → what to do, when every option word is a plain spelling; else
+ * `unusual`, naming the first word that is not (parseCommandLine has citty
+ * parse those). Left to right: --help, --version and --explain answer at once.
+ */
+export function parseCli(argv: string[]): Cli | { kind: "unusual"; word: string } {
+  const known = spellings();
+  const { options, cmd } = splitAtCommand(argv);
+  const values: Values = {};
+  for (let i = 0; i < options.length; i++) {
+    const word = options[i];
+    const eq = word.startsWith("--") ? word.indexOf("=") : -1;
+    const spec = known.get(eq > 0 ? word.slice(0, eq) : word);
+    if (!spec || (eq > 0 && !spec.takesValue)) return { kind: "unusual", word };
+    if (spec.takesValue) {
+      const value = eq > 0 ? word.slice(eq + 1) : options[++i];
+      if (value === undefined) return missingValue(spec.name, word);
+      if (spec.name === "explain") return { kind: "explain", name: value };
+      values.name = value;
+    } else if (spec.name === "help" || spec.name === "version") {
+      return { kind: spec.name };
+    } else {
+      values.force = true;
+    }
+  }
+  return toCli(values, argv, cmd);
+}
+
+/** parseCli, with citty parsing the option words when one of them is not a plain spelling. */
+export async function parseCommandLine(argv: string[]): Promise<Cli> {
+  const quick = parseCli(argv);
+  if (quick.kind !== "unusual") return quick;
+  const { options, cmd } = splitAtCommand(argv);
+  const optionDefs = Object.fromEntries(Object.entries(args).filter(([, def]) => def.type !== "positional"));
+  const parsed = (await loadUsage()).parseOptionWords(options, optionDefs);
+  const known = new Set(["_", ...[...spellings().keys()].map((s) => s.replace(/^-+/, ""))]);
+  const unknown = Object.keys(parsed).find((k) => !known.has(k));
+  if (unknown !== undefined || (parsed._ as string[]).length > 0) {
+    const word = unknown === undefined ? quick.word : unknown.length === 1 ? `-${unknown}` : `--${unknown}`;
+    return usageError(`unknown option ${JSON.stringify(word)} (options go before CMD)`);
+  }
+  for (const key of ["name", "explain"] as const) {
+    if (parsed[key] !== undefined && typeof parsed[key] !== "string") return missingValue(key, `--${key}`);
+  }
+  if (parsed.help === true) return { kind: "help" };
+  if (parsed.version === true) return { kind: "version" };
+  if (typeof parsed.explain === "string") return { kind: "explain", name: parsed.explain };
+  return toCli({ name: parsed.name as string | undefined, force: parsed.force === true }, argv, cmd);
+}
+
+function toCli(values: Values, argv: string[], cmd: number): Cli {
+  if (cmd >= argv.length) return usageError("no command given");
+  const name = values.name ?? basename(argv[cmd]);
+  const bad = validateJobName(name);
+  if (bad) return usageError(bad);
+  return { kind: "run", name, force: values.force ?? false, cmd: argv[cmd], args: argv.slice(cmd + 1) };
+}
+
+function missingValue(option: OptionName, word: string): Cli {
+  return usageError(option === "explain" ? "option --explain needs a task name: --explain NAME" : `option ${word} needs a value: ${word} NAME`);
+}
+
+function usageError(message: string): Cli {
+  return { kind: "usage-error", message };
+}
+
+/** --help: citty's usage of the definition, and a few lines of ours. */
+export async function renderHelp(): Promise<string> {
+  return (await loadUsage()).renderHelp(meta, args, HELP_EPILOGUE);
+}
+
+// The specifier is a variable so that the bundler leaves the import alone:
+// build.ts compiles usage.ts as an entry point of its own (see load-remote.ts).
+const USAGE = "./usage.ts";
+function loadUsage(): Promise<typeof import("./usage")> {
+  return import(USAGE);
 }

@@ -47,7 +47,7 @@ export interface Config {
   logsPrefix: string;
   logsViewUrl: string;
   keepBuildsDays: number;
-  /** TASKRUNNER_NESTED_PROCESSES=1: every nested taskrunner in its own process (no nested-server.ts). */
+  /** TASKRUNNER_NESTED_PROCESSES=1: every nested taskrunner in its own process (no toplevel/nested-server.ts). */
   nestedProcesses: boolean;
   traceFile: string | null;
   otlpEndpoint: string | null;

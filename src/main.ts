@@ -1,25 +1,27 @@
 // Entry point: argv → what to do. The only place that calls process.exit.
-import { parseCli, renderHelp, SHORT_USAGE } from "./cli";
+import { parseCommandLine, renderHelp, SHORT_USAGE } from "./cli";
 import { VERSION } from "./version";
+import { describeError } from "./sys/errors";
+import { processLine } from "./output/render";
 
 function fail(message: string, code: number): never {
   // console.* rather than process.stdout/stderr: those streams cost milliseconds to set up.
-  console.error(`taskrunner: ${message}`);
+  console.error(processLine(message));
   process.exit(code);
 }
 
 async function main(): Promise<never> {
-  const cli = parseCli(process.argv.slice(2));
+  const cli = await parseCommandLine(process.argv.slice(2));
   switch (cli.kind) {
     case "version":
       console.log(`taskrunner ${VERSION}`);
       process.exit(0);
     case "help":
-      console.log(renderHelp(VERSION).trimEnd());
+      console.log(await renderHelp());
       process.exit(0);
     case "explain": {
       const { loadConfig } = await import("./config");
-      const { explainLatest } = await import("./explain-cli");
+      const { explainLatest } = await import("./trace/explain");
       const result = await explainLatest(loadConfig(process.env, process.cwd()).stateDirectory, cli.name);
       if (!result.ok) fail(result.error, 1);
       console.log(result.text);
@@ -30,7 +32,7 @@ async function main(): Promise<never> {
     case "run": {
       // Loaded here so that --version and --help stay cheap.
       const { loadConfig, ConfigError } = await import("./config");
-      const { runTask } = await import("./runner");
+      const { runTask } = await import("./runner/runner");
       let config;
       try {
         config = loadConfig(process.env, process.cwd());
@@ -41,10 +43,10 @@ async function main(): Promise<never> {
       try {
         process.exit(await runTask(cli, config, process.env, process.cwd()));
       } catch (e) {
-        fail(`internal error: ${(e as Error).message}`, 1);
+        fail(`internal error: ${describeError(e)}`, 1);
       }
     }
   }
 }
 
-main().catch((e) => fail(`internal error: ${(e as Error).message}`, 1));
+main().catch((e) => fail(`internal error: ${describeError(e)}`, 1));

@@ -2,11 +2,13 @@
 // `taskrunner -n toplevel bash -e -c <script>` in a fresh directory;
 // tests/golden/<case>.out is what the user sees (stdout and stderr interleaved
 // on one pipe), plus any files the case names, plus the exit code.
-// A `# cache` case runs once per store — the file-system store and a real S3
+// Directives are `#:` lines at the top of a case (`#: check output logs/x.log`,
+// `#: env K=V`, `#: cache`, …; helpers/golden.ts parseDirectives): an unknown one fails.
+// A `#: cache` case runs once per store — the file-system store and a real S3
 // server (s3rver on 127.0.0.1) — against the same .out, or against
 // <case>.s3.out where the S3 run says something different (store addresses).
 // A case with nested tasks runs once more with TASKRUNNER_NESTED_PROCESSES=1:
-// nested tasks served inside the toplevel (the default, nested-server.ts) and
+// nested tasks served inside the toplevel (the default, src/toplevel/nested-server.ts) and
 // nested taskrunner processes (the fallback) must look the same to the user.
 // Every case also shows that TASKRUNNER_LOG_INFO=1 adds no `info |` line outside the documented
 // set (helpers/golden.ts DOCUMENTED_INFO): checked on its own runs where the case sets it, and
@@ -16,7 +18,7 @@ import { test, expect, beforeAll, afterAll } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary } from "./helpers/binary";
-import { runCase, parseDirectives, undocumentedInfoLines, type Store } from "./helpers/golden";
+import { runCase, parseDirectives, undocumentedInfoLines, type Directives, type Store } from "./helpers/golden";
 import { startFakeS3, type FakeS3 } from "./fakes/s3";
 
 const DIR = join(import.meta.dir, "golden");
@@ -52,11 +54,31 @@ function compare(name: string, actual: string, variant: "fs" | "s3" | null) {
   expect(actual).toBe(readFileSync(outFile, "utf8"));
 }
 
+test("golden directives: `#:` lines at the top; an unknown one, or one below the script's start, fails its case", () => {
+  expect(parseDirectives("# a comment\n#: check output logs/x.log\n#: env A=1 B=2\n#: no toplevel\necho hi\n")).toMatchObject({
+    check: ["output", "logs/x.log"],
+    env: { A: "1", B: "2" },
+    noToplevel: true,
+  });
+  expect(() => parseDirectives("#: chek output\necho hi\n")).toThrow("unknown directive: #: chek output");
+  expect(() => parseDirectives("#: github lifetme=5\n")).toThrow("unknown option of #: github: lifetme=5");
+  expect(() => parseDirectives("echo hi\n#: quiet\n")).toThrow("directive below the script's first line (line 2): #: quiet");
+  expect(() => parseDirectives("# A comment\n# sort\necho hi\n")).toThrow("a directive without its prefix (line 2): # sort; write #: sort");
+});
+
 for (const file of readdirSync(DIR).filter((f) => f.endsWith(".sh")).sort()) {
   const name = file.slice(0, -3);
   if (only && !name.includes(only)) continue;
   const script = readFileSync(join(DIR, file), "utf8");
-  const directives = parseDirectives(script);
+  let directives: Directives;
+  try {
+    directives = parseDirectives(script);
+  } catch (e) {
+    test(name, () => {
+      throw e;
+    });
+    continue;
+  }
   const nested = /\btaskrunner\b/.test(script.replace(/^#.*$/gm, ""));
   // A plain case runs once (variant null); a `# cache` case once per store.
   const variants = directives.cache ?? [null];
@@ -70,7 +92,7 @@ for (const file of readdirSync(DIR).filter((f) => f.endsWith(".sh")).sort()) {
         const server = await fakeS3();
         store = { kind: "s3", server, bucket: await server.newBucket() };
       }
-      const actual = await runCase(name, script, directives, extraEnv, store);
+      const actual = await runCase(script, directives, extraEnv, store);
       const env = { ...directives.env, ...extraEnv };
       if (sets(env, "TASKRUNNER_LOG_INFO")) expect(undocumentedInfoLines(actual, (v) => sets(env, v))).toEqual([]);
       return actual;

@@ -1,9 +1,9 @@
-// Nested tasks served by the toplevel (src/nested-server.ts), with real
+// Nested tasks served by the toplevel (src/toplevel/nested-server.ts), with real
 // processes: where a nested task runs, and what a connection to the server
 // can and cannot make it do. How both routes look to the user is compared by
 // the golden cases (each nested case also runs with TASKRUNNER_NESTED_PROCESSES=1).
 import { test, expect, beforeAll } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary } from "./helpers/binary";
 import { scratch, runToEnd, taskrunner, waitFor } from "./helpers/run";
@@ -16,13 +16,15 @@ beforeAll(ensureBinary, 120_000);
  */
 async function toplevel(
   script: string,
-  check: (r: { stdout: string; stderr: string; code: number }, work: string) => void | Promise<void>,
+  check: (r: { stdout: string; stderr: string; code: number; topLog: () => string }, work: string) => void | Promise<void>,
   extraEnv: Record<string, string> = {},
 ): Promise<void> {
   const s = scratch("nested-server");
   try {
     const r = await runToEnd(s, ["-n", "top", "bash", "-c", script], { TASKRUNNER_DISABLE_TIMESTAMPS: "1", ...extraEnv });
-    await check({ stdout: new TextDecoder().decode(r.stdout), stderr: r.stderr, code: r.code }, s.work);
+    const builds = join(s.dir, "state", "builds");
+    const topLog = () => readdirSync(builds).map((b) => readFileSync(join(builds, b, "logs", "top.log"), "utf8")).join("");
+    await check({ stdout: new TextDecoder().decode(r.stdout), stderr: r.stderr, code: r.code, topLog }, s.work);
   } finally {
     s.cleanup();
   }
@@ -46,10 +48,13 @@ test("TASKRUNNER_NESTED_PROCESSES=1: every nested taskrunner is a process of its
 
 // This process's git, AWS SDK and fetch read these from its own environment.
 for (const setting of ["HOME=/elsewhere", "AWS_PROFILE=other", "GIT_CONFIG_GLOBAL=/dev/null", "https_proxy=http://127.0.0.1:9"]) {
-  test(`a caller with its own ${setting.split("=")[0]} gets a taskrunner process of its own`, () =>
+  const name = setting.split("=")[0];
+  test(`a caller with its own ${name} gets a taskrunner process of its own, and the parent's log says why`, () =>
     toplevel(`${setting} ${parentOfNested}`, (r) => {
       expect(r.stdout).toMatch(ownProcess);
       expect(r.code).toBe(0);
+      expect(r.topLog()).toContain(`debug | Nested taskrunner ["-n","inner","bash","-c",`);
+      expect(r.topLog()).toContain(`not served in the toplevel, it runs in a process of its own: ${name} differs between the caller and the toplevel`);
     }));
 }
 
@@ -188,11 +193,12 @@ test.concurrent(
 );
 
 test.concurrent(
-  "connections that never show the token: the oldest are dropped beyond 64, the rest after 10 s; the build's own tasks still get through",
+  "connections that never show the token: beyond 64 the oldest is told to run the binary, the rest after 10 s; the build's own tasks still get through",
   async () => {
     const top = await waitingToplevel("nested-idle");
     const opened = performance.now();
     const closedAt: number[] = [];
+    const replies: string[] = [];
     // 100 neighbours that connect and send a few bytes, never the whole token.
     const sockets = [];
     for (let i = 0; i < 100; i++) {
@@ -200,17 +206,25 @@ test.concurrent(
         await Bun.connect({
           hostname: "127.0.0.1",
           port: top.port,
-          socket: { open: (sock) => void sock.write("01234"), data() {}, close: () => void closedAt.push(performance.now() - opened), error() {} },
+          socket: {
+            open: (sock) => void sock.write("01234"),
+            data: (_sock, data) => void replies.push(data.toString()),
+            end: (sock) => void sock.end(),
+            close: () => void closedAt.push(performance.now() - opened),
+            error() {},
+          },
         }),
       );
     }
     await waitFor(() => closedAt.length >= 36);
-    expect(closedAt.length).toBe(36); // each one past 64 dropped the oldest
+    expect(closedAt.length).toBe(36); // each one past 64 sent the oldest away
     // The rest go at the deadline, not long before nor long after.
     await waitFor(() => closedAt.length === 100, 30_000);
     const atDeadline = closedAt.slice(36);
     expect(Math.min(...atDeadline)).toBeGreaterThan(9_000);
     expect(Math.max(...atDeadline)).toBeLessThan(25_000);
+    // A caller of ours crowded out or held up would run the binary: each was told so.
+    expect(replies.join("")).toBe("fallback\n".repeat(100));
     const r = await top.finish();
     expect(r.stdout).toMatch(servedByToplevel);
     expect(r.code).toBe(0);

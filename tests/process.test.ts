@@ -4,7 +4,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSy
 import { dirname, join } from "node:path";
 import { BINARY, ensureBinary } from "./helpers/binary";
 import { scratch, taskrunner, runToEnd, waitFor } from "./helpers/run";
-import { createBuild } from "../src/state";
+import { createBuild } from "../src/state/layout";
 
 beforeAll(ensureBinary, 120_000);
 

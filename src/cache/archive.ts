@@ -1,5 +1,5 @@
 // The archive format, shared with the old tool: a tar of the outputs, named by
-// their paths relative to the cache root (output-paths.ts), compressed with
+// their paths relative to the cache root (snapshot/output-paths.ts), compressed with
 // zstd level 3. Ours are written by tar-writer.ts, the old tool's by GNU tar;
 // each reads the other's.
 // Everything streams: tar → zstd → store on save, store → zstd → tar on
@@ -7,13 +7,13 @@
 // to archive, and the extraction pipeline (zstd-frames.ts → tar-reader.ts).
 import { lstat, readdir, readlink, realpath } from "node:fs/promises";
 import type { Stats } from "node:fs";
-import { dirname, join, sep } from "node:path";
+import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { TarExtractor, type EntryMeta } from "./tar-reader";
 import { decompress } from "./zstd-frames";
 import { WritePool, type PoolOptions } from "./write-pool";
-import { placeOutputs } from "../output-paths";
+import { isInside, relativeTo, resolvePath } from "../sys/paths";
 
 export type { EntryMeta };
 
@@ -32,10 +32,12 @@ export async function checkOutputs(root: string, outputs: string[]): Promise<Che
   } catch {
     return { ok: false, message: `cache root ${root} does not exist` };
   }
-  const placed = placeOutputs(root, root, outputs);
-  if (!placed.ok) return { ok: false, message: placed.error };
+  const absRoot = resolvePath("/", root);
   const tops: { name: string; isDir: boolean }[] = [];
-  for (const { declared, path, member } of placed.outputs) {
+  for (const declared of outputs) {
+    const path = resolvePath(absRoot, declared);
+    const member = relativeTo(absRoot, path);
+    if (member === null) return { ok: false, message: `output ${declared}${path === declared ? "" : ` (${path})`} is outside the cache root ${absRoot}` };
     let isDir: boolean;
     try {
       isDir = (await lstat(path)).isDirectory();
@@ -43,7 +45,7 @@ export async function checkOutputs(root: string, outputs: string[]): Promise<Che
       return { ok: false, message: `output ${declared} does not exist (looked for ${path})` };
     }
     const realParent = await realpath(dirname(path));
-    if (member !== "." && realParent !== realRoot && !realParent.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep)) {
+    if (member !== "." && !isInside(realParent, realRoot)) {
       return { ok: false, message: `output ${declared} is outside the cache root ${root} (through a symlink to ${realParent})` };
     }
     tops.push({ name: member, isDir });

@@ -8,11 +8,13 @@
 // after a power cut is caught on restore as a corrupt archive, which is a miss.
 import { createWriteStream } from "node:fs";
 import { mkdir, open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
-import { dirname, join, resolve, sep } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
-import { StoreError, describeError, type ObjectStore } from "./store";
+import { StoreError, type ObjectStore } from "./store";
+import { describeError } from "../sys/errors";
+import { isInside } from "../sys/paths";
 
 export class FsStore implements ObjectStore {
   readonly description: string;
@@ -77,7 +79,7 @@ export class FsStore implements ObjectStore {
       throw new StoreError(`cache directory ${this.dir} is not usable: ${describeError(e)}`, { cause: e });
     }
     const path = resolve(this.dir, key);
-    if (!path.startsWith(this.dir.endsWith(sep) ? this.dir : this.dir + sep)) throw new StoreError(`key ${JSON.stringify(key)} leaves the cache directory ${this.dir}`);
+    if (path === this.dir || !isInside(path, this.dir)) throw new StoreError(`key ${JSON.stringify(key)} leaves the cache directory ${this.dir}`);
     return path;
   }
 

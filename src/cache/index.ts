@@ -11,10 +11,12 @@ import { createReadStream } from "node:fs";
 import { access } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import type { Config } from "../config";
-import { FAILURE_LIMIT, FailureGate } from "../failure-gate";
+import type { Log } from "../sys/log";
+import { FAILURE_LIMIT, FailureGate } from "../state/failure-gate";
 import { FsStore } from "./fs-store";
 import { S3Store } from "./s3-store";
-import { DEFAULT_LIMITS, StoreError, describeError, seconds, watchStall, type Limits, type ObjectStore } from "./store";
+import { DEFAULT_LIMITS, StoreError, seconds, watchStall, type Limits, type ObjectStore } from "./store";
+import { describeError } from "../sys/errors";
 
 /** "interrupted": cut short by the task's interruption, with nothing left behind (no staging directory, no partial object). */
 export type RestoreOutcome = { kind: "restored" } | { kind: "miss" } | { kind: "interrupted" } | { kind: "failed"; message: string };
@@ -44,7 +46,7 @@ export interface RemoteCache {
   /** Key <prefix>bundles/<archiveName>, extracted into root. */
   restoreArchive(archiveName: string, root: string, opts?: RestoreOptions): Promise<RestoreOutcome>;
   /**
-   * Outputs are paths relative to root, directories or files: the archive's member names (see output-paths.ts).
+   * Outputs are paths relative to root, directories or files: the archive's member names (see snapshot/output-paths.ts).
    * An aborted signal stops the upload: no temporary file, no multipart upload left.
    */
   saveArchive(archiveName: string, root: string, outputs: string[], opts?: { signal?: AbortSignal }): Promise<SaveOutcome>;
@@ -55,11 +57,6 @@ export interface RemoteCache {
   setLatestHash(job: string, branch: string, hash: string): Promise<void>;
   /** Key <TASKRUNNER_LOGS_PREFIX><buildId>/<job>.log.txt; url = <TASKRUNNER_LOGS_VIEW_URL><buildId>/<job>.log.txt. */
   uploadLog(buildId: string, job: string, logPath: string): Promise<{ url: string } | { failed: string }>;
-}
-
-export interface CacheLog {
-  warn(msg: string): void;
-  debug(msg: string): void;
 }
 
 /** `<job>[-<cache version>]-<hash>.tar.zst` (SPEC §8). */
@@ -74,7 +71,7 @@ export function archiveName(job: string, cacheVersion: string | null, hash: stri
  * local cache), while a bucket often comes from CI-wide environment. Uploads
  * and log uploads follow the same choice.
  */
-export function openRemoteCache(config: Config, log: CacheLog, buildDir: string, limits: Partial<Limits> = {}): RemoteCache | null {
+export function openRemoteCache(config: Config, log: Log, buildDir: string, limits: Partial<Limits> = {}): RemoteCache | null {
   const lim = { ...DEFAULT_LIMITS, ...limits };
   const { bucket } = config.s3;
   let store: ObjectStore;
@@ -95,7 +92,7 @@ class StoreCache implements RemoteCache {
   constructor(
     private readonly store: ObjectStore,
     private readonly config: Config,
-    private readonly log: CacheLog,
+    private readonly log: Log,
     private readonly gate: FailureGate,
     private readonly limits: Limits,
   ) {

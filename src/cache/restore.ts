@@ -18,16 +18,16 @@
 // in. If a move fails, what was moved in goes and what was moved aside comes
 // back; only if that fails too is the root "partly restored".
 import { cp, lstat, lutimes, mkdir, mkdtemp, readdir, realpath, rename, rm, stat, chmod, utimes } from "node:fs/promises";
-import { join, sep } from "node:path";
+import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { RESTORE_STAGING_PREFIX } from "../paths";
+import { RESTORE_STAGING_PREFIX, isInside } from "../sys/paths";
 import { unpackArchive, type EntryMeta } from "./archive";
 import { ArchiveError } from "./store";
 
 export interface RestoreIntoOptions {
   /** Directories to stage in, best first: the first on the root's file system is used, else the root itself. */
   stagingParents?: string[];
-  /** The task's declared outputs as archive member names (output-paths.ts): each one the archive holds is replaced whole. */
+  /** The task's declared outputs as archive member names (snapshot/output-paths.ts): each one the archive holds is replaced whole. */
   outputs?: string[];
   /** Stops the extraction (the staging directory is removed); the promise then rejects. */
   signal?: AbortSignal;
@@ -91,7 +91,7 @@ async function replacedOutputs(tree: string, outputs: string[], realRoot: string
   const held: string[] = [];
   for (const member of outputs) {
     if (member === "." || !(await lstat(join(tree, member)).catch(() => null))) continue;
-    if (inside(realTmp, join(realRoot, member))) continue;
+    if (isInside(realTmp, join(realRoot, member))) continue;
     held.push(member);
   }
   return new Set(held.filter((m) => !held.some((other) => m.startsWith(`${other}/`))));
@@ -128,7 +128,7 @@ async function planMoves(plan: Plan, src: string, dst: string, rel: string): Pro
       // but only while it stays inside the cache root.
       const target = await realpath(to).catch(() => null);
       const isDir = target !== null && (await stat(target)).isDirectory();
-      if (!isDir || !inside(target, plan.realRoot)) {
+      if (!isDir || !isInside(target, plan.realRoot)) {
         throw new ArchiveError(`${to} is a symlink that leads outside the cache root; not restoring through it`);
       }
       await planMoves(plan, from, to, r);
@@ -232,8 +232,4 @@ async function reapplyMeta(root: string, meta: Map<string, EntryMeta>): Promise<
 
 function depth(rel: string): number {
   return rel === "" ? -1 : rel.split("/").length;
-}
-
-function inside(path: string, root: string): boolean {
-  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
 }

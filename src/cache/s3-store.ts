@@ -6,7 +6,8 @@ import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Config } from "../config";
-import { StoreError, describeError, seconds, type Limits, type ObjectStore, type PutOptions } from "./store";
+import { StallWatchdog, StoreError, seconds, type Limits, type ObjectStore, type PutOptions } from "./store";
+import { describeError } from "../sys/errors";
 
 type Sdk = typeof import("@aws-sdk/client-s3");
 type Debug = (msg: string) => void;
@@ -48,20 +49,16 @@ export class S3Store implements ObjectStore {
     // Anything moving (body read, part sent) counts as progress; silence for
     // stallMs aborts the upload. Socket timeouts cover a stuck request, this
     // covers the rest (a server that accepts bytes at a trickle, a lost timer).
-    let timer: ReturnType<typeof setTimeout> | null = null;
     let stalled = false;
-    const progress = () => {
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => {
-        stalled = true;
-        void upload.abort().catch(() => {});
-      }, this.limits.stallMs);
-    };
+    const watchdog = new StallWatchdog(this.limits.stallMs, () => {
+      stalled = true;
+      upload.abort().catch((e) => this.debug(`aborting the stalled upload of ${key}: ${describeError(e)}`));
+    });
     const counted = body.pipe(
       new Transform({
         highWaterMark: 1 << 20,
         transform(chunk, _enc, cb) {
-          progress();
+          watchdog.kick();
           cb(null, chunk);
         },
       }),
@@ -88,8 +85,8 @@ export class S3Store implements ObjectStore {
       partSize: 5 * 1024 * 1024,
       leavePartsOnError: false,
     });
-    upload.on("httpUploadProgress", progress);
-    progress();
+    upload.on("httpUploadProgress", () => watchdog.kick());
+    watchdog.kick();
     try {
       await upload.done();
     } catch (e) {
@@ -98,7 +95,7 @@ export class S3Store implements ObjectStore {
       if (!isSdkError(e) && body.errored) throw body.errored;
       throw this.fault(e);
     } finally {
-      if (timer) clearTimeout(timer);
+      watchdog.stop();
       // A failed upload leaves the archive writer suspended with a file open:
       // destroying the stream ends it (and closes the file).
       if (!body.readableEnded) body.destroy();

@@ -7,6 +7,7 @@
 // into a value (a miss or a one-line "failed" message). Streams make that the
 // natural shape: a download can fail long after get() has returned.
 import { Transform, type Readable, type TransformCallback } from "node:stream";
+import { describeError } from "../sys/errors";
 
 export interface PutOptions {
   contentType?: string;
@@ -58,70 +59,73 @@ export class ArchiveError extends Error {
 }
 
 /**
- * A pass-through that fails the stream when no data flowed for `ms`. Sockets
- * have idle timeouts of their own, but a server can dribble or a runtime can
- * drop a timer; this bounds the transfer whatever happens underneath. Upstream
+ * The one stall watchdog of a transfer: onStall runs when kick() was not
+ * called for `ms` (each byte or part that moves calls it). Sockets have idle
+ * timeouts of their own, but a server can dribble or a runtime can drop a
+ * timer; this bounds a transfer whatever happens underneath. onStall may
+ * return "wait" to be asked again after another `ms` (the other side is slow).
+ */
+export class StallWatchdog {
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    readonly ms: number,
+    private readonly onStall: () => "wait" | void,
+  ) {}
+
+  kick(): void {
+    this.stop();
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.onStall() === "wait") this.kick();
+    }, this.ms);
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+/**
+ * A pass-through that fails the stream when no data flowed for `ms`. Upstream
  * errors are re-labelled as StoreError so the caller can tell a broken
  * download from a broken archive.
  */
 export function watchStall(source: Readable, ms: number): Readable {
-  let timer: ReturnType<typeof setTimeout> | null = null;
+  const watchdog = new StallWatchdog(ms, () => {
+    // A full buffer means the consumer (extraction) is the slow side, not the store.
+    if (guard.readableLength >= guard.readableHighWaterMark) return "wait";
+    const err = new StoreError(`no data for ${seconds(ms)}, transfer abandoned`);
+    source.destroy(err);
+    guard.destroy(err);
+  });
   const guard = new Transform({
     // Large chunks: the zstd stage behind this is much faster with big inputs.
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      arm();
+      watchdog.kick();
       cb(null, chunk);
     },
     flush(cb) {
-      disarm();
+      watchdog.stop();
       cb();
     },
     destroy(err, cb) {
-      disarm();
+      watchdog.stop();
       cb(err);
     },
   });
-  const arm = () => {
-    disarm();
-    timer = setTimeout(() => {
-      // A full buffer means the consumer (extraction) is the slow side, not the store.
-      if (guard.readableLength >= guard.readableHighWaterMark) return arm();
-      const err = new StoreError(`no data for ${seconds(ms)}, transfer abandoned`);
-      source.destroy(err);
-      guard.destroy(err);
-    }, ms);
-  };
-  const disarm = () => {
-    if (timer) clearTimeout(timer);
-    timer = null;
-  };
   source.on("error", (e) => guard.destroy(e instanceof StoreError ? e : new StoreError(describeError(e), { cause: e })));
   // The consumer attaches its listeners a few awaits later (restore makes its
   // temporary directory first); an error before that must not go unhandled.
   // It stays on the stream (guard.errored), where pipeline() picks it up.
   guard.on("error", () => {});
-  arm();
+  watchdog.kick();
   source.pipe(guard);
   return guard;
 }
 
 export function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
-}
-
-/** One line for any thrown value: name/code and message, no stack. */
-export function describeError(e: unknown): string {
-  if (!(e instanceof Error)) return String(e);
-  // Ours already say what happened in words.
-  if (e.name === "StoreError" || e.name === "ArchiveError") return e.message;
-  const any = e as Error & { code?: unknown; $metadata?: { httpStatusCode?: number }; Code?: string };
-  const status = any.$metadata?.httpStatusCode;
-  const code = typeof any.code === "string" ? any.code : any.Code ?? (e.name !== "Error" ? e.name : "");
-  // The SDK's handler names itself and its settings; the reader needs neither.
-  let msg = (e.message || "").replace("@smithy/node-http-handler - ", "").replace(/ \((configured by client requestHandler|service default socket timeout)\)\.?$/, "");
-  // The SDK answers "UnknownError" with an empty message when a body is not XML (a proxy's 5xx page).
-  if (!msg || msg === "UnknownError") msg = status ? `HTTP ${status}` : e.name;
-  const parts = [code && !msg.includes(code) ? `${code}:` : "", msg, status && !msg.includes(String(status)) ? `(HTTP ${status})` : ""];
-  return parts.filter(Boolean).join(" ").replace(/\s+/g, " ").trim();
 }

@@ -11,9 +11,11 @@
 import { Octokit } from "@octokit/core";
 import { retry } from "@octokit/plugin-retry";
 import { createAppAuth } from "@octokit/auth-app";
-import type { HttpPolicy, Log } from "./index";
+import type { HttpPolicy } from "./types";
+import type { Log } from "../sys/log";
 import type { GithubSettings } from "./settings";
-import { describeError, type Secrets } from "./redact";
+import type { Secrets } from "./redact";
+import { describeError } from "../sys/errors";
 
 export type ApiResult =
   | { kind: "ok"; data: unknown }

@@ -7,12 +7,13 @@
 // that cannot be had switches statuses off for the rest of the build at once,
 // other faults after FAILURE_LIMIT; the fault that does it says so, in its
 // one warn line, and later calls are a debug line each.
-import type { CommitStatusClient, Log, StatusRequest } from "./index";
+import type { CommitStatusClient, StatusRequest } from "./types";
+import type { Log } from "../sys/log";
 import type { GithubSettings } from "./settings";
 import type { ApiResult, GithubApi, Hints } from "./api";
 import type { TokenStore } from "./token";
-import type { FailureGate } from "../failure-gate";
-import { describeError } from "./redact";
+import type { FailureGate } from "../state/failure-gate";
+import { describeError } from "../sys/errors";
 
 export const REFRESH_WARNING = "GitHub API returned 401, force-refreshing token and retrying...";
 export const OFF = "commit statuses are off for the rest of this build";

@@ -6,56 +6,20 @@
 // Nothing here throws to the caller or fails a build: a problem becomes one
 // warn line (credentials never in it) and the task goes on without a status.
 import type { Config } from "../config";
-import { FailureGate } from "../failure-gate";
+import { FailureGate } from "../state/failure-gate";
 import { GithubStatusClient, OFF } from "./client";
-import { Secrets, describeError } from "./redact";
+import { Secrets } from "./redact";
+import { describeError } from "../sys/errors";
 import { checkSettings } from "./settings";
 import { TokenStore, type FetchToken } from "./token";
+import type { ClientOptions, CommitStatusClient, HttpPolicy, Places } from "./types";
+import type { Log } from "../sys/log";
 
-export interface StatusRequest {
-  context: string;
-  description: string | null;
-  state: "pending" | "success" | "failure" | "error";
-  target_url: string | null;
-}
-
-export interface Log {
-  warn(msg: string): void;
-  debug(msg: string): void;
-}
-
-export interface CommitStatusClient {
-  /** Never throws; a fault is one warn line. */
-  post(sha: string, req: StatusRequest): Promise<void>;
-  /** Whether a status with this context exists on the commit; a fault is false plus one warn line. */
-  hasStatus(sha: string, context: string): Promise<boolean>;
-}
-
-export interface HttpPolicy {
-  /** Per attempt, connection to last byte. */
-  timeoutMs: number;
-  /** Extra attempts after the first, for unreachable/5xx/429 answers. */
-  retries: number;
-  /** The first pause between attempts; the second is 4× (plugin-retry's (n+1)² steps). */
-  backoffMs: number;
-}
-
-const DEFAULT_POLICY: HttpPolicy = { timeoutMs: 10_000, retries: 2, backoffMs: 250 };
-
-/** Timeouts and retries; the defaults suit GitHub, tests shorten them. */
-export interface ClientOptions extends Partial<HttpPolicy> {
-  /** Longest wait for another process holding the token cache lock. */
-  lockTimeoutMs?: number;
-}
-
-/** Where the token is shared (the state directory) and the build's fault budget is kept (its directory). */
-export interface Places {
-  stateDir: string;
-  buildDir: string;
-}
-
+export type { StatusRequest, CommitStatusClient, HttpPolicy, ClientOptions, Places } from "./types";
 export { REFRESH_WARNING, OFF } from "./client";
 export { CACHE_FILE } from "./token";
+
+const DEFAULT_POLICY: HttpPolicy = { timeoutMs: 10_000, retries: 2, backoffMs: 250 };
 
 const DISABLED = "commit statuses will not be reported";
 

@@ -3,7 +3,7 @@
 // normalised here first so a bad GITHUB_APP_PRIVATE_KEY is reported when the
 // client is opened, in our words, rather than as a WebCrypto error at the first status.
 import { createPrivateKey } from "node:crypto";
-import { describeError } from "./redact";
+import { describeError } from "../sys/errors";
 
 export type KeyCheck = { kind: "ok"; pkcs8: string } | { kind: "invalid"; problem: string };
 

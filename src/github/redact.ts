@@ -5,7 +5,7 @@
 // an error page may echo a token cut short, or only a JWT's signature part;
 // patterns catch what we never saw (a proxy's error page echoing an
 // Authorization header, say).
-import type { Log } from "./index";
+import type { Log } from "../sys/log";
 
 const REDACTED = "[REDACTED]";
 
@@ -76,14 +76,4 @@ export class Secrets {
     const clean = (m: string) => this.scrub(m).replace(/\s*[\r\n]+\s*/g, " ");
     return { warn: (m) => log.warn(clean(m)), debug: (m) => log.debug(clean(m)) };
   }
-}
-
-/** An error as one short line, without a stack. */
-export function describeError(e: unknown): string {
-  if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code;
-    const prefix = typeof code === "string" && !e.message.includes(code) ? `${code}: ` : "";
-    return `${prefix}${e.message || e.name}`;
-  }
-  return String(e);
 }

@@ -7,13 +7,14 @@
 //
 // auth-app, which puts the token on every request, reads it through `hook`
 // (its cache option): the token this store last read from the file or fetched.
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, constants } from "node:fs";
-import { randomBytes } from "node:crypto";
-import { flock, Errno, LOCK_EX, LOCK_NB } from "../sys";
-import type { Log } from "./index";
+import { closeSync, fstatSync, openSync, readFileSync, constants } from "node:fs";
+import { errnoText, mkdirp, writeFileAtomic } from "../sys/libc";
+import { lockPolling } from "../state/locks";
+import type { Log } from "../sys/log";
 import type { GithubSettings } from "./settings";
 import type { ApiResult, TokenCacheHook } from "./api";
-import { describeError, type Secrets } from "./redact";
+import type { Secrets } from "./redact";
+import { describeError } from "../sys/errors";
 
 export const CACHE_FILE = ".github-token-cache.json";
 
@@ -94,7 +95,8 @@ export class TokenStore {
     const usable = (t: CachedToken | null): t is CachedToken =>
       t !== null && (rejected === null ? this.fresh(t) : t.token !== rejected && t.expiresAtMs > Date.now());
     if (usable(this.memory)) return { kind: "ok", token: this.memory.token };
-    const lock = await lockFile(this.lockPath, this.lockTimeoutMs, this.stateDirectory);
+    mkdirp(this.stateDirectory);
+    const lock = await lockPolling(this.lockPath, this.lockTimeoutMs);
     if (lock.kind === "failed") {
       // Still report statuses, just without sharing the token.
       this.log.debug(`GitHub token cache not shared: ${lock.message}`);
@@ -108,7 +110,7 @@ export class TokenStore {
       }
       return await this.fetch(true);
     } finally {
-      closeSync(lock.fd); // closing the descriptor releases the flock
+      lock.release();
     }
   }
 
@@ -176,48 +178,13 @@ export class TokenStore {
     }
   }
 
-  // Temp file + rename: a reader (under the lock, or a crashed writer's
-  // successor) sees the old file or the new one, never half of one. 0600
-  // because the token can write statuses for every repository of the installation.
+  // Atomic, so a reader (under the lock, or a crashed writer's successor) sees
+  // the old file or the new one; 0600 because the token can write statuses for
+  // every repository of the installation.
   private writeCache(entry: CachedToken): void {
     const { apiUrl, appId, installationId } = this.settings;
     const text = `${JSON.stringify({ token: entry.token, expiresAt: new Date(entry.expiresAtMs).toISOString(), apiUrl, appId, installationId })}\n`;
-    const tmp = `${this.cachePath}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-    try {
-      writeFileSync(tmp, text, { mode: 0o600, flag: "wx" });
-      renameSync(tmp, this.cachePath);
-    } catch (e) {
-      rmSync(tmp, { force: true });
-      this.log.debug(`cannot write ${this.cachePath} (${describeError(e)}); the token is not shared`);
-    }
-  }
-}
-
-type Lock = { kind: "locked"; fd: number } | { kind: "failed"; message: string };
-
-/**
- * An exclusive flock on path. Polled with LOCK_NB rather than blocking: a
- * blocking flock would stop this process's event loop, and with it a holder
- * in this same process that is awaiting GitHub's answer: a deadlock.
- * openSync descriptors are close-on-exec, so a task never inherits the lock.
- */
-async function lockFile(path: string, timeoutMs: number, directory: string): Promise<Lock> {
-  let fd: number;
-  try {
-    mkdirSync(directory, { recursive: true });
-    // Read-only is enough for flock, and works on a lock file another user created.
-    fd = openSync(path, constants.O_RDONLY | constants.O_CREAT, 0o644);
-  } catch (e) {
-    return { kind: "failed", message: `cannot open ${path}: ${describeError(e)}` };
-  }
-  const deadline = Date.now() + timeoutMs;
-  for (let pause = 5; ; pause = Math.min(pause * 2, 50)) {
-    const r = flock(fd, LOCK_EX | LOCK_NB);
-    if (r === 0) return { kind: "locked", fd };
-    if (r !== Errno.EAGAIN || Date.now() > deadline) {
-      closeSync(fd);
-      return { kind: "failed", message: r === Errno.EAGAIN ? `${path} stayed locked for ${timeoutMs / 1000} s` : `cannot lock ${path}: errno ${r}` };
-    }
-    await Bun.sleep(pause);
+    const err = writeFileAtomic(this.cachePath, text, 0o600);
+    if (err) this.log.debug(`cannot write ${this.cachePath} (${errnoText(err)}); the token is not shared`);
   }
 }

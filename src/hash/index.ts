@@ -10,9 +10,9 @@
 // tests/unit/hash-matrix.test.ts runs the whole case matrix through both routes and
 // compares them with the old pipeline run by bash.
 import { Fallback, fastListing, fastUncommitted } from "./fast";
-import { oneLine } from "./git";
+import { git, oneLine } from "./git";
 import { referenceListing, referenceUncommitted } from "./reference";
-import { hashOf } from "./text";
+import { hashOf, quotePath } from "./text";
 
 export type HashResult = { ok: true; hash: string; hashInput: string } | { ok: false; error: string };
 
@@ -62,6 +62,29 @@ export async function hasUncommittedChanges(cwd: string, pathspecs: string[], op
   return referenceUncommitted(cwd, pathspecs);
 }
 
+/**
+ * The tracked files under the pathspecs with uncommitted changes, from the
+ * work tree's top and quoted as ls-tree quotes them: what `git status
+ * --porcelain --untracked-files=no` names. Asked only once hasUncommittedChanges
+ * said there are some, to say which; none when git cannot tell.
+ */
+export async function uncommittedPaths(cwd: string, pathspecs: string[]): Promise<string[]> {
+  const r = await git(cwd, ["--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=no", "--", ...pathspecs]);
+  if (r.code !== 0) return [];
+  const fields = Buffer.from(r.stdout).toString("latin1").split("\0");
+  const paths: string[] = [];
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i];
+    if (f.length < 4) continue;
+    paths.push(quotePath(Buffer.from(f.slice(3), "latin1"), true));
+    // A rename or copy: "XY new\0old\0"; the old path is not a change of its own.
+    if (f[0] === "R" || f[0] === "C") i++;
+  }
+  return paths;
+}
+
+/** `git rev-parse --show-toplevel`: the work tree's top (physical), null outside one. */
+export const workTreeTop = (cwd: string) => oneLine(cwd, ["rev-parse", "--show-toplevel"]);
 /** `git symbolic-ref --short HEAD`: null when detached or not a repository. */
 export const currentBranch = (cwd: string) => oneLine(cwd, ["symbolic-ref", "--short", "HEAD"]);
 /** `git merge-base HEAD origin/<branch>`. */

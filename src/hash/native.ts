@@ -11,7 +11,7 @@
 // symbolic link, one listing (getdents64 on Linux), and fstatat(2) of each file
 // by its name alone, ~15% cheaper than an lstat of its whole path.
 import { FFIType, ptr, read, toArrayBuffer } from "bun:ffi";
-import { dlopenLibc, Errno, ERRNO_SYMBOL } from "../sys";
+import { dlopenLibc, Errno, ERRNO_SYMBOL } from "../sys/libc";
 
 export interface Stat {
   mode: number;

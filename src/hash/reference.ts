@@ -11,7 +11,7 @@
 // answer the fast route is tested against and falls back to. One difference:
 // `git add` leaves out restore staging folders (stagingExcludes).
 import { git, gitError, text } from "./git";
-import { RESTORE_STAGING_PREFIX } from "../paths";
+import { RESTORE_STAGING_PREFIX } from "../sys/paths";
 
 /**
  * Exclude pathspecs for a restore's staging folder and what is in it, at any

@@ -4,8 +4,8 @@
 // repository, config includes) makes it answer null, and the caller falls back
 // to asking git.
 import { native, S_IFDIR, S_IFMT, S_IFREG } from "./native";
-import { realPath } from "../sys";
-import { dirname, joinPath as join } from "../paths";
+import { realPath } from "../sys/libc";
+import { dirname, joinPath as join } from "../sys/paths";
 
 export interface Repo {
   /** The work tree's top, physical path, no trailing slash. */

@@ -13,6 +13,27 @@ export function quotePath(path: Uint8Array, quoteHighBytes: boolean): string {
   return quoted(path, quoteHighBytes);
 }
 
+/** The path a `git ls-tree` line names, quotePath undone (as UTF-8 text): a quoted path always starts with `"`. */
+export function unquotePath(listed: string): string {
+  if (listed.length < 2 || !listed.startsWith('"') || !listed.endsWith('"')) return listed;
+  const body = Buffer.from(listed.slice(1, -1), "utf8");
+  const out: number[] = [];
+  for (let i = 0; i < body.length; i++) {
+    const b = body[i];
+    if (b !== 0x5c) out.push(b);
+    else if (body[i + 1] >= 0x30 && body[i + 1] <= 0x37) {
+      out.push(((body[i + 1] - 0x30) << 6) | ((body[i + 2] - 0x30) << 3) | (body[i + 3] - 0x30));
+      i += 3;
+    } else {
+      const c = body[++i];
+      out.push(UNESCAPED[c] ?? c);
+    }
+  }
+  return Buffer.from(out).toString("utf8");
+}
+
+const UNESCAPED: Record<number, number> = Object.fromEntries([..."abtnvfr"].map((c, k) => [c.charCodeAt(0), [7, 8, 9, 10, 11, 12, 13][k]]));
+
 const UNUSUAL = /[^\x20-\x21\x23-\x5b\x5d-\x7e]/;
 const NEEDS_QUOTES = /[\x00-\x1f"\\\x7f]/;
 

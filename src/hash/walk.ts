@@ -17,7 +17,7 @@ import { wildmatch } from "./ignore";
 import { CHILD_DIR } from "./index-file";
 import { DT_DIR, DT_LNK, DT_REG, DT_UNKNOWN, type DirList, entryName, GONE, native, NOT_DIR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Stat, SYMLINK } from "./native";
 import { configBool } from "./repo";
-import { RESTORE_STAGING_PREFIX } from "../paths";
+import { RESTORE_STAGING_PREFIX } from "../sys/paths";
 import { afterAdd, type Blob, type Context, Fallback, globDir, hashFile, latin1, type Spec, trackedAfterAdd, worktreeMode } from "./worktree";
 
 export interface Walked {

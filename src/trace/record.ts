@@ -13,6 +13,7 @@ export interface TaskRecord {
   exitCode: number;
   phases: Phase[];
   explain?: string[];        // lines saying why it reran (may be absent)
+  notes?: string[];          // what else its caches did, in its log's words: why the remote cache was not used, inputs it rewrote (may be absent)
 }
 
 export const OUTCOMES: readonly Outcome[] = ["ran", "failed", "skipped", "restored-exact", "restored-fuzzy", "interrupted"];

@@ -4,8 +4,8 @@
 // toplevel's build is over; problems come back as warning lines for the caller
 // to print, never as exceptions (a trace must not fail a build).
 // No node:fs or node:path (~3 ms to load in the compiled binary, on every build's end).
-import { errnoText, mkdirp, readText, writeFileAtomic } from "../sys";
-import { dirname, joinPath as join } from "../paths";
+import { errnoText, mkdirp, readText, writeFileAtomic } from "../sys/libc";
+import { dirname, joinPath as join } from "../sys/paths";
 import { OUTCOMES, type Phase, type TaskRecord } from "./record";
 import { chromeTrace } from "./chrome";
 import { traceHtml } from "./html";
@@ -99,9 +99,12 @@ export function parseTaskRecord(text: string): TaskRecord | string {
     if (!p || !PHASES.includes(p.name) || !isNum(p.start) || !isNum(p.end)) return `bad phase ${JSON.stringify(p)}`;
     phases.push({ name: p.name, start: p.start, end: p.end });
   }
-  if (v.explain !== undefined && !(Array.isArray(v.explain) && v.explain.every((l: unknown) => typeof l === "string"))) return "bad explain";
+  const lines = (a: unknown) => a === undefined || (Array.isArray(a) && a.every((l: unknown) => typeof l === "string"));
+  if (!lines(v.explain)) return "bad explain";
+  if (!lines(v.notes)) return "bad notes";
   const record: TaskRecord = { job: v.job, parent: v.parent, pid: v.pid, start: v.start, end: v.end, outcome: v.outcome, exitCode: v.exitCode, phases };
   if (v.explain !== undefined) record.explain = v.explain;
+  if (v.notes !== undefined) record.notes = v.notes;
   return record;
 }
 

@@ -1,6 +1,6 @@
-# no toplevel
-# cache
-# env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1
+#: no toplevel
+#: cache
+#: env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1
 git init -q . && echo foo > input.txt && git add . && git commit -qm init
 echo local-edit > input.txt
 taskrunner -n build bash -c 'snapshot input.txt -o out; mkdir -p out; echo x > out/x; echo building'

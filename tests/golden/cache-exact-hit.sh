@@ -1,6 +1,6 @@
-# no toplevel
-# cache
-# env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1
+#: no toplevel
+#: cache
+#: env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1
 git init -q . && echo foo > input.txt && git add . && git commit -qm init
 build() { taskrunner -n build bash -c 'snapshot input.txt -o out --cmd "echo post-unpack ran"; mkdir -p out/sub; echo "built from $(cat input.txt)" > out/sub/result.txt; ln -sf sub/result.txt out/link; echo building'; }
 build

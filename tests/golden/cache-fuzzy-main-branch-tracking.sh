@@ -1,6 +1,6 @@
-# no toplevel
-# cache
-# env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1 TASKRUNNER_MAIN_BRANCH=main
+#: no toplevel
+#: cache
+#: env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1 TASKRUNNER_MAIN_BRANCH=main
 git init -q -b main upstream && (cd upstream && echo v1 > input.txt && git add . && git commit -qm init)
 git clone -q upstream work 2>/dev/null && cd work
 build() { taskrunner -n deps bash -c 'snapshot input.txt -o out --fuzzy-cache; test -f out/state && echo "from $(cat out/state)"; mkdir -p out; cat input.txt > out/state; test ! -f ../fail'; }

@@ -1,6 +1,6 @@
-# no toplevel
-# cache
-# env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1 TASKRUNNER_SUMMARY=1
+#: no toplevel
+#: cache
+#: env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1 TASKRUNNER_SUMMARY=1
 git init -q -b main . && echo v1 > input.txt && git add . && git commit -qm init
 build() { taskrunner -n deps bash -c 'snapshot input.txt -o out --fuzzy-cache; test -f out/state && echo "incremental build from $(cat out/state)" || echo "build from scratch"; mkdir -p out; cat input.txt > out/state'; }
 build

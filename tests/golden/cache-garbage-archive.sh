@@ -1,6 +1,6 @@
-# no toplevel
-# cache
-# env TASKRUNNER_LOG_INFO=1
+#: no toplevel
+#: cache
+#: env TASKRUNNER_LOG_INFO=1
 git init -q . && echo foo > input.txt && git add . && git commit -qm init
 hash=6b36308659163b577fd1c832107dc46ca3aa659b
 head -c 3000 /dev/urandom > garbage

@@ -1,6 +1,6 @@
-# no toplevel
-# cache
-# env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1
+#: no toplevel
+#: cache
+#: env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1
 # The old tool's fuzzy-cache-nested-dir case: a task started in nested/, with the repository as
 # the cache root, declares outputs on both sides of its directory. Archive members are named
 # relative to the cache root, as the old tool's `tar -c` named them, so a second clone restores

@@ -1,6 +1,6 @@
-# no toplevel
-# cache
-# env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1
+#: no toplevel
+#: cache
+#: env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1
 # A declared output belongs to its task: restoring it replaces what is there. Here an
 # older lockfile's node_modules is restored over a newer one's, and the package only
 # the newer lockfile had does not survive (the old tool merged, like tar -x).

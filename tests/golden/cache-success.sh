@@ -1,6 +1,6 @@
-# no toplevel
-# cache
-# env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1
+#: no toplevel
+#: cache
+#: env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1
 git init -q . && echo foo > input.txt && echo bar > other.txt && git add . && git commit -qm init
 taskrunner -n tests bash -c 'snapshot input.txt --cache-success; echo "running the tests"'
 taskrunner -n flaky bash -c 'snapshot other.txt --cache-success; echo "failing"; exit 1' || true

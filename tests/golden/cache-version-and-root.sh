@@ -1,6 +1,6 @@
-# no toplevel
-# cache
-# env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1
+#: no toplevel
+#: cache
+#: env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1
 git init -q repo && cd repo && echo foo > input.txt && mkdir -p sub && git add . && git commit -qm init
 root="$PWD/../outside-root"
 mkdir -p "$root"

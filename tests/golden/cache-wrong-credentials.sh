@@ -1,6 +1,6 @@
-# no toplevel
-# cache s3
-# env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1 TASKRUNNER_AWS_ACCESS_KEY=wrong
+#: no toplevel
+#: cache s3
+#: env TASKRUNNER_LOG_INFO=1 TASKRUNNER_SAVE_REMOTE_CACHE=1 TASKRUNNER_AWS_ACCESS_KEY=wrong
 git init -q . && echo foo > input.txt && git add . && git commit -qm init
 taskrunner -n build bash -c 'snapshot input.txt -o out; mkdir -p out; echo x > out/x; echo building'
 echo "exit code: $?"

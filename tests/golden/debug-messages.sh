@@ -1,3 +1,3 @@
-# check logs/toplevel.log
+#: check logs/toplevel.log
 taskrunner -n child true
 taskrunner -n child true

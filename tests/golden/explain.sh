@@ -1,4 +1,4 @@
-# no toplevel
+#: no toplevel
 git init -q . && mkdir src && echo a > src/a.txt && echo b > src/b.txt && git add . && git commit -qm init
 run() { taskrunner -n job bash -c 'snapshot src --raw "$1"; echo "ran with $1"' x "$1"; }
 run v1

@@ -1,4 +1,4 @@
-# sort
+#: sort
 # A script that uses descriptors 3-9 itself before calling a nested taskrunner.
 # (Sorted: the inner task's stdout and stderr lines come through two pipes, whose
 # order a loaded machine can swap.)

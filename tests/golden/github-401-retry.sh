@@ -1,6 +1,6 @@
-# check output github
-# no toplevel
-# github lifetime=5 expires-offset=3600
+#: check output github
+#: no toplevel
+#: github lifetime=5 expires-offset=3600
 git init -q && git commit --allow-empty -q -m "Initial commit"
 taskrunner -n first bash -e -c 'snapshot -n --commit-status; echo one'
 sleep 5.5

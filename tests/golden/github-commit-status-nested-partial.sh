@@ -1,6 +1,6 @@
-# check output github
-# no toplevel
-# github
+#: check output github
+#: no toplevel
+#: github
 git init -q && git commit --allow-empty -q -m "Initial commit"
 taskrunner -n mytask bash -e -c '
   snapshot -n

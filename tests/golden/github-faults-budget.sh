@@ -1,6 +1,6 @@
-# check output github
-# no toplevel
-# github fail=create_status:500
+#: check output github
+#: no toplevel
+#: github fail=create_status:500
 git init -q && git commit --allow-empty -q -m "Initial commit"
 echo "-- three faults in a build: the third says statuses are off, nothing is asked or said after it"
 taskrunner -n top bash -e -c '

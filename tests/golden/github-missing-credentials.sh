@@ -1,4 +1,4 @@
-# no toplevel
+#: no toplevel
 git init -q && git commit --allow-empty -q -m "Initial commit"
 TASKRUNNER_ENABLE_COMMIT_STATUS=1 GITHUB_REPOSITORY=o/r taskrunner -n nocreds bash -e -c 'snapshot -n --commit-status; echo "runs anyway"'
 echo "exit code: $?"

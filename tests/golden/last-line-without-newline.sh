@@ -1,2 +1,2 @@
-# check output logs/toplevel.log
+#: check output logs/toplevel.log
 printf 'first line\nno newline at the end'

@@ -1,5 +1,5 @@
-# no toplevel
-# env TASKRUNNER_LOG_INFO=1
+#: no toplevel
+#: env TASKRUNNER_LOG_INFO=1
 git init -q . && echo in > input.txt && git add . && git commit -qm init
 run() { taskrunner -n gen bash -c 'snapshot input.txt -o out/result.txt; mkdir -p out; echo generated > out/result.txt; echo "generating"'; }
 run

@@ -1,4 +1,4 @@
-# sort
+#: sort
 # Two callers of one job at once: the second waits for the first's lock, then
 # finds its result and runs nothing.
 taskrunner -n shared bash -c 'sleep 1; echo "ran once"' &

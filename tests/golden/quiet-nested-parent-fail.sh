@@ -1,4 +1,4 @@
-# quiet
+#: quiet
 echo "Toplevel output"
 taskrunner -n nested sh -c 'echo "Nested output that succeeds"'
 echo "Toplevel fails now"

@@ -1,5 +1,5 @@
-# no toplevel
-# check output hash/moved.hash
+#: no toplevel
+#: check output hash/moved.hash
 # A cd in the script does not change where snapshot looks: relative paths are taken from the
 # directory the task started in (the hash file shows the top input.txt was hashed, not
 # sub/input.txt), and one warning names both directories.

@@ -1,5 +1,5 @@
-# no toplevel
-# env TASKRUNNER_LOG_INFO=1
+#: no toplevel
+#: env TASKRUNNER_LOG_INFO=1
 git init -q . && echo foo > input.txt && git add input.txt && git commit -qm init
 taskrunner -n warm bash -c 'snapshot input.txt; echo warm'
 echo "-- a nested skip is silent"

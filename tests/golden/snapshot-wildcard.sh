@@ -1,5 +1,5 @@
-# no toplevel
-# check output logs/glob.log
+#: no toplevel
+#: check output logs/glob.log
 git init -q . && mkdir src && echo a > src/a.txt && echo b > src/b.txt && git add . && git commit -qm init
 taskrunner -n glob bash -c 'snapshot "src/*.txt"; echo built'
 echo "-- a file the wildcard matches changed, one was added: the hash is the old tool's, which does not see them"

@@ -1,5 +1,5 @@
-# no toplevel
-# env TASKRUNNER_SUMMARY=1
+#: no toplevel
+#: env TASKRUNNER_SUMMARY=1
 # TASKRUNNER_SUMMARY=1 alone (without TASKRUNNER_LOG_INFO) ends each build with its summary.
 git init -q . && echo in > input.txt && git add . && git commit -qm init
 taskrunner -n warm bash -c 'snapshot input.txt; echo warm' 2>/dev/null

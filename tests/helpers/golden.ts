@@ -1,6 +1,5 @@
 // Runs one golden case and renders what the user saw.
 import { mkdtempSync, readdirSync, readFileSync, existsSync, mkdirSync, rmSync, realpathSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { BINARY } from "./binary";
 import { generateTestKeys, githubEnv, startFakeGithub, type Fault, type TestKeys } from "../fakes/github";
@@ -22,35 +21,65 @@ export interface Directives {
   cache: ("fs" | "s3")[] | null;
 }
 
+/**
+ * A case's directives: `#: NAME ARGS` lines among the comment lines at its
+ * top (plain `#` lines are comments). A directive this harness does not know,
+ * or one below the first line of the script, is an error: a case whose setup
+ * were silently ignored would test something else than it says.
+ */
 export function parseDirectives(script: string): Directives {
   const d: Directives = { check: ["output"], quiet: false, noToplevel: false, sort: false, env: {}, github: null, cache: null };
-  for (const line of script.split("\n")) {
-    if (!line.startsWith("#")) break;
-    const words = line.slice(1).trim().split(/\s+/);
-    if (words[0] === "check") d.check = words.slice(1);
-    else if (words[0] === "quiet") d.quiet = true;
-    else if (words[0] === "sort") d.sort = true;
-    else if (words[0] === "cache") d.cache = words.length > 1 ? (words.slice(1) as ("fs" | "s3")[]) : ["fs", "s3"];
-    else if (words[0] === "github") {
-      d.github = { faults: [] };
-      for (const opt of words.slice(1)) {
-        const [key, value] = opt.split("=");
-        if (key === "lifetime") d.github.lifetime = Number(value);
-        else if (key === "expires-offset") d.github.offset = Number(value);
-        else if (key === "fail") {
-          const [route, status, times] = value.split(":");
-          d.github.faults.push({ route: route as Fault["route"], status: Number(status), ...(times ? { times: Number(times) } : {}) });
-        } else if (key === "hang") d.github.faults.push({ route: value as Fault["route"], hang: true });
-      }
+  const lines = script.split("\n");
+  const header = lines.findIndex((l) => !l.startsWith("#"));
+  lines.forEach((line, i) => {
+    // A directive written the old way (`# sort`) would be a comment now, and the case would quietly test something else.
+    if (/^# (check|quiet|sort|cache|github|env|no toplevel)( |$)/.test(line) && (header < 0 || i < header)) {
+      throw new Error(`a directive without its prefix (line ${i + 1}): ${line}; write #: ${line.slice(2)}`);
     }
-    else if (words[0] === "no" && words[1] === "toplevel") d.noToplevel = true;
-    else if (words[0] === "env") {
-      for (const kv of words.slice(1)) {
-        const eq = kv.indexOf("=");
-        d.env[kv.slice(0, eq)] = kv.slice(eq + 1);
-      }
+    if (!line.startsWith("#:")) return;
+    if (header >= 0 && i > header) throw new Error(`directive below the script's first line (line ${i + 1}): ${line}`);
+    const [name, ...args] = line.slice(2).trim().split(/\s+/);
+    switch (name) {
+      case "check":
+        d.check = args;
+        break;
+      case "quiet":
+        d.quiet = true;
+        break;
+      case "sort":
+        d.sort = true;
+        break;
+      case "cache":
+        d.cache = args.length > 0 ? (args as ("fs" | "s3")[]) : ["fs", "s3"];
+        break;
+      case "github":
+        d.github = { faults: [] };
+        for (const opt of args) {
+          const [key, value] = opt.split("=");
+          if (key === "lifetime") d.github.lifetime = Number(value);
+          else if (key === "expires-offset") d.github.offset = Number(value);
+          else if (key === "fail") {
+            const [route, status, times] = value.split(":");
+            d.github.faults.push({ route: route as Fault["route"], status: Number(status), ...(times ? { times: Number(times) } : {}) });
+          } else if (key === "hang") d.github.faults.push({ route: value as Fault["route"], hang: true });
+          else throw new Error(`unknown option of #: github: ${opt}`);
+        }
+        break;
+      case "no":
+        if (args.join(" ") !== "toplevel") throw new Error(`unknown directive: ${line}`);
+        d.noToplevel = true;
+        break;
+      case "env":
+        for (const kv of args) {
+          const eq = kv.indexOf("=");
+          if (eq <= 0) throw new Error(`#: env wants NAME=VALUE, not ${kv}`);
+          d.env[kv.slice(0, eq)] = kv.slice(eq + 1);
+        }
+        break;
+      default:
+        throw new Error(`unknown directive: ${line} (known: check, quiet, sort, cache, github, env, no toplevel)`);
     }
-  }
+  });
   return d;
 }
 
@@ -97,7 +126,11 @@ const STORE_TOOL = join(import.meta.dir, "store.ts");
 function storeEnv(dir: string, store: Store | null): Record<string, string> {
   if (!store) return {};
   // A case plants an object (a garbage archive, say) or lists an archive's members in whichever store it runs on.
-  const tools = { STORE_PUT: `${process.execPath} ${STORE_TOOL} put`, STORE_MEMBERS: `${process.execPath} ${STORE_TOOL} members` };
+  const tools = {
+    STORE_PUT: `${process.execPath} ${STORE_TOOL} put`,
+    STORE_MEMBERS: `${process.execPath} ${STORE_TOOL} members`,
+    STORE_GET: `${process.execPath} ${STORE_TOOL} get`,
+  };
   if (store.kind === "fs") {
     mkdirSync(join(dir, "remote"));
     return { ...tools, TASKRUNNER_REMOTE_CACHE_DIR: join(dir, "remote") };
@@ -106,13 +139,14 @@ function storeEnv(dir: string, store: Store | null): Record<string, string> {
 }
 
 export async function runCase(
-  name: string,
   script: string,
   d: Directives,
   extraEnv: Record<string, string> = {},
   store: Store | null = null,
 ): Promise<string> {
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), `golden-${name}-`)));
+  // Under /tmp, not $TMPDIR, and a short name: the build's hashing socket (builds/<id>/hash-service/hash.sock)
+  // must fit a socket's ~100-byte path, or the toplevel's log says it did not start.
+  const dir = realpathSync(mkdtempSync("/tmp/golden-"));
   keys ??= d.github ? generateTestKeys() : null;
   const github = d.github && keys ? startFakeGithub({ publicKey: keys.publicKey, tokenLifetimeSeconds: d.github.lifetime, expiresAtOffsetSeconds: d.github.offset }) : null;
   for (const fault of d.github?.faults ?? []) github?.fail(fault);

@@ -2,6 +2,7 @@
 // the S3 bucket), as its environment says, for the case's script:
 //   STORE_PUT KEY FILE   (store.ts put)      writes FILE as object KEY
 //   STORE_MEMBERS KEY    (store.ts members)  prints the member names of the archive at KEY
+//   STORE_GET KEY        (store.ts get)      prints the object at KEY, or exits 1 saying it is not there
 // KEY is below the cache prefix. Members are read with node-tar, not with the
 // product's own reader, so a case sees the names another tar would see.
 import { S3Client, PutObjectCommand, GetObjectCommand } from "@aws-sdk/client-s3";
@@ -54,4 +55,11 @@ async function members(): Promise<void> {
 
 if (command === "put") await put();
 else if (command === "members") await members();
-else throw new Error(`store.ts: unknown command ${command}; use put KEY FILE or members KEY`);
+else if (command === "get") {
+  const body = await get().catch(() => null);
+  if (body === null) {
+    console.log(`no object ${key}`);
+    process.exit(1);
+  }
+  process.stdout.write(body);
+} else throw new Error(`store.ts: unknown command ${command}; use put KEY FILE, members KEY or get KEY`);

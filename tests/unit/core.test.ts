@@ -1,14 +1,14 @@
 // Pure logic: line splitting, controller framing, configuration, command line,
 // snapshot arguments.
 import { test, expect, describe } from "bun:test";
-import { LineSplitter } from "../../src/lines";
-import { parseRequest, requestErrorLines } from "../../src/protocol";
+import { LineSplitter } from "../../src/output/lines";
+import { parseRequest, requestErrorLines } from "../../src/controller/protocol";
 import { loadConfig, ConfigError } from "../../src/config";
-import { parseCli } from "../../src/cli";
-import { parseSnapshotArgs } from "../../src/snapshot-args";
-import { changedPaths } from "../../src/snapshot";
-import { formatBuildId } from "../../src/state";
-import { explainChange } from "../../src/explain";
+import { parseCli, parseCommandLine, renderHelp, splitAtCommand } from "../../src/cli";
+import { commandInput, parseSnapshotArgs } from "../../src/snapshot/args";
+import { changedPaths, explainChange, movedInputs } from "../../src/snapshot/rerun-reasons";
+import { formatBuildId } from "../../src/state/layout";
+import { quotePath, unquotePath } from "../../src/hash/text";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -88,33 +88,61 @@ describe("configuration", () => {
 });
 
 describe("command line", () => {
-  test("options only before CMD; default name is the base name of CMD", () => {
-    expect(parseCli(["-n", "x", "bash", "-c", "echo -f"])).toEqual({
+  test("options only before CMD; default name is the base name of CMD", async () => {
+    expect(await parseCommandLine(["-n", "x", "bash", "-c", "echo -f"])).toEqual({
       kind: "run", name: "x", force: false, cmd: "bash", args: ["-c", "echo -f"],
     });
-    expect(parseCli(["-f", "./scripts/build.sh", "-n", "y"])).toEqual({
+    expect(await parseCommandLine(["-f", "./scripts/build.sh", "-n", "y"])).toEqual({
       kind: "run", name: "build.sh", force: true, cmd: "./scripts/build.sh", args: ["-n", "y"],
     });
-    expect(parseCli(["--name=z", "--", "-weird"])).toMatchObject({ kind: "run", name: "z", cmd: "-weird" });
+    expect(await parseCommandLine(["--name=z", "--", "-weird"])).toMatchObject({ kind: "run", name: "z", cmd: "-weird" });
   });
-  test("help, version and usage errors", () => {
-    expect(parseCli(["--help"]).kind).toBe("help");
-    expect(parseCli(["--version"]).kind).toBe("version");
-    expect(parseCli([])).toEqual({ kind: "usage-error", message: "no command given" });
-    expect(parseCli(["-x", "true"]).kind).toBe("usage-error");
-    expect(parseCli(["-n"]).kind).toBe("usage-error");
-    expect(parseCli(["-n", "../x", "true"]).kind).toBe("usage-error");
+  test("help, version and usage errors", async () => {
+    expect((await parseCommandLine(["--help"])).kind).toBe("help");
+    expect((await parseCommandLine(["--help", "--bogus"])).kind).toBe("help");
+    expect((await parseCommandLine(["--version"])).kind).toBe("version");
+    expect(await parseCommandLine(["--explain", "job", "ignored"])).toEqual({ kind: "explain", name: "job" });
+    expect(await parseCommandLine([])).toEqual({ kind: "usage-error", message: "no command given" });
+    expect(await parseCommandLine(["-x", "true"])).toEqual({ kind: "usage-error", message: 'unknown option "-x" (options go before CMD)' });
+    expect(await parseCommandLine(["--bogus", "--help"])).toEqual({ kind: "usage-error", message: 'unknown option "--bogus" (options go before CMD)' });
+    expect(await parseCommandLine(["-n"])).toEqual({ kind: "usage-error", message: "option -n needs a value: -n NAME" });
+    expect(await parseCommandLine(["--explain"])).toEqual({ kind: "usage-error", message: "option --explain needs a task name: --explain NAME" });
+    expect((await parseCommandLine(["-n", "../x", "true"])).kind).toBe("usage-error");
+  });
+  test("the plain spellings need no parser; citty parses the others, from the option words only", async () => {
+    expect(parseCli(["-n", "x", "-f", "true"]).kind).toBe("run");
+    expect(parseCli(["-nfoo", "true"])).toEqual({ kind: "unusual", word: "-nfoo" });
+    expect(await parseCommandLine(["-nfoo", "bash", "-nbar"])).toEqual({ kind: "run", name: "foo", force: false, cmd: "bash", args: ["-nbar"] });
+    expect(await parseCommandLine(["-fn", "x", "bash", "--no-force"])).toEqual({ kind: "run", name: "x", force: true, cmd: "bash", args: ["--no-force"] });
+    expect(await parseCommandLine(["-f", "--no-force", "true"])).toMatchObject({ kind: "run", force: false });
+    expect(await parseCommandLine(["--force=false", "true"])).toMatchObject({ kind: "run", force: false });
+    expect((await parseCommandLine(["-fV"])).kind).toBe("version");
+    expect(await parseCommandLine(["-nx", "-fy", "true"])).toEqual({ kind: "usage-error", message: 'unknown option "-y" (options go before CMD)' });
+  });
+  test("where CMD starts: -n/--name and --explain take a value, `--` ends the options", () => {
+    expect(splitAtCommand(["-n", "-f", "x", "-f"])).toEqual({ options: ["-n", "-f"], cmd: 2 });
+    expect(splitAtCommand(["-fn", "name", "cmd"])).toEqual({ options: ["-fn", "name"], cmd: 2 });
+    expect(splitAtCommand(["-nname", "cmd", "-n"])).toEqual({ options: ["-nname"], cmd: 1 });
+    expect(splitAtCommand(["-f", "--", "-n", "x"])).toEqual({ options: ["-f"], cmd: 2 });
+    expect(splitAtCommand(["-", "x"])).toEqual({ options: [], cmd: 0 });
+  });
+  test("--help is citty's usage of the definition, plain text on a pipe", async () => {
+    const help = await renderHelp();
+    expect(help).toStartWith("Run build scripts as named tasks (taskrunner v");
+    expect(help).toContain("USAGE taskrunner [OPTIONS] <CMD> [ARGS]");
+    expect(help).toMatch(/-n, --name=<NAME> +task name \(default: the base name of CMD\)/);
+    expect(help).not.toContain("\u001b[");
   });
 });
 
 describe("snapshot arguments", () => {
   test("inputs before --outputs, outputs after", () => {
-    const r = parseSnapshotArgs(["src", "--raw", "v1", "-o", "dist", "--cmd", "touch x", "--fuzzy-cache", "--cache-root", "/r", "--cache-version", "3", "--commit-status", "--cache-success", "-l", "-n"]);
+    const r = parseSnapshotArgs(["src", "--raw", "v1", "-o", "dist", "--cmd", "touch x", "--fuzzy-cache", "--cache-root", "/r", "--cache-version", "3", "--commit-status", "--cache-success", "-l", "-n", "--hash-command"]);
     expect(r).toEqual({
       ok: true,
       args: {
         fileInputs: ["src"], rawInputs: ["v1"], outputs: ["dist"], postUnpackCommands: ["touch x"],
-        fuzzyCache: true, cacheRoot: "/r", cacheVersion: "3", commitStatus: true, cacheSuccess: true, longRunning: true,
+        fuzzyCache: true, cacheRoot: "/r", cacheVersion: "3", commitStatus: true, cacheSuccess: true, longRunning: true, hashCommand: true,
       },
     });
   });
@@ -127,10 +155,36 @@ describe("snapshot arguments", () => {
   });
 });
 
-test("changedPaths names what moved between two hash inputs", () => {
-  const before = "100644 blob aaa\ta.txt\n100644 blob bbb\tb.txt\n100644 blob ccc\tc.txt";
-  const after = "100644 blob aaa\ta.txt\n100755 blob bbb\tb.txt\n100644 blob ddd\td.txt";
+test("changedPaths names what moved between two hash inputs, the raw part glued to the last line left out", () => {
+  const info = (hashInput: string) => ({ hash: "h", hashInput, mainBranchCommit: null, rawInputs: ["v1"], command: ["make"] });
+  const raw = `v1\n${commandInput(["make"])}`;
+  const before = info(`100644 blob aaa\ta.txt\n100644 blob bbb\tb.txt\n100644 blob ccc\tc.txt${raw}`);
+  const after = info(`100644 blob aaa\ta.txt\n100755 blob bbb\tb.txt\n100644 blob ddd\td.txt${raw}`);
   expect(changedPaths(before, after)).toEqual(["b.txt", "c.txt", "d.txt"]);
+});
+
+test("movedInputs: whether every changed path is a declared output (or lies below one), listing paths from the work tree's top", () => {
+  const info = (hashInput: string) => ({ hash: "h", hashInput, mainBranchCommit: null, rawInputs: [] });
+  const before = info("100644 blob aaa\tapp/package-lock.json\n100644 blob bbb\tapp/src/a.ts");
+  const lockRewritten = info("100644 blob ccc\tapp/package-lock.json\n100644 blob bbb\tapp/src/a.ts");
+  const generated = info(`100644 blob aaa\tapp/package-lock.json\n100644 blob bbb\tapp/src/a.ts\n100644 blob ddd\t"app/gen/caf\\303\\251.ts"`);
+  const sourceToo = info("100644 blob ccc\tapp/package-lock.json\n100644 blob eee\tapp/src/a.ts");
+  const outputs = ["/repo/app/package-lock.json", "/repo/app/gen"];
+  expect(movedInputs(before, lockRewritten, "/repo", outputs)).toEqual({ paths: ["app/package-lock.json"], allOutputs: true });
+  expect(movedInputs(before, generated, "/repo", outputs)).toEqual({ paths: [`"app/gen/caf\\303\\251.ts"`], allOutputs: true });
+  expect(movedInputs(before, sourceToo, "/repo", outputs)).toEqual({ paths: ["app/package-lock.json", "app/src/a.ts"], allOutputs: false });
+  // An output named like the start of a path is not above it; an unknown work tree names no output.
+  expect(movedInputs(before, lockRewritten, "/repo", ["/repo/app/package-lock"]).allOutputs).toBe(false);
+  expect(movedInputs(before, lockRewritten, null, outputs).allOutputs).toBe(false);
+});
+
+test("unquotePath undoes ls-tree's quoting", () => {
+  expect(unquotePath("plain/file.txt")).toBe("plain/file.txt");
+  expect(unquotePath(`"caf\\303\\251 \\"q\\" \\\\ \\t\\n"`)).toBe('café "q" \\ \t\n');
+  for (const name of ["tab\there", "new\nline", "quote\"d", "back\\slash", "ünï", "\x01ctl"]) {
+    expect(unquotePath(quotePath(Buffer.from(name), true))).toBe(name);
+    expect(unquotePath(quotePath(Buffer.from(name), false))).toBe(name);
+  }
 });
 
 test("build ids are ISO-8601 UTC with microseconds", () => {
@@ -150,6 +204,16 @@ describe("why a task reran", () => {
       "raw inputs changed (--raw values)",
       "main-branch commit moved: c1 → c2",
     ]);
+  });
+  test("the command, with --hash-command", () => {
+    const files = line("a", "x.txt");
+    const info = (command?: string[]) => ({ hash: "h", hashInput: files + (command ? commandInput(command) : ""), mainBranchCommit: null, rawInputs: [], ...(command ? { command } : {}) });
+    expect(explainChange(info(["make", "a"]), { ...info(["make", "b"]), hash: "h2" })).toEqual(["command changed (--hash-command)"]);
+    expect(explainChange(info(), { ...info(["make"]), hash: "h2" })).toEqual(["the command is hashed now (--hash-command added)"]);
+    expect(explainChange(info(["make"]), { ...info(), hash: "h2" })).toEqual(["the command is not hashed any more (--hash-command removed)"]);
+    // Raw values and the command apart: only the command changed.
+    const both = (cmd: string) => ({ hash: "h", hashInput: `${files}v1\n${commandInput([cmd])}`, mainBranchCommit: null, rawInputs: ["v1"], command: [cmd] });
+    expect(explainChange(both("a"), { ...both("b"), hash: "h2" })).toEqual(["command changed (--hash-command)"]);
   });
   test("a hash file written by the old tool (no rawInputs key)", () => {
     const saved = { hash: "h1", hashInput: `${line("a", "x.txt")}v1`, mainBranchCommit: null };

@@ -3,7 +3,7 @@ import { test, expect, afterAll } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { explainLatest } from "../../src/explain-cli";
+import { explainLatest } from "../../src/trace/explain";
 
 const state = mkdtempSync(join(tmpdir(), "explain-"));
 afterAll(() => rmSync(state, { recursive: true, force: true }));

@@ -1,10 +1,10 @@
 // The toplevel's hashing service answers exactly what hashing locally would,
-// and says "do it yourself" (null) whenever it cannot stand in for the caller.
+// and says "do it yourself", and why, whenever it cannot stand in for the caller.
 import { test, expect, afterAll } from "bun:test";
 import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { serveHashing, hashViaService } from "../../src/hash-service";
+import { serveHashing, hashViaService } from "../../src/toplevel/hash-service";
 import { hashInputs } from "../../src/hash";
 
 const dir = realpathSync(mkdtempSync(join(tmpdir(), "hash-service-")));
@@ -30,28 +30,40 @@ test("answers what local hashing answers, errors included", async () => {
   }
 });
 
-test("the caller hashes by itself: another HOME or XDG_CONFIG_HOME, GIT_* variables, no service", async () => {
-  const service = serveHashing(join(dir, "svc2"), env, () => {})!;
+test("the caller hashes by itself, and is told why: another HOME or XDG_CONFIG_HOME, GIT_* variables, no service", async () => {
+  const lines: string[] = [];
+  const service = serveHashing(join(dir, "svc2"), env, (m) => lines.push(m))!;
   const socket = service.path;
   try {
-    expect(await hashViaService(socket, { ...env, HOME: "/elsewhere" }, repo, ["src"], [])).toBeNull();
-    expect(await hashViaService(socket, { ...env, GIT_DIR: `${repo}/.git` }, repo, ["src"], [])).toBeNull();
+    expect(await hashViaService(socket, { ...env, HOME: "/elsewhere" }, repo, ["src"], [])).toEqual({
+      declined: "it declined: HOME differs between the caller and the toplevel, and this process's own code reads it",
+    });
+    expect(await hashViaService(socket, { ...env, GIT_DIR: `${repo}/.git` }, repo, ["src"], [])).toEqual({ declined: "this task has GIT_DIR set, which git reads" });
     // Any variable git or hashing reads from the process, not a chosen few.
-    expect(await hashViaService(socket, { ...env, GIT_LITERAL_PATHSPECS: "1" }, repo, ["src"], [])).toBeNull();
-    expect(await hashViaService(socket, { ...env, XDG_CONFIG_HOME: "/elsewhere" }, repo, ["src"], [])).toBeNull();
+    expect(await hashViaService(socket, { ...env, GIT_LITERAL_PATHSPECS: "1" }, repo, ["src"], [])).toEqual({
+      declined: "this task has GIT_LITERAL_PATHSPECS set, which git reads",
+    });
+    expect(await hashViaService(socket, { ...env, XDG_CONFIG_HOME: "/elsewhere" }, repo, ["src"], [])).toEqual({
+      declined: "it declined: XDG_CONFIG_HOME differs between the caller and the toplevel (set only for the caller), and this process's own code reads it",
+    });
   } finally {
     service.stop();
   }
-  expect(await hashViaService(socket, env, repo, ["src"], [])).toBeNull();
+  expect(await hashViaService(socket, env, repo, ["src"], [])).toMatchObject({ declined: expect.stringMatching(/^cannot connect to .*hash\.sock/) });
   // GIT_* variables in the toplevel: nested runners hash by themselves.
   const gitService = serveHashing(join(dir, "svc3"), { ...env, GIT_CONFIG_NOSYSTEM: "1" }, () => {})!;
   const gitSocket = gitService.path;
   try {
-    expect(await hashViaService(gitSocket, { ...env, GIT_CONFIG_NOSYSTEM: "1" }, repo, ["src"], [])).toBeNull();
+    expect(await hashViaService(gitSocket, env, repo, ["src"], [])).toEqual({ declined: "it declined: the toplevel has GIT_CONFIG_NOSYSTEM set, which git reads" });
   } finally {
     gitService.stop();
   }
-  expect(serveHashing(`${dir}/${"x".repeat(120)}`, env, () => {})).toBeNull();
+  const long = `${dir}/${"x".repeat(120)}`;
+  expect(serveHashing(long, env, (m) => lines.push(m))).toBeNull();
   // A directory someone made before us may not be only ours.
-  expect(serveHashing(join(dir, "svc1"), env, () => {})).toBeNull();
+  expect(serveHashing(join(dir, "svc1"), env, (m) => lines.push(m))).toBeNull();
+  expect(lines).toEqual([
+    `hash service not started: its socket path ${long}/hash.sock is longer than a socket's 100 bytes`,
+    `hash service not started: cannot create ${join(dir, "svc1")}: File exists`,
+  ]);
 });

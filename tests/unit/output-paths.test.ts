@@ -5,7 +5,7 @@ import { test, expect, describe, afterAll } from "bun:test";
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cacheRootOf, placeOutputs } from "../../src/output-paths";
+import { cacheRootOf, placeOutputs } from "../../src/snapshot/output-paths";
 
 describe("placeOutputs", () => {
   test("outputs on both sides of the start directory, named relative to the cache root", () => {

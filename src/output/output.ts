@@ -1,0 +1,191 @@
+// How lines look and where they go. The runner says *what* happened (a task
+// line, a runner message); this module formats it once and hands it to the
+// sinks: the toplevel's terminal streams, the task's log file, the quiet buffer.
+// A task's own lines (stdout, stderr) are bytes, passed through untouched;
+// the runner's messages go through a consola instance whose one reporter
+// writes them in our fixed format (`[NAME] level | message`) into the same sinks.
+import { createConsola, LogLevels, type ConsolaInstance, type LogObject } from "consola/core";
+import { closeFd, errnoText, writeAll } from "../sys/libc";
+import { concat } from "./lines";
+import { render, type Level } from "./render";
+import type { TaskEvent } from "./events";
+
+export type { Level };
+export type Stream = "stdout" | "stderr" | Level;
+
+const encoder = new TextEncoder();
+
+/**
+ * The toplevel's stdout and stderr, shared by every taskrunner of a build.
+ * Each batch of complete lines is written under a build-wide lock (the
+ * build's output.lock, state/locks.ts), so lines of parallel tasks never tear
+ * into each other (a pipe only guarantees that for writes up to PIPE_BUF
+ * bytes). Without the lock they could tear, but would all still arrive.
+ */
+export class Terminal {
+  private broken = [false, false];
+
+  constructor(
+    readonly stdoutFd: number,
+    readonly stderrFd: number,
+    private readonly lock: { hold(write: () => void): void } | null,
+  ) {}
+
+  write(toStdout: boolean, data: Uint8Array): void {
+    const i = toStdout ? 0 : 1;
+    if (this.broken[i] || data.length === 0) return;
+    let err = 0;
+    const write = () => (err = writeAll(toStdout ? this.stdoutFd : this.stderrFd, data));
+    if (this.lock) this.lock.hold(write);
+    else write();
+    if (err) this.broken[i] = true;
+  }
+}
+
+export interface OutputOptions {
+  job: string;
+  timestamps: boolean;
+  showDebug: boolean;
+  showInfo: boolean;
+  quiet: boolean;
+  terminal: Terminal;
+  logFd: number | null;
+  /** For the message when writing the log fails. */
+  logPath: string;
+}
+
+let lastSecond = -1;
+let lastStamp: Uint8Array = new Uint8Array(0);
+
+/** `HH:MM:SS ` in UTC, as the established tool prints it. */
+function timestamp(): Uint8Array {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastStamp = encoder.encode(new Date(now).toISOString().slice(11, 19) + " ");
+  }
+  return lastStamp;
+}
+
+const NL = encoder.encode("\n");
+
+export class TaskOutput {
+  private readonly held: { toStdout: boolean; data: Uint8Array }[] = [];
+  private stateWriteSaid = false;
+  private readonly jobPrefix: Uint8Array;
+  private readonly streamTags = new Map<Stream, Uint8Array>();
+
+  /**
+   * The task's runner messages. Its level lets every message through: the log
+   * file takes debug lines whatever the settings; which levels the terminal
+   * shows (TASKRUNNER_DEBUG, TASKRUNNER_LOG_INFO) and whether it holds them
+   * back (TASKRUNNER_QUIET) is the sinks' business, in lines().
+   */
+  readonly logger: ConsolaInstance;
+
+  constructor(private readonly o: OutputOptions) {
+    this.jobPrefix = encoder.encode(`[${o.job}] `);
+    this.logger = createConsola({
+      level: LogLevels.debug,
+      // consola holds back a message repeated within a second after the fifth: every line must arrive.
+      throttle: 0,
+      reporters: [{ log: (m: LogObject) => this.report(m) }],
+    });
+  }
+
+  /** The reporter: a consola message as our lines, one per line of its text. */
+  private report(m: LogObject): void {
+    const level = m.type as Level;
+    const text = m.args.map(String).join(" ");
+    this.lines(level, text.split("\n").map((l) => encoder.encode(l)), m.onTerminal === true ? true : undefined);
+  }
+
+  private tag(stream: Stream): Uint8Array {
+    let t = this.streamTags.get(stream);
+    if (!t) this.streamTags.set(stream, (t = encoder.encode(`${stream} | `)));
+    return t;
+  }
+
+  private shownOnTerminal(stream: Stream): boolean {
+    if (stream === "debug") return this.o.showDebug;
+    if (stream === "info") return this.o.showInfo;
+    return true;
+  }
+
+  /** Complete lines (without newline) of one stream, in order. */
+  lines(stream: Stream, lines: Uint8Array[], onTerminal = this.shownOnTerminal(stream)): void {
+    if (lines.length === 0) return;
+    const stamp = this.o.timestamps ? timestamp() : null;
+    const tag = this.tag(stream);
+    let logFailed = 0;
+    if (this.o.logFd !== null) {
+      const parts: Uint8Array[] = [];
+      for (const line of lines) {
+        if (stamp) parts.push(stamp);
+        parts.push(tag, line, NL);
+      }
+      logFailed = writeAll(this.o.logFd, concat(parts));
+      if (logFailed) this.closeLog();
+    }
+    if (onTerminal) {
+      const parts: Uint8Array[] = [];
+      for (const line of lines) {
+        if (stamp) parts.push(stamp);
+        parts.push(this.jobPrefix, tag, line, NL);
+      }
+      const toStdout = stream === "stdout";
+      const data = concat(parts);
+      if (this.o.quiet) this.held.push({ toStdout, data });
+      else this.o.terminal.write(toStdout, data);
+    }
+    if (logFailed) this.stateWriteFailed(this.o.logPath, logFailed, "the rest of this task's log is lost");
+  }
+
+  /** A runner message; one line per line of text. onTerminal: shown whatever TASKRUNNER_DEBUG/LOG_INFO say (an opt-in line of its own). */
+  message(level: Level, text: string, opts: { onTerminal?: boolean } = {}): void {
+    this.logger[level](opts.onTerminal ? { message: text, onTerminal: true } : text);
+  }
+
+  /** What happened, as the user reads it (render.ts). */
+  say(event: TaskEvent): void {
+    for (const m of render(event)) this.message(m.level, m.text);
+  }
+
+  debug(text: string): void {
+    this.message("debug", text);
+  }
+  info(text: string): void {
+    this.message("info", text);
+  }
+  warn(text: string): void {
+    this.message("warn", text);
+  }
+  error(text: string): void {
+    this.message("error", text);
+  }
+
+  /**
+   * A write to the state directory failed (a full disk, a directory removed
+   * mid-build): one warn line naming the file and the cause, once per task —
+   * on a full disk every later write fails too, and those are debug lines.
+   */
+  stateWriteFailed(path: string, errno: number, consequence: string): void {
+    const text = `cannot write ${path}: ${errnoText(errno)}; ${consequence}`;
+    if (this.stateWriteSaid) return this.debug(text);
+    this.stateWriteSaid = true;
+    this.warn(text);
+  }
+
+  /** Ends the log file; later lines (after the log is uploaded) go to the terminal only. */
+  closeLog(): void {
+    if (this.o.logFd !== null) closeFd(this.o.logFd);
+    this.o.logFd = null;
+  }
+
+  /** Quiet mode: a task that succeeded says nothing; one that failed shows what it held back. */
+  finish(success: boolean): void {
+    if (!success) for (const h of this.held) this.o.terminal.write(h.toStdout, h.data);
+    this.held.length = 0;
+  }
+}

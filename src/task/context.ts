@@ -1,0 +1,88 @@
+// What a task is given: the shapes the runner fills in and every helper of a
+// task (snapshot, cache, statuses, the toplevel's services) reads. Types and
+// one small registry, no behaviour: everything that runs a task imports this
+// module, and it imports nothing that runs one.
+import type { Config, Env } from "../config";
+import type { InternalEnv } from "../internal-env";
+import type { TaskOutput, Terminal } from "../output/output";
+import type { BuildPaths } from "../state/layout";
+import type { TaskRecorder } from "../trace/recorder";
+import type { Interruption } from "../sys/signals";
+import type { BackgroundUploads } from "./background-uploads";
+
+export interface RunRequest {
+  name: string;
+  force: boolean;
+  cmd: string;
+  args: string[];
+}
+
+/** Everything a task's helpers (snapshot, cache, status) need to know about it. */
+export interface TaskContext {
+  job: string;
+  /** The task's command line, CMD ARGS… (`snapshot --hash-command` hashes it). */
+  command: string[];
+  /** The caller's environment: the task's, and every child process's (post-unpack commands), plus our variables. */
+  env: Env;
+  /** Our variables in env, read once. */
+  internal: InternalEnv;
+  /** The caller's physical working directory, where the task and its child processes run. */
+  cwd: string;
+  /** The caller's umask when it differs from this process's (a nested task served by the toplevel), for every child process. */
+  umask: number | null;
+  record: TaskRecorder;
+  force: boolean;
+  /** The build's toplevel task. */
+  isToplevel: boolean;
+  /** Running inside the toplevel's process (the toplevel, or a nested task it serves). */
+  inToplevelProcess: boolean;
+  config: Config;
+  paths: BuildPaths;
+  out: TaskOutput;
+  /** Aborts the task's restores, uploads and post-unpack commands when a signal comes. */
+  interruption: Interruption;
+  /** Where a nested task served in the toplevel's process hands its cache upload (background-uploads.ts); otherwise it uploads before it ends. */
+  uploads: BackgroundUploads | null;
+}
+
+/**
+ * Where a task runs: in a taskrunner process of its own, or — for a nested task
+ * served by the toplevel (toplevel/nested-server.ts) — inside the toplevel's process.
+ */
+export interface Host {
+  paths: BuildPaths;
+  /** The job's locked descriptor, handed to the task too (state/locks.ts). */
+  jobLock: number;
+  isToplevel: boolean;
+  inToplevelProcess: boolean;
+  /** The toplevel's streams (its descriptors are what a task gets as 60/61). */
+  terminal: Terminal;
+  /** The tasks whose runner is this process. */
+  registry: TaskRegistry;
+  /** A debug line for the parent task's log. */
+  toParent: (text: string) => void;
+  /** The caller's umask, when it differs from this process's. */
+  umask: number | null;
+  /** Called with a function that interrupts the task, for when its caller goes away. */
+  onCallerGone?: (interrupt: () => void) => void;
+  /** The toplevel's background cache uploads: its own process's tasks hand theirs here. */
+  uploads?: BackgroundUploads;
+}
+
+/** The rest of a task's life once its job lock is held: what the runner hands the toplevel's services to run nested tasks. */
+export type RunLocked = (req: RunRequest, config: Config, env: Env, cwd: string, host: Host) => Promise<number>;
+
+/** The tasks whose runner is this process, by name: a nested task served here finds its parent's log. One per process. */
+export class TaskRegistry {
+  private readonly running = new Map<string, TaskOutput>();
+
+  /** Until the returned function is called. */
+  add(job: string, out: TaskOutput): () => void {
+    this.running.set(job, out);
+    return () => this.running.delete(job);
+  }
+
+  get(job: string): TaskOutput | undefined {
+    return this.running.get(job);
+  }
+}

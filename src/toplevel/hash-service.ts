@@ -1,0 +1,143 @@
+// The build's hashing service. A nested taskrunner is a new process: its first
+// hash pays for a cold start (parsing the index, JIT warm-up: ~8 ms of a
+// skipped task's ~20). The toplevel lives for the whole build, so it answers
+// hash requests for its nested tasks over a Unix socket in its build
+// directory, warm and with the parsed index cached (~1 ms). Anything unusual —
+// no service, GIT_* variables on either side, other values of what hashing
+// reads from its process environment (process-env.ts), a slow or broken answer —
+// and the nested runner hashes by itself, as it would without the service,
+// saying why in a debug line.
+//
+// The service answers with the blob ids of whatever files the caller names,
+// with this process's rights: only its own user may connect. A socket's mode
+// follows the umask (under `umask 000` anyone could), so it lives in a
+// directory made for it, mode 0700, which must not exist before.
+import { hashInputs, type HashResult } from "../hash";
+import type { Env } from "../config";
+import { errnoText, mkdir, removeFile } from "../sys/libc";
+import { gitVariable, processEnvironmentDifference, processVariables } from "./process-env";
+import { describeError } from "../sys/errors";
+
+interface Request {
+  cwd: string;
+  pathspecs: string[];
+  raw: string[];
+  /** The caller's processVariables. */
+  env: Record<string, string>;
+}
+
+const MAX_PATH = 100; // sun_path is 104–108 bytes
+
+/** The service's answer: a hash (or the error hashing gives), or why the caller should hash by itself. */
+type Answer = HashResult | { ok: false; error: "unsupported"; reason: string };
+
+/**
+ * Creates `dir` (0700) and serves at `<dir>/hash.sock`; null (and a debug
+ * line saying why) when the path is too long for a socket, `dir` exists
+ * already, or listening fails.
+ */
+export function serveHashing(dir: string, env: Env, debug: (m: string) => void): { path: string; stop(): void } | null {
+  const path = `${dir}/hash.sock`;
+  if (path.length > MAX_PATH) {
+    debug(`hash service not started: its socket path ${path} is longer than a socket's ${MAX_PATH} bytes`);
+    return null;
+  }
+  const made = mkdir(dir, 0o700);
+  if (made !== 0) {
+    debug(`hash service not started: cannot create ${dir}: ${errnoText(made)}`);
+    return null;
+  }
+  let own: Record<string, string> | null = null; // on first use: enumerating process.env is slow
+  const answer = async (line: string): Promise<Answer> => {
+    const req = JSON.parse(line) as Request;
+    own ??= processVariables(env);
+    const git = gitVariable(own);
+    if (git) return { ok: false, error: "unsupported", reason: `the toplevel has ${git} set, which git reads` };
+    const difference = processEnvironmentDifference(req.env, own);
+    if (difference) return { ok: false, error: "unsupported", reason: difference };
+    return hashInputs(req.cwd, req.pathspecs, req.raw);
+  };
+  try {
+    const buffers = new WeakMap<object, string>();
+    const server = Bun.listen({
+      unix: path,
+      socket: {
+        data(socket, data) {
+          const text = (buffers.get(socket) ?? "") + data.toString();
+          buffers.set(socket, text);
+          if (!text.endsWith("\n")) return;
+          answer(text)
+            .catch((e): Answer => ({ ok: false, error: `hash service: ${describeError(e)}` }))
+            .then((reply) => {
+              socket.write(`${JSON.stringify(reply)}\n`);
+              socket.end();
+            });
+        },
+        error(_socket, e) {
+          debug(`hash service connection failed: ${e.message}`);
+        },
+      },
+    });
+    return {
+      path,
+      stop() {
+        server.stop(true);
+        removeFile(path);
+      },
+    };
+  } catch (e) {
+    debug(`hash service not started: ${describeError(e)}`);
+    return null;
+  }
+}
+
+/** The toplevel's answer, or why the caller should hash by itself. */
+export async function hashViaService(
+  path: string,
+  env: Env,
+  cwd: string,
+  pathspecs: string[],
+  raw: string[],
+  timeoutMs = 5000,
+): Promise<HashResult | { declined: string }> {
+  const req: Request = { cwd, pathspecs, raw, env: processVariables(env) };
+  const git = gitVariable(req.env);
+  if (git) return { declined: `this task has ${git} set, which git reads` };
+  return new Promise((resolve) => {
+    let text = "";
+    let settled = false;
+    const done = (v: HashResult | { declined: string }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(v);
+    };
+    const timer = setTimeout(() => done({ declined: `no answer within ${timeoutMs / 1000} s` }), timeoutMs);
+    Bun.connect({
+      unix: path,
+      socket: {
+        open(socket) {
+          socket.write(`${JSON.stringify(req)}\n`);
+        },
+        data(_socket, data) {
+          text += data.toString();
+        },
+        close() {
+          let reply: Answer;
+          try {
+            reply = JSON.parse(text) as Answer;
+          } catch (e) {
+            return done({ declined: `its answer does not parse (${describeError(e)})` });
+          }
+          done(!reply.ok && "reason" in reply ? { declined: `it declined: ${reply.reason}` } : reply);
+        },
+        error(_socket, e) {
+          done({ declined: `the connection failed (${describeError(e)})` });
+        },
+        connectError(_socket, e) {
+          done({ declined: `cannot connect to ${path} (${describeError(e)})` });
+        },
+      },
+    }).catch((e) => done({ declined: `cannot connect to ${path} (${describeError(e)})` }));
+  });
+}
