@@ -35,6 +35,8 @@ export interface Config {
   quiet: boolean;
   outputStreamTimeoutSeconds: number;
   saveRemoteCache: boolean;
+  /** How long the toplevel waits, at the end of its build, for cache uploads still running (background-uploads.ts). */
+  uploadWaitSeconds: number;
   fallbackBranches: string[];
   mainBranch: string | null;
   primeCacheMode: boolean;
@@ -114,6 +116,7 @@ export function loadConfig(env: Env, cwd: string): Config {
       "a number of seconds, e.g. 5",
     ),
     saveRemoteCache: flag(env, "TASKRUNNER_SAVE_REMOTE_CACHE"),
+    uploadWaitSeconds: number(env, "TASKRUNNER_UPLOAD_WAIT_SECONDS", 600, "a number of seconds, e.g. 600"),
     fallbackBranches: (env.TASKRUNNER_FALLBACK_BRANCHES ?? "").split(/\s+/).filter(Boolean),
     mainBranch: nonEmpty(env, "TASKRUNNER_MAIN_BRANCH"),
     primeCacheMode: flag(env, "TASKRUNNER_PRIME_CACHE_MODE"),

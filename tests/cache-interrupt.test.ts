@@ -8,25 +8,19 @@
 // paced by the fake server; a directory-store download reads a FIFO the test
 // feeds by hand; a directory-store upload is frozen with SIGSTOP once its
 // temporary file exists, then signalled and resumed.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { ensureBinary } from "./helpers/binary";
-import { ended, runToEnd, scratch, stagingFolders, taskrunner, waitFor, type Scratch } from "./helpers/run";
+import { endedText, INPUT_HASH, inputRepo, runToEnd, stagingFolders, taskrunner, waitFor, type Scratch } from "./helpers/run";
 import { sh } from "./fakes/git-repo";
-import { startFakeS3, type FakeS3 } from "./fakes/s3";
+import { fakeS3ForSuite } from "./fakes/s3";
 
 beforeAll(ensureBinary, 120_000);
 
-let s3: FakeS3;
-beforeAll(async () => {
-  s3 = await startFakeS3();
-});
-afterAll(async () => s3.stop());
-
-const HASH = "6b36308659163b577fd1c832107dc46ca3aa659b"; // input.txt = "foo\n"
-const ARCHIVE = `big-${HASH}.tar.zst`;
+const fake = fakeS3ForSuite();
+const ARCHIVE = `big-${INPUT_HASH}.tar.zst`;
 const BUILD = `snapshot input.txt -o out; mkdir -p out; head -c "$SIZE" /dev/urandom > out/blob; echo made`;
 const RESTORE_ONLY = `snapshot input.txt -o out; echo "ran instead of restoring"`;
 
@@ -47,16 +41,12 @@ let bucket = "";
 const s3Store: Store = {
   name: "S3",
   async env() {
-    bucket = await s3.newBucket();
-    return s3.env(bucket);
+    bucket = await fake().newBucket();
+    return fake().env(bucket);
   },
 };
 
-function setUp(prefix: string): Scratch {
-  const s = scratch(prefix);
-  sh(s.work, "git init -q . && echo foo > input.txt && echo out/ > .gitignore && git add . && git commit -qm init");
-  return s;
-}
+const setUp = inputRepo;
 
 /** The archive of a build whose outputs are SIZE bytes, in the store; then the outputs and the state directory are gone. */
 async function archivedThenForgotten(s: Scratch, env: Record<string, string>, size: number): Promise<void> {
@@ -83,10 +73,7 @@ function expectRestoreUndone(s: Scratch, r: { stdout: string; code: number; stde
   expect(existsSync(join(s.work, "out"))).toBe(false);
 }
 
-async function finish(p: ReturnType<typeof taskrunner>) {
-  const r = await ended(p);
-  return { ...r, stdout: new TextDecoder().decode(r.stdout) };
-}
+const finish = endedText;
 
 describe("a signal during an upload", () => {
   test("directory store: the temporary archive is removed and no hash is saved (SIGTERM)", async () => {
@@ -115,21 +102,21 @@ describe("a signal during an upload", () => {
     const s = setUp("interrupt-upload-s3");
     try {
       const env = { ...(await s3Store.env(s)), TASKRUNNER_SAVE_REMOTE_CACHE: "1", SIZE: "24000000" };
-      s3.pace(bucket, { partDelayMs: 1500 });
+      fake().pace(bucket, { partDelayMs: 1500 });
       const p = taskrunner(s, ["-n", "big", "bash", "-c", BUILD], env);
-      await waitFor(() => s3.pendingUploads(bucket).length > 0 && s3.requests(bucket).some((r) => r.startsWith("PUT ") && r.includes("partNumber=")), 60_000);
+      await waitFor(() => fake().pendingUploads(bucket).length > 0 && fake().requests(bucket).some((r) => r.startsWith("PUT ") && r.includes("partNumber=")), 60_000);
       p.kill("SIGINT");
       const r = await finish(p);
       expect(r.stdout).toBe("[big] stdout | made\n");
       expectNothingRecorded(s, r, "SIGINT");
-      expect(s3.requests(bucket).filter((r) => r.startsWith("DELETE ") && r.includes("uploadId="))).toHaveLength(1);
-      expect(s3.pendingUploads(bucket)).toEqual([]);
-      expect(await s3.listKeys(bucket)).toEqual([]);
+      expect(fake().requests(bucket).filter((r) => r.startsWith("DELETE ") && r.includes("uploadId="))).toHaveLength(1);
+      expect(fake().pendingUploads(bucket)).toEqual([]);
+      expect(await fake().listKeys(bucket)).toEqual([]);
       // Nothing recorded: the next run runs the task (and uploads) again.
-      s3.pace(bucket, {});
+      fake().pace(bucket, {});
       const again = await runToEnd(s, ["-n", "big", "bash", "-c", BUILD], { ...env, SIZE: "1000" });
       expect(new TextDecoder().decode(again.stdout)).toBe("[big] stdout | made\n");
-      expect(await s3.listKeys(bucket)).toEqual([`taskrunner/bundles/${ARCHIVE}`]);
+      expect(await fake().listKeys(bucket)).toEqual([`taskrunner/bundles/${ARCHIVE}`]);
     } finally {
       s.cleanup();
     }
@@ -169,7 +156,7 @@ describe("a signal during a restore", () => {
       await archivedThenForgotten(s, env, 3_000_000);
       // About 20 s to download: the signal comes long before the end, and the
       // task must not wait for it (10 s is a bound for a slow machine, not a measurement).
-      s3.pace(bucket, { downloadBytesPerSecond: 150_000 });
+      fake().pace(bucket, { downloadBytesPerSecond: 150_000 });
 
       const p = taskrunner(s, ["-n", "big", "bash", "-c", RESTORE_ONLY], env);
       await waitFor(() => stagingFolders(s.dir).length > 0, 60_000);

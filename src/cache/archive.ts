@@ -5,12 +5,14 @@
 // Everything streams: tar → zstd → store on save, store → zstd → tar on
 // restore, so an archive is never held in memory. This file: which members
 // to archive, and the extraction pipeline (zstd-frames.ts → tar-reader.ts).
-import { lstat, readdir, realpath } from "node:fs/promises";
+import { lstat, readdir, readlink, realpath } from "node:fs/promises";
+import type { Stats } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { TarExtractor, type EntryMeta } from "./tar-reader";
 import { decompress } from "./zstd-frames";
+import { WritePool, type PoolOptions } from "./write-pool";
 import { isInside, relativeTo, resolvePath } from "../sys/paths";
 
 export type { EntryMeta };
@@ -53,6 +55,30 @@ export async function checkOutputs(root: string, outputs: string[]): Promise<Che
   return { ok: true, members };
 }
 
+/** One member as it was when the task ended: what its header says, and what its contents must still match. */
+export interface OutputEntry {
+  member: string;
+  stats: Stats;
+  /** A symlink's target. */
+  link?: string;
+}
+
+/**
+ * The members' metadata, taken now (when the task has just ended): the
+ * archive is written from it, and a file whose metadata differs by the time
+ * it is read — a later task wrote it while the upload ran in the background —
+ * fails the archive instead of tearing it (tar-writer.ts).
+ */
+export async function snapshotOutputs(root: string, members: string[]): Promise<OutputEntry[]> {
+  return Promise.all(
+    members.map(async (member) => {
+      const abs = member === "." ? root : join(root, member);
+      const stats = await lstat(abs);
+      return stats.isSymbolicLink() ? { member, stats, link: await readlink(abs) } : { member, stats };
+    }),
+  );
+}
+
 /**
  * Lists a directory's members before its contents, depth first — the order
  * GNU tar writes and expects: it sets a directory's mtime once it has left the
@@ -68,27 +94,37 @@ async function walk(root: string, member: string, isDir: boolean, out: string[])
   for (const c of children) await walk(root, member === "." ? c.name : `${member}/${c.name}`, c.isDirectory(), out);
 }
 
+/** The tar stream is fed to the extractor in steps of this much, each once the write pool has room for it. */
+const STEP = 256 << 10;
+
 /**
  * zstd → tar: extracts `source` into `dir`, a fresh, empty directory.
  * Rejects on a corrupt, truncated or hostile archive (see tar-reader.ts), or
- * when `signal` aborts.
+ * when `signal` aborts; every file written is closed by then.
  * Returns the members whose mode or mtime restoreInto must reapply.
  */
-export async function unpackArchive(source: Readable, dir: string, signal?: AbortSignal): Promise<Map<string, EntryMeta>> {
-  const extractor = new TarExtractor(dir);
+export async function unpackArchive(source: Readable, dir: string, signal?: AbortSignal, opts: Omit<PoolOptions, "signal"> = {}): Promise<Map<string, EntryMeta>> {
+  const files = new WritePool({ ...opts, signal });
+  const extractor = new TarExtractor(dir, files);
   try {
-    // Decompressed pieces are written out synchronously, one at a time, while
-    // the next ones decode on the thread pool.
+    // The next frames decode on the thread pool while this one is taken apart.
     await pipeline(
       source,
       decompress,
       async (pieces: AsyncIterable<Buffer>) => {
-        for await (const piece of pieces) extractor.write(piece);
+        for await (const piece of pieces) {
+          for (let at = 0; at < piece.length; at += STEP) {
+            await files.ready(STEP);
+            extractor.write(piece.subarray(at, at + STEP));
+          }
+        }
       },
       { signal },
     );
-    return extractor.end();
+    const meta = extractor.end();
+    await files.finish();
+    return meta;
   } finally {
-    extractor.abort();
+    await files.stop();
   }
 }

@@ -22,6 +22,12 @@ import { describeError } from "../sys/errors";
 export type RestoreOutcome = { kind: "restored" } | { kind: "miss" } | { kind: "interrupted" } | { kind: "failed"; message: string };
 /** "skipped": not attempted because the build already gave up on the store (said once, by FailureGate). */
 export type SaveOutcome = { kind: "saved" } | { kind: "skipped"; reason: string } | { kind: "interrupted" } | { kind: "failed"; message: string };
+/**
+ * An archive whose members and their metadata are taken (archive.ts
+ * snapshotOutputs), to be written and uploaded now or later; a file written
+ * in between fails the upload rather than tear the archive.
+ */
+export type PreparedSave = { kind: "ready"; upload(opts?: { signal?: AbortSignal }): Promise<SaveOutcome> } | Exclude<SaveOutcome, { kind: "saved" | "interrupted" }>;
 
 export interface RestoreOptions {
   /** Runs once the archive exists, before extraction. */
@@ -44,6 +50,8 @@ export interface RemoteCache {
    * An aborted signal stops the upload: no temporary file, no multipart upload left.
    */
   saveArchive(archiveName: string, root: string, outputs: string[], opts?: { signal?: AbortSignal }): Promise<SaveOutcome>;
+  /** saveArchive in two steps: the outputs' metadata now, the archive and its upload when `upload` is called. */
+  prepareSave(archiveName: string, root: string, outputs: string[]): Promise<PreparedSave>;
   /** Key <prefix>latest/<job>-<branch>.txt; null when absent or unreadable (a fault is warned about). */
   getLatestHash(job: string, branch: string): Promise<string | null>;
   setLatestHash(job: string, branch: string, hash: string): Promise<void>;
@@ -112,7 +120,12 @@ class StoreCache implements RemoteCache {
     opts.onFound?.();
     try {
       const { restoreInto } = await import("./restore");
-      const notes = await restoreInto(watchStall(body, this.limits.stallMs), root, { stagingParents: opts.stagingParents, outputs: opts.outputs, signal });
+      const notes = await restoreInto(watchStall(body, this.limits.stallMs), root, {
+        stagingParents: opts.stagingParents,
+        outputs: opts.outputs,
+        signal,
+        parallelFrom: this.limits.parallelFrom,
+      });
       for (const note of notes) this.log.debug(note);
       this.log.debug(`Restored ${where} into ${root} in ${elapsed(started)}`);
       return { kind: "restored" };
@@ -125,33 +138,48 @@ class StoreCache implements RemoteCache {
   }
 
   async saveArchive(name: string, root: string, outputs: string[], opts: { signal?: AbortSignal } = {}): Promise<SaveOutcome> {
-    const { signal } = opts;
+    const prepared = await this.prepareSave(name, root, outputs);
+    return prepared.kind === "ready" ? prepared.upload(opts) : prepared;
+  }
+
+  async prepareSave(name: string, root: string, outputs: string[]): Promise<PreparedSave> {
     const key = `${this.config.remoteCachePrefix}bundles/${name}`;
     const where = this.store.where(key);
     if (this.switchedOff(`upload of ${where}`)) return { kind: "skipped", reason: `the remote cache ${this.store.description} is off for this build` };
     const started = performance.now();
-    const [{ checkOutputs }, { packArchive }] = await Promise.all([import("./archive"), import("./tar-writer")]);
-    // Failing the archive stream is how both stores give up cleanly: the
-    // directory store removes its temporary file, lib-storage aborts the
-    // multipart upload once its parts in flight have settled.
-    let stop = () => {};
+    const [{ checkOutputs, snapshotOutputs }, { packArchive }] = await Promise.all([import("./archive"), import("./tar-writer")]);
+    const cannotArchive = (e: unknown) => ({ kind: "failed" as const, message: `could not archive the outputs in ${root}: ${describeError(e)}; nothing uploaded to ${where}` });
+    let entries: Awaited<ReturnType<typeof snapshotOutputs>>;
     try {
       const checked = await checkOutputs(root, outputs);
       if (!checked.ok) return { kind: "failed", message: `${checked.message}; nothing uploaded to ${where}` };
-      signal?.throwIfAborted();
-      const body = packArchive(root, checked.members);
-      stop = () => body.destroy(signal?.reason);
-      signal?.addEventListener("abort", stop, { once: true });
-      await this.store.put(key, body);
-      this.log.debug(`Saved ${outputs.join(" ")} (${checked.members.length} members) from ${root} to ${where} in ${elapsed(started)}`);
-      return { kind: "saved" };
+      entries = await snapshotOutputs(root, checked.members);
     } catch (e) {
-      if (signal?.aborted) return this.interrupted(`upload to ${where}`);
-      if (e instanceof StoreError) return this.fault(`upload to ${where} failed: ${e.message}`);
-      return { kind: "failed", message: `could not archive the outputs in ${root}: ${describeError(e)}; nothing uploaded to ${where}` };
-    } finally {
-      signal?.removeEventListener("abort", stop);
+      return cannotArchive(e);
     }
+    const upload = async ({ signal }: { signal?: AbortSignal } = {}): Promise<SaveOutcome> => {
+      if (this.switchedOff(`upload of ${where}`)) return { kind: "skipped", reason: `the remote cache ${this.store.description} is off for this build` };
+      // Failing the archive stream is how both stores give up cleanly: the
+      // directory store removes its temporary file, lib-storage aborts the
+      // multipart upload once its parts in flight have settled.
+      let stop = () => {};
+      try {
+        signal?.throwIfAborted();
+        const body = packArchive(root, entries);
+        stop = () => body.destroy(signal?.reason);
+        signal?.addEventListener("abort", stop, { once: true });
+        await this.store.put(key, body);
+        this.log.debug(`Saved ${outputs.join(" ")} (${entries.length} members) from ${root} to ${where} in ${elapsed(started)}`);
+        return { kind: "saved" };
+      } catch (e) {
+        if (signal?.aborted) return this.interrupted(`upload to ${where}`);
+        if (e instanceof StoreError) return this.fault(`upload to ${where} failed: ${e.message}`);
+        return cannotArchive(e);
+      } finally {
+        signal?.removeEventListener("abort", stop);
+      }
+    };
+    return { kind: "ready", upload };
   }
 
   async getLatestHash(job: string, branch: string): Promise<string | null> {

@@ -31,6 +31,8 @@ export interface RestoreIntoOptions {
   outputs?: string[];
   /** Stops the extraction (the staging directory is removed); the promise then rejects. */
   signal?: AbortSignal;
+  /** See Limits.parallelFrom. */
+  parallelFrom?: number;
 }
 
 /**
@@ -47,7 +49,7 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
   try {
     const tree = join(tmp, "tree");
     await mkdir(tree);
-    const meta = await unpackArchive(source, tree, opts.signal);
+    const meta = await unpackArchive(source, tree, opts.signal, { parallelFrom: opts.parallelFrom });
     // Past this point the moves are quick renames, done whole rather than cut short.
     opts.signal?.throwIfAborted();
     const realRoot = await realpath(root);

@@ -36,6 +36,8 @@ export interface Limits {
   requestMs: number;
   /** Attempts per request, including the first (the SDK retries with backoff). */
   attempts: number;
+  /** Files restored on the main thread before worker threads take over (write-pool.ts); tests set 0 to use them always. */
+  parallelFrom?: number;
 }
 
 export const DEFAULT_LIMITS: Limits = { connectMs: 5_000, stallMs: 30_000, requestMs: 30_000, attempts: 3 };

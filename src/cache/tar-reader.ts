@@ -1,12 +1,13 @@
-// Extracting a tar stream into a fresh, empty directory.
+// Extracting a tar stream into a fresh, empty directory: the decisions. The
+// system calls are write-pool.ts's, on worker threads for all but small archives.
 //
 // node-tar's unpacker spent more main-thread time than GNU tar's whole run
 // (an mkdir and lstat per member to guard against what may already be on
 // disk, a stream hop per piece); restores were at 0.4–0.5× of
 // `zstd -dc | tar -x`. Here the directory is new and only we write to it, so
 // what exists is exactly what we made: a map of member kinds answers every
-// safety question without a system call. Headers are still decoded by
-// node-tar (Header, Pax), so the formats read are node-tar's: ustar, pax,
+// safety question without a system call. Headers are decoded by node-tar's
+// rules (tar-header.ts, Pax), so the formats read are node-tar's: ustar, pax,
 // GNU long names.
 //
 // Refused, as errors (never skipped): names with "..", absolute names,
@@ -14,10 +15,10 @@
 // earlier member, devices, FIFOs and other special types. A symlink's target
 // is data: kept as archived (absolute, or leaving the tree), never followed.
 // Setuid/setgid bits are dropped.
-import { closeSync, futimesSync, linkSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from "node:fs";
-import { join } from "node:path";
-import { Header, Pax } from "tar";
+import { Pax } from "tar";
 import { ArchiveError } from "./store";
+import { decodeHeader } from "./tar-header";
+import type { WritePool } from "./write-pool";
 
 /** What extraction cannot get right by itself, reapplied once everything is in place (restore.ts). */
 export interface EntryMeta {
@@ -43,7 +44,6 @@ export class TarExtractor {
   private offset = 0; // of the next byte in the tar stream, for messages
   private remaining = 0; // bytes left in the current member (data, meta or padding)
   private pad = 0;
-  private fd: number | null = null;
   private mtime: Date | undefined;
   private metaType = "";
   private metaParts: Buffer[] = [];
@@ -51,8 +51,13 @@ export class TarExtractor {
   private gex: Record<string, unknown> | undefined;
   private zeroBlocks = 0;
   private ended = false;
+  /** A directory whose every part is known to be a directory we made (prepare). */
+  private checkedDir: string | null = null;
 
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly files: WritePool,
+  ) {}
 
   /** Extracts the next piece of the tar stream. Throws ArchiveError for a bad or hostile archive. */
   write(piece: Buffer): void {
@@ -91,21 +96,15 @@ export class TarExtractor {
     return this.meta;
   }
 
-  /** Closes a file left open by a failure. */
-  abort(): void {
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = null;
-  }
-
   private onHeader(block: Buffer): void {
-    const h = new Header(block, 0, this.ex as never, this.gex as never);
+    const h = decodeHeader(block, this.ex, this.gex);
     if (h.nullBlock) {
       if (++this.zeroBlocks === 2) this.ended = true;
       return;
     }
     this.zeroBlocks = 0;
     if (!h.cksumValid) throw new ArchiveError(`bad archive: header checksum mismatch at byte ${this.offset}`);
-    const size = h.size ?? 0;
+    const size = h.size;
     const type = h.type;
     if (type === "ExtendedHeader" || type === "GlobalExtendedHeader" || type === "NextFileHasLongPath" || type === "OldGnuLongPath" || type === "NextFileHasLongLinkpath") {
       if (size > MAX_META) throw new ArchiveError(`bad archive: ${size}-byte ${type} at byte ${this.offset}`);
@@ -115,11 +114,11 @@ export class TarExtractor {
     }
     // Pax and GNU long names describe this member only.
     const ex = this.ex as { path?: string; linkpath?: string } | undefined;
-    const rawPath = ex?.path ?? h.path ?? "";
-    const linkpath = ex?.linkpath ?? (this.gex as { linkpath?: string } | undefined)?.linkpath ?? h.linkpath ?? "";
+    const rawPath = ex?.path ?? h.path;
+    const linkpath = ex?.linkpath ?? (this.gex as { linkpath?: string } | undefined)?.linkpath ?? h.linkpath;
     this.ex = undefined;
     const rel = memberPath(rawPath);
-    const abs = rel ? join(this.dir, rel) : this.dir;
+    const abs = this.path(rel);
     const mode = (h.mode ?? 0o644) & 0o7777 & ~0o6000;
     const what = (kind: string) => new ArchiveError(`bad archive: member ${rawPath}: ${kind}`);
 
@@ -129,7 +128,7 @@ export class TarExtractor {
       case "ContiguousFile": {
         if (!rel) throw what("a file in place of the extraction directory");
         this.prepare(rel, "file");
-        this.fd = openSync(abs, "wx", mode);
+        this.files.openFile(abs, mode);
         this.kinds.set(rel, "file");
         this.mtime = h.mtime;
         if ((mode & this.umask) !== 0) this.meta.set(rel, { type: "File", mode, mtime: h.mtime });
@@ -140,7 +139,7 @@ export class TarExtractor {
       case "GNUDumpDir": {
         if (rel) {
           this.prepare(rel, "dir");
-          if (this.kinds.get(rel) !== "dir") mkdirSync(abs, mode | 0o700);
+          if (this.kinds.get(rel) !== "dir") this.files.mkdir(abs, mode | 0o700);
           this.kinds.set(rel, "dir");
         }
         this.meta.set(rel, { type: "Directory", mode, mtime: h.mtime });
@@ -150,7 +149,7 @@ export class TarExtractor {
       case "SymbolicLink": {
         if (!rel) throw what("a symlink in place of the extraction directory");
         this.prepare(rel, "symlink");
-        symlinkSync(linkpath, abs);
+        this.files.symlink(abs, linkpath);
         this.kinds.set(rel, "symlink");
         this.meta.set(rel, { type: "SymbolicLink", mode, mtime: h.mtime });
         this.startMember("skip", size);
@@ -163,7 +162,7 @@ export class TarExtractor {
         const targetKind = this.kinds.get(target);
         if (targetKind !== "file" && targetKind !== "symlink") throw what(`hard link to ${linkpath}, which is not an earlier member`);
         this.prepare(rel, targetKind);
-        linkSync(join(this.dir, target), abs);
+        this.files.link(this.path(target), abs);
         this.kinds.set(rel, targetKind);
         this.startMember("skip", size);
         return;
@@ -194,13 +193,11 @@ export class TarExtractor {
   }
 
   private writeData(bytes: Buffer): void {
-    for (let done = 0; done < bytes.length; ) done += writeSync(this.fd!, bytes, done, bytes.length - done);
+    this.files.write(bytes);
   }
 
   private finishFile(): void {
-    if (this.mtime) futimesSync(this.fd!, this.mtime, this.mtime);
-    closeSync(this.fd!);
-    this.fd = null;
+    this.files.closeFile(this.mtime);
   }
 
   private applyMeta(): void {
@@ -224,27 +221,43 @@ export class TarExtractor {
    * directories.
    */
   private prepare(rel: string, kind: Kind): void {
-    const parts = rel.split("/");
-    for (let i = 1; i < parts.length; i++) {
-      const parent = parts.slice(0, i).join("/");
-      const k = this.kinds.get(parent);
-      if (k === "dir") continue;
-      if (k === "symlink") throw new ArchiveError(`bad archive: member ${rel} would be written through the symlink ${parent}`);
-      if (k === "file") throw new ArchiveError(`bad archive: member ${rel} is below the file ${parent}`);
-      mkdirSync(join(this.dir, parent));
-      this.kinds.set(parent, "dir");
+    const dir = rel.slice(0, Math.max(0, rel.lastIndexOf("/")));
+    // Members come directory by directory: most have the last one's parent, checked already.
+    if (dir !== this.checkedDir) {
+      for (let end = rel.indexOf("/"); end > 0; end = rel.indexOf("/", end + 1)) {
+        const parent = rel.slice(0, end);
+        const k = this.kinds.get(parent);
+        if (k === "dir") continue;
+        if (k === "symlink") throw new ArchiveError(`bad archive: member ${rel} would be written through the symlink ${parent}`);
+        if (k === "file") throw new ArchiveError(`bad archive: member ${rel} is below the file ${parent}`);
+        this.files.mkdir(this.path(parent), 0o777);
+        this.kinds.set(parent, "dir");
+      }
+      this.checkedDir = dir;
     }
     const existing = this.kinds.get(rel);
     if (existing === undefined || (existing === "dir" && kind === "dir")) return;
     // A later member with the same name replaces the earlier one, as with tar -x.
-    rmSync(join(this.dir, rel), { recursive: true, force: true });
+    this.files.remove(this.path(rel));
     for (const key of [...this.kinds.keys()]) if (key === rel || key.startsWith(`${rel}/`)) this.kinds.delete(key);
     for (const key of [...this.meta.keys()]) if (key === rel || key.startsWith(`${rel}/`)) this.meta.delete(key);
+    this.checkedDir = null;
+  }
+
+  /** The member's path on disk; `rel` is normalised (memberPath). */
+  private path(rel: string): string {
+    return rel ? `${this.dir}/${rel}` : this.dir;
   }
 }
 
+/** Names that memberPath would change or refuse: a "", "." or ".." part, or an absolute name. */
+const UNUSUAL = /(^|\/)\.{0,2}(\/|$)/;
+
 /** "./a//b/" → "a/b"; "./" → "" (the extraction directory). Refuses absolute names and "..". */
 export function memberPath(p: string): string {
+  // Most names are plain "a/b/c" (or "a/b/" for a directory): nothing to do.
+  const name = p.endsWith("/") ? p.slice(0, -1) : p;
+  if (!UNUSUAL.test(name)) return name;
   if (p.startsWith("/")) throw new ArchiveError(`bad archive: member ${p}: absolute path refused`);
   const parts = p.split("/").filter((x) => x !== "" && x !== ".");
   if (parts.includes("..")) throw new ArchiveError(`bad archive: member ${p}: path contains '..'`);

@@ -10,23 +10,29 @@
 // The result is a sequence of independent zstd frames, which every zstd
 // decoder reads as one stream (`zstd -d`, GNU tar --zstd, node:zlib), each
 // with the content checksum the zstd CLI also writes.
-import { closeSync, lstatSync, openSync, readSync, readlinkSync, type Stats } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, type Stats } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { Header, Pax, type HeaderData } from "tar";
+import type { OutputEntry } from "./archive";
 import { FrameGarbage } from "./memory";
+import { ArchiveError } from "./store";
 
 export const ZSTD_LEVEL = 3;
 const FRAME = 4 << 20;
 const ZEROS = Buffer.alloc(1024);
 
-/** tar → zstd: the archive of `members` (paths relative to root, in this order) as a byte stream. */
-export function packArchive(root: string, members: string[]): Readable {
-  return Readable.from(frames(root, members), { objectMode: false, highWaterMark: FRAME });
+/**
+ * tar → zstd: the archive of `entries` (paths relative to root, in this order,
+ * with their metadata: archive.ts snapshotOutputs) as a byte stream. The
+ * stream fails when a file is not as its entry says any more.
+ */
+export function packArchive(root: string, entries: OutputEntry[]): Readable {
+  return Readable.from(frames(root, entries), { objectMode: false, highWaterMark: FRAME });
 }
 
-async function* frames(root: string, members: string[]): AsyncGenerator<Buffer> {
+async function* frames(root: string, entries: OutputEntry[]): AsyncGenerator<Buffer> {
   const parallel = Math.max(2, availableParallelism());
   const spare: Buffer[] = [];
   let buf: Buffer = Buffer.allocUnsafe(FRAME);
@@ -64,10 +70,9 @@ async function* frames(root: string, members: string[]): AsyncGenerator<Buffer> 
   }
 
   const firstName = new Map<string, string>(); // dev:ino → member, for hard links
-  for (const member of members) {
+  for (const { member, stats: st, link } of entries) {
     const abs = member === "." ? root : join(root, member);
-    const st = lstatSync(abs);
-    const entry = describe(member, st, abs, firstName);
+    const entry = describe(member, st, link, firstName);
     if (!entry) continue;
     const header = new Header(entry);
     if (header.encode()) {
@@ -78,13 +83,15 @@ async function* frames(root: string, members: string[]): AsyncGenerator<Buffer> 
     if (entry.type !== "File" || !entry.size) continue;
     const fd = openSync(abs, "r");
     try {
+      unchanged(abs, st, fstatSync(fd));
       for (let pos = 0; pos < entry.size; ) {
         const n = readSync(fd, buf, len, Math.min(FRAME - len, entry.size - pos), pos);
-        if (n === 0) throw new Error(`${abs} shrank while it was being archived`);
+        if (n === 0) throw new ArchiveError(`${abs} shrank while it was being archived`);
         len += n;
         pos += n;
         if (len === FRAME) yield* frameFull();
       }
+      unchanged(abs, st, fstatSync(fd));
     } finally {
       closeSync(fd);
     }
@@ -99,10 +106,10 @@ async function* frames(root: string, members: string[]): AsyncGenerator<Buffer> 
  * (sockets, devices, FIFOs). Modes lose setuid/setgid: the old tool restores
  * with GNU tar, which as root would recreate them.
  */
-function describe(member: string, st: Stats, abs: string, firstName: Map<string, string>): HeaderData | null {
+function describe(member: string, st: Stats, link: string | undefined, firstName: Map<string, string>): HeaderData | null {
   const base = { mode: st.mode & 0o7777 & ~0o6000, uid: st.uid, gid: st.gid, mtime: st.mtime, size: 0 };
   if (st.isDirectory()) return { ...base, path: member.endsWith("/") ? member : `${member}/`, type: "Directory" };
-  if (st.isSymbolicLink()) return { ...base, path: member, type: "SymbolicLink", linkpath: readlinkSync(abs) };
+  if (st.isSymbolicLink()) return { ...base, path: member, type: "SymbolicLink", linkpath: link ?? "" };
   if (!st.isFile()) return null;
   if (st.nlink > 1) {
     const key = `${st.dev}:${st.ino}`;
@@ -111,6 +118,12 @@ function describe(member: string, st: Stats, abs: string, firstName: Map<string,
     firstName.set(key, member);
   }
   return { ...base, path: member, type: "File", size: st.size };
+}
+
+/** A file written since its entry was taken (by a later task, while the upload ran in the background): the archive would be torn. */
+function unchanged(abs: string, then: Stats, now: Stats): void {
+  if (now.ino === then.ino && now.size === then.size && now.mtimeMs === then.mtimeMs && now.ctimeMs === then.ctimeMs) return;
+  throw new ArchiveError(`${abs} changed after the task ended (did a later task write it?)`);
 }
 
 /**

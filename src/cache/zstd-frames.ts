@@ -19,6 +19,8 @@ import { ArchiveError } from "./store";
 const ZSTD_MAGIC = 0xfd2fb528;
 /** Frames declaring up to this much content are decoded in one piece. */
 const MAX_ONE_SHOT = 16 << 20;
+/** Fits one of our frames (4 MB of content, stored raw at worst, plus block headers and checksum). */
+const FRAME_BUFFER = (4 << 20) + (64 << 10);
 /** The streaming decoder's output pieces; its 16 KB default is ~2× slower. */
 const STREAM_CHUNK = 1 << 20;
 
@@ -75,7 +77,7 @@ export async function* decompress(source: AsyncIterable<Buffer>): AsyncGenerator
       // buffer: fresh 4 MB allocations per frame cost more (page faults, GC)
       // than the copy itself.
       const whole = pending.single(frame.total);
-      const buffer = whole ?? pending.takeInto(spare.pop() ?? Buffer.allocUnsafe(Math.max(frame.total, 8 << 20)), frame.total);
+      const buffer = whole ?? pending.takeInto(spare.pop() ?? Buffer.allocUnsafe(Math.max(frame.total, FRAME_BUFFER)), frame.total);
       const decoded = Bun.zstdDecompress(whole ?? buffer.subarray(0, frame.total))
         // Bun says only "DecompressionFailed" for a bad checksum or bad data alike.
         .catch((e: Error) => {

@@ -65,6 +65,10 @@ export type TaskEvent =
   /** An output outside the cache root (message), found when the cache was to be saved: nothing is uploaded. */
   | { kind: "outputs-outside-root"; message: string; startDir: string }
   | { kind: "cache-not-saved"; message: string }
+  /** A background upload was stopped (why): by a signal, or at the build's end, which says so once for all (atBuildEnd). */
+  | { kind: "upload-stopped"; why: string; atBuildEnd: boolean }
+  /** The build's end waited `seconds` for these tasks' background uploads, then stopped them. */
+  | { kind: "uploads-cut-short"; jobs: string[]; seconds: number }
   /** The task changed its own inputs while it ran (these paths, when known): nothing is saved. */
   | { kind: "inputs-moved"; paths: string[] }
   /**

@@ -127,6 +127,14 @@ export function render(e: TaskEvent): Message[] {
       ];
     case "cache-not-saved":
       return [warn(`Remote cache not saved: ${e.message}`)];
+    case "upload-stopped":
+      return [e.atBuildEnd ? debug(`Cache upload stopped: ${e.why}`) : warn(`Cache upload stopped (${e.why}); nothing uploaded`)];
+    case "uploads-cut-short":
+      return [
+        warn(
+          `Cache uploads of ${e.jobs.join(", ")} did not finish within ${e.seconds} s (TASKRUNNER_UPLOAD_WAIT_SECONDS); stopped, nothing of them uploaded`,
+        ),
+      ];
     case "inputs-moved":
       return [
         warn(`Inputs changed while the task ran${e.paths.length ? `: ${e.paths.join(", ")}` : ""}; not saving its hash or cache, so the next run runs it again`),

@@ -13,6 +13,7 @@ import { SnapshotSession } from "../snapshot/session";
 import { TaskRecorder } from "../trace/recorder";
 import { endOfBuild } from "./build-end";
 import { TaskRegistry, type Host, type RunRequest, type TaskContext } from "../task/context";
+import { BackgroundUploads } from "../task/background-uploads";
 import { INTERNAL, readInternalEnv, type InternalEnv } from "../internal-env";
 import { describeError, unreachable } from "../sys/errors";
 
@@ -55,7 +56,17 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   toParent(`Starting subtask ${req.name}`);
   const lock = lockJob(paths.lockFile(req.name), () => toParent(`Waiting for the lock of ${req.name}`));
   if (lock.kind === "failed") return cannotStart(req.name, config, terminal, lock.message);
-  const host: Host = { paths, jobLock: lock.fd, isToplevel, inToplevelProcess: isToplevel, terminal, registry: new TaskRegistry(), toParent, umask: null };
+  const host: Host = {
+    paths,
+    jobLock: lock.fd,
+    isToplevel,
+    inToplevelProcess: isToplevel,
+    terminal,
+    registry: new TaskRegistry(),
+    toParent,
+    umask: null,
+    uploads: isToplevel ? new BackgroundUploads() : undefined,
+  };
   try {
     return await runLocked(req, config, env, cwd, host);
   } finally {
@@ -122,9 +133,14 @@ async function runTaskBody(
     paths,
     out,
     interruption,
+    // Only where something follows that the upload can overlap with: not the toplevel's own
+    // task (its build ends with it), not a nested taskrunner process (it would have to wait anyway).
+    uploads: isToplevel ? null : (host.uploads ?? null),
   };
   // A caller that went away without a signal we saw (killed, say): stop its task as a signal would.
   host.onCallerGone?.(() => interruption.interrupt("SIGTERM"));
+  // A signal to the toplevel stops the uploads its nested tasks left running, at once.
+  if (isToplevel) interruption.onSignal((s) => host.uploads?.abort(new Error(`interrupted by ${s}`)));
   const session = new SnapshotSession(ctx);
   await session.beforeStart();
 
@@ -169,6 +185,7 @@ async function runTaskBody(
   await services?.stop();
   // Post-unpack commands and the upload, while a signal can still stop them.
   if (interruption.by === null) code = await session.afterTask(code);
+  if (isToplevel && host.uploads) await settleUploads(host.uploads, ctx);
   if (interruption.by !== null) {
     // Nothing is recorded as done: no result, no hash, no upload, no success status.
     out.say({ kind: "interrupted", signal: interruption.by });
@@ -191,6 +208,17 @@ async function runTaskBody(
   if (isToplevel && interruption.by === null) await endOfBuild(ctx);
   out.finish(code === 0);
   return interruption.exitCode ?? code;
+}
+
+/**
+ * The toplevel's build ends once the uploads its nested tasks left running are
+ * done: it waits for them (a signal stops them), for at most
+ * TASKRUNNER_UPLOAD_WAIT_SECONDS.
+ */
+async function settleUploads(uploads: BackgroundUploads, ctx: TaskContext): Promise<void> {
+  const seconds = ctx.config.uploadWaitSeconds;
+  const cut = await uploads.settle(seconds * 1000);
+  if (cut.length > 0) ctx.out.say({ kind: "uploads-cut-short", jobs: cut, seconds });
 }
 
 function taskOutput(job: string, config: Config, terminal: Terminal, log: { fd: number; path: string } | null): TaskOutput {

@@ -16,6 +16,7 @@ import { Reporting } from "./reporting";
 import { changedPaths, movedInputs } from "./rerun-reasons";
 import { decide } from "./decision";
 import { describeError } from "../sys/errors";
+import { WaitedTooLong } from "../task/background-uploads";
 import { noteOf } from "../output/render";
 import type { HashResult } from "../hash";
 
@@ -240,10 +241,25 @@ export class SnapshotSession {
     const toKeep = await this.inputsAfter(toSave);
     if (toKeep === null) return code;
 
-    // Uploaded before the hash is saved: an upload cut short by a signal leaves no hash behind.
     // Under the hash before the run, which another machine computes before running.
     if (usesRemoteCache(args) && config.saveRemoteCache && (!this.skipped || config.primeCacheMode)) {
-      await ctx.record.phase("upload", () => this.upload(args, toSave.hash));
+      const { uploads } = ctx;
+      if (uploads) {
+        // Served by the toplevel: the upload overlaps with what the caller does next. The hash
+        // is saved at once — the outputs are here and good; only the shared copy is pending, and
+        // an upload cut short leaves no archive, a plain miss elsewhere (task/background-uploads.ts).
+        const upload = await ctx.record.phase("upload", () => this.prepareUpload(args, toSave.hash));
+        if (upload) {
+          uploads.add(ctx.job, async (signal) => {
+            if ((await upload(signal)) !== "interrupted") return;
+            const reason = signal.reason;
+            out.say({ kind: "upload-stopped", why: reason instanceof Error ? reason.message : String(reason), atBuildEnd: reason instanceof WaitedTooLong });
+          });
+        }
+      } else {
+        // Before the hash is saved: an upload cut short by a signal leaves no hash behind.
+        await ctx.record.phase("upload", async () => (await this.prepareUpload(args, toSave.hash))?.(ctx.interruption.signal));
+      }
     }
     this.hashReady = toKeep;
     return code;
@@ -270,27 +286,37 @@ export class SnapshotSession {
     if (failed) this.ctx.out.stateWriteFailed(path, failed, "its hash is not saved, so the next run runs it again");
   }
 
-  private async upload(args: SnapshotArgs, hash: string): Promise<void> {
+  /**
+   * Takes the outputs' metadata now (the archive is written from it, and a file
+   * changed since fails it) and returns the upload, to run now or in the
+   * background: it writes the archive, sends it and then moves the fuzzy-cache
+   * pointer. Null when there is nothing to upload (said already).
+   */
+  private async prepareUpload(args: SnapshotArgs, hash: string): Promise<((signal: AbortSignal) => Promise<"done" | "interrupted">) | null> {
     const { ctx } = this;
     const cache = await this.reporting.remoteCache();
-    if (!cache) return;
+    if (!cache) return null;
     const { archiveName } = await loadRemote();
     ctx.out.debug("Saving remote cache");
     if (!this.placed.ok) {
       ctx.out.say({ kind: "outputs-outside-root", message: this.placed.error, startDir: ctx.cwd });
-      return;
+      return null;
     }
-    const saved = await cache.saveArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), this.members(), {
-      signal: ctx.interruption.signal,
-    });
-    if (saved.kind !== "saved") {
+    const prepared = await cache.prepareSave(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), this.members());
+    if (prepared.kind !== "ready") {
+      if (prepared.kind === "failed") ctx.out.say({ kind: "cache-not-saved", message: prepared.message });
+      return null;
+    }
+    // Asked now: the branch is the one the task ran on.
+    const branch = args.fuzzyCache ? await (await git()).currentBranch(ctx.cwd) : null;
+    return async (signal) => {
+      const saved = await prepared.upload({ signal });
+      if (saved.kind === "interrupted") return "interrupted";
       if (saved.kind === "failed") ctx.out.say({ kind: "cache-not-saved", message: saved.message });
-      return;
-    }
-    if (args.fuzzyCache) {
-      const branch = await (await git()).currentBranch(ctx.cwd);
-      if (branch) await cache.setLatestHash(ctx.job, branch, hash);
-    }
+      // The pointer only once its archive is complete.
+      if (saved.kind === "saved" && branch) await cache.setLatestHash(ctx.job, branch, hash);
+      return "done";
+    };
   }
 
   /**

@@ -8,6 +8,7 @@ import type { TaskOutput, Terminal } from "../output/output";
 import type { BuildPaths } from "../state/layout";
 import type { TaskRecorder } from "../trace/recorder";
 import type { Interruption } from "../sys/signals";
+import type { BackgroundUploads } from "./background-uploads";
 
 export interface RunRequest {
   name: string;
@@ -40,6 +41,8 @@ export interface TaskContext {
   out: TaskOutput;
   /** Aborts the task's restores, uploads and post-unpack commands when a signal comes. */
   interruption: Interruption;
+  /** Where a nested task served in the toplevel's process hands its cache upload (background-uploads.ts); otherwise it uploads before it ends. */
+  uploads: BackgroundUploads | null;
 }
 
 /**
@@ -62,6 +65,8 @@ export interface Host {
   umask: number | null;
   /** Called with a function that interrupts the task, for when its caller goes away. */
   onCallerGone?: (interrupt: () => void) => void;
+  /** The toplevel's background cache uploads: its own process's tasks hand theirs here. */
+  uploads?: BackgroundUploads;
 }
 
 /** The rest of a task's life once its job lock is held: what the runner hands the toplevel's services to run nested tasks. */

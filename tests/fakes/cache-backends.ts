@@ -8,8 +8,8 @@ import { loadConfig } from "../../src/config";
 import { openRemoteCache, type RemoteCache } from "../../src/cache/index";
 import { startFakeS3, type FakeS3 } from "./s3";
 
-/** Short bounds so that fault cases finish in a second or two. */
-export const TEST_LIMITS = { connectMs: 1000, stallMs: 1000, requestMs: 2000, attempts: 2 };
+/** Short bounds so that fault cases finish in a second or two; every restore on worker threads, however small. */
+export const TEST_LIMITS = { connectMs: 1000, stallMs: 1000, requestMs: 2000, attempts: 2, parallelFrom: 0 };
 
 export interface Lines {
   warn: string[];

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import S3rver from "s3rver";
+import { afterAll, beforeAll } from "bun:test";
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 
 /** s3rver's one built-in account. */
@@ -51,6 +52,16 @@ export interface FakeS3 {
 }
 
 let bucketCounter = 0;
+
+/** One fake S3 server for a test file, started before its tests and stopped after them: call at the top level. */
+export function fakeS3ForSuite(): () => FakeS3 {
+  let s3: FakeS3 | null = null;
+  beforeAll(async () => {
+    s3 = await startFakeS3();
+  });
+  afterAll(async () => s3?.stop());
+  return () => s3!;
+}
 
 export async function startFakeS3(): Promise<FakeS3> {
   const directory = mkdtempSync(join(tmpdir(), "fake-s3-"));
@@ -132,7 +143,14 @@ export async function startFakeS3(): Promise<FakeS3> {
     pendingUploads(bucket) {
       const dir = uploadsDir(bucket);
       if (!existsSync(dir)) return [];
-      return readdirSync(dir).map((id) => readFileSync(join(dir, id, "key"), "utf8"));
+      // Read while uploads begin and end: one whose key is not written yet is pending; one gone since the listing is not.
+      return readdirSync(dir).flatMap((id) => {
+        try {
+          return [readFileSync(join(dir, id, "key"), "utf8")];
+        } catch {
+          return existsSync(join(dir, id)) ? [`(upload ${id}, key not written yet)`] : [];
+        }
+      });
     },
     requests(bucket) {
       return log.filter((line) => line.split(" ")[1].startsWith(`/${bucket}/`) || line.split(" ")[1] === `/${bucket}`);

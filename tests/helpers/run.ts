@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BINARY } from "./binary";
 import { baseEnv } from "./golden";
+import { sh } from "../fakes/git-repo";
 
 export interface Scratch {
   dir: string;
@@ -32,6 +33,22 @@ export function taskrunner(s: Scratch, args: string[], extraEnv: Record<string, 
 
 export async function runToEnd(s: Scratch, args: string[], extraEnv: Record<string, string> = {}) {
   return ended(taskrunner(s, args, extraEnv));
+}
+
+/** The input hash of inputRepo's input.txt ("foo\n"), pathspec input.txt. */
+export const INPUT_HASH = "6b36308659163b577fd1c832107dc46ca3aa659b";
+
+/** A scratch directory whose work tree is a git repository with input.txt ("foo\n") committed and out/ ignored. */
+export function inputRepo(prefix: string): Scratch {
+  const s = scratch(prefix);
+  sh(s.work, "git init -q . && echo foo > input.txt && echo out/ > .gitignore && git add . && git commit -qm init");
+  return s;
+}
+
+/** ended(), stdout as text. */
+export async function endedText(p: ReturnType<typeof taskrunner>) {
+  const r = await ended(p);
+  return { ...r, stdout: new TextDecoder().decode(r.stdout) };
 }
 
 /** What a taskrunner started with `taskrunner()` printed, once it has exited. */

@@ -9,6 +9,7 @@ import zlib from "node:zlib";
 import { loadConfig } from "../../src/config";
 import { openRemoteCache } from "../../src/cache/index";
 import { packArchive } from "../../src/cache/tar-writer";
+import { snapshotOutputs } from "../../src/cache/archive";
 import { S3Store } from "../../src/cache/s3-store";
 import { FsStore } from "../../src/cache/fs-store";
 import { StoreError } from "../../src/cache/store";
@@ -188,26 +189,38 @@ describe("S3 store faults", () => {
   });
 });
 
-describe("an output that vanishes while it is archived", () => {
+describe("an output that vanishes or changes once its metadata is taken", () => {
   beforeAll(async () => s3Backend.setup!());
   afterAll(async () => s3Backend.teardown!());
 
-  // checkOutputs has seen it, the writer no longer finds it: below the
-  // RemoteCache API, since the window is too short to hit from above.
+  // snapshotOutputs has seen it, the writer finds it gone or different (a later
+  // task wrote it while the upload ran in the background): below the RemoteCache
+  // API, to choose the moment.
+  const cases: [string, string, (path: string) => void][] = [
+    ["vanishes", "gone.txt", (path) => rmSync(path)],
+    ["is rewritten, same size", "changed after the task ended", (path) => writeFileSync(path, "other")],
+    ["grows", "changed after the task ended", (path) => writeFileSync(path, "hello, and more")],
+  ];
   for (const which of ["directory", "S3"] as const) {
-    test(`${which} store: the put fails with the archive's error, nothing is stored`, async () => {
-      const dir = scratch();
-      mkdirSync(join(dir, "store"));
-      const bucket = which === "S3" ? await fakeS3().newBucket() : "";
-      const config = loadConfig(which === "S3" ? fakeS3().env(bucket) : {}, dir);
-      const store = which === "S3" ? new S3Store({ ...config.s3, bucket }, TEST_LIMITS, () => {}) : new FsStore(join(dir, "store"));
-      const err = await store.put("k", packArchive(dir, ["gone.txt"])).catch((e) => e);
-      expect(err).toBeInstanceOf(Error);
-      expect(err).not.toBeInstanceOf(StoreError);
-      expect(String(err.message)).toContain("gone.txt");
-      if (which === "S3") expect(await fakeS3().listKeys(bucket)).toEqual([]);
-      else expect(readdirSync(join(dir, "store"))).toEqual([]);
-    });
+    for (const [what, message, change] of cases) {
+      test(`${which} store, a file that ${what}: the put fails with the archive's error, nothing is stored`, async () => {
+        const dir = scratch();
+        mkdirSync(join(dir, "store"));
+        writeFileSync(join(dir, "gone.txt"), "hello");
+        const entries = await snapshotOutputs(dir, ["gone.txt"]);
+        await Bun.sleep(5); // a rewrite gets another mtime
+        change(join(dir, "gone.txt"));
+        const bucket = which === "S3" ? await fakeS3().newBucket() : "";
+        const config = loadConfig(which === "S3" ? fakeS3().env(bucket) : {}, dir);
+        const store = which === "S3" ? new S3Store({ ...config.s3, bucket }, TEST_LIMITS, () => {}) : new FsStore(join(dir, "store"));
+        const err = await store.put("k", packArchive(dir, entries)).catch((e) => e);
+        expect(err).toBeInstanceOf(Error);
+        expect(err).not.toBeInstanceOf(StoreError);
+        expect(String(err.message)).toContain(message);
+        if (which === "S3") expect(await fakeS3().listKeys(bucket)).toEqual([]);
+        else expect(readdirSync(join(dir, "store"))).toEqual([]);
+      });
+    }
   }
 });
 

@@ -64,6 +64,7 @@ async function decideFor(f: Fixture, words: string[], opts: { force?: boolean; s
     paths: f.paths,
     out,
     interruption: new Interruption(),
+    uploads: null,
   };
   const cache = openRemoteCache(f.config, out, f.paths.buildDir);
   const decision = await decide(ctx, {

@@ -1,0 +1,443 @@
+// Creating an archive's files on several threads.
+//
+// A restore is bound by file creation: creating a file costs the kernel tens
+// of microseconds on ext4 (far more while it skips recently deleted inodes),
+// and GNU tar creates one after another. The extractor (tar-reader.ts) still
+// reads the stream and decides every member on the main thread, safety checks
+// included; this pool only makes the system calls it asks for, on a few worker
+// threads: file data through a ring buffer shared with them, the operations in
+// batches of messages. A small archive never starts a worker: its operations
+// run on the main thread as they come.
+//
+// Order. Everything made in one directory is made by one worker, in order
+// (two threads creating files in one directory take turns at its lock, and
+// spin on it: two workers were slower than one); a directory goes to the
+// worker with the least work waiting when its first entry comes. A worker
+// that finds a member's directory missing (its mkdir is queued on another
+// worker) creates it: the extractor has checked that every parent of the
+// member is a directory of the archive, so this only makes what would be made
+// anyway, and restore.ts reapplies directory modes at the end. What must see earlier members complete — a hard link (its target),
+// replacing an earlier member — waits until every worker is idle and runs on
+// the main thread.
+import fs from "node:fs";
+import { availableParallelism } from "node:os";
+import { dirname } from "node:path";
+import { ArchiveError } from "./store";
+
+const MKDIR = 0;
+const OPEN = 1;
+const WRITE = 2;
+const CLOSE = 3;
+const SYMLINK = 4;
+
+/** The file open on the executing thread, between an OPEN and its CLOSE. */
+interface Open {
+  fd: number;
+}
+
+/**
+ * Runs operations: [MKDIR, path, mode], [OPEN, path, mode], [WRITE, offset,
+ * length] (bytes of `data`), [CLOSE, mtime in seconds or -1], [SYMLINK, path,
+ * target], flattened into one array. Returns early when `stop()` says so.
+ *
+ * Self-contained, because it is also each worker's code (as text): it uses
+ * nothing but its parameters.
+ */
+function runOps(
+  fs: typeof import("node:fs"),
+  parent: (path: string) => string,
+  data: Uint8Array,
+  ops: unknown[],
+  open: Open,
+  stop: () => boolean,
+): void {
+  // Creates the missing parent directory of `path` and retries, once.
+  const withParent = (path: string, make: () => void) => {
+    try {
+      make();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      fs.mkdirSync(parent(path), { recursive: true });
+      make();
+    }
+  };
+  for (let i = 0; i < ops.length && !stop(); ) {
+    // The codes of MKDIR, OPEN, WRITE, CLOSE, SYMLINK: this text cannot refer to them.
+    switch (ops[i]) {
+      case 0: {
+        const path = ops[i + 1] as string;
+        const mode = ops[i + 2] as number;
+        i += 3;
+        withParent(path, () => {
+          try {
+            fs.mkdirSync(path, mode);
+          } catch (e) {
+            // Made already by a worker that needed it for a member inside.
+            if ((e as NodeJS.ErrnoException).code !== "EEXIST" || !fs.lstatSync(path).isDirectory()) throw e;
+          }
+        });
+        break;
+      }
+      case 1: {
+        const path = ops[i + 1] as string;
+        const mode = ops[i + 2] as number;
+        i += 3;
+        withParent(path, () => {
+          open.fd = fs.openSync(path, "wx", mode);
+        });
+        break;
+      }
+      case 2: {
+        const end = (ops[i + 1] as number) + (ops[i + 2] as number);
+        i += 3;
+        for (let at = ops[i - 2] as number; at < end; ) at += fs.writeSync(open.fd, data, at, end - at);
+        break;
+      }
+      case 3: {
+        const mtime = ops[i + 1] as number;
+        i += 2;
+        const fd = open.fd;
+        open.fd = -1;
+        try {
+          if (mtime >= 0) fs.futimesSync(fd, mtime, mtime);
+        } finally {
+          fs.closeSync(fd);
+        }
+        break;
+      }
+      case 4: {
+        const path = ops[i + 1] as string;
+        const target = ops[i + 2] as string;
+        i += 3;
+        withParent(path, () => fs.symlinkSync(target, path));
+        break;
+      }
+      default:
+        throw new Error(`unknown operation ${String(ops[i])}`);
+    }
+  }
+}
+
+/**
+ * A worker: runs each batch it is sent, then says so — by message (with the
+ * error, if one failed) and in its slot of the shared counters. After a
+ * failure, or once the pool is stopped, it only acknowledges batches.
+ * Self-contained, like runOps: it becomes the worker's code as text.
+ */
+function workerMain(run: typeof runOps): void {
+  const fs = process.getBuiltinModule("node:fs") as typeof import("node:fs");
+  const { dirname } = process.getBuiltinModule("node:path") as typeof import("node:path");
+  let ring: Uint8Array = new Uint8Array(0);
+  let ctl: Int32Array = new Int32Array(1);
+  let slot = 0;
+  let failed = false;
+  const open = { fd: -1 };
+  const stopped = () => Atomics.load(ctl, 0) !== 0;
+  addEventListener("message", (ev: MessageEvent) => {
+    const m = ev.data as { ring: SharedArrayBuffer; ctl: SharedArrayBuffer; slot: number } | { id: number; ops: unknown[] };
+    if ("ring" in m) {
+      ring = new Uint8Array(m.ring);
+      ctl = new Int32Array(m.ctl);
+      slot = m.slot;
+      return;
+    }
+    let error: { message: string; code?: string } | undefined;
+    if (!failed && !stopped()) {
+      try {
+        run(fs, dirname, ring, m.ops, open, stopped);
+      } catch (e) {
+        failed = true;
+        error = { message: (e as Error).message, code: (e as NodeJS.ErrnoException).code };
+      }
+    }
+    if ((failed || stopped()) && open.fd >= 0) {
+      try {
+        fs.closeSync(open.fd);
+      } catch {
+        // Closing a descriptor we opened fails only if it is already closed.
+      }
+      open.fd = -1;
+    }
+    Atomics.add(ctl, slot, 1);
+    Atomics.notify(ctl, slot);
+    postMessage({ id: m.id, error });
+  });
+}
+
+// A worker's code comes as text, not from a file: a compiled binary looks a
+// worker path up in the current directory unless it is an entry point of the
+// build, and import.meta.url there is the build machine's path.
+const WORKER_SOURCE = `(${workerMain.toString()})(${runOps.toString()})`;
+
+export interface PoolOptions {
+  /** Files (or megabytes of file data, counted 1:1) after which workers start; 0: from the first. */
+  parallelFrom?: number;
+  /** Worker threads; default: one per core, 2 to 4. */
+  workers?: number;
+  /** Makes waiting calls reject at once with its reason. */
+  signal?: AbortSignal;
+}
+
+/** Files and bytes below which an archive is written on the main thread (a worker costs ~4 ms to start). */
+const PARALLEL_FROM = 64;
+/** Shared buffer for file data on its way to the workers. */
+const RING = 4 << 20;
+/** Operations (array slots) waiting or in flight at most: bounds memory for archives of many empty files. */
+const MAX_OPS = 1 << 18;
+/** A barrier gives up on workers that finished nothing for this long. */
+const STUCK_MS = 60_000;
+
+interface PoolWorker {
+  worker: Worker;
+  /** Its slot in the shared counters: batches it has finished. */
+  slot: number;
+  posted: number;
+  /** Operations not sent yet. */
+  queue: unknown[];
+  /** Operations (array slots) queued or sent and not yet done. */
+  load: number;
+  /** The size of each batch sent and not yet done, in order. */
+  batches: number[];
+}
+
+/**
+ * Carries out the extractor's file operations, in the order it asks for them,
+ * on the main thread or on worker threads. Between calls to write() the
+ * caller awaits ready(bytes); finish() waits for everything and reports the
+ * first failure; stop() ends the workers (closing any file they hold) and must
+ * be awaited before the directory is removed.
+ */
+export class WritePool {
+  private readonly open: Open = { fd: -1 };
+  private readonly parallelFrom: number;
+  private readonly size: number;
+  private workers: PoolWorker[] = [];
+  private ring: Uint8Array | null = null;
+  private ctl: Int32Array | null = null;
+  private url: string | null = null;
+  /** Ring bytes handed out and released, counted from the start (a position is `count % RING`). */
+  private head = 0;
+  private tail = 0;
+  /** Each sending of batches: the ring position it covers and how many of its batches are unfinished. */
+  private readonly sends: { id: number; end: number; pending: number; ops: number }[] = [];
+  private nextSend = 0;
+  private inFlightOps = 0;
+  private current: PoolWorker | null = null;
+  /** Which worker makes the entries of each directory (ownerOf). */
+  private readonly owners = new Map<string, PoolWorker>();
+  private lastDir = "";
+  private lastOwner: PoolWorker | null = null;
+  /** Files, and bytes of file data, written on the main thread so far. */
+  private seen = 0;
+  private bytes = 0;
+  private failure: Error | null = null;
+  private wake: (() => void) | null = null;
+  private readonly signal: AbortSignal | undefined;
+  private readonly onAbort = () => this.fail(this.signal!.reason as Error);
+
+  constructor(opts: PoolOptions = {}) {
+    this.parallelFrom = opts.parallelFrom ?? PARALLEL_FROM;
+    this.size = opts.workers ?? Math.min(4, Math.max(2, availableParallelism()));
+    this.signal = opts.signal;
+    this.signal?.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  /** A directory; mode as for mkdir(2). */
+  mkdir(path: string, mode: number): void {
+    this.run(this.ownerOf(path), [MKDIR, path, mode]);
+  }
+
+  openFile(path: string, mode: number): void {
+    if (!this.ring && this.seen + this.bytes / (1 << 20) >= this.parallelFrom) this.start();
+    this.seen++;
+    this.current = this.ownerOf(path);
+    this.run(this.current, [OPEN, path, mode]);
+  }
+
+  /** Appends to the open file. */
+  write(bytes: Uint8Array): void {
+    if (!this.current) {
+      this.bytes += bytes.length;
+      runOps(fs, dirname, bytes, [WRITE, 0, bytes.length], this.open, never);
+      return;
+    }
+    let at = this.head % RING;
+    if (at + bytes.length > RING) {
+      this.head += RING - at; // the rest of the lap stays unused
+      at = 0;
+    }
+    this.ring!.set(bytes, at);
+    this.head += bytes.length;
+    this.current.queue.push(WRITE, at, bytes.length);
+    this.current.load += 3;
+  }
+
+  closeFile(mtime: Date | undefined): void {
+    this.run(this.current, [CLOSE, mtime ? mtime.getTime() / 1000 : -1]);
+    this.current = null;
+  }
+
+  symlink(path: string, target: string): void {
+    this.run(this.ownerOf(path), [SYMLINK, path, target]);
+  }
+
+  /** A hard link to `target`, which must be complete: after everything asked for so far. */
+  link(target: string, path: string): void {
+    this.drain();
+    fs.linkSync(target, path);
+  }
+
+  /** Removes what earlier members made at `path`: after everything asked for so far. */
+  remove(path: string): void {
+    this.drain();
+    fs.rmSync(path, { recursive: true, force: true });
+  }
+
+  /** Resolves once the ring has room for `bytes` more, having sent what is queued. Rejects with a worker's failure. */
+  async ready(bytes: number): Promise<void> {
+    this.send();
+    for (;;) {
+      if (this.failure) throw this.failure;
+      // A write may waste the rest of a lap: room for twice what is asked.
+      if (RING - (this.head - this.tail) >= 2 * bytes && this.inFlightOps < MAX_OPS) return;
+      await this.progress();
+    }
+  }
+
+  /** Waits for every operation; rejects with the first failure. */
+  async finish(): Promise<void> {
+    this.send();
+    while (this.sends.length > 0 && !this.failure) await this.progress();
+    if (this.failure) throw this.failure;
+  }
+
+  /** Ends the workers; a file one holds open is closed first. Never rejects. */
+  async stop(): Promise<void> {
+    this.signal?.removeEventListener("abort", this.onAbort);
+    if (this.open.fd >= 0) {
+      fs.closeSync(this.open.fd);
+      this.open.fd = -1;
+    }
+    if (!this.ctl) return;
+    Atomics.store(this.ctl, 0, 1);
+    const deadline = Date.now() + 5000;
+    while (this.sends.length > 0 && Date.now() < deadline) await this.progress(deadline - Date.now());
+    for (const w of this.workers) w.worker.terminate();
+    this.workers = [];
+    if (this.url) URL.revokeObjectURL(this.url);
+  }
+
+  /** The worker that makes what goes in `path`'s directory (see the top), or null while the main thread does the writing. */
+  private ownerOf(path: string): PoolWorker | null {
+    if (this.workers.length === 0) return null;
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    if (dir === this.lastDir) return this.lastOwner!;
+    let owner = this.owners.get(dir);
+    if (!owner) {
+      owner = this.workers.reduce((a, b) => (b.load < a.load ? b : a));
+      this.owners.set(dir, owner);
+    }
+    this.lastDir = dir;
+    this.lastOwner = owner;
+    return owner;
+  }
+
+  private run(worker: PoolWorker | null, op: unknown[]): void {
+    if (worker) {
+      worker.queue.push(...op);
+      worker.load += op.length;
+    } else runOps(fs, dirname, EMPTY, op, this.open, never);
+  }
+
+  private start(): void {
+    const ring = new SharedArrayBuffer(RING);
+    const ctl = new SharedArrayBuffer(4 * (this.size + 1));
+    this.ring = new Uint8Array(ring);
+    this.ctl = new Int32Array(ctl);
+    // Workers load their code asynchronously: the URL lives until stop().
+    this.url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
+    for (let i = 0; i < this.size; i++) {
+      const worker = new Worker(this.url);
+      const w: PoolWorker = { worker, slot: i + 1, posted: 0, queue: [], load: 0, batches: [] };
+      worker.onmessage = (ev: MessageEvent) => this.onDone(w, ev.data as { id: number; error?: { message: string; code?: string } });
+      worker.onerror = (ev) => this.fail(new Error(`a file-writing thread failed: ${ev.message}`));
+      worker.postMessage({ ring, ctl, slot: w.slot });
+      this.workers.push(w);
+    }
+  }
+
+  /** Sends each worker its queued operations, as one sending. */
+  private send(): void {
+    const send = { id: this.nextSend++, end: this.head, pending: 0, ops: 0 };
+    for (const w of this.workers) {
+      if (w.queue.length === 0) continue;
+      w.worker.postMessage({ id: send.id, ops: w.queue });
+      send.ops += w.queue.length;
+      w.batches.push(w.queue.length);
+      w.queue = [];
+      w.posted++;
+      send.pending++;
+    }
+    if (send.pending === 0) return;
+    this.inFlightOps += send.ops;
+    this.sends.push(send);
+  }
+
+  private onDone(w: PoolWorker, m: { id: number; error?: { message: string; code?: string } }): void {
+    if (m.error) this.fail(Object.assign(new Error(m.error.message), { code: m.error.code }));
+    w.load -= w.batches.shift() ?? 0;
+    const send = this.sends.find((s) => s.id === m.id);
+    if (send) send.pending--;
+    // Ring space comes back in order: up to the last sending finished along with all before it.
+    while (this.sends.length > 0 && this.sends[0].pending === 0) {
+      const done = this.sends.shift()!;
+      this.tail = done.end;
+      this.inFlightOps -= done.ops;
+    }
+    this.wakeUp();
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    this.wakeUp();
+  }
+
+  private wakeUp(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  private progress(ms = STUCK_MS): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * Blocks until every worker has run everything sent to it: the main thread
+   * then sees every earlier member on disk. Rare (hard links, a member
+   * replacing another), so waiting synchronously keeps the extractor simple.
+   */
+  private drain(): void {
+    this.send();
+    for (const w of this.workers) {
+      let seen = Atomics.load(this.ctl!, w.slot);
+      let since = Date.now();
+      while (seen < w.posted) {
+        Atomics.wait(this.ctl!, w.slot, seen, 1000);
+        const now = Atomics.load(this.ctl!, w.slot);
+        if (now !== seen) since = Date.now();
+        else if (Date.now() - since > STUCK_MS) throw new ArchiveError(`a file-writing thread finished nothing for ${STUCK_MS / 1000} s`);
+        seen = now;
+      }
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+const never = () => false;

@@ -1,0 +1,50 @@
+// Cache uploads that run while the build goes on. A nested task the toplevel
+// serves in its own process (nested-server.ts) hands its upload here once its
+// outputs' metadata is taken, and its caller carries on at once: compressing
+// and sending the archive overlaps with the next tasks. The toplevel waits
+// for what is still running before its build ends — for at most
+// TASKRUNNER_UPLOAD_WAIT_SECONDS, then stops the rest and says so in one line
+// — and a signal to the toplevel stops them all (each says so in one line):
+// the store keeps no temporary file and no multipart upload.
+
+/** The reason uploads are stopped when the build's end has waited long enough: the toplevel says it once for all. */
+export class WaitedTooLong extends Error {}
+
+/** One upload: resolves when it is done, whatever its outcome (it reports its own faults). */
+export type Upload = (signal: AbortSignal) => Promise<void>;
+
+export class BackgroundUploads {
+  private readonly running = new Map<Promise<void>, string>();
+  private readonly controller = new AbortController();
+
+  /** Starts `upload` for `job` now. */
+  add(job: string, upload: Upload): void {
+    const done: Promise<void> = upload(this.controller.signal)
+      .catch(() => {}) // an upload reports its own failures; this only keeps the set honest
+      .finally(() => this.running.delete(done));
+    this.running.set(done, job);
+  }
+
+  /** Stops every upload (a signal came, or the wait is over). */
+  abort(reason: Error): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  /**
+   * Waits for the uploads still running, at most `ms`; then stops them and
+   * waits for them to clean up. Returns the jobs whose uploads were cut short.
+   */
+  async settle(ms: number): Promise<string[]> {
+    if (this.running.size === 0) return [];
+    let timer: Timer | undefined;
+    const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), ms)));
+    const all = () => Promise.all([...this.running.keys()]);
+    const result = await Promise.race([all(), timeout]);
+    clearTimeout(timer);
+    if (result !== "timeout") return [];
+    const cut = [...new Set(this.running.values())];
+    this.abort(new WaitedTooLong(`the build's end waited ${ms / 1000} s for it`));
+    await all();
+    return cut;
+  }
+}

@@ -1,0 +1,104 @@
+// Restores through the write pool (src/cache/write-pool.ts) as a restore uses
+// it by default: small archives on the main thread, larger ones handed to
+// worker threads part-way. The contract suite (cache-store.test.ts) runs every
+// case on the workers from the first file; here: the switch, a file system
+// error inside a worker, and a stop in the middle — each leaving no
+// descriptor open and no worker running.
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { Header, Pax } from "tar";
+import { unpackArchive } from "../../src/cache/archive";
+import { restoreInto } from "../../src/cache/restore";
+import { removeScratch, scratch } from "../fakes/cache-backends";
+import { forgeArchive, type ForgedEntry } from "../fakes/trees";
+
+afterAll(() => removeScratch());
+
+/** This process's descriptors open on files under `dir` (a worker, or a failure, left one open). */
+function openIn(dir: string): string[] {
+  const targets: string[] = [];
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      targets.push(readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // closed between the listing and the look
+    }
+  }
+  return targets.filter((t) => t.startsWith(dir));
+}
+
+/** 40 directories of 10 files, then what needs every earlier member on disk: hard links, a replaced member. */
+function bigArchive(): { archive: Buffer; entries: ForgedEntry[] } {
+  const entries: ForgedEntry[] = [{ path: "out/", type: "Directory" }];
+  for (let d = 0; d < 40; d++) {
+    entries.push({ path: `out/d${d}/`, type: "Directory", mode: d === 7 ? 0o700 : 0o755 });
+    for (let f = 0; f < 10; f++) entries.push({ path: `out/d${d}/f${f}.js`, body: `module.exports = ${d * 10 + f};\n`.repeat(f * 40 + 1), mode: f === 3 ? 0o755 : 0o644 });
+  }
+  entries.push(
+    { path: "out/d39/link-to-d0-f1", type: "Link", linkpath: "out/d0/f1.js" },
+    { path: "out/implied/deeper/file.txt", body: "its directories are not members\n" },
+    { path: "out/d1/f2.js", body: "a later member replaces the earlier one\n" },
+    { path: "out/d2", type: "SymbolicLink", linkpath: "d1" },
+  );
+  return { archive: forgeArchive(entries), entries };
+}
+
+test("an archive of 400 files: the first 64 on the main thread, the rest on workers; every member as archived", async () => {
+  const dir = join(scratch(), "tree");
+  mkdirSync(dir);
+  await unpackArchive(Readable.from([bigArchive().archive]), dir);
+  expect(readFileSync(join(dir, "out/d0/f0.js"), "utf8")).toBe("module.exports = 0;\n");
+  expect(readFileSync(join(dir, "out/d38/f9.js"), "utf8")).toBe("module.exports = 389;\n".repeat(361));
+  expect(statSync(join(dir, "out/d38/f3.js")).mode & 0o777).toBe(0o755);
+  expect(statSync(join(dir, "out/d39/link-to-d0-f1")).ino).toBe(statSync(join(dir, "out/d0/f1.js")).ino);
+  expect(readFileSync(join(dir, "out/implied/deeper/file.txt"), "utf8")).toBe("its directories are not members\n");
+  expect(readFileSync(join(dir, "out/d1/f2.js"), "utf8")).toBe("a later member replaces the earlier one\n");
+  expect(readlinkSync(join(dir, "out/d2"))).toBe("d1");
+  expect(readdirSync(join(dir, "out/d20")).sort()).toEqual(Array.from({ length: 10 }, (_, f) => `f${f}.js`).sort());
+  expect(statSync(join(dir, "out/d5/f5.js")).mtime.getTime()).toBe(statSync(join(dir, "out/d0/f0.js")).mtime.getTime());
+  expect(openIn(dir)).toEqual([]);
+});
+
+test("a file the file system refuses, inside a worker: the restore fails with its error, the root is untouched, nothing stays open", async () => {
+  const { entries } = bigArchive();
+  // A 300-byte name (in a pax header): ENAMETOOLONG from open(2), on a worker, after the switch.
+  const long = `out/d30/${"n".repeat(300)}.js`;
+  const blocks = [Bun.zstdDecompressSync(forgeArchive(entries.slice(0, 300), { endMarker: false }))];
+  blocks.push(new Pax({ path: long }).encode());
+  const h = new Header({ path: long.slice(0, 99), type: "File", mode: 0o644, size: 1, mtime: new Date(0) });
+  h.encode();
+  blocks.push(h.block!, Buffer.from("x"), Buffer.alloc(511), Buffer.alloc(1024));
+  const archive = Bun.zstdCompressSync(Buffer.concat(blocks.map((b) => Buffer.from(b))));
+  const root = join(scratch(), "root");
+  mkdirSync(join(root, "out"), { recursive: true });
+  const failed = restoreInto(Readable.from([archive]), root, { outputs: ["out"], stagingParents: [] });
+  await expect(failed).rejects.toThrow("ENAMETOOLONG");
+  expect(readdirSync(root)).toEqual(["out"]);
+  expect(readdirSync(join(root, "out"))).toEqual([]);
+  expect(openIn(root)).toEqual([]);
+});
+
+test("stopped in the middle (the signal aborts): rejects at once, the staging folder goes, nothing stays open", async () => {
+  const { archive } = bigArchive();
+  const raw = Buffer.from(Bun.zstdDecompressSync(archive));
+  const root = join(scratch(), "root");
+  const staging = join(scratch(), "staging");
+  mkdirSync(staging);
+  const controller = new AbortController();
+  // The first 100 KB of the tar, then nothing until the signal: the extraction waits with files written.
+  async function* slow() {
+    yield Bun.zstdCompressSync(raw.subarray(0, 200 * 512));
+    await new Promise((r) => controller.signal.addEventListener("abort", r));
+  }
+  const restoring = restoreInto(Readable.from(slow()), root, { stagingParents: [staging], signal: controller.signal, parallelFrom: 0 });
+  await new Promise((r) => setTimeout(r, 300));
+  const t = performance.now();
+  controller.abort(new Error("interrupted"));
+  await expect(restoring).rejects.toThrow();
+  expect(performance.now() - t).toBeLessThan(5000);
+  expect(readdirSync(staging)).toEqual([]);
+  expect(existsSync(join(root, "out"))).toBe(false);
+  expect(openIn(staging)).toEqual([]);
+});
