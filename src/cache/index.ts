@@ -76,7 +76,7 @@ export function openRemoteCache(config: Config, log: Log, buildDir: string, limi
   const { bucket } = config.s3;
   let store: ObjectStore;
   if (config.remoteCacheDir) {
-    store = new FsStore(config.remoteCacheDir);
+    store = new FsStore(config.remoteCacheDir, (m) => log.debug(m));
     if (bucket) log.debug(`TASKRUNNER_REMOTE_CACHE_DIR and TASKRUNNER_REMOTE_CACHE_BUCKET are both set; using the directory ${config.remoteCacheDir}`);
   } else if (bucket) {
     store = new S3Store({ ...config.s3, bucket }, lim, (m) => log.debug(m));
