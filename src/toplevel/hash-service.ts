@@ -12,8 +12,16 @@
 // with this process's rights: only its own user may connect. A socket's mode
 // follows the umask (under `umask 000` anyone could), so it lives in a
 // directory made for it, mode 0700, which must not exist before.
+//
+// A socket's path may hold ~100 bytes, and a state directory on a CI runner
+// (/home/runner/work/<repo>/<repo>/…) makes a longer one. Both sides then
+// name it through an open descriptor of its directory, /proc/self/fd/N/hash.sock:
+// the kernel follows the descriptor to the same 0700 directory, with the
+// same permission checks (an abstract socket, which needs no path, has no
+// permissions at all). Only where /proc is missing does the service not start.
 import { hashInputs, type HashResult } from "../hash";
 import type { Env } from "../config";
+import { closeSync, existsSync, openSync } from "node:fs";
 import { errnoText, mkdir, removeFile } from "../sys/libc";
 import { gitVariable, processEnvironmentDifference, processVariables } from "./process-env";
 import { describeError } from "../sys/errors";
@@ -38,8 +46,8 @@ type Answer = HashResult | { ok: false; error: "unsupported"; reason: string };
  */
 export function serveHashing(dir: string, env: Env, debug: (m: string) => void): { path: string; stop(): void } | null {
   const path = `${dir}/hash.sock`;
-  if (path.length > MAX_PATH) {
-    debug(`hash service not started: its socket path ${path} is longer than a socket's ${MAX_PATH} bytes`);
+  if (tooLong(path) && !existsSync(PROC_FDS)) {
+    debug(`hash service not started: its socket path ${path} is longer than a socket's ${MAX_PATH} bytes, and there is no ${PROC_FDS} to shorten it`);
     return null;
   }
   const made = mkdir(dir, 0o700);
@@ -57,10 +65,12 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
     if (difference) return { ok: false, error: "unsupported", reason: difference };
     return hashInputs(req.cwd, req.pathspecs, req.raw);
   };
+  let address: SocketAddress | null = null;
   try {
+    address = socketAddress(path);
     const buffers = new WeakMap<object, string>();
     const server = Bun.listen({
-      unix: path,
+      unix: address.name,
       socket: {
         data(socket, data) {
           const text = (buffers.get(socket) ?? "") + data.toString();
@@ -88,7 +98,36 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
   } catch (e) {
     debug(`hash service not started: ${describeError(e)}`);
     return null;
+  } finally {
+    address?.close(); // bound: the socket stays in the directory
   }
+}
+
+const PROC_FDS = "/proc/self/fd";
+
+function tooLong(path: string): boolean {
+  return Buffer.byteLength(path) > MAX_PATH;
+}
+
+interface SocketAddress {
+  /** What to bind or connect to. */
+  name: string;
+  /** Once bound or connected (again is harmless). */
+  close(): void;
+}
+
+/** path itself, or when it is too long for a socket, the same file through an open descriptor of its directory. */
+function socketAddress(path: string): SocketAddress {
+  if (!tooLong(path)) return { name: path, close() {} };
+  const slash = path.lastIndexOf("/");
+  const fd = openSync(path.slice(0, slash) || "/", "r");
+  let open = true;
+  const close = () => {
+    // Once only: a second close could close a descriptor the number was given to since.
+    if (open) closeSync(fd);
+    open = false;
+  };
+  return { name: `${PROC_FDS}/${fd}${path.slice(slash)}`, close };
 }
 
 /** The toplevel's answer, or why the caller should hash by itself. */
@@ -103,10 +142,17 @@ export async function hashViaService(
   const req: Request = { cwd, pathspecs, raw, env: processVariables(env) };
   const git = gitVariable(req.env);
   if (git) return { declined: `this task has ${git} set, which git reads` };
+  let address: SocketAddress;
+  try {
+    address = socketAddress(path);
+  } catch (e) {
+    return { declined: `cannot open the directory of ${path} (${describeError(e)})` };
+  }
   return new Promise((resolve) => {
     let text = "";
     let settled = false;
     const done = (v: HashResult | { declined: string }) => {
+      address.close();
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -114,9 +160,10 @@ export async function hashViaService(
     };
     const timer = setTimeout(() => done({ declined: `no answer within ${timeoutMs / 1000} s` }), timeoutMs);
     Bun.connect({
-      unix: path,
+      unix: address.name,
       socket: {
         open(socket) {
+          address.close(); // connected
           socket.write(`${JSON.stringify(req)}\n`);
         },
         data(_socket, data) {
