@@ -20,7 +20,7 @@ import { dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
-import { StoreError, type ObjectStore } from "./store";
+import { StoreError, type ObjectStore, type PutOptions } from "./store";
 import { describeError } from "../sys/errors";
 import { isInside } from "../sys/paths";
 
@@ -50,7 +50,19 @@ export class FsStore implements ObjectStore {
     return this.read(key, async (path) => (await open(path, "r")).createReadStream({ highWaterMark: 1 << 20 }));
   }
 
-  async put(key: string, body: Readable): Promise<void> {
+  async put(key: string, body: Readable, opts: PutOptions = {}): Promise<void> {
+    const { signal } = opts;
+    const stop = () => body.destroy(signal?.reason); // the temporary file goes with the failed write
+    signal?.throwIfAborted();
+    signal?.addEventListener("abort", stop, { once: true });
+    try {
+      await this.write(key, body);
+    } finally {
+      signal?.removeEventListener("abort", stop);
+    }
+  }
+
+  private async write(key: string, body: Readable): Promise<void> {
     const path = await this.path(key);
     await this.atomically(path, async (tmp) => {
       // Only the write side is the store's fault (a full or read-only disk);
