@@ -242,3 +242,39 @@ test("with a 200-character state directory path, a nested taskrunner process has
     s.cleanup();
   }
 });
+
+// A nested task's hashing may run git where the toplevel is (served inside it,
+// or asked of its hashing service by a nested process); the reference route's
+// `git add` writes objects into the repository (.git/objects/xx/, made 0777 & ~umask):
+// they must get the caller's umask, not the toplevel's.
+for (const [route, env] of [
+  ["served inside the toplevel", {}],
+  ["a nested process asking the toplevel's hashing service", { TASKRUNNER_NESTED_PROCESSES: "1" }],
+] as const) {
+  test(`git objects written while hashing a nested task get the caller's umask (${route})`, async () => {
+    const s = scratch("hash-umask");
+    try {
+      // core.trustctime=false sends hashing the reference way (git add + write-tree).
+      const setup = "git init -q && git config core.trustctime false && mkdir in && echo a > in/a && git add . && git -c user.name=t -c user.email=t@t commit -qm i && echo 'new, untracked' > in/new && git hash-object in/new";
+      const blob = Bun.spawnSync(["bash", "-ec", setup], { cwd: s.work }).stdout.toString().trim();
+      const objects = join(s.work, ".git", "objects", blob.slice(0, 2));
+      expect(existsSync(objects)).toBe(false);
+      // GIT_* variables would keep the service from answering (git reads them).
+      s.env = Object.fromEntries(Object.entries(s.env).filter(([k]) => !k.startsWith("GIT_")));
+      const p = Bun.spawn(["bash", "-c", 'umask 022; exec "$@"', "umask", BINARY, "-n", "top", "bash", "-c", "umask 077; taskrunner -n child bash -c 'snapshot in; echo hashed'"], {
+        cwd: s.work,
+        env: { ...s.env, ...env, TASKRUNNER_DEBUG: "1" },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+      expect(code).toBe(0);
+      // (The service does not pass on why it hashed the reference way.)
+      if (route === "served inside the toplevel") expect(stderr).toContain("[child] debug | Hashing the reference way: config core.trustctime");
+      else expect(stderr).toContain("[child] debug | Inputs hashed by the toplevel's hashing service");
+      expect(statSync(objects).mode & 0o777).toBe(0o700);
+    } finally {
+      s.cleanup();
+    }
+  });
+}

@@ -8,7 +8,8 @@ import { closeFd, createFile, errnoText, isOpenFd, writeAll } from "../sys/libc"
 import { Interruption, signalNumber } from "../sys/signals";
 import { parseRequest, Reply, requestErrorLines } from "../controller/protocol";
 import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult } from "../state/layout";
-import { spawnTask, withUmask, NESTED_SERVER_VARIABLES, type SpawnedTask } from "../task/process";
+import { spawnTask, NESTED_SERVER_VARIABLES, type SpawnedTask } from "../task/process";
+import { withUmask } from "../sys/umask";
 import { SnapshotSession } from "../snapshot/session";
 import { TaskRecorder } from "../trace/recorder";
 import { endOfBuild } from "./build-end";

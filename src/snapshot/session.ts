@@ -168,7 +168,7 @@ export class SnapshotSession {
       ctx.out.say({ kind: "hash-service-declined", reason: viaService.declined });
     }
     const { hashInputs } = await git();
-    return hashInputs(ctx.cwd, args.fileInputs, raw, { onFallback: (reason) => ctx.out.say({ kind: "reference-hashing", reason }) });
+    return hashInputs(ctx.cwd, args.fileInputs, raw, { umask: ctx.umask, onFallback: (reason) => ctx.out.say({ kind: "reference-hashing", reason }) });
   }
 
   /**

@@ -21,22 +21,6 @@ export interface SpawnedTask {
   responseFd: number; // our end of the response channel (write)
 }
 
-/**
- * Runs spawn (which starts a child process, synchronously) under umask, when
- * given: a nested task served inside the toplevel, and its post-unpack
- * commands, get their caller's umask, not the toplevel's. Safe because
- * nothing else runs in this process between setting and restoring it.
- */
-export function withUmask<T>(umask: number | null, spawn: () => T): T {
-  if (umask === null) return spawn();
-  const previous = process.umask(umask);
-  try {
-    return spawn();
-  } finally {
-    process.umask(previous);
-  }
-}
-
 export type SpawnOutcome = { kind: "spawned"; task: SpawnedTask } | { kind: "failed"; message: string; exitCode: number };
 
 export function spawnTask(opts: {

@@ -32,6 +32,8 @@ interface Request {
   raw: string[];
   /** The caller's processVariables. */
   env: Record<string, string>;
+  /** The caller's umask: git may write objects for it (hash/reference.ts). */
+  umask?: number;
 }
 
 const MAX_PATH = 100; // sun_path is 104–108 bytes
@@ -63,7 +65,8 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
     if (git) return { ok: false, error: "unsupported", reason: `the toplevel has ${git} set, which git reads` };
     const difference = processEnvironmentDifference(req.env, own);
     if (difference) return { ok: false, error: "unsupported", reason: difference };
-    return hashInputs(req.cwd, req.pathspecs, req.raw);
+    const umask = Number.isInteger(req.umask) && req.umask! >= 0 && req.umask! <= 0o777 ? req.umask! : null;
+    return hashInputs(req.cwd, req.pathspecs, req.raw, { umask });
   };
   let address: SocketAddress | null = null;
   try {
@@ -139,7 +142,7 @@ export async function hashViaService(
   raw: string[],
   timeoutMs = 5000,
 ): Promise<HashResult | { declined: string }> {
-  const req: Request = { cwd, pathspecs, raw, env: processVariables(env) };
+  const req: Request = { cwd, pathspecs, raw, env: processVariables(env), umask: process.umask() };
   const git = gitVariable(req.env);
   if (git) return { declined: `this task has ${git} set, which git reads` };
   let address: SocketAddress;
