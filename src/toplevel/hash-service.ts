@@ -65,8 +65,9 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
     if (git) return { ok: false, error: "unsupported", reason: `the toplevel has ${git} set, which git reads` };
     const difference = processEnvironmentDifference(req.env, own);
     if (difference) return { ok: false, error: "unsupported", reason: difference };
-    const umask = Number.isInteger(req.umask) && req.umask! >= 0 && req.umask! <= 0o777 ? req.umask! : null;
-    return hashInputs(req.cwd, req.pathspecs, req.raw, { umask });
+    const { umask } = req;
+    const valid = typeof umask === "number" && Number.isInteger(umask) && umask >= 0 && umask <= 0o777;
+    return hashInputs(req.cwd, req.pathspecs, req.raw, { umask: valid ? umask : null });
   };
   let address: SocketAddress | null = null;
   try {
