@@ -21,8 +21,7 @@
 // permissions at all). Only where /proc is missing does the service not start.
 import { hashInputs, type HashResult } from "../hash";
 import type { Env } from "../config";
-import { closeSync, existsSync, openSync } from "node:fs";
-import { errnoText, mkdir, removeFile } from "../sys/libc";
+import { closeFd, errnoText, mkdir, openDirectory, pathExists, removeFile } from "../sys/libc";
 import { gitVariable, processEnvironmentDifference, processVariables } from "./process-env";
 import { describeError } from "../sys/errors";
 
@@ -48,7 +47,7 @@ type Answer = HashResult | { ok: false; error: "unsupported"; reason: string };
  */
 export function serveHashing(dir: string, env: Env, debug: (m: string) => void): { path: string; stop(): void } | null {
   const path = `${dir}/hash.sock`;
-  if (tooLong(path) && !existsSync(PROC_FDS)) {
+  if (tooLong(path) && !pathExists(PROC_FDS)) {
     debug(`hash service not started: its socket path ${path} is longer than a socket's ${MAX_PATH} bytes, and there is no ${PROC_FDS} to shorten it`);
     return null;
   }
@@ -124,11 +123,13 @@ interface SocketAddress {
 function socketAddress(path: string): SocketAddress {
   if (!tooLong(path)) return { name: path, close() {} };
   const slash = path.lastIndexOf("/");
-  const fd = openSync(path.slice(0, slash) || "/", "r");
+  const dir = path.slice(0, slash) || "/";
+  const fd = openDirectory(dir);
+  if (fd < 0) throw new Error(`cannot open ${dir}: ${errnoText(-fd)}`);
   let open = true;
   const close = () => {
     // Once only: a second close could close a descriptor the number was given to since.
-    if (open) closeSync(fd);
+    if (open) closeFd(fd);
     open = false;
   };
   return { name: `${PROC_FDS}/${fd}${path.slice(slash)}`, close };
@@ -150,7 +151,7 @@ export async function hashViaService(
   try {
     address = socketAddress(path);
   } catch (e) {
-    return { declined: `cannot open the directory of ${path} (${describeError(e)})` };
+    return { declined: describeError(e) };
   }
   return new Promise((resolve) => {
     let text = "";
