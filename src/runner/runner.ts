@@ -154,7 +154,7 @@ async function runTaskBody(
   if (isToplevel) {
     const { startServices } = await import("../toplevel/services");
     // The services run nested tasks through runLocked, as this process runs its own.
-    const started = startServices(host, runLocked, config, env, (m) => out.debug(m));
+    const started = startServices(host, runLocked, config, env, (m) => out.debug(m), interruption);
     Object.assign(taskEnv, started.env);
     services = started;
   } else if (!host.inToplevelProcess) {
