@@ -278,3 +278,25 @@ for (const [route, env] of [
     }
   });
 }
+
+// Descriptors 60 to 64 go to every task (task/process.ts): under a low open-files
+// limit Bun cannot hand them over, and said only "EINVAL: invalid argument, fcntl".
+test("an open-files limit too low for the task's descriptors: one error line saying which limit and what to do, exit 126", async () => {
+  const s = scratch("nofile");
+  try {
+    const p = Bun.spawn(["bash", "-c", 'ulimit -n 64 && exec "$@"', "limit", BINARY, "-n", "job", "bash", "-c", "echo ran"], {
+      cwd: s.work,
+      env: { ...s.env, TASKRUNNER_DISABLE_TIMESTAMPS: "1" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    expect({ stdout, stderr, code }).toEqual({
+      stdout: "",
+      stderr: '[job] error | cannot run "bash": the open-files limit (ulimit -n 64) is too low: taskrunner hands a task descriptors 60 to 64 besides its own; raise it to 128 or more (ulimit -n 1024)\n',
+      code: 126,
+    });
+  } finally {
+    s.cleanup();
+  }
+});
