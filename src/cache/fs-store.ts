@@ -130,7 +130,8 @@ export class FsStore implements ObjectStore {
     } catch (e) {
       throw new StoreError(`cannot create ${dirname(path)}: ${describeError(e)}`, { cause: e });
     }
-    await this.sweep(dirname(path));
+    // Alongside the write, not before it: a directory of many archives takes a while to list.
+    const swept = this.sweep(dirname(path));
     const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
     try {
       await write(tmp);
@@ -140,6 +141,8 @@ export class FsStore implements ObjectStore {
     } catch (e) {
       await unlink(tmp).catch(() => {}); // it may never have been created
       throw e;
+    } finally {
+      await swept;
     }
   }
 
