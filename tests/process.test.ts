@@ -3,7 +3,7 @@ import { test, expect, beforeAll } from "bun:test";
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { BINARY, ensureBinary } from "./helpers/binary";
-import { scratch, taskrunner, runToEnd, waitFor } from "./helpers/run";
+import { endedText, scratch, taskrunner, taskrunnerAfter, runToEnd, waitFor } from "./helpers/run";
 import { createBuild } from "../src/state/layout";
 
 beforeAll(ensureBinary, 120_000);
@@ -192,12 +192,7 @@ for (const [what, stateDir] of [["", "state"], [", with a 200-character state di
         chmodSync(s.dir, 0o755); // as open to others as the default /tmp/taskrunner
         const state = join(s.dir, stateDir);
         const task = `echo "$_taskrunner_hash_service" > socket.tmp && mv socket.tmp socket; while [ ! -e go ]; do sleep 0.05; done`;
-        const p = Bun.spawn(["bash", "-c", 'umask 000; exec "$@"', "umask", BINARY, "-n", "top", "bash", "-c", task], {
-          cwd: s.work,
-          env: { ...s.env, TASKRUNNER_STATE_DIRECTORY: state },
-          stdout: "pipe",
-          stderr: "pipe",
-        });
+        const p = taskrunnerAfter("umask 000", s, ["-n", "top", "bash", "-c", task], { TASKRUNNER_STATE_DIRECTORY: state });
         await waitFor(() => existsSync(join(s.work, "socket")));
         const socket = readFileSync(join(s.work, "socket"), "utf8").trim();
         expect(socket).toStartWith(join(state, "builds"));
@@ -261,13 +256,8 @@ for (const [route, env] of [
       expect(existsSync(objects)).toBe(false);
       // GIT_* variables would keep the service from answering (git reads them).
       s.env = Object.fromEntries(Object.entries(s.env).filter(([k]) => !k.startsWith("GIT_")));
-      const p = Bun.spawn(["bash", "-c", 'umask 022; exec "$@"', "umask", BINARY, "-n", "top", "bash", "-c", "umask 077; taskrunner -n child bash -c 'snapshot in; echo hashed'"], {
-        cwd: s.work,
-        env: { ...s.env, ...env, TASKRUNNER_DEBUG: "1" },
-        stdout: "pipe",
-        stderr: "pipe",
-      });
-      const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+      const script = "umask 077; taskrunner -n child bash -c 'snapshot in; echo hashed'";
+      const { stderr, code } = await endedText(taskrunnerAfter("umask 022", s, ["-n", "top", "bash", "-c", script], { ...env, TASKRUNNER_DEBUG: "1" }));
       expect(code).toBe(0);
       // (The service does not pass on why it hashed the reference way.)
       if (route === "served inside the toplevel") expect(stderr).toContain("[child] debug | Hashing the reference way: config core.trustctime");
@@ -284,13 +274,7 @@ for (const [route, env] of [
 test("an open-files limit too low for the task's descriptors: one error line saying which limit and what to do, exit 126", async () => {
   const s = scratch("nofile");
   try {
-    const p = Bun.spawn(["bash", "-c", 'ulimit -n 64 && exec "$@"', "limit", BINARY, "-n", "job", "bash", "-c", "echo ran"], {
-      cwd: s.work,
-      env: { ...s.env, TASKRUNNER_DISABLE_TIMESTAMPS: "1" },
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    const { stdout, stderr, code } = await endedText(taskrunnerAfter("ulimit -n 64", s, ["-n", "job", "bash", "-c", "echo ran"], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" }));
     expect({ stdout, stderr, code }).toEqual({
       stdout: "",
       stderr: '[job] error | cannot run "bash": the open-files limit (ulimit -n 64) is too low: taskrunner hands a task descriptors 60 to 64 besides its own; raise it to 128 or more (ulimit -n 1024)\n',
