@@ -2,7 +2,7 @@
 import { test, expect, beforeAll } from "bun:test";
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { BINARY, ensureBinary } from "./helpers/binary";
+import { ensureBinary } from "./helpers/binary";
 import { endedText, scratch, taskrunner, taskrunnerAfter, runToEnd, waitFor } from "./helpers/run";
 import { createBuild } from "../src/state/layout";
 
