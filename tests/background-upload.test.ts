@@ -8,12 +8,13 @@
 // (partDelayMs); `b` waits for a file the test creates, or for the directory
 // store's temporary archive to appear.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary } from "./helpers/binary";
 import { endedText, INPUT_HASH, inputRepo, runToEnd, taskrunner, waitFor, type Scratch } from "./helpers/run";
 import { sh } from "./fakes/git-repo";
 import { fakeS3ForSuite } from "./fakes/s3";
+import { noTmpfs, withTmpfs } from "./helpers/mount";
 
 beforeAll(ensureBinary, 120_000);
 
@@ -188,6 +189,126 @@ describe("an output a later task changes while it is archived in the background"
       expect(r.code).toBe(0);
       expect(r.stderr).toMatch(/^\[a\] warn \| Remote cache not saved: .*\/out\/zz changed after the task ended/);
       expect(readdirSync(fsBundles(s))).toEqual([]);
+    }));
+});
+
+describe("faults of the store or of the toplevel during a background upload", () => {
+  test("directory store, kill -9 of the toplevel mid-upload: its temporary file is never taken for an archive, and a later save removes it once stale", () =>
+    inRepo("bg-kill-fs", async (s) => {
+      const env = fsEnv(s);
+      const p = build(s, `while [ ! -e ../go ]; do sleep 0.05; done`, { ...env, SIZE: "150000000" });
+      await waitFor(() => fsTemporary(s).length > 0, 60_000);
+      p.kill("SIGKILL");
+      await p.exited;
+      writeFileSync(join(s.dir, "go"), ""); // the orphaned b ends
+      const [left] = fsTemporary(s);
+      expect(left).toMatch(new RegExp(`^${ARCHIVE.replaceAll(".", "\\.")}\\.tmp-\\d+-[0-9a-f]{8}$`));
+      // Another machine: a plain miss, the task runs (the temporary file is not an archive).
+      sh(s.work, "rm -rf out");
+      const other = { ...s, env: { ...s.env, TASKRUNNER_STATE_DIRECTORY: join(s.dir, "state2") } };
+      const quiet = await finish(taskrunner(other, ["-n", "a", "bash", "-c", "snapshot input.txt -o out; mkdir out; echo ran"], env));
+      expect({ code: quiet.code, stdout: quiet.stdout, stderr: quiet.stderr }).toEqual({ code: 0, stdout: "[a] stdout | ran\n", stderr: "" });
+      // A save to the same directory, while the leftover is recent (it may be a live upload of another build): kept.
+      const save = (job: string) =>
+        finish(taskrunner(other, ["-n", job, "bash", "-c", "snapshot input.txt -o out; mkdir -p out; echo $RANDOM > out/f"], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1", TASKRUNNER_DEBUG: "1" }));
+      expect((await save("c")).code).toBe(0);
+      expect(fsTemporary(s)).toEqual([left]);
+      // Untouched for two hours: its writer is gone; the next save removes it and says so at debug level.
+      const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+      utimesSync(join(fsBundles(s), left), twoHoursAgo, twoHoursAgo);
+      const r = await save("d");
+      expect(r.code).toBe(0);
+      expect(fsTemporary(s)).toEqual([]);
+      expect(r.stderr).toContain(`[d] debug | Removed ${join(fsBundles(s), left)}: a temporary file no upload has written to for over 1 hour`);
+      expect(readdirSync(fsBundles(s)).sort()).toEqual([expect.stringMatching(/^c-.*\.tar\.zst$/), expect.stringMatching(/^d-.*\.tar\.zst$/)]);
+    }));
+
+  test("S3, kill -9 of the toplevel mid-upload: no object, a later build misses plainly and uploads", () =>
+    inRepo("bg-kill-s3", async (s) => {
+      const { bucket, env } = await s3Env(1500);
+      const p = build(s, `while [ ! -e ../go ]; do sleep 0.05; done`, { ...env, SIZE: "24000000" });
+      await waitFor(() => fake().pendingUploads(bucket).length > 0, 60_000);
+      p.kill("SIGKILL");
+      await p.exited;
+      writeFileSync(join(s.dir, "go"), "");
+      // The incomplete multipart upload stays until the bucket's lifecycle rule aborts it (README: "Remote cache"); it is no object.
+      expect(fake().pendingUploads(bucket)).toHaveLength(1);
+      expect(await fake().listKeys(bucket)).toEqual([]);
+      fake().pace(bucket, {});
+      sh(s.work, "rm -rf out");
+      const other = { ...s, env: { ...s.env, TASKRUNNER_STATE_DIRECTORY: join(s.dir, "state2") } };
+      const again = await finish(taskrunner(other, ["-n", "a", "bash", "-c", "snapshot input.txt -o out; mkdir out; echo ran"], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1" }));
+      expect({ code: again.code, stdout: again.stdout, stderr: again.stderr }).toEqual({ code: 0, stdout: "[a] stdout | ran\n", stderr: "" });
+      expect(await fake().listKeys(bucket)).toEqual([`taskrunner/bundles/${ARCHIVE}`]);
+    }));
+
+  test("S3 answering 500 to every upload: one warn line under the task's name, the build's output and exit code unchanged", () =>
+    inRepo("bg-s3-500", async (s) => {
+      const bucket = await fake().newBucket();
+      fake().pace(bucket, { failUploads: true });
+      const r = await finish(build(s, "echo b done", { ...fake().env(bucket), SIZE: "12000000" }));
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe("[a] stdout | made\n[b] stdout | b done\n");
+      expect(r.stderr).toMatch(/^\[a\] warn \| Remote cache not saved: upload to s3:\/\/.*\/taskrunner\/bundles\/a-.*\.tar\.zst failed: .*\n$/);
+      expect(fake().pendingUploads(bucket)).toEqual([]);
+      expect(await fake().listKeys(bucket)).toEqual([]);
+    }));
+
+  for (const [what, options, size] of [
+    ["full", "size=1m", "3000000"],
+    ["read-only", "ro", "1000"],
+  ] as const) {
+    test.skipIf(noTmpfs !== null)(`a directory store that is ${what}: one warn line under the task's name, no temporary file, exit code unchanged${noTmpfs ? ` (skipped: ${noTmpfs})` : ""}`, async () => {
+      const s = inputRepo(`bg-fs-${what}`);
+      try {
+        const store = join(s.dir, "store");
+        const script = `taskrunner -n top bash -c "$TOP"; echo "exit $?"; ls -A ${store}/taskrunner/bundles 2>/dev/null || true`;
+        const r = await withTmpfs(s, store, options, script, {
+          TASKRUNNER_SAVE_REMOTE_CACHE: "1",
+          TASKRUNNER_REMOTE_CACHE_DIR: store,
+          SIZE: size,
+          TOP: `${A}\ntaskrunner -n b bash -c 'echo b done'`,
+        });
+        expect(r.stdout).toBe("[a] stdout | made\n[b] stdout | b done\nexit 0\n");
+        // The store's fault, not the outputs': counted as a store fault, worded as one.
+        const cause = what === "full" ? "no space left on device" : "read-only file system";
+        expect(r.stderr).toMatch(new RegExp(`^\\[a\\] warn \\| Remote cache not saved: upload to ${store}/taskrunner/bundles/${ARCHIVE} failed: .*${cause}.*\n$`, "i"));
+      } finally {
+        s.cleanup();
+      }
+    });
+  }
+
+  test("the toplevel's own task fails while an upload runs: the build waits for it, then ends with the task's exit code", () =>
+    inRepo("bg-top-fails", async (s) => {
+      const { bucket, env } = await s3Env(1000);
+      const p = taskrunner(s, ["-n", "top", "bash", "-c", `${A}\necho failing; exit 3`], { TASKRUNNER_SAVE_REMOTE_CACHE: "1", ...env, SIZE: "12000000" });
+      const r = await finish(p);
+      expect(r.code).toBe(3);
+      expect(r.stdout).toBe("[a] stdout | made\n[top] stdout | failing\n");
+      expect(r.stderr).toBe("");
+      expect(await fake().listKeys(bucket)).toEqual([`taskrunner/bundles/${ARCHIVE}`]);
+    }));
+
+  test("the toplevel's own task fails and the wait is cut short: one warn line, the task's exit code kept", () =>
+    inRepo("bg-top-fails-cut", async (s) => {
+      const { bucket, env } = await s3Env(3000);
+      const p = taskrunner(s, ["-n", "top", "bash", "-c", `${A}\nexit 3`], { TASKRUNNER_SAVE_REMOTE_CACHE: "1", ...env, SIZE: "24000000", TASKRUNNER_UPLOAD_WAIT_SECONDS: "1" });
+      const r = await finish(p);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toBe("[top] warn | Cache uploads of a did not finish within 1 s (TASKRUNNER_UPLOAD_WAIT_SECONDS); stopped, nothing of them uploaded\n");
+      expect(fake().pendingUploads(bucket)).toEqual([]);
+    }));
+
+  test("a nested task called again in the same build while its upload runs: it is not run again, and its archive is sent once", () =>
+    inRepo("bg-again", async (s) => {
+      const { bucket, env } = await s3Env(1000);
+      const r = await finish(taskrunner(s, ["-n", "top", "bash", "-c", `${A}\n${A}\necho "again: $?"`], { TASKRUNNER_SAVE_REMOTE_CACHE: "1", ...env, SIZE: "12000000" }));
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe("[a] stdout | made\n[top] stdout | again: 0\n");
+      expect(r.stderr).toBe("");
+      expect(await fake().listKeys(bucket)).toEqual([`taskrunner/bundles/${ARCHIVE}`]);
+      expect(fake().requests(bucket).filter((q) => q.startsWith("POST ") && q.includes("?uploads"))).toHaveLength(1);
     }));
 });
 

@@ -5,7 +5,10 @@
 // cover each fault; this is what a user's build sees).
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { ensureBinary } from "./helpers/binary";
-import { runToEnd, scratch } from "./helpers/run";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { endedText, runToEnd, scratch, taskrunner, waitFor } from "./helpers/run";
+import { startFaultyServer } from "./fakes/faulty-http";
 import { generateTestKeys, githubEnv, startFakeGithub, type Fault } from "./fakes/github";
 
 beforeAll(ensureBinary, 120_000);
@@ -88,4 +91,55 @@ test.concurrent("an API that is down (connection refused): one warn, done within
   expect(r.stdout).toBe(TASKS_RAN);
   expect(r.code).toBe(0);
   expect(r.elapsedMs).toBeLessThan(TARGET_MS);
+});
+
+// A signal once the task's result is recorded — during the final commit status
+// or the log upload — stops the request in flight, not only what follows it:
+// the process ends at once, the result stands.
+const PROMPTLY_MS = 3_000;
+
+test.concurrent("SIGTERM while the final commit status hangs: the process ends within a couple of seconds, the task's result recorded", async () => {
+  const fake = startFakeGithub({ publicKey: keys.publicKey });
+  fakes.push(fake);
+  fake.fail({ route: "create_status", hang: true });
+  const s = scratch("github-hang");
+  try {
+    // A failed task reports its failure: the only status of this build.
+    const p = taskrunner(s, ["-n", "job", "bash", "-c", "git init -q && git commit -q --allow-empty -m initial; echo failing; exit 3"], githubEnv(fake, keys));
+    await waitFor(() => fake.requests.some((q) => q.method === "POST" && q.path.includes("/statuses/")), 30_000);
+    const signalled = performance.now();
+    p.kill("SIGTERM");
+    const r = await endedText(p);
+    expect(performance.now() - signalled).toBeLessThan(PROMPTLY_MS);
+    expect(r.stdout).toBe("[job] stdout | failing\n");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(143);
+    expect(readFileSync(join(s.dir, "state", "builds", readdirSync(join(s.dir, "state", "builds"))[0], "results", "job"), "utf8").trim()).toBe("3");
+  } finally {
+    s.cleanup();
+  }
+});
+
+test.concurrent("SIGTERM while the log upload hangs (a store that never answers): the process ends within a couple of seconds, the task's result recorded", async () => {
+  const silent = await startFaultyServer({ kind: "silent" });
+  fakes.push(silent);
+  const s = scratch("log-hang");
+  try {
+    const p = taskrunner(s, ["-n", "job", "bash", "-c", "echo done"], {
+      TASKRUNNER_UPLOAD_LOGS: "1",
+      TASKRUNNER_REMOTE_CACHE_BUCKET: "bucket",
+      TASKRUNNER_S3_ENDPOINT: silent.endpoint,
+      TASKRUNNER_AWS_ACCESS_KEY: "key",
+      TASKRUNNER_AWS_SECRET_KEY: "secret",
+    });
+    await waitFor(() => silent.requests > 0, 30_000);
+    const signalled = performance.now();
+    p.kill("SIGTERM");
+    const r = await endedText(p);
+    expect(performance.now() - signalled).toBeLessThan(PROMPTLY_MS);
+    expect({ stdout: r.stdout, stderr: r.stderr, code: r.code }).toEqual({ stdout: "[job] stdout | done\n", stderr: "", code: 143 });
+    expect(readFileSync(join(s.dir, "state", "builds", readdirSync(join(s.dir, "state", "builds"))[0], "results", "job"), "utf8").trim()).toBe("0");
+  } finally {
+    s.cleanup();
+  }
 });

@@ -232,3 +232,35 @@ test.concurrent(
   },
   60_000,
 );
+
+// A signal to the toplevel reaches the tasks running then. A script that
+// outlives it — it traps the signal, or its bash was waiting for a command
+// that ended normally — and asks for another nested task gets the interrupted
+// exit code: that task does not start (it would run on unsignalled, and the
+// build would wait for it).
+test("after a signal to the toplevel, a nested task asked for by a script that trapped it does not start: its caller gets 130", async () => {
+  const s = scratch("nested-after-signal");
+  try {
+    const script = `trap 'echo trapped; touch ../trapped' INT
+taskrunner -n a bash -c 'echo a ran'
+touch ../a-done
+while [ ! -e ../go ]; do sleep 0.05; done
+taskrunner -n b bash -c 'touch ../b-ran; echo b ran'
+echo "b: $?"`;
+    const p = taskrunner(s, ["-n", "top", "bash", "-c", script], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" });
+    await waitFor(() => existsSync(join(s.dir, "a-done")), 30_000);
+    p.kill("SIGINT");
+    // Once the trap ran, the script goes on.
+    await waitFor(() => existsSync(join(s.dir, "trapped")), 30_000);
+    writeFileSync(join(s.dir, "go"), "");
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    expect({ stdout, stderr, code }).toEqual({
+      stdout: "[a] stdout | a ran\n[top] stdout | trapped\n[top] stdout | b: 130\n",
+      stderr: "[top] warn | Interrupted by SIGINT\n",
+      code: 130,
+    });
+    expect(existsSync(join(s.dir, "b-ran"))).toBe(false);
+  } finally {
+    s.cleanup();
+  }
+});

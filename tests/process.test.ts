@@ -2,8 +2,8 @@
 import { test, expect, beforeAll } from "bun:test";
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { BINARY, ensureBinary } from "./helpers/binary";
-import { scratch, taskrunner, runToEnd, waitFor } from "./helpers/run";
+import { ensureBinary } from "./helpers/binary";
+import { endedText, scratch, taskrunner, taskrunnerAfter, runToEnd, waitFor } from "./helpers/run";
 import { createBuild } from "../src/state/layout";
 
 beforeAll(ensureBinary, 120_000);
@@ -178,33 +178,109 @@ test("toplevel runs remove builds older than TASKRUNNER_KEEP_BUILDS_DAYS, never 
 
 // The hashing service answers with blob ids of any file its caller names, read
 // with the toplevel's rights: no other user may reach it, whatever the umask.
-test.skipIf(process.getuid?.() !== 0)(
-  "under umask 000 the build's hashing socket is its user's alone: another user cannot connect (needs root, to be another user)",
-  async () => {
-    const s = scratch("hash-socket");
+// A state directory path of 200 characters (CI runners have long ones) makes a
+// socket path longer than sun_path's ~100 bytes: the service is reached
+// through /proc/self/fd instead, and stays as closed to others.
+const LONG_STATE = join("a".repeat(60), "b".repeat(60), "c".repeat(60));
+
+for (const [what, stateDir] of [["", "state"], [", with a 200-character state directory path", LONG_STATE]] as const) {
+  test.skipIf(process.getuid?.() !== 0)(
+    `under umask 000 the build's hashing socket is its user's alone: another user cannot connect${what} (needs root, to be another user)`,
+    async () => {
+      const s = scratch("hash-socket");
+      try {
+        chmodSync(s.dir, 0o755); // as open to others as the default /tmp/taskrunner
+        const state = join(s.dir, stateDir);
+        const task = `echo "$_taskrunner_hash_service" > socket.tmp && mv socket.tmp socket; while [ ! -e go ]; do sleep 0.05; done`;
+        const p = taskrunnerAfter("umask 000", s, ["-n", "top", "bash", "-c", task], { TASKRUNNER_STATE_DIRECTORY: state });
+        await waitFor(() => existsSync(join(s.work, "socket")));
+        const socket = readFileSync(join(s.work, "socket"), "utf8").trim();
+        expect(socket).toStartWith(join(state, "builds"));
+        expect(statSync(dirname(socket)).mode & 0o777).toBe(0o700);
+        // Another user (nobody), in a process of its own, tries to connect, as our own client would.
+        const client = `const { openSync } = require("node:fs"); const sock = process.env.SOCK;
+          let unix = sock;
+          try { if (sock.length > 100) unix = "/proc/self/fd/" + openSync(sock.slice(0, sock.lastIndexOf("/")), "r") + "/hash.sock"; } catch (e) { console.log(e.code); process.exit(0); }
+          Bun.connect({ unix, socket: { open(s) { console.log("connected"); s.end(); }, data() {}, error() {} } }).catch((e) => console.log(e.code));`;
+        const other = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", client], {
+          env: { PATH: process.env.PATH ?? "", HOME: "/tmp", SOCK: socket },
+        });
+        expect(other.stdout.toString().trim()).toBe("EACCES");
+        writeFileSync(join(s.work, "go"), "");
+        expect(await p.exited).toBe(0);
+      } finally {
+        s.cleanup();
+      }
+    },
+  );
+}
+
+test("with a 200-character state directory path, a nested taskrunner process hashes through the toplevel's service", async () => {
+  const s = scratch("hash-long");
+  try {
+    Bun.spawnSync(["bash", "-ec", "git init -q . && echo a > input.txt && git add . && git -c user.name=t -c user.email=t@t commit -qm i"], { cwd: s.work });
+    const state = join(s.dir, LONG_STATE);
+    // The service declines callers with GIT_* variables (git reads them); the test setup sets a few.
+    s.env = Object.fromEntries(Object.entries(s.env).filter(([k]) => !k.startsWith("GIT_")));
+    expect(`${state}/builds/2026-12-01T05:03:23.123456Z/hash-service/hash.sock`.length).toBeGreaterThan(250);
+    const r = await runToEnd(s, ["-n", "top", "bash", "-c", "taskrunner -n child bash -c 'snapshot input.txt; echo built'"], {
+      TASKRUNNER_STATE_DIRECTORY: state,
+      TASKRUNNER_NESTED_PROCESSES: "1",
+      TASKRUNNER_DEBUG: "1",
+    });
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toContain("hash service not started");
+    expect(r.stderr).not.toContain("Hashing here, not by the toplevel's hashing service");
+    expect(r.stderr).toContain("[child] debug | Inputs hashed by the toplevel's hashing service\n");
+    expect(JSON.parse(readFileSync(join(state, "hash", "child.hash"), "utf8")).hash).toMatch(/^[0-9a-f]{40}$/);
+  } finally {
+    s.cleanup();
+  }
+});
+
+// A nested task's hashing may run git where the toplevel is (served inside it,
+// or asked of its hashing service by a nested process); the reference route's
+// `git add` writes objects into the repository (.git/objects/xx/, made 0777 & ~umask):
+// they must get the caller's umask, not the toplevel's.
+for (const [route, env] of [
+  ["served inside the toplevel", {}],
+  ["a nested process asking the toplevel's hashing service", { TASKRUNNER_NESTED_PROCESSES: "1" }],
+] as const) {
+  test(`git objects written while hashing a nested task get the caller's umask (${route})`, async () => {
+    const s = scratch("hash-umask");
     try {
-      chmodSync(s.dir, 0o755); // as open to others as the default /tmp/taskrunner
-      const task = `echo "$_taskrunner_hash_service" > socket.tmp && mv socket.tmp socket; while [ ! -e go ]; do sleep 0.05; done`;
-      const p = Bun.spawn(["bash", "-c", 'umask 000; exec "$@"', "umask", BINARY, "-n", "top", "bash", "-c", task], {
-        cwd: s.work,
-        env: s.env,
-        stdout: "pipe",
-        stderr: "pipe",
-      });
-      await waitFor(() => existsSync(join(s.work, "socket")));
-      const socket = readFileSync(join(s.work, "socket"), "utf8").trim();
-      expect(socket).toStartWith(join(s.dir, "state", "builds"));
-      expect(statSync(dirname(socket)).mode & 0o777).toBe(0o700);
-      // Another user (nobody), in a process of its own, tries to connect.
-      const client = `Bun.connect({ unix: process.env.SOCK, socket: { open(s) { console.log("connected"); s.end(); }, data() {}, error() {} } }).catch((e) => console.log(e.code));`;
-      const other = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", client], {
-        env: { PATH: process.env.PATH ?? "", HOME: "/tmp", SOCK: socket },
-      });
-      expect(other.stdout.toString().trim()).toBe("EACCES");
-      writeFileSync(join(s.work, "go"), "");
-      expect(await p.exited).toBe(0);
+      // core.trustctime=false sends hashing the reference way (git add + write-tree).
+      const setup = "git init -q && git config core.trustctime false && mkdir in && echo a > in/a && git add . && git -c user.name=t -c user.email=t@t commit -qm i && echo 'new, untracked' > in/new && git hash-object in/new";
+      const blob = Bun.spawnSync(["bash", "-ec", setup], { cwd: s.work }).stdout.toString().trim();
+      const objects = join(s.work, ".git", "objects", blob.slice(0, 2));
+      expect(existsSync(objects)).toBe(false);
+      // GIT_* variables would keep the service from answering (git reads them).
+      s.env = Object.fromEntries(Object.entries(s.env).filter(([k]) => !k.startsWith("GIT_")));
+      const script = "umask 077; taskrunner -n child bash -c 'snapshot in; echo hashed'";
+      const { stderr, code } = await endedText(taskrunnerAfter("umask 022", s, ["-n", "top", "bash", "-c", script], { ...env, TASKRUNNER_DEBUG: "1" }));
+      expect(code).toBe(0);
+      // (The service does not pass on why it hashed the reference way.)
+      if (route === "served inside the toplevel") expect(stderr).toContain("[child] debug | Hashing the reference way: config core.trustctime");
+      else expect(stderr).toContain("[child] debug | Inputs hashed by the toplevel's hashing service");
+      expect(statSync(objects).mode & 0o777).toBe(0o700);
     } finally {
       s.cleanup();
     }
-  },
-);
+  });
+}
+
+// Descriptors 60 to 64 go to every task (task/process.ts): under a low open-files
+// limit Bun cannot hand them over, and said only "EINVAL: invalid argument, fcntl".
+test("an open-files limit too low for the task's descriptors: one error line saying which limit and what to do, exit 126", async () => {
+  const s = scratch("nofile");
+  try {
+    const { stdout, stderr, code } = await endedText(taskrunnerAfter("ulimit -n 64", s, ["-n", "job", "bash", "-c", "echo ran"], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" }));
+    expect({ stdout, stderr, code }).toEqual({
+      stdout: "",
+      stderr: '[job] error | cannot run "bash": the open-files limit (ulimit -n 64) is too low: taskrunner hands a task descriptors 60 to 64 besides its own; raise it to 128 or more (ulimit -n 1024)\n',
+      code: 126,
+    });
+  } finally {
+    s.cleanup();
+  }
+});

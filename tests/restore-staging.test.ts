@@ -9,11 +9,11 @@
 // ignored as `/out/`, anchored at the root as teams write it: a staging
 // folder's own `out/` is not ignored.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary } from "./helpers/binary";
 import { noTmpfs, withTmpfs } from "./helpers/mount";
-import { runToEnd, scratch, stagingFolders } from "./helpers/run";
+import { endedText, runToEnd, scratch, stagingFolders, taskrunner, waitFor } from "./helpers/run";
 import { sh } from "./fakes/git-repo";
 import { startFakeS3, type FakeS3 } from "./fakes/s3";
 
@@ -99,3 +99,60 @@ test.skipIf(noTmpfs !== null)("a declared output that is a mount point (a volume
     s.cleanup();
   }
 });
+
+test("a staging folder left by a SIGKILL mid-restore is removed by the next restore; one a live restore owns never is (two builds in parallel)", async () => {
+  const s = scratch("restore-abandoned");
+  try {
+    sh(s.work, "git init -q . && mkdir src && echo a > src/a && echo /out/ > .gitignore && echo /out2/ >> .gitignore && git add . && git commit -qm init");
+    const bucket = await s3.newBucket();
+    const env = s3.env(bucket);
+    const state = join(s.dir, "state");
+    const other = RESTORE.replaceAll("out", "out2");
+    for (const [job, script] of [["r1", RESTORE], ["r2", other]]) expect((await runToEnd(s, ["-n", job, "bash", "-c", script], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1" })).code).toBe(0);
+    const fresh = () => {
+      rmSync(join(s.work, "out"), { recursive: true, force: true });
+      rmSync(join(s.work, "out2"), { recursive: true, force: true });
+      rmSync(join(state, "hash"), { recursive: true, force: true });
+    };
+    const staged = () => stagingFolders(join(s.work, ".git"));
+    const aMinuteAgo = (dir: string) => utimesSync(dir, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+    // Slow downloads (~3 s, then ~8 s for r1's archive): the moments are caught, not timed.
+    s3.pace(bucket, { downloadBytesPerSecond: 1_500_000 });
+
+    // 1. Killed mid-restore: its staging folder stays.
+    fresh();
+    const killed = taskrunner(s, ["-n", "r1", "bash", "-c", RESTORE], env);
+    // Once the first 4 MB of the archive are extracted.
+    await waitFor(() => staged().some((d) => readdirSync(join(d, "tree")).length > 0), 60_000);
+    killed.kill("SIGKILL");
+    await killed.exited;
+    const [abandoned] = stagingFolders(join(s.work, ".git"));
+    expect(abandoned).toBeDefined();
+    aMinuteAgo(abandoned);
+
+    // 2. The next restore removes it (a debug line says so); while it restores, its own folder is
+    //    old enough to look abandoned, but its lock shows it is not: a second build restoring
+    //    beside it leaves it alone.
+    fresh();
+    s3.pace(bucket, { downloadBytesPerSecond: 600_000 });
+    const a = taskrunner(s, ["-n", "r1", "bash", "-c", RESTORE], { ...env, TASKRUNNER_DEBUG: "1" });
+    await waitFor(() => staged().some((d) => d !== abandoned), 60_000);
+    const [live] = staged();
+    expect(live).not.toBe(abandoned);
+    expect(existsSync(abandoned)).toBe(false);
+    aMinuteAgo(live);
+    s3.pace(bucket, {});
+    const b = await endedText(taskrunner(s, ["-n", "r2", "bash", "-c", other], env));
+    expect({ code: b.code, stdout: b.stdout, stderr: b.stderr }).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(existsSync(live)).toBe(true); // a was still restoring when b swept
+    const r = await endedText(a);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(`[r1] debug | removed ${abandoned}: a staging folder its restore left behind (its owner is gone)\n`);
+    expect(readdirSync(join(s.work, "out", "deep"))).toHaveLength(100);
+    expect(readdirSync(join(s.work, "out2", "deep"))).toHaveLength(100);
+    expect(stagingFolders(s.dir)).toEqual([]);
+  } finally {
+    s.cleanup();
+  }
+}, 180_000);

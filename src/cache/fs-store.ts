@@ -6,21 +6,38 @@
 // place, so a reader (another build on the same share) sees either the old
 // object or the whole new one, never a partial archive. No fsync: a torn file
 // after a power cut is caught on restore as a corrupt archive, which is a miss.
+//
+// A writer killed with SIGKILL (or a machine that went down) leaves its
+// temporary file: `<key>.tmp-<pid>-<random>`, never read as an object. The
+// first write into a directory removes such files that nobody has written
+// to for STALE_TEMPORARY_MS. Age, not the pid, tells a dead writer: the
+// directory may be shared by machines whose pids mean nothing here, and a
+// live upload writes its file continuously (a stalled one gives up after
+// 30 s, "Faults are misses").
 import { createWriteStream } from "node:fs";
-import { mkdir, open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
-import { StoreError, type ObjectStore } from "./store";
+import { StoreError, type ObjectStore, type PutOptions } from "./store";
 import { describeError } from "../sys/errors";
 import { isInside } from "../sys/paths";
+
+/** A temporary file untouched for this long was left by a writer that is gone. */
+export const STALE_TEMPORARY_MS = 3600_000;
+const TEMPORARY = /\.tmp-\d+-[0-9a-f]{8}$/;
 
 export class FsStore implements ObjectStore {
   readonly description: string;
   private readonly dir: string;
+  /** Directories already swept for stale temporary files by this store. */
+  private readonly swept = new Set<string>();
 
-  constructor(dir: string) {
+  constructor(
+    dir: string,
+    private readonly debug: (message: string) => void = () => {},
+  ) {
     this.dir = resolve(dir);
     this.description = this.dir;
   }
@@ -33,20 +50,33 @@ export class FsStore implements ObjectStore {
     return this.read(key, async (path) => (await open(path, "r")).createReadStream({ highWaterMark: 1 << 20 }));
   }
 
-  async put(key: string, body: Readable): Promise<void> {
+  async put(key: string, body: Readable, opts: PutOptions = {}): Promise<void> {
+    const { signal } = opts;
+    const stop = () => body.destroy(signal?.reason); // the temporary file goes with the failed write
+    signal?.throwIfAborted();
+    signal?.addEventListener("abort", stop, { once: true });
+    try {
+      await this.write(key, body);
+    } finally {
+      signal?.removeEventListener("abort", stop);
+    }
+  }
+
+  private async write(key: string, body: Readable): Promise<void> {
     const path = await this.path(key);
     await this.atomically(path, async (tmp) => {
-      let writeFailed: unknown = null;
+      // Only the write side is the store's fault (a full or read-only disk);
+      // a failing body (an unreadable output) is the archive's. pipeline()
+      // passes either side's error on to the other, so the side that failed
+      // first is the one to blame.
+      let firstFailed: "body" | "write" | null = null;
+      body.on("error", () => (firstFailed ??= "body"));
       const out = createWriteStream(tmp, { flags: "wx", highWaterMark: 1 << 20 });
-      out.on("error", (e) => (writeFailed ??= e));
+      out.on("error", () => (firstFailed ??= "write"));
       try {
         await pipeline(body, out);
       } catch (e) {
-        // Only the write side is the store's fault; a failing body (an
-        // unreadable output) is the archive's and keeps its own error, even
-        // though pipeline() passes it on to the file stream too.
-        if (body.errored) throw body.errored;
-        if (writeFailed) throw new StoreError(describeError(writeFailed), { cause: writeFailed });
+        if (firstFailed === "write") throw new StoreError(describeError(e), { cause: e });
         throw e;
       }
     });
@@ -100,6 +130,8 @@ export class FsStore implements ObjectStore {
     } catch (e) {
       throw new StoreError(`cannot create ${dirname(path)}: ${describeError(e)}`, { cause: e });
     }
+    // Alongside the write, not before it: a directory of many archives takes a while to list.
+    const swept = this.sweep(dirname(path));
     const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
     try {
       await write(tmp);
@@ -109,6 +141,32 @@ export class FsStore implements ObjectStore {
     } catch (e) {
       await unlink(tmp).catch(() => {}); // it may never have been created
       throw e;
+    } finally {
+      await swept;
+    }
+  }
+
+  /** Removes the temporary files in dir that no writer has touched for STALE_TEMPORARY_MS (once per directory). */
+  private async sweep(dir: string): Promise<void> {
+    if (this.swept.has(dir)) return;
+    this.swept.add(dir);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (e) {
+      this.debug(`Cannot look for stale temporary files in ${dir}: ${describeError(e)}`);
+      return;
+    }
+    for (const name of names.filter((n) => TEMPORARY.test(n))) {
+      const path = join(dir, name);
+      try {
+        if (Date.now() - (await stat(path)).mtimeMs < STALE_TEMPORARY_MS) continue;
+        await unlink(path);
+        this.debug(`Removed ${path}: a temporary file no upload has written to for over 1 hour`);
+      } catch (e) {
+        // Another build removed it first, or it cannot be: either way not this upload's concern.
+        if (!isNotFound(e)) this.debug(`Cannot remove the stale temporary file ${path}: ${describeError(e)}`);
+      }
     }
   }
 }

@@ -56,7 +56,8 @@ export interface RemoteCache {
   getLatestHash(job: string, branch: string): Promise<string | null>;
   setLatestHash(job: string, branch: string, hash: string): Promise<void>;
   /** Key <TASKRUNNER_LOGS_PREFIX><buildId>/<job>.log.txt; url = <TASKRUNNER_LOGS_VIEW_URL><buildId>/<job>.log.txt. */
-  uploadLog(buildId: string, job: string, logPath: string): Promise<{ url: string } | { failed: string }>;
+  /** An aborted signal stops the upload: the answer is then { interrupted }. */
+  uploadLog(buildId: string, job: string, logPath: string, opts?: { signal?: AbortSignal }): Promise<{ url: string } | { failed: string } | { interrupted: true }>;
 }
 
 /** `<job>[-<cache version>]-<hash>.tar.zst` (SPEC §8). */
@@ -76,7 +77,7 @@ export function openRemoteCache(config: Config, log: Log, buildDir: string, limi
   const { bucket } = config.s3;
   let store: ObjectStore;
   if (config.remoteCacheDir) {
-    store = new FsStore(config.remoteCacheDir);
+    store = new FsStore(config.remoteCacheDir, (m) => log.debug(m));
     if (bucket) log.debug(`TASKRUNNER_REMOTE_CACHE_DIR and TASKRUNNER_REMOTE_CACHE_BUCKET are both set; using the directory ${config.remoteCacheDir}`);
   } else if (bucket) {
     store = new S3Store({ ...config.s3, bucket }, lim, (m) => log.debug(m));
@@ -159,24 +160,16 @@ class StoreCache implements RemoteCache {
     }
     const upload = async ({ signal }: { signal?: AbortSignal } = {}): Promise<SaveOutcome> => {
       if (this.switchedOff(`upload of ${where}`)) return { kind: "skipped", reason: `the remote cache ${this.store.description} is off for this build` };
-      // Failing the archive stream is how both stores give up cleanly: the
-      // directory store removes its temporary file, lib-storage aborts the
-      // multipart upload once its parts in flight have settled.
-      let stop = () => {};
       try {
         signal?.throwIfAborted();
-        const body = packArchive(root, entries);
-        stop = () => body.destroy(signal?.reason);
-        signal?.addEventListener("abort", stop, { once: true });
-        await this.store.put(key, body);
+        // Both stores give up cleanly on the signal: no temporary file, no multipart upload left.
+        await this.store.put(key, packArchive(root, entries), { signal });
         this.log.debug(`Saved ${outputs.join(" ")} (${entries.length} members) from ${root} to ${where} in ${elapsed(started)}`);
         return { kind: "saved" };
       } catch (e) {
         if (signal?.aborted) return this.interrupted(`upload to ${where}`);
         if (e instanceof StoreError) return this.fault(`upload to ${where} failed: ${e.message}`);
         return cannotArchive(e);
-      } finally {
-        signal?.removeEventListener("abort", stop);
       }
     };
     return { kind: "ready", upload };
@@ -207,7 +200,7 @@ class StoreCache implements RemoteCache {
     }
   }
 
-  async uploadLog(buildId: string, job: string, logPath: string): Promise<{ url: string } | { failed: string }> {
+  async uploadLog(buildId: string, job: string, logPath: string, { signal }: { signal?: AbortSignal } = {}): Promise<{ url: string } | { failed: string } | { interrupted: true }> {
     const suffix = `${buildId}/${job}.log.txt`;
     const key = `${this.config.logsPrefix}${suffix}`;
     const where = this.store.where(key);
@@ -218,8 +211,12 @@ class StoreCache implements RemoteCache {
       return { failed: `log file ${logPath} does not exist` };
     }
     try {
-      await this.store.put(key, createReadStream(logPath), { contentType: "text/plain; charset=utf-8" });
+      await this.store.put(key, createReadStream(logPath), { contentType: "text/plain; charset=utf-8", signal });
     } catch (e) {
+      if (signal?.aborted) {
+        this.interrupted(`upload of the log to ${where}`);
+        return { interrupted: true };
+      }
       if (e instanceof StoreError) return { failed: this.fault(`upload to ${where} failed: ${e.message}`).message };
       return { failed: `could not read ${logPath}: ${describeError(e)}` };
     }

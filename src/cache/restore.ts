@@ -7,7 +7,8 @@
 // caller offers the repository's git directory and the state directory): in
 // the root, a task hashing a directory around it would count its files.
 // Hashing skips such folders by name too (RESTORE_STAGING_PREFIX), for the
-// fallback inside the root and for one a crash left behind.
+// fallback inside the root and for one a crash left behind, which the next
+// restore staging there removes (staging.ts).
 //
 // A declared output belongs to its task: each one the archive holds replaces
 // what is at its path whole (a dependency dropped from a lockfile does not
@@ -17,10 +18,11 @@
 // what is to be replaced is moved aside into it and the new members are moved
 // in. If a move fails, what was moved in goes and what was moved aside comes
 // back; only if that fails too is the root "partly restored".
-import { cp, lstat, lutimes, mkdir, mkdtemp, readdir, realpath, rename, rm, stat, chmod, utimes } from "node:fs/promises";
+import { cp, lstat, lutimes, mkdir, readdir, realpath, rename, rm, stat, chmod, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { RESTORE_STAGING_PREFIX, isInside } from "../sys/paths";
+import { isInside } from "../sys/paths";
+import { makeStaging, removeAbandonedStaging } from "./staging";
 import { unpackArchive, type EntryMeta } from "./archive";
 import { ArchiveError } from "./store";
 
@@ -45,7 +47,9 @@ export interface RestoreIntoOptions {
 export async function restoreInto(source: Readable, root: string, opts: RestoreIntoOptions = {}): Promise<string[]> {
   await mkdir(root, { recursive: true });
   const parent = await stagingParent(root, opts.stagingParents ?? []);
-  const tmp = await mkdtemp(join(parent, RESTORE_STAGING_PREFIX));
+  const swept = await removeAbandonedStaging(parent);
+  const staging = await makeStaging(parent);
+  const tmp = staging.dir;
   try {
     const tree = join(tmp, "tree");
     await mkdir(tree);
@@ -66,9 +70,10 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
     }
     // Also the old outputs moved aside; before reapplying, since removing it from the root touches the root's mtime.
     await rm(tmp, { recursive: true, force: true });
-    return [`staged in ${tmp}`, ...(await reapplyMeta(root, meta))];
+    return [...swept, `staged in ${tmp}`, ...(await reapplyMeta(root, meta))];
   } finally {
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    staging.release();
   }
 }
 

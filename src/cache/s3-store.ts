@@ -87,14 +87,27 @@ export class S3Store implements ObjectStore {
     });
     upload.on("httpUploadProgress", () => watchdog.kick());
     watchdog.kick();
+    // Failing the body is how an upload gives up cleanly: lib-storage aborts a
+    // multipart upload once its parts in flight have settled. Without one (a
+    // single PutObject, a log), there is nothing to clean up, and abort() stops
+    // the wait for a request in flight at once.
+    const { signal } = opts;
+    const stop = () => {
+      body.destroy(signal?.reason);
+      if (upload.uploadId === undefined) upload.abort().catch((e) => this.debug(`aborting the upload of ${key}: ${describeError(e)}`));
+    };
+    if (signal?.aborted) stop();
+    signal?.addEventListener("abort", stop, { once: true });
     try {
       await upload.done();
     } catch (e) {
+      if (signal?.aborted) throw signal.reason;
       if (stalled) throw new StoreError(`upload stalled: nothing sent for ${seconds(this.limits.stallMs)}, aborted`);
       // A failing body (an unreadable output) is the archive's fault, not the store's.
       if (!isSdkError(e) && body.errored) throw body.errored;
       throw this.fault(e);
     } finally {
+      signal?.removeEventListener("abort", stop);
       watchdog.stop();
       // A failed upload leaves the archive writer suspended with a file open:
       // destroying the stream ends it (and closes the file).

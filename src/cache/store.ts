@@ -11,6 +11,8 @@ import { describeError } from "../sys/errors";
 
 export interface PutOptions {
   contentType?: string;
+  /** Stops the upload, the request in flight included: nothing is stored, nothing left behind. */
+  signal?: AbortSignal;
 }
 
 export interface ObjectStore {

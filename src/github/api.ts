@@ -44,6 +44,11 @@ class Timeout extends Error {
   override name = "AbortError";
 }
 
+/** The task was interrupted: passed through untried again, like Timeout. */
+class Interrupted extends Error {
+  override name = "AbortError";
+}
+
 /** Status codes whose Response must have no body. */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
@@ -57,6 +62,7 @@ export class GithubApi {
     cache: TokenCacheHook,
     log: Log,
     private readonly secrets: Secrets,
+    private readonly interrupt?: AbortSignal,
   ) {
     this.origin = new URL(settings.apiUrl).origin;
     // Octokit's and auth-app's own notes (a deprecation, a clock-skew retry) are debug lines here.
@@ -127,20 +133,23 @@ export class GithubApi {
   private readonly fetchWithDeadline = async (url: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
     const authorization = new Headers(init.headers).get("authorization");
     if (authorization) this.secrets.add(authorization.replace(/^\S+\s+/, ""));
-    const signal = AbortSignal.timeout(this.policy.timeoutMs);
+    const deadline = AbortSignal.timeout(this.policy.timeoutMs);
+    const signal = this.interrupt ? AbortSignal.any([deadline, this.interrupt]) : deadline;
     try {
       // Never follow a redirect: the Authorization header goes nowhere but the configured API.
       const res = await fetch(url, { ...init, signal, redirect: "manual" });
       const body = await res.arrayBuffer();
       return new Response(NULL_BODY.has(res.status) ? null : body, { status: res.status, statusText: res.statusText, headers: res.headers });
     } catch (e) {
-      if (signal.aborted) throw new Timeout(`GitHub API at ${this.origin} did not answer within ${this.policy.timeoutMs / 1000} s`);
+      if (this.interrupt?.aborted) throw new Interrupted("the task was interrupted");
+      if (deadline.aborted) throw new Timeout(`GitHub API at ${this.origin} did not answer within ${this.policy.timeoutMs / 1000} s`);
       throw e;
     }
   };
 
   private failure(e: unknown, label: string, hints: Hints): Exclude<ApiResult, { kind: "ok" }> {
     if (e instanceof Timeout) return { kind: "timeout", message: e.message };
+    if (e instanceof Interrupted) return { kind: "failed", message: e.message };
     const http = e as { name?: unknown; status?: unknown; response?: { data?: unknown; headers?: Record<string, string> }; cause?: unknown };
     if (http?.name !== "HttpError" || typeof http.status !== "number") {
       // Not an answer: a key the signer refused, a bug. Scrubbed: it may quote what it could not use.

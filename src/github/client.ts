@@ -17,6 +17,7 @@ import { describeError } from "../sys/errors";
 
 export const REFRESH_WARNING = "GitHub API returned 401, force-refreshing token and retrying...";
 export const OFF = "commit statuses are off for the rest of this build";
+const INTERRUPTED = "the task was interrupted";
 
 /** Enough pages for any real commit (GitHub keeps at most 1000 statuses per context and sha). */
 const MAX_STATUS_PAGES = 10;
@@ -24,7 +25,7 @@ const PER_PAGE = 100;
 /** GitHub refuses longer descriptions with a 422; better a shortened one than none. */
 const MAX_DESCRIPTION = 140;
 
-type Outcome = { kind: "ok"; data: unknown } | { kind: "failed"; message: string } | { kind: "off" };
+type Outcome = { kind: "ok"; data: unknown } | { kind: "failed"; message: string } | { kind: "off" } | { kind: "interrupted" };
 
 export class GithubStatusClient implements CommitStatusClient {
   private readonly repoPath: string;
@@ -35,6 +36,7 @@ export class GithubStatusClient implements CommitStatusClient {
     private readonly tokens: TokenStore,
     private readonly gate: FailureGate,
     private readonly log: Log,
+    private readonly interrupt?: AbortSignal,
   ) {
     this.repoPath = `/repos/${settings.owner}/${settings.repo}`;
   }
@@ -72,6 +74,7 @@ export class GithubStatusClient implements CommitStatusClient {
       );
       if (result.kind === "ok") this.log.debug(`Posted commit status ${req.state} for ${req.context} on ${sha}`);
       else if (result.kind === "off") this.log.debug(`${what}: ${OFF}`);
+      else if (result.kind === "interrupted") this.log.debug(`${what}: ${INTERRUPTED}`);
       else this.log.warn(`${what}: ${result.message}`);
     } catch (e) {
       this.log.warn(`${what}: ${describeError(e)}`); // a bug; the build goes on
@@ -91,8 +94,8 @@ export class GithubStatusClient implements CommitStatusClient {
       for (let page = 1; page <= MAX_STATUS_PAGES; page++) {
         const params = { owner: this.settings.owner, repo: this.settings.repo, ref: sha, per_page: PER_PAGE, page };
         const result = await this.authorized(label, () => this.api.call("GET /repos/{owner}/{repo}/commits/{ref}/statuses", params, label, hints));
-        if (result.kind === "off") {
-          this.log.debug(`${what}: ${OFF}`);
+        if (result.kind === "off" || result.kind === "interrupted") {
+          this.log.debug(`${what}: ${result.kind === "off" ? OFF : INTERRUPTED}`);
           return false;
         }
         if (result.kind === "failed") {
@@ -115,14 +118,19 @@ export class GithubStatusClient implements CommitStatusClient {
 
   private async authorized(label: string, call: () => Promise<ApiResult>): Promise<Outcome> {
     if (this.gate.closed) return { kind: "off" };
+    // A request stopped by the task's interruption is no fault of the API: not counted, not warned about.
     const first = await this.tokens.token();
+    if (this.interrupt?.aborted) return { kind: "interrupted" };
     if (first.kind === "failed") return this.tokenFailure(`no GitHub installation token: ${first.message}`);
     let result = await call();
+    if (this.interrupt?.aborted) return { kind: "interrupted" };
     if (result.kind === "unauthorized") {
       this.log.warn(REFRESH_WARNING);
       const second = await this.tokens.replace(first.token);
+      if (this.interrupt?.aborted) return { kind: "interrupted" };
       if (second.kind === "failed") return this.tokenFailure(`no new GitHub installation token: ${second.message}`);
       result = await call();
+      if (this.interrupt?.aborted) return { kind: "interrupted" };
       if (result.kind === "unauthorized") {
         result = {
           kind: "failed",

@@ -36,15 +36,16 @@ async function setUp(config: Config, places: Places, log: Log, options: ClientOp
     if (checked.kind === "invalid") return { kind: "invalid" as const, problem: checked.problem, safeLog };
     const { settings } = checked;
     secrets.add(settings.privateKeyPkcs8);
-    const policy = { ...DEFAULT_POLICY, ...definedOnly(options) };
+    const { signal, lockTimeoutMs, ...http } = options;
+    const policy = { ...DEFAULT_POLICY, ...definedOnly(http) };
     const gate = new FailureGate(places.buildDir, "github", "GitHub API", safeLog);
     const { GithubApi } = await import("./api");
     // The store and auth-app need each other: the store buys tokens through the API
     // (called only later, once `api` exists), auth-app reads them from the store.
     const fetchToken: FetchToken = async () => (gate.closed ? { kind: "failed", message: OFF } : api.newInstallationToken());
-    const tokens = new TokenStore(settings, places.stateDir, options.lockTimeoutMs ?? 60_000, fetchToken, safeLog, secrets);
-    const api = new GithubApi(settings, policy, tokens.hook, safeLog, secrets);
-    return { kind: "ready" as const, client: new GithubStatusClient(settings, api, tokens, gate, safeLog), safeLog };
+    const tokens = new TokenStore(settings, places.stateDir, lockTimeoutMs ?? 60_000, fetchToken, safeLog, secrets);
+    const api = new GithubApi(settings, policy, tokens.hook, safeLog, secrets, signal);
+    return { kind: "ready" as const, client: new GithubStatusClient(settings, api, tokens, gate, safeLog, signal), safeLog };
   } catch (e) {
     return { kind: "broken" as const, problem: describeError(e), safeLog };
   }

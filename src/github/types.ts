@@ -29,6 +29,8 @@ export interface HttpPolicy {
 export interface ClientOptions extends Partial<HttpPolicy> {
   /** Longest wait for another process holding the token cache lock. */
   lockTimeoutMs?: number;
+  /** The task's interruption: stops the request in flight, and what is left is skipped (a debug line). */
+  signal?: AbortSignal;
 }
 
 /** Where the token is shared (the state directory) and the build's fault budget is kept (its directory). */

@@ -1,19 +1,24 @@
 // Running git: argv only (never a shell string), stdin closed, output captured.
+import { withUmask } from "../sys/umask";
 export interface GitRun {
   code: number;
   stdout: Uint8Array;
   stderr: string;
 }
 
-export async function git(cwd: string, args: string[], env?: Record<string, string>): Promise<GitRun> {
+/** env: added to this process's environment. umask: the one to run git with (see sys/umask.ts), when not this process's. */
+export async function git(cwd: string, args: string[], opts: { env?: Record<string, string>; umask?: number | null } = {}): Promise<GitRun> {
+  const { env, umask = null } = opts;
   try {
-    const p = Bun.spawn(["git", ...args], {
-      cwd,
-      env: env ? { ...process.env, ...env } : undefined,
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const p = withUmask(umask, () =>
+      Bun.spawn(["git", ...args], {
+        cwd,
+        env: env ? { ...process.env, ...env } : undefined,
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+      }),
+    );
     const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).bytes(), new Response(p.stderr).text(), p.exited]);
     return { code, stdout, stderr };
   } catch (e) {

@@ -21,6 +21,13 @@ export interface HashOptions {
   route?: "auto" | "reference" | "fast";
   /** Told why the fast route fell back (a debug line for the task's log). */
   onFallback?: (reason: string) => void;
+  /**
+   * The caller's umask, when not this process's (a nested task the toplevel
+   * hashes for): the reference route's git writes objects into the repository
+   * (`.git/objects/xx/`, made 0777 & ~umask). Other git runs here only read
+   * (`--no-optional-locks status`, `diff-index --quiet`, `config -l`).
+   */
+  umask?: number | null;
 }
 
 /** cwd: the task's cwd. pathspecs: git pathspecs relative to cwd, as given. raw: the --raw strings. */
@@ -40,7 +47,7 @@ export async function hashInputs(cwd: string, pathspecs: string[], raw: string[]
     }
   }
   try {
-    const listing = await referenceListing(cwd, pathspecs);
+    const listing = await referenceListing(cwd, pathspecs, opts.umask ?? null);
     return listing.ok ? { ok: true, ...hashOf(listing.listing, raw) } : listing;
   } catch (e) {
     // No temporary directory, say: still an outcome to report, not a crash.

@@ -26,7 +26,8 @@ function stagingExcludes(): string[] {
 
 export type Listing = { ok: true; listing: string } | { ok: false; error: string };
 
-export async function referenceListing(cwd: string, pathspecs: string[]): Promise<Listing> {
+/** umask: the caller's, for the objects `git add` and `write-tree` write into the repository (null: this process's). */
+export async function referenceListing(cwd: string, pathspecs: string[], umask: number | null = null): Promise<Listing> {
   const where = await git(cwd, ["rev-parse", "--git-dir"]);
   if (where.code !== 0) return { ok: false, error: gitError(where, cwd) };
   const gitDir = text(where.stdout).replace(/\n$/, "");
@@ -39,12 +40,12 @@ export async function referenceListing(cwd: string, pathspecs: string[]): Promis
     // A repository with no index yet (nothing ever added): the old pipeline failed
     // here (`cp` of a missing file); we hash as from an empty index instead.
     if (existsSync(real)) copyFileSync(real, index);
-    const env = { GIT_INDEX_FILE: index };
-    const add = await git(cwd, ["add", ...pathspecs, ...stagingExcludes()], env);
+    const opts = { env: { GIT_INDEX_FILE: index }, umask };
+    const add = await git(cwd, ["add", ...pathspecs, ...stagingExcludes()], opts);
     if (add.code !== 0) return { ok: false, error: gitError(add, cwd) };
-    const tree = await git(cwd, ["write-tree"], env);
+    const tree = await git(cwd, ["write-tree"], opts);
     if (tree.code !== 0) return { ok: false, error: gitError(tree, cwd) };
-    const ls = await git(cwd, ["ls-tree", "-r", "--full-name", text(tree.stdout).trim(), ...pathspecs], env);
+    const ls = await git(cwd, ["ls-tree", "-r", "--full-name", text(tree.stdout).trim(), ...pathspecs], opts);
     if (ls.code !== 0) return { ok: false, error: gitError(ls, cwd) };
     return { ok: true, listing: text(ls.stdout) };
   } finally {

@@ -36,6 +36,7 @@ export type TaskEvent =
   | { kind: "cd-ignored"; startDir: string; shellDir: string }
   | { kind: "hashing"; files: string[]; raw: string[] }
   | { kind: "wildcards-literal"; pathspecs: string[] }
+  | { kind: "hashed-by-service" }
   | { kind: "hash-service-declined"; reason: string }
   | { kind: "reference-hashing"; reason: string }
   | { kind: "hash-file-damaged"; path: string; reason: string }

@@ -65,6 +65,8 @@ export function render(e: TaskEvent): Message[] {
           `Wildcards in ${e.pathspecs.join(" ")}: the hash covers only paths named like them (git ls-tree takes pathspecs literally, as in the established tool), not the files they match`,
         ),
       ];
+    case "hashed-by-service":
+      return [debug("Inputs hashed by the toplevel's hashing service")];
     case "hash-service-declined":
       return [debug(`Hashing here, not by the toplevel's hashing service: ${e.reason}`)];
     case "reference-hashing":

@@ -8,7 +8,8 @@ import { closeFd, createFile, errnoText, isOpenFd, writeAll } from "../sys/libc"
 import { Interruption, signalNumber } from "../sys/signals";
 import { parseRequest, Reply, requestErrorLines } from "../controller/protocol";
 import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult } from "../state/layout";
-import { spawnTask, withUmask, NESTED_SERVER_VARIABLES, type SpawnedTask } from "../task/process";
+import { spawnTask, NESTED_SERVER_VARIABLES, type SpawnedTask } from "../task/process";
+import { withUmask } from "../sys/umask";
 import { SnapshotSession } from "../snapshot/session";
 import { TaskRecorder } from "../trace/recorder";
 import { endOfBuild } from "./build-end";
@@ -153,7 +154,7 @@ async function runTaskBody(
   if (isToplevel) {
     const { startServices } = await import("../toplevel/services");
     // The services run nested tasks through runLocked, as this process runs its own.
-    const started = startServices(host, runLocked, config, env, (m) => out.debug(m));
+    const started = startServices(host, runLocked, config, env, (m) => out.debug(m), interruption);
     Object.assign(taskEnv, started.env);
     services = started;
   } else if (!host.inToplevelProcess) {

@@ -5,7 +5,7 @@
 import type { TaskContext } from "../task/context";
 import { pumpLines } from "../output/lines";
 import { INTERNAL } from "../internal-env";
-import { withUmask } from "../task/process";
+import { withUmask } from "../sys/umask";
 import { describeError } from "../sys/errors";
 
 /** null on success, else a message saying what failed. */

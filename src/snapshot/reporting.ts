@@ -19,7 +19,8 @@ export class Reporting {
 
   private commitStatus(): Promise<CommitStatusClient | null> {
     if (!this.ctx.config.enableCommitStatus) return Promise.resolve(null);
-    this.github ??= loadRemote().then((m) => m.openCommitStatus(this.ctx.config, this.ctx.paths, this.ctx.out));
+    // The task's interruption stops a request in flight (a slow API), not only what follows it.
+    this.github ??= loadRemote().then((m) => m.openCommitStatus(this.ctx.config, this.ctx.paths, this.ctx.out, { signal: this.ctx.interruption.signal }));
     return this.github;
   }
 
@@ -50,9 +51,9 @@ export class Reporting {
     if (config.uploadLogs && !interruption.by) {
       const cache = await this.remoteCache();
       if (cache) {
-        const uploaded = await cache.uploadLog(this.ctx.paths.buildId, this.ctx.job, this.ctx.paths.logFile(this.ctx.job));
+        const uploaded = await cache.uploadLog(this.ctx.paths.buildId, this.ctx.job, this.ctx.paths.logFile(this.ctx.job), { signal: interruption.signal });
         if ("url" in uploaded) logUrl = uploaded.url;
-        else this.ctx.out.say({ kind: "log-not-uploaded", message: uploaded.failed });
+        else if ("failed" in uploaded) this.ctx.out.say({ kind: "log-not-uploaded", message: uploaded.failed });
       } else {
         this.ctx.out.say({ kind: "log-not-uploaded", message: null });
       }

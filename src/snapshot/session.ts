@@ -161,11 +161,14 @@ export class SnapshotSession {
     if (service && !ctx.inToplevelProcess && args.fileInputs.length > 0) {
       const { hashViaService } = await import("../toplevel/hash-service");
       const viaService = await hashViaService(service, ctx.env, ctx.cwd, args.fileInputs, raw);
-      if (!("declined" in viaService)) return viaService;
+      if (!("declined" in viaService)) {
+        ctx.out.say({ kind: "hashed-by-service" });
+        return viaService;
+      }
       ctx.out.say({ kind: "hash-service-declined", reason: viaService.declined });
     }
     const { hashInputs } = await git();
-    return hashInputs(ctx.cwd, args.fileInputs, raw, { onFallback: (reason) => ctx.out.say({ kind: "reference-hashing", reason }) });
+    return hashInputs(ctx.cwd, args.fileInputs, raw, { umask: ctx.umask, onFallback: (reason) => ctx.out.say({ kind: "reference-hashing", reason }) });
   }
 
   /**

@@ -13,6 +13,8 @@ export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const LOCK_UN = 8;
 const O_RDONLY = 0;
+const O_DIRECTORY = isDarwin ? 0x100000 : 0o200000;
+const O_CLOEXEC = isDarwin ? 0x1000000 : 0o2000000;
 export const Errno = {
   ENOENT: 2,
   EINTR: 4,
@@ -116,6 +118,11 @@ export function openLockFile(path: string): number {
   const fd = retry(() => call("open", ptr(cstr(path)), O_RDONLY));
   if (fd !== -Errno.ENOENT) return fd;
   return createFile(path);
+}
+
+/** A directory, opened to be named through (/proc/self/fd/N/...); a descriptor (close-on-exec) or -errno. */
+export function openDirectory(path: string): number {
+  return retry(() => call("open", ptr(cstr(path)), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 }
 
 /** Creates (or truncates) path for writing; a descriptor or -errno. */

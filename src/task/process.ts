@@ -1,5 +1,5 @@
 // Starting the task: its descriptors, its environment, its process group.
-import { closeFd, dupFd } from "../sys/libc";
+import { closeFd, dupFd, readText } from "../sys/libc";
 import { SNAPSHOT_FUNCTION, TASKRUNNER_FUNCTION } from "../controller/protocol";
 import type { Env } from "../config";
 import { INTERNAL } from "../internal-env";
@@ -21,20 +21,16 @@ export interface SpawnedTask {
   responseFd: number; // our end of the response channel (write)
 }
 
-/**
- * Runs spawn (which starts a child process, synchronously) under umask, when
- * given: a nested task served inside the toplevel, and its post-unpack
- * commands, get their caller's umask, not the toplevel's. Safe because
- * nothing else runs in this process between setting and restoring it.
- */
-export function withUmask<T>(umask: number | null, spawn: () => T): T {
-  if (umask === null) return spawn();
-  const previous = process.umask(umask);
-  try {
-    return spawn();
-  } finally {
-    process.umask(previous);
-  }
+/** Below this soft limit on open files, spawning fails (EINVAL) once the runner's own descriptors and FD's are counted. */
+const MIN_OPEN_FILES = 128;
+
+/** The soft limit on open files (RLIMIT_NOFILE), or null when /proc does not say. */
+function openFilesLimit(): number | null {
+  const line = readText("/proc/self/limits")
+    ?.split("\n")
+    .find((l) => l.startsWith("Max open files"));
+  const soft = line?.split(/\s{2,}/)[1];
+  return soft && /^\d+$/.test(soft) ? Number(soft) : null;
 }
 
 export type SpawnOutcome = { kind: "spawned"; task: SpawnedTask } | { kind: "failed"; message: string; exitCode: number };
@@ -91,7 +87,15 @@ export function spawnTask(opts: {
     };
   } catch (e) {
     const code = (e as { code?: string }).code;
-    const why = code === "ENOENT" ? "command not found" : code === "EACCES" ? "permission denied" : (e as Error).message;
+    const limit = code === "EINVAL" || code === "EMFILE" ? openFilesLimit() : null;
+    const why =
+      code === "ENOENT"
+        ? "command not found"
+        : code === "EACCES"
+          ? "permission denied"
+          : limit !== null && limit < MIN_OPEN_FILES
+            ? `the open-files limit (ulimit -n ${limit}) is too low: taskrunner hands a task descriptors ${FD.toplevelStdout} to ${FD.jobLock} besides its own; raise it to ${MIN_OPEN_FILES} or more (ulimit -n 1024)`
+            : (e as Error).message;
     return {
       kind: "failed",
       message: `cannot run ${JSON.stringify(opts.cmd)}: ${why}`,

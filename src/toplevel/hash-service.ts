@@ -12,9 +12,16 @@
 // with this process's rights: only its own user may connect. A socket's mode
 // follows the umask (under `umask 000` anyone could), so it lives in a
 // directory made for it, mode 0700, which must not exist before.
+//
+// A socket's path may hold ~100 bytes, and a state directory on a CI runner
+// (/home/runner/work/<repo>/<repo>/…) makes a longer one. Both sides then
+// name it through an open descriptor of its directory, /proc/self/fd/N/hash.sock:
+// the kernel follows the descriptor to the same 0700 directory, with the
+// same permission checks (an abstract socket, which needs no path, has no
+// permissions at all). Only where /proc is missing does the service not start.
 import { hashInputs, type HashResult } from "../hash";
 import type { Env } from "../config";
-import { errnoText, mkdir, removeFile } from "../sys/libc";
+import { closeFd, errnoText, mkdir, openDirectory, pathExists, removeFile } from "../sys/libc";
 import { gitVariable, processEnvironmentDifference, processVariables } from "./process-env";
 import { describeError } from "../sys/errors";
 
@@ -24,6 +31,8 @@ interface Request {
   raw: string[];
   /** The caller's processVariables. */
   env: Record<string, string>;
+  /** The caller's umask: git may write objects for it (hash/reference.ts). */
+  umask?: number;
 }
 
 const MAX_PATH = 100; // sun_path is 104–108 bytes
@@ -38,8 +47,8 @@ type Answer = HashResult | { ok: false; error: "unsupported"; reason: string };
  */
 export function serveHashing(dir: string, env: Env, debug: (m: string) => void): { path: string; stop(): void } | null {
   const path = `${dir}/hash.sock`;
-  if (path.length > MAX_PATH) {
-    debug(`hash service not started: its socket path ${path} is longer than a socket's ${MAX_PATH} bytes`);
+  if (tooLong(path) && !pathExists(PROC_FDS)) {
+    debug(`hash service not started: its socket path ${path} is longer than a socket's ${MAX_PATH} bytes, and there is no ${PROC_FDS} to shorten it`);
     return null;
   }
   const made = mkdir(dir, 0o700);
@@ -55,12 +64,16 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
     if (git) return { ok: false, error: "unsupported", reason: `the toplevel has ${git} set, which git reads` };
     const difference = processEnvironmentDifference(req.env, own);
     if (difference) return { ok: false, error: "unsupported", reason: difference };
-    return hashInputs(req.cwd, req.pathspecs, req.raw);
+    const { umask } = req;
+    const valid = typeof umask === "number" && Number.isInteger(umask) && umask >= 0 && umask <= 0o777;
+    return hashInputs(req.cwd, req.pathspecs, req.raw, { umask: valid ? umask : null });
   };
+  let address: SocketAddress | null = null;
   try {
+    address = socketAddress(path);
     const buffers = new WeakMap<object, string>();
     const server = Bun.listen({
-      unix: path,
+      unix: address.name,
       socket: {
         data(socket, data) {
           const text = (buffers.get(socket) ?? "") + data.toString();
@@ -88,7 +101,38 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
   } catch (e) {
     debug(`hash service not started: ${describeError(e)}`);
     return null;
+  } finally {
+    address?.close(); // bound: the socket stays in the directory
   }
+}
+
+const PROC_FDS = "/proc/self/fd";
+
+function tooLong(path: string): boolean {
+  return Buffer.byteLength(path) > MAX_PATH;
+}
+
+interface SocketAddress {
+  /** What to bind or connect to. */
+  name: string;
+  /** Once bound or connected (again is harmless). */
+  close(): void;
+}
+
+/** path itself, or when it is too long for a socket, the same file through an open descriptor of its directory. */
+function socketAddress(path: string): SocketAddress {
+  if (!tooLong(path)) return { name: path, close() {} };
+  const slash = path.lastIndexOf("/");
+  const dir = path.slice(0, slash) || "/";
+  const fd = openDirectory(dir);
+  if (fd < 0) throw new Error(`cannot open ${dir}: ${errnoText(-fd)}`);
+  let open = true;
+  const close = () => {
+    // Once only: a second close could close a descriptor the number was given to since.
+    if (open) closeFd(fd);
+    open = false;
+  };
+  return { name: `${PROC_FDS}/${fd}${path.slice(slash)}`, close };
 }
 
 /** The toplevel's answer, or why the caller should hash by itself. */
@@ -100,13 +144,20 @@ export async function hashViaService(
   raw: string[],
   timeoutMs = 5000,
 ): Promise<HashResult | { declined: string }> {
-  const req: Request = { cwd, pathspecs, raw, env: processVariables(env) };
+  const req: Request = { cwd, pathspecs, raw, env: processVariables(env), umask: process.umask() };
   const git = gitVariable(req.env);
   if (git) return { declined: `this task has ${git} set, which git reads` };
+  let address: SocketAddress;
+  try {
+    address = socketAddress(path);
+  } catch (e) {
+    return { declined: describeError(e) };
+  }
   return new Promise((resolve) => {
     let text = "";
     let settled = false;
     const done = (v: HashResult | { declined: string }) => {
+      address.close();
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -114,9 +165,10 @@ export async function hashViaService(
     };
     const timer = setTimeout(() => done({ declined: `no answer within ${timeoutMs / 1000} s` }), timeoutMs);
     Bun.connect({
-      unix: path,
+      unix: address.name,
       socket: {
         open(socket) {
+          address.close(); // connected
           socket.write(`${JSON.stringify(req)}\n`);
         },
         data(_socket, data) {

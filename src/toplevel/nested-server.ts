@@ -29,6 +29,7 @@ import { releaseJob, tryLockJob } from "../state/locks";
 import { processEnvironmentDifference, processVariables } from "./process-env";
 import { describeError } from "../sys/errors";
 import { processLine } from "../output/render";
+import type { Interruption } from "../sys/signals";
 
 /**
  * Linux lets a new process have at most 6 MiB of arguments and environment (a
@@ -129,6 +130,7 @@ export function serveNested(
   runLocked: RunLocked,
   ownEnv: Env,
   debug: (m: string) => void,
+  toplevel: Interruption,
 ): NestedServer | null {
   const token = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
   // What a connection must start with.
@@ -156,6 +158,13 @@ export function serveNested(
     // The binary prints the help, the version or the usage error, and parses options spelled another way.
     if (cli.kind === "unusual") return decline(`the option ${JSON.stringify(cli.word)} is not spelled plainly; the binary parses it`);
     if (cli.kind !== "run") return decline(`not a plain run (${cli.kind})`);
+    // A signal to the toplevel reaches the tasks running then; one asked for after it (its caller's
+    // bash outlived the signal: it trapped it, or was waiting for a command that ended normally)
+    // does not start, and its caller gets the interrupted exit code.
+    if (toplevel.by !== null) {
+      debug(`Subtask ${cli.name} not started: the build was interrupted by ${toplevel.by}`);
+      return toplevel.exitCode;
+    }
     const { env } = req;
     const internal = readInternalEnv(env);
     if (internal.buildId !== base.paths.buildId) return decline(`it belongs to another build (${internal.buildId ?? "none"})`);

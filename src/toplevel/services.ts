@@ -6,13 +6,17 @@ import type { Host, RunLocked } from "../task/context";
 import { serveHashing } from "./hash-service";
 import { serveNested } from "./nested-server";
 import { INTERNAL } from "../internal-env";
+import type { Interruption } from "../sys/signals";
 
-/** runLocked: how the runner runs a task whose job lock is held; nested tasks served here run through it. */
-export function startServices(host: Host, runLocked: RunLocked, config: Config, env: Env, debug: (m: string) => void) {
+/**
+ * runLocked: how the runner runs a task whose job lock is held; nested tasks served here run through it.
+ * interruption: the toplevel task's; once it came, no nested task starts here.
+ */
+export function startServices(host: Host, runLocked: RunLocked, config: Config, env: Env, debug: (m: string) => void, interruption: Interruption) {
   const taskEnv: Record<string, string> = {};
   const hashing = serveHashing(`${host.paths.buildDir}/hash-service`, env, debug);
   if (hashing) taskEnv[INTERNAL.hashService] = hashing.path;
-  const nested = config.nestedProcesses ? null : serveNested(host, runLocked, env, debug);
+  const nested = config.nestedProcesses ? null : serveNested(host, runLocked, env, debug, interruption);
   if (nested) Object.assign(taskEnv, nested.env);
   return {
     env: taskEnv,

@@ -29,6 +29,8 @@ export interface Pace {
   partDelayMs?: number;
   /** Object downloads are sent at this rate. */
   downloadBytesPerSecond?: number;
+  /** Every upload request (PutObject, UploadPart, CompleteMultipartUpload) is answered 500 InternalError. */
+  failUploads?: boolean;
 }
 
 export interface FakeS3 {
@@ -87,6 +89,13 @@ export async function startFakeS3(): Promise<FakeS3> {
       return;
     }
     if (ctx.method === "PUT" && ctx.query.partNumber && pace.partDelayMs) await Bun.sleep(pace.partDelayMs);
+    const uploading = ctx.method === "PUT" || (ctx.method === "POST" && typeof uploadId === "string");
+    if (pace.failUploads && uploading && ctx.path !== `/${bucket}`) {
+      ctx.status = 500;
+      ctx.type = "application/xml";
+      ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`;
+      return;
+    }
     await next();
     const rate = pace.downloadBytesPerSecond;
     if (ctx.method === "GET" && rate && ctx.body && typeof (ctx.body as NodeJS.ReadableStream).pipe === "function") {

@@ -145,7 +145,7 @@ export async function runCase(
   store: Store | null = null,
 ): Promise<string> {
   // Under /tmp, not $TMPDIR, and a short name: the build's hashing socket (builds/<id>/hash-service/hash.sock)
-  // must fit a socket's ~100-byte path, or the toplevel's log says it did not start.
+  // fits a socket's ~100-byte path as it is, the usual case (longer ones: tests/process.test.ts).
   const dir = realpathSync(mkdtempSync("/tmp/golden-"));
   keys ??= d.github ? generateTestKeys() : null;
   const github = d.github && keys ? startFakeGithub({ publicKey: keys.publicKey, tokenLifetimeSeconds: d.github.lifetime, expiresAtOffsetSeconds: d.github.offset }) : null;

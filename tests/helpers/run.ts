@@ -31,6 +31,17 @@ export function taskrunner(s: Scratch, args: string[], extraEnv: Record<string, 
   });
 }
 
+/** taskrunner(), started by a bash that first runs `setup` (`umask 000`, `ulimit -n 64`): what the user's shell hands it. */
+export function taskrunnerAfter(setup: string, s: Scratch, args: string[], extraEnv: Record<string, string> = {}) {
+  return Bun.spawn(["bash", "-c", `${setup} && exec "$@"`, "setup", BINARY, ...args], {
+    cwd: s.work,
+    env: { ...s.env, ...extraEnv },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+}
+
 export async function runToEnd(s: Scratch, args: string[], extraEnv: Record<string, string> = {}) {
   return ended(taskrunner(s, args, extraEnv));
 }

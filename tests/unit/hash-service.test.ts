@@ -1,9 +1,9 @@
 // The toplevel's hashing service answers exactly what hashing locally would,
 // and says "do it yourself", and why, whenever it cannot stand in for the caller.
 import { test, expect, afterAll } from "bun:test";
-import { mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { serveHashing, hashViaService } from "../../src/toplevel/hash-service";
 import { hashInputs } from "../../src/hash";
 
@@ -58,12 +58,34 @@ test("the caller hashes by itself, and is told why: another HOME or XDG_CONFIG_H
   } finally {
     gitService.stop();
   }
-  const long = `${dir}/${"x".repeat(120)}`;
-  expect(serveHashing(long, env, (m) => lines.push(m))).toBeNull();
   // A directory someone made before us may not be only ours.
   expect(serveHashing(join(dir, "svc1"), env, (m) => lines.push(m))).toBeNull();
-  expect(lines).toEqual([
-    `hash service not started: its socket path ${long}/hash.sock is longer than a socket's 100 bytes`,
-    `hash service not started: cannot create ${join(dir, "svc1")}: File exists`,
-  ]);
+  expect(lines).toEqual([`hash service not started: cannot create ${join(dir, "svc1")}: File exists`]);
 });
+
+test("a socket path longer than a socket's ~100 bytes works (through /proc/self/fd), still in a 0700 directory", async () => {
+  const long = join(dir, "x".repeat(100), "y".repeat(100), "svc");
+  mkdirSync(dirname(long), { recursive: true });
+  const lines: string[] = [];
+  const service = serveHashing(long, env, (m) => lines.push(m));
+  expect(lines).toEqual([]);
+  try {
+    expect(service!.path).toBe(`${long}/hash.sock`);
+    expect(statSync(service!.path).isSocket()).toBe(true);
+    expect(statSync(long).mode & 0o777).toBe(0o700);
+    expect(await hashViaService(service!.path, env, repo, ["src"], ["v1"])).toEqual(await hashInputs(repo, ["src"], ["v1"]));
+    // No descriptor of the directory stays open on either side.
+    expect(readdirSync("/proc/self/fd").filter((fd) => readlinkOrNull(`/proc/self/fd/${fd}`) === long)).toEqual([]);
+  } finally {
+    service?.stop();
+  }
+  expect(existsSync(`${long}/hash.sock`)).toBe(false);
+});
+
+function readlinkOrNull(path: string): string | null {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return null; // the listing's own descriptor, gone by now
+  }
+}
