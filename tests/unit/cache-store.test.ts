@@ -303,7 +303,7 @@ for (const backend of [fsBackend, s3Backend]) {
       ["a FIFO", () => forgeArchive([{ path: "out/pipe", type: "FIFO" }])],
       // Header fields end at a NUL, but our decoder stops at one only before a newline: a name
       // like this must be refused, not cut, since the write pool's batches are NUL-separated.
-      ["a NUL byte in a member's name", () => forgeArchive([{ path: "out/a\0\n\0001\0/tmp/taskrunner-evil.txt\0420", body: "evil" }])],
+      ["a NUL byte in a member's name", () => forgeArchive([{ path: "out/a\x00\n\x001\x00/tmp/taskrunner-evil.txt\x00420", body: "evil" }])],
     ];
     for (const [what, make] of badArchives) {
       test(`${what}: failed, nothing written, root untouched`, async () => {
