@@ -13,7 +13,7 @@
 // Frames are decoded one at a time, on this thread, and each one's memory is
 // freed as soon as the consumer has taken it apart: decoding two at once on
 // the thread pool, and leaving dead frames to the garbage collector, held
-// ~30 MB more at the peak of a node_modules restore, and gained nothing there,
+// ~25 MB more at the peak of a node_modules restore, and gained nothing there,
 // where the threads creating files are the slow side.
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
