@@ -156,3 +156,34 @@ test("a staging folder left by a SIGKILL mid-restore is removed by the next rest
     s.cleanup();
   }
 }, 180_000);
+
+test.skipIf(noTmpfs !== null)("the file system filling up in the middle of a restore on worker threads: one warn line, old outputs in place, nothing left behind", async () => {
+  const s = scratch("restore-full");
+  try {
+    sh(s.work, "git init -q . && echo in > input.txt && echo /out/ > .gitignore && git add . && git commit -qm init");
+    mkdirSync(join(s.dir, "remote"));
+    const env = { TASKRUNNER_REMOTE_CACHE_DIR: join(s.dir, "remote") };
+    // 300 incompressible files of 16 KB (~4.8 MB): workers take over from the 64th file.
+    // Run on a miss, the task says what its process (taskrunner, its parent) holds open on the small file system.
+    const build = `snapshot input.txt -o out
+if [ -n "$POPULATE" ]; then mkdir -p out/pkg; for i in $(seq 300); do head -c 16384 /dev/urandom > out/pkg/f$i; done; fi
+echo "ran; open there: $(ls -l /proc/$PPID/fd 2>/dev/null | grep -c "$SMALL")"`;
+    const saved = await runToEnd(s, ["-n", "job", "bash", "-c", build], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1", POPULATE: "1", SMALL: "/nowhere/" });
+    expect(saved.code).toBe(0);
+    rmSync(join(s.dir, "state", "hash"), { recursive: true });
+    // A clone of the repository on a 16 MB file system with ~1.5 MB left: the staging folder
+    // is in its git directory, on the same file system, and fills it up after ~90 files.
+    const small = join(s.dir, "small");
+    const script = `git clone -q "$PWD" "$SMALL/repo" && cd "$SMALL/repo" && mkdir out && echo old > out/old
+head -c $(( $(df --output=avail -B1 . | tail -1) - 1500000 )) /dev/zero > "$SMALL/filler"
+taskrunner -n job bash -c "$BUILD"; echo "exit $?"
+find out .git "$TASKRUNNER_STATE_DIRECTORY" -name '.taskrunner-restore-*'; cat out/old; ls out`;
+    const r = await withTmpfs(s, small, "size=16m", script, { ...env, BUILD: build, SMALL: small });
+    const restore = `${join(s.dir, "remote")}/taskrunner/bundles/job-`;
+    expect(r.stderr).toMatch(new RegExp(`^\\[job\\] warn \\| Remote cache not used: could not restore ${restore}[0-9a-f]{40}\\.tar\\.zst into ${small}/repo: ENOSPC: no space left on device, write\\n$`));
+    expect(r.stdout).toBe("[job] stdout | ran; open there: 0\nexit 0\nold\nold\n");
+    expect(r.code).toBe(0);
+  } finally {
+    s.cleanup();
+  }
+});

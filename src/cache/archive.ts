@@ -107,7 +107,8 @@ export async function unpackArchive(source: Readable, dir: string, signal?: Abor
   const files = new WritePool({ ...opts, signal });
   const extractor = new TarExtractor(dir, files);
   try {
-    // The next frames decode on the thread pool while this one is taken apart.
+    // A piece is freed once the next is asked for (zstd-frames.ts): the
+    // extractor copies what it keeps (into the write pool's buffer, or a file).
     await pipeline(
       source,
       decompress,

@@ -121,6 +121,10 @@ export class TarExtractor {
     const abs = this.path(rel);
     const mode = (h.mode ?? 0o644) & 0o7777 & ~0o6000;
     const what = (kind: string) => new ArchiveError(`bad archive: member ${rawPath}: ${kind}`);
+    // No file name holds one, and the write pool's batches are NUL-separated (write-pool.ts).
+    if (rawPath.includes("\0") || linkpath.includes("\0")) {
+      throw new ArchiveError(`bad archive: member ${JSON.stringify(rawPath)}: a NUL byte in its name or link target`);
+    }
 
     switch (type) {
       case "File":

@@ -4,12 +4,17 @@
 // about half the zstd CLI's speed (~300 ms for 200 MB here): on restore that
 // alone was slower than `zstd -dc | tar -x` as a whole. Our archives are a
 // sequence of independent frames of at most 4 MB (tar-writer.ts), each
-// declaring its size, so they are cut at frame boundaries and decoded several
-// at a time on the thread pool, in order. A frame that does not declare a
-// small content size — the old tool's archives are one frame of unknown
-// size — switches the rest of the stream to the streaming decoder, so memory
-// stays bounded whatever the input.
-import { availableParallelism } from "node:os";
+// declaring its size, so they are cut at frame boundaries and each decoded in
+// one call (~1 ms per MB). A frame that does not declare a small content
+// size — the old tool's archives are one frame of unknown size — switches the
+// rest of the stream to the streaming decoder, so memory stays bounded
+// whatever the input.
+//
+// Frames are decoded one at a time, on this thread, and each one's memory is
+// freed as soon as the consumer has taken it apart: decoding two at once on
+// the thread pool, and leaving dead frames to the garbage collector, held
+// ~25 MB more at the peak of a node_modules restore, and gained nothing there,
+// where the threads creating files are the slow side.
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
@@ -19,27 +24,28 @@ import { ArchiveError } from "./store";
 const ZSTD_MAGIC = 0xfd2fb528;
 /** Frames declaring up to this much content are decoded in one piece. */
 const MAX_ONE_SHOT = 16 << 20;
-/** Fits one of our frames (4 MB of content, stored raw at worst, plus block headers and checksum). */
-const FRAME_BUFFER = (4 << 20) + (64 << 10);
+/** Buffers for compressed frames grow in steps of this much (ours compress to ~1 MB, 4 MB at worst). */
+const FRAME_STEP = 256 << 10;
 /** The streaming decoder's output pieces; its 16 KB default is ~2× slower. */
 const STREAM_CHUNK = 1 << 20;
 
-/** zstd → bytes, in order. Throws ArchiveError for a stream that is not zstd or ends inside a frame. */
+/**
+ * zstd → bytes, in order. Throws ArchiveError for a stream that is not zstd or
+ * ends inside a frame. A piece it yields is valid until the consumer asks for
+ * the next one (its memory is then freed).
+ */
 export async function* decompress(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  // One decoder per core: the unpacker's file writes need a core too, and more
-  // decoders than cores only crowd it out.
-  const parallel = Math.max(2, availableParallelism());
   const garbage = new FrameGarbage();
   const input = source[Symbol.asyncIterator]();
   const pending = new Bytes();
-  const inflight: Promise<Buffer>[] = [];
-  const spare: Buffer[] = [];
+  // A frame spread over several input pieces is copied into this reused buffer.
+  let scratch = Buffer.alloc(0);
   // The frame being cut out: where its next block header is, and once the
   // last block is seen, its total size.
   let frame: { next: number; checksum: boolean; total: number | null } | null = null;
   let offset = 0; // of the frame in the archive, for messages
   for (;;) {
-    // Cut every complete frame out of what has arrived.
+    // Decode every complete frame that has arrived.
     for (;;) {
       if (!frame) {
         if (pending.length < 4) break;
@@ -55,8 +61,7 @@ export async function* decompress(source: AsyncIterable<Buffer>): AsyncGenerator
         const header = pending.length >= 5 ? frameHeader(pending) : null;
         if (!header) break;
         if (header.contentSize === null || header.contentSize > MAX_ONE_SHOT) {
-          // Not one of ours: stream the rest, after the frames already in flight.
-          while (inflight.length) yield await inflight.shift()!;
+          // Not one of ours: stream the rest.
           yield* streamRest(pending.takeAll(), input);
           return;
         }
@@ -72,34 +77,30 @@ export async function* decompress(source: AsyncIterable<Buffer>): AsyncGenerator
       }
       if (frame.total === null || pending.length < frame.total) break;
       const at = offset;
-      offset += frame.total;
-      // A frame spread over several input pieces is copied into a reused
-      // buffer: fresh 4 MB allocations per frame cost more (page faults, GC)
-      // than the copy itself.
-      const whole = pending.single(frame.total);
-      const buffer = whole ?? pending.takeInto(spare.pop() ?? Buffer.allocUnsafe(Math.max(frame.total, FRAME_BUFFER)), frame.total);
-      const decoded = Bun.zstdDecompress(whole ?? buffer.subarray(0, frame.total))
-        // Bun says only "DecompressionFailed" for a bad checksum or bad data alike.
-        .catch((e: Error) => {
-          throw new ArchiveError(`corrupt archive: the zstd frame at byte ${at} fails its checksum or does not decode (${e.message})`);
-        })
-        .finally(() => {
-          if (!whole) spare.push(buffer);
-        });
-      decoded.catch(() => {}); // awaited in order below; an abandoned one must not be an unhandled rejection
-      inflight.push(decoded);
+      const size = frame.total;
+      offset += size;
       frame = null;
-      while (inflight.length >= parallel) {
-        yield await inflight.shift()!;
-        garbage.afterFrame();
+      let compressed = pending.single(size);
+      if (!compressed) {
+        if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.ceil(size / FRAME_STEP) * FRAME_STEP);
+        compressed = pending.takeInto(scratch, size).subarray(0, size);
       }
+      let decoded: Buffer;
+      try {
+        decoded = Bun.zstdDecompressSync(compressed);
+      } catch (e) {
+        // Bun says only "DecompressionFailed" for a bad checksum or bad data alike.
+        throw new ArchiveError(`corrupt archive: the zstd frame at byte ${at} fails its checksum or does not decode (${(e as Error).message})`);
+      }
+      yield decoded;
+      release(decoded);
+      garbage.afterFrame();
     }
     const next = await input.next();
     if (next.done) break;
     pending.push(next.value);
   }
   if (pending.length > 0) throw new ArchiveError("archive is truncated (it ends inside a zstd frame)");
-  while (inflight.length) yield await inflight.shift()!;
 }
 
 interface FrameHeader {
@@ -208,4 +209,14 @@ class Bytes {
   takeAll(): Buffer {
     return this.take(this.length);
   }
+}
+
+/**
+ * Frees a decoded frame's memory now rather than at a garbage collection,
+ * which comes late (detaching a buffer frees it): a node_modules is ~45 frames
+ * of 4 MB, each dead once it is taken apart.
+ */
+function release(frame: Buffer): void {
+  const whole = frame.buffer;
+  if (frame.byteOffset === 0 && frame.byteLength === whole.byteLength && whole instanceof ArrayBuffer) whole.transfer(0);
 }

@@ -301,6 +301,9 @@ for (const backend of [fsBackend, s3Backend]) {
       ["a member below a file", () => forgeArchive([{ path: "out/f", body: "f" }, { path: "out/f/x", body: "x" }])],
       ["a hard link to a name not in the archive", () => forgeArchive([{ path: "out/h", type: "Link", linkpath: "out/elsewhere" }])],
       ["a FIFO", () => forgeArchive([{ path: "out/pipe", type: "FIFO" }])],
+      // Header fields end at a NUL, but our decoder stops at one only before a newline: a name
+      // like this must be refused, not cut, since the write pool's batches are NUL-separated.
+      ["a NUL byte in a member's name", () => forgeArchive([{ path: "out/a\x00\n\x001\x00/tmp/taskrunner-evil.txt\x00420", body: "evil" }])],
     ];
     for (const [what, make] of badArchives) {
       test(`${what}: failed, nothing written, root untouched`, async () => {
