@@ -4,7 +4,7 @@ import type { Config, Env } from "../config";
 import { holdBuild, lockJob, releaseJob, terminalLock } from "../state/locks";
 import { LineSplitter, pumpLines } from "../output/lines";
 import { Terminal, TaskOutput } from "../output/output";
-import { closeFd, createFile, errnoText, isOpenFd, writeAll } from "../sys/libc";
+import { closeFd, createFile, errnoText, hasInput, isOpenFd, writeAll } from "../sys/libc";
 import { Interruption, signalNumber } from "../sys/signals";
 import { parseRequest, Reply, requestErrorLines } from "../controller/protocol";
 import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult } from "../state/layout";
@@ -290,6 +290,9 @@ async function drained(done: Promise<void>, seconds: number): Promise<boolean> {
   return result;
 }
 
+/** How long a task that has exited may keep its controller channel busy with lines still to read. */
+const DRAIN_MS = 1000;
+
 /** The controller side of the request/response pipes (SPEC §7). */
 function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSession) {
   const reader = Bun.file(task.requestFd).stream().getReader();
@@ -332,6 +335,17 @@ function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSes
   })();
   return {
     async stop() {
+      // The task has exited, but the lines its nested runners wrote just before
+      // may still wait in the channel: on a loaded machine this process can be
+      // scheduled only after the task is gone. Read what is there (a writer that
+      // outlives the task, a background process holding the descriptor, does not
+      // hold us up: the channel is then empty, not readable), then stop.
+      await Bun.sleep(0);
+      const until = Date.now() + DRAIN_MS;
+      while (hasInput(task.requestFd) && Date.now() < until) {
+        const ended = await Promise.race([loop.then(() => true), Bun.sleep(1).then(() => false)]);
+        if (ended) break;
+      }
       await reader.cancel().catch((e) => ctx.out.debug(`closing the controller channel: ${describeError(e)}`));
       await loop;
       // Both ends are ours to close (Bun hands extra pipes over as bare descriptors): a

@@ -40,6 +40,7 @@ const symbols = {
   rename: { args: [P, P], returns: i32 },
   mkstemp: { args: [P], returns: i32 },
   fchmod: { args: [i32, FFIType.u32], returns: i32 },
+  poll: { args: [P, u64, i32], returns: i32 },
   unlink: { args: [P], returns: i32 },
   access: { args: [P, i32], returns: i32 },
   realpath: { args: [P, P], returns: P },
@@ -145,6 +146,19 @@ export function isOpenFd(fd: number): boolean {
   if (d === null) return false;
   closeFd(d);
   return true;
+}
+
+const POLLIN = 1;
+
+/**
+ * Whether a read of fd would not block now: data waits in it, or its writers
+ * are gone (end of file). poll(2) with no timeout.
+ */
+export function hasInput(fd: number): boolean {
+  // struct pollfd { int fd; short events; short revents; }
+  const pfd = new Int32Array([fd, POLLIN]);
+  const r = retry(() => call("poll", ptr(pfd), 1, 0));
+  return r > 0 && new Int16Array(pfd.buffer)[3] !== 0;
 }
 
 /** Writes all of data; waits out a non-blocking descriptor. 0, or the errno that stopped it (EPIPE: nobody reads any more). */
