@@ -150,11 +150,11 @@ class StoreCache implements RemoteCache {
     const started = performance.now();
     const [{ checkOutputs, snapshotOutputs }, { packArchive }] = await Promise.all([import("./archive"), import("./tar-writer")]);
     const cannotArchive = (e: unknown) => ({ kind: "failed" as const, message: `could not archive the outputs in ${root}: ${describeError(e)}; nothing uploaded to ${where}` });
-    let entries: Awaited<ReturnType<typeof snapshotOutputs>>;
+    let entries: ReturnType<typeof snapshotOutputs>;
     try {
       const checked = await checkOutputs(root, outputs);
       if (!checked.ok) return { kind: "failed", message: `${checked.message}; nothing uploaded to ${where}` };
-      entries = await snapshotOutputs(root, checked.members);
+      entries = snapshotOutputs(root, checked.members);
     } catch (e) {
       return cannotArchive(e);
     }
