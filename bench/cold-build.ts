@@ -24,7 +24,7 @@
 //
 //   TASKRUNNER_BASELINE_BINARY=/path/to/older/taskrunner bun bench/cold-build.ts
 //     also runs an older build's directory-store and S3 variants, interleaved.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, ROOT, median, scratchDir } from "./lib";
 
@@ -60,6 +60,28 @@ interface Sample {
   cpu: number;
   /** s3rver's, ms (0 when not used). */
   s3cpu: number;
+  /** Per nested task, from its record (tasks/<job>.json): its hash phase, and what follows its run (the re-hash, the outputs' metadata). */
+  hashMs: number[];
+  afterRunMs: number[];
+}
+
+/** The nested tasks' records of the build in `stateDir`. */
+function records(stateDir: string): { hashMs: number[]; afterRunMs: number[] } {
+  const hashMs: number[] = [];
+  const afterRunMs: number[] = [];
+  const builds = join(stateDir, "builds");
+  for (const build of existsSync(builds) ? readdirSync(builds) : []) {
+    for (const file of readdirSync(join(builds, build, "tasks"))) {
+      const task = JSON.parse(readFileSync(join(builds, build, "tasks", file), "utf8")) as { parent: string | null; end: number; phases: { name: string; start: number; end: number }[] };
+      if (task.parent === null) continue;
+      const phase = (name: string) => task.phases.find((p) => p.name === name);
+      const hash = phase("hash");
+      const ran = phase("run");
+      if (hash) hashMs.push(hash.end - hash.start);
+      if (ran) afterRunMs.push(task.end - ran.end);
+    }
+  }
+  return { hashMs, afterRunMs };
 }
 
 /** user+sys of a live process, in ms (10 ms ticks). */
@@ -76,7 +98,7 @@ async function run(argv: string[], cwd: string, env: Record<string, string | und
   const wall = performance.now() - t;
   if (code !== 0 || err.includes("warn |") || err.includes("error |")) throw new Error(`${argv.join(" ")} failed (${code}):\n${out}${err}`);
   const cpu = p.resourceUsage()!.cpuTime;
-  return { wall, cpu: Number(cpu.user + cpu.system) / 1000, s3cpu: s3pid ? cpuOf(s3pid) - s3before : 0 };
+  return { wall, cpu: Number(cpu.user + cpu.system) / 1000, s3cpu: s3pid ? cpuOf(s3pid) - s3before : 0, ...records(env.TASKRUNNER_STATE_DIRECTORY!) };
 }
 
 const work = scratchDir("cold-build");
@@ -149,9 +171,10 @@ try {
     const wallRatio = per((x, i) => x.wall / plain[i].wall);
     const cpuRatio = per((x, i) => x.cpu / plain[i].cpu);
     const over = per((x, i) => x.cpu - plain[i].cpu);
-    // What this variant adds to the one before it (the features list above), in CPU.
-    const base = previous;
-    const step = base && name.startsWith("taskrunner") ? per((x, i) => x.cpu - base[i].cpu) : null;
+    // What this variant adds to the one before it (the features list above), in CPU; for
+    // an older build, what ours saves against it (negative: ours costs less).
+    const base = name.startsWith("baseline") ? samples.get(name.replace("baseline", "taskrunner"))! : previous;
+    const step = base && name !== "plain bash" ? per((x, i) => (name.startsWith("baseline") ? base[i].cpu - x.cpu : x.cpu - base[i].cpu)) : null;
     const verdict = (r: number) => (r <= 1.03 ? " ok" : "   ");
     console.log(
       name === "plain bash"
@@ -161,7 +184,14 @@ try {
     );
     previous = s;
   }
-  console.log("(× bash: the median of each round's ratio; ok: within the 1.03× target. CPU over: ms of CPU over plain bash; step: over the row above.)");
+  console.log("(× bash: the median of each round's ratio; ok: within the 1.03× target. CPU over: ms of CPU over plain bash; step: over the row above, or for baseline rows ours minus the baseline's.)");
+  console.log("per nested task, wall ms from the task records (median over tasks and rounds): hash before the run / run's end to the task's end (re-hash, outputs' metadata)");
+  for (const [name] of contenders) {
+    const s = samples.get(name)!;
+    const hash = s.flatMap((x) => x.hashMs);
+    if (hash.length === 0) continue;
+    console.log(`  ${name.padEnd(34)} ${median(hash).toFixed(1).padStart(6)} ms / ${median(s.flatMap((x) => x.afterRunMs)).toFixed(1).padStart(6)} ms`);
+  }
 } finally {
   s3server.stdin.end();
   await s3server.exited;

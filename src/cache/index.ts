@@ -32,8 +32,11 @@ export type PreparedSave = { kind: "ready"; upload(opts?: { signal?: AbortSignal
 export interface RestoreOptions {
   /** Runs once the archive exists, before extraction. */
   onFound?: () => void;
-  /** Where to stage the extraction, best first (restore.ts): places no input hash sees. */
-  stagingParents?: string[];
+  /**
+   * Where to stage the extraction, best first (restore.ts): places no input hash sees.
+   * Asked only once the archive is found: finding them may start a git process, which a miss never needs.
+   */
+  stagingParents?: () => Promise<string[]>;
   /** The task's declared outputs as member names (as saveArchive takes them): each one the archive holds replaces what is there. */
   outputs?: string[];
   /** Aborts the transfer: the outcome is then "interrupted". */
@@ -122,7 +125,7 @@ class StoreCache implements RemoteCache {
     try {
       const { restoreInto } = await import("./restore");
       const notes = await restoreInto(watchStall(body, this.limits.stallMs), root, {
-        stagingParents: opts.stagingParents,
+        stagingParents: await opts.stagingParents?.(),
         outputs: opts.outputs,
         signal,
         parallelFrom: this.limits.parallelFrom,
