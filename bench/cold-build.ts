@@ -63,25 +63,31 @@ interface Sample {
   /** Per nested task, from its record (tasks/<job>.json): its hash phase, and what follows its run (the re-hash, the outputs' metadata). */
   hashMs: number[];
   afterRunMs: number[];
+  /** From one nested task's end to the next one's start: what a background upload may hold back. */
+  gapMs: number[];
 }
 
 /** The nested tasks' records of the build in `stateDir`. */
-function records(stateDir: string): { hashMs: number[]; afterRunMs: number[] } {
+function records(stateDir: string): Pick<Sample, "hashMs" | "afterRunMs" | "gapMs"> {
   const hashMs: number[] = [];
   const afterRunMs: number[] = [];
+  const spans: { start: number; end: number }[] = [];
   const builds = join(stateDir, "builds");
   for (const build of existsSync(builds) ? readdirSync(builds) : []) {
     for (const file of readdirSync(join(builds, build, "tasks"))) {
-      const task = JSON.parse(readFileSync(join(builds, build, "tasks", file), "utf8")) as { parent: string | null; end: number; phases: { name: string; start: number; end: number }[] };
+      const task = JSON.parse(readFileSync(join(builds, build, "tasks", file), "utf8")) as { parent: string | null; start: number; end: number; phases: { name: string; start: number; end: number }[] };
       if (task.parent === null) continue;
       const phase = (name: string) => task.phases.find((p) => p.name === name);
       const hash = phase("hash");
       const ran = phase("run");
       if (hash) hashMs.push(hash.end - hash.start);
       if (ran) afterRunMs.push(task.end - ran.end);
+      spans.push(task);
     }
   }
-  return { hashMs, afterRunMs };
+  spans.sort((a, b) => a.start - b.start);
+  const gapMs = spans.slice(1).map((t, i) => t.start - spans[i].end);
+  return { hashMs, afterRunMs, gapMs };
 }
 
 /** user+sys of a live process, in ms (10 ms ticks). */
@@ -185,12 +191,12 @@ try {
     previous = s;
   }
   console.log("(× bash: the median of each round's ratio; ok: within the 1.03× target. CPU over: ms of CPU over plain bash; step: over the row above, or for baseline rows ours minus the baseline's.)");
-  console.log("per nested task, wall ms from the task records (median over tasks and rounds): hash before the run / run's end to the task's end (re-hash, outputs' metadata)");
+  console.log("per nested task, wall ms from the task records (median over tasks and rounds): hash before the run / run's end to the task's end (re-hash, outputs' metadata) / a task's end to the next one's start");
   for (const [name] of contenders) {
     const s = samples.get(name)!;
-    const hash = s.flatMap((x) => x.hashMs);
-    if (hash.length === 0) continue;
-    console.log(`  ${name.padEnd(34)} ${median(hash).toFixed(1).padStart(6)} ms / ${median(s.flatMap((x) => x.afterRunMs)).toFixed(1).padStart(6)} ms`);
+    if (name === "plain bash") continue;
+    const figure = (f: (x: Sample) => number[]) => (s.some((x) => f(x).length > 0) ? median(s.flatMap(f)).toFixed(1) : "-").padStart(6);
+    console.log(`  ${name.padEnd(34)} ${figure((x) => x.hashMs)} / ${figure((x) => x.afterRunMs)} / ${figure((x) => x.gapMs)} ms`);
   }
 } finally {
   s3server.stdin.end();
