@@ -63,7 +63,7 @@ interface Sample {
   /** Per nested task, from its record (tasks/<job>.json): its hash phase, and what follows its run (the re-hash, the outputs' metadata). */
   hashMs: number[];
   afterRunMs: number[];
-  /** From one nested task's end to the next one's start: what a background upload may hold back. */
+  /** The time between nested tasks (one's end to the next one's start), summed: what a background upload may hold back. */
   gapMs: number[];
 }
 
@@ -86,7 +86,7 @@ function records(stateDir: string): Pick<Sample, "hashMs" | "afterRunMs" | "gapM
     }
   }
   spans.sort((a, b) => a.start - b.start);
-  const gapMs = spans.slice(1).map((t, i) => t.start - spans[i].end);
+  const gapMs = [spans.slice(1).reduce((sum, t, i) => sum + t.start - spans[i].end, 0)];
   return { hashMs, afterRunMs, gapMs };
 }
 
@@ -191,7 +191,7 @@ try {
     previous = s;
   }
   console.log("(× bash: the median of each round's ratio; ok: within the 1.03× target. CPU over: ms of CPU over plain bash; step: over the row above, or for baseline rows ours minus the baseline's.)");
-  console.log("per nested task, wall ms from the task records (median over tasks and rounds): hash before the run / run's end to the task's end (re-hash, outputs' metadata) / a task's end to the next one's start");
+  console.log("per nested task, wall ms from the task records (median over tasks and rounds): hash before the run / run's end to the task's end (re-hash, outputs' metadata) / per build: the time between its nested tasks");
   for (const [name] of contenders) {
     const s = samples.get(name)!;
     if (name === "plain bash") continue;
