@@ -32,8 +32,11 @@ export type PreparedSave = { kind: "ready"; upload(opts?: { signal?: AbortSignal
 export interface RestoreOptions {
   /** Runs once the archive exists, before extraction. */
   onFound?: () => void;
-  /** Where to stage the extraction, best first (restore.ts): places no input hash sees. */
-  stagingParents?: string[];
+  /**
+   * Where to stage the extraction, best first (restore.ts): places no input hash sees.
+   * Asked only once the archive is found: finding them may start a git process, which a miss never needs.
+   */
+  stagingParents?: () => Promise<string[]>;
   /** The task's declared outputs as member names (as saveArchive takes them): each one the archive holds replaces what is there. */
   outputs?: string[];
   /** Aborts the transfer: the outcome is then "interrupted". */
@@ -122,7 +125,7 @@ class StoreCache implements RemoteCache {
     try {
       const { restoreInto } = await import("./restore");
       const notes = await restoreInto(watchStall(body, this.limits.stallMs), root, {
-        stagingParents: opts.stagingParents,
+        stagingParents: await opts.stagingParents?.(),
         outputs: opts.outputs,
         signal,
         parallelFrom: this.limits.parallelFrom,
@@ -150,11 +153,11 @@ class StoreCache implements RemoteCache {
     const started = performance.now();
     const [{ checkOutputs, snapshotOutputs }, { packArchive }] = await Promise.all([import("./archive"), import("./tar-writer")]);
     const cannotArchive = (e: unknown) => ({ kind: "failed" as const, message: `could not archive the outputs in ${root}: ${describeError(e)}; nothing uploaded to ${where}` });
-    let entries: Awaited<ReturnType<typeof snapshotOutputs>>;
+    let entries: ReturnType<typeof snapshotOutputs>;
     try {
       const checked = await checkOutputs(root, outputs);
       if (!checked.ok) return { kind: "failed", message: `${checked.message}; nothing uploaded to ${where}` };
-      entries = await snapshotOutputs(root, checked.members);
+      entries = snapshotOutputs(root, checked.members);
     } catch (e) {
       return cannotArchive(e);
     }

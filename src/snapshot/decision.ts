@@ -90,11 +90,10 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
   } else if (cache) {
     const { archiveName } = await loadRemote();
     const archive = archiveName(ctx.job, args.cacheVersion, current.hash);
-    const stagingParents = await inputs.stagingParents();
     const restored = await ctx.record.phase("restore", () =>
       cache.restoreArchive(archive, inputs.cacheRoot, {
         onFound: () => out.say({ kind: "remote-found", archive }),
-        stagingParents,
+        stagingParents: inputs.stagingParents,
         outputs: inputs.members(),
         signal: ctx.interruption.signal,
       }),

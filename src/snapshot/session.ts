@@ -189,7 +189,7 @@ export class SnapshotSession {
       const hash = await cache.getLatestHash(ctx.job, b);
       if (!hash) continue;
       const restored = await cache.restoreArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), {
-        stagingParents: await this.stagingParents(),
+        stagingParents: () => this.stagingParents(),
         outputs: this.members(),
         signal: ctx.interruption.signal,
       });

@@ -207,7 +207,7 @@ describe("an output that vanishes or changes once its metadata is taken", () => 
         const dir = scratch();
         mkdirSync(join(dir, "store"));
         writeFileSync(join(dir, "gone.txt"), "hello");
-        const entries = await snapshotOutputs(dir, ["gone.txt"]);
+        const entries = snapshotOutputs(dir, ["gone.txt"]);
         await Bun.sleep(5); // a rewrite gets another mtime
         change(join(dir, "gone.txt"));
         const bucket = which === "S3" ? await fakeS3().newBucket() : "";

@@ -64,7 +64,7 @@ describe("header blocks decode as node-tar decodes them", () => {
     const checked = await checkOutputs(root, outputs);
     if (!checked.ok) throw new Error(checked.message);
     const chunks: Buffer[] = [];
-    for await (const c of packArchive(root, await snapshotOutputs(root, checked.members))) chunks.push(c);
+    for await (const c of packArchive(root, snapshotOutputs(root, checked.members))) chunks.push(c);
     const tar = Bun.zstdDecompressSync(Buffer.concat(chunks));
     const blocks = headerBlocks(Buffer.from(tar));
     const odd = (edit: (b: Buffer) => void) => {
