@@ -17,6 +17,7 @@ import { TaskRegistry, type Host, type RunRequest, type TaskContext } from "../t
 import { BackgroundUploads } from "../task/background-uploads";
 import { INTERNAL, readInternalEnv, type InternalEnv } from "../internal-env";
 import { describeError, unreachable } from "../sys/errors";
+import { endsWithin } from "../sys/time";
 
 const encoder = new TextEncoder();
 
@@ -270,7 +271,7 @@ async function superviseTask(task: SpawnedTask, ctx: TaskContext, session: Snaps
 
   for (const [name, stream] of [["stdout", stdout], ["stderr", stderr]] as const) {
     const seconds = ctx.config.outputStreamTimeoutSeconds;
-    if (!(await drained(stream.done, seconds))) {
+    if (!(await endsWithin(stream.done, seconds * 1000))) {
       ctx.out.say({ kind: "stream-left-open", stream: name, seconds });
       stream.cancel();
     }
@@ -280,14 +281,6 @@ async function superviseTask(task: SpawnedTask, ctx: TaskContext, session: Snaps
   // signal) finishes before anything else happens to the task.
   await controller.stop();
   return code;
-}
-
-async function drained(done: Promise<void>, seconds: number): Promise<boolean> {
-  let timer: Timer | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), seconds * 1000)));
-  const result = await Promise.race([done.then(() => true as const), timeout]);
-  clearTimeout(timer);
-  return result;
 }
 
 /** How long a task that has exited may keep its controller channel busy with lines still to read. */
@@ -343,8 +336,7 @@ function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSes
       await Bun.sleep(0);
       const until = Date.now() + DRAIN_MS;
       while (hasInput(task.requestFd) && Date.now() < until) {
-        const ended = await Promise.race([loop.then(() => true), Bun.sleep(1).then(() => false)]);
-        if (ended) break;
+        if (await endsWithin(loop, 1)) break;
       }
       await reader.cancel().catch((e) => ctx.out.debug(`closing the controller channel: ${describeError(e)}`));
       await loop;

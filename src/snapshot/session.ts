@@ -255,8 +255,7 @@ export class SnapshotSession {
         if (upload) {
           uploads.add(ctx.job, async (signal) => {
             if ((await upload(signal)) !== "interrupted") return;
-            const reason = signal.reason;
-            out.say({ kind: "upload-stopped", why: reason instanceof Error ? reason.message : String(reason), atBuildEnd: reason instanceof WaitedTooLong });
+            out.say({ kind: "upload-stopped", why: describeError(signal.reason), atBuildEnd: signal.reason instanceof WaitedTooLong });
           });
         }
       } else {

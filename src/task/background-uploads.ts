@@ -6,6 +6,7 @@
 // TASKRUNNER_UPLOAD_WAIT_SECONDS, then stops the rest and says so in one line
 // — and a signal to the toplevel stops them all (each says so in one line):
 // the store keeps no temporary file and no multipart upload.
+import { endsWithin } from "../sys/time";
 
 /** The reason uploads are stopped when the build's end has waited long enough: the toplevel says it once for all. */
 export class WaitedTooLong extends Error {}
@@ -36,12 +37,8 @@ export class BackgroundUploads {
    */
   async settle(ms: number): Promise<string[]> {
     if (this.running.size === 0) return [];
-    let timer: Timer | undefined;
-    const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), ms)));
     const all = () => Promise.all([...this.running.keys()]);
-    const result = await Promise.race([all(), timeout]);
-    clearTimeout(timer);
-    if (result !== "timeout") return [];
+    if (await endsWithin(all(), ms)) return [];
     const cut = [...new Set(this.running.values())];
     this.abort(new WaitedTooLong(`the build's end waited ${ms / 1000} s for it`));
     await all();
