@@ -35,6 +35,8 @@ export interface RestoreIntoOptions {
   signal?: AbortSignal;
   /** See Limits.parallelFrom. */
   parallelFrom?: number;
+  /** Every restored member's mtime (files, directories, symlinks), in place of the archived ones. */
+  mtime?: Date;
 }
 
 /**
@@ -53,7 +55,8 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
   try {
     const tree = join(tmp, "tree");
     await mkdir(tree);
-    const meta = await unpackArchive(source, tree, opts.signal, { parallelFrom: opts.parallelFrom });
+    const { parallelFrom, mtime } = opts;
+    const meta = await unpackArchive(source, tree, opts.signal, { parallelFrom, mtime });
     // Past this point the moves are quick renames, done whole rather than cut short.
     opts.signal?.throwIfAborted();
     const realRoot = await realpath(root);

@@ -3,7 +3,7 @@
 // keeps the tree, a miss is a miss, and every fault of the archive is a
 // one-line "failed" that leaves the cache root as it was.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -68,6 +68,29 @@ for (const backend of [fsBackend, s3Backend]) {
         .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
       expect(describeTree(dest)).toEqual(expected);
       expect(readdirSync(dest).sort()).toEqual(["out", "single.txt"]);
+    });
+
+    test("stampRestoreTime: every member (files, directories, symlinks) gets the one time the restore began", async () => {
+      const f = await backend.fixture();
+      const src = join(f.dir, "src");
+      const { outputs } = makeOutputTree(src);
+      expect((await f.cache.saveArchive("stamp.tar.zst", src, outputs)).kind).toBe("saved");
+      const dest = join(f.dir, "dest");
+      const before = Date.now();
+      expect(await f.cache.restoreArchive("stamp.tar.zst", dest, { outputs: ["out", "single.txt"], stampRestoreTime: true })).toEqual({
+        kind: "restored",
+      });
+      const after = Date.now();
+      const withoutTime = ({ mtime: _, ...m }: ReturnType<typeof describeTree>[number]) => m;
+      const expected = describeTree(src)
+        .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
+        .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
+      expect(describeTree(dest).map(withoutTime)).toEqual(expected.map(withoutTime));
+      const times = new Set(describeTree(dest).map((m) => lstatSync(join(dest, m.path)).mtimeMs));
+      expect(times.size).toBe(1);
+      const [stamp] = times;
+      expect(stamp).toBeGreaterThanOrEqual(before - 1);
+      expect(stamp).toBeLessThanOrEqual(after);
     });
 
     test("without declared outputs, restore merges into the root like tar -x: members replace, the rest stays", async () => {
