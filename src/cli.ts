@@ -1,4 +1,4 @@
-// The command line (SPEC §1), defined once with citty's defineCommand (meta,
+// The command line (docs/contract.md §1), defined once with citty's defineCommand (meta,
 // args); --help is citty's rendering of that definition. Options are
 // recognised only before CMD, so this module finds where CMD starts — `-n` /
 // `--name` and `--explain` take a value, `--` ends the options — and hands a

@@ -1,4 +1,4 @@
-// The `snapshot` argument grammar (SPEC §7): words before -o/--outputs are
+// The `snapshot` argument grammar (docs/contract.md §7): words before -o/--outputs are
 // input pathspecs, words after it are outputs.
 
 export interface SnapshotArgs {
