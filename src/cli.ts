@@ -6,7 +6,7 @@
 // untouched (`taskrunner -n x bash -c 'echo -f'` keeps its -f).
 //
 // Start-up cost: citty's parser needs node:util, ~1.5 ms at every start of
-// the compiled binary even unused (README, "Performance"). So citty runs only
+// the compiled binary even unused (bench/README.md). So citty runs only
 // in usage.ts, a lazily loaded entry point of the binary — for --help, and for
 // an option word spelled other than plainly (-nNAME, --no-force, a mistake),
 // which citty then parses — and the plain spellings (-n NAME, --name NAME,
