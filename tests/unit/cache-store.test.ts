@@ -35,6 +35,13 @@ function expectUntouched(root: string, before: ReturnType<typeof describeTree>) 
   expect(describeTree(root)).toEqual(before);
 }
 
+/** makeOutputTree's outputs as a restore must leave them: setuid dropped. */
+function restoredOutputTree(src: string): ReturnType<typeof describeTree> {
+  return describeTree(src)
+    .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
+    .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
+}
+
 function prepareRoot(dir: string): { root: string; before: ReturnType<typeof describeTree> } {
   const root = join(dir, "restore-here");
   mkdirSync(join(root, "out"), { recursive: true });
@@ -63,9 +70,7 @@ for (const backend of [fsBackend, s3Backend]) {
       let found = 0;
       expect(await f.cache.restoreArchive(name, dest, { onFound: () => found++ })).toEqual({ kind: "restored" });
       expect(found).toBe(1);
-      const expected = describeTree(src)
-        .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
-        .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
+      const expected = restoredOutputTree(src);
       expect(describeTree(dest)).toEqual(expected);
       expect(readdirSync(dest).sort()).toEqual(["out", "single.txt"]);
     });
@@ -82,9 +87,7 @@ for (const backend of [fsBackend, s3Backend]) {
       });
       const after = Date.now();
       const withoutTime = ({ mtime: _, ...m }: ReturnType<typeof describeTree>[number]) => m;
-      const expected = describeTree(src)
-        .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
-        .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
+      const expected = restoredOutputTree(src);
       expect(describeTree(dest).map(withoutTime)).toEqual(expected.map(withoutTime));
       const times = new Set(describeTree(dest).map((m) => lstatSync(join(dest, m.path)).mtimeMs));
       expect(times.size).toBe(1);
