@@ -28,7 +28,20 @@ async function main(): Promise<never> {
       process.exit(0);
     }
     case "usage-error":
-      fail(`${cli.message}; usage: ${SHORT_USAGE} (see --help)`, 2);
+      fail(`${cli.message}; usage: ${cli.usage ?? SHORT_USAGE} (see --help)`, 2);
+    case "prune-cache": {
+      const { loadConfig, ConfigError } = await import("./config");
+      const [{ loadRemote }, { writeAll }] = await Promise.all([import("./load-remote"), import("./sys/libc")]);
+      let config;
+      try {
+        config = loadConfig(process.env, process.cwd());
+      } catch (e) {
+        if (e instanceof ConfigError) fail(e.message, 2);
+        throw e;
+      }
+      const { pruneCache } = await loadRemote();
+      process.exit(await pruneCache(config, cli, (stream, line) => writeAll(stream === "out" ? 1 : 2, line)));
+    }
     case "run": {
       // Loaded here so that --version and --help stay cheap.
       const { loadConfig, ConfigError } = await import("./config");
