@@ -57,7 +57,7 @@ async function scanFolder(dir: Buffer, keyStart: number, scan: Scan, top: boolea
   try {
     names = (await readdir(dir, { encoding: "buffer" })) as Buffer[];
   } catch (e) {
-    if (!(top && (e as { code?: string }).code === "ENOENT")) scan.unreadable.push({ path: dir, error: describeError(e) });
+    if (!(top && (e as { code?: string }).code === "ENOENT")) scan.unreadable.push({ path: dir, error: errnoError(e) });
     return;
   }
   const files: StoreFile[] = [];
@@ -117,4 +117,10 @@ function ownerOf(name: string, archives: Map<string, ArchiveEntry>): ArchiveEntr
 
 export function baseName(path: Buffer): Buffer {
   return path.subarray(path.lastIndexOf(0x2f) + 1);
+}
+
+/** "permission denied (EACCES)": node's message without the call and the path, which the line already names. */
+export function errnoError(e: unknown): string {
+  const m = /^([A-Z0-9]+): ([^,]+),/.exec((e as Error).message ?? "");
+  return m ? `${m[2]} (${m[1]})` : describeError(e);
 }

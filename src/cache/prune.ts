@@ -25,7 +25,7 @@ import { STALE_TEMPORARY_MS } from "./fs-store";
 import { lastUsedMs } from "./last-used";
 import { planPrune } from "./prune-plan";
 import { renderEvent, renderSummary, type PruneEvent, type PruneSummary } from "./prune-report";
-import { scanBundles, type ArchiveEntry, type StoreFile } from "./prune-scan";
+import { errnoError, scanBundles, type ArchiveEntry, type StoreFile } from "./prune-scan";
 
 /** Where the lines go: stdout for what was done, stderr for what could not be. */
 export type Write = (stream: "out" | "err", line: Uint8Array) => void;
@@ -152,7 +152,7 @@ function gone(e: unknown): boolean {
 
 function failed(path: Buffer, e: unknown, summary: PruneSummary, onEvent: (e: PruneEvent) => void): false {
   summary.failed = true;
-  onEvent({ kind: "cannot-remove", path, error: describeError(e) });
+  onEvent({ kind: "cannot-remove", path, error: errnoError(e) });
   return false;
 }
 
