@@ -12,7 +12,11 @@ export const PRUNE_ARGS = {
     type: "boolean",
     description: "remove old archives from the directory store (TASKRUNNER_REMOTE_CACHE_DIR), then exit",
   },
-  "max-age": { type: "string", valueHint: "DAYS", description: "with --prune-cache: remove the archives unused for over DAYS days" },
+  "max-age": {
+    type: "string",
+    valueHint: "DAYS",
+    description: "with --prune-cache: remove the archives unused for over DAYS days",
+  },
   "max-size": {
     type: "string",
     valueHint: "SIZE",
@@ -43,14 +47,17 @@ export function pruneCli(values: PruneValues & TaskValues, cmd: string | undefin
   }
   if (cmd !== undefined) return usageError(`--prune-cache takes no command (found ${JSON.stringify(cmd)})`);
   if (values.name !== undefined || values.force) return usageError("--prune-cache takes no task options (-n, -f)");
-  if (age === undefined && size === undefined) return usageError("--prune-cache needs --max-age DAYS, --max-size SIZE or both");
+  if (age === undefined && size === undefined) {
+    return usageError("--prune-cache needs --max-age DAYS, --max-size SIZE or both");
+  }
   const days = age === undefined ? null : parseDays(age);
   if (age !== undefined && days === null) {
     return usageError(`--max-age ${JSON.stringify(age)} is not a number of days (e.g. 30, or 0.5 for 12 hours)`);
   }
   const bytes = size === undefined ? null : parseSize(size);
   if (size !== undefined && bytes === null) {
-    return usageError(`--max-size ${JSON.stringify(size)} is not a size (bytes, or a number with K, M, G or T: 500M, 20G)`);
+    const what = "is not a size (bytes, or a number with K, M, G or T: 500M, 20G)";
+    return usageError(`--max-size ${JSON.stringify(size)} ${what}`);
   }
   return {
     kind: "prune-cache",

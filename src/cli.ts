@@ -169,7 +169,11 @@ export async function parseCommandLine(argv: string[]): Promise<Cli> {
   if (parsed.help === true) return { kind: "help" };
   if (parsed.version === true) return { kind: "version" };
   if (typeof parsed.explain === "string") return { kind: "explain", name: parsed.explain };
-  const values: Values = { name: parsed.name as string | undefined, force: parsed.force === true, "prune-cache": parsed["prune-cache"] === true };
+  const values: Values = {
+    name: parsed.name as string | undefined,
+    force: parsed.force === true,
+    "prune-cache": parsed["prune-cache"] === true,
+  };
   for (const key of ["max-age", "max-size"] as const) if (typeof parsed[key] === "string") values[key] = parsed[key];
   return toCli(values, argv, cmd);
 }

@@ -10,7 +10,7 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-/** The configuration, or exit 2 with the line naming the bad variable. Loaded here so that --version and --help stay cheap. */
+/** The configuration, or exit 2 with the line naming the bad variable. Loaded here: --version and --help stay cheap. */
 async function configOrExit() {
   const { loadConfig, ConfigError } = await import("./config");
   try {

@@ -27,19 +27,24 @@ export interface PruneSummary {
   failed: boolean;
 }
 
-export function renderEvent(e: PruneEvent, limits: PruneLimits, now: number): { stream: "out" | "err"; line: Uint8Array } {
+export type Rendered = { stream: "out" | "err"; line: Uint8Array };
+
+export function renderEvent(e: PruneEvent, limits: PruneLimits, now: number): Rendered {
   switch (e.kind) {
     case "removed": {
       const { file } = e.entry;
       const extra = e.sidecars.map((s) => baseName(s.key).subarray(baseName(file.key).length));
       const sidecars = extra.length === 0 ? [] : [" (+ ", ...join(extra, ", "), ")"];
-      const why = e.why === "age" ? `--max-age ${limits.maxAge?.text}` : `least recently used, --max-size ${limits.maxSize?.text}`;
+      const age = e.why === "age";
+      const why = age ? `--max-age ${limits.maxAge?.text}` : `least recently used, --max-size ${limits.maxSize?.text}`;
       const size = formatBytes(file.size + e.sidecars.reduce((sum, s) => sum + s.size, 0));
-      return out("removed ", file.key, ...sidecars, `: ${size}, last used ${formatAge(now - e.entry.lastUsed)} ago (${why})`);
+      const used = formatAge(now - e.entry.lastUsed);
+      return out("removed ", file.key, ...sidecars, `: ${size}, last used ${used} ago (${why})`);
     }
     case "removed-other": {
       const what = e.why === "temporary" ? "a temporary file its writer left" : "a sidecar whose archive is gone";
-      return out("removed ", e.file.key, `: ${formatBytes(e.file.size)}, ${what}, untouched for ${formatAge(now - e.file.mtimeMs)}`);
+      const age = formatAge(now - e.file.mtimeMs);
+      return out("removed ", e.file.key, `: ${formatBytes(e.file.size)}, ${what}, untouched for ${age}`);
     }
     case "kept-in-use":
       return out("kept ", e.file.key, ": used or replaced while the prune ran");
@@ -52,7 +57,8 @@ export function renderEvent(e: PruneEvent, limits: PruneLimits, now: number): { 
 
 export function renderSummary(s: PruneSummary): Uint8Array {
   const others = s.others === 0 ? "" : ` and ${plural(s.others, "other file")}`;
-  const done = s.archives + s.others === 0 ? "nothing to remove" : `removed ${plural(s.archives, "archive")}${others}, freed ${formatBytes(s.freed)}`;
+  const removed = `removed ${plural(s.archives, "archive")}${others}, freed ${formatBytes(s.freed)}`;
+  const done = s.archives + s.others === 0 ? "nothing to remove" : removed;
   return Buffer.from(`pruned ${s.where}: ${done}; kept ${plural(s.kept, "archive")}, ${formatBytes(s.keptBytes)}\n`);
 }
 

@@ -68,7 +68,10 @@ async function scanFolder(dir: Buffer, keyStart: number, scan: Scan, top: boolea
         const path = Buffer.concat([dir, SLASH, name]);
         const st = await lstat(path).catch(() => null); // gone meanwhile: nothing to prune
         if (st?.isDirectory()) folders.push(path);
-        else if (st?.isFile()) files.push({ path, key: path.subarray(keyStart), size: st.size, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, ino: st.ino });
+        else if (st?.isFile()) {
+          const { size, atimeMs, mtimeMs, ino } = st;
+          files.push({ path, key: path.subarray(keyStart), size, atimeMs, mtimeMs, ino });
+        }
       }),
     );
   }

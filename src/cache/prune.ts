@@ -27,32 +27,37 @@ import { planPrune } from "./prune-plan";
 import { renderEvent, renderSummary, type PruneEvent, type PruneSummary } from "./prune-report";
 import { errnoError, scanBundles, type ArchiveEntry, type StoreFile } from "./prune-scan";
 
+type OnEvent = (e: PruneEvent) => void;
+/** One prune's running totals and where its events go. */
+type Pass = { summary: PruneSummary; onEvent: OnEvent };
+
 /** Where the lines go: stdout for what was done, stderr for what could not be. */
 export type Write = (stream: "out" | "err", line: Uint8Array) => void;
 
-/** The whole command, for main.ts: its exit code (0 done, 1 something could not be removed or read, 2 nothing to prune). */
+/** The whole command, for main.ts: its exit code (0 done, 1 something not removed or not read, 2 nothing to prune). */
 export async function pruneCache(config: Config, limits: PruneLimits, write: Write): Promise<number> {
   const fail = (message: string, code: number) => (write("err", line(`taskrunner: ${message}`)), code);
   const dir = config.remoteCacheDir;
   if (dir === null) {
-    if (config.s3.bucket === null) return fail("--prune-cache needs a directory store: set TASKRUNNER_REMOTE_CACHE_DIR", 2);
-    return fail(
-      `--prune-cache prunes a directory store (TASKRUNNER_REMOTE_CACHE_DIR), not the bucket s3://${config.s3.bucket}: ` +
-        "give the bucket a lifecycle rule instead (docs/guides/cache-retention.md)",
-      2,
-    );
+    const store = "a directory store";
+    if (config.s3.bucket === null) return fail(`--prune-cache needs ${store}: set TASKRUNNER_REMOTE_CACHE_DIR`, 2);
+    const not = `not the bucket s3://${config.s3.bucket}`;
+    const instead = "give the bucket a lifecycle rule instead (docs/guides/cache-retention.md)";
+    return fail(`--prune-cache prunes ${store} (TASKRUNNER_REMOTE_CACHE_DIR), ${not}: ${instead}`, 2);
   }
   const storeDir = resolve(dir);
   const bundles = resolve(storeDir, `${config.remoteCachePrefix}bundles`);
   if (!isInside(bundles, storeDir)) {
-    return fail(`TASKRUNNER_REMOTE_CACHE_PREFIX=${JSON.stringify(config.remoteCachePrefix)} leaves the cache directory ${storeDir}`, 2);
+    const prefix = JSON.stringify(config.remoteCachePrefix);
+    return fail(`TASKRUNNER_REMOTE_CACHE_PREFIX=${prefix} leaves the cache directory ${storeDir}`, 2);
   }
   try {
     if (!(await stat(storeDir)).isDirectory()) return fail(`cannot prune ${storeDir}: not a directory`, 1);
   } catch (e) {
     // As for builds (fs-store.ts), a missing directory is more likely an unmounted share or a typo than an empty cache.
     const why = gone(e) ? "no such directory" : describeError(e);
-    return fail(`cannot prune ${storeDir}: ${why} (TASKRUNNER_REMOTE_CACHE_DIR must name an existing directory: is it mounted?)`, 1);
+    const hint = "TASKRUNNER_REMOTE_CACHE_DIR must name an existing directory: is it mounted?";
+    return fail(`cannot prune ${storeDir}: ${why} (${hint})`, 1);
   }
   const summary = await pruneDirectory(storeDir, bundles, limits, (event) => {
     const rendered = renderEvent(event, limits, Date.now());
@@ -63,37 +68,47 @@ export async function pruneCache(config: Config, limits: PruneLimits, write: Wri
 }
 
 /** Prunes the archives below bundles (keys start at storeDir), saying each step through onEvent. */
-export async function pruneDirectory(storeDir: string, bundles: string, limits: PruneLimits, onEvent: (e: PruneEvent) => void, now = Date.now()): Promise<PruneSummary> {
+export async function pruneDirectory(
+  storeDir: string,
+  bundles: string,
+  limits: PruneLimits,
+  onEvent: OnEvent,
+  now = Date.now(),
+): Promise<PruneSummary> {
   const scan = await scanBundles(storeDir, bundles);
-  const summary: PruneSummary = { where: bundles, archives: 0, others: 0, freed: 0, kept: 0, keptBytes: 0, failed: false };
+  const none = { archives: 0, others: 0, freed: 0, kept: 0, keptBytes: 0 };
+  const summary: PruneSummary = { where: bundles, ...none, failed: false };
+  const pass: Pass = { summary, onEvent };
   for (const { path, error } of scan.unreadable) {
     summary.failed = true;
     onEvent({ kind: "cannot-read", path, error });
   }
   const plan = planPrune(scan.archives, limits, now);
   const kept: ArchiveEntry[] = [];
-  for (const entry of plan.expired) if (!(await removeArchive(entry, "age", summary, onEvent))) kept.push(entry);
+  for (const entry of plan.expired) if (!(await removeArchive(entry, "age", pass))) kept.push(entry);
   let total = [...plan.byLastUse, ...kept].reduce((sum, a) => sum + a.size, 0);
   for (const entry of plan.byLastUse) {
-    if (limits.maxSize !== null && total > limits.maxSize.bytes && (await removeArchive(entry, "size", summary, onEvent))) total -= entry.size;
+    const over = limits.maxSize !== null && total > limits.maxSize.bytes;
+    if (over && (await removeArchive(entry, "size", pass))) total -= entry.size;
     else kept.push(entry);
   }
   summary.kept = kept.length;
   summary.keptBytes = kept.reduce((sum, a) => sum + a.size, 0);
   for (const file of scan.temporaries) {
-    if (now - file.mtimeMs >= STALE_TEMPORARY_MS) await removeLoose(file, "temporary", summary, onEvent);
+    if (now - file.mtimeMs >= STALE_TEMPORARY_MS) await removeLoose(file, "temporary", pass);
   }
   for (const file of scan.orphans) {
-    if (now - file.mtimeMs >= STALE_TEMPORARY_MS) await removeLoose(file, "orphan", summary, onEvent);
+    if (now - file.mtimeMs >= STALE_TEMPORARY_MS) await removeLoose(file, "orphan", pass);
   }
   return summary;
 }
 
 /** Removes the archive, then its sidecars; false when it stays (used or replaced since the scan, or not removable). */
-async function removeArchive(entry: ArchiveEntry, why: "age" | "size", summary: PruneSummary, onEvent: (e: PruneEvent) => void): Promise<boolean> {
+async function removeArchive(entry: ArchiveEntry, why: "age" | "size", pass: Pass): Promise<boolean> {
+  const { summary, onEvent } = pass;
   const { file } = entry;
   const st = await lstat(file.path).catch((e) => e as NodeJS.ErrnoException);
-  if (st instanceof Error) return gone(st) || failed(file.path, st, summary, onEvent);
+  if (st instanceof Error) return gone(st) || failed(file.path, st, pass);
   if (st.ino !== file.ino || lastUsedMs(st) !== entry.lastUsed) {
     onEvent({ kind: "kept-in-use", file });
     return false;
@@ -102,7 +117,7 @@ async function removeArchive(entry: ArchiveEntry, why: "age" | "size", summary: 
     await unlink(file.path);
   } catch (e) {
     // Gone: another prune took it (and takes its sidecars). Not ours to count.
-    return gone(e) || failed(file.path, e, summary, onEvent);
+    return gone(e) || failed(file.path, e, pass);
   }
   // After the archive: a reader that found the archive finds its sidecars for as long as the archive is there.
   const removed: StoreFile[] = [];
@@ -111,7 +126,7 @@ async function removeArchive(entry: ArchiveEntry, why: "age" | "size", summary: 
       await unlink(sidecar.path);
       removed.push(sidecar);
     } catch (e) {
-      if (!gone(e)) failed(sidecar.path, e, summary, onEvent);
+      if (!gone(e)) failed(sidecar.path, e, pass);
     }
   }
   summary.archives++;
@@ -120,15 +135,19 @@ async function removeArchive(entry: ArchiveEntry, why: "age" | "size", summary: 
   return true;
 }
 
-/** A stale temporary file, or a sidecar whose archive is gone: removed unless written to since the scan (or, for a sidecar, its archive came). */
-async function removeLoose(file: StoreFile, why: "temporary" | "orphan", summary: PruneSummary, onEvent: (e: PruneEvent) => void): Promise<void> {
+/**
+ * A stale temporary file, or a sidecar whose archive is gone: removed unless
+ * written to since the scan (or, for a sidecar, its archive came meanwhile).
+ */
+async function removeLoose(file: StoreFile, why: "temporary" | "orphan", pass: Pass): Promise<void> {
+  const { summary, onEvent } = pass;
   const st = await lstat(file.path).catch(() => null);
   if (!st || st.ino !== file.ino || st.mtimeMs !== file.mtimeMs) return;
   if (why === "orphan" && (await ownerAppeared(file))) return;
   try {
     await unlink(file.path);
   } catch (e) {
-    if (!gone(e)) failed(file.path, e, summary, onEvent);
+    if (!gone(e)) failed(file.path, e, pass);
     return;
   }
   summary.others++;
@@ -150,7 +169,7 @@ function gone(e: unknown): boolean {
   return (e as { code?: string }).code === "ENOENT";
 }
 
-function failed(path: Buffer, e: unknown, summary: PruneSummary, onEvent: (e: PruneEvent) => void): false {
+function failed(path: Buffer, e: unknown, { summary, onEvent }: Pass): false {
   summary.failed = true;
   onEvent({ kind: "cannot-remove", path, error: errnoError(e) });
   return false;
