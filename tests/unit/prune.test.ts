@@ -1,9 +1,12 @@
 // The pure parts of --prune-cache: the option values, the order archives go
 // in, and the units the report prints.
 import { describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseCommandLine } from "../../src/cli";
 import { planPrune } from "../../src/cache/prune-plan";
-import type { ArchiveEntry } from "../../src/cache/prune-scan";
+import { scanBundles, type ArchiveEntry } from "../../src/cache/prune-scan";
 import { formatAge, formatBytes, parseDays, parseSize } from "../../src/sys/units";
 
 describe("option values", () => {
@@ -65,4 +68,36 @@ test("the report's units", () => {
   expect([0, 59_000, 60_000, 119 * 60_000, 2 * 3600_000, 47 * 3600_000, 48 * 3600_000, 45.9 * 86_400_000].map(formatAge)).toEqual([
     "under a minute", "under a minute", "1 minute", "119 minutes", "2 hours", "47 hours", "2 days", "45 days",
   ]);
+});
+
+test("the scan: each sidecar goes to the longest archive name it starts with; folders below bundles count; the rest is left", async () => {
+  const store = mkdtempSync(join(tmpdir(), "prune-scan-"));
+  try {
+    const bundles = join(store, "p", "bundles");
+    mkdirSync(join(bundles, "v2"), { recursive: true });
+    const names = [
+      "a.tar.zst", "a.tar.zst.sig", // a job named "a"
+      "a.tar.zst.b-1.tar.zst", "a.tar.zst.b-1.tar.zst.sig", // a job named "a.tar.zst.b": its own archive and sidecar
+      "c-2.tar.zst.sig", // no archive: an orphan
+      "c-3.tar.zst.tmp-12-0123abcd", // a write in progress
+      "notes.txt", ".nfs0000000000a1b2c300000001", // not ours to judge
+      "v2/d-4.tar.zst",
+    ];
+    for (const name of names) writeFileSync(join(bundles, name), name);
+    const scan = await scanBundles(store, bundles);
+    const key = (b: Buffer) => b.toString();
+    const archives = scan.archives.map((a) => [key(a.file.key), a.sidecars.map((s) => key(s.key)), a.size]).sort();
+    expect(archives).toEqual([
+      ["p/bundles/a.tar.zst", ["p/bundles/a.tar.zst.sig"], "a.tar.zst".length + "a.tar.zst.sig".length],
+      ["p/bundles/a.tar.zst.b-1.tar.zst", ["p/bundles/a.tar.zst.b-1.tar.zst.sig"], 21 + 25],
+      ["p/bundles/v2/d-4.tar.zst", [], 14],
+    ]);
+    expect(scan.orphans.map((f) => key(f.key))).toEqual(["p/bundles/c-2.tar.zst.sig"]);
+    expect(scan.temporaries.map((f) => key(f.key))).toEqual(["p/bundles/c-3.tar.zst.tmp-12-0123abcd"]);
+    expect(scan.unreadable).toEqual([]);
+    // A bundles folder not made yet is an empty scan, not a fault.
+    expect(await scanBundles(store, join(store, "q", "bundles"))).toEqual({ archives: [], temporaries: [], orphans: [], unreadable: [] });
+  } finally {
+    rmSync(store, { recursive: true, force: true });
+  }
 });
