@@ -162,6 +162,8 @@ export function render(e: TaskEvent): Message[] {
       return [error(e.message), ...(e.ran ? [error("Failed, exit code: 1")] : [])];
     case "interrupted":
       return [warn(`Interrupted by ${e.signal}`)];
+    case "not-in-github-actions":
+      return [warn('TASKRUNNER_OUTPUT=github is for GitHub Actions steps, and GITHUB_ACTIONS is not "true" here: plain output')];
     default:
       return unreachable(e);
   }
