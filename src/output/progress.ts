@@ -26,9 +26,13 @@ export interface Counts {
   failed: number;
 }
 
-/** The area's lines: one per running task (the longest-running first), then the counts. Pure, for tests. */
-export function areaLines(running: Map<string, number>, counts: Counts, now: number, frame: number, columns: number): string[] {
-  const tasks = [...running].sort((a, b) => a[1] - b[1]);
+/**
+ * The area's lines: one per running task (the longest-running first) — the build's own task
+ * only while nothing else runs — then the counts. Pure, for tests.
+ */
+export function areaLines(running: Map<string, number>, toplevel: string | null, counts: Counts, now: number, frame: number, columns: number): string[] {
+  const all = [...running].sort((a, b) => a[1] - b[1]);
+  const tasks = all.length > 1 ? all.filter(([job]) => job !== toplevel) : all;
   const spin = SPINNER[frame % SPINNER.length];
   const width = Math.min(30, Math.max(0, ...tasks.map(([job]) => job.length)));
   const lines = tasks.slice(0, LISTED).map(([job, at]) => ` ${spin} ${job.padEnd(width)}  ${humanDuration(now - at)}`);
@@ -109,7 +113,7 @@ export class ProgressPresenter implements Presenter {
 
   private redraw(): void {
     if (this.closed) return;
-    const lines = areaLines(this.running, this.counts, Date.now(), this.frame++, this.columns());
+    const lines = areaLines(this.running, this.toplevel, this.counts, Date.now(), this.frame++, this.columns());
     const hide = this.drawn === 0 ? HIDE_CURSOR : "";
     this.terminal.write(false, encoder.encode(`${hide}${this.erase()}${lines.join("\n")}\n`));
     this.drawn = lines.length;
