@@ -39,7 +39,12 @@ export function openPresenter(config: Config, terminal: Terminal, isToplevel: bo
  * $GITHUB_STEP_SUMMARY when it is set. Returns warning lines; never throws
  * (a summary must not fail a build).
  */
-export function writeBuildSummary(buildDir: string, buildId: string, records: TaskRecord[], stepSummaryFile: string | null): string[] {
+export function writeBuildSummary(
+  buildDir: string,
+  buildId: string,
+  records: TaskRecord[],
+  stepSummaryFile: string | null,
+): string[] {
   const summary = buildSummary(buildId, records);
   const markdown = summaryMarkdown(summary);
   const warnings: string[] = [];
@@ -51,7 +56,8 @@ export function writeBuildSummary(buildDir: string, buildId: string, records: Ta
     try {
       appendFileSync(stepSummaryFile, markdown);
     } catch (e) {
-      warnings.push(`Could not append the build summary to GITHUB_STEP_SUMMARY (${stepSummaryFile}): ${describeError(e)}`);
+      const why = describeError(e);
+      warnings.push(`Could not append the build summary to GITHUB_STEP_SUMMARY (${stepSummaryFile}): ${why}`);
     }
   }
   return warnings;

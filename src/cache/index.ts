@@ -20,15 +20,26 @@ import { describeError } from "../sys/errors";
 import { metaFrame } from "./archive-meta";
 
 /** "interrupted": cut short by the task's interruption, with nothing left behind (no staging directory, no partial object). */
-export type RestoreOutcome = { kind: "restored"; bytes: number; runMs: number | null } | { kind: "miss" } | { kind: "interrupted" } | { kind: "failed"; message: string };
+export type RestoreOutcome =
+  /** bytes: downloaded; runMs: how long the run that made the archive took, when it says (archive-meta.ts). */
+  | { kind: "restored"; bytes: number; runMs: number | null }
+  | { kind: "miss" }
+  | { kind: "interrupted" }
+  | { kind: "failed"; message: string };
 /** "skipped": not attempted because the build already gave up on the store (said once, by FailureGate). */
-export type SaveOutcome = { kind: "saved"; bytes: number } | { kind: "skipped"; reason: string } | { kind: "interrupted" } | { kind: "failed"; message: string };
+export type SaveOutcome =
+  | { kind: "saved"; bytes: number }
+  | { kind: "skipped"; reason: string }
+  | { kind: "interrupted" }
+  | { kind: "failed"; message: string };
 /**
  * An archive whose members and their metadata are taken (archive.ts
  * snapshotOutputs), to be written and uploaded now or later; a file written
  * in between fails the upload rather than tear the archive.
  */
-export type PreparedSave = { kind: "ready"; upload(opts?: SaveOptions): Promise<SaveOutcome> } | Exclude<SaveOutcome, { kind: "saved" | "interrupted" }>;
+export type PreparedSave =
+  | { kind: "ready"; upload(opts?: SaveOptions): Promise<SaveOutcome> }
+  | Exclude<SaveOutcome, { kind: "saved" | "interrupted" }>;
 
 export interface SaveOptions {
   signal?: AbortSignal;

@@ -56,7 +56,8 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
   try {
     const tree = join(tmp, "tree");
     await mkdir(tree);
-    const meta = await unpackArchive(source, tree, opts.signal, { parallelFrom: opts.parallelFrom, onMeta: opts.onMeta });
+    const { parallelFrom, onMeta } = opts;
+    const meta = await unpackArchive(source, tree, opts.signal, { parallelFrom, onMeta });
     // Past this point the moves are quick renames, done whole rather than cut short.
     opts.signal?.throwIfAborted();
     const realRoot = await realpath(root);

@@ -35,12 +35,18 @@ const SLICE_MS = 4;
  * with their metadata: archive.ts snapshotOutputs) as a byte stream. The
  * stream fails when a file is not as its entry says any more.
  */
-export function packArchive(root: string, entries: OutputEntry[], opts: { trailer?: Buffer; sent?: { bytes: number } } = {}): Readable {
+/** trailer: bytes after the archive (a skippable frame: archive-meta.ts); sent: counts the bytes written. */
+export interface PackOptions {
+  trailer?: Buffer;
+  sent?: { bytes: number };
+}
+
+export function packArchive(root: string, entries: OutputEntry[], opts: PackOptions = {}): Readable {
   return Readable.from(counted(frames(root, entries), opts), { objectMode: false, highWaterMark: FRAME });
 }
 
 /** The frames, then the trailer (a skippable frame: cache/archive-meta.ts), counting the bytes. */
-async function* counted(source: AsyncGenerator<Buffer>, opts: { trailer?: Buffer; sent?: { bytes: number } }): AsyncGenerator<Buffer> {
+async function* counted(source: AsyncGenerator<Buffer>, opts: PackOptions): AsyncGenerator<Buffer> {
   const sent = opts.sent ?? { bytes: 0 };
   for await (const piece of source) {
     sent.bytes += piece.length;

@@ -39,11 +39,13 @@ export function decompress(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer
 }
 
 /** decompress, handing each skippable frame (its magic number and payload) to onSkippable. */
-export function decompressWith(onSkippable: (magic: number, payload: Buffer) => void): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
+type OnSkippable = (magic: number, payload: Buffer) => void;
+
+export function decompressWith(onSkippable: OnSkippable): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
   return (source) => decompressFrames(source, onSkippable);
 }
 
-async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: (magic: number, payload: Buffer) => void): AsyncGenerator<Buffer> {
+async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: OnSkippable): AsyncGenerator<Buffer> {
   const garbage = new FrameGarbage();
   const input = source[Symbol.asyncIterator]();
   const pending = new Bytes();

@@ -67,15 +67,20 @@ export class GithubPresenter implements Presenter {
     this.running.delete(report.job);
     const body = concat(held.map((h) => h.data));
     if (report.outcome === "failed" || report.outcome === "interrupted") {
-      const what = report.outcome === "failed" ? `failed, exit code: ${report.exitCode}` : `interrupted (exit code ${report.exitCode})`;
-      const annotation = `::error title=${escapeProperty(`taskrunner: ${report.job} ${report.outcome}`)}::${escapeData(`Task ${report.job} ${what}`)}\n`;
+      const { job, exitCode } = report;
+      const failed = report.outcome === "failed";
+      const what = failed ? `failed, exit code: ${exitCode}` : `interrupted (exit code ${exitCode})`;
+      const title = escapeProperty(`taskrunner: ${job} ${report.outcome}`);
+      const annotation = `::error title=${title}::${escapeData(`Task ${job} ${what}`)}\n`;
       this.write([...(body.length ? shielded(body) : []), encoder.encode(annotation)]);
       return;
     }
     // Nothing to show, and nothing worth a line: a build with nothing to do prints nothing new.
-    const worthAGroup = report.outcome === "restored" || report.outcome === "fuzzy-restored" || (report.outcome === "ran" && report.cacheable);
+    const restored = report.outcome === "restored" || report.outcome === "fuzzy-restored";
+    const worthAGroup = restored || (report.outcome === "ran" && report.cacheable);
     if (body.length === 0 && !worthAGroup) return;
-    this.write([encoder.encode(`::group::${escapeData(groupTitle(report))}\n`), ...shielded(body), encoder.encode("::endgroup::\n")]);
+    const open = encoder.encode(`::group::${escapeData(groupTitle(report))}\n`);
+    this.write([open, ...shielded(body), encoder.encode("::endgroup::\n")]);
   }
 
   close(): void {

@@ -200,7 +200,9 @@ export class TaskOutput {
     const { presenter } = this.o.terminal;
     if (presenter) {
       const now = Date.now();
-      presenter.ended(report ?? { job: this.o.job, outcome: "failed", exitCode: 1, start: now, end: now, cacheable: false }, this.held);
+      const job = this.o.job;
+      const couldNotStart: TaskReport = { job, outcome: "failed", exitCode: 1, start: now, end: now, cacheable: false };
+      presenter.ended(report ?? couldNotStart, this.held);
     } else if (!success) {
       for (const h of this.held) this.o.terminal.write(h.toStdout, h.data);
     }

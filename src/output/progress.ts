@@ -30,7 +30,14 @@ export interface Counts {
  * The area's lines: one per running task (the longest-running first) — the build's own task
  * only while nothing else runs — then the counts. Pure, for tests.
  */
-export function areaLines(running: Map<string, number>, toplevel: string | null, counts: Counts, now: number, frame: number, columns: number): string[] {
+export function areaLines(
+  running: Map<string, number>,
+  toplevel: string | null,
+  counts: Counts,
+  now: number,
+  frame: number,
+  columns: number,
+): string[] {
   const all = [...running].sort((a, b) => a[1] - b[1]);
   const tasks = all.length > 1 ? all.filter(([job]) => job !== toplevel) : all;
   const spin = SPINNER[frame % SPINNER.length];
@@ -107,7 +114,8 @@ export class ProgressPresenter implements Presenter {
     this.clear();
     const { done, restored, failed } = this.counts;
     // A build with nothing to do leaves nothing behind.
-    const summary = done + restored + failed > 0 ? ` ${countsText(0, this.counts).replace(/^0 running · /, "")} in ${humanDuration(Date.now() - this.start)}\n` : "";
+    const counts = countsText(0, this.counts).replace(/^0 running · /, "");
+    const summary = done + restored + failed > 0 ? ` ${counts} in ${humanDuration(Date.now() - this.start)}\n` : "";
     this.terminal.write(false, encoder.encode(summary + (wasDrawn ? SHOW_CURSOR : "")));
   }
 

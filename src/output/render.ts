@@ -15,7 +15,8 @@ const info = (text: string): Message => ({ level: "info", text });
 const warn = (text: string): Message => ({ level: "warn", text });
 const error = (text: string): Message => ({ level: "error", text });
 
-const NOT_IN_ACTIONS = 'TASKRUNNER_OUTPUT=github is for GitHub Actions steps, and GITHUB_ACTIONS is not "true" here: plain output';
+const NOT_IN_ACTIONS =
+  'TASKRUNNER_OUTPUT=github is for GitHub Actions steps, and GITHUB_ACTIONS is not "true" here: plain output';
 
 /** A message of the taskrunner process itself (a usage error, an internal error), not of a task. */
 export function processLine(text: string): string {

@@ -18,7 +18,8 @@ export async function endOfBuild(ctx: TaskContext): Promise<void> {
   for (const warning of await writeTraceOf(paths.buildDir, paths.buildId, records, problems, traceOptions, stateWriteFailed)) out.warn(warning);
   if (config.stepSummary) {
     const { writeBuildSummary } = await loadPresent();
-    for (const warning of writeBuildSummary(paths.buildDir, paths.buildId, records, config.githubStepSummary)) out.warn(warning);
+    const warnings = writeBuildSummary(paths.buildDir, paths.buildId, records, config.githubStepSummary);
+    for (const warning of warnings) out.warn(warning);
   }
   await removeOldBuilds(paths.stateDir, paths.buildId, config.keepBuildsDays, (m) => out.debug(m));
 }

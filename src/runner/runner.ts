@@ -56,7 +56,9 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   const terminal = new Terminal(outFd, errFd, terminalLock(paths.buildDir));
   const toParent = isToplevel ? () => {} : parentChannel(internal);
   // Off (the old tool's plain lines), the presenters' code is never loaded.
-  if (config.output !== "plain") terminal.presenter = await (await loadPresent()).openPresenter(config, terminal, isToplevel);
+  if (config.output !== "plain") {
+    terminal.presenter = await (await loadPresent()).openPresenter(config, terminal, isToplevel);
+  }
 
   toParent(`Starting subtask ${req.name}`);
   const lock = lockJob(paths.lockFile(req.name), () => toParent(`Waiting for the lock of ${req.name}`));

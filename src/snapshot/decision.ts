@@ -83,7 +83,9 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
 
   // Never with -f, nor when the inputs have uncommitted changes: the archive of this hash may hold other work.
   const cache = usesRemoteCache(args) && !ctx.force ? await inputs.remoteCache() : null;
-  if (usesRemoteCache(args) && !cache) ctx.record.cache = { lookup: "not-tried", why: ctx.force ? "forced with -f" : "no store configured" };
+  if (usesRemoteCache(args) && !cache) {
+    ctx.record.cache = { lookup: "not-tried", why: ctx.force ? "forced with -f" : "no store configured" };
+  }
   if (cache && (await (await git()).hasUncommittedChanges(ctx.cwd, args.fileInputs))) {
     ctx.record.cache = { lookup: "not-tried", why: "uncommitted changes to inputs" };
     // Said in the log and in --explain: a user who expected a cache hit looks there.
@@ -116,7 +118,12 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
 export function cacheFacts(restored: RestoreOutcome, hit: "exact" | "fuzzy", why?: string): CacheFacts | undefined {
   switch (restored.kind) {
     case "restored":
-      return { lookup: hit, ...(why ? { why } : {}), down: restored.bytes, ...(restored.runMs === null ? {} : { savedMs: restored.runMs }) };
+      return {
+        lookup: hit,
+        ...(why ? { why } : {}),
+        down: restored.bytes,
+        ...(restored.runMs === null ? {} : { savedMs: restored.runMs }),
+      };
     case "miss":
       return { lookup: "miss", why: "no archive for this hash" };
     case "failed":

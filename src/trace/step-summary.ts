@@ -114,9 +114,11 @@ export function summaryMarkdown(s: BuildSummary): string {
   const rows = s.tasks.map((t) => {
     const c = t.cache;
     const saved = t.outcome === "restored-exact" && c?.savedMs !== undefined ? humanDuration(c.savedMs) : dash;
-    return `| ${code(cell(t.job))} | ${OUTCOME_CELL[t.outcome]}${t.exitCode ? ` (exit code ${t.exitCode})` : ""} | ${humanDuration(t.durationMs)} | ${cell(cacheCell(c))} | ${
-      c?.down !== undefined ? humanBytes(c.down) : dash
-    } | ${c?.up !== undefined ? humanBytes(c.up) : dash} | ${saved} |`;
+    const outcome = `${OUTCOME_CELL[t.outcome]}${t.exitCode ? ` (exit code ${t.exitCode})` : ""}`;
+    const down = c?.down !== undefined ? humanBytes(c.down) : dash;
+    const up = c?.up !== undefined ? humanBytes(c.up) : dash;
+    const cells = [code(cell(t.job)), outcome, humanDuration(t.durationMs), cell(cacheCell(c)), down, up, saved];
+    return `| ${cells.join(" | ")} |`;
   });
   return [
     `### taskrunner build \`${s.buildId}\``,
@@ -153,5 +155,7 @@ export function ganttChart(s: BuildSummary): string {
     return `    ${ganttText(t.job)} (${t.outcome}) :${GANTT_TAG[t.outcome]}t${i}, ${t.start}, ${end}`;
   });
   const axis = s.wallMs < 60_000 ? "%S.%L s" : s.wallMs < 3_600_000 ? "%M:%S" : "%H:%M";
-  return ["```mermaid", "gantt", "    title Build timeline", "    dateFormat x", `    axisFormat ${axis}`, "    section Tasks", ...bars, "```"].join("\n");
+  const head = ["```mermaid", "gantt", "    title Build timeline", "    dateFormat x", `    axisFormat ${axis}`];
+  head.push("    section Tasks");
+  return [...head, ...bars, "```"].join("\n");
 }
