@@ -30,17 +30,17 @@ const ZEROS = Buffer.alloc(1024);
  */
 const SLICE_MS = 4;
 
-/**
- * tar → zstd: the archive of `entries` (paths relative to root, in this order,
- * with their metadata: archive.ts snapshotOutputs) as a byte stream. The
- * stream fails when a file is not as its entry says any more.
- */
 /** trailer: bytes after the archive (a skippable frame: archive-meta.ts); sent: counts the bytes written. */
 export interface PackOptions {
   trailer?: Buffer;
   sent?: { bytes: number };
 }
 
+/**
+ * tar → zstd: the archive of `entries` (paths relative to root, in this order,
+ * with their metadata: archive.ts snapshotOutputs) as a byte stream. The
+ * stream fails when a file is not as its entry says any more.
+ */
 export function packArchive(root: string, entries: OutputEntry[], opts: PackOptions = {}): Readable {
   return Readable.from(counted(frames(root, entries), opts), { objectMode: false, highWaterMark: FRAME });
 }
