@@ -10,7 +10,10 @@ import { scratch, waitFor, type Scratch } from "./helpers/run";
 beforeAll(ensureBinary, 120_000);
 
 const SOCKET = `taskrunner-test-${process.pid}`;
+const NO_TMUX = Bun.which("tmux") ? "" : " (skipped: tmux is not installed; apt-get install tmux)";
+const inTmux = test.skipIf(NO_TMUX !== "");
 afterAll(() => {
+  if (NO_TMUX) return;
   Bun.spawnSync(["tmux", "-L", SOCKET, "kill-server"], { stderr: "ignore" });
 });
 
@@ -40,7 +43,7 @@ const lines = (screen: string) => screen.split("\n").map((l) => l.trimEnd()).fil
 const SPINNER = /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/;
 const ELAPSED = "(\\d+ ms|\\d+\\.\\d\\d s)";
 
-test("a 3-task parallel build: the running tasks with elapsed times and the counts, redrawn in place, then one line", async () => {
+inTmux(`a 3-task parallel build: the running tasks with elapsed times and the counts, redrawn in place, then one line${NO_TMUX}`, async () => {
   const s = scratch("progress-parallel");
   try {
     const pane = startPane(s, "parallel", 'for t in a b c; do taskrunner -n "$t" bash -c "sleep 2; echo $t done" & done; wait');
@@ -67,7 +70,7 @@ test("a 3-task parallel build: the running tasks with elapsed times and the coun
   }
 }, 60_000);
 
-test("a failed task's full output is printed above the area, which goes on", async () => {
+inTmux(`a failed task's full output is printed above the area, which goes on${NO_TMUX}`, async () => {
   const s = scratch("progress-failure");
   try {
     const pane = startPane(s, "failure", 'taskrunner -n slow bash -c "sleep 3" & taskrunner -n bad bash -c "sleep 0.5; echo one; echo two >&2; exit 4"; r=$?; wait; exit $r');
@@ -84,7 +87,7 @@ test("a failed task's full output is printed above the area, which goes on", asy
   }
 }, 60_000);
 
-test("Ctrl-C leaves a clean terminal: the area gone, the cursor shown", async () => {
+inTmux(`Ctrl-C leaves a clean terminal: the area gone, the cursor shown${NO_TMUX}`, async () => {
   const s = scratch("progress-interrupt");
   try {
     const pane = startPane(s, "interrupt", 'taskrunner -n x bash -c "sleep 30" & taskrunner -n y bash -c "sleep 30" & wait');
@@ -101,7 +104,7 @@ test("Ctrl-C leaves a clean terminal: the area gone, the cursor shown", async ()
   }
 }, 60_000);
 
-test("a build with nothing to do leaves nothing", async () => {
+inTmux(`a build with nothing to do leaves nothing${NO_TMUX}`, async () => {
   const s = scratch("progress-nothing");
   try {
     const pane = startPane(s, "nothing", "true");
