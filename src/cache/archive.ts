@@ -11,7 +11,8 @@ import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { TarExtractor, type EntryMeta } from "./tar-reader";
-import { decompress } from "./zstd-frames";
+import { decompressWith } from "./zstd-frames";
+import { parseMeta, type ArchiveMeta } from "./archive-meta";
 import { WritePool, type PoolOptions } from "./write-pool";
 import { isInside, relativeTo, resolvePath } from "../sys/paths";
 
@@ -108,8 +109,13 @@ export async function unpackArchive(
   source: Readable,
   dir: string,
   signal?: AbortSignal,
-  { mtime, ...opts }: Omit<PoolOptions, "signal"> & { mtime?: Date } = {},
+  { mtime, ...opts }: Omit<PoolOptions, "signal"> & { onMeta?: (meta: ArchiveMeta) => void; mtime?: Date } = {},
 ): Promise<Map<string, EntryMeta>> {
+  const { onMeta } = opts;
+  const decompress = decompressWith((magic, payload) => {
+    const meta = onMeta ? parseMeta(magic, payload) : null;
+    if (meta) onMeta?.(meta);
+  });
   const files = new WritePool({ ...opts, signal });
   const extractor = new TarExtractor(dir, files, mtime);
   try {
