@@ -1,0 +1,83 @@
+// Byte strings. File names, pathspecs and --raw values are bytes, and need not
+// be UTF-8 (`caf\xe9.txt` from a Latin-1 system). They travel through this
+// program as JavaScript strings that keep every byte: valid UTF-8 decodes as
+// usual, and each byte of anything else becomes the lone surrogate U+DC80 +
+// (byte - 0x80) — as Python's "surrogateescape" does. No valid UTF-8 decodes to
+// a lone surrogate, so encodeBytes(decodeBytes(b)) is b, and text that is
+// UTF-8 (nearly all) is the same string either way.
+
+const strict = new TextDecoder("utf-8", { fatal: true });
+const lenient = new TextDecoder("utf-8");
+const ESCAPED = /[\udc80-\udcff]/;
+
+/** bytes as a string that keeps them all (see above). */
+export function decodeBytes(bytes: Uint8Array): string {
+  try {
+    return strict.decode(bytes);
+  } catch {
+    return decodeEscaping(bytes); // not UTF-8: the rare case, done by hand
+  }
+}
+
+/** The bytes a string from decodeBytes came from (plain UTF-8 for any other string). */
+export function encodeBytes(s: string): Uint8Array {
+  if (!ESCAPED.test(s)) return Buffer.from(s, "utf8");
+  const parts: Uint8Array[] = [];
+  let run = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xdc80 || c > 0xdcff || isHighSurrogate(s.charCodeAt(i - 1))) continue;
+    parts.push(Buffer.from(s.slice(run, i), "utf8"), Uint8Array.of(c - 0xdc00));
+    run = i + 1;
+  }
+  parts.push(Buffer.from(s.slice(run), "utf8"));
+  return Buffer.concat(parts);
+}
+
+/** Whether s holds bytes that are not UTF-8. */
+export const hasRawBytes = (s: string): boolean => ESCAPED.test(s);
+
+/**
+ * s as a UTF-8 reader sees it, each invalid sequence replaced by U+FFFD (the
+ * WHATWG rule, which jq, git's callers and the established tool's hashing all
+ * saw): what a hash over text is computed on.
+ */
+export function replacingInvalid(s: string): string {
+  return ESCAPED.test(s) ? lenient.decode(encodeBytes(s)) : s;
+}
+
+const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
+
+function decodeEscaping(b: Uint8Array): string {
+  let out = "";
+  let run = 0;
+  for (let i = 0; i < b.length; ) {
+    const n = validSequence(b, i);
+    if (n > 0) {
+      i += n;
+      continue;
+    }
+    out += lenient.decode(b.subarray(run, i)) + String.fromCharCode(0xdc00 + b[i]);
+    run = ++i;
+  }
+  return out + lenient.decode(b.subarray(run));
+}
+
+/** The length of the valid UTF-8 sequence at b[i], 0 if there is none (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
+function validSequence(b: Uint8Array, i: number): number {
+  const c = b[i];
+  if (c < 0x80) return 1;
+  const cont = (k: number, lo = 0x80, hi = 0xbf) => i + k < b.length && b[i + k] >= lo && b[i + k] <= hi;
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    const lo = c === 0xe0 ? 0xa0 : 0x80;
+    const hi = c === 0xed ? 0x9f : 0xbf;
+    return cont(1, lo, hi) && cont(2) ? 3 : 0;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    const lo = c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xf4 ? 0x8f : 0xbf;
+    return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
+  }
+  return 0;
+}
