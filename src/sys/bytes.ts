@@ -38,12 +38,38 @@ export function encodeBytes(s: string): Uint8Array {
 export const hasRawBytes = (s: string): boolean => ESCAPED.test(s);
 
 /**
- * s as a UTF-8 reader sees it, each invalid sequence replaced by U+FFFD (the
- * WHATWG rule, which jq, git's callers and the established tool's hashing all
- * saw): what a hash over text is computed on.
+ * s with each invalid UTF-8 sequence replaced by U+FFFD, by jq's rule
+ * (jvp_utf8_next): a lead byte and the continuation bytes that follow it, up
+ * to the length it announces, are one sequence — replaced once if it is
+ * overlong, a surrogate or beyond U+10FFFF; a stray byte is replaced alone.
+ * The established tool's `snapshot` function built its request with jq, so
+ * this is the text it hashed for a --raw value that is not UTF-8.
  */
 export function replacingInvalid(s: string): string {
-  return ESCAPED.test(s) ? lenient.decode(encodeBytes(s)) : s;
+  if (!ESCAPED.test(s)) return s;
+  const b = encodeBytes(s);
+  let out = "";
+  let run = 0;
+  for (let i = 0; i < b.length; ) {
+    const n = validSequence(b, i);
+    if (n > 0) {
+      i += n;
+      continue;
+    }
+    out += `${lenient.decode(b.subarray(run, i))}\ufffd`;
+    i += jqSequenceLength(b, i);
+    run = i;
+  }
+  return out + lenient.decode(b.subarray(run));
+}
+
+/** How many bytes jq takes as one (invalid) sequence at b[i]. */
+function jqSequenceLength(b: Uint8Array, i: number): number {
+  const c = b[i];
+  const length = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 1;
+  let n = 1;
+  while (n < length && i + n < b.length && b[i + n] >= 0x80 && b[i + n] <= 0xbf) n++;
+  return n;
 }
 
 const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
