@@ -10,6 +10,18 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
+/** The settings, or (a bad TASKRUNNER_* value) the one-line usage error every command gives for it. */
+async function configOrUsageError() {
+  // Loaded here so that --version and --help stay cheap.
+  const { loadConfig, ConfigError } = await import("./config");
+  try {
+    return loadConfig(process.env, process.cwd());
+  } catch (e) {
+    if (e instanceof ConfigError) fail(e.message, 2);
+    throw e;
+  }
+}
+
 async function main(): Promise<never> {
   const cli = await parseCommandLine(process.argv.slice(2));
   switch (cli.kind) {
@@ -20,9 +32,8 @@ async function main(): Promise<never> {
       console.log(await renderHelp());
       process.exit(0);
     case "explain": {
-      const { loadConfig } = await import("./config");
       const { explainLatest } = await import("./trace/explain");
-      const result = await explainLatest(loadConfig(process.env, process.cwd()).stateDirectory, cli.name);
+      const result = await explainLatest((await configOrUsageError()).stateDirectory, cli.name);
       if (!result.ok) fail(result.error, 1);
       console.log(result.text);
       process.exit(0);
@@ -30,16 +41,8 @@ async function main(): Promise<never> {
     case "usage-error":
       fail(`${cli.message}; usage: ${SHORT_USAGE} (see --help)`, 2);
     case "run": {
-      // Loaded here so that --version and --help stay cheap.
-      const { loadConfig, ConfigError } = await import("./config");
       const { runTask } = await import("./runner/runner");
-      let config;
-      try {
-        config = loadConfig(process.env, process.cwd());
-      } catch (e) {
-        if (e instanceof ConfigError) fail(e.message, 2);
-        throw e;
-      }
+      const config = await configOrUsageError();
       try {
         process.exit(await runTask(cli, config, process.env, process.cwd()));
       } catch (e) {
