@@ -47,20 +47,7 @@ export const hasRawBytes = (s: string): boolean => ESCAPED.test(s);
  */
 export function replacingInvalid(s: string): string {
   if (!ESCAPED.test(s)) return s;
-  const b = encodeBytes(s);
-  let out = "";
-  let run = 0;
-  for (let i = 0; i < b.length; ) {
-    const n = validSequence(b, i);
-    if (n > 0) {
-      i += n;
-      continue;
-    }
-    out += `${lenient.decode(b.subarray(run, i))}\ufffd`;
-    i += jqSequenceLength(b, i);
-    run = i;
-  }
-  return out + lenient.decode(b.subarray(run));
+  return decodeReplacing(encodeBytes(s), (b, i) => ["\ufffd", jqSequenceLength(b, i)]);
 }
 
 /** How many bytes jq takes as one (invalid) sequence at b[i]. */
@@ -75,6 +62,11 @@ function jqSequenceLength(b: Uint8Array, i: number): number {
 const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
 
 function decodeEscaping(b: Uint8Array): string {
+  return decodeReplacing(b, (bytes, i) => [String.fromCharCode(0xdc00 + bytes[i]), 1]);
+}
+
+/** b decoded, each invalid sequence at b[i] replaced by what `invalid` makes of it: its text, and how many bytes it took. */
+function decodeReplacing(b: Uint8Array, invalid: (b: Uint8Array, i: number) => [string, number]): string {
   let out = "";
   let run = 0;
   for (let i = 0; i < b.length; ) {
@@ -83,8 +75,10 @@ function decodeEscaping(b: Uint8Array): string {
       i += n;
       continue;
     }
-    out += lenient.decode(b.subarray(run, i)) + String.fromCharCode(0xdc00 + b[i]);
-    run = ++i;
+    const [text, taken] = invalid(b, i);
+    out += lenient.decode(b.subarray(run, i)) + text;
+    i += taken;
+    run = i;
   }
   return out + lenient.decode(b.subarray(run));
 }
