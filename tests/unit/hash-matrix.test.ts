@@ -225,12 +225,14 @@ describe("raw values that are not UTF-8", () => {
   // The old `snapshot` function made its request with jq, which replaced each invalid
   // sequence with U+FFFD; the old tool hashed the words it got. jq is the oracle here.
   const values = ["caf\udce9", "t\udce2\udc82x", "o\udcc0\udcafx", "s\udced\udca0\udc80x", "ok é 🎉", "\udcff"];
+  // jq's answer, checked against jq itself where it is installed (only bash and git are assumed).
+  const seenByOldTool = ["caf\ufffd", "t\ufffdx", "o\ufffd\ufffdx", "s\ufffdx", "ok é 🎉", "\ufffd"];
   test("hash as the old tool's jq-made request gave them", async () => {
-    const stdin = Buffer.concat(values.flatMap((v) => [encodeBytes(v), Uint8Array.of(0)]));
-    const read = 'a=(); while IFS= LC_ALL=C read -r -d "" x; do a+=("$x"); done; jq -n -c \'$ARGS.positional\' --args -- "${a[@]}"';
-    const p = Bun.spawnSync(["bash", "-c", read], { stdin });
-    const seenByOldTool: string[] = JSON.parse(p.stdout.toString());
-    expect(seenByOldTool[0]).toBe("caf\ufffd");
+    if (Bun.which("jq")) {
+      const stdin = Buffer.concat(values.flatMap((v) => [encodeBytes(v), Uint8Array.of(0)]));
+      const read = 'a=(); while IFS= LC_ALL=C read -r -d "" x; do a+=("$x"); done; jq -n -c \'$ARGS.positional\' --args -- "${a[@]}"';
+      expect(JSON.parse(Bun.spawnSync(["bash", "-c", read], { stdin }).stdout.toString())).toEqual(seenByOldTool);
+    }
     const ours = await hashInputs("/", [], values);
     expect(ours).toEqual({ ok: true, hash: sha1Hex(seenByOldTool.join("\n")), hashInput: seenByOldTool.join("\n") });
   });
