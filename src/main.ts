@@ -3,6 +3,7 @@ import { parseCommandLine, renderHelp, SHORT_USAGE } from "./cli";
 import { VERSION } from "./version";
 import { describeError } from "./sys/errors";
 import { processLine } from "./output/render";
+import { ownArguments } from "./sys/bytes";
 
 function fail(message: string, code: number): never {
   // console.* rather than process.stdout/stderr: those streams cost milliseconds to set up.
@@ -23,7 +24,7 @@ async function configOrUsageError() {
 }
 
 async function main(): Promise<never> {
-  const cli = await parseCommandLine(process.argv.slice(2));
+  const cli = await parseCommandLine(ownArguments());
   switch (cli.kind) {
     case "version":
       console.log(`taskrunner ${VERSION}`);

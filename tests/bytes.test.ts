@@ -89,3 +89,28 @@ test("with core.quotePath=false the listing holds the raw bytes, hashed as the o
     s.cleanup();
   }
 }, 60_000);
+
+for (const [route, extra] of [
+  ["the toplevel", {}],
+  ["a nested task served by the toplevel", {}],
+  ["a nested taskrunner process", { TASKRUNNER_NESTED_PROCESSES: "1" }],
+] as const) {
+  const nested = route !== "the toplevel";
+  test(`an argument that is not UTF-8 reaches the task byte for byte: ${route}`, async () => {
+    const s = scratch("bytes");
+    try {
+      sh(s.work, "git init -q .");
+      const body = `printf %s "$1" | od -An -tx1 -v | tr -d "[:space:]"; echo; snapshot --raw "$1" && echo ran`;
+      const script = nested ? `taskrunner -n inner bash -c '${body}' _ "$1"` : body;
+      // Bun passes arguments as UTF-8: bash hands the binary the raw bytes.
+      const env = Object.fromEntries(Object.entries({ ...s.env, TASKRUNNER_DISABLE_TIMESTAMPS: "1", ...extra }).filter(([k]) => !k.startsWith("GIT_")));
+      const p = Bun.spawn(["bash", "-c", `exec "$0" -n top bash -c "$1" _ "$(printf '${RAW_PRINTF}')"`, BINARY, script], { cwd: s.work, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      const r = await endedText(p);
+      const job = nested ? "inner" : "top";
+      expect(r).toEqual({ code: 0, stderr: "", stdout: `[${job}] stdout | ${Buffer.from(encodeBytes(RAW)).toString("hex")}\n[${job}] stdout | ran\n` });
+      expect(savedHash(s, job)).toBe(sha1Hex(RAW_AS_HASHED));
+    } finally {
+      s.cleanup();
+    }
+  }, 60_000);
+}

@@ -1,6 +1,6 @@
 // Running git: argv only (never a shell string), stdin closed, output captured.
 import { withUmask } from "../sys/umask";
-import { encodeBytes, hasRawBytes } from "../sys/bytes";
+import { argvThroughBash } from "../sys/bytes";
 export interface GitRun {
   code: number;
   stdout: Uint8Array;
@@ -10,13 +10,14 @@ export interface GitRun {
 /** env: added to this process's environment. umask: the one to run git with (see sys/umask.ts), when not this process's. */
 export async function git(cwd: string, args: string[], opts: { env?: Record<string, string>; umask?: number | null } = {}): Promise<GitRun> {
   const { env, umask = null } = opts;
-  const byBytes = args.some(hasRawBytes);
+  // A pathspec that is not UTF-8 (`caf\xe9.txt`) reaches git through bash (see argvThroughBash).
+  const viaBash = argvThroughBash(["git", ...args]);
   try {
     const p = withUmask(umask, () =>
-      Bun.spawn(byBytes ? ["bash", "-c", ARGV_FROM_STDIN] : ["git", ...args], {
+      Bun.spawn(viaBash?.cmd ?? ["git", ...args], {
         cwd,
-        env: byBytes ? withoutBashEnv({ ...process.env, ...env }) : env ? { ...process.env, ...env } : undefined,
-        stdin: byBytes ? argvBytes(args) : "ignore",
+        env: env ? { ...process.env, ...env } : undefined,
+        stdin: viaBash?.stdin ?? "ignore",
         stdout: "pipe",
         stderr: "pipe",
       }),
@@ -27,23 +28,6 @@ export async function git(cwd: string, args: string[], opts: { env?: Record<stri
     // A cwd that does not exist, or no git on PATH.
     return { code: -1, stdout: new Uint8Array(), stderr: `fatal: cannot run git in ${cwd}: ${(e as Error).message}` };
   }
-}
-
-// Bun encodes every argument as UTF-8, so a pathspec that is not (`caf\xe9.txt`)
-// would reach git as another name. Such an argv goes to git through bash,
-// NUL-separated on its stdin, byte for byte; git's own stdin is /dev/null still.
-// `read` byte-wise (LC_ALL=C): in a UTF-8 locale bash takes a NUL after a stray
-// lead byte for part of one character, and two arguments run together.
-const ARGV_FROM_STDIN = 'a=(); while IFS= LC_ALL=C read -r -d "" x; do a+=("$x"); done; exec git "${a[@]}" </dev/null';
-
-function argvBytes(args: string[]): Uint8Array {
-  return Buffer.concat(args.flatMap((a) => [encodeBytes(a), Uint8Array.of(0)]));
-}
-
-/** The environment without BASH_ENV, which the bash above would run first. */
-function withoutBashEnv(env: Record<string, string | undefined>): Record<string, string | undefined> {
-  const { BASH_ENV: _, ...rest } = env;
-  return rest;
 }
 
 export const text = (b: Uint8Array) => Buffer.from(b).toString("utf8");

@@ -101,3 +101,44 @@ function validSequence(b: Uint8Array, i: number): number {
   }
   return 0;
 }
+
+/**
+ * How to start argv when it holds bytes that are not UTF-8, or null when it
+ * does not. Bun encodes every argument of a process it starts as UTF-8 (a
+ * byte string's escapes would arrive as U+FFFD), so such an argv goes through
+ * bash: NUL-separated on its stdin, read byte-wise (LC_ALL=C: in a UTF-8 locale
+ * bash's `read` takes a NUL after a stray lead byte for part of a character),
+ * then exec'd with /dev/null as its stdin. In POSIX mode, so that no BASH_ENV
+ * file runs before the command. Only those rare starts pay for it.
+ */
+export function argvThroughBash(argv: string[]): { cmd: string[]; stdin: Uint8Array } | null {
+  if (!argv.some(hasRawBytes)) return null;
+  const script = 'a=(); while IFS= LC_ALL=C read -r -d "" x; do a+=("$x"); done; exec "${a[@]}" </dev/null';
+  return { cmd: ["bash", "--posix", "-c", script], stdin: Buffer.concat(argv.flatMap((a) => [encodeBytes(a), Uint8Array.of(0)])) };
+}
+
+/**
+ * This process's arguments after the program (process.argv.slice(2)) with their
+ * bytes kept: Bun decodes argv as UTF-8, replacing what is not. Read from
+ * /proc/self/cmdline only when an argument holds a U+FFFD (the rare case);
+ * the arguments as Bun gave them where that cannot be read.
+ */
+export function ownArguments(): string[] {
+  const given = process.argv.slice(2);
+  if (!given.some((a) => a.includes("\ufffd"))) return given;
+  let cmdline: Uint8Array;
+  try {
+    cmdline = require("node:fs").readFileSync("/proc/self/cmdline");
+  } catch {
+    return given; // no /proc: what Bun gave
+  }
+  const words: Uint8Array[] = [];
+  for (let start = 0; start < cmdline.length; ) {
+    let end = cmdline.indexOf(0, start);
+    if (end < 0) end = cmdline.length;
+    words.push(cmdline.subarray(start, end));
+    start = end + 1;
+  }
+  if (words.length < given.length) return given;
+  return words.slice(words.length - given.length).map(decodeBytes);
+}
