@@ -11,9 +11,8 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-/** The settings, or (a bad TASKRUNNER_* value) the one-line usage error every command gives for it. */
-async function configOrUsageError() {
-  // Loaded here so that --version and --help stay cheap.
+/** The configuration, or exit 2 with the line naming the bad variable. Loaded here: --version and --help stay cheap. */
+async function configOrExit() {
   const { loadConfig, ConfigError } = await import("./config");
   try {
     return loadConfig(process.env, process.cwd());
@@ -34,16 +33,22 @@ async function main(): Promise<never> {
       process.exit(0);
     case "explain": {
       const { explainLatest } = await import("./trace/explain");
-      const result = await explainLatest((await configOrUsageError()).stateDirectory, cli.name);
+      const result = await explainLatest((await configOrExit()).stateDirectory, cli.name);
       if (!result.ok) fail(result.error, 1);
       console.log(result.text);
       process.exit(0);
     }
     case "usage-error":
-      fail(`${cli.message}; usage: ${SHORT_USAGE} (see --help)`, 2);
+      fail(`${cli.message}; usage: ${cli.usage ?? SHORT_USAGE} (see --help)`, 2);
+    case "prune-cache": {
+      const config = await configOrExit();
+      const [{ loadRemote }, { writeAll }] = await Promise.all([import("./load-remote"), import("./sys/libc")]);
+      const { pruneCache } = await loadRemote();
+      process.exit(await pruneCache(config, cli, (stream, line) => writeAll(stream === "out" ? 1 : 2, line)));
+    }
     case "run": {
+      const config = await configOrExit();
       const { runTask } = await import("./runner/runner");
-      const config = await configOrUsageError();
       try {
         process.exit(await runTask(cli, config, process.env, process.cwd()));
       } catch (e) {

@@ -9,6 +9,7 @@ import { closeFd, errnoText, writeAll } from "../sys/libc";
 import { concat, JOIN_UP_TO, type Line } from "./lines";
 import { render, type Level } from "./render";
 import type { TaskEvent } from "./events";
+import type { Presenter, TaskReport } from "./presenter";
 
 export type { Level };
 export type Stream = "stdout" | "stderr" | Level;
@@ -24,6 +25,8 @@ const encoder = new TextEncoder();
  */
 export class Terminal {
   private broken = [false, false];
+  /** Set by the runner when TASKRUNNER_OUTPUT asks for one: shared by every task this process runs. */
+  presenter: Presenter | null = null;
 
   constructor(
     readonly stdoutFd: number,
@@ -102,6 +105,7 @@ export class TaskOutput {
 
   constructor(private readonly o: OutputOptions) {
     this.jobPrefix = encoder.encode(`[${o.job}] `);
+    o.terminal.presenter?.started(o.job, Date.now());
     this.logger = createConsola({
       level: LogLevels.debug,
       // consola holds back a message repeated within a second after the fifth: every line must arrive.
@@ -144,7 +148,7 @@ export class TaskOutput {
       const { parts, size } = this.batch(lines, stamp, this.jobPrefix, tag);
       const toStdout = stream === "stdout";
       const data = joined(parts, size);
-      if (this.o.quiet) this.held.push({ toStdout, data });
+      if (this.o.quiet || this.o.terminal.presenter) this.held.push({ toStdout, data });
       else this.o.terminal.write(toStdout, data);
     }
     if (logFailed) this.stateWriteFailed(this.o.logPath, logFailed, "the rest of this task's log is lost");
@@ -179,6 +183,11 @@ export class TaskOutput {
     for (const m of render(event)) this.message(m.level, m.text);
   }
 
+  /** `snapshot --long-running`: a presenter that holds the task's lines says at once that it runs. */
+  longRunning(): void {
+    this.o.terminal.presenter?.longRunning(this.o.job);
+  }
+
   debug(text: string): void {
     this.message("debug", text);
   }
@@ -210,9 +219,20 @@ export class TaskOutput {
     this.o.logFd = null;
   }
 
-  /** Quiet mode: a task that succeeded says nothing; one that failed shows what it held back. */
-  finish(success: boolean): void {
-    if (!success) for (const h of this.held) this.o.terminal.write(h.toStdout, h.data);
+  /**
+   * Quiet mode: a task that succeeded says nothing; one that failed shows what it held back.
+   * With a presenter, the presenter decides (report: what became of the task; none when it could not start).
+   */
+  finish(success: boolean, report?: TaskReport): void {
+    const { presenter } = this.o.terminal;
+    if (presenter) {
+      const now = Date.now();
+      const job = this.o.job;
+      const couldNotStart: TaskReport = { job, outcome: "failed", exitCode: 1, start: now, end: now, cacheable: false };
+      presenter.ended(report ?? couldNotStart, this.held);
+    } else if (!success) {
+      for (const h of this.held) this.o.terminal.write(h.toStdout, h.data);
+    }
     this.held.length = 0;
   }
 }
