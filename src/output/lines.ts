@@ -46,7 +46,8 @@ export class LineSplitter {
     }
     // A tail that is most of the chunk is kept as a view of it; a short one is
     // copied, so as not to hold the whole chunk for a few bytes.
-    if (start < chunk.length) this.keep(chunk.length - start > chunk.length / 2 ? chunk.subarray(start) : chunk.slice(start));
+    const rest = chunk.length - start;
+    if (rest > 0) this.keep(rest > chunk.length / 2 ? chunk.subarray(start) : chunk.slice(start));
     return lines;
   }
 
@@ -80,7 +81,10 @@ export function lineLength(line: Line): number {
   return n;
 }
 
-/** Lines (and output batches) up to this size are joined into one buffer: cheap to copy, one write. Longer ones stay in pieces. */
+/**
+ * Lines (and output batches) up to this size are joined into one buffer: cheap
+ * to copy, one write. Longer ones stay in pieces.
+ */
 export const JOIN_UP_TO = 1 << 20;
 
 /**

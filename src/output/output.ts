@@ -155,7 +155,12 @@ export class TaskOutput {
   }
 
   /** The lines with their prefixes, as the parts to write, and their total size. */
-  private batch(lines: Line[], stamp: Uint8Array | null, job: Uint8Array | null, tag: Uint8Array): { parts: Uint8Array[]; size: number } {
+  private batch(
+    lines: Line[],
+    stamp: Uint8Array | null,
+    job: Uint8Array | null,
+    tag: Uint8Array,
+  ): { parts: Uint8Array[]; size: number } {
     const parts: Uint8Array[] = [];
     let size = 0;
     const add = (p: Uint8Array) => {

@@ -65,7 +65,7 @@ function decodeEscaping(b: Uint8Array): string {
   return decodeReplacing(b, (bytes, i) => [String.fromCharCode(0xdc00 + bytes[i]), 1]);
 }
 
-/** b decoded, each invalid sequence at b[i] replaced by what `invalid` makes of it: its text, and how many bytes it took. */
+/** b decoded, each invalid sequence at b[i] replaced by what `invalid` makes of it: its text, and the bytes it took. */
 function decodeReplacing(b: Uint8Array, invalid: (b: Uint8Array, i: number) => [string, number]): string {
   let out = "";
   let run = 0;
@@ -83,7 +83,7 @@ function decodeReplacing(b: Uint8Array, invalid: (b: Uint8Array, i: number) => [
   return out + lenient.decode(b.subarray(run));
 }
 
-/** The length of the valid UTF-8 sequence at b[i], 0 if there is none (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
+/** The length of the valid UTF-8 sequence at b[i], 0 if none (RFC 3629: no overlongs, surrogates, > U+10FFFF). */
 function validSequence(b: Uint8Array, i: number): number {
   const c = b[i];
   if (c < 0x80) return 1;
@@ -114,7 +114,8 @@ function validSequence(b: Uint8Array, i: number): number {
 export function argvThroughBash(argv: string[]): { cmd: string[]; stdin: Uint8Array } | null {
   if (!argv.some(hasRawBytes)) return null;
   const script = 'a=(); while IFS= LC_ALL=C read -r -d "" x; do a+=("$x"); done; exec "${a[@]}" </dev/null';
-  return { cmd: ["bash", "--posix", "-c", script], stdin: Buffer.concat(argv.flatMap((a) => [encodeBytes(a), Uint8Array.of(0)])) };
+  const stdin = Buffer.concat(argv.flatMap((a) => [encodeBytes(a), Uint8Array.of(0)]));
+  return { cmd: ["bash", "--posix", "-c", script], stdin };
 }
 
 /**

@@ -14,7 +14,9 @@ export const MAX_FRAME = 0xffffffff;
 
 /** payload with its header. */
 export function frame(payload: Uint8Array): Uint8Array {
-  if (payload.length > MAX_FRAME) throw new RangeError(`a message of ${payload.length} bytes is larger than a frame's ${MAX_FRAME}`);
+  if (payload.length > MAX_FRAME) {
+    throw new RangeError(`a message of ${payload.length} bytes is larger than a frame's ${MAX_FRAME}`);
+  }
   const out = new Uint8Array(HEADER + payload.length);
   out.set(FRAME_MAGIC, 0);
   new DataView(out.buffer).setUint32(4, payload.length);

@@ -41,6 +41,9 @@ interface Request {
 
 const MAX_PATH = 100; // sun_path is 104–108 bytes
 
+/** The answer, in the old one-line format, to a client that does not send frames. */
+const OTHER_PROTOCOL = { ok: false, error: "unsupported", reason: "the toplevel speaks another protocol" };
+
 /** The service's answer: a hash (or the error hashing gives), or why the caller should hash by itself. */
 type Answer = HashResult | { ok: false; error: "unsupported"; reason: string };
 
@@ -87,7 +90,7 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
           if (c.reader.foreign) {
             // Another version's client (one JSON line): it hashes by itself.
             debug("hash service: a request in another protocol; its caller hashes by itself");
-            socket.end(`${JSON.stringify({ ok: false, error: "unsupported", reason: "the toplevel speaks another protocol" })}\n`);
+            socket.end(`${JSON.stringify(OTHER_PROTOCOL)}\n`);
             return;
           }
           if (payload === undefined || c.asked) return;
