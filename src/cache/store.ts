@@ -13,6 +13,12 @@ export interface PutOptions {
   contentType?: string;
   /** Stops the upload, the request in flight included: nothing is stored, nothing left behind. */
   signal?: AbortSignal;
+  /**
+   * Store only if the key holds nothing (S3 `If-None-Match: *`, a hard link in
+   * a directory): otherwise reject with ObjectExists and leave what is there.
+   * Two builds racing for one key cannot then tear it.
+   */
+  ifAbsent?: boolean;
 }
 
 export interface ObjectStore {
@@ -24,6 +30,8 @@ export interface ObjectStore {
   get(key: string, signal?: AbortSignal): Promise<Readable | null>;
   /** Stores the whole stream under key. The object appears only once body ended without error. */
   put(key: string, body: Readable, opts?: PutOptions): Promise<void>;
+  /** The object's size in bytes, or null when there is no such object. */
+  size(key: string): Promise<number | null>;
   getText(key: string): Promise<string | null>;
   putText(key: string, text: string, opts?: PutOptions): Promise<void>;
 }
@@ -49,6 +57,14 @@ export class StoreError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "StoreError";
+  }
+}
+
+/** A put with ifAbsent found the key taken (by another build, just now): nothing was stored. */
+export class ObjectExists extends Error {
+  constructor(key: string) {
+    super(`${key} exists`);
+    this.name = "ObjectExists";
   }
 }
 
@@ -94,7 +110,7 @@ export class StallWatchdog {
  * errors are re-labelled as StoreError so the caller can tell a broken
  * download from a broken archive.
  */
-export function watchStall(source: Readable, ms: number): Readable {
+export function watchStall(source: Readable, ms: number, onChunk?: (chunk: Buffer) => void): Readable {
   const watchdog = new StallWatchdog(ms, () => {
     // A full buffer means the consumer (extraction) is the slow side, not the store.
     if (guard.readableLength >= guard.readableHighWaterMark) return "wait";
@@ -107,6 +123,7 @@ export function watchStall(source: Readable, ms: number): Readable {
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       watchdog.kick();
+      onChunk?.(chunk);
       cb(null, chunk);
     },
     flush(cb) {
