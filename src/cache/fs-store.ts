@@ -30,6 +30,7 @@ const TEMPORARY = /\.tmp-\d+-[0-9a-f]{8}$/;
 
 export class FsStore implements ObjectStore {
   readonly description: string;
+  readonly local = true;
   private readonly dir: string;
   /** Directories already swept for stale temporary files by this store. */
   private readonly swept = new Set<string>();

@@ -110,6 +110,12 @@ class StoreCache implements RemoteCache {
   readonly description: string;
   /** Archives refused in this task already: the fuzzy cache naming the same one is a plain miss, not a second warning. */
   private readonly refused = new Set<string>();
+  /**
+   * A task says one warn line about cache objects it refused (the first, with
+   * its reason); a poisoner who planted an archive and a pointer gets the rest
+   * in the debug log.
+   */
+  private refusalSaid = false;
 
   constructor(
     private readonly store: ObjectStore,
@@ -134,7 +140,17 @@ class StoreCache implements RemoteCache {
       if (refused === null) refused = outcome.message;
       else this.log.debug(`Also refused: ${outcome.message}`);
     }
-    return refused === null ? { kind: "miss" } : { kind: "failed", message: refused };
+    return refused === null ? { kind: "miss" } : this.refusal(refused) ?? { kind: "miss" };
+  }
+
+  /** The refusal as a failed outcome for the caller to warn about, or null (said at debug) when one was said already. */
+  private refusal(message: string): { kind: "failed"; message: string } | null {
+    if (!this.refusalSaid) {
+      this.refusalSaid = true;
+      return { kind: "failed", message };
+    }
+    this.log.debug(`Not used: ${message}`);
+    return null;
   }
 
   private async restoreFrom(prefix: string, name: string, root: string, opts: RestoreOptions): Promise<FromPrefix> {
@@ -327,7 +343,8 @@ class StoreCache implements RemoteCache {
       if (hash === null || !verifies) return hash;
       const checked = this.trust.checkPointer(sidecar, rel, job, branch, text!);
       if (checked.ok) return hash;
-      this.log.warn(`Fuzzy cache from branch ${branch} not used: ${where} ${checked.text}`);
+      const refused = this.refusal(`${where} ${checked.text}`);
+      if (refused) this.log.warn(`Fuzzy cache from branch ${branch} not used: ${refused.message}`);
       return null;
     } catch (e) {
       this.log.warn(this.fault(`could not read ${where}: ${describeError(e)}`).message);

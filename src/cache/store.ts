@@ -24,6 +24,8 @@ export interface PutOptions {
 export interface ObjectStore {
   /** For messages: "s3://bucket" or "/path/to/dir". */
   readonly description: string;
+  /** Reading an object costs no transfer (a directory): an upload may check a whole archive's bytes before keeping it. */
+  readonly local?: boolean;
   /** Where a key lives, for messages: "s3://bucket/key", "/dir/key". */
   where(key: string): string;
   /** The object's bytes as a stream, or null when there is no such object (a plain miss). `signal` aborts the request. */

@@ -7,7 +7,7 @@ import { Readable, Transform } from "node:stream";
 import type { Config } from "../config";
 import type { ObjectStore } from "./store";
 import { describeError } from "../sys/errors";
-import { checkSidecar, loadKeys, sidecarKey, type Checked, type Digest, type Identity, type Keys, type Signer } from "./signature";
+import { Digest, checkSidecar, loadKeys, sidecarKey, type Checked, type Identity, type Keys, type Signer } from "./signature";
 
 /** What an upload finds under its key beforehand. */
 export type Existing = { kind: "absent" } | { kind: "valid"; signer: string } | { kind: "invalid"; why: string } | { kind: "unknown" };
@@ -95,8 +95,25 @@ export class Trust {
     const checked = checkSidecar(sidecar, trusted, { key: rel, identity });
     if (!checked.ok) return { kind: "invalid", why: checked.refusal.text };
     if (checked.size !== size) return { kind: "invalid", why: `is ${size} bytes, its signature says ${checked.size} (torn or replaced)` };
+    if (store.local) {
+      const digest = await digestOf(store, key).catch((e: unknown) => describeError(e));
+      if (typeof digest === "string") {
+        debug(`Cannot read ${store.where(key)} to check it (${digest}); uploading`);
+        return { kind: "unknown" };
+      }
+      if (digest?.hex() !== checked.sha256) return { kind: "invalid", why: `does not match its signature by key ${checked.signer} (its bytes changed)` };
+    }
     return { kind: "valid", signer: checked.signer };
   }
+}
+
+/** The SHA-256 of a whole object, read through (only where reading is local). */
+async function digestOf(store: ObjectStore, key: string): Promise<Digest | null> {
+  const body = await store.get(key);
+  if (!body) return null;
+  const digest = new Digest();
+  for await (const chunk of body) digest.update(chunk as Buffer);
+  return digest;
 }
 
 function pointerStatement(sidecar: string): { job?: unknown; branch?: unknown; hash?: unknown } {

@@ -9,8 +9,10 @@
 //
 // In front of s3rver's routes sits one middleware of ours: it logs each
 // request, answers AbortMultipartUpload as S3 does (s3rver refuses it, and
-// would keep every abandoned upload), and can pace a bucket's traffic so that
-// a test can catch a transfer in the middle.
+// would keep every abandoned upload), honours `If-None-Match: *` on PutObject
+// and CompleteMultipartUpload as S3 does since 2024 (s3rver 3.7 reads the
+// header on GET only, and would overwrite), and can pace a bucket's traffic so
+// that a test can catch a transfer in the middle.
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -89,6 +91,16 @@ export async function startFakeS3(): Promise<FakeS3> {
       return;
     }
     if (ctx.method === "PUT" && ctx.query.partNumber && pace.partDelayMs) await Bun.sleep(pace.partDelayMs);
+    const completing = (ctx.method === "PUT" && !ctx.query.partNumber) || (ctx.method === "POST" && typeof uploadId === "string");
+    if (completing && ctx.headers["if-none-match"] === "*") {
+      const key = decodeURIComponent(ctx.path.slice(bucket.length + 2));
+      if (await (server as unknown as StoreOf).store.existsObject(bucket, key)) {
+        ctx.status = 412;
+        ctx.type = "application/xml";
+        ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>`;
+        return;
+      }
+    }
     const uploading = ctx.method === "PUT" || (ctx.method === "POST" && typeof uploadId === "string");
     if (pace.failUploads && uploading && ctx.path !== `/${bucket}`) {
       ctx.status = 500;
@@ -180,6 +192,7 @@ export async function startFakeS3(): Promise<FakeS3> {
 type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
 interface KoaContext {
   method: string;
+  headers: Record<string, string | undefined>;
   path: string;
   querystring: string;
   query: Record<string, string | string[] | undefined>;
@@ -189,7 +202,7 @@ interface KoaContext {
   length: number | undefined;
 }
 interface StoreOf {
-  store: { getResourcePath(bucket: string, key: string | undefined, resource: string): string };
+  store: { getResourcePath(bucket: string, key: string | undefined, resource: string): string; existsObject(bucket: string, key: string): Promise<boolean> };
 }
 
 /** Passes bytes on at about `rate` bytes per second. */
