@@ -267,31 +267,41 @@ for (const backend of BACKENDS) {
       expect(r.out).toBe("new");
     });
 
-    test("uploads: a verified archive is kept (one debug line), an unsigned one replaced, -f rewrites", async () => {
+    test("uploads: a verified archive is kept (one debug line), an untrusted one replaced, -f rewrites", async () => {
       const store = await backend.open();
-      await plant(store);
-      const m = repo();
       const debug = { TASKRUNNER_DEBUG: "1" };
-      // The key holds an unsigned archive: main's build (forced, so it runs) replaces it.
-      const replaced = await build(m, store, { ...mainEnv(m), ...debug, TASKRUNNER_PRIME_CACHE_MODE: "0" }, { force: true });
-      expect(replaced.stderr).toContain("(-f)");
-      const first = (await store.read(`${archive("job")}.sig`))!.toString();
-      // Not forced: the exact restore of main's own archive needs no upload; prime mode uploads what is there.
-      const again = repo();
-      sh(again.work, "mkdir out && echo main > out/a.txt");
-      const kept = await runToEnd(again, ["-n", "job", "./build.sh"], { ...store.env, ...mainEnv(again), ...debug, TASKRUNNER_PRIME_CACHE_MODE: "1" });
-      expect(kept.stderr.split("\n").filter((l) => l.includes("Not uploading"))).toEqual([
+      /** Prime mode uploads the outputs already there, without running or restoring. */
+      const prime = async (mark: string, env: Record<string, string> = {}) => {
+        const s = repo();
+        sh(s.work, `mkdir out && echo ${mark} > out/a.txt`);
+        const r = await runToEnd(s, ["-n", "job", "./build.sh"], { ...store.env, ...mainEnv(s), ...debug, TASKRUNNER_PRIME_CACHE_MODE: "1", ...env });
+        expect(r.code).toBe(0);
+        return r.stderr.split("\n").filter((l) => /debug \| (Not uploading|Replacing|Saved|Writing)/.test(l));
+      };
+      const verified = async () => {
+        const v = repo();
+        return (await build(v, store, verifyEnv(v))).out;
+      };
+      // Unsigned and just written: maybe another build between its archive and its signature, so kept.
+      await plant(store);
+      expect(await prime("main")).toEqual([expect.stringMatching(/Not uploading .*: it was written \d.* ago and is not signed yet \(another build may be signing it\); kept$/)]);
+      // -f rewrites whatever is there.
+      const m = repo();
+      const forced = await build(m, store, { ...mainEnv(m), ...debug, MARK: "forced" }, { force: true });
+      expect(forced.stderr).toMatch(/debug \| Writing .*job-\w+\.tar\.zst whatever it holds \(-f\)/);
+      expect(await verified()).toBe("forced");
+      // Verified: kept, the transfer saved, the signature untouched.
+      const sig = (await store.read(`${archive("job")}.sig`))!.toString();
+      expect(await prime("again")).toEqual([
         expect.stringMatching(new RegExp(`debug \\| Not uploading .*job-${FOO}\\.tar\\.zst: it already holds an archive signed by key ${MAIN.id} for this key$`)),
       ]);
-      expect((await store.read(`${archive("job")}.sig`))!.toString()).toBe(first);
-      // An archive that does not verify is replaced by a build holding the key.
-      await plant(store);
-      const fix = repo();
-      sh(fix.work, "mkdir out && echo fixed > out/a.txt");
-      const r = await runToEnd(fix, ["-n", "job", "./build.sh"], { ...store.env, ...mainEnv(fix), ...debug, TASKRUNNER_PRIME_CACHE_MODE: "1" });
-      expect(r.stderr).toMatch(/debug \| Replacing .*job-\w+\.tar\.zst: it /);
-      const v = repo();
-      expect((await build(v, store, verifyEnv(v))).out).toBe("fixed");
+      expect((await store.read(`${archive("job")}.sig`))!.toString()).toBe(sig);
+      // Signed by a key nobody trusts: replaced by the build that holds main's key.
+      await plant(store, { TASKRUNNER_CACHE_SIGNING_KEY: keyFile(m, "other.pem", OTHER.pem) });
+      const replaced = await prime("fixed");
+      expect(replaced[0]).toMatch(new RegExp(`debug \\| Replacing .*job-${FOO}\\.tar\\.zst: it is signed by key ${OTHER.id}, which is not one of`));
+      expect(replaced[1]).toMatch(/debug \| Saved out/);
+      expect(await verified()).toBe("fixed");
     });
 
     test("scoped writes: a pull request reads main's prefix, verified, and writes only its own", async () => {

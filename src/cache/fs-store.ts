@@ -87,8 +87,11 @@ export class FsStore implements ObjectStore {
     return this.read(key, (path) => readFile(path, "utf8"));
   }
 
-  async size(key: string): Promise<number | null> {
-    return this.read(key, async (path) => (await stat(path)).size);
+  async stat(key: string): Promise<{ size: number; modified: Date } | null> {
+    return this.read(key, async (path) => {
+      const st = await stat(path);
+      return { size: st.size, modified: st.mtime };
+    });
   }
 
   async putText(key: string, text: string, opts: PutOptions = {}): Promise<void> {

@@ -309,6 +309,9 @@ class StoreCache implements RemoteCache {
       case "valid":
         this.log.debug(`Not uploading ${where}: it already holds an archive signed by key ${existing.signer} for this key`);
         return "keep";
+      case "signing":
+        this.log.debug(`Not uploading ${where}: it was written ${seconds(Math.max(0, Math.round(existing.age)))} ago and is not signed yet (another build may be signing it); kept`);
+        return "keep";
       case "invalid":
         this.log.debug(`Replacing ${where}: it ${existing.why}`);
         return false;

@@ -118,11 +118,11 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async size(key: string): Promise<number | null> {
+  async stat(key: string): Promise<{ size: number; modified: Date } | null> {
     const { sdk, client } = await this.connect();
     try {
       const res = await this.bounded((signal) => client.send(new sdk.HeadObjectCommand({ Bucket: this.s3.bucket, Key: key }), { abortSignal: signal }));
-      return res.ContentLength ?? 0;
+      return { size: res.ContentLength ?? 0, modified: res.LastModified ?? new Date(0) };
     } catch (e) {
       // HEAD has no body, so no error code: a missing object is a bare 404 (NotFound).
       if (isNoSuchKey(e) || (e as Error)?.name === "NotFound") return null;

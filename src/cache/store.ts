@@ -32,8 +32,8 @@ export interface ObjectStore {
   get(key: string, signal?: AbortSignal): Promise<Readable | null>;
   /** Stores the whole stream under key. The object appears only once body ended without error. */
   put(key: string, body: Readable, opts?: PutOptions): Promise<void>;
-  /** The object's size in bytes, or null when there is no such object. */
-  size(key: string): Promise<number | null>;
+  /** The object's size in bytes and when it was written, or null when there is no such object. */
+  stat(key: string): Promise<{ size: number; modified: Date } | null>;
   getText(key: string): Promise<string | null>;
   putText(key: string, text: string, opts?: PutOptions): Promise<void>;
 }

@@ -9,8 +9,22 @@ import type { ObjectStore } from "./store";
 import { describeError } from "../sys/errors";
 import { Digest, checkSidecar, loadKeys, sidecarKey, type Checked, type Identity, type Keys, type Signer } from "./signature";
 
-/** What an upload finds under its key beforehand. */
-export type Existing = { kind: "absent" } | { kind: "valid"; signer: string } | { kind: "invalid"; why: string } | { kind: "unknown" };
+/** What an upload finds under its key beforehand. "signing": unsigned but just written, its signature likely on its way. */
+export type Existing =
+  | { kind: "absent" }
+  | { kind: "valid"; signer: string }
+  | { kind: "signing"; age: number }
+  | { kind: "invalid"; why: string }
+  | { kind: "unknown" };
+
+/**
+ * A build writes its archive, then its signature: an unsigned archive younger
+ * than this may be another build's, between the two writes. Replacing it then
+ * could leave that build's signature over our archive (a torn pair), so it is
+ * left alone; a planted one is still refused by every restore, and replaced
+ * by the next signing build after this long.
+ */
+export const SIGNING_GRACE_MS = 60_000;
 
 export class Trust {
   readonly keys: Keys;
@@ -81,15 +95,18 @@ export class Trust {
    * checks those). A fault of the store is "unknown": the upload goes ahead.
    */
   async existing(store: ObjectStore, key: string, rel: string, identity: Identity, debug: (m: string) => void): Promise<Existing> {
-    let size: number | null;
+    let st: { size: number; modified: Date } | null;
     let sidecar: string | null;
     try {
-      [size, sidecar] = await Promise.all([store.size(key), store.getText(sidecarKey(key))]);
+      [st, sidecar] = await Promise.all([store.stat(key), store.getText(sidecarKey(key))]);
     } catch (e) {
       debug(`Cannot tell whether ${store.where(key)} holds a signed archive (${describeError(e)}); uploading`);
       return { kind: "unknown" };
     }
-    if (size === null) return { kind: "absent" };
+    if (st === null) return { kind: "absent" };
+    const { size } = st;
+    const age = Date.now() - st.modified.getTime();
+    if (sidecar === null && age < SIGNING_GRACE_MS) return { kind: "signing", age };
     const trusted = new Map<string, KeyObject>(this.keys.trusted ?? []);
     if (this.keys.signer) trusted.set(this.keys.signer.id, this.keys.signer.publicKey);
     const checked = checkSidecar(sidecar, trusted, { key: rel, identity });

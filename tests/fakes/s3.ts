@@ -72,6 +72,8 @@ export async function startFakeS3(): Promise<FakeS3> {
   const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, resetOnClose: true });
   const log: string[] = [];
   const paces = new Map<string, Pace>();
+  /** The last conditional write of each "bucket/key", for the next one to wait on. */
+  const conditional = new Map<string, Promise<void>>();
   const uploadsDir = (bucket: string): string => (server as unknown as StoreOf).store.getResourcePath(bucket, undefined, "uploads");
   (server as unknown as { middleware: Middleware[] }).middleware.unshift(async (ctx, next) => {
     const [, bucket = ""] = ctx.path.split("/");
@@ -91,22 +93,34 @@ export async function startFakeS3(): Promise<FakeS3> {
       return;
     }
     if (ctx.method === "PUT" && ctx.query.partNumber && pace.partDelayMs) await Bun.sleep(pace.partDelayMs);
-    const completing = (ctx.method === "PUT" && !ctx.query.partNumber) || (ctx.method === "POST" && typeof uploadId === "string");
-    if (completing && ctx.headers["if-none-match"] === "*") {
-      const key = decodeURIComponent(ctx.path.slice(bucket.length + 2));
-      if (await (server as unknown as StoreOf).store.existsObject(bucket, key)) {
-        ctx.status = 412;
-        ctx.type = "application/xml";
-        ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>`;
-        return;
-      }
-    }
     const uploading = ctx.method === "PUT" || (ctx.method === "POST" && typeof uploadId === "string");
     if (pace.failUploads && uploading && ctx.path !== `/${bucket}`) {
       ctx.status = 500;
       ctx.type = "application/xml";
       ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`;
       return;
+    }
+    const completing = (ctx.method === "PUT" && !ctx.query.partNumber) || (ctx.method === "POST" && typeof uploadId === "string");
+    if (completing && ctx.headers["if-none-match"] === "*") {
+      // Check and store as one step per key, as S3 does: a second conditional write waits, then finds the key taken.
+      const key = decodeURIComponent(ctx.path.slice(bucket.length + 2));
+      const earlier = conditional.get(`${bucket}/${key}`) ?? Promise.resolve();
+      let done = () => {};
+      const gate = new Promise<void>((resolve) => (done = resolve));
+      conditional.set(`${bucket}/${key}`, earlier.then(() => gate));
+      await earlier;
+      try {
+        if (await (server as unknown as StoreOf).store.existsObject(bucket, key)) {
+          ctx.status = 412;
+          ctx.type = "application/xml";
+          ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>`;
+          return;
+        }
+        await next();
+        return;
+      } finally {
+        done();
+      }
     }
     await next();
     const rate = pace.downloadBytesPerSecond;
