@@ -341,6 +341,37 @@ for (const backend of BACKENDS) {
   });
 }
 
+/** Another user on the machine needs root to become (setpriv); the test says so when it cannot. */
+const asRoot = process.getuid?.() === 0;
+if (!asRoot) console.warn("skipping 'another user on the machine': it needs root to run a command as another user (setpriv)");
+
+describe("the machine", () => {
+  test.skipIf(!asRoot)("another user on the machine: a planted archive is refused where the directory lets them write, and cannot be planted where it does not", async () => {
+    const m = repo();
+    const dir = join(m.dir, "cache");
+    mkdirSync(dir);
+    const store = { env: { TASKRUNNER_REMOTE_CACHE_DIR: dir } } as unknown as Store;
+    expect((await build(m, store, mainEnv(m))).code).toBe(0);
+    sh(m.dir, "chmod 755 . && mkdir evil && echo evil > evil/planted.txt && tar -c evil | zstd -3 -q > evil.tar.zst && chmod 644 evil.tar.zst");
+    const plantAs = (mode: string) => {
+      sh(m.dir, `chmod -R ${mode} cache`);
+      return Bun.spawnSync(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", `cp evil.tar.zst cache/taskrunner/bundles/.x && mv -f cache/taskrunner/bundles/.x cache/${archive("job")}`],
+        { cwd: m.dir, stderr: "pipe" },
+      );
+    };
+    // The directory as created (umask 022): the other user cannot write into it.
+    expect(plantAs("go-w").success).toBe(false);
+    // A world-writable shared directory: the other user replaces main's archive; verifying builds refuse it.
+    expect(plantAs("a+rwX").success).toBe(true);
+    const victim = repo();
+    const r = await build(victim, store, verifyEnv(victim));
+    expect(r.warns).toEqual([expect.stringMatching(new RegExp(`is signed by key ${MAIN.id} but does not extract|does not match its signature by key ${MAIN.id}`))]);
+    expect(r.out).toBe("ran");
+    expect(existsSync(join(victim.work, "evil"))).toBe(false);
+  });
+});
+
 describe("keys", () => {
   test("the signing key never appears in output or logs, given as text or badly", async () => {
     const s = repo();
