@@ -168,7 +168,7 @@ export class FsStore implements ObjectStore {
       const code = (e as { code?: string }).code;
       if (code === "EEXIST") throw new ObjectExists(path);
       if (code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "ENOSYS") {
-        this.debug(`${this.dir} has no hard links (${code}): ${path} is written without the check that nothing is there`);
+        this.debug(`${this.dir} has no hard links (${code}): ${path} is written without checking that it is absent`);
         return false;
       }
       throw new StoreError(`cannot link into ${path}: ${describeError(e)}`, { cause: e });

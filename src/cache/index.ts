@@ -15,7 +15,8 @@ import type { Log } from "../sys/log";
 import { FAILURE_LIMIT, FailureGate } from "../state/failure-gate";
 import { FsStore } from "./fs-store";
 import { S3Store } from "./s3-store";
-import { ArchiveError, DEFAULT_LIMITS, ObjectExists, StoreError, seconds, watchStall, type Limits, type ObjectStore } from "./store";
+import { ArchiveError, DEFAULT_LIMITS, ObjectExists, StoreError, seconds, watchStall } from "./store";
+import type { Limits, ObjectStore } from "./store";
 import { describeError } from "../sys/errors";
 import { Trust, digesting, sha256 } from "./trust";
 import { Digest, SignatureRefused, bytesCheck, sidecarKey, signStatement, type Identity } from "./signature";
@@ -100,7 +101,8 @@ export function openRemoteCache(config: Config, log: Log, buildDir: string, limi
   }
   const trust = new Trust(config);
   for (const problem of trust.keys.problems) log.warn(problem);
-  return new StoreCache(store, config, log, new FailureGate(buildDir, "remote-cache", store.description, log), lim, trust);
+  const gate = new FailureGate(buildDir, "remote-cache", store.description, log);
+  return new StoreCache(store, config, log, gate, lim, trust);
 }
 
 /** A restore from one prefix: a refusal (a signature that does not hold) lets the next prefix be tried. */
@@ -108,7 +110,7 @@ type FromPrefix = RestoreOutcome | { kind: "refused"; message: string };
 
 class StoreCache implements RemoteCache {
   readonly description: string;
-  /** Archives refused in this task already: the fuzzy cache naming the same one is a plain miss, not a second warning. */
+  /** Archives refused in this task already: the fuzzy cache naming one again is a plain miss, not a second warning. */
   private readonly refused = new Set<string>();
   /**
    * A task says one warn line about cache objects it refused (the first, with
@@ -143,7 +145,7 @@ class StoreCache implements RemoteCache {
     return refused === null ? { kind: "miss" } : this.refusal(refused) ?? { kind: "miss" };
   }
 
-  /** The refusal as a failed outcome for the caller to warn about, or null (said at debug) when one was said already. */
+  /** The refusal as a failed outcome to warn about, or null (said at debug) when one was already said. */
   private refusal(message: string): { kind: "failed"; message: string } | null {
     if (!this.refusalSaid) {
       this.refusalSaid = true;
@@ -206,7 +208,8 @@ class StoreCache implements RemoteCache {
         extracted = true;
       };
       signer = checked.signer;
-      this.log.debug(`${where} is signed by trusted key ${checked.signer}; its bytes are checked before anything is moved into ${root}`);
+      const checks = `its bytes are checked before anything is moved into ${root}`;
+      this.log.debug(`${where} is signed by trusted key ${checked.signer}; ${checks}`);
     }
     opts.onFound?.();
     try {
@@ -231,7 +234,9 @@ class StoreCache implements RemoteCache {
       // Our archives extract when they are signed: a signed one that does not was changed since.
       if (e instanceof ArchiveError && signer && !extracted) {
         this.refused.add(key);
-        return { kind: "refused", message: `${where} is signed by key ${signer} but does not extract (${e.message}): its bytes were most likely changed since it was signed` };
+        const changed = "its bytes were most likely changed since it was signed";
+        const message = `${where} is signed by key ${signer} but does not extract (${e.message}): ${changed}`;
+        return { kind: "refused", message };
       }
       if (e instanceof StoreError) return this.fault(`download of ${where} failed: ${e.message}`);
       return { kind: "failed", message: `could not restore ${where} into ${root}: ${describeError(e)}` };
@@ -271,11 +276,13 @@ class StoreCache implements RemoteCache {
         // Both stores give up cleanly on the signal: no temporary file, no multipart upload left.
         await this.store.put(key, digest ? digesting(body, digest) : body, { signal, ifAbsent });
         if (signer && digest) {
-          const statement = { key: `bundles/${name}`, identity: saveOpts.identity ?? null, size: digest.size, sha256: digest.hex() };
+          const identity = saveOpts.identity ?? null;
+          const statement = { key: `bundles/${name}`, identity, size: digest.size, sha256: digest.hex() };
           await this.store.putText(sidecarKey(key), signStatement(signer, statement));
         }
         const signed = signer ? `, signed by key ${signer.id}` : "";
-        this.log.debug(`Saved ${outputs.join(" ")} (${entries.length} members) from ${root} to ${where}${signed} in ${elapsed(started)}`);
+        const what = `${outputs.join(" ")} (${entries.length} members)`;
+        this.log.debug(`Saved ${what} from ${root} to ${where}${signed} in ${elapsed(started)}`);
         return { kind: "saved" };
       } catch (e) {
         if (signal?.aborted) return this.interrupted(`upload to ${where}`);
@@ -304,13 +311,19 @@ class StoreCache implements RemoteCache {
       return false;
     }
     const identity = opts.identity ?? null;
-    const existing = identity ? await this.trust.existing(this.store, key, `bundles/${name}`, identity, (m) => this.log.debug(m)) : { kind: "unknown" as const };
+    const debug = (m: string) => this.log.debug(m);
+    const rel = `bundles/${name}`;
+    const unknown = { kind: "unknown" as const };
+    const existing = identity ? await this.trust.existing(this.store, key, rel, identity, debug) : unknown;
     switch (existing.kind) {
       case "valid":
-        this.log.debug(`Not uploading ${where}: it already holds an archive signed by key ${existing.signer} for this key`);
+        const holds = `it already holds an archive signed by key ${existing.signer} for this key`;
+        this.log.debug(`Not uploading ${where}: ${holds}`);
         return "keep";
       case "signing":
-        this.log.debug(`Not uploading ${where}: it was written ${seconds(Math.max(0, Math.round(existing.age)))} ago and is not signed yet (another build may be signing it); kept`);
+        const age = seconds(Math.max(0, Math.round(existing.age)));
+        const why = `it was written ${age} ago and is not signed yet (another build may be signing it); kept`;
+        this.log.debug(`Not uploading ${where}: ${why}`);
         return "keep";
       case "invalid":
         this.log.debug(`Replacing ${where}: it ${existing.why}`);
@@ -340,7 +353,10 @@ class StoreCache implements RemoteCache {
       return null;
     }
     try {
-      const [text, sidecar] = await Promise.all([this.store.getText(prefix + rel), verifies ? this.store.getText(sidecarKey(prefix + rel)) : null]);
+      const [text, sidecar] = await Promise.all([
+        this.store.getText(prefix + rel),
+        verifies ? this.store.getText(sidecarKey(prefix + rel)) : null,
+      ]);
       const hash = text?.trim() || null;
       this.log.debug(hash ? `Latest hash at ${where}: ${hash}` : `No latest hash at ${where}`);
       if (hash === null || !verifies) return hash;
@@ -362,7 +378,9 @@ class StoreCache implements RemoteCache {
       await this.store.putText(this.latestKey(job, branch), hash);
       const { signer } = this.trust;
       if (signer) {
-        const statement = { key: this.latestRel(job, branch), identity: { kind: "pointer", job, branch, hash } as const, size: Buffer.byteLength(hash), sha256: sha256(hash) };
+        const identity = { kind: "pointer", job, branch, hash } as const;
+        const key = this.latestRel(job, branch);
+        const statement = { key, identity, size: Buffer.byteLength(hash), sha256: sha256(hash) };
         await this.store.putText(sidecarKey(this.latestKey(job, branch)), signStatement(signer, statement));
       }
       this.log.debug(`Latest hash ${hash} written to ${where}${signer ? `, signed by key ${signer.id}` : ""}`);

@@ -6,7 +6,8 @@ import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Config } from "../config";
-import { ObjectExists, StallWatchdog, StoreError, seconds, type Limits, type ObjectStore, type PutOptions } from "./store";
+import { ObjectExists, StallWatchdog, StoreError, seconds } from "./store";
+import type { Limits, ObjectStore, PutOptions } from "./store";
 import { describeError } from "../sys/errors";
 
 type Sdk = typeof import("@aws-sdk/client-s3");
@@ -121,7 +122,8 @@ export class S3Store implements ObjectStore {
   async stat(key: string): Promise<{ size: number; modified: Date } | null> {
     const { sdk, client } = await this.connect();
     try {
-      const res = await this.bounded((signal) => client.send(new sdk.HeadObjectCommand({ Bucket: this.s3.bucket, Key: key }), { abortSignal: signal }));
+      const head = new sdk.HeadObjectCommand({ Bucket: this.s3.bucket, Key: key });
+      const res = await this.bounded((signal) => client.send(head, { abortSignal: signal }));
       return { size: res.ContentLength ?? 0, modified: res.LastModified ?? new Date(0) };
     } catch (e) {
       // HEAD has no body, so no error code: a missing object is a bare 404 (NotFound).

@@ -69,14 +69,18 @@ export function loadKeys(cfg: CacheKeysConfig): Keys {
   let signer: Signer | null = null;
   if (cfg.signingKey !== null) {
     const loaded = loadSigner(cfg.signingKey);
-    if ("problem" in loaded) problems.push(`TASKRUNNER_CACHE_SIGNING_KEY ${loaded.problem}; nothing is uploaded to the remote cache`);
+    if ("problem" in loaded) {
+      problems.push(`TASKRUNNER_CACHE_SIGNING_KEY ${loaded.problem}; nothing is uploaded to the remote cache`);
+    }
     else signer = loaded;
   }
   let trusted: Map<string, KeyObject> | null = null;
   if (cfg.trustedKeys !== null) {
     trusted = new Map();
     const loaded = loadTrusted(cfg.trustedKeys);
-    if ("problem" in loaded) problems.push(`TASKRUNNER_CACHE_TRUSTED_KEYS ${loaded.problem}; no remote cache is restored`);
+    if ("problem" in loaded) {
+      problems.push(`TASKRUNNER_CACHE_TRUSTED_KEYS ${loaded.problem}; no remote cache is restored`);
+    }
     else for (const k of loaded.keys) trusted.set(keyId(k), k);
   }
   return { signer, trusted, problems };
@@ -89,7 +93,8 @@ function pemOf(value: string): { text: string } | { problem: string } {
   try {
     return { text: readFileSync(v.trim(), "utf8") };
   } catch (e) {
-    return { problem: `is neither PEM text nor a readable file (${(e as NodeJS.ErrnoException).code ?? describeError(e)})` };
+    const why = (e as NodeJS.ErrnoException).code ?? describeError(e);
+    return { problem: `is neither PEM text nor a readable file (${why})` };
   }
 }
 
@@ -102,7 +107,9 @@ function loadSigner(value: string): Signer | { problem: string } {
   } catch {
     return { problem: "does not hold a private key in PEM form (make one with: openssl genpkey -algorithm ed25519)" };
   }
-  if (key.asymmetricKeyType !== "ed25519") return { problem: `holds a ${key.asymmetricKeyType} key, not an Ed25519 one` };
+  if (key.asymmetricKeyType !== "ed25519") {
+    return { problem: `holds a ${key.asymmetricKeyType} key, not an Ed25519 one` };
+  }
   const publicKey = createPublicKey(key);
   return { id: keyId(publicKey), key, publicKey };
 }
@@ -123,7 +130,9 @@ function loadTrusted(value: string): { keys: KeyObject[] } | { problem: string }
     } catch (e) {
       return { problem: `key ${i + 1} does not parse: ${describeError(e)}` };
     }
-    if (key.asymmetricKeyType !== "ed25519") return { problem: `key ${i + 1} is a ${key.asymmetricKeyType} key, not an Ed25519 one` };
+    if (key.asymmetricKeyType !== "ed25519") {
+      return { problem: `key ${i + 1} is a ${key.asymmetricKeyType} key, not an Ed25519 one` };
+    }
     keys.push(key);
   }
   return { keys };
@@ -137,7 +146,10 @@ export function signStatement(signer: Signer, s: Statement): string {
 }
 
 /** Why a signature was refused: the start of a message that names the object before it. */
-export type Refusal = { why: "unsigned" | "unknown-key" | "bad-signature" | "other-key" | "bytes-changed" | "malformed"; text: string };
+export type Refusal = {
+  why: "unsigned" | "unknown-key" | "bad-signature" | "other-key" | "bytes-changed" | "malformed";
+  text: string;
+};
 
 export type Checked = { ok: true; signer: string; size: number; sha256: string } | { ok: false; refusal: Refusal };
 
@@ -145,7 +157,11 @@ export type Checked = { ok: true; signer: string; size: number; sha256: string }
  * Checks a sidecar (null: none) against the trusted keys and what the object
  * must be; the bytes are checked later, against the returned digest.
  */
-export function checkSidecar(sidecar: string | null, trusted: Map<string, KeyObject>, expected: Omit<Statement, "size" | "sha256">): Checked {
+export function checkSidecar(
+  sidecar: string | null,
+  trusted: Map<string, KeyObject>,
+  expected: Omit<Statement, "size" | "sha256">,
+): Checked {
   const refuse = (why: Refusal["why"], text: string): Checked => ({ ok: false, refusal: { why, text } });
   if (sidecar === null) return refuse("unsigned", `is not signed (no ${SIGNATURE_SUFFIX} beside it)`);
   let outer: { format?: unknown; signer?: unknown; statement?: unknown; signature?: unknown };
@@ -155,30 +171,37 @@ export function checkSidecar(sidecar: string | null, trusted: Map<string, KeyObj
     return refuse("malformed", `has a signature file that is not a taskrunner signature`);
   }
   const { signer, statement, signature } = outer ?? {};
-  if (outer?.format !== "taskrunner-signature-v1" || typeof signer !== "string" || typeof statement !== "string" || typeof signature !== "string") {
+  const strings = [signer, statement, signature].every((v) => typeof v === "string");
+  if (outer?.format !== "taskrunner-signature-v1" || !strings) {
     return refuse("malformed", `has a signature file that is not a taskrunner signature`);
   }
-  const key = trusted.get(signer);
-  if (!key) return refuse("unknown-key", `is signed by key ${signer.slice(0, 16)}, which is not one of TASKRUNNER_CACHE_TRUSTED_KEYS`);
+  const id = String(signer).slice(0, 16);
+  const key = trusted.get(id);
+  if (!key) return refuse("unknown-key", `is signed by key ${id}, which is not one of TASKRUNNER_CACHE_TRUSTED_KEYS`);
   let good = false;
   try {
-    good = verify(null, Buffer.from(DOMAIN + statement), key, Buffer.from(signature, "base64"));
+    good = verify(null, Buffer.from(DOMAIN + statement), key, Buffer.from(String(signature), "base64"));
   } catch {
     good = false;
   }
-  if (!good) return refuse("bad-signature", `has a signature that does not verify with key ${signer} (the signature file was altered)`);
+  if (!good) {
+    const text = `has a signature that does not verify with key ${id} (the signature file was altered)`;
+    return refuse("bad-signature", text);
+  }
   let s: Record<string, unknown>;
   try {
-    s = JSON.parse(statement);
+    s = JSON.parse(String(statement));
   } catch {
     return refuse("malformed", `has a signed statement that does not parse`);
   }
   const wanted: Record<string, unknown> = { key: expected.key, ...(expected.identity ?? {}) };
   for (const [field, value] of Object.entries(wanted)) {
-    if (s[field] !== value) return refuse("other-key", `is signed by key ${signer} for ${describe(s)}, not for this key`);
+    if (s[field] !== value) return refuse("other-key", `is signed by key ${id} for ${describe(s)}, not for this key`);
   }
-  if (typeof s.size !== "number" || typeof s.sha256 !== "string") return refuse("malformed", `has a signed statement without a digest`);
-  return { ok: true, signer, size: s.size, sha256: s.sha256 };
+  if (typeof s.size !== "number" || typeof s.sha256 !== "string") {
+    return refuse("malformed", `has a signed statement without a digest`);
+  }
+  return { ok: true, signer: id, size: s.size, sha256: s.sha256 };
 }
 
 function describe(s: Record<string, unknown>): string {

@@ -24,7 +24,7 @@ export interface PutOptions {
 export interface ObjectStore {
   /** For messages: "s3://bucket" or "/path/to/dir". */
   readonly description: string;
-  /** Reading an object costs no transfer (a directory): an upload may check a whole archive's bytes before keeping it. */
+  /** Reading an object costs no transfer (a directory): an upload may check an archive's bytes before keeping it. */
   readonly local?: boolean;
   /** Where a key lives, for messages: "s3://bucket/key", "/dir/key". */
   where(key: string): string;

@@ -7,9 +7,10 @@ import { Readable, Transform } from "node:stream";
 import type { Config } from "../config";
 import type { ObjectStore } from "./store";
 import { describeError } from "../sys/errors";
-import { Digest, checkSidecar, loadKeys, sidecarKey, type Checked, type Identity, type Keys, type Signer } from "./signature";
+import { Digest, checkSidecar, loadKeys, sidecarKey } from "./signature";
+import type { Checked, Identity, Keys, Signer } from "./signature";
 
-/** What an upload finds under its key beforehand. "signing": unsigned but just written, its signature likely on its way. */
+/** What an upload finds under its key beforehand. "signing": unsigned, just written (its signature may be coming). */
 export type Existing =
   | { kind: "absent" }
   | { kind: "valid"; signer: string }
@@ -37,7 +38,8 @@ export class Trust {
   constructor(config: Config) {
     const { signingKey, trustedKeys, trustOwnPrefix } = config.cacheKeys;
     // Parsed only when a key is set: none of this runs for the old tool's settings.
-    this.keys = signingKey === null && trustedKeys === null ? { signer: null, trusted: null, problems: [] } : loadKeys(config.cacheKeys);
+    const none = signingKey === null && trustedKeys === null;
+    this.keys = none ? { signer: null, trusted: null, problems: [] } : loadKeys(config.cacheKeys);
     this.ownPrefix = config.remoteCachePrefix;
     this.readPrefixes = [...new Set([config.remoteCachePrefix, ...config.remoteCacheFallbackPrefixes])];
     this.trustOwnPrefix = trustOwnPrefix;
@@ -76,15 +78,24 @@ export class Trust {
    * and to the hash the body names now (a pointer moved to another archive
    * since it was signed does not verify).
    */
-  checkPointer(sidecar: string | null, rel: string, job: string, branch: string, body: string): { ok: true } | { ok: false; text: string } {
+  checkPointer(
+    sidecar: string | null,
+    rel: string,
+    job: string,
+    branch: string,
+    body: string,
+  ): { ok: true } | { ok: false; text: string } {
     const checked = checkSidecar(sidecar, this.keys.trusted ?? new Map(), { key: rel, identity: null });
     if (!checked.ok) return { ok: false, text: checked.refusal.text };
     const statement = pointerStatement(sidecar!);
     if (statement.job !== job || statement.branch !== branch) {
-      return { ok: false, text: `is signed by key ${checked.signer} for job ${statement.job}, branch ${statement.branch}, not for this key` };
+      const other = `job ${statement.job}, branch ${statement.branch}`;
+      return { ok: false, text: `is signed by key ${checked.signer} for ${other}, not for this key` };
     }
     if (sha256(body) !== checked.sha256) {
-      return { ok: false, text: `points to hash ${body.trim()}, but was signed (by key ${checked.signer}) pointing to ${statement.hash}: it was moved since it was signed` };
+      const signed = `(by key ${checked.signer}) pointing to ${statement.hash}`;
+      const text = `points to hash ${body.trim()}, but was signed ${signed}: it was moved since it was signed`;
+      return { ok: false, text };
     }
     return { ok: true };
   }
@@ -94,7 +105,13 @@ export class Trust {
    * our own), cheaply: its sidecar and its size, not its bytes (every restore
    * checks those). A fault of the store is "unknown": the upload goes ahead.
    */
-  async existing(store: ObjectStore, key: string, rel: string, identity: Identity, debug: (m: string) => void): Promise<Existing> {
+  async existing(
+    store: ObjectStore,
+    key: string,
+    rel: string,
+    identity: Identity,
+    debug: (m: string) => void,
+  ): Promise<Existing> {
     let st: { size: number; modified: Date } | null;
     let sidecar: string | null;
     try {
@@ -111,14 +128,18 @@ export class Trust {
     if (this.keys.signer) trusted.set(this.keys.signer.id, this.keys.signer.publicKey);
     const checked = checkSidecar(sidecar, trusted, { key: rel, identity });
     if (!checked.ok) return { kind: "invalid", why: checked.refusal.text };
-    if (checked.size !== size) return { kind: "invalid", why: `is ${size} bytes, its signature says ${checked.size} (torn or replaced)` };
+    if (checked.size !== size) {
+      return { kind: "invalid", why: `is ${size} bytes, its signature says ${checked.size} (torn or replaced)` };
+    }
     if (store.local) {
       const digest = await digestOf(store, key).catch((e: unknown) => describeError(e));
       if (typeof digest === "string") {
         debug(`Cannot read ${store.where(key)} to check it (${digest}); uploading`);
         return { kind: "unknown" };
       }
-      if (digest?.hex() !== checked.sha256) return { kind: "invalid", why: `does not match its signature by key ${checked.signer} (its bytes changed)` };
+      if (digest?.hex() !== checked.sha256) {
+        return { kind: "invalid", why: `does not match its signature by key ${checked.signer} (its bytes changed)` };
+      }
     }
     return { kind: "valid", signer: checked.signer };
   }

@@ -305,7 +305,8 @@ export class SnapshotSession {
       ctx.out.say({ kind: "outputs-outside-root", message: this.placed.error, startDir: ctx.cwd });
       return null;
     }
-    const prepared = await cache.prepareSave(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), this.members(), {
+    const name = archiveName(ctx.job, args.cacheVersion, hash);
+    const prepared = await cache.prepareSave(name, this.cacheRoot(args), this.members(), {
       identity: { kind: "archive", job: ctx.job, version: args.cacheVersion, hash },
       force: ctx.force,
     });
