@@ -18,19 +18,37 @@ import { S3Store } from "./s3-store";
 import { ArchiveError, DEFAULT_LIMITS, ObjectExists, StoreError, seconds, watchStall } from "./store";
 import type { Limits, ObjectStore } from "./store";
 import { describeError } from "../sys/errors";
+import { metaFrame } from "./archive-meta";
 import { Trust, digesting, sha256 } from "./trust";
 import { Digest, SignatureRefused, bytesCheck, sidecarKey, signStatement, type Identity } from "./signature";
 
 /** "interrupted": cut short by the task's interruption, with nothing left behind (no staging directory, no partial object). */
-export type RestoreOutcome = { kind: "restored" } | { kind: "miss" } | { kind: "interrupted" } | { kind: "failed"; message: string };
+export type RestoreOutcome =
+  /** bytes: downloaded; runMs: how long the run that made the archive took, when it says (archive-meta.ts). */
+  | { kind: "restored"; bytes: number; runMs: number | null }
+  | { kind: "miss" }
+  | { kind: "interrupted" }
+  | { kind: "failed"; message: string };
 /** "skipped": not attempted because the build already gave up on the store (said once, by FailureGate). */
-export type SaveOutcome = { kind: "saved" } | { kind: "skipped"; reason: string } | { kind: "interrupted" } | { kind: "failed"; message: string };
+export type SaveOutcome =
+  | { kind: "saved"; bytes: number }
+  | { kind: "skipped"; reason: string }
+  | { kind: "interrupted" }
+  | { kind: "failed"; message: string };
 /**
  * An archive whose members and their metadata are taken (archive.ts
  * snapshotOutputs), to be written and uploaded now or later; a file written
  * in between fails the upload rather than tear the archive.
  */
-export type PreparedSave = { kind: "ready"; upload(opts?: { signal?: AbortSignal }): Promise<SaveOutcome> } | Exclude<SaveOutcome, { kind: "saved" | "interrupted" }>;
+export type PreparedSave =
+  | { kind: "ready"; upload(opts?: SaveOptions): Promise<SaveOutcome> }
+  | Exclude<SaveOutcome, { kind: "saved" | "interrupted" }>;
+
+export interface SaveOptions {
+  signal?: AbortSignal;
+  /** Stored with the archive (cache/archive-meta.ts): a restore of it says how much time it saved. */
+  runMs?: number;
+}
 
 export interface RestoreOptions {
   /** Runs once the archive exists, before extraction. */
@@ -48,7 +66,7 @@ export interface RestoreOptions {
   identity?: Identity;
 }
 
-export interface SaveOptions {
+export interface PrepareOptions {
   /** What the archive is: its signature binds it. */
   identity?: Identity;
   /** -f: rewrite the key whatever it holds. */
@@ -64,9 +82,9 @@ export interface RemoteCache {
    * Outputs are paths relative to root, directories or files: the archive's member names (see snapshot/output-paths.ts).
    * An aborted signal stops the upload: no temporary file, no multipart upload left.
    */
-  saveArchive(archiveName: string, root: string, outputs: string[], opts?: { signal?: AbortSignal }): Promise<SaveOutcome>;
+  saveArchive(archiveName: string, root: string, outputs: string[], opts?: SaveOptions): Promise<SaveOutcome>;
   /** saveArchive in two steps: the outputs' metadata now, the archive and its upload when `upload` is called. */
-  prepareSave(archiveName: string, root: string, outputs: string[], opts?: SaveOptions): Promise<PreparedSave>;
+  prepareSave(archiveName: string, root: string, outputs: string[], opts?: PrepareOptions): Promise<PreparedSave>;
   /** Key <prefix>latest/<job>-<branch>.txt; null when absent or unreadable (a fault is warned about). */
   getLatestHash(job: string, branch: string): Promise<string | null>;
   setLatestHash(job: string, branch: string, hash: string): Promise<void>;
@@ -214,16 +232,19 @@ class StoreCache implements RemoteCache {
     opts.onFound?.();
     try {
       const { restoreInto } = await import("./restore");
-      const notes = await restoreInto(watchStall(body, this.limits.stallMs, digest?.update), root, {
+      const received = { bytes: 0 };
+      let runMs: number | null = null;
+      const notes = await restoreInto(watchStall(body, this.limits.stallMs, received, digest?.update), root, {
         stagingParents: await opts.stagingParents?.(),
         outputs: opts.outputs,
         signal,
         parallelFrom: this.limits.parallelFrom,
         beforeMoves,
+        onMeta: (meta) => (runMs = meta.runMs),
       });
       for (const note of notes) this.log.debug(note);
       this.log.debug(`Restored ${where} into ${root} in ${elapsed(started)}`);
-      return { kind: "restored" };
+      return { kind: "restored", bytes: received.bytes, runMs };
     } catch (e) {
       body.destroy();
       if (signal?.aborted) return this.interrupted(`restore of ${where}`);
@@ -243,12 +264,12 @@ class StoreCache implements RemoteCache {
     }
   }
 
-  async saveArchive(name: string, root: string, outputs: string[], opts: { signal?: AbortSignal } = {}): Promise<SaveOutcome> {
+  async saveArchive(name: string, root: string, outputs: string[], opts: SaveOptions = {}): Promise<SaveOutcome> {
     const prepared = await this.prepareSave(name, root, outputs);
     return prepared.kind === "ready" ? prepared.upload(opts) : prepared;
   }
 
-  async prepareSave(name: string, root: string, outputs: string[], saveOpts: SaveOptions = {}): Promise<PreparedSave> {
+  async prepareSave(name: string, root: string, outputs: string[], opts: PrepareOptions = {}): Promise<PreparedSave> {
     const key = `${this.config.remoteCachePrefix}bundles/${name}`;
     const where = this.store.where(key);
     if (this.switchedOff(`upload of ${where}`)) return { kind: "skipped", reason: `the remote cache ${this.store.description} is off for this build` };
@@ -264,31 +285,33 @@ class StoreCache implements RemoteCache {
     } catch (e) {
       return cannotArchive(e);
     }
-    const upload = async ({ signal }: { signal?: AbortSignal } = {}): Promise<SaveOutcome> => {
+    const upload = async ({ signal, runMs }: SaveOptions = {}): Promise<SaveOutcome> => {
       if (this.switchedOff(`upload of ${where}`)) return { kind: "skipped", reason: `the remote cache ${this.store.description} is off for this build` };
       try {
         signal?.throwIfAborted();
-        const ifAbsent = await this.beforeUpload(key, name, saveOpts);
-        if (ifAbsent === "keep") return { kind: "saved" };
+        const ifAbsent = await this.beforeUpload(key, name, opts);
+        if (ifAbsent === "keep") return { kind: "saved", bytes: 0 };
         const { signer } = this.trust;
         const digest = signer ? new Digest() : null;
-        const body = packArchive(root, entries);
+        const sent = { bytes: 0 };
+        const trailer = runMs === undefined ? undefined : metaFrame({ runMs: Math.round(runMs) });
+        const body = packArchive(root, entries, { trailer, sent });
         // Both stores give up cleanly on the signal: no temporary file, no multipart upload left.
         await this.store.put(key, digest ? digesting(body, digest) : body, { signal, ifAbsent });
         if (signer && digest) {
-          const identity = saveOpts.identity ?? null;
+          const identity = opts.identity ?? null;
           const statement = { key: `bundles/${name}`, identity, size: digest.size, sha256: digest.hex() };
           await this.store.putText(sidecarKey(key), signStatement(signer, statement));
         }
         const signed = signer ? `, signed by key ${signer.id}` : "";
         const what = `${outputs.join(" ")} (${entries.length} members)`;
         this.log.debug(`Saved ${what} from ${root} to ${where}${signed} in ${elapsed(started)}`);
-        return { kind: "saved" };
+        return { kind: "saved", bytes: sent.bytes };
       } catch (e) {
         if (signal?.aborted) return this.interrupted(`upload to ${where}`);
         if (e instanceof ObjectExists) {
           this.log.debug(`Not uploading ${where}: another build stored it meanwhile, and it is kept`);
-          return { kind: "saved" };
+          return { kind: "saved", bytes: 0 };
         }
         if (e instanceof StoreError) return this.fault(`upload to ${where} failed: ${e.message}`);
         return cannotArchive(e);
@@ -303,7 +326,7 @@ class StoreCache implements RemoteCache {
    * that is still so), false (write over it). Only with signatures in play;
    * the old tool always writes over.
    */
-  private async beforeUpload(key: string, name: string, opts: SaveOptions): Promise<"keep" | boolean> {
+  private async beforeUpload(key: string, name: string, opts: PrepareOptions): Promise<"keep" | boolean> {
     if (!this.trust.guardsUploads) return false;
     const where = this.store.where(key);
     if (opts.force) {

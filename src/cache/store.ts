@@ -112,7 +112,13 @@ export class StallWatchdog {
  * errors are re-labelled as StoreError so the caller can tell a broken
  * download from a broken archive.
  */
-export function watchStall(source: Readable, ms: number, onChunk?: (chunk: Buffer) => void): Readable {
+export function watchStall(
+  source: Readable,
+  ms: number,
+  received?: { bytes: number },
+  /** Sees every byte on its way (a signature's digest, cache/signature.ts). */
+  onChunk?: (chunk: Buffer) => void,
+): Readable {
   const watchdog = new StallWatchdog(ms, () => {
     // A full buffer means the consumer (extraction) is the slow side, not the store.
     if (guard.readableLength >= guard.readableHighWaterMark) return "wait";
@@ -125,6 +131,7 @@ export function watchStall(source: Readable, ms: number, onChunk?: (chunk: Buffe
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       watchdog.kick();
+      if (received) received.bytes += chunk.length;
       onChunk?.(chunk);
       cb(null, chunk);
     },
