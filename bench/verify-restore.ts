@@ -115,3 +115,5 @@ for (const [i, [name]] of variants.entries()) {
 const ratio = (xs: number[][]) => median(xs[1].map((v, k) => v / xs[0][k]));
 console.log(`verified / unverified: wall ${(median(times[1]) / median(times[0])).toFixed(3)}× (median of the rounds' ratios ${ratio(times).toFixed(3)}×)`);
 console.log(`verified / unverified: CPU  ${(median(cpus[1]) / median(cpus[0])).toFixed(3)}× (median of the rounds' ratios ${ratio(cpus).toFixed(3)}×)`);
+// GNU rm is much faster than the exit handler's rmSync at 20,000 × 2 × rounds files.
+Bun.spawnSync(["rm", "-rf", work]);
