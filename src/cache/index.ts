@@ -64,6 +64,11 @@ export interface RestoreOptions {
   signal?: AbortSignal;
   /** What the archive is (job, cache version, hash): a signature must be for exactly this. */
   identity?: Identity;
+  /**
+   * Every restored member gets the time the restore began, not its archived mtime (TASKRUNNER_RESTORE_MTIME):
+   * what an exact hit vouches for then looks up to date with the checkout to make, tsc --build and the like.
+   */
+  stampRestoreTime?: boolean;
 }
 
 export interface PrepareOptions {
@@ -241,6 +246,7 @@ class StoreCache implements RemoteCache {
         parallelFrom: this.limits.parallelFrom,
         beforeMoves,
         onMeta: (meta) => (runMs = meta.runMs),
+        mtime: opts.stampRestoreTime ? new Date() : undefined,
       });
       for (const note of notes) this.log.debug(note);
       this.log.debug(`Restored ${where} into ${root} in ${elapsed(started)}`);
