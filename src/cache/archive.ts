@@ -17,7 +17,8 @@ import { isInside, relativeTo, resolvePath } from "../sys/paths";
 
 export type { EntryMeta };
 
-export type Checked = { ok: true; members: string[] } | { ok: false; message: string };
+/** notes: for the debug log. */
+export type Checked = { ok: true; members: string[]; notes: string[] } | { ok: false; message: string };
 
 /**
  * Every tar member for the declared outputs, depth first and sorted. Every
@@ -50,9 +51,32 @@ export async function checkOutputs(root: string, outputs: string[]): Promise<Che
     }
     tops.push({ name: member, isDir });
   }
+  const linked = await linkTargets(root, realRoot, tops);
   const members: string[] = [];
-  for (const top of tops) walk(root, top.name, top.isDir, members);
-  return { ok: true, members };
+  for (const top of [...tops, ...linked]) walk(root, top.name, top.isDir, members);
+  return { ok: true, members, notes: linked.map((t) => `output ${t.link} is a symlink: archived with what it points to, ${t.name}`) };
+}
+
+/**
+ * What the declared outputs that are symlinks point to, when it lies in the
+ * cache root and no output covers it (`dist -> real/dist`): archived too, under
+ * its own name, so that a fresh checkout gets the link and what it leads to —
+ * GNU tar (the old tool) archives the link alone, which restores dangling. A
+ * target outside the root is not archived; restore.ts refuses an archive that
+ * would leave a declared output dangling.
+ */
+async function linkTargets(root: string, realRoot: string, tops: { name: string; isDir: boolean }[]): Promise<{ name: string; isDir: boolean; link: string }[]> {
+  const found: { name: string; isDir: boolean; link: string }[] = [];
+  const covered = (m: string) => [...tops, ...found].some((t) => m === t.name || t.name === "." || (t.isDir && m.startsWith(`${t.name}/`)));
+  for (const top of tops) {
+    const path = top.name === "." ? root : join(root, top.name);
+    if (top.isDir || !(await lstat(path)).isSymbolicLink()) continue;
+    const real = await realpath(path).catch(() => null);
+    const member = real === null ? null : relativeTo(realRoot, real);
+    if (member === null || member === "." || covered(member)) continue;
+    found.push({ name: member, isDir: (await lstat(real!)).isDirectory(), link: top.name });
+  }
+  return found;
 }
 
 /** One member as it was when the task ended: what its header says, and what its contents must still match. */

@@ -18,7 +18,7 @@
 // what is to be replaced is moved aside into it and the new members are moved
 // in. If a move fails, what was moved in goes and what was moved aside comes
 // back; only if that fails too is the root "partly restored".
-import { cp, lstat, lutimes, mkdir, readdir, realpath, rename, rm, stat, chmod, utimes } from "node:fs/promises";
+import { cp, lstat, lutimes, mkdir, readdir, readlink, realpath, rename, rm, stat, chmod, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { isInside } from "../sys/paths";
@@ -59,15 +59,16 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
     const realRoot = await realpath(root);
     const plan: Plan = { meta, realRoot, replaced: await replacedOutputs(tree, opts.outputs ?? [], realRoot, await realpath(tmp)), moves: [] };
     await planMoves(plan, tree, root, "");
+    const links = await linkOutputs(tree, opts.outputs ?? []);
     const moving: Moving = { aside: join(tmp, "old"), done: [] };
     await mkdir(moving.aside);
     try {
       for (const move of plan.moves) await execute(move, plan, moving);
     } catch (e) {
-      const back = await rollBack(moving);
-      const what = back ? "nothing was restored, the old outputs are in place" : "outputs are partly restored";
-      throw new ArchiveError(`moving restored files into ${root} failed (${what}): ${(e as Error).message}`);
+      throw new ArchiveError(`moving restored files into ${root} failed (${await undone(moving)}): ${(e as Error).message}`);
     }
+    const dangling = await danglingOutput(root, links);
+    if (dangling) throw new ArchiveError(`${dangling} (${await undone(moving)})`);
     // Also the old outputs moved aside; before reapplying, since removing it from the root touches the root's mtime.
     await rm(tmp, { recursive: true, force: true });
     return [...swept, `staged in ${tmp}`, ...(await reapplyMeta(root, meta))];
@@ -75,6 +76,35 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
     staging.release();
   }
+}
+
+/** The declared outputs the archive holds as symlinks, with their targets. */
+async function linkOutputs(tree: string, outputs: string[]): Promise<{ member: string; target: string }[]> {
+  const links: { member: string; target: string }[] = [];
+  for (const member of outputs) {
+    if (member === "." || !(await lstat(join(tree, member)).catch(() => null))?.isSymbolicLink()) continue;
+    links.push({ member, target: await readlink(join(tree, member)) });
+  }
+  return links;
+}
+
+/**
+ * A declared output restored as a symlink that leads nowhere (`dist -> real/dist`
+ * archived by GNU tar without real/dist) is not a restored output: the task
+ * would be skipped with nothing where its output should be. Said, so that the
+ * moves are rolled back and the task runs.
+ */
+async function danglingOutput(root: string, links: { member: string; target: string }[]): Promise<string | null> {
+  for (const { member, target } of links) {
+    if (await stat(join(root, member)).catch(() => null)) continue;
+    return `the output ${member} is a symlink to ${target}, which neither the archive nor ${root} holds`;
+  }
+  return null;
+}
+
+/** Rolls the moves back; what the root holds now, for the message. */
+async function undone(moving: Moving): Promise<string> {
+  return (await rollBack(moving)) ? "nothing was restored, the old outputs are in place" : "outputs are partly restored";
 }
 
 /** The first candidate directory on the root's file system (so that moving out of it is a rename), else the root. */

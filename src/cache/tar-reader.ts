@@ -165,6 +165,9 @@ export class TarExtractor {
         const target = memberPath(linkpath);
         const targetKind = this.kinds.get(target);
         if (targetKind !== "file" && targetKind !== "symlink") throw what(`hard link to ${linkpath}, which is not an earlier member`);
+        // A member linked to itself: `tar -c out out/f` archives out/f twice, the second time so
+        // when it has other links. GNU tar takes it as done (the file is there); so do we.
+        if (target === rel) return this.startMember("skip", size);
         this.prepare(rel, targetKind);
         this.files.link(this.path(target), abs);
         this.kinds.set(rel, targetKind);
