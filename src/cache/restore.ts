@@ -18,10 +18,11 @@
 // what is to be replaced is moved aside into it and the new members are moved
 // in. If a move fails, what was moved in goes and what was moved aside comes
 // back; only if that fails too is the root "partly restored".
-import { cp, lstat, lutimes, mkdir, readdir, readlink, realpath, rename, rm, stat, chmod, utimes } from "node:fs/promises";
-import { join } from "node:path";
+// Names as bytes: a file name that is not UTF-8 restores with its bytes (sys/byte-names.ts).
+import { cp, lstat, lutimes, mkdir, readdir, readlink, realpath, rename, rm, stat, chmod, utimes } from "../sys/byte-fs";
 import type { Readable } from "node:stream";
-import { isInside } from "../sys/paths";
+// Not node:path: Bun's turns an escaped byte (sys/byte-names.ts) into U+FFFD.
+import { isInside, joinPath as join } from "../sys/paths";
 import { makeStaging, removeAbandonedStaging } from "./staging";
 import { unpackArchive, type EntryMeta } from "./archive";
 import { ArchiveError } from "./store";
