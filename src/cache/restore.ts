@@ -22,10 +22,11 @@
 import { cp, lstat, lutimes, mkdir, readdir, readlink, realpath, rename, rm, stat, chmod, utimes } from "../sys/byte-fs";
 import type { Readable } from "node:stream";
 // Not node:path: Bun's turns an escaped byte (sys/byte-names.ts) into U+FFFD.
-import { isInside, joinPath as join } from "../sys/paths";
+import { dirname, isInside, joinPath as join } from "../sys/paths";
 import { makeStaging, removeAbandonedStaging } from "./staging";
 import { unpackArchive, type EntryMeta } from "./archive";
 import { ArchiveError } from "./store";
+import { WriteAccess, removeTree } from "./write-access";
 
 export interface RestoreIntoOptions {
   /** Directories to stage in, best first: the first on the root's file system is used, else the root itself. */
@@ -61,7 +62,7 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
     const plan: Plan = { meta, realRoot, replaced: await replacedOutputs(tree, opts.outputs ?? [], realRoot, await realpath(tmp)), moves: [] };
     await planMoves(plan, tree, root, "");
     const links = await linkOutputs(tree, opts.outputs ?? []);
-    const moving: Moving = { aside: join(tmp, "old"), done: [] };
+    const moving: Moving = { aside: join(tmp, "old"), done: [], access: new WriteAccess() };
     await mkdir(moving.aside);
     try {
       for (const move of plan.moves) await execute(move, plan, moving);
@@ -70,11 +71,12 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
     }
     const dangling = await danglingOutput(root, links);
     if (dangling) throw new ArchiveError(`${dangling} (${await undone(moving)})`);
+    const reopened = await moving.access.restore();
     // Also the old outputs moved aside; before reapplying, since removing it from the root touches the root's mtime.
-    await rm(tmp, { recursive: true, force: true });
-    return [...swept, `staged in ${tmp}`, ...(await reapplyMeta(root, meta))];
+    await removeTree(tmp);
+    return [...swept, `staged in ${tmp}`, ...reopened, ...(await reapplyMeta(root, meta))];
   } finally {
-    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    await removeTree(tmp).catch(() => {});
     staging.release();
   }
 }
@@ -103,9 +105,11 @@ async function danglingOutput(root: string, links: { member: string; target: str
   return null;
 }
 
-/** Rolls the moves back; what the root holds now, for the message. */
+/** Rolls the moves back (and the modes opened for them); what the root holds now, for the message. */
 async function undone(moving: Moving): Promise<string> {
-  return (await rollBack(moving)) ? "nothing was restored, the old outputs are in place" : "outputs are partly restored";
+  const whole = await rollBack(moving);
+  await moving.access.restore();
+  return whole ? "nothing was restored, the old outputs are in place" : "outputs are partly restored";
 }
 
 /** The first candidate directory on the root's file system (so that moving out of it is a rename), else the root. */
@@ -146,6 +150,8 @@ interface Moving {
   aside: string;
   /** Moves made, in order, with where their target's old content went: for rolling back. */
   done: { to: string; displaced: string | null; lost?: boolean }[];
+  /** Read-only directories opened for the moves (write-access.ts). */
+  access: WriteAccess;
 }
 
 async function planMoves(plan: Plan, src: string, dst: string, rel: string): Promise<void> {
@@ -180,7 +186,8 @@ async function execute(move: Plan["moves"][number], plan: Plan, moving: Moving):
   if (await lstat(move.to).catch(() => null)) {
     displaced = join(moving.aside, String(moving.done.length));
     try {
-      await rename(move.to, displaced);
+      // A directory that changes parent needs write permission on itself (its "..") and both parents.
+      await moving.access.retry([dirname(move.to), move.to], () => rename(move.to, displaced!));
     } catch (e) {
       if (!hasCode(e, "EBUSY", "EXDEV") || !(await isDirectory(move.to)) || !(await isDirectory(move.from))) throw e;
       // A mount point (a volume for node_modules, say) cannot be moved: it
@@ -194,7 +201,7 @@ async function execute(move: Plan["moves"][number], plan: Plan, moving: Moving):
     }
   }
   try {
-    await rename(move.from, move.to);
+    await moving.access.retry([dirname(move.to)], () => rename(move.from, move.to));
   } catch (e) {
     if (hasCode(e, "ENOTEMPTY", "EEXIST")) {
       // Another task restoring into the same root created this directory
