@@ -67,10 +67,13 @@ function blockPath(block: Buffer): string {
   return block[475] !== 0 || prefix ? `${prefix}/${path}` : path;
 }
 
-/** A NUL-terminated string field, its bytes kept (sys/byte-names.ts). */
+/**
+ * A NUL-terminated string field, its bytes kept (sys/byte-names.ts). Cut as
+ * node-tar cuts it (at a NUL, up to a newline): a name with a NUL left in it
+ * is refused by the extractor rather than shortened.
+ */
 function text(block: Buffer, off: number, size: number): string {
-  const nul = block.indexOf(0, off);
-  return decodeName(block.subarray(off, nul < 0 || nul > off + size ? off + size : nul));
+  return decodeName(block.subarray(off, off + size)).replace(/\0.*/, "");
 }
 
 /** An octal number field; undefined when it holds none. */

@@ -280,7 +280,8 @@ function parsePax(body: Buffer, base: Record<string, unknown> | undefined, globa
     const record = body.subarray(space + 1, at + len - 1);
     const eq = record.indexOf(0x3d);
     const key = eq < 0 ? "" : record.toString("latin1", 0, eq);
-    if (key === "path" || key === "linkpath") names[key] = untilNul(record.subarray(eq + 1));
+    // Whole, NULs included: a name holding one is refused (onHeader), never cut short.
+    if (key === "path" || key === "linkpath") names[key] = decodeName(record.subarray(eq + 1));
     else rest += body.toString("utf8", at, at + len);
     at += len;
   }

@@ -12,19 +12,9 @@ const fatal = new TextDecoder("utf-8", { fatal: true });
 
 /** The name these bytes spell: UTF-8 where they are, escaped bytes where not. */
 export function decodeName(bytes: Uint8Array): string {
-  let ascii = true;
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i] >= 0x80) {
-      ascii = false;
-      break;
-    }
-  }
-  if (ascii) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1");
-  try {
-    return fatal.decode(bytes);
-  } catch {
-    return decodeEscaping(bytes);
-  }
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("utf8");
+  // Decoding puts U+FFFD where bytes are not UTF-8 (or where the name holds U+FFFD itself).
+  return text.includes("\ufffd") ? decodeEscaping(bytes) : text;
 }
 
 function decodeEscaping(bytes: Uint8Array): string {
