@@ -76,7 +76,7 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   }
 }
 
-/** The rest of a task's life once its job lock is held (SPEC §3). */
+/** The rest of a task's life once its job lock is held (docs/contract.md §3). */
 export async function runLocked(req: RunRequest, config: Config, env: Env, cwd: string, host: Host): Promise<number> {
   const { paths, terminal, toParent } = host;
   // Held for as long as this build has a task alive: housekeeping never removes it.
@@ -286,7 +286,7 @@ async function superviseTask(task: SpawnedTask, ctx: TaskContext, session: Snaps
 /** How long a task that has exited may keep its controller channel busy with lines still to read. */
 const DRAIN_MS = 1000;
 
-/** The controller side of the request/response pipes (SPEC §7). */
+/** The controller side of the request/response pipes (docs/contract.md §7). */
 function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSession) {
   const reader = Bun.file(task.requestFd).stream().getReader();
   const splitter = new LineSplitter();
