@@ -73,7 +73,9 @@ function blockPath(block: Buffer): string {
  * is refused by the extractor rather than shortened.
  */
 function text(block: Buffer, off: number, size: number): string {
-  return decodeName(block.subarray(off, off + size)).replace(/\0.*/, "");
+  const utf8 = block.toString("utf8", off, off + size);
+  // U+FFFD: bytes that are not UTF-8 (rare; decodeName decodes the same way when they are).
+  return (utf8.includes("\ufffd") ? decodeName(block.subarray(off, off + size)) : utf8).replace(/\0.*/, "");
 }
 
 /** An octal number field; undefined when it holds none. */
