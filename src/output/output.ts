@@ -9,6 +9,7 @@ import { closeFd, errnoText, writeAll } from "../sys/libc";
 import { concat } from "./lines";
 import { render, type Level } from "./render";
 import type { TaskEvent } from "./events";
+import type { Presenter, TaskReport } from "./presenter";
 
 export type { Level };
 export type Stream = "stdout" | "stderr" | Level;
@@ -24,6 +25,8 @@ const encoder = new TextEncoder();
  */
 export class Terminal {
   private broken = [false, false];
+  /** Set by the runner when TASKRUNNER_OUTPUT asks for one: shared by every task this process runs. */
+  presenter: Presenter | null = null;
 
   constructor(
     readonly stdoutFd: number,
@@ -86,6 +89,7 @@ export class TaskOutput {
 
   constructor(private readonly o: OutputOptions) {
     this.jobPrefix = encoder.encode(`[${o.job}] `);
+    o.terminal.presenter?.started(o.job, Date.now());
     this.logger = createConsola({
       level: LogLevels.debug,
       // consola holds back a message repeated within a second after the fifth: every line must arrive.
@@ -136,7 +140,7 @@ export class TaskOutput {
       }
       const toStdout = stream === "stdout";
       const data = concat(parts);
-      if (this.o.quiet) this.held.push({ toStdout, data });
+      if (this.o.quiet || this.o.terminal.presenter) this.held.push({ toStdout, data });
       else this.o.terminal.write(toStdout, data);
     }
     if (logFailed) this.stateWriteFailed(this.o.logPath, logFailed, "the rest of this task's log is lost");
@@ -150,6 +154,11 @@ export class TaskOutput {
   /** What happened, as the user reads it (render.ts). */
   say(event: TaskEvent): void {
     for (const m of render(event)) this.message(m.level, m.text);
+  }
+
+  /** `snapshot --long-running`: a presenter that holds the task's lines says at once that it runs. */
+  longRunning(): void {
+    this.o.terminal.presenter?.longRunning(this.o.job);
   }
 
   debug(text: string): void {
@@ -183,9 +192,20 @@ export class TaskOutput {
     this.o.logFd = null;
   }
 
-  /** Quiet mode: a task that succeeded says nothing; one that failed shows what it held back. */
-  finish(success: boolean): void {
-    if (!success) for (const h of this.held) this.o.terminal.write(h.toStdout, h.data);
+  /**
+   * Quiet mode: a task that succeeded says nothing; one that failed shows what it held back.
+   * With a presenter, the presenter decides (report: what became of the task; none when it could not start).
+   */
+  finish(success: boolean, report?: TaskReport): void {
+    const { presenter } = this.o.terminal;
+    if (presenter) {
+      const now = Date.now();
+      const job = this.o.job;
+      const couldNotStart: TaskReport = { job, outcome: "failed", exitCode: 1, start: now, end: now, cacheable: false };
+      presenter.ended(report ?? couldNotStart, this.held);
+    } else if (!success) {
+      for (const h of this.held) this.o.terminal.write(h.toStdout, h.data);
+    }
     this.held.length = 0;
   }
 }
