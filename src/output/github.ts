@@ -65,7 +65,7 @@ export class GithubPresenter implements Presenter {
     const task = this.running.get(report.job);
     if (task?.timer) clearTimeout(task.timer);
     this.running.delete(report.job);
-    const body = concat(held.map((h) => h.data));
+    const body = concat(held.flatMap((h) => h.data));
     if (report.outcome === "failed" || report.outcome === "interrupted") {
       const { job, exitCode } = report;
       const failed = report.outcome === "failed";

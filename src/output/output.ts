@@ -6,7 +6,7 @@
 // writes them in our fixed format (`[NAME] level | message`) into the same sinks.
 import { createConsola, LogLevels, type ConsolaInstance, type LogObject } from "consola/core";
 import { closeFd, errnoText, writeAll } from "../sys/libc";
-import { concat } from "./lines";
+import { concat, JOIN_UP_TO, type Line } from "./lines";
 import { render, type Level } from "./render";
 import type { TaskEvent } from "./events";
 import type { Presenter, TaskReport } from "./presenter";
@@ -34,11 +34,12 @@ export class Terminal {
     private readonly lock: { hold(write: () => void): void } | null,
   ) {}
 
-  write(toStdout: boolean, data: Uint8Array): void {
+  /** data: bytes, or the parts of a batch too large to join, written in turn under one hold of the lock. */
+  write(toStdout: boolean, data: Uint8Array | Uint8Array[]): void {
     const i = toStdout ? 0 : 1;
     if (this.broken[i] || data.length === 0) return;
     let err = 0;
-    const write = () => (err = writeAll(toStdout ? this.stdoutFd : this.stderrFd, data));
+    const write = () => (err = writeParts(toStdout ? this.stdoutFd : this.stderrFd, data));
     if (this.lock) this.lock.hold(write);
     else write();
     if (err) this.broken[i] = true;
@@ -73,8 +74,23 @@ function timestamp(): Uint8Array {
 
 const NL = encoder.encode("\n");
 
+/** Writes data whole: one buffer, or parts in turn. 0, or the errno of the write that failed. */
+function writeParts(fd: number, data: Uint8Array | Uint8Array[]): number {
+  if (!Array.isArray(data)) return writeAll(fd, data);
+  for (const part of data) {
+    const err = part.length > 0 ? writeAll(fd, part) : 0;
+    if (err) return err;
+  }
+  return 0;
+}
+
+/** The parts of a batch as one buffer when that is cheap (one write), else as they are: a huge line is never copied. */
+function joined(parts: Uint8Array[], size: number): Uint8Array | Uint8Array[] {
+  return size <= JOIN_UP_TO ? concat(parts) : parts;
+}
+
 export class TaskOutput {
-  private readonly held: { toStdout: boolean; data: Uint8Array }[] = [];
+  private readonly held: { toStdout: boolean; data: Uint8Array | Uint8Array[] }[] = [];
   private stateWriteSaid = false;
   private readonly jobPrefix: Uint8Array;
   private readonly streamTags = new Map<Stream, Uint8Array>();
@@ -118,32 +134,48 @@ export class TaskOutput {
   }
 
   /** Complete lines (without newline) of one stream, in order. */
-  lines(stream: Stream, lines: Uint8Array[], onTerminal = this.shownOnTerminal(stream)): void {
+  lines(stream: Stream, lines: Line[], onTerminal = this.shownOnTerminal(stream)): void {
     if (lines.length === 0) return;
     const stamp = this.o.timestamps ? timestamp() : null;
     const tag = this.tag(stream);
     let logFailed = 0;
     if (this.o.logFd !== null) {
-      const parts: Uint8Array[] = [];
-      for (const line of lines) {
-        if (stamp) parts.push(stamp);
-        parts.push(tag, line, NL);
-      }
-      logFailed = writeAll(this.o.logFd, concat(parts));
+      const { parts, size } = this.batch(lines, stamp, null, tag);
+      logFailed = writeParts(this.o.logFd, joined(parts, size));
       if (logFailed) this.closeLog();
     }
     if (onTerminal) {
-      const parts: Uint8Array[] = [];
-      for (const line of lines) {
-        if (stamp) parts.push(stamp);
-        parts.push(this.jobPrefix, tag, line, NL);
-      }
+      const { parts, size } = this.batch(lines, stamp, this.jobPrefix, tag);
       const toStdout = stream === "stdout";
-      const data = concat(parts);
+      const data = joined(parts, size);
       if (this.o.quiet || this.o.terminal.presenter) this.held.push({ toStdout, data });
       else this.o.terminal.write(toStdout, data);
     }
     if (logFailed) this.stateWriteFailed(this.o.logPath, logFailed, "the rest of this task's log is lost");
+  }
+
+  /** The lines with their prefixes, as the parts to write, and their total size. */
+  private batch(
+    lines: Line[],
+    stamp: Uint8Array | null,
+    job: Uint8Array | null,
+    tag: Uint8Array,
+  ): { parts: Uint8Array[]; size: number } {
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    const add = (p: Uint8Array) => {
+      parts.push(p);
+      size += p.length;
+    };
+    for (const line of lines) {
+      if (stamp) add(stamp);
+      if (job) add(job);
+      add(tag);
+      if (Array.isArray(line)) line.forEach(add);
+      else add(line);
+      add(NL);
+    }
+    return { parts, size };
   }
 
   /** A runner message; one line per line of text. onTerminal: shown whatever TASKRUNNER_DEBUG/LOG_INFO say (an opt-in line of its own). */

@@ -22,7 +22,8 @@ export interface TaskReport {
 /** Terminal lines held back, as the plain output would have written them. */
 export interface Held {
   toStdout: boolean;
-  data: Uint8Array;
+  /** Bytes, or the pieces of a batch too large to join (a huge line: output.ts). */
+  data: Uint8Array | Uint8Array[];
 }
 
 export interface Presenter {

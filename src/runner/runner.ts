@@ -18,6 +18,7 @@ import { BackgroundUploads } from "../task/background-uploads";
 import { INTERNAL, readInternalEnv, type InternalEnv } from "../internal-env";
 import { describeError, unreachable } from "../sys/errors";
 import { endsWithin } from "../sys/time";
+import { decodeBytes } from "../sys/bytes";
 import { loadPresent } from "../load-present";
 
 const encoder = new TextEncoder();
@@ -298,7 +299,6 @@ const DRAIN_MS = 1000;
 function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSession) {
   const reader = Bun.file(task.requestFd).stream().getReader();
   const splitter = new LineSplitter();
-  const decoder = new TextDecoder();
   const reply = (text: string) => writeAll(task.responseFd, encoder.encode(`${text}\n`));
   let shellPwd: string | null = null;
   const loop = (async () => {
@@ -307,7 +307,8 @@ function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSes
         const { done, value } = await reader.read();
         if (done) break;
         for (const bytes of splitter.push(value)) {
-          const line = decoder.decode(bytes);
+          // Bytes kept (sys/bytes.ts): a pathspec or --raw value need not be UTF-8.
+          const line = decodeBytes(bytes);
           const req = parseRequest(line);
           switch (req.kind) {
             case "debug":

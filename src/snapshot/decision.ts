@@ -5,6 +5,7 @@
 // the task does not skip, a restore that fails) as events; the output module
 // renders both. What happens next — the reply to the task, the fuzzy cache
 // before a run, the commit status — is the session's (session.ts).
+import { replacingInvalid } from "../sys/bytes";
 import type { TaskContext } from "../task/context";
 import type { Decision, Hashed } from "../output/events";
 import type { HashResult } from "../hash";
@@ -63,7 +64,7 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
     hash: hashed.hash,
     hashInput: hashed.hashInput,
     mainBranchCommit: config.mainBranch ? await (await git()).mainBranchCommit(ctx.cwd, config.mainBranch) : null,
-    rawInputs: args.rawInputs,
+    rawInputs: args.rawInputs.map(replacingInvalid), // as hashed: the hash file stays UTF-8 JSON the old tool reads
     ...(args.hashCommand ? { command: ctx.command } : {}),
   };
   const facts: Hashed = { current, saved, reasons: [] };
@@ -101,6 +102,9 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
         stagingParents: inputs.stagingParents,
         outputs: inputs.members(),
         signal: ctx.interruption.signal,
+        // An exact hit is what a build of these inputs makes: it may look up to date with the checkout.
+        // Not a fuzzy restore (session.ts): its outputs are of other inputs, which only their old times betray.
+        stampRestoreTime: config.restoreMtime === "restore",
       }),
     );
     ctx.record.cache = cacheFacts(restored, "exact");
