@@ -38,6 +38,12 @@ export interface RestoreIntoOptions {
   signal?: AbortSignal;
   /** See Limits.parallelFrom. */
   parallelFrom?: number;
+  /**
+   * Runs once every byte of the archive was read and extracted into staging,
+   * before anything moves into the root: a throw (a signature that does not
+   * match the bytes, cache/signature.ts) leaves the root untouched.
+   */
+  beforeMoves?: () => void;
   /** What the archive says about the run that made it (cache/archive-meta.ts), if it says anything. */
   onMeta?: (meta: ArchiveMeta) => void;
   /** Every restored member's mtime (files, directories, symlinks), in place of the archived ones. */
@@ -64,6 +70,7 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
     const meta = await unpackArchive(source, tree, opts.signal, { parallelFrom, onMeta, mtime });
     // Past this point the moves are quick renames, done whole rather than cut short.
     opts.signal?.throwIfAborted();
+    opts.beforeMoves?.();
     const realRoot = await realpath(root);
     const plan: Plan = { meta, realRoot, replaced: await replacedOutputs(tree, opts.outputs ?? [], realRoot, await realpath(tmp)), moves: [] };
     await planMoves(plan, tree, root, "");
