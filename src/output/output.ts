@@ -98,7 +98,8 @@ export class TaskOutput {
   private report(m: LogObject): void {
     const level = m.type as Level;
     const text = m.args.map(String).join(" ");
-    this.lines(level, text.split("\n").map((l) => encoder.encode(l)), m.onTerminal === true ? true : undefined);
+    const onTerminal = typeof m.onTerminal === "boolean" ? m.onTerminal : undefined;
+    this.lines(level, text.split("\n").map((l) => encoder.encode(l)), onTerminal);
   }
 
   private tag(stream: Stream): Uint8Array {
@@ -142,9 +143,12 @@ export class TaskOutput {
     if (logFailed) this.stateWriteFailed(this.o.logPath, logFailed, "the rest of this task's log is lost");
   }
 
-  /** A runner message; one line per line of text. onTerminal: shown whatever TASKRUNNER_DEBUG/LOG_INFO say (an opt-in line of its own). */
+  /**
+   * A runner message; one line per line of text. onTerminal: shown whatever TASKRUNNER_DEBUG/LOG_INFO say (an
+   * opt-in line of its own); false: in the log only, whatever they say (a line the old tool never showed).
+   */
   message(level: Level, text: string, opts: { onTerminal?: boolean } = {}): void {
-    this.logger[level](opts.onTerminal ? { message: text, onTerminal: true } : text);
+    this.logger[level](opts.onTerminal !== undefined ? { message: text, onTerminal: opts.onTerminal } : text);
   }
 
   /** What happened, as the user reads it (render.ts). */
@@ -152,8 +156,9 @@ export class TaskOutput {
     for (const m of render(event)) this.message(m.level, m.text);
   }
 
-  debug(text: string): void {
-    this.message("debug", text);
+  /** logOnly: in the task's log, never on the terminal. */
+  debug(text: string, logOnly = false): void {
+    this.message("debug", text, logOnly ? { onTerminal: false } : {});
   }
   info(text: string): void {
     this.message("info", text);

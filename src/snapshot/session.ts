@@ -45,9 +45,6 @@ export class SnapshotSession {
   private hashToSave: HashInfo | null = null;
   /** Set by afterTask once everything but saving the hash is done. */
   private hashReady: HashInfo | null = null;
-  private skipped = false;
-  /** Restored from the exact remote archive (skipped too). */
-  private restored = false;
   /** A fuzzy restore changed inputs before the run: it does not run from what it hashed, so nothing is saved. */
   private fuzzyChangedInputs = false;
   /** Where restores stage (stagingParents), found once. */
@@ -56,6 +53,15 @@ export class SnapshotSession {
 
   constructor(private readonly ctx: TaskContext) {
     this.reporting = new Reporting(ctx);
+  }
+
+  /** The task's outputs came without running it: skipped, or restored from the exact archive. */
+  private get skipped(): boolean {
+    return this.ctx.life.satisfied === "skipped" || this.restored;
+  }
+
+  private get restored(): boolean {
+    return this.ctx.life.satisfied === "restored-exact";
   }
 
   async beforeStart(): Promise<void> {
@@ -73,13 +79,11 @@ export class SnapshotSession {
     if (decision.kind === "fault" || decision.kind === "interrupted") return Reply.fail;
     const hashed = decision.kind === "skip" && decision.because === "unchanged" ? null : decision.hashed;
     if (hashed) {
-      ctx.record.explain = hashed.reasons;
+      ctx.life.explain = hashed.reasons;
       this.hashToSave = hashed.current;
     }
-    this.skipped = decision.kind !== "run";
-    this.restored = decision.kind === "restore";
-    if (decision.kind === "skip") ctx.record.shortcut = "skipped";
-    if (decision.kind === "restore") ctx.record.shortcut = "restored-exact";
+    if (decision.kind === "skip") ctx.life.satisfied = "skipped";
+    if (decision.kind === "restore") ctx.life.satisfied = "restored-exact";
     if (decision.kind === "run" && decision.hashed && decision.fuzzy) {
       const { saved, current } = decision.hashed;
       await ctx.record.phase("restore", () => this.restoreFuzzy(saved, current));
@@ -195,7 +199,7 @@ export class SnapshotSession {
       });
       if (restored.kind === "restored") {
         ctx.out.say({ kind: "fuzzy-restored", branch: b, hash });
-        ctx.record.fuzzyRestored = true;
+        ctx.life.satisfied = "restored-fuzzy";
         await this.checkInputsAfterFuzzy(args, current);
         const hashFile = ctx.paths.hashFile(ctx.job);
         const failed = writeHashFile(hashFile, { ...saved, mainBranchCommit: current.mainBranchCommit });
@@ -342,7 +346,7 @@ export class SnapshotSession {
     if (now && moved.allOutputs) {
       const rewrote = { kind: "outputs-rewrote-inputs", by: ran ? "run" : "restore", paths: moved.paths, before: before.hash, after: now.hash } as const;
       ctx.out.say(rewrote);
-      ctx.record.notes.push(...noteOf(rewrote));
+      ctx.life.notes.push(...noteOf(rewrote));
       return now;
     }
     // A restore that changed other inputs (an archive holding more than the declared outputs):

@@ -22,10 +22,10 @@
 // short-lived; a request is capped in size and in the time to send it.
 import { parseCli } from "../cli";
 import { loadConfig, ConfigError, type Env } from "../config";
-import type { Host, RunLocked, RunRequest } from "../task/context";
+import type { HeldJob, ProcessHost, RunHeld, RunRequest } from "../task/context";
 import { INTERNAL, readInternalEnv } from "../internal-env";
 import { realPath } from "../sys/libc";
-import { releaseJob, tryLockJob } from "../state/locks";
+import { tryLockJob } from "../state/locks";
 import { processEnvironmentDifference, processVariables } from "./process-env";
 import { describeError } from "../sys/errors";
 import { processLine } from "../output/render";
@@ -126,8 +126,8 @@ export interface NestedServer {
 }
 
 export function serveNested(
-  base: Omit<Host, "jobLock" | "toParent" | "umask" | "isToplevel" | "inToplevelProcess">,
-  runLocked: RunLocked,
+  base: ProcessHost,
+  run: RunHeld,
   ownEnv: Env,
   debug: (m: string) => void,
   toplevel: Interruption,
@@ -148,7 +148,7 @@ export function serveNested(
    * at debug level, in the parent task's log when it runs here, else the
    * toplevel's).
    */
-  async function serve(req: Request, onCallerGone: Host["onCallerGone"]): Promise<number | null> {
+  async function serve(req: Request, onCallerGone: HeldJob["onCallerGone"]): Promise<number | null> {
     let say = debug;
     const decline = (reason: string) => {
       say(`Nested taskrunner ${JSON.stringify(req.args)} not served in the toplevel, it runs in a process of its own: ${reason}`);
@@ -196,17 +196,11 @@ export function serveNested(
     // Held: the binary waits for it, in a process of its own; this one must not block.
     if (lock.kind === "busy") return decline(`the job ${cli.name} is locked; the binary waits for it`);
     if (lock.kind === "failed") return decline(lock.message);
-    const lockFd = lock.fd;
-    const toParent = (text: string) => parent.debug(text);
+    const toParent = (text: string, logOnly?: boolean) => parent.debug(text, logOnly);
     toParent(`Starting subtask ${cli.name}`);
     const request: RunRequest = { name: cli.name, force: cli.force, cmd: cli.cmd, args: cli.args };
     // The task holds the lock too: killing this process does not free the job while its body runs (state/locks.ts).
-    const host: Host = { ...base, jobLock: lockFd, isToplevel: false, inToplevelProcess: true, toParent, umask: req.umask, onCallerGone };
-    try {
-      return await runLocked(request, config, env, cwd, host);
-    } finally {
-      releaseJob(lockFd);
-    }
+    return await run(request, config, env, cwd, { lockFd: lock.fd, toParent, umask: req.umask, onCallerGone }, true);
   }
 
   interface Connection {

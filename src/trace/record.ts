@@ -1,7 +1,9 @@
 // The record each taskrunner writes for its job at builds/<id>/tasks/<job>.json.
 // Everything in src/trace/ renders a build from a list of these, and nothing else.
 
-export type Outcome = "ran" | "failed" | "skipped" | "restored-exact" | "restored-fuzzy" | "interrupted";
+import { OUTCOME_KINDS, type OutcomeKind } from "../outcome";
+
+export type Outcome = OutcomeKind;
 export interface Phase { name: "hash" | "restore" | "run" | "upload" | "post-unpack"; start: number; end: number } // epoch ms (floats allowed)
 export interface TaskRecord {
   job: string;
@@ -16,4 +18,4 @@ export interface TaskRecord {
   notes?: string[];          // what else its caches did, in its log's words: why the remote cache was not used, inputs it rewrote (may be absent)
 }
 
-export const OUTCOMES: readonly Outcome[] = ["ran", "failed", "skipped", "restored-exact", "restored-fuzzy", "interrupted"];
+export const OUTCOMES: readonly Outcome[] = OUTCOME_KINDS;

@@ -1,8 +1,9 @@
-// What one task did, for the build's trace, the summary line and --explain:
-// builds/<id>/tasks/<job>.json, written once when the task is over.
+// When a task's phases ran, for the build's trace, and its record:
+// builds/<id>/tasks/<job>.json, written once from the task's outcome (src/outcome.ts).
 import { writeFileAtomic, mkdirp } from "../sys/libc";
+import type { TaskOutcome } from "../outcome";
 
-import type { Outcome, Phase, TaskRecord } from "./record";
+import type { Phase, TaskRecord } from "./record";
 export type { Outcome, Phase, TaskRecord } from "./record";
 export type PhaseName = Phase["name"];
 
@@ -11,17 +12,6 @@ export const now = () => performance.timeOrigin + performance.now();
 export class TaskRecorder {
   readonly start = now();
   readonly phases: Phase[] = [];
-  explain: string[] | undefined;
-  /** What else --explain shows (the words of the task's log, output/render.ts noteOf). */
-  readonly notes: string[] = [];
-  /** How the task was satisfied without running, if it was. */
-  shortcut: "skipped" | "restored-exact" | null = null;
-  fuzzyRestored = false;
-
-  constructor(
-    private readonly job: string,
-    private readonly parent: string | null,
-  ) {}
 
   async phase<T>(name: PhaseName, work: () => Promise<T>): Promise<T> {
     const start = now();
@@ -32,27 +22,22 @@ export class TaskRecorder {
     }
   }
 
-  /** Writes the record; what kept it from being written, if anything. */
-  finish(tasksDir: string, exitCode: number, interrupted: boolean): { path: string; errno: number } | null {
-    const outcome: Outcome = interrupted
-      ? "interrupted"
-      : exitCode !== 0
-        ? "failed"
-        : (this.shortcut ?? (this.fuzzyRestored ? "restored-fuzzy" : "ran"));
+  /** Writes the record of the outcome; what kept it from being written, if anything. */
+  finish(tasksDir: string, outcome: TaskOutcome): { path: string; errno: number } | null {
     const record: TaskRecord = {
-      job: this.job,
-      parent: this.parent,
+      job: outcome.job,
+      parent: outcome.parent,
       pid: process.pid,
       start: this.start,
       end: now(),
-      outcome,
-      exitCode,
+      outcome: outcome.kind,
+      exitCode: outcome.exitCode,
       phases: this.phases,
-      ...(this.explain ? { explain: this.explain } : {}),
-      ...(this.notes.length ? { notes: this.notes } : {}),
+      ...(outcome.explain ? { explain: outcome.explain } : {}),
+      ...(outcome.notes ? { notes: outcome.notes } : {}),
     };
     mkdirp(tasksDir);
-    const path = `${tasksDir}/${this.job}.json`;
+    const path = `${tasksDir}/${outcome.job}.json`;
     const errno = writeFileAtomic(path, JSON.stringify(record));
     return errno ? { path, errno } : null;
   }

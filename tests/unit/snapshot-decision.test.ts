@@ -14,6 +14,7 @@ import type { Decision } from "../../src/output/events";
 import { createBuild } from "../../src/state/layout";
 import { writeHashFile } from "../../src/state/hash-file";
 import { TaskRecorder } from "../../src/trace/recorder";
+import { TaskLife } from "../../src/outcome";
 import { Interruption } from "../../src/sys/signals";
 import { hashInputs } from "../../src/hash";
 import { openRemoteCache, archiveName } from "../../src/cache";
@@ -56,7 +57,8 @@ async function decideFor(f: Fixture, words: string[], opts: { force?: boolean; s
     internal: readInternalEnv({}),
     cwd: f.repo,
     umask: null,
-    record: new TaskRecorder("job", null),
+    record: new TaskRecorder(),
+    life: new TaskLife("job", null),
     force: opts.force ?? false,
     isToplevel: true,
     inToplevelProcess: true,
@@ -78,7 +80,7 @@ async function decideFor(f: Fixture, words: string[], opts: { force?: boolean; s
   });
   out.say({ kind: "decided", decision });
   out.closeLog();
-  return { decision, log: readFileSync(logPath, "utf8"), record: ctx.record };
+  return { decision, log: readFileSync(logPath, "utf8"), record: ctx.record, life: ctx.life };
 }
 
 /** The contract's test vector: input.txt = "foo\n". */
@@ -174,19 +176,19 @@ test("uncommitted inputs: the exact cache is not looked up, and the log and the 
   expect(dirty.decision).toMatchObject({ kind: "run" });
   const line = "Remote cache not used: uncommitted changes to tracked inputs (a.txt, b.txt, c.txt); the exact remote cache is used only for committed inputs";
   expect(dirty.log).toContain(`debug | ${line}\n`);
-  expect(dirty.record.notes).toEqual([line]);
+  expect(dirty.life.notes).toEqual([line]);
 
   sh(f.repo, "echo changed > d.txt && echo changed > input.txt");
   const more = await decideFor(f, [".", "-o", "out"], { store: true });
-  expect(more.record.notes).toEqual([line.replace("c.txt)", "c.txt and 2 more)")]);
+  expect(more.life.notes).toEqual([line.replace("c.txt)", "c.txt and 2 more)")]);
 
   // Nothing to say without a store, or with -f: the cache would not be looked up anyway.
-  expect((await decideFor(f, [".", "-o", "out"])).record.notes).toEqual([]);
-  expect((await decideFor(f, [".", "-o", "out"], { store: true, force: true })).record.notes).toEqual([]);
+  expect((await decideFor(f, [".", "-o", "out"])).life.notes).toEqual([]);
+  expect((await decideFor(f, [".", "-o", "out"], { store: true, force: true })).life.notes).toEqual([]);
   // Committed: looked up (a miss), nothing said.
   sh(f.repo, "git add -A && git -c user.name=t -c user.email=t@t commit -qm all");
   const clean = await decideFor(f, [".", "-o", "out"], { store: true });
-  expect(clean.record.notes).toEqual([]);
+  expect(clean.life.notes).toEqual([]);
   expect(clean.log).not.toContain("Remote cache not used");
 });
 
