@@ -166,8 +166,10 @@ export class SnapshotSession {
       const { hashViaService } = await import("../toplevel/hash-service");
       const viaService = await hashViaService(service, ctx.env, ctx.cwd, args.fileInputs, raw);
       if (!("declined" in viaService)) {
+        const { fallback, ...hashed } = viaService;
+        if (fallback !== undefined) ctx.out.say({ kind: "reference-hashing", reason: fallback });
         ctx.out.say({ kind: "hashed-by-service" });
-        return viaService;
+        return hashed;
       }
       ctx.out.say({ kind: "hash-service-declined", reason: viaService.declined });
     }
@@ -260,7 +262,7 @@ export class SnapshotSession {
           uploads.add(ctx.job, async (signal) => {
             if ((await upload(signal)) !== "interrupted") return;
             out.say({ kind: "upload-stopped", why: describeError(signal.reason), atBuildEnd: signal.reason instanceof WaitedTooLong });
-          });
+          }, (m) => out.debug(m));
         }
       } else {
         // Before the hash is saved: an upload cut short by a signal leaves no hash behind.

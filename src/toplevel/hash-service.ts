@@ -37,8 +37,14 @@ interface Request {
 
 const MAX_PATH = 100; // sun_path is 104–108 bytes
 
-/** The service's answer: a hash (or the error hashing gives), or why the caller should hash by itself. */
-type Answer = HashResult | { ok: false; error: "unsupported"; reason: string };
+/**
+ * The service's answer: a hash (or the error hashing gives) and why it was hashed the reference way,
+ * if it was; or why the caller should hash by itself.
+ */
+type Answer = (HashResult & { fallback?: string }) | { ok: false; error: "unsupported"; reason: string };
+
+/** A hash the service made, and why it hashed the reference way, when it did (for the caller's log). */
+export type ServedHash = HashResult & { fallback?: string };
 
 /**
  * Creates `dir` (0700) and serves at `<dir>/hash.sock`; null (and a debug
@@ -66,7 +72,9 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
     if (difference) return { ok: false, error: "unsupported", reason: difference };
     const { umask } = req;
     const valid = typeof umask === "number" && Number.isInteger(umask) && umask >= 0 && umask <= 0o777;
-    return hashInputs(req.cwd, req.pathspecs, req.raw, { umask: valid ? umask : null });
+    let fallback: string | undefined;
+    const hashed = await hashInputs(req.cwd, req.pathspecs, req.raw, { umask: valid ? umask : null, onFallback: (r) => (fallback = r) });
+    return fallback === undefined ? hashed : { ...hashed, fallback };
   };
   let address: SocketAddress | null = null;
   try {
@@ -143,7 +151,7 @@ export async function hashViaService(
   pathspecs: string[],
   raw: string[],
   timeoutMs = 5000,
-): Promise<HashResult | { declined: string }> {
+): Promise<ServedHash | { declined: string }> {
   const req: Request = { cwd, pathspecs, raw, env: processVariables(env), umask: process.umask() };
   const git = gitVariable(req.env);
   if (git) return { declined: `this task has ${git} set, which git reads` };
@@ -156,7 +164,7 @@ export async function hashViaService(
   return new Promise((resolve) => {
     let text = "";
     let settled = false;
-    const done = (v: HashResult | { declined: string }) => {
+    const done = (v: ServedHash | { declined: string }) => {
       address.close();
       if (settled) return;
       settled = true;
