@@ -61,7 +61,7 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
   const current: HashInfo = {
     hash: hashed.hash,
     hashInput: hashed.hashInput,
-    mainBranchCommit: config.mainBranch ? await (await git()).mainBranchCommit(ctx.cwd, config.mainBranch) : null,
+    mainBranchCommit: config.mainBranch ? await (await git()).mainBranchCommit(ctx.cwd, config.mainBranch, ctx.env) : null,
     rawInputs: args.rawInputs,
     ...(args.hashCommand ? { command: ctx.command } : {}),
   };
@@ -82,9 +82,9 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
 
   // Never with -f, nor when the inputs have uncommitted changes: the archive of this hash may hold other work.
   const cache = usesRemoteCache(args) && !ctx.force ? await inputs.remoteCache() : null;
-  if (cache && (await (await git()).hasUncommittedChanges(ctx.cwd, args.fileInputs))) {
+  if (cache && (await (await git()).hasUncommittedChanges(ctx.cwd, args.fileInputs, { env: ctx.env }))) {
     // Said in the log and in --explain: a user who expected a cache hit looks there.
-    const notTried = { kind: "remote-not-tried", uncommitted: await (await git()).uncommittedPaths(ctx.cwd, args.fileInputs) } as const;
+    const notTried = { kind: "remote-not-tried", uncommitted: await (await git()).uncommittedPaths(ctx.cwd, args.fileInputs, ctx.env) } as const;
     out.say(notTried);
     ctx.life.notes.push(...noteOf(notTried));
   } else if (cache) {

@@ -151,7 +151,7 @@ export class SnapshotSession {
    */
   private stagingParents(): Promise<string[]> {
     this.staging ??= (async () => {
-      const gitDir = await (await git()).absoluteGitDir(this.ctx.cwd);
+      const gitDir = await (await git()).absoluteGitDir(this.ctx.cwd, this.ctx.env);
       return [...(gitDir ? [gitDir] : []), this.ctx.paths.stateDir];
     })();
     return this.staging;
@@ -174,7 +174,8 @@ export class SnapshotSession {
       ctx.out.say({ kind: "hash-service-declined", reason: viaService.declined });
     }
     const { hashInputs } = await git();
-    return hashInputs(ctx.cwd, args.fileInputs, raw, { umask: ctx.umask, onFallback: (reason) => ctx.out.say({ kind: "reference-hashing", reason }) });
+    const onFallback = (reason: string) => ctx.out.say({ kind: "reference-hashing", reason });
+    return hashInputs(ctx.cwd, args.fileInputs, raw, { env: ctx.env, umask: ctx.umask, onFallback });
   }
 
   /**
@@ -189,7 +190,7 @@ export class SnapshotSession {
     const args = this.args;
     if (!cache || !args) return;
     const { archiveName } = await loadRemote();
-    const branch = await (await git()).currentBranch(ctx.cwd);
+    const branch = await (await git()).currentBranch(ctx.cwd, ctx.env);
     const branches = [...(branch ? [branch] : []), ...ctx.config.fallbackBranches];
     for (const b of branches) {
       const hash = await cache.getLatestHash(ctx.job, b);
@@ -316,7 +317,7 @@ export class SnapshotSession {
       return null;
     }
     // Asked now: the branch is the one the task ran on.
-    const branch = args.fuzzyCache ? await (await git()).currentBranch(ctx.cwd) : null;
+    const branch = args.fuzzyCache ? await (await git()).currentBranch(ctx.cwd, ctx.env) : null;
     return async (signal) => {
       const saved = await prepared.upload({ signal });
       if (saved.kind === "interrupted") return "interrupted";
@@ -344,7 +345,7 @@ export class SnapshotSession {
     if (this.fuzzyChangedInputs) return null;
     const now = await this.hashAgain(args, before);
     if (now?.hash === before.hash) return before;
-    const moved = now ? movedInputs(before, now, await (await git()).workTreeTop(ctx.cwd), this.outputPaths()) : { paths: [], allOutputs: false };
+    const moved = now ? movedInputs(before, now, await (await git()).workTreeTop(ctx.cwd, ctx.env), this.outputPaths()) : { paths: [], allOutputs: false };
     if (now && moved.allOutputs) {
       const rewrote = { kind: "outputs-rewrote-inputs", by: ran ? "run" : "restore", paths: moved.paths, before: before.hash, after: now.hash } as const;
       ctx.out.say(rewrote);

@@ -2,11 +2,12 @@
 // hash pays for a cold start (parsing the index, JIT warm-up: ~8 ms of a
 // skipped task's ~20). The toplevel lives for the whole build, so it answers
 // hash requests for its nested tasks over a Unix socket in its build
-// directory, warm and with the parsed index cached (~1 ms). Anything unusual —
-// no service, GIT_* variables on either side, other values of what hashing
-// reads from its process environment (process-env.ts), a slow or broken answer —
-// and the nested runner hashes by itself, as it would without the service,
-// saying why in a debug line.
+// directory, warm and with the parsed index cached (~1 ms). It hashes with the
+// caller's values of every variable git reads (process-env.ts): hashing takes
+// its environment as an argument, so GIT_* variables, another HOME or
+// XDG_CONFIG_HOME on either side change nothing. Anything unusual — no
+// service, a slow or broken answer — and the nested runner hashes by itself,
+// as it would without the service, saying why in a debug line.
 //
 // The service answers with the blob ids of whatever files the caller names,
 // with this process's rights: only its own user may connect. A socket's mode
@@ -22,7 +23,7 @@
 import { hashInputs, type HashResult } from "../hash";
 import type { Env } from "../config";
 import { closeFd, errnoText, mkdir, openDirectory, pathExists, removeFile } from "../sys/libc";
-import { gitVariable, processEnvironmentDifference, processVariables } from "./process-env";
+import { processVariables, withoutProcessVariables } from "./process-env";
 import { describeError } from "../sys/errors";
 
 interface Request {
@@ -62,18 +63,18 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
     debug(`hash service not started: cannot create ${dir}: ${errnoText(made)}`);
     return null;
   }
-  let own: Record<string, string> | null = null; // on first use: enumerating process.env is slow
+  // On first use: enumerating process.env is slow. The rest of git's environment (PATH, say) is ours.
+  let base: Env | null = null;
   const answer = async (line: string): Promise<Answer> => {
     const req = JSON.parse(line) as Request;
-    own ??= processVariables(env);
-    const git = gitVariable(own);
-    if (git) return { ok: false, error: "unsupported", reason: `the toplevel has ${git} set, which git reads` };
-    const difference = processEnvironmentDifference(req.env, own);
-    if (difference) return { ok: false, error: "unsupported", reason: difference };
+    base ??= withoutProcessVariables(env);
+    // What git would see in the caller's process.
+    const gitEnv = { ...base, ...req.env };
     const { umask } = req;
     const valid = typeof umask === "number" && Number.isInteger(umask) && umask >= 0 && umask <= 0o777;
     let fallback: string | undefined;
-    const hashed = await hashInputs(req.cwd, req.pathspecs, req.raw, { umask: valid ? umask : null, onFallback: (r) => (fallback = r) });
+    const opts = { env: gitEnv, umask: valid ? umask : null, onFallback: (r: string) => (fallback = r) };
+    const hashed = await hashInputs(req.cwd, req.pathspecs, req.raw, opts);
     return fallback === undefined ? hashed : { ...hashed, fallback };
   };
   let address: SocketAddress | null = null;
@@ -153,8 +154,6 @@ export async function hashViaService(
   timeoutMs = 5000,
 ): Promise<ServedHash | { declined: string }> {
   const req: Request = { cwd, pathspecs, raw, env: processVariables(env), umask: process.umask() };
-  const git = gitVariable(req.env);
-  if (git) return { declined: `this task has ${git} set, which git reads` };
   let address: SocketAddress;
   try {
     address = socketAddress(path);

@@ -74,7 +74,7 @@ async function decideFor(f: Fixture, words: string[], opts: { force?: boolean; s
     cacheRoot: f.repo,
     missingOutputs: () => args.outputs.filter((o) => sh(f.repo, `test -e ${o} || echo missing`).trim() === "missing"),
     members: () => args.outputs,
-    hash: () => hashInputs(f.repo, args.fileInputs, hashedRawInputs(args, ctx.command)),
+    hash: () => hashInputs(f.repo, args.fileInputs, hashedRawInputs(args, ctx.command), { env: process.env }),
     remoteCache: async () => (opts.store ? cache : null),
     stagingParents: async () => [join(f.repo, ".git")],
   });
@@ -160,7 +160,7 @@ test("the exact archive in the store: restored; uncommitted inputs: never restor
 
   // An archive of exactly these inputs exists, but they are not committed: it may hold other work.
   sh(f.repo, "echo dirty > input.txt");
-  const dirtyHash = await hashInputs(f.repo, ["input.txt"], []);
+  const dirtyHash = await hashInputs(f.repo, ["input.txt"], [], { env: process.env });
   if (!dirtyHash.ok) throw new Error(dirtyHash.error);
   expect(await cache.saveArchive(archiveName("job", null, dirtyHash.hash), f.repo, ["out"])).toEqual({ kind: "saved" });
   const dirty = await decideFor(f, ["input.txt", "--fuzzy-cache", "-o", "out"], { store: true });
@@ -197,7 +197,7 @@ test("--hash-command: the argv is one more raw input; a changed command reruns, 
   const first = await decideFor(f, ["input.txt", "--hash-command"], { command: ["make", "a"] });
   if (first.decision.kind !== "run" || !first.decision.hashed) throw new Error("expected a run");
   const { current } = first.decision.hashed;
-  const raw = await hashInputs(f.repo, ["input.txt"], [commandInput(["make", "a"])]);
+  const raw = await hashInputs(f.repo, ["input.txt"], [commandInput(["make", "a"])], { env: process.env });
   expect(raw.ok && current.hash === raw.hash).toBe(true);
   expect(current.command).toEqual(["make", "a"]);
   expect(first.log).toContain('debug | Raw inputs: ["command: [\\"make\\",\\"a\\"]"]\n');
