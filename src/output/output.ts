@@ -2,9 +2,11 @@
 // line, a runner message); this module formats it once and hands it to the
 // sinks: the toplevel's terminal streams, the task's log file, the quiet buffer.
 // A task's own lines (stdout, stderr) are bytes, passed through untouched;
-// the runner's messages go through a consola instance whose one reporter
-// writes them in our fixed format (`[NAME] level | message`) into the same sinks.
-import { createConsola, LogLevels, type ConsolaInstance, type LogObject } from "consola/core";
+// the runner's messages are text, written in our fixed format
+// (`[NAME] level | message`) into the same sinks. Which levels each sink takes
+// is decided here, in one place (shownOnTerminal): the log file every level,
+// the terminal as TASKRUNNER_DEBUG / TASKRUNNER_LOG_INFO say, the quiet buffer
+// what the terminal would show.
 import { closeFd, errnoText, writeAll } from "../sys/libc";
 import { concat } from "./lines";
 import { render, type Level } from "./render";
@@ -76,30 +78,8 @@ export class TaskOutput {
   private readonly jobPrefix: Uint8Array;
   private readonly streamTags = new Map<Stream, Uint8Array>();
 
-  /**
-   * The task's runner messages. Its level lets every message through: the log
-   * file takes debug lines whatever the settings; which levels the terminal
-   * shows (TASKRUNNER_DEBUG, TASKRUNNER_LOG_INFO) and whether it holds them
-   * back (TASKRUNNER_QUIET) is the sinks' business, in lines().
-   */
-  readonly logger: ConsolaInstance;
-
   constructor(private readonly o: OutputOptions) {
     this.jobPrefix = encoder.encode(`[${o.job}] `);
-    this.logger = createConsola({
-      level: LogLevels.debug,
-      // consola holds back a message repeated within a second after the fifth: every line must arrive.
-      throttle: 0,
-      reporters: [{ log: (m: LogObject) => this.report(m) }],
-    });
-  }
-
-  /** The reporter: a consola message as our lines, one per line of its text. */
-  private report(m: LogObject): void {
-    const level = m.type as Level;
-    const text = m.args.map(String).join(" ");
-    const onTerminal = typeof m.onTerminal === "boolean" ? m.onTerminal : undefined;
-    this.lines(level, text.split("\n").map((l) => encoder.encode(l)), onTerminal);
   }
 
   private tag(stream: Stream): Uint8Array {
@@ -148,7 +128,7 @@ export class TaskOutput {
    * opt-in line of its own); false: in the log only, whatever they say (a line the old tool never showed).
    */
   message(level: Level, text: string, opts: { onTerminal?: boolean } = {}): void {
-    this.logger[level](opts.onTerminal !== undefined ? { message: text, onTerminal: opts.onTerminal } : text);
+    this.lines(level, text.split("\n").map((l) => encoder.encode(l)), opts.onTerminal ?? this.shownOnTerminal(level));
   }
 
   /** What happened, as the user reads it (render.ts). */
