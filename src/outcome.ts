@@ -7,7 +7,8 @@
 // modes read. Pure: no I/O, imported by every layer that reads an outcome.
 
 /**
- * - locking: waiting for the job's lock (a nested task's caller waits too);
+ * - locking: the job's lock is being taken (a taskrunner process waits for it, the toplevel's nested-task
+ *   server only tries it);
  * - starting: the lock is held; a recorded result ends the task here, otherwise its log is opened;
  * - running: the task's command runs (its `snapshot` request is decided meanwhile);
  * - saving: the command is over: post-unpack commands, outputs checked, the upload;
@@ -20,8 +21,8 @@ export type TaskState = "locking" | "starting" | "running" | "saving" | "recordi
 
 /** Every move a task may make, from each state. A move not listed is a bug (TaskLife.enter throws). */
 export const TRANSITIONS: Readonly<Record<TaskState, readonly TaskState[]>> = {
-  // done: it could not start (no lock, no log); stopped: a signal before it started.
-  locking: ["starting", "done"],
+  // A job not locked leaves no outcome: its runner says why and exits (or the toplevel declines it).
+  locking: ["starting"],
   // done: a result recorded by an earlier run of the job in this build, or no log.
   starting: ["running", "saving", "stopped", "done"],
   running: ["saving", "stopped"],
@@ -50,6 +51,11 @@ export interface TaskOutcome {
   explain?: string[];
   /** What else its caches did, in its log's words (output/render.ts noteOf). */
   notes?: string[];
+}
+
+/** The task did its job (whether it ran or not). */
+export function succeeded(kind: OutcomeKind): boolean {
+  return kind !== "failed" && kind !== "interrupted";
 }
 
 export function outcomeKind(satisfied: Satisfied, exitCode: number, interrupted: boolean): OutcomeKind {

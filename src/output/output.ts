@@ -11,6 +11,7 @@ import { closeFd, errnoText, writeAll } from "../sys/libc";
 import { concat } from "./lines";
 import { render, type Level } from "./render";
 import type { TaskEvent } from "./events";
+import { succeeded, type TaskOutcome } from "../outcome";
 
 export type { Level };
 export type Stream = "stdout" | "stderr" | Level;
@@ -168,9 +169,9 @@ export class TaskOutput {
     this.o.logFd = null;
   }
 
-  /** Quiet mode: a task that succeeded says nothing; one that failed shows what it held back. */
-  finish(success: boolean): void {
-    if (!success) for (const h of this.held) this.o.terminal.write(h.toStdout, h.data);
+  /** The task is over. Quiet mode: one that succeeded says nothing; one that failed shows what it held back. */
+  finish(outcome: Pick<TaskOutcome, "kind">): void {
+    if (!succeeded(outcome.kind)) for (const h of this.held) this.o.terminal.write(h.toStdout, h.data);
     this.held.length = 0;
   }
 }

@@ -16,7 +16,7 @@ import { superviseTask } from "./supervise";
 import { hostOf, TaskRegistry, type HeldJob, type Host, type RunHeld, type ProcessHost, type RunRequest, type TaskContext } from "../task/context";
 import { BackgroundUploads } from "../task/background-uploads";
 import { INTERNAL, readInternalEnv, type InternalEnv } from "../internal-env";
-import { TaskLife } from "../outcome";
+import { TaskLife, type TaskOutcome } from "../outcome";
 
 const encoder = new TextEncoder();
 
@@ -193,9 +193,9 @@ async function runTaskBody(req: RunRequest, ctx: TaskContext, host: Host): Promi
   // Recorded: a signal from here on only skips what is left of the log upload and the final status.
   life.enter("reporting");
   await session.report(code);
-  finishRecord(ctx, code);
+  const outcome = finishRecord(ctx, code);
   if (isToplevel && interruption.by === null) await endOfBuild(ctx);
-  out.finish(code === 0);
+  out.finish(outcome);
   return interruption.exitCode ?? code;
 }
 
@@ -245,9 +245,8 @@ function stopped(ctx: TaskContext, host: Host): number {
   life.enter("stopped");
   out.say({ kind: "interrupted", signal: interruption.by! });
   out.closeLog();
-  out.finish(false);
+  out.finish(finishRecord(ctx, interruption.exitCode!));
   host.toParent(`Subtask ${ctx.job} interrupted by ${interruption.by}`);
-  finishRecord(ctx, interruption.exitCode!);
   return interruption.exitCode!;
 }
 
@@ -279,12 +278,14 @@ function taskOutput(job: string, config: Config, terminal: Terminal, log: { fd: 
 function cannotStart(job: string, config: Config, terminal: Terminal, message: string): number {
   const out = taskOutput(job, config, terminal, null);
   out.say({ kind: "cannot-start", message });
-  out.finish(false);
+  out.finish({ kind: "failed" });
   return 1;
 }
 
-/** The task's outcome, final: its record for the trace, the summary and --explain. */
-function finishRecord(ctx: TaskContext, code: number): void {
-  const failed = ctx.record.finish(ctx.paths.tasksDir, ctx.life.finish(code));
+/** The task's outcome, final: its record for the trace, the summary and --explain, and what its output reads. */
+function finishRecord(ctx: TaskContext, code: number): TaskOutcome {
+  const outcome = ctx.life.finish(code);
+  const failed = ctx.record.finish(ctx.paths.tasksDir, outcome);
   if (failed) ctx.out.stateWriteFailed(failed.path, failed.errno, "the build's trace leaves this task out");
+  return outcome;
 }

@@ -64,7 +64,7 @@ test("debug and info: always in the log, on the terminal only as TASKRUNNER_DEBU
 test("quiet: terminal lines held back, dropped on success, printed in order on failure; the log as usual", () => {
   const ok = output({ quiet: true });
   ok.out.warn("w");
-  ok.out.finish(true);
+  ok.out.finish({ kind: "ran" });
   expect(ok.read("stderr")).toBe("");
   expect(ok.read("log")).toBe("warn | w\n");
 
@@ -73,7 +73,7 @@ test("quiet: terminal lines held back, dropped on success, printed in order on f
   failed.out.lines("stdout", [new TextEncoder().encode("o")]);
   failed.out.error("e");
   expect(failed.read("stderr")).toBe("");
-  failed.out.finish(false);
+  failed.out.finish({ kind: "failed" });
   expect(failed.read("stderr")).toBe("[job] warn | w\n[job] error | e\n");
   expect(failed.read("stdout")).toBe("[job] stdout | o\n");
 });
