@@ -1,4 +1,4 @@
-// The command line (SPEC §1), defined once with citty's defineCommand (meta,
+// The command line (docs/contract.md §1), defined once with citty's defineCommand (meta,
 // args); --help is citty's rendering of that definition. Options are
 // recognised only before CMD, so this module finds where CMD starts — `-n` /
 // `--name` and `--explain` take a value, `--` ends the options — and hands a
@@ -6,7 +6,7 @@
 // untouched (`taskrunner -n x bash -c 'echo -f'` keeps its -f).
 //
 // Start-up cost: citty's parser needs node:util, ~1.5 ms at every start of
-// the compiled binary even unused (README, "Performance"). So citty runs only
+// the compiled binary even unused (bench/README.md). So citty runs only
 // in usage.ts, a lazily loaded entry point of the binary — for --help, and for
 // an option word spelled other than plainly (-nNAME, --no-force, a mistake),
 // which citty then parses — and the plain spellings (-n NAME, --name NAME,

@@ -1,4 +1,4 @@
-// The private variables a taskrunner sets for everything it starts (SPEC §2:
+// The private variables a taskrunner sets for everything it starts (docs/contract.md §2:
 // `_taskrunner_*`, and the exported bash functions), named once here and read
 // once, through readInternalEnv, as config.ts does for TASKRUNNER_*. The bash
 // functions in controller/shell/ read some of them by the same names.
@@ -7,7 +7,7 @@ import type { Env } from "./config";
 export const INTERNAL = {
   /** The build a process belongs to; unset in a toplevel. Scripts may read it. */
   buildId: "_taskrunner_build_id",
-  /** Descriptor numbers of the controller channel (SPEC §7), as the task sees them. */
+  /** Descriptor numbers of the controller channel (docs/contract.md §7), as the task sees them. */
   requestPipe: "_taskrunner_request_pipe",
   responsePipe: "_taskrunner_response_pipe",
   /** Descriptor numbers of the toplevel's stdout and stderr, where nested runners write. */

@@ -231,7 +231,8 @@ describe("faults of the store or of the toplevel during a background upload", ()
       p.kill("SIGKILL");
       await p.exited;
       writeFileSync(join(s.dir, "go"), "");
-      // The incomplete multipart upload stays until the bucket's lifecycle rule aborts it (README: "Remote cache"); it is no object.
+      // The incomplete multipart upload stays until the bucket's lifecycle rule aborts it
+      // (docs/guides/remote-cache.md); it is no object.
       expect(fake().pendingUploads(bucket)).toHaveLength(1);
       expect(await fake().listKeys(bucket)).toEqual([]);
       fake().pace(bucket, {});

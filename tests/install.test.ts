@@ -3,7 +3,7 @@
 // as `curl … | sh` does on Debian and Ubuntu, under bash, and under BusyBox's sh with only
 // BusyBox's tools (Alpine's userland: its wget, no curl). Download failures are checked per
 // client (curl, GNU wget, BusyBox wget) against real servers that fail in each way, and every
-// README snippet that pipes a download into a shell must fail its step when the download does.
+// README or install-guide snippet that pipes a download into a shell must fail its step when the download does.
 // Every case has its own release folder and install dir, so cases run at once.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
@@ -19,6 +19,7 @@ import { BINARY, ensureBinary } from "./helpers/binary";
 
 const INSTALL_SH = resolve(import.meta.dir, "..", "install.sh");
 const README = resolve(import.meta.dir, "..", "README.md");
+const INSTALL_GUIDE = resolve(import.meta.dir, "..", "docs", "guides", "installing-in-ci.md");
 const ASSETS = [
   "taskrunner-linux-x64",
   "taskrunner-linux-x64-baseline",
@@ -571,7 +572,7 @@ describe.concurrent.each(CLIENTS.map((c) => [c.name, c] as const))("download fai
   );
 });
 
-// The README's CI and container snippets that pipe a download into `sh`, each as the step
+// The README's and the install guide's CI and container snippets that pipe a download into `sh`, each as the step
 // that runs it: a Dockerfile RUN under the SHELL in force (else the image's /bin/sh: dash on
 // Debian, BusyBox sh on Alpine), a GitHub Actions step under the shell Actions runs it with,
 // a plain command under sh (dash here, which has no pipefail).
@@ -587,26 +588,34 @@ interface Step {
 
 const PIPED_INTO_SH = /\|\s*(?:[A-Z_]+=\S*\s+)*sh\b/;
 
-function readmeSteps(): Step[] {
-  const readme = readFileSync(README, "utf8");
-  const section = readme.slice(readme.indexOf("\n## Installation\n"), readme.indexOf("\n## ", readme.indexOf("\n## Installation\n") + 1));
+/**
+ * The indented snippets under the headings `pick` matches, in one page: the README's pinned
+ * install, and the CI and container sections of docs/guides/installing-in-ci.md. (A
+ * developer machine's `curl … | sh` is not a CI step, and is left out.)
+ */
+function pageSteps(path: string, pick: RegExp): Step[] {
+  const page = readFileSync(path, "utf8");
   const steps: Step[] = [];
   let heading = "";
   let block: string[] = [];
   const flush = () => {
     while (block.length && block[block.length - 1] === "") block.pop();
-    if (block.length && /^### (CI images|Containers)/.test(heading)) steps.push(...blockSteps(heading.slice(4), block));
+    if (block.length && pick.test(heading)) steps.push(...blockSteps(heading.replace(/^#+ /, ""), block));
     block = [];
   };
-  for (const line of section.split("\n")) {
+  for (const line of page.split("\n")) {
     if (line.startsWith("    ") || (line === "" && block.length)) block.push(line.slice(4));
     else {
       flush();
-      if (line.startsWith("### ")) heading = line;
+      if (/^#+ /.test(line)) heading = line;
     }
   }
   flush();
   return steps;
+}
+
+function readmeSteps(): Step[] {
+  return [...pageSteps(README, /^### In CI/), ...pageSteps(INSTALL_GUIDE, /^## (CI images|Containers)/)];
 }
 
 function blockSteps(heading: string, lines: string[]): Step[] {
@@ -644,11 +653,11 @@ function blockSteps(heading: string, lines: string[]): Step[] {
   return steps;
 }
 
-describe("README snippets that pipe a download into sh", () => {
+describe("README and install guide snippets that pipe a download into sh", () => {
   const steps = readmeSteps();
 
-  test("are all found: a command, an Actions step, and the Debian, Alpine and build-stage Dockerfiles", () => {
-    expect(steps.length).toBeGreaterThanOrEqual(5);
+  test("are all found: two commands, an Actions step, and the Debian, Alpine and build-stage Dockerfiles", () => {
+    expect(steps.length).toBeGreaterThanOrEqual(6);
   });
 
   for (const step of steps.filter((s) => s.busybox && !BUSYBOX)) test.skip(`${step.title} (${NO_BUSYBOX})`, () => {});

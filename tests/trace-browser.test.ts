@@ -1,7 +1,7 @@
 // trace.html in a real headless browser (Debian's chromium driven by
 // playwright-core): the bars are there, sized, placed by track, the hover card
 // works, names are shown as text, and the page asks the network for nothing.
-// Leaves a screenshot at /tmp/trace-screenshot.png (the README's picture).
+// Leaves a screenshot at /tmp/trace-screenshot.png (docs/trace.png, shown in docs/guides/seeing-a-build.md).
 import { test, expect } from "bun:test";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -102,7 +102,7 @@ test.skipIf(!haveChromium)(`trace.html renders, places and explains every task i
     await page.focus('.task-bar[data-job="lint"]');
     expect(await tip.innerText()).toContain(".eslintrc.json");
 
-    // The README picture: the card of a task with phases and a reason.
+    // The docs' picture: the card of a task with phases and a reason.
     await page.locator('.task-bar[data-job="lint"]').blur();
     await page.hover('.task-bar[data-job="unit"]');
     await page.screenshot({ path: SCREENSHOT, fullPage: true });

@@ -65,7 +65,7 @@ export interface RemoteCache {
   uploadLog(buildId: string, job: string, logPath: string, opts?: { signal?: AbortSignal }): Promise<{ url: string } | { failed: string } | { interrupted: true }>;
 }
 
-/** `<job>[-<cache version>]-<hash>.tar.zst` (SPEC §8). */
+/** `<job>[-<cache version>]-<hash>.tar.zst` (docs/contract.md §8). */
 export function archiveName(job: string, cacheVersion: string | null, hash: string): string {
   return `${job}${cacheVersion ? `-${cacheVersion}` : ""}-${hash}.tar.zst`;
 }

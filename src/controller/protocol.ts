@@ -1,7 +1,7 @@
 import snapshotBody from "./shell/snapshot.sh" with { type: "text" };
 import taskrunnerBody from "./shell/taskrunner.sh" with { type: "text" };
 
-// The controller channel between a taskrunner and its task (SPEC §7): one JSON
+// The controller channel between a taskrunner and its task (docs/contract.md §7): one JSON
 // array of strings per request line, one line of shell code per reply.
 
 export type Request =

@@ -1,4 +1,4 @@
-// GitHub commit statuses through a GitHub App (SPEC §9). Import this module
+// GitHub commit statuses through a GitHub App (docs/contract.md §9). Import this module
 // lazily (`await import("./github")`): it pulls in node:crypto and node:fs,
 // and the octokit stack (./api) when a client is opened, none of which the
 // runner's start-up needs.

@@ -1,4 +1,4 @@
-// Input hashing (SPEC §7 step 2) and the git facts the snapshot decision needs.
+// Input hashing (docs/contract.md §7 step 2) and the git facts the snapshot decision needs.
 //
 // The hash must equal the established tool's byte for byte — teams share
 // remote caches between the two. Two routes compute the same listing:

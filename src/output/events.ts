@@ -12,7 +12,7 @@ export interface Hashed {
   reasons: string[];
 }
 
-/** The outcome of a task's `snapshot` request (SPEC §7, "Decision procedure"). */
+/** The outcome of a task's `snapshot` request (docs/contract.md §7, "Decision procedure"). */
 export type Decision =
   /** Step 1: nothing declared to hash; the task runs, uncached. */
   | { kind: "run"; hashed: null }

@@ -1,5 +1,5 @@
 // How a task's events read: each becomes the runner messages the user sees
-// (texts fixed by the contract where it names them, SPEC §5 and §7). Pure, so
+// (texts fixed by the contract where it names them, docs/contract.md §5 and §7). Pure, so
 // a change of wording is a change here and nowhere else.
 import type { Decision, TaskEvent } from "./events";
 import { unreachable } from "../sys/errors";

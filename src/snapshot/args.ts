@@ -1,4 +1,4 @@
-// The `snapshot` argument grammar (SPEC §7): words before -o/--outputs are
+// The `snapshot` argument grammar (docs/contract.md §7): words before -o/--outputs are
 // input pathspecs, words after it are outputs.
 
 export interface SnapshotArgs {
@@ -96,7 +96,7 @@ export function hasInputs(a: SnapshotArgs): boolean {
 /**
  * The task's command line as one more raw input (--hash-command): `command: `
  * and its argv as a JSON array, as JSON.stringify writes it. A stable text the
- * README documents, so the same hash can be had from the old tool with
+ * docs/guides/snapshot.md documents, so the same hash can be had from the old tool with
  * `--raw 'command: [...]'` as the last raw input.
  */
 export function commandInput(argv: string[]): string {

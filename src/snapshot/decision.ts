@@ -1,4 +1,4 @@
-// The snapshot decision (SPEC §7, "Decision procedure", steps 1–5): whether a
+// The snapshot decision (docs/contract.md §7, "Decision procedure", steps 1–5): whether a
 // task runs, is skipped, or is restored from the remote archive of its exact
 // hash. It returns the outcome as a value (output/events.ts Decision) and
 // says what it notices on the way (a damaged hash file, missing outputs, why

@@ -43,7 +43,7 @@ export class Reporting {
     await client.post(sha, { context: this.ctx.job, description, state, target_url: targetUrl });
   }
 
-  /** Log upload, then the final commit status (SPEC §9). */
+  /** Log upload, then the final commit status (docs/contract.md §9). */
   async afterTask(code: number, task: { commitStatus: boolean; skipped: boolean }): Promise<void> {
     const { config, interruption } = this.ctx;
     let logUrl: string | null = null;

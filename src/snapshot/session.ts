@@ -1,7 +1,7 @@
 // `snapshot`, one request per task: the decision (decision.ts) and what
 // follows from it — the reply to the task, the fuzzy cache before a run, the
 // commit status — then, once the task has finished, what is saved: post-unpack
-// commands, the upload, the hash (SPEC §7).
+// commands, the upload, the hash (docs/contract.md §7).
 import { loadRemote } from "../load-remote";
 import type { TaskContext } from "../task/context";
 import type { Decision } from "../output/events";

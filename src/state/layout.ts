@@ -1,4 +1,4 @@
-// The state directory's layout (SPEC §4) and the build's identity (SPEC §3).
+// The state directory's layout (docs/contract.md §4) and the build's identity (docs/contract.md §3).
 import { Errno, errnoText, mkdir, mkdirp, readText, writeFileAtomic } from "../sys/libc";
 import { joinPath as join } from "../sys/paths";
 

@@ -19,7 +19,7 @@ export function signalNumber(name: string): number {
   return COMMON[name] ?? (process.platform === "darwin" ? DARWIN : LINUX)[name] ?? 0;
 }
 
-/** The signals that interrupt a task (SPEC §10). */
+/** The signals that interrupt a task (docs/contract.md §10). */
 export const INTERRUPTING = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 /**

@@ -192,7 +192,7 @@ export async function runCase(
 }
 
 /**
- * The only `info |` lines a build may print (README, "Output format"): the
+ * The only `info |` lines a build may print (docs/reference/output.md): the
  * contract's info messages, plus ours, each only when its own opt-in variable
  * is set. The compatibility rule: with no new variable set, a build prints
  * what the old tool printed, and its info mode stays as quiet as the old one's.

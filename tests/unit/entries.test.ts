@@ -1,7 +1,7 @@
 // What the main entry point of the binary carries: nothing that costs every
 // start and serves only some runs. The AWS SDK, octokit and tar (src/remote.ts)
 // and citty's parser, with node:util (src/usage.ts), are entries of their own,
-// loaded when needed (README, "Performance"). Bundled here as build.ts bundles
+// loaded when needed (CONTRIBUTING.md, "Layout"). Bundled here as build.ts bundles
 // them, all entries together: the bundler puts a module shared by two entries
 // into both, with every export either one uses.
 import { test, expect, afterAll } from "bun:test";

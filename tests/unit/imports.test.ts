@@ -1,6 +1,6 @@
 // The shape of src/: no import cycle between modules (type imports and
 // dynamic import() of a literal included), and every import points down the
-// layer order the README's map draws. Parsed with the TypeScript compiler, so
+// layer order CONTRIBUTING.md draws. Parsed with the TypeScript compiler, so
 // an import inside a comment or a string is not one.
 import { test, expect } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -12,8 +12,8 @@ const SRC = join(import.meta.dir, "../../src");
 /**
  * Lowest first. A module may import from its own unit (a folder, or a file at
  * the top of src/) and from units of lower layers; never upwards, never
- * sideways into another unit of its own layer. Keep in step with the README
- * ("Layout").
+ * sideways into another unit of its own layer. Keep in step with
+ * CONTRIBUTING.md ("Layout").
  */
 const LAYERS: string[][] = [
   ["sys"],
