@@ -66,9 +66,9 @@ export function outcomeKind(satisfied: Satisfied, exitCode: number, interrupted:
 /** The task's progress through TaskState, and what its outcome will be made of. One per task. */
 export class TaskLife {
   private current: TaskState = "locking";
-  satisfied: Satisfied = "ran";
-  explain: string[] | undefined;
-  readonly notes: string[] = [];
+  private how: Satisfied = "ran";
+  private reasons: string[] | undefined;
+  private readonly said: string[] = [];
 
   constructor(
     readonly job: string,
@@ -77,6 +77,37 @@ export class TaskLife {
 
   get state(): TaskState {
     return this.current;
+  }
+
+  /** How the task got its outputs, so far (snapshot/session.ts sets it as it decides and restores). */
+  get satisfied(): Satisfied {
+    return this.how;
+  }
+
+  /** What its notes say so far. */
+  get notes(): readonly string[] {
+    return this.said;
+  }
+
+  /** Set by the snapshot request while the task runs: skipped, restored, or ran after a fuzzy restore. */
+  satisfiedBy(how: Satisfied): void {
+    this.expect("running");
+    this.how = how;
+  }
+
+  /** Why it reruns (its inputs were hashed and differ). */
+  explain(reasons: string[]): void {
+    this.reasons = reasons;
+  }
+
+  /** Lines of its log the record keeps (output/render.ts noteOf). */
+  note(lines: string[]): void {
+    this.said.push(...lines);
+  }
+
+  /** A step that belongs to one state only is asked for in another: a bug in the runner. */
+  expect(state: TaskState): void {
+    if (this.current !== state) throw new Error(`task ${this.job}: expected to be ${state}, is ${this.current}`);
   }
 
   /** Moves to next; a move TRANSITIONS does not allow is a bug in the runner. */
@@ -92,10 +123,10 @@ export class TaskLife {
     return {
       job: this.job,
       parent: this.parent,
-      kind: outcomeKind(this.satisfied, exitCode, interrupted),
+      kind: outcomeKind(this.how, exitCode, interrupted),
       exitCode,
-      ...(this.explain ? { explain: this.explain } : {}),
-      ...(this.notes.length ? { notes: this.notes } : {}),
+      ...(this.reasons ? { explain: this.reasons } : {}),
+      ...(this.said.length ? { notes: this.said } : {}),
     };
   }
 }

@@ -86,7 +86,7 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
     // Said in the log and in --explain: a user who expected a cache hit looks there.
     const notTried = { kind: "remote-not-tried", uncommitted: await (await git()).uncommittedPaths(ctx.cwd, args.fileInputs, ctx.env) } as const;
     out.say(notTried);
-    ctx.life.notes.push(...noteOf(notTried));
+    ctx.life.note(noteOf(notTried));
   } else if (cache) {
     const { archiveName } = await loadRemote();
     const archive = archiveName(ctx.job, args.cacheVersion, current.hash);

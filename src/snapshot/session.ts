@@ -37,6 +37,11 @@ function statusOf(d: Decision): { state: "pending" | "success"; description: str
   }
 }
 
+/**
+ * One per task; the runner calls it in the task's states (src/outcome.ts), and each step checks
+ * it is called in its own: beforeStart (starting), handle (running), afterTask (saving), saveHash
+ * (recording), report (reporting).
+ */
 export class SnapshotSession {
   private args: SnapshotArgs | null = null;
   /** The declared outputs, placed (snapshot/output-paths.ts), or where they are when one is outside the cache root. */
@@ -65,6 +70,7 @@ export class SnapshotSession {
   }
 
   async beforeStart(): Promise<void> {
+    this.ctx.life.expect("starting");
     await this.reporting.beforeStart();
   }
 
@@ -73,17 +79,18 @@ export class SnapshotSession {
    * shellPwd: the calling shell's $PWD, which our `snapshot` function sends just before.
    */
   async handle(words: string[], shellPwd: string | null): Promise<string> {
+    this.ctx.life.expect("running");
     const { ctx } = this;
     const decision = await this.decideRequest(words, shellPwd);
     ctx.out.say({ kind: "decided", decision });
     if (decision.kind === "fault" || decision.kind === "interrupted") return Reply.fail;
     const hashed = decision.kind === "skip" && decision.because === "unchanged" ? null : decision.hashed;
     if (hashed) {
-      ctx.life.explain = hashed.reasons;
+      ctx.life.explain(hashed.reasons);
       this.hashToSave = hashed.current;
     }
-    if (decision.kind === "skip") ctx.life.satisfied = "skipped";
-    if (decision.kind === "restore") ctx.life.satisfied = "restored-exact";
+    if (decision.kind === "skip") ctx.life.satisfiedBy("skipped");
+    if (decision.kind === "restore") ctx.life.satisfiedBy("restored-exact");
     if (decision.kind === "run" && decision.hashed && decision.fuzzy) {
       const { saved, current } = decision.hashed;
       await ctx.record.phase("restore", () => this.restoreFuzzy(saved, current));
@@ -202,7 +209,7 @@ export class SnapshotSession {
       });
       if (restored.kind === "restored") {
         ctx.out.say({ kind: "fuzzy-restored", branch: b, hash });
-        ctx.life.satisfied = "restored-fuzzy";
+        ctx.life.satisfiedBy("restored-fuzzy");
         await this.checkInputsAfterFuzzy(args, current);
         const hashFile = ctx.paths.hashFile(ctx.job);
         const failed = writeHashFile(hashFile, { ...saved, mainBranchCommit: current.mainBranchCommit });
@@ -216,6 +223,7 @@ export class SnapshotSession {
 
   /** After the task exited with code: messages, post-unpack commands, hash, upload. Returns the final exit code. */
   async afterTask(exitCode: number): Promise<number> {
+    this.ctx.life.expect("saving");
     const { ctx, args } = this;
     const { out, config } = ctx;
     let code = exitCode;
@@ -287,6 +295,7 @@ export class SnapshotSession {
 
   /** The last step of a task that succeeded and was not interrupted: the hash afterTask prepared. */
   saveHash(): void {
+    this.ctx.life.expect("recording");
     const info = this.hashReady;
     if (!info) return;
     const path = this.ctx.paths.hashFile(this.ctx.job);
@@ -349,7 +358,7 @@ export class SnapshotSession {
     if (now && moved.allOutputs) {
       const rewrote = { kind: "outputs-rewrote-inputs", by: ran ? "run" : "restore", paths: moved.paths, before: before.hash, after: now.hash } as const;
       ctx.out.say(rewrote);
-      ctx.life.notes.push(...noteOf(rewrote));
+      ctx.life.note(noteOf(rewrote));
       return now;
     }
     // A restore that changed other inputs (an archive holding more than the declared outputs):
@@ -386,6 +395,7 @@ export class SnapshotSession {
 
   /** Log upload and commit status, after the result is recorded. */
   async report(code: number): Promise<void> {
+    this.ctx.life.expect("reporting");
     await this.reporting.afterTask(code, {
       commitStatus: this.args?.commitStatus ?? false,
       skipped: this.skipped,

@@ -43,6 +43,13 @@ function fixture(env: Record<string, string> = {}) {
 type Fixture = ReturnType<typeof fixture>;
 
 /** decide() for `snapshot WORDS` in the fixture's repository; the decision and the task's log. */
+/** A task's life as the runner has it when its snapshot request comes. */
+function running(life: TaskLife): TaskLife {
+  life.enter("starting");
+  life.enter("running");
+  return life;
+}
+
 async function decideFor(f: Fixture, words: string[], opts: { force?: boolean; store?: boolean; command?: string[] } = {}) {
   const parsed = parseSnapshotArgs(words);
   if (!parsed.ok) throw new Error(parsed.error);
@@ -58,7 +65,7 @@ async function decideFor(f: Fixture, words: string[], opts: { force?: boolean; s
     cwd: f.repo,
     umask: null,
     record: new TaskRecorder(),
-    life: new TaskLife("job", null),
+    life: running(new TaskLife("job", null)),
     force: opts.force ?? false,
     isToplevel: true,
     inToplevelProcess: true,
