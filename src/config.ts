@@ -5,6 +5,16 @@ export type Env = Record<string, string | undefined>;
 
 export class ConfigError extends Error {}
 
+export type OutputMode = "plain" | "github" | "progress";
+const OUTPUT_MODES: readonly OutputMode[] = ["plain", "github", "progress"];
+
+function outputMode(env: Env): OutputMode {
+  const raw = env.TASKRUNNER_OUTPUT;
+  if (raw === undefined || raw === "") return "plain";
+  if ((OUTPUT_MODES as readonly string[]).includes(raw)) return raw as OutputMode;
+  throw new ConfigError(`TASKRUNNER_OUTPUT=${JSON.stringify(raw)} is not valid: expected ${OUTPUT_MODES.join(", ")}`);
+}
+
 export interface S3Config {
   endpoint: string | null; // null = AWS
   region: string;
@@ -33,6 +43,14 @@ export interface Config {
   /** TASKRUNNER_SUMMARY=1: the toplevel ends with a summary line (info, shown without TASKRUNNER_LOG_INFO too). */
   summary: boolean;
   quiet: boolean;
+  /** TASKRUNNER_OUTPUT: how the terminal shows a build (docs/guides/ci-output.md); plain is the old tool's. */
+  output: OutputMode;
+  /** TASKRUNNER_STEP_SUMMARY=1 (or TASKRUNNER_OUTPUT=github): a Markdown summary appended to $GITHUB_STEP_SUMMARY. */
+  stepSummary: boolean;
+  /** $GITHUB_STEP_SUMMARY: the file GitHub Actions shows as the job summary. */
+  githubStepSummary: string | null;
+  /** GITHUB_ACTIONS=true: running as a GitHub Actions step. */
+  githubActions: boolean;
   outputStreamTimeoutSeconds: number;
   saveRemoteCache: boolean;
   /** How long the toplevel waits, at the end of its build, for cache uploads still running (background-uploads.ts). */
@@ -47,6 +65,11 @@ export interface Config {
   logsPrefix: string;
   logsViewUrl: string;
   keepBuildsDays: number;
+  /**
+   * TASKRUNNER_RESTORE_MTIME: "restore" (default) stamps what an exact cache hit restores with the
+   * restore's time; "archive" keeps the archived times, as the old tool did (docs/compatibility.md).
+   */
+  restoreMtime: "restore" | "archive";
   /** TASKRUNNER_NESTED_PROCESSES=1: every nested taskrunner in its own process (no toplevel/nested-server.ts). */
   nestedProcesses: boolean;
   traceFile: string | null;
@@ -71,6 +94,14 @@ function number(env: Env, name: string, fallback: number, what: string): number 
   if (!Number.isFinite(v) || v < 0) {
     throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected ${what}`);
   }
+  return v;
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[]): T {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return values[0];
+  const v = raw.trim() as T;
+  if (!values.includes(v)) throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected ${values.join(" or ")}`);
   return v;
 }
 
@@ -109,6 +140,10 @@ export function loadConfig(env: Env, cwd: string): Config {
     logInfo: flag(env, "TASKRUNNER_LOG_INFO"),
     summary: flag(env, "TASKRUNNER_SUMMARY"),
     quiet: flag(env, "TASKRUNNER_QUIET"),
+    output: outputMode(env),
+    stepSummary: flag(env, "TASKRUNNER_STEP_SUMMARY") || env.TASKRUNNER_OUTPUT === "github",
+    githubStepSummary: nonEmpty(env, "GITHUB_STEP_SUMMARY"),
+    githubActions: env.GITHUB_ACTIONS === "true",
     outputStreamTimeoutSeconds: number(
       env,
       "TASKRUNNER_OUTPUT_STREAM_TIMEOUT",
@@ -128,6 +163,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     logsPrefix: env.TASKRUNNER_LOGS_PREFIX ?? "",
     logsViewUrl: env.TASKRUNNER_LOGS_VIEW_URL ?? "",
     keepBuildsDays: number(env, "TASKRUNNER_KEEP_BUILDS_DAYS", 7, "a number of days, e.g. 7"),
+    restoreMtime: oneOf(env, "TASKRUNNER_RESTORE_MTIME", ["restore", "archive"] as const),
     nestedProcesses: flag(env, "TASKRUNNER_NESTED_PROCESSES"),
     traceFile: nonEmpty(env, "TASKRUNNER_TRACE_FILE"),
     otlpEndpoint: url(env, "OTEL_EXPORTER_OTLP_ENDPOINT"),

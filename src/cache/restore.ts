@@ -24,6 +24,7 @@ import type { Readable } from "node:stream";
 import { isInside } from "../sys/paths";
 import { makeStaging, removeAbandonedStaging } from "./staging";
 import { unpackArchive, type EntryMeta } from "./archive";
+import type { ArchiveMeta } from "./archive-meta";
 import { ArchiveError } from "./store";
 
 export interface RestoreIntoOptions {
@@ -35,6 +36,10 @@ export interface RestoreIntoOptions {
   signal?: AbortSignal;
   /** See Limits.parallelFrom. */
   parallelFrom?: number;
+  /** What the archive says about the run that made it (cache/archive-meta.ts), if it says anything. */
+  onMeta?: (meta: ArchiveMeta) => void;
+  /** Every restored member's mtime (files, directories, symlinks), in place of the archived ones. */
+  mtime?: Date;
 }
 
 /**
@@ -53,7 +58,8 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
   try {
     const tree = join(tmp, "tree");
     await mkdir(tree);
-    const meta = await unpackArchive(source, tree, opts.signal, { parallelFrom: opts.parallelFrom });
+    const { parallelFrom, onMeta, mtime } = opts;
+    const meta = await unpackArchive(source, tree, opts.signal, { parallelFrom, onMeta, mtime });
     // Past this point the moves are quick renames, done whole rather than cut short.
     opts.signal?.throwIfAborted();
     const realRoot = await realpath(root);

@@ -17,6 +17,7 @@ import { hostOf, TaskRegistry, type HeldJob, type Host, type RunHeld, type Proce
 import { BackgroundUploads } from "../task/background-uploads";
 import { INTERNAL, readInternalEnv, type InternalEnv } from "../internal-env";
 import { TaskLife, type TaskOutcome } from "../outcome";
+import { loadPresent } from "../load-present";
 
 const encoder = new TextEncoder();
 
@@ -56,6 +57,10 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   const errFd = (isToplevel ? null : openFd(internal.toplevelStderr)) ?? 2;
   const terminal = new Terminal(outFd, errFd, terminalLock(paths.buildDir));
   const toParent = isToplevel ? () => {} : parentChannel(internal);
+  // Off (the old tool's plain lines), the presenters' code is never loaded.
+  if (config.output !== "plain") {
+    terminal.presenter = await (await loadPresent()).openPresenter(config, terminal, isToplevel);
+  }
   const proc: ProcessHost = {
     paths,
     isToplevel,
@@ -67,7 +72,11 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   toParent(`Starting subtask ${req.name}`);
   const lock = lockJob(paths.lockFile(req.name), () => toParent(`Waiting for the lock of ${req.name}`));
   if (lock.kind === "failed") return cannotStart(req.name, config, terminal, lock.message);
-  return runHeld(proc, req, config, env, cwd, { lockFd: lock.fd, toParent, umask: null }, false);
+  try {
+    return await runHeld(proc, req, config, env, cwd, { lockFd: lock.fd, toParent, umask: null }, false);
+  } finally {
+    if (isToplevel) terminal.presenter?.close();
+  }
 }
 
 /**
@@ -167,6 +176,7 @@ async function runTaskBody(req: RunRequest, ctx: TaskContext, host: Host): Promi
   if (isToplevel) interruption.onSignal((s) => host.uploads?.abort(new Error(`interrupted by ${s}`)));
   const session = new SnapshotSession(ctx);
   await session.beforeStart();
+  if (isToplevel && ctx.config.output === "github" && !ctx.config.githubActions) out.say({ kind: "not-in-github-actions" });
 
   out.debug(`Running command: ${JSON.stringify(ctx.command)}`);
   out.debug(`  buildId: ${paths.buildId}`);
@@ -194,8 +204,9 @@ async function runTaskBody(req: RunRequest, ctx: TaskContext, host: Host): Promi
   life.enter("reporting");
   await session.report(code);
   const outcome = finishRecord(ctx, code);
+  const report = ctx.record.report(outcome);
   if (isToplevel && interruption.by === null) await endOfBuild(ctx);
-  out.finish(outcome);
+  out.finish(outcome, report);
   return interruption.exitCode ?? code;
 }
 
@@ -245,7 +256,8 @@ function stopped(ctx: TaskContext, host: Host): number {
   life.enter("stopped");
   out.say({ kind: "interrupted", signal: interruption.by! });
   out.closeLog();
-  out.finish(finishRecord(ctx, interruption.exitCode!));
+  const outcome = finishRecord(ctx, interruption.exitCode!);
+  out.finish(outcome, ctx.record.report(outcome));
   host.toParent(`Subtask ${ctx.job} interrupted by ${interruption.by}`);
   return interruption.exitCode!;
 }

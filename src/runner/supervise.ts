@@ -10,6 +10,7 @@ import type { SnapshotSession } from "../snapshot/session";
 import type { TaskContext } from "../task/context";
 import { describeError, unreachable } from "../sys/errors";
 import { endsWithin } from "../sys/time";
+import { decodeBytes } from "../sys/bytes";
 
 const encoder = new TextEncoder();
 
@@ -53,7 +54,6 @@ const DRAIN_MS = 1000;
 function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSession) {
   const reader = Bun.file(task.requestFd).stream().getReader();
   const splitter = new LineSplitter();
-  const decoder = new TextDecoder();
   const reply = (text: string) => writeAll(task.responseFd, encoder.encode(`${text}\n`));
   let shellPwd: string | null = null;
   const loop = (async () => {
@@ -62,7 +62,8 @@ function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSes
         const { done, value } = await reader.read();
         if (done) break;
         for (const bytes of splitter.push(value)) {
-          const line = decoder.decode(bytes);
+          // Bytes kept (sys/bytes.ts): a pathspec or --raw value need not be UTF-8.
+          const line = decodeBytes(bytes);
           const req = parseRequest(line);
           switch (req.kind) {
             case "debug":

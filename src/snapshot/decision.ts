@@ -5,10 +5,12 @@
 // the task does not skip, a restore that fails) as events; the output module
 // renders both. What happens next — the reply to the task, the fuzzy cache
 // before a run, the commit status — is the session's (session.ts).
+import { replacingInvalid } from "../sys/bytes";
 import type { TaskContext } from "../task/context";
 import type { Decision, Hashed } from "../output/events";
 import type { HashResult } from "../hash";
-import type { RemoteCache } from "../remote";
+import type { RemoteCache, RestoreOutcome } from "../remote";
+import type { CacheFacts } from "../trace/recorder";
 import { loadRemote } from "../load-remote";
 import { readHashFile, type HashInfo } from "../state/hash-file";
 import { hasInputs, hashedRawInputs, usesRemoteCache, type SnapshotArgs } from "./args";
@@ -62,7 +64,7 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
     hash: hashed.hash,
     hashInput: hashed.hashInput,
     mainBranchCommit: config.mainBranch ? await (await git()).mainBranchCommit(ctx.cwd, config.mainBranch, ctx.env) : null,
-    rawInputs: args.rawInputs,
+    rawInputs: args.rawInputs.map(replacingInvalid), // as hashed: the hash file stays UTF-8 JSON the old tool reads
     ...(args.hashCommand ? { command: ctx.command } : {}),
   };
   const facts: Hashed = { current, saved, reasons: [] };
@@ -82,7 +84,11 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
 
   // Never with -f, nor when the inputs have uncommitted changes: the archive of this hash may hold other work.
   const cache = usesRemoteCache(args) && !ctx.force ? await inputs.remoteCache() : null;
+  if (usesRemoteCache(args) && !cache) {
+    ctx.record.cache = { lookup: "not-tried", why: ctx.force ? "forced with -f" : "no store configured" };
+  }
   if (cache && (await (await git()).hasUncommittedChanges(ctx.cwd, args.fileInputs, { env: ctx.env }))) {
+    ctx.record.cache = { lookup: "not-tried", why: "uncommitted changes to inputs" };
     // Said in the log and in --explain: a user who expected a cache hit looks there.
     const notTried = { kind: "remote-not-tried", uncommitted: await (await git()).uncommittedPaths(ctx.cwd, args.fileInputs, ctx.env) } as const;
     out.say(notTried);
@@ -96,8 +102,12 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
         stagingParents: inputs.stagingParents,
         outputs: inputs.members(),
         signal: ctx.interruption.signal,
+        // An exact hit is what a build of these inputs makes: it may look up to date with the checkout.
+        // Not a fuzzy restore (session.ts): its outputs are of other inputs, which only their old times betray.
+        stampRestoreTime: config.restoreMtime === "restore",
       }),
     );
+    ctx.record.cache = cacheFacts(restored, "exact");
     if (restored.kind === "restored") return { kind: "restore", archive, hashed: facts };
     if (restored.kind === "interrupted") return { kind: "interrupted" };
     if (restored.kind === "failed") out.say({ kind: "remote-not-used", message: restored.message });
@@ -106,4 +116,23 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
   // Step 7's condition: the main-branch commit moved since the saved hash (or none is tracked).
   const fuzzy = cache !== null && args.fuzzyCache && (saved.mainBranchCommit === null || saved.mainBranchCommit !== current.mainBranchCommit);
   return { kind: "run", hashed: facts, fuzzy };
+}
+
+/** What a lookup of the remote cache comes to, for the task's record (the build summary shows it). */
+export function cacheFacts(restored: RestoreOutcome, hit: "exact" | "fuzzy", why?: string): CacheFacts | undefined {
+  switch (restored.kind) {
+    case "restored":
+      return {
+        lookup: hit,
+        ...(why ? { why } : {}),
+        down: restored.bytes,
+        ...(restored.runMs === null ? {} : { savedMs: restored.runMs }),
+      };
+    case "miss":
+      return { lookup: "miss", why: "no archive for this hash" };
+    case "failed":
+      return { lookup: "miss", why: restored.message };
+    case "interrupted":
+      return undefined;
+  }
 }

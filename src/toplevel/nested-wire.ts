@@ -9,6 +9,7 @@
 // `fallback` (run the binary instead). The token is checked, and taken off,
 // before anything else is read.
 import type { Env } from "../config";
+import { decodeBytes } from "../sys/bytes";
 
 /**
  * Linux lets a new process have at most 6 MiB of arguments and environment (a
@@ -43,7 +44,7 @@ export function sameSecret(a: Uint8Array, b: Uint8Array): boolean {
 export function parseRequest(data: Buffer): Request | null | "bad" {
   // Complete once it ends in the empty entry: NUL after the last field or entry.
   if (data.length === 0 || data[data.length - 1] !== 0) return null;
-  const fields = data.toString().split("\0");
+  const fields = decodeBytes(data).split("\0"); // bytes kept: an argument need not be UTF-8
   const [shell, pwd, bash, argcText] = fields;
   const newline = shell.indexOf("\n");
   const umaskText = shell.slice(0, newline);

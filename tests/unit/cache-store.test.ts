@@ -3,7 +3,7 @@
 // keeps the tree, a miss is a miss, and every fault of the archive is a
 // one-line "failed" that leaves the cache root as it was.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -35,6 +35,13 @@ function expectUntouched(root: string, before: ReturnType<typeof describeTree>) 
   expect(describeTree(root)).toEqual(before);
 }
 
+/** makeOutputTree's outputs as a restore must leave them: setuid dropped. */
+function restoredOutputTree(src: string): ReturnType<typeof describeTree> {
+  return describeTree(src)
+    .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
+    .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
+}
+
 function prepareRoot(dir: string): { root: string; before: ReturnType<typeof describeTree> } {
   const root = join(dir, "restore-here");
   mkdirSync(join(root, "out"), { recursive: true });
@@ -56,18 +63,37 @@ for (const backend of [fsBackend, s3Backend]) {
       const { outputs } = makeOutputTree(src);
       const name = archiveName("build", "v2", "abc123");
       expect(name).toBe("build-v2-abc123.tar.zst");
-      expect(await f.cache.saveArchive(name, src, outputs)).toEqual({ kind: "saved" });
+      expect(await f.cache.saveArchive(name, src, outputs)).toMatchObject({ kind: "saved" });
       expect(await f.readRaw(bundle(name))).not.toBeNull();
 
       const dest = join(f.dir, "dest");
       let found = 0;
-      expect(await f.cache.restoreArchive(name, dest, { onFound: () => found++ })).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive(name, dest, { onFound: () => found++ })).toMatchObject({ kind: "restored" });
       expect(found).toBe(1);
-      const expected = describeTree(src)
-        .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
-        .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
+      const expected = restoredOutputTree(src);
       expect(describeTree(dest)).toEqual(expected);
       expect(readdirSync(dest).sort()).toEqual(["out", "single.txt"]);
+    });
+
+    test("stampRestoreTime: every member (files, directories, symlinks) gets the one time the restore began", async () => {
+      const f = await backend.fixture();
+      const src = join(f.dir, "src");
+      const { outputs } = makeOutputTree(src);
+      expect((await f.cache.saveArchive("stamp.tar.zst", src, outputs)).kind).toBe("saved");
+      const dest = join(f.dir, "dest");
+      const before = Date.now();
+      expect(await f.cache.restoreArchive("stamp.tar.zst", dest, { outputs: ["out", "single.txt"], stampRestoreTime: true })).toMatchObject({
+        kind: "restored",
+      });
+      const after = Date.now();
+      const withoutTime = ({ mtime: _, ...m }: ReturnType<typeof describeTree>[number]) => m;
+      const expected = restoredOutputTree(src);
+      expect(describeTree(dest).map(withoutTime)).toEqual(expected.map(withoutTime));
+      const times = new Set(describeTree(dest).map((m) => lstatSync(join(dest, m.path), { bigint: true }).mtimeNs));
+      expect(times.size).toBe(1);
+      const stamp = lstatSync(join(dest, "out")).mtimeMs;
+      expect(stamp).toBeGreaterThanOrEqual(before - 1);
+      expect(stamp).toBeLessThanOrEqual(after);
     });
 
     test("without declared outputs, restore merges into the root like tar -x: members replace, the rest stays", async () => {
@@ -81,7 +107,7 @@ for (const backend of [fsBackend, s3Backend]) {
       writeFileSync(join(dest, "out/stale-extra.txt"), "extra\n");
       mkdirSync(join(dest, "single.txt")); // a directory where the archive has a file
       writeFileSync(join(dest, "single.txt/inner"), "x");
-      expect(await f.cache.restoreArchive("m.tar.zst", dest)).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive("m.tar.zst", dest)).toMatchObject({ kind: "restored" });
       expect(readFileSync(join(dest, "out/lib/a.txt"), "utf8")).toBe("alpha\n");
       expect(readFileSync(join(dest, "out/stale-extra.txt"), "utf8")).toBe("extra\n");
       expect(readFileSync(join(dest, "single.txt"), "utf8")).toBe("one file\n");
@@ -105,7 +131,7 @@ for (const backend of [fsBackend, s3Backend]) {
       writeFileSync(join(dest, "single.txt/inner"), "x");
       mkdirSync(join(dest, "other"));
       writeFileSync(join(dest, "other/not-an-output.txt"), "kept\n");
-      expect(await f.cache.restoreArchive("r.tar.zst", dest, { outputs })).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive("r.tar.zst", dest, { outputs })).toMatchObject({ kind: "restored" });
       const fromArchive = describeTree(src)
         .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
         .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
@@ -122,7 +148,7 @@ for (const backend of [fsBackend, s3Backend]) {
       const dest = join(f.dir, "dest");
       mkdirSync(join(dest, "coverage"), { recursive: true });
       writeFileSync(join(dest, "coverage/report.txt"), "mine\n");
-      expect(await f.cache.restoreArchive("o.tar.zst", dest, { outputs: ["out", "coverage"] })).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive("o.tar.zst", dest, { outputs: ["out", "coverage"] })).toMatchObject({ kind: "restored" });
       expect(readFileSync(join(dest, "coverage/report.txt"), "utf8")).toBe("mine\n");
       expect(readFileSync(join(dest, "out/lib/a.txt"), "utf8")).toBe("alpha\n");
     });
@@ -160,9 +186,9 @@ for (const backend of [fsBackend, s3Backend]) {
       const f = await backend.fixture();
       const src = join(f.dir, "src");
       makeOutputTree(src);
-      expect(await f.cache.saveArchive("all.tar.zst", src, ["."])).toEqual({ kind: "saved" });
+      expect(await f.cache.saveArchive("all.tar.zst", src, ["."])).toMatchObject({ kind: "saved" });
       const dest = join(f.dir, "dest");
-      expect(await f.cache.restoreArchive("all.tar.zst", dest)).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive("all.tar.zst", dest)).toMatchObject({ kind: "restored" });
       const strip = (ms: ReturnType<typeof describeTree>) => ms.map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
       expect(describeTree(dest)).toEqual(strip(describeTree(src)));
     });
@@ -184,7 +210,7 @@ for (const backend of [fsBackend, s3Backend]) {
         ]),
       );
       const dest = join(f.dir, "dest");
-      expect(await f.cache.restoreArchive("links.tar.zst", dest)).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive("links.tar.zst", dest)).toMatchObject({ kind: "restored" });
       for (const [path, target] of Object.entries(links)) expect(readlinkSync(join(dest, path))).toBe(target);
       expect(readFileSync(join(dest, "out/.bin/t"), "utf8")).toBe("tool");
     });
@@ -203,7 +229,7 @@ for (const backend of [fsBackend, s3Backend]) {
         ]),
       );
       const dest = join(f.dir, "dest");
-      expect(await f.cache.restoreArchive("dup.tar.zst", dest)).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive("dup.tar.zst", dest)).toMatchObject({ kind: "restored" });
       expect(readFileSync(join(dest, "out/x/inner"), "utf8")).toBe("inner");
       expect(readFileSync(join(dest, "out/y-link"), "utf8")).toBe("new");
     });
@@ -214,9 +240,9 @@ for (const backend of [fsBackend, s3Backend]) {
       mkdirSync(join(src, "big"), { recursive: true });
       const blob = randomBytes(12 * 1024 * 1024); // incompressible: > 2 parts of 5 MB
       writeFileSync(join(src, "big/blob.bin"), blob);
-      expect(await f.cache.saveArchive("big.tar.zst", src, ["big"])).toEqual({ kind: "saved" });
+      expect(await f.cache.saveArchive("big.tar.zst", src, ["big"])).toMatchObject({ kind: "saved" });
       const dest = join(f.dir, "dest");
-      expect(await f.cache.restoreArchive("big.tar.zst", dest)).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive("big.tar.zst", dest)).toMatchObject({ kind: "restored" });
       expect(readFileSync(join(dest, "big/blob.bin")).equals(blob)).toBe(true);
     });
 

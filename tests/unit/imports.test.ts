@@ -17,7 +17,7 @@ const SRC = join(import.meta.dir, "../../src");
  */
 const LAYERS: string[][] = [
   ["sys"],
-  ["version.ts", "config.ts", "usage.ts", "outcome.ts"],
+  ["version.ts", "config.ts", "usage.ts", "cli-prune.ts", "outcome.ts"],
   ["internal-env.ts"],
   ["cli.ts"],
   ["state"],
@@ -25,8 +25,8 @@ const LAYERS: string[][] = [
   ["controller"],
   ["trace", "hash"],
   ["cache", "github"],
-  ["remote.ts"],
-  ["load-remote.ts"],
+  ["remote.ts", "present.ts"],
+  ["load-remote.ts", "load-present.ts"],
   ["task"],
   ["toplevel"],
   ["snapshot"],
