@@ -186,6 +186,7 @@ class StoreCache implements RemoteCache {
     try {
       const checked = await checkOutputs(root, outputs);
       if (!checked.ok) return { kind: "failed", message: `${checked.message}; nothing uploaded to ${where}` };
+      for (const note of checked.notes) this.log.debug(note);
       entries = snapshotOutputs(root, checked.members);
     } catch (e) {
       return cannotArchive(e);
