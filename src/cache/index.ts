@@ -93,8 +93,10 @@ export interface RemoteCache {
   /** Key <prefix>latest/<job>-<branch>.txt; null when absent or unreadable (a fault is warned about). */
   getLatestHash(job: string, branch: string): Promise<string | null>;
   setLatestHash(job: string, branch: string, hash: string): Promise<void>;
-  /** Key <TASKRUNNER_LOGS_PREFIX><buildId>/<job>.log.txt; url = <TASKRUNNER_LOGS_VIEW_URL><buildId>/<job>.log.txt. */
-  /** An aborted signal stops the upload: the answer is then { interrupted }. */
+  /**
+   * Key <TASKRUNNER_LOGS_PREFIX><buildId>/<job>.log.txt; url = <TASKRUNNER_LOGS_VIEW_URL><buildId>/<job>.log.txt.
+   * An aborted signal stops the upload: the answer is then { interrupted }.
+   */
   uploadLog(buildId: string, job: string, logPath: string, opts?: { signal?: AbortSignal }): Promise<{ url: string } | { failed: string } | { interrupted: true }>;
 }
 
