@@ -348,15 +348,17 @@ class StoreCache implements RemoteCache {
     const unknown = { kind: "unknown" as const };
     const existing = identity ? await this.trust.existing(this.store, key, rel, identity, debug) : unknown;
     switch (existing.kind) {
-      case "valid":
+      case "valid": {
         const holds = `it already holds an archive signed by key ${existing.signer} for this key`;
         this.log.debug(`Not uploading ${where}: ${holds}`);
         return "keep";
-      case "signing":
+      }
+      case "signing": {
         const age = seconds(Math.max(0, Math.round(existing.age)));
         const why = `it was written ${age} ago and is not signed yet (another build may be signing it); kept`;
         this.log.debug(`Not uploading ${where}: ${why}`);
         return "keep";
+      }
       case "invalid":
         this.log.debug(`Replacing ${where}: it ${existing.why}`);
         return false;

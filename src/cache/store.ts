@@ -90,6 +90,7 @@ export class StallWatchdog {
 
   constructor(
     readonly ms: number,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a callback that returns nothing means "stop"
     private readonly onStall: () => "wait" | void,
   ) {}
 

@@ -3,7 +3,7 @@
 // TASKRUNNER_CACHE_SIGNING_KEY, TASKRUNNER_REMOTE_CACHE_FALLBACK_PREFIXES and
 // TASKRUNNER_CACHE_TRUST_OWN_PREFIX, apart from the transfers (index.ts).
 import { createHash, type KeyObject } from "node:crypto";
-import { Readable, Transform } from "node:stream";
+import { type Readable, Transform } from "node:stream";
 import type { Config } from "../config";
 import type { ObjectStore } from "./store";
 import { describeError } from "../sys/errors";

@@ -18,7 +18,7 @@ import { ObjectReader } from "./objects";
 import { configBool } from "./repo";
 import { ListingWriter } from "./text";
 import { type Walked, walkWorktree } from "./walk";
-import { type Blob, type Context, checkSpecsNotIgnored, conversions, Fallback, ignoreRules, prepare, trackedAfterAdd, unsure } from "./worktree";
+import { type Context, checkSpecsNotIgnored, conversions, Fallback, ignoreRules, prepare, trackedAfterAdd, unsure } from "./worktree";
 
 export { Fallback };
 

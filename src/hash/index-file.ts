@@ -217,7 +217,7 @@ export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | strin
   const comparePrefix = (i: number, skip: number, key: Uint8Array, from: number, len: number): number => {
     const o = pOff(i) + skip;
     const have = pLen(i) - skip;
-    const n = have < len ? have : len;
+    const n = Math.min(have , len);
     for (let k = 0; k < n; k++) if (paths[o + k] !== key[from + k]) return paths[o + k] - key[from + k];
     return have < len ? -1 : 0;
   };
@@ -285,7 +285,7 @@ export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | strin
 
   const rootTree = () => {
     // The root node comes first: "\0<entries> <subtrees>\n<id>", entries -1 when invalidated.
-    if (!treeData || treeData[0] !== 0 || treeData[1] === 45 /* - */) return null;
+    if (treeData?.[0] !== 0 || treeData[1] === 45 /* - */) return null;
     const nl = treeData.indexOf(10);
     return nl > 0 && nl + 21 <= treeData.length ? hex(treeData, nl + 1) : null;
   };

@@ -353,7 +353,7 @@ function fileReaders(
     if (fd === null) return null;
     try {
       // One buffer of the expected size (+1 to see the end at once), grown if the file grew.
-      let buf = new Uint8Array(sizeHint + 1 > 4096 ? sizeHint + 1 : 4096);
+      let buf = new Uint8Array(Math.max(sizeHint + 1 , 4096));
       let got = 0;
       for (;;) {
         if (got === buf.length) {

@@ -70,7 +70,7 @@ function timestamp(): Uint8Array {
   const second = Math.floor(now / 1000);
   if (second !== lastSecond) {
     lastSecond = second;
-    lastStamp = encoder.encode(new Date(now).toISOString().slice(11, 19) + " ");
+    lastStamp = encoder.encode(`${new Date(now).toISOString().slice(11, 19)} `);
   }
   return lastStamp;
 }
