@@ -312,7 +312,7 @@ async function main(): Promise<number> {
     console.error(`build.ts: ${failed.length} of ${opts.targets.length} targets failed: ${failed.join(", ")}`);
     return 1;
   }
-  writeFileSync(sums, lines.join("\n") + "\n");
+  writeFileSync(sums, `${lines.join("\n")}\n`);
   console.log(`wrote ${sums} for ${lines.length} targets, version ${version}`);
   return 0;
 }

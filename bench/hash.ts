@@ -48,8 +48,8 @@ async function timeWarm(stale: boolean): Promise<number> {
   for (let i = 0; i < RUNS + 3; i++) {
     if (stale) makeStale();
     const t = performance.now();
-    const r = await hashInputs(repo, [SPEC], [], { onFallback: (why) => console.log(`  fell back: ${why}`) });
-    await hasUncommittedChanges(repo, [SPEC]);
+    const r = await hashInputs(repo, [SPEC], [], { env: process.env, onFallback: (why) => console.log(`  fell back: ${why}`) });
+    await hasUncommittedChanges(repo, [SPEC], { env: process.env });
     if (i >= 3) times.push(performance.now() - t);
     if (!r.ok) throw new Error(r.error);
   }
@@ -90,7 +90,7 @@ function timeCold(stale: boolean): number {
 /** The figures mean nothing unless both compute the same hash. */
 async function checkSameHash() {
   const old = sha1Hex(haskellStrip(referenceListing(repo, [SPEC]) ?? "failed"));
-  const ours = await hashInputs(repo, [SPEC], [], { route: "fast" });
+  const ours = await hashInputs(repo, [SPEC], [], { env: process.env, route: "fast" });
   if (!ours.ok || ours.hash !== old) throw new Error(`hashes differ: old ${old}, ours ${JSON.stringify(ours)}`);
 }
 

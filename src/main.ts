@@ -27,24 +27,24 @@ async function main(): Promise<never> {
   switch (cli.kind) {
     case "version":
       console.log(`taskrunner ${VERSION}`);
-      process.exit(0);
+      return process.exit(0);
     case "help":
       console.log(await renderHelp());
-      process.exit(0);
+      return process.exit(0);
     case "explain": {
       const { explainLatest } = await import("./trace/explain");
       const result = await explainLatest((await configOrExit()).stateDirectory, cli.name);
       if (!result.ok) fail(result.error, 1);
       console.log(result.text);
-      process.exit(0);
+      return process.exit(0);
     }
     case "usage-error":
-      fail(`${cli.message}; usage: ${cli.usage ?? SHORT_USAGE} (see --help)`, 2);
+      return fail(`${cli.message}; usage: ${cli.usage ?? SHORT_USAGE} (see --help)`, 2);
     case "prune-cache": {
       const config = await configOrExit();
       const [{ loadRemote }, { writeAll }] = await Promise.all([import("./load-remote"), import("./sys/libc")]);
       const { pruneCache } = await loadRemote();
-      process.exit(await pruneCache(config, cli, (stream, line) => writeAll(stream === "out" ? 1 : 2, line)));
+      return process.exit(await pruneCache(config, cli, (stream, line) => writeAll(stream === "out" ? 1 : 2, line)));
     }
     case "run": {
       const config = await configOrExit();

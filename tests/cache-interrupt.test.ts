@@ -14,7 +14,6 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { ensureBinary } from "./helpers/binary";
 import { endedText, INPUT_HASH, inputRepo, runToEnd, stagingFolders, taskrunner, waitFor, type Scratch } from "./helpers/run";
-import { sh } from "./fakes/git-repo";
 import { fakeS3ForSuite } from "./fakes/s3";
 
 beforeAll(ensureBinary, 120_000);

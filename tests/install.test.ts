@@ -644,7 +644,7 @@ function blockSteps(heading: string, lines: string[]): Step[] {
     const runAt = lines.findIndex((l) => /run: \|/.test(l));
     const indent = (l: string) => l.length - l.trimStart().length;
     const body = lines.slice(runAt + 1).filter((l) => l === "" || indent(l) > indent(lines[runAt]));
-    const script = body.map((l) => l.slice(indent(body[0]))).join("\n") + "\n";
+    const script = `${body.map((l) => l.slice(indent(body[0]))).join("\n")}\n`;
     const shell = /^\s*-?\s*shell: bash\b/m.test(text) ? ["bash", "--noprofile", "--norc", "-eo", "pipefail"] : ["bash", "-e"];
     steps.push({ title: `${heading}: GitHub Actions step under ${shell.join(" ")}`, argv: shell, env: {}, busybox: false, script });
   } else if (PIPED_INTO_SH.test(text)) {

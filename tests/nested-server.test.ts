@@ -46,8 +46,8 @@ test("a nested task runs as a child of the toplevel: no taskrunner process of it
 test("TASKRUNNER_NESTED_PROCESSES=1: every nested taskrunner is a process of its own", () =>
   toplevel(parentOfNested, (r) => expect(r.stdout).toMatch(ownProcess), { TASKRUNNER_NESTED_PROCESSES: "1" }));
 
-// This process's git, AWS SDK and fetch read these from its own environment.
-for (const setting of ["HOME=/elsewhere", "AWS_PROFILE=other", "GIT_CONFIG_GLOBAL=/dev/null", "https_proxy=http://127.0.0.1:9"]) {
+// This process's AWS SDK and fetch (and git, for HOME) read these from its own environment.
+for (const setting of ["HOME=/elsewhere", "AWS_PROFILE=other", "https_proxy=http://127.0.0.1:9"]) {
   const name = setting.split("=")[0];
   test(`a caller with its own ${name} gets a taskrunner process of its own, and the parent's log says why`, () =>
     toplevel(`${setting} ${parentOfNested}`, (r) => {
@@ -71,6 +71,32 @@ env -0 >&$fd 2>/dev/null
 printf '\\0' >&$fd 2>/dev/null
 IFS= read -r -u $fd reply
 echo "reply: $reply"`;
+}
+
+// git alone reads GIT_* variables, and every git run for a task gets the task's environment:
+// a caller with its own is served, and its inputs hash as in a process of its own. So does a
+// nested process asking the toplevel's hashing service. A user-level ignore file that leaves out
+// the untracked in/c tells whose GIT_CONFIG_GLOBAL git read.
+for (const [route, extra, where] of [
+  ["served by the toplevel", {}, servedByToplevel],
+  ["a nested process, hashed by the toplevel's service", { TASKRUNNER_NESTED_PROCESSES: "1" }, ownProcess],
+] as const) {
+  test(`a caller with its own GIT_* variable: its inputs hash with it (${route})`, () =>
+    toplevel(
+      `git init -q && mkdir in && echo a > in/a && git add in && git -c user.name=t -c user.email=t@t commit -qm i && echo c > in/c
+      printf '[core]\\n\\texcludesFile = %s/ignore\\n' "$PWD" > gitconfig && echo c > ignore
+      GIT_CONFIG_GLOBAL=$PWD/gitconfig ${parentOfNested.replace("; echo'", "; snapshot in; echo'")}`,
+      (r, work) => {
+        expect(r.stdout).toMatch(where);
+        expect(r.code).toBe(0);
+        expect(r.topLog()).not.toContain("not served in the toplevel");
+        if (where === ownProcess) expect(r.stderr).toContain("[inner] debug | Inputs hashed by the toplevel's hashing service\n");
+        const hashed = JSON.parse(readFileSync(join(work, "..", "state", "hash", "inner.hash"), "utf8"));
+        expect(hashed.hashInput).toContain("in/a");
+        expect(hashed.hashInput).not.toContain("in/c");
+      },
+      { TASKRUNNER_DEBUG: "1", ...extra },
+    ));
 }
 
 test("a request without the build's token runs nothing: the connection is dropped unanswered", () =>

@@ -259,9 +259,9 @@ for (const [route, env] of [
       const script = "umask 077; taskrunner -n child bash -c 'snapshot in; echo hashed'";
       const { stderr, code } = await endedText(taskrunnerAfter("umask 022", s, ["-n", "top", "bash", "-c", script], { ...env, TASKRUNNER_DEBUG: "1" }));
       expect(code).toBe(0);
-      // (The service does not pass on why it hashed the reference way.)
-      if (route === "served inside the toplevel") expect(stderr).toContain("[child] debug | Hashing the reference way: config core.trustctime");
-      else expect(stderr).toContain("[child] debug | Inputs hashed by the toplevel's hashing service");
+      // On both routes the task's log says why it was hashed the reference way.
+      expect(stderr).toContain("[child] debug | Hashing the reference way: config core.trustctime");
+      if (route !== "served inside the toplevel") expect(stderr).toContain("[child] debug | Inputs hashed by the toplevel's hashing service");
       expect(statSync(objects).mode & 0o777).toBe(0o700);
     } finally {
       s.cleanup();

@@ -87,20 +87,20 @@ test.skipIf(!haveChromium)(`trace.html renders, places and explains every task i
     expect(await tip.isVisible()).toBe(false);
     await page.hover('.task-bar[data-job="bundle"]');
     expect(await tip.isVisible()).toBe(true);
-    const card = await tip.innerText();
+    const card = await tip.textContent();
     for (const part of ["bundle", "failed", "exit code", "2", "4.20 s", "hash", "run", "Inputs changed: src/parser.ts"]) expect(card).toContain(part);
 
     // A name full of markup is shown as the text it is, in the bar and the card.
     const nasty = page.locator(".task-bar").filter({ hasText: FIXTURES });
     expect(await nasty.count()).toBe(1);
     await nasty.hover();
-    expect(await tip.innerText()).toContain(FIXTURES);
+    expect(await tip.textContent()).toContain(FIXTURES);
     expect(await page.locator(".task-bar db, .task-bar [seed]").count()).toBe(0);
 
     // Keyboard users get the same card.
     await page.mouse.move(1, 1);
     await page.focus('.task-bar[data-job="lint"]');
-    expect(await tip.innerText()).toContain(".eslintrc.json");
+    expect(await tip.textContent()).toContain(".eslintrc.json");
 
     // The docs' picture: the card of a task with phases and a reason.
     await page.locator('.task-bar[data-job="lint"]').blur();

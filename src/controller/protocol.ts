@@ -9,6 +9,8 @@ export type Request =
   | { kind: "debug"; words: string[] }
   /** Ours, sent by our `snapshot` function just before its request: the calling shell's $PWD. No reply. */
   | { kind: "pwd"; dir: string }
+  /** Ours, from a nested taskrunner process: a debug line for this task's log file only, never its terminal. No reply. */
+  | { kind: "log"; text: string }
   | { kind: "unknown"; words: string[] }
   | { kind: "invalid"; line: string; error: string };
 
@@ -26,6 +28,7 @@ export function parseRequest(line: string): Request {
   if (command === "snapshot") return { kind: "snapshot", args: rest };
   if (command === "debug") return { kind: "debug", words: rest };
   if (command === "pwd" && rest.length === 1) return { kind: "pwd", dir: rest[0] };
+  if (command === "log" && rest.length === 1) return { kind: "log", text: rest[0] };
   return { kind: "unknown", words: value as string[] };
 }
 

@@ -19,7 +19,7 @@ export class Conversions {
     private readonly config: Config,
     /** Whether the index holds this path (a .gitattributes that git would read from the index). */
     private readonly inIndex: (path: string) => boolean,
-    private readonly env: Record<string, string | undefined> = process.env,
+    private readonly env: Readonly<Record<string, string | undefined>>,
   ) {}
 
   /** Throws ConversionUnsure unless `git add` would store `content` of the regular file `path` as it is. */

@@ -12,19 +12,19 @@
 // unmerged / assume-unchanged / skip-worktree / intent-to-add entries, split or
 // sparse indexes, core.fileMode=false and other unusual core settings, and a
 // file to re-read where a filter, encoding or CRLF conversion could apply.
-import { git } from "./git";
+import { git, type GitEnv } from "./git";
 import { compareBytes } from "./index-file";
 import { ObjectReader } from "./objects";
 import { configBool } from "./repo";
 import { ListingWriter } from "./text";
 import { type Walked, walkWorktree } from "./walk";
-import { type Blob, type Context, checkSpecsNotIgnored, conversions, Fallback, ignoreRules, prepare, trackedAfterAdd, unsure } from "./worktree";
+import { type Context, checkSpecsNotIgnored, conversions, Fallback, ignoreRules, prepare, trackedAfterAdd, unsure } from "./worktree";
 
 export { Fallback };
 
 /** What `git ls-tree -r --full-name` prints after the reference's `git add`; throws Fallback. */
-export async function fastListing(cwd: string, pathspecs: string[]): Promise<string> {
-  const ctx = await prepare(cwd, pathspecs);
+export async function fastListing(cwd: string, pathspecs: string[], env: GitEnv): Promise<string> {
+  const ctx = await prepare(cwd, pathspecs, env);
   const quoteAll = configBool(ctx.config, "core.quotepath");
   if (quoteAll === null) throw new Fallback("core.quotePath is not a boolean");
   let walked: Walked;
@@ -68,8 +68,8 @@ export async function fastListing(cwd: string, pathspecs: string[]): Promise<str
  * print anything: a tracked file under them differs between the index and the
  * work tree (unstaged), or between HEAD and the index (staged).
  */
-export async function fastUncommitted(cwd: string, pathspecs: string[]): Promise<boolean> {
-  const ctx = await prepare(cwd, pathspecs);
+export async function fastUncommitted(cwd: string, pathspecs: string[], env: GitEnv): Promise<boolean> {
+  const ctx = await prepare(cwd, pathspecs, env);
   try {
     for (const [i, b] of trackedAfterAdd(ctx, conversions(ctx))) {
       if (!b || b.mode !== ctx.index.mode(i) || b.sha !== ctx.index.sha(i)) return true;
@@ -79,7 +79,7 @@ export async function fastUncommitted(cwd: string, pathspecs: string[]): Promise
   }
   const staged = stagedFromCacheTree(ctx);
   if (staged !== null) return staged;
-  const r = await git(cwd, ["diff-index", "--cached", "--quiet", "HEAD", "--", ...pathspecs]);
+  const r = await git(cwd, ["diff-index", "--cached", "--quiet", "HEAD", "--", ...pathspecs], env);
   if (r.code === 0 || r.code === 1) return r.code === 1;
   throw new Fallback("git diff-index failed");
 }

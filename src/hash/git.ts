@@ -7,16 +7,28 @@ export interface GitRun {
   stderr: string;
 }
 
-/** env: added to this process's environment. umask: the one to run git with (see sys/umask.ts), when not this process's. */
-export async function git(cwd: string, args: string[], opts: { env?: Record<string, string>; umask?: number | null } = {}): Promise<GitRun> {
-  const { env, umask = null } = opts;
+/**
+ * The environment git runs with: the caller's (a task's), which may not be this process's — the
+ * toplevel hashes for nested tasks. Every function of src/hash that runs git or reads what git
+ * would read from its environment takes it as an argument; none reads process.env.
+ */
+export type GitEnv = Readonly<Record<string, string | undefined>>;
+
+/** add: added to env. umask: the one to run git with (see sys/umask.ts), when not this process's. */
+export async function git(
+  cwd: string,
+  args: string[],
+  env: GitEnv,
+  opts: { add?: Record<string, string>; umask?: number | null } = {},
+): Promise<GitRun> {
+  const { add, umask = null } = opts;
   // A pathspec that is not UTF-8 (`caf\xe9.txt`) reaches git through bash (see argvThroughBash).
   const viaBash = argvThroughBash(["git", ...args]);
   try {
     const p = withUmask(umask, () =>
       Bun.spawn(viaBash?.cmd ?? ["git", ...args], {
         cwd,
-        env: env ? { ...process.env, ...env } : undefined,
+        env: (add ? { ...env, ...add } : env) as Record<string, string | undefined>,
         stdin: viaBash?.stdin ?? "ignore",
         stdout: "pipe",
         stderr: "pipe",
@@ -56,8 +68,8 @@ export function gitError(run: GitRun, cwd: string): string {
 }
 
 /** The trimmed first line of a successful run's output, or null. */
-export async function oneLine(cwd: string, args: string[]): Promise<string | null> {
-  const r = await git(cwd, args);
+export async function oneLine(cwd: string, args: string[], env: GitEnv): Promise<string | null> {
+  const r = await git(cwd, args, env);
   const v = text(r.stdout).trim();
   return r.code === 0 && v ? v : null;
 }

@@ -65,98 +65,89 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | string {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (buf.length < 32 || view.getUint32(0) !== 0x44495243 /* DIRC */) return "not an index file";
-  const version = view.getUint32(4);
-  if (version < 2 || version > 4) return `index version ${version}`;
-  const count = view.getUint32(8);
+interface EntryTables {
+  /** Where each entry's stat data starts. */
+  statOff: Int32Array;
+  /** Where each entry's path is in paths, and its length. */
+  pathOff: Int32Array;
+  pathLen: Int32Array;
+  paths: Uint8Array;
+  /** Where the extensions start. */
+  end: number;
+}
+
+/** Index v4's entries: each path compressed against the previous one, the full paths rebuilt here. */
+function compressedEntries(buf: Uint8Array, count: number, end: number): EntryTables | string {
   const statOff = new Int32Array(count);
   const pathOff = new Int32Array(count);
   const pathLen = new Int32Array(count);
-  let paths = buf;
   let off = 12;
-  const end = buf.length - 20; // the trailing checksum
-  if (version === 4) {
-    // v4 compresses each path against the previous one; the full paths are rebuilt here.
-    paths = new Uint8Array(Math.max(1024, buf.length * 2));
-    let used = 0;
-    for (let i = 0; i < count; i++) {
-      if (off + 62 > end) return "truncated index";
-      statOff[i] = off;
-      let p = off + 62 + (buf[off + 60] & 0x40 ? 2 : 0);
-      let c = buf[p++];
-      let strip = c & 127;
-      while (c & 128) {
-        c = buf[p++];
-        strip = ((strip + 1) << 7) | (c & 127);
-      }
-      const nul = buf.indexOf(0, p);
-      const prevLen = i > 0 ? pathLen[i - 1] : 0;
-      if (nul < 0 || strip > prevLen) return "bad path compression";
-      const keep = prevLen - strip;
-      const len = keep + (nul - p);
-      if (used + len > paths.length) {
-        const bigger = new Uint8Array((used + len) * 2);
-        bigger.set(paths.subarray(0, used));
-        paths = bigger;
-      }
-      if (i > 0) paths.copyWithin(used, pathOff[i - 1], pathOff[i - 1] + keep);
-      paths.set(buf.subarray(p, nul), used + keep);
-      pathOff[i] = used;
-      pathLen[i] = len;
-      used += len;
-      off = nul + 1;
+  let paths = new Uint8Array(Math.max(1024, buf.length * 2));
+  let used = 0;
+  for (let i = 0; i < count; i++) {
+    if (off + 62 > end) return "truncated index";
+    statOff[i] = off;
+    let p = off + 62 + (buf[off + 60] & 0x40 ? 2 : 0);
+    let c = buf[p++];
+    let strip = c & 127;
+    while (c & 128) {
+      c = buf[p++];
+      strip = ((strip + 1) << 7) | (c & 127);
     }
-  } else {
-    // Run once per index file, over every entry (100,000 in the big benchmark), mostly
-    // before the JIT has compiled it: byte reads and three stores per entry — where its
-    // stat data and its path are, which every binary search and walk then reads. The
-    // name length is in the flags unless it is 0xFFF or more.
-    for (let i = 0; i < count; i++) {
-      statOff[i] = off;
-      const hi = buf[off + 60];
-      let len = ((hi & 0x0f) << 8) | buf[off + 61];
-      const p = off + (hi & 0x40 ? 64 : 62);
-      if (len === 0xfff) {
-        len = buf.indexOf(0, p + len) - p;
-        if (len < 0) return "truncated index";
-      }
-      pathOff[i] = p;
-      pathLen[i] = len;
-      off += (p - off + len + 8) & ~7; // entries are padded with NULs to a multiple of 8
+    const nul = buf.indexOf(0, p);
+    const prevLen = i > 0 ? pathLen[i - 1] : 0;
+    if (nul < 0 || strip > prevLen) return "bad path compression";
+    const keep = prevLen - strip;
+    const len = keep + (nul - p);
+    if (used + len > paths.length) {
+      const bigger = new Uint8Array((used + len) * 2);
+      bigger.set(paths.subarray(0, used));
+      paths = bigger;
     }
-    if (off > end) return "truncated index";
+    if (i > 0) paths.copyWithin(used, pathOff[i - 1], pathOff[i - 1] + keep);
+    paths.set(buf.subarray(p, nul), used + keep);
+    pathOff[i] = used;
+    pathLen[i] = len;
+    used += len;
+    off = nul + 1;
   }
-  const pOff = (i: number) => pathOff[i];
-  const pLen = (i: number) => pathLen[i];
+  return { statOff, pathOff, pathLen, paths, end: off };
+}
 
-  let unsupported: string | null = null;
-  let treeData: Uint8Array | null = null;
-  while (off + 8 <= end) {
-    const sig = String.fromCharCode(buf[off], buf[off + 1], buf[off + 2], buf[off + 3]);
-    const size = view.getUint32(off + 4);
-    const data = buf.subarray(off + 8, off + 8 + size);
-    if (sig === "TREE") treeData = data;
-    // An extension whose name does not start with a capital letter must be understood
-    // ("link": split index, "sdir": sparse index).
-    else if (!(buf[off] >= 65 && buf[off] <= 90)) unsupported = `index extension ${sig}`;
-    off += 8 + size;
+/** Index v2 and v3's entries, paths in place. */
+function plainEntries(buf: Uint8Array, count: number, end: number): EntryTables | string {
+  const statOff = new Int32Array(count);
+  const pathOff = new Int32Array(count);
+  const pathLen = new Int32Array(count);
+  let off = 12;
+  // Run once per index file, over every entry (100,000 in the big benchmark), mostly
+  // before the JIT has compiled it: byte reads and three stores per entry — where its
+  // stat data and its path are, which every binary search and walk then reads. The
+  // name length is in the flags unless it is 0xFFF or more.
+  for (let i = 0; i < count; i++) {
+    statOff[i] = off;
+    const hi = buf[off + 60];
+    let len = ((hi & 0x0f) << 8) | buf[off + 61];
+    const p = off + (hi & 0x40 ? 64 : 62);
+    if (len === 0xfff) {
+      len = buf.indexOf(0, p + len) - p;
+      if (len < 0) return "truncated index";
+    }
+    pathOff[i] = p;
+    pathLen[i] = len;
+    off += (p - off + len + 8) & ~7; // entries are padded with NULs to a multiple of 8
   }
+  if (off > end) return "truncated index";
+  return { statOff, pathOff, pathLen, paths: buf, end: off };
+}
 
+/**
+ * Whether entry i still holds for a file lstat gave st. git keeps the low 32 bits of each stat field; so does
+ * the comparison.
+ */
+function statCleaner(buf: Uint8Array, statOff: Int32Array, mtimeSec: number, sha: (i: number) => string) {
   const u32 = (o: number) => ((buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]) >>> 0;
-  const flags = (i: number) => (buf[statOff[i] + 60] << 8) | buf[statOff[i] + 61];
-  const mode = (i: number) => u32(statOff[i] + 24);
-  const sha = (i: number) => hex(buf, statOff[i] + 40);
-  const stage = (i: number) => (flags(i) >> 12) & 3;
-  const special = (i: number) => {
-    const f = flags(i);
-    const o = statOff[i];
-    return (f & 0x8000) !== 0 || (f & 0x4000 ? ((buf[o + 62] << 8) | buf[o + 63]) & 0x6000 : 0) !== 0;
-  };
-
-  // git keeps the low 32 bits of each stat field; so does the comparison.
-  const statClean = (i: number, st: Stat): boolean => {
+  return (i: number, st: Stat): boolean => {
     const o = statOff[i];
     const size = u32(o + 36);
     return (
@@ -174,12 +165,59 @@ export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | strin
       !(size === 0 && sha(i) !== EMPTY_BLOB)
     );
   };
+}
+
+/** The extensions after the entries: the cache tree's data, and one git requires us to understand, if any. */
+function extensions(buf: Uint8Array, view: DataView, start: number, end: number) {
+  let off = start;
+  let unsupported: string | null = null;
+  let treeData: Uint8Array | null = null;
+  while (off + 8 <= end) {
+    const sig = String.fromCharCode(buf[off], buf[off + 1], buf[off + 2], buf[off + 3]);
+    const size = view.getUint32(off + 4);
+    const data = buf.subarray(off + 8, off + 8 + size);
+    if (sig === "TREE") treeData = data;
+    // An extension whose name does not start with a capital letter must be understood
+    // ("link": split index, "sdir": sparse index).
+    else if (!(buf[off] >= 65 && buf[off] <= 90)) unsupported = `index extension ${sig}`;
+    off += 8 + size;
+  }
+  return { unsupported, treeData };
+}
+
+export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | string {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (buf.length < 32 || view.getUint32(0) !== 0x44495243 /* DIRC */) return "not an index file";
+  const version = view.getUint32(4);
+  if (version < 2 || version > 4) return `index version ${version}`;
+  const count = view.getUint32(8);
+  const end = buf.length - 20; // the trailing checksum
+  const entries = version === 4 ? compressedEntries(buf, count, end) : plainEntries(buf, count, end);
+  if (typeof entries === "string") return entries;
+  const { statOff, pathOff, pathLen, paths } = entries;
+  const pOff = (i: number) => pathOff[i];
+  const pLen = (i: number) => pathLen[i];
+
+  const { unsupported, treeData } = extensions(buf, view, entries.end, end);
+
+  const u32 = (o: number) => ((buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]) >>> 0;
+  const flags = (i: number) => (buf[statOff[i] + 60] << 8) | buf[statOff[i] + 61];
+  const mode = (i: number) => u32(statOff[i] + 24);
+  const sha = (i: number) => hex(buf, statOff[i] + 40);
+  const stage = (i: number) => (flags(i) >> 12) & 3;
+  const special = (i: number) => {
+    const f = flags(i);
+    const o = statOff[i];
+    return (f & 0x8000) !== 0 || (f & 0x4000 ? ((buf[o + 62] << 8) | buf[o + 63]) & 0x6000 : 0) !== 0;
+  };
+
+  const statClean = statCleaner(buf, statOff, mtimeSec, sha);
 
   /** Compares entry i's path from byte `skip` on with key[from .. from + len), looking only at its first len bytes. */
   const comparePrefix = (i: number, skip: number, key: Uint8Array, from: number, len: number): number => {
     const o = pOff(i) + skip;
     const have = pLen(i) - skip;
-    const n = have < len ? have : len;
+    const n = Math.min(have , len);
     for (let k = 0; k < n; k++) if (paths[o + k] !== key[from + k]) return paths[o + k] - key[from + k];
     return have < len ? -1 : 0;
   };
@@ -247,7 +285,7 @@ export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | strin
 
   const rootTree = () => {
     // The root node comes first: "\0<entries> <subtrees>\n<id>", entries -1 when invalidated.
-    if (!treeData || treeData[0] !== 0 || treeData[1] === 45 /* - */) return null;
+    if (treeData?.[0] !== 0 || treeData[1] === 45 /* - */) return null;
     const nl = treeData.indexOf(10);
     return nl > 0 && nl + 21 <= treeData.length ? hex(treeData, nl + 1) : null;
   };

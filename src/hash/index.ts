@@ -10,13 +10,17 @@
 // tests/unit/hash-matrix.test.ts runs the whole case matrix through both routes and
 // compares them with the old pipeline run by bash.
 import { Fallback, fastListing, fastUncommitted } from "./fast";
-import { git, oneLine } from "./git";
+import { git, oneLine, type GitEnv } from "./git";
 import { referenceListing, referenceUncommitted } from "./reference";
 import { hashOf, quotePath } from "./text";
 
 export type HashResult = { ok: true; hash: string; hashInput: string } | { ok: false; error: string };
 
+export type { GitEnv };
+
 export interface HashOptions {
+  /** The environment git runs with and is read as from: the task's (git.ts GitEnv). */
+  env: GitEnv;
   /** "reference" forces the old pipeline (tests, and comparing routes when debugging). */
   route?: "auto" | "reference" | "fast";
   /** Told why the fast route fell back (a debug line for the task's log). */
@@ -31,11 +35,11 @@ export interface HashOptions {
 }
 
 /** cwd: the task's cwd. pathspecs: git pathspecs relative to cwd, as given. raw: the --raw strings. */
-export async function hashInputs(cwd: string, pathspecs: string[], raw: string[], opts: HashOptions = {}): Promise<HashResult> {
+export async function hashInputs(cwd: string, pathspecs: string[], raw: string[], opts: HashOptions): Promise<HashResult> {
   if (pathspecs.length === 0) return { ok: true, ...hashOf("", raw) };
   if (opts.route !== "reference") {
     try {
-      return { ok: true, ...hashOf(await fastListing(cwd, pathspecs), raw) };
+      return { ok: true, ...hashOf(await fastListing(cwd, pathspecs, opts.env), raw) };
     } catch (e) {
       if (opts.route === "fast") {
         if (e instanceof Fallback) return { ok: false, error: `fast route unavailable: ${e.message}` };
@@ -47,7 +51,7 @@ export async function hashInputs(cwd: string, pathspecs: string[], raw: string[]
     }
   }
   try {
-    const listing = await referenceListing(cwd, pathspecs, opts.umask ?? null);
+    const listing = await referenceListing(cwd, pathspecs, opts.env, opts.umask ?? null);
     return listing.ok ? { ok: true, ...hashOf(listing.listing, raw) } : listing;
   } catch (e) {
     // No temporary directory, say: still an outcome to report, not a crash.
@@ -56,17 +60,17 @@ export async function hashInputs(cwd: string, pathspecs: string[], raw: string[]
 }
 
 /** `git status --porcelain --untracked-files=no -- <pathspecs>` is not empty: uncommitted changes to tracked files. */
-export async function hasUncommittedChanges(cwd: string, pathspecs: string[], opts: HashOptions = {}): Promise<boolean> {
+export async function hasUncommittedChanges(cwd: string, pathspecs: string[], opts: HashOptions): Promise<boolean> {
   if (pathspecs.length === 0) return false;
   if (opts.route !== "reference") {
     try {
-      return await fastUncommitted(cwd, pathspecs);
+      return await fastUncommitted(cwd, pathspecs, opts.env);
     } catch (e) {
       if (opts.route === "fast") throw e;
       opts.onFallback?.(e instanceof Fallback ? e.message : `unexpected: ${(e as Error).message}`);
     }
   }
-  return referenceUncommitted(cwd, pathspecs);
+  return referenceUncommitted(cwd, pathspecs, opts.env);
 }
 
 /**
@@ -75,8 +79,9 @@ export async function hasUncommittedChanges(cwd: string, pathspecs: string[], op
  * --porcelain --untracked-files=no` names. Asked only once hasUncommittedChanges
  * said there are some, to say which; none when git cannot tell.
  */
-export async function uncommittedPaths(cwd: string, pathspecs: string[]): Promise<string[]> {
-  const r = await git(cwd, ["--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=no", "--", ...pathspecs]);
+export async function uncommittedPaths(cwd: string, pathspecs: string[], env: GitEnv): Promise<string[]> {
+  const args = ["--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=no", "--", ...pathspecs];
+  const r = await git(cwd, args, env);
   if (r.code !== 0) return [];
   const fields = Buffer.from(r.stdout).toString("latin1").split("\0");
   const paths: string[] = [];
@@ -91,12 +96,12 @@ export async function uncommittedPaths(cwd: string, pathspecs: string[]): Promis
 }
 
 /** `git rev-parse --show-toplevel`: the work tree's top (physical), null outside one. */
-export const workTreeTop = (cwd: string) => oneLine(cwd, ["rev-parse", "--show-toplevel"]);
+export const workTreeTop = (cwd: string, env: GitEnv) => oneLine(cwd, ["rev-parse", "--show-toplevel"], env);
 /** `git symbolic-ref --short HEAD`: null when detached or not a repository. */
-export const currentBranch = (cwd: string) => oneLine(cwd, ["symbolic-ref", "--short", "HEAD"]);
+export const currentBranch = (cwd: string, env: GitEnv) => oneLine(cwd, ["symbolic-ref", "--short", "HEAD"], env);
 /** `git merge-base HEAD origin/<branch>`. */
-export const mainBranchCommit = (cwd: string, branch: string) => oneLine(cwd, ["merge-base", "HEAD", `origin/${branch}`]);
+export const mainBranchCommit = (cwd: string, branch: string, env: GitEnv) => oneLine(cwd, ["merge-base", "HEAD", `origin/${branch}`], env);
 /** `git rev-parse HEAD`. */
-export const headCommit = (cwd: string) => oneLine(cwd, ["rev-parse", "HEAD"]);
+export const headCommit = (cwd: string, env: GitEnv) => oneLine(cwd, ["rev-parse", "HEAD"], env);
 /** `git rev-parse --absolute-git-dir`: null outside a repository. */
-export const absoluteGitDir = (cwd: string) => oneLine(cwd, ["rev-parse", "--absolute-git-dir"]);
+export const absoluteGitDir = (cwd: string, env: GitEnv) => oneLine(cwd, ["rev-parse", "--absolute-git-dir"], env);

@@ -164,15 +164,9 @@ export interface Native {
   geteuid(): number;
 }
 
-let loaded: Native | null | undefined;
-
-/** The bindings, or null where this platform's layouts are unknown or libc lacks a symbol. */
-export function native(): Native | null {
-  if (loaded !== undefined) return loaded;
-  loaded = null;
-  const l = layout();
-  if (!l) return null;
-  const symbols = {
+/** The libc functions the bindings call, named for this platform's layout. */
+function symbolsFor(l: Layout) {
+  return {
     [`lstat${l.suffix}`]: { args: [P, P], returns: i32 },
     [`fstatat${l.suffix}`]: { args: [i32, P, P, i32], returns: i32 },
     [`fstat${l.suffix}`]: { args: [i32, P], returns: i32 },
@@ -195,128 +189,17 @@ export function native(): Native | null {
     geteuid: { args: [], returns: FFIType.u32 },
     [ERRNO_SYMBOL]: { args: [], returns: P },
   };
-  // None found (e.g. glibc < 2.33 has no `lstat` symbol) → null, the reference route.
+}
+
+/** Lists an open directory: getdents64 on Linux, readdir(3) elsewhere. */
+function directoryLister(
   // biome-ignore lint/suspicious/noExplicitAny: FFI symbol table
-  const opened = dlopenLibc<Record<string, (...a: any[]) => any>>(symbols, { musl: false });
-  if ("error" in opened) return null;
-  const fn = opened.symbols;
-  const errnoAt = fn[ERRNO_SYMBOL]() as number;
-  const errno = () => read.i32(errnoAt as never, 0);
-  // One buffer (and its pointer, computed once) for every path argument: the calls
-  // are synchronous, so it is never shared by two at a time.
-  const pathBuf = new Uint8Array(new ArrayBuffer(8192));
-  const pathPtr = ptr(pathBuf);
-  const cpath = (p: Uint8Array): number => {
-    lastBase = null;
-    if (p.length >= pathBuf.length) {
-      const b = new Uint8Array(p.length + 1);
-      b.set(p);
-      return ptr(b);
-    }
-    pathBuf.set(p);
-    pathBuf[p.length] = 0;
-    return pathPtr;
-  };
-  // Views made before taking the pointer: asking a small typed array for its .buffer
-  // afterwards can move its storage, leaving the pointer stale.
-  const statMem = new ArrayBuffer(l.statSize);
-  const statU32 = new Uint32Array(statMem);
-  const statI32 = new Int32Array(statMem);
-  const statPtr = ptr(statU32);
-  const gone = (e: number) => e === Errno.ENOENT || e === Errno.ENOTDIR;
-  const fail = (what: string, p: Uint8Array, e: number): never => {
-    throw new Error(`${what} ${Buffer.from(p).toString()}: errno ${e}`);
-  };
-  const lstatFn = fn[`lstat${l.suffix}`];
-  const lstat = (p: Uint8Array): Stat | null => {
-    if (lstatFn(cpath(p), statPtr) !== 0) {
-      const e = errno();
-      return gone(e) ? null : fail("lstat", p, e);
-    }
-    return l.stat(statU32, statI32);
-  };
-  let lastBase: Uint8Array | null = null;
-  /** Copies base (unless it is the last call's) and rel[start..end) into pathBuf as a C string. */
-  const cpathOf = (base: Uint8Array | null, rel: Uint8Array, start: number, end: number): number => {
-    const at = base?.length ?? 0;
-    const len = at + end - start;
-    if (len >= pathBuf.length) return ptr(Buffer.concat([base ?? new Uint8Array(), rel.subarray(start, end), new Uint8Array(1)]));
-    if (base !== lastBase) {
-      if (base) pathBuf.set(base);
-      lastBase = base;
-    }
-    for (let i = start, o = at; i < end; i++, o++) pathBuf[o] = rel[i];
-    pathBuf[len] = 0;
-    return pathPtr;
-  };
-  const lstatAt = (base: Uint8Array, rel: Uint8Array, start: number, end: number): Stat | null => {
-    if (lstatFn(cpathOf(base, rel, start, end), statPtr) !== 0) {
-      const e = errno();
-      return gone(e) ? null : fail("lstat", rel.subarray(start, end), e);
-    }
-    return l.stat(statU32, statI32);
-  };
-  const fstatatFn = fn[`fstatat${l.suffix}`];
-  const statAt = (dirFd: number, name: Uint8Array, start: number, end: number): Stat | null => {
-    if (fstatatFn(dirFd, cpathOf(null, name, start, end), statPtr, l.atSymlinkNoFollow) !== 0) {
-      const e = errno();
-      return gone(e) ? null : fail("fstatat", name.subarray(start, end), e);
-    }
-    return l.stat(statU32, statI32);
-  };
-  const fstat = (fd: number): Stat => {
-    if (fn[`fstat${l.suffix}`](fd, statPtr) !== 0) throw new Error(`fstat: errno ${errno()}`);
-    return l.stat(statU32, statI32);
-  };
-  const openDir = (at: number | null, name: Uint8Array, start = 0, end = name.length): number => {
-    const fd = fn.openat(at ?? l.atFdcwd, cpathOf(null, name, start, end), l.dirFlags | l.noFollow) as number;
-    if (fd >= 0) return fd;
-    const e = errno();
-    if (e === Errno.ENOENT) return GONE;
-    if (e === Errno.ENOTDIR) return NOT_DIR;
-    if (e === l.eloop) return SYMLINK;
-    return fail("open", name.subarray(start, end), e);
-  };
-  const open = (p: Uint8Array): number | null => {
-    const fd = fn.open(cpath(p), 0) as number;
-    if (fd >= 0) return fd;
-    const e = errno();
-    return gone(e) ? null : fail("open", p, e);
-  };
-  const close = (fd: number) => void fn.close(fd);
-  const readFile = (p: Uint8Array, sizeHint = 0): Uint8Array | null => {
-    const fd = open(p);
-    if (fd === null) return null;
-    try {
-      // One buffer of the expected size (+1 to see the end at once), grown if the file grew.
-      let buf = new Uint8Array(sizeHint + 1 > 4096 ? sizeHint + 1 : 4096);
-      let got = 0;
-      for (;;) {
-        if (got === buf.length) {
-          const bigger = new Uint8Array(buf.length * 2);
-          bigger.set(buf);
-          buf = bigger;
-        }
-        const n = fn.read(fd, ptr(buf, got), buf.length - got) as number;
-        if (n < 0) fail("read", p, errno());
-        if (n === 0) return buf.subarray(0, got);
-        got += n;
-      }
-    } finally {
-      close(fd);
-    }
-  };
-  const readlink = (p: Uint8Array): Uint8Array | null => {
-    for (let size = 256; ; size *= 4) {
-      const buf = new Uint8Array(size);
-      const n = fn.readlink(cpath(p), ptr(buf), size) as number;
-      if (n < 0) {
-        const e = errno();
-        return gone(e) ? null : fail("readlink", p, e);
-      }
-      if (n < size) return buf.subarray(0, n);
-    }
-  };
+  fn: Record<string, (...a: any[]) => any>,
+  l: Layout,
+  errno: () => number,
+  cpath: (p: Uint8Array) => number,
+  close: (fd: number) => void,
+): (fd: number) => DirList {
   const listing = (data: Uint8Array, count: number, start: Int32Array, len: Int32Array, type: Uint8Array): DirList => ({
     count,
     data,
@@ -409,17 +292,93 @@ export function native(): Native | null {
     }
     return listing(data, count, start, len, type);
   };
-  const list = l.getdents ? listLinux : listPortable;
-  const readdir = (p: Uint8Array): DirList | null => {
-    const fd = fn.openat(l.atFdcwd, cpath(p), l.dirFlags) as number;
-    if (fd < 0) {
-      const e = errno();
-      return gone(e) ? null : fail("open", p, e);
+  return l.getdents ? listLinux : listPortable;
+}
+
+/** C strings of path arguments, in one buffer (and its pointer, computed once) for every call. */
+function pathArguments() {
+  let lastBase: Uint8Array | null = null;
+  // The calls are synchronous, so the buffer is never shared by two at a time.
+  const pathBuf = new Uint8Array(new ArrayBuffer(8192));
+  const pathPtr = ptr(pathBuf);
+  const cpath = (p: Uint8Array): number => {
+    lastBase = null;
+    if (p.length >= pathBuf.length) {
+      const b = new Uint8Array(p.length + 1);
+      b.set(p);
+      return ptr(b);
     }
+    pathBuf.set(p);
+    pathBuf[p.length] = 0;
+    return pathPtr;
+  };
+  /** Copies base (unless it is the last call's) and rel[start..end) into pathBuf as a C string. */
+  const cpathOf = (base: Uint8Array | null, rel: Uint8Array, start: number, end: number): number => {
+    const at = base?.length ?? 0;
+    const len = at + end - start;
+    if (len >= pathBuf.length) return ptr(Buffer.concat([base ?? new Uint8Array(), rel.subarray(start, end), new Uint8Array(1)]));
+    if (base !== lastBase) {
+      if (base) pathBuf.set(base);
+      lastBase = base;
+    }
+    for (let i = start, o = at; i < end; i++, o++) pathBuf[o] = rel[i];
+    pathBuf[len] = 0;
+    return pathPtr;
+  };
+  return { cpath, cpathOf };
+}
+
+const gone = (e: number) => e === Errno.ENOENT || e === Errno.ENOTDIR;
+
+function fail(what: string, p: Uint8Array, e: number): never {
+  throw new Error(`${what} ${Buffer.from(p).toString()}: errno ${e}`);
+}
+
+/** Whole files, symbolic links' targets and parts of open files, read by path or descriptor. */
+function fileReaders(
+  // biome-ignore lint/suspicious/noExplicitAny: FFI symbol table
+  fn: Record<string, (...a: any[]) => any>,
+  errno: () => number,
+  cpath: (p: Uint8Array) => number,
+) {
+  const open = (p: Uint8Array): number | null => {
+    const fd = fn.open(cpath(p), 0) as number;
+    if (fd >= 0) return fd;
+    const e = errno();
+    return gone(e) ? null : fail("open", p, e);
+  };
+  const close = (fd: number) => void fn.close(fd);
+  const readFile = (p: Uint8Array, sizeHint = 0): Uint8Array | null => {
+    const fd = open(p);
+    if (fd === null) return null;
     try {
-      return list(fd);
+      // One buffer of the expected size (+1 to see the end at once), grown if the file grew.
+      let buf = new Uint8Array(Math.max(sizeHint + 1 , 4096));
+      let got = 0;
+      for (;;) {
+        if (got === buf.length) {
+          const bigger = new Uint8Array(buf.length * 2);
+          bigger.set(buf);
+          buf = bigger;
+        }
+        const n = fn.read(fd, ptr(buf, got), buf.length - got) as number;
+        if (n < 0) fail("read", p, errno());
+        if (n === 0) return buf.subarray(0, got);
+        got += n;
+      }
     } finally {
       close(fd);
+    }
+  };
+  const readlink = (p: Uint8Array): Uint8Array | null => {
+    for (let size = 256; ; size *= 4) {
+      const buf = new Uint8Array(size);
+      const n = fn.readlink(cpath(p), ptr(buf), size) as number;
+      if (n < 0) {
+        const e = errno();
+        return gone(e) ? null : fail("readlink", p, e);
+      }
+      if (n < size) return buf.subarray(0, n);
     }
   };
   const pread = (fd: number, length: number, offset: number): Uint8Array => {
@@ -432,6 +391,82 @@ export function native(): Native | null {
       got += n;
     }
     return got === length ? buf : buf.subarray(0, got);
+  };
+  return { open, close, readFile, readlink, pread };
+}
+
+let loaded: Native | null | undefined;
+
+/** The bindings, or null where this platform's layouts are unknown or libc lacks a symbol. */
+export function native(): Native | null {
+  if (loaded !== undefined) return loaded;
+  loaded = null;
+  const l = layout();
+  if (!l) return null;
+  const symbols = symbolsFor(l);
+  // None found (e.g. glibc < 2.33 has no `lstat` symbol) → null, the reference route.
+  // biome-ignore lint/suspicious/noExplicitAny: FFI symbol table
+  const opened = dlopenLibc<Record<string, (...a: any[]) => any>>(symbols, { musl: false });
+  if ("error" in opened) return null;
+  const fn = opened.symbols;
+  const errnoAt = fn[ERRNO_SYMBOL]() as number;
+  const errno = () => read.i32(errnoAt as never, 0);
+  const { cpath, cpathOf } = pathArguments();
+  // Views made before taking the pointer: asking a small typed array for its .buffer
+  // afterwards can move its storage, leaving the pointer stale.
+  const statMem = new ArrayBuffer(l.statSize);
+  const statU32 = new Uint32Array(statMem);
+  const statI32 = new Int32Array(statMem);
+  const statPtr = ptr(statU32);
+  const lstatFn = fn[`lstat${l.suffix}`];
+  const lstat = (p: Uint8Array): Stat | null => {
+    if (lstatFn(cpath(p), statPtr) !== 0) {
+      const e = errno();
+      return gone(e) ? null : fail("lstat", p, e);
+    }
+    return l.stat(statU32, statI32);
+  };
+  const lstatAt = (base: Uint8Array, rel: Uint8Array, start: number, end: number): Stat | null => {
+    if (lstatFn(cpathOf(base, rel, start, end), statPtr) !== 0) {
+      const e = errno();
+      return gone(e) ? null : fail("lstat", rel.subarray(start, end), e);
+    }
+    return l.stat(statU32, statI32);
+  };
+  const fstatatFn = fn[`fstatat${l.suffix}`];
+  const statAt = (dirFd: number, name: Uint8Array, start: number, end: number): Stat | null => {
+    if (fstatatFn(dirFd, cpathOf(null, name, start, end), statPtr, l.atSymlinkNoFollow) !== 0) {
+      const e = errno();
+      return gone(e) ? null : fail("fstatat", name.subarray(start, end), e);
+    }
+    return l.stat(statU32, statI32);
+  };
+  const fstat = (fd: number): Stat => {
+    if (fn[`fstat${l.suffix}`](fd, statPtr) !== 0) throw new Error(`fstat: errno ${errno()}`);
+    return l.stat(statU32, statI32);
+  };
+  const openDir = (at: number | null, name: Uint8Array, start = 0, end = name.length): number => {
+    const fd = fn.openat(at ?? l.atFdcwd, cpathOf(null, name, start, end), l.dirFlags | l.noFollow) as number;
+    if (fd >= 0) return fd;
+    const e = errno();
+    if (e === Errno.ENOENT) return GONE;
+    if (e === Errno.ENOTDIR) return NOT_DIR;
+    if (e === l.eloop) return SYMLINK;
+    return fail("open", name.subarray(start, end), e);
+  };
+  const { open, close, readFile, readlink, pread } = fileReaders(fn, errno, cpath);
+  const list = directoryLister(fn, l, errno, cpath, close);
+  const readdir = (p: Uint8Array): DirList | null => {
+    const fd = fn.openat(l.atFdcwd, cpath(p), l.dirFlags) as number;
+    if (fd < 0) {
+      const e = errno();
+      return gone(e) ? null : fail("open", p, e);
+    }
+    try {
+      return list(fd);
+    } finally {
+      close(fd);
+    }
   };
   loaded = { lstat, lstatAt, openDir, statAt, list, fstat, readFile, readlink, readdir, pread, open, close, geteuid: () => fn.geteuid() as number };
   return loaded;

@@ -41,7 +41,7 @@ const NEEDS_QUOTES = /[\x00-\x1f"\\\x7f]/;
 
 function quoted(path: Uint8Array, quoteHighBytes: boolean): string {
   const out: number[] = [0x22];
-  const named: Record<number, string> = { 7: "a", 8: "b", 9: "t", 10: "n", 11: "v", 12: "f", 13: "r", 0x22: '"', 0x5c: "\\" };
+  const named: Record<number, string> = { 7: "a", 8: "b", 9: "t", 10: "n", 11: "v", 12: "f", 13: "r", 34: '"', 92: "\\" };
   for (const b of path) {
     if (named[b]) out.push(0x5c, named[b].charCodeAt(0));
     else if (b < 0x20 || b === 0x7f || (b >= 0x80 && quoteHighBytes)) {

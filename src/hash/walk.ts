@@ -105,22 +105,11 @@ function listDir(fd: number, key: string): DirList {
 const TO_STAT = 1;
 const STATED = 2;
 
-/**
- * Files ls-tree would list that are untracked are hashed and returned; files
- * only a wildcard matches are hashed too — git add reads them, and fails where
- * they cannot be read — but not listed.
- */
-export function walkWorktree(ctx: Context, conv: Conversions, ignore: IgnoreRules): Walked {
-  const n = native()!;
+/** The tracked paths git add looks at, lower-cased, made on first use. */
+function foldedPaths(ctx: Context): () => Set<string> {
   const { index, added } = ctx;
-  const state = new Uint8Array(index.count);
-  for (let k = 0; k < added.length; k++) state[added[k]] = TO_STAT;
-  const changed = new Map<number, Blob | null>();
-  // On macOS git may see decomposed names from readdir as the composed ones it tracks.
-  const precompose = configBool(ctx.config, "core.precomposeunicode") === true;
-  const ignoreCase = configBool(ctx.config, "core.ignorecase") === true;
   let folded: Set<string> | null = null;
-  const foldedTracked = () => {
+  return () => {
     if (!folded) {
       folded = new Set();
       for (let k = 0; k < added.length; k++) {
@@ -130,9 +119,64 @@ export function walkWorktree(ctx: Context, conv: Conversions, ignore: IgnoreRule
     }
     return folded;
   };
-  const found = new Map<string, { blob: Blob; listed: boolean }>();
+}
 
-  const addUntracked = (child: string, kind: number, st: Stat, filter: Filter | null) => {
+/** Where the walk starts: each literal directory pathspec once (not one inside another), and each wildcard's directory. */
+function walkRoots(specs: Context["specs"]): [string, Filter | null][] {
+  const walked: string[] = [];
+  for (const s of specs) {
+    if (s.glob || !s.isDir) continue;
+    let covered = false;
+    for (const w of walked) if (w === "" || w === s.path || s.path.startsWith(`${w}/`)) covered = true;
+    if (covered) continue;
+    for (let i = walked.length - 1; i >= 0; i--) if (s.path === "" || walked[i].startsWith(`${s.path}/`)) walked.splice(i, 1);
+    walked.push(s.path);
+  }
+  const roots: [string, Filter | null][] = walked.map((w) => [w, null]);
+  for (const s of specs) if (s.glob) roots.push([globDir(s), { spec: s, literal: s.raw.subarray(0, s.glob.literal) }]);
+  return roots;
+}
+
+/** Opens dir below the open top (rootFd) component by component, refusing symbolic links: a descriptor, or null when it is gone. */
+function openPath(n: NonNullable<ReturnType<typeof native>>, rootFd: number, dir: string): number | null {
+  const parts = dir.split("/");
+  let fd = rootFd;
+  for (let k = 0; k < parts.length; k++) {
+    let sub: number;
+    try {
+      sub = n.openDir(fd, fromLatin1(parts[k]));
+    } finally {
+      if (fd !== rootFd) n.close(fd);
+    }
+    const path = parts.slice(0, k + 1).join("/");
+    if (sub === SYMLINK) throw new Fallback(`${path} is a symbolic link`);
+    // A directory pathspec whose directory became a file: git add would add that file.
+    if (sub === NOT_DIR && k === parts.length - 1) throw new Fallback(`${path} is no longer a directory`);
+    if (sub === GONE || sub === NOT_DIR) return null;
+    fd = sub;
+  }
+  return fd;
+}
+
+/** The tracked entries git add looks at that no directory walked met: stat'ed by path. */
+function statTheRest(ctx: Context, conv: Conversions, state: Uint8Array, changed: Map<number, Blob | null>): void {
+  const { added } = ctx;
+  let left = 0;
+  for (let k = 0; k < added.length; k++) if (state[added[k]] === TO_STAT) left++;
+  if (left === 0) return;
+  const rest = new Int32Array(left);
+  let j = 0;
+  for (let k = 0; k < added.length; k++) if (state[added[k]] === TO_STAT) rest[j++] = added[k];
+  for (const [i, b] of trackedAfterAdd(ctx, conv, rest)) changed.set(i, b);
+}
+
+/** What the walk does with an untracked file it meets: hashed into found (listed or not), or a Fallback. */
+function untrackedAdder(ctx: Context, conv: Conversions, ignore: IgnoreRules, found: Map<string, { blob: Blob; listed: boolean }>) {
+  // On macOS git may see decomposed names from readdir as the composed ones it tracks.
+  const precompose = configBool(ctx.config, "core.precomposeunicode") === true;
+  const ignoreCase = configBool(ctx.config, "core.ignorecase") === true;
+  const foldedTracked = foldedPaths(ctx);
+  return (child: string, kind: number, st: Stat, filter: Filter | null) => {
     const raw = fromLatin1(child);
     // git add fails on an ignored path that is a wildcard's literal part ("pkg0" for
     // 'pkg0?'), whether the wildcard matches it or not.
@@ -156,6 +200,22 @@ export function walkWorktree(ctx: Context, conv: Conversions, ignore: IgnoreRule
     if (precompose && /[\x80-\xff]/.test(child)) throw new Fallback(`${child}: non-ASCII name with core.precomposeUnicode`);
     found.set(child, { blob: hashFile(ctx, conv, raw, worktreeMode(st)!, st), listed });
   };
+}
+
+/**
+ * Files ls-tree would list that are untracked are hashed and returned; files
+ * only a wildcard matches are hashed too — git add reads them, and fails where
+ * they cannot be read — but not listed.
+ */
+export function walkWorktree(ctx: Context, conv: Conversions, ignore: IgnoreRules): Walked {
+  const n = native()!;
+  const { index, added } = ctx;
+  const state = new Uint8Array(index.count);
+  for (let k = 0; k < added.length; k++) state[added[k]] = TO_STAT;
+  const changed = new Map<number, Blob | null>();
+  const found = new Map<string, { blob: Blob; listed: boolean }>();
+
+  const addUntracked = untrackedAdder(ctx, conv, ignore, found);
 
   const rootKey = latin1(ctx.rootPrefix);
   /**
@@ -226,45 +286,14 @@ export function walkWorktree(ctx: Context, conv: Conversions, ignore: IgnoreRule
     }
   };
 
-  /** Opens dir below the open top (rootFd) component by component, refusing symbolic links: a descriptor, or null when it is gone. */
-  const openPath = (rootFd: number, dir: string): number | null => {
-    const parts = dir.split("/");
-    let fd = rootFd;
-    for (let k = 0; k < parts.length; k++) {
-      let sub: number;
-      try {
-        sub = n.openDir(fd, fromLatin1(parts[k]));
-      } finally {
-        if (fd !== rootFd) n.close(fd);
-      }
-      const path = parts.slice(0, k + 1).join("/");
-      if (sub === SYMLINK) throw new Fallback(`${path} is a symbolic link`);
-      // A directory pathspec whose directory became a file: git add would add that file.
-      if (sub === NOT_DIR && k === parts.length - 1) throw new Fallback(`${path} is no longer a directory`);
-      if (sub === GONE || sub === NOT_DIR) return null;
-      fd = sub;
-    }
-    return fd;
-  };
-  // Each literal directory pathspec once, not one inside another already walked.
-  const walked: string[] = [];
-  for (const s of ctx.specs) {
-    if (s.glob || !s.isDir) continue;
-    let covered = false;
-    for (const w of walked) if (w === "" || w === s.path || s.path.startsWith(`${w}/`)) covered = true;
-    if (covered) continue;
-    for (let i = walked.length - 1; i >= 0; i--) if (s.path === "" || walked[i].startsWith(`${s.path}/`)) walked.splice(i, 1);
-    walked.push(s.path);
-  }
-  const roots: [string, Filter | null][] = walked.map((w) => [w, null]);
-  for (const s of ctx.specs) if (s.glob) roots.push([globDir(s), { spec: s, literal: s.raw.subarray(0, s.glob.literal) }]);
+  const roots = walkRoots(ctx.specs);
   if (roots.length > 0) {
     const rootFd = n.openDir(null, ctx.rootPrefix);
     if (rootFd < 0) throw new Fallback("the work tree's top cannot be opened");
     try {
       for (const [dir, filter] of roots) {
         // The top itself is walked through a descriptor of its own: walk() closes what it walks.
-        const fd = dir === "" ? n.openDir(rootFd, DOT) : openPath(rootFd, dir);
+        const fd = dir === "" ? n.openDir(rootFd, DOT) : openPath(n, rootFd, dir);
         if (fd === null || fd < 0) continue;
         const [lo, hi] = dir === "" ? [0, index.count] : index.prefixRange(fromLatin1(`${dir}/`));
         walk(fd, dir, lo, hi, filter);
@@ -274,14 +303,7 @@ export function walkWorktree(ctx: Context, conv: Conversions, ignore: IgnoreRule
     }
   }
 
-  let left = 0;
-  for (let k = 0; k < added.length; k++) if (state[added[k]] === TO_STAT) left++;
-  if (left > 0) {
-    const rest = new Int32Array(left);
-    let j = 0;
-    for (let k = 0; k < added.length; k++) if (state[added[k]] === TO_STAT) rest[j++] = added[k];
-    for (const [i, b] of trackedAfterAdd(ctx, conv, rest)) changed.set(i, b);
-  }
+  statTheRest(ctx, conv, state, changed);
   const untracked: Blob[] = [];
   for (const f of found.values()) if (f.listed) untracked.push(f.blob);
   return { changed, untracked };

@@ -19,7 +19,7 @@
 // of entries: the hot loops work on index positions and byte buffers, and
 // make no object per clean entry.
 import { Conversions, ConversionUnsure } from "./attributes";
-import { git } from "./git";
+import { git, type GitEnv } from "./git";
 import { IgnoreRules, Unsure, wildmatch } from "./ignore";
 import { type IndexFile, parseIndex } from "./index-file";
 import { native, S_IFLNK, S_IFMT, S_IFREG, type Stat } from "./native";
@@ -58,6 +58,8 @@ export interface Context {
   /** Index positions git add and git status look at: `listed` and what the wildcards match, sorted. */
   added: Int32Array;
   rootPrefix: Uint8Array; // "<root>/"
+  /** The environment git would run with (git.ts GitEnv). */
+  env: GitEnv;
 }
 
 export interface Blob {
@@ -132,18 +134,18 @@ function union(lists: Int32Array[], bound: number): Int32Array {
   return out;
 }
 
-export async function prepare(cwd: string, pathspecs: string[]): Promise<Context> {
-  if (!environmentIsPlain()) throw new Fallback("GIT_* environment variables");
+export async function prepare(cwd: string, pathspecs: string[], env: GitEnv): Promise<Context> {
+  if (!environmentIsPlain(env)) throw new Fallback("GIT_* environment variables");
   if (pathspecs.length === 0) throw new Fallback("no pathspecs");
   for (const p of pathspecs) if (!LITERAL.test(p) && !GLOB.test(p)) throw new Fallback(`pathspec ${JSON.stringify(p)} is not a literal path or a plain wildcard`);
   if (!native()) throw new Fallback("no native file-system bindings on this platform");
   const repo = findRepo(cwd);
   if (!repo) throw new Fallback("repository not found in-process");
 
-  let config = readConfig(repo);
+  let config = readConfig(repo, env);
   if (!config) {
     // Includes or unusual syntax: git says what the configuration is.
-    const r = await git(repo.root, ["config", "-l", "-z"]);
+    const r = await git(repo.root, ["config", "-l", "-z"], env);
     if (r.code !== 0) throw new Fallback("git config failed");
     config = parseConfigList(Buffer.from(r.stdout).toString("utf8"));
   }
@@ -182,7 +184,7 @@ export async function prepare(cwd: string, pathspecs: string[]): Promise<Context
   }
   const listedAll = union(listed, index.count);
   const addedAll = specs.some((s) => s.glob) ? union(added, index.count) : listedAll;
-  const ctx: Context = { repo, config, index, specs, listed: listedAll, added: addedAll, rootPrefix: bytes(`${repo.root}/`) };
+  const ctx: Context = { repo, config, index, specs, listed: listedAll, added: addedAll, rootPrefix: bytes(`${repo.root}/`), env };
   for (let k = 0; k < addedAll.length; k++) {
     const i = addedAll[k];
     if (index.stage(i) !== 0) throw new Fallback("unmerged entries");
@@ -259,7 +261,7 @@ export function hashFile(ctx: Context, conv: Conversions, path: Uint8Array, mode
 }
 
 export function conversions(ctx: Context): Conversions {
-  return new Conversions(ctx.repo, ctx.config, (p) => ctx.index.matching(fromLatin1(p), false).length > 0);
+  return new Conversions(ctx.repo, ctx.config, (p) => ctx.index.matching(fromLatin1(p), false).length > 0, ctx.env);
 }
 
 /**
@@ -325,7 +327,7 @@ export function trackedAfterAdd(ctx: Context, conv: Conversions, positions = ctx
 
 export function ignoreRules(ctx: Context): IgnoreRules {
   const n = native()!;
-  const user = userGitFile(ctx.config, "core.excludesfile", "ignore");
+  const user = userGitFile(ctx.config, "core.excludesfile", "ignore", ctx.env);
   if (user === "relative") throw new Fallback("core.excludesFile is not an absolute path");
   const files = [n.readFile(bytes(`${ctx.repo.commonDir}/info/exclude`)), user ? n.readFile(bytes(user)) : null];
   return new IgnoreRules(ctx.repo.root, files, configBool(ctx.config, "core.ignorecase") === true);

@@ -2,13 +2,16 @@
 // line, a runner message); this module formats it once and hands it to the
 // sinks: the toplevel's terminal streams, the task's log file, the quiet buffer.
 // A task's own lines (stdout, stderr) are bytes, passed through untouched;
-// the runner's messages go through a consola instance whose one reporter
-// writes them in our fixed format (`[NAME] level | message`) into the same sinks.
-import { createConsola, LogLevels, type ConsolaInstance, type LogObject } from "consola/core";
+// the runner's messages are text, written in our fixed format
+// (`[NAME] level | message`) into the same sinks. Which levels each sink takes
+// is decided here, in one place (shownOnTerminal): the log file every level,
+// the terminal as TASKRUNNER_DEBUG / TASKRUNNER_LOG_INFO say, the quiet buffer
+// what the terminal would show.
 import { closeFd, errnoText, writeAll } from "../sys/libc";
 import { concat, JOIN_UP_TO, type Line } from "./lines";
 import { render, type Level } from "./render";
 import type { TaskEvent } from "./events";
+import { succeeded, type TaskOutcome } from "../outcome";
 import type { Presenter, TaskReport } from "./presenter";
 
 export type { Level };
@@ -67,7 +70,7 @@ function timestamp(): Uint8Array {
   const second = Math.floor(now / 1000);
   if (second !== lastSecond) {
     lastSecond = second;
-    lastStamp = encoder.encode(new Date(now).toISOString().slice(11, 19) + " ");
+    lastStamp = encoder.encode(`${new Date(now).toISOString().slice(11, 19)} `);
   }
   return lastStamp;
 }
@@ -95,30 +98,9 @@ export class TaskOutput {
   private readonly jobPrefix: Uint8Array;
   private readonly streamTags = new Map<Stream, Uint8Array>();
 
-  /**
-   * The task's runner messages. Its level lets every message through: the log
-   * file takes debug lines whatever the settings; which levels the terminal
-   * shows (TASKRUNNER_DEBUG, TASKRUNNER_LOG_INFO) and whether it holds them
-   * back (TASKRUNNER_QUIET) is the sinks' business, in lines().
-   */
-  readonly logger: ConsolaInstance;
-
   constructor(private readonly o: OutputOptions) {
     this.jobPrefix = encoder.encode(`[${o.job}] `);
     o.terminal.presenter?.started(o.job, Date.now());
-    this.logger = createConsola({
-      level: LogLevels.debug,
-      // consola holds back a message repeated within a second after the fifth: every line must arrive.
-      throttle: 0,
-      reporters: [{ log: (m: LogObject) => this.report(m) }],
-    });
-  }
-
-  /** The reporter: a consola message as our lines, one per line of its text. */
-  private report(m: LogObject): void {
-    const level = m.type as Level;
-    const text = m.args.map(String).join(" ");
-    this.lines(level, text.split("\n").map((l) => encoder.encode(l)), m.onTerminal === true ? true : undefined);
   }
 
   private tag(stream: Stream): Uint8Array {
@@ -178,9 +160,12 @@ export class TaskOutput {
     return { parts, size };
   }
 
-  /** A runner message; one line per line of text. onTerminal: shown whatever TASKRUNNER_DEBUG/LOG_INFO say (an opt-in line of its own). */
+  /**
+   * A runner message; one line per line of text. onTerminal: shown whatever TASKRUNNER_DEBUG/LOG_INFO say (an
+   * opt-in line of its own); false: in the log only, whatever they say (a line the old tool never showed).
+   */
   message(level: Level, text: string, opts: { onTerminal?: boolean } = {}): void {
-    this.logger[level](opts.onTerminal ? { message: text, onTerminal: true } : text);
+    this.lines(level, text.split("\n").map((l) => encoder.encode(l)), opts.onTerminal ?? this.shownOnTerminal(level));
   }
 
   /** What happened, as the user reads it (render.ts). */
@@ -193,8 +178,9 @@ export class TaskOutput {
     this.o.terminal.presenter?.longRunning(this.o.job);
   }
 
-  debug(text: string): void {
-    this.message("debug", text);
+  /** logOnly: in the task's log, never on the terminal. */
+  debug(text: string, logOnly = false): void {
+    this.message("debug", text, logOnly ? { onTerminal: false } : {});
   }
   info(text: string): void {
     this.message("info", text);
@@ -225,17 +211,17 @@ export class TaskOutput {
   }
 
   /**
-   * Quiet mode: a task that succeeded says nothing; one that failed shows what it held back.
+   * The task is over. Quiet mode: one that succeeded says nothing; one that failed shows what it held back.
    * With a presenter, the presenter decides (report: what became of the task; none when it could not start).
    */
-  finish(success: boolean, report?: TaskReport): void {
+  finish(outcome: Pick<TaskOutcome, "kind">, report?: TaskReport): void {
     const { presenter } = this.o.terminal;
     if (presenter) {
       const now = Date.now();
       const job = this.o.job;
       const couldNotStart: TaskReport = { job, outcome: "failed", exitCode: 1, start: now, end: now, cacheable: false };
       presenter.ended(report ?? couldNotStart, this.held);
-    } else if (!success) {
+    } else if (!succeeded(outcome.kind)) {
       for (const h of this.held) this.o.terminal.write(h.toStdout, h.data);
     }
     this.held.length = 0;

@@ -1,24 +1,22 @@
 // The life of one task: lock → already ran? → spawn → serve snapshot requests
-// and collect output → wait → record → report.
+// and collect output → wait → record → report. Its states and their order are
+// src/outcome.ts's TaskState; every move between them is made here.
 import type { Config, Env } from "../config";
 import { holdBuild, lockJob, releaseJob, terminalLock } from "../state/locks";
-import { LineSplitter, pumpLines } from "../output/lines";
 import { Terminal, TaskOutput } from "../output/output";
-import { closeFd, createFile, errnoText, hasInput, isOpenFd, writeAll } from "../sys/libc";
-import { Interruption, signalNumber } from "../sys/signals";
-import { parseRequest, Reply, requestErrorLines } from "../controller/protocol";
+import { createFile, errnoText, isOpenFd, writeAll } from "../sys/libc";
+import { Interruption } from "../sys/signals";
 import { buildPaths, createBuild, ensureBuildDirs, readResult, writeResult } from "../state/layout";
-import { spawnTask, NESTED_SERVER_VARIABLES, type SpawnedTask } from "../task/process";
+import { spawnTask, NESTED_SERVER_VARIABLES } from "../task/process";
 import { withUmask } from "../sys/umask";
 import { SnapshotSession } from "../snapshot/session";
 import { TaskRecorder } from "../trace/recorder";
 import { endOfBuild } from "./build-end";
-import { TaskRegistry, type Host, type RunRequest, type TaskContext } from "../task/context";
+import { superviseTask } from "./supervise";
+import { hostOf, TaskRegistry, type HeldJob, type Host, type RunHeld, type ProcessHost, type RunRequest, type TaskContext } from "../task/context";
 import { BackgroundUploads } from "../task/background-uploads";
 import { INTERNAL, readInternalEnv, type InternalEnv } from "../internal-env";
-import { describeError, unreachable } from "../sys/errors";
-import { endsWithin } from "../sys/time";
-import { decodeBytes } from "../sys/bytes";
+import { TaskLife, type TaskOutcome } from "../outcome";
 import { loadPresent } from "../load-present";
 
 const encoder = new TextEncoder();
@@ -32,12 +30,15 @@ function openFd(fd: number | null): number | null {
   return fd !== null && isOpenFd(fd) ? fd : null;
 }
 
-/** The parent taskrunner's request pipe: our debug lines belong in its log too. */
-function parentChannel(internal: InternalEnv): (text: string) => void {
+/**
+ * The parent taskrunner's request pipe: our debug lines belong in its log too.
+ * A logOnly line goes as our own `log` request, which the parent keeps off its terminal.
+ */
+function parentChannel(internal: InternalEnv): HeldJob["toParent"] {
   const fd = openFd(internal.requestPipe);
   if (fd === null) return () => {};
-  return (text) => {
-    writeAll(fd, encoder.encode(`${JSON.stringify(["debug", text])}\n`));
+  return (text, logOnly) => {
+    writeAll(fd, encoder.encode(`${JSON.stringify([logOnly ? "log" : "debug", text])}\n`));
   };
 }
 
@@ -60,51 +61,75 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   if (config.output !== "plain") {
     terminal.presenter = await (await loadPresent()).openPresenter(config, terminal, isToplevel);
   }
+  const proc: ProcessHost = {
+    paths,
+    isToplevel,
+    terminal,
+    registry: new TaskRegistry(),
+    uploads: isToplevel ? new BackgroundUploads() : undefined,
+  };
 
   toParent(`Starting subtask ${req.name}`);
   const lock = lockJob(paths.lockFile(req.name), () => toParent(`Waiting for the lock of ${req.name}`));
   if (lock.kind === "failed") return cannotStart(req.name, config, terminal, lock.message);
-  const host: Host = {
-    paths,
-    jobLock: lock.fd,
-    isToplevel,
-    inToplevelProcess: isToplevel,
-    terminal,
-    registry: new TaskRegistry(),
-    toParent,
-    umask: null,
-    uploads: isToplevel ? new BackgroundUploads() : undefined,
-  };
   try {
-    return await runLocked(req, config, env, cwd, host);
+    return await runHeld(proc, req, config, env, cwd, { lockFd: lock.fd, toParent, umask: null }, false);
   } finally {
-    releaseJob(lock.fd);
     if (isToplevel) terminal.presenter?.close();
   }
 }
 
+/**
+ * A job whose lock its caller took (this process's own, or a nested task the
+ * toplevel serves, toplevel/nested-server.ts): its host is made, it runs, its lock is released.
+ */
+export async function runHeld(
+  proc: ProcessHost,
+  req: RunRequest,
+  config: Config,
+  env: Env,
+  cwd: string,
+  job: HeldJob,
+  servedForAnother: boolean,
+): Promise<number> {
+  const host = hostOf(proc, job, servedForAnother);
+  try {
+    return await runLocked(req, config, env, cwd, host);
+  } finally {
+    releaseJob(job.lockFd);
+  }
+}
+
 /** The rest of a task's life once its job lock is held (docs/contract.md §3). */
-export async function runLocked(req: RunRequest, config: Config, env: Env, cwd: string, host: Host): Promise<number> {
+async function runLocked(req: RunRequest, config: Config, env: Env, cwd: string, host: Host): Promise<number> {
   const { paths, terminal, toParent } = host;
+  const internal = readInternalEnv(env);
+  const life = new TaskLife(req.name, host.isToplevel ? null : internal.parentJob);
+  life.enter("starting");
   // Held for as long as this build has a task alive: housekeeping never removes it.
   const running = holdBuild(paths.buildDir);
   try {
     const recorded = readResult(paths, req.name);
     if (recorded !== null) {
       toParent(`Subtask ${req.name} finished with ${exitDescription(recorded)}`);
+      life.enter("done");
       return recorded;
     }
     const logPath = paths.logFile(req.name);
     const logFd = createFile(logPath);
-    if (logFd < 0) return cannotStart(req.name, config, terminal, `cannot create ${logPath}: ${errnoText(-logFd)}`);
+    if (logFd < 0) {
+      life.enter("done");
+      return cannotStart(req.name, config, terminal, `cannot create ${logPath}: ${errnoText(-logFd)}`);
+    }
     const out = taskOutput(req.name, config, terminal, { fd: logFd, path: logPath });
-    // The parent's log points to this one (debug, so on the terminal only with TASKRUNNER_DEBUG=1).
-    toParent(`Subtask ${req.name} logs to ${logPath}`);
+    // Ours, in the parent's log only: under TASKRUNNER_DEBUG=1 the terminal shows what the old tool showed.
+    toParent(`Subtask ${req.name} logs to ${logPath}`, true);
     const unregister = host.registry.add(req.name, out);
     // Listened for over the whole task: its restores, uploads and post-unpack commands too.
     const interruption = new Interruption().start();
     try {
-      return await runTaskBody(req, config, env, cwd, host, out, interruption);
+      const ctx = taskContext(req, config, env, cwd, host, { out, interruption, life, internal });
+      return await runTaskBody(req, ctx, host);
     } finally {
       interruption.stop();
       unregister();
@@ -115,110 +140,126 @@ export async function runLocked(req: RunRequest, config: Config, env: Env, cwd: 
   }
 }
 
-async function runTaskBody(
+function taskContext(
   req: RunRequest,
   config: Config,
   env: Env,
   cwd: string,
   host: Host,
-  out: TaskOutput,
-  interruption: Interruption,
-): Promise<number> {
-  const { paths, isToplevel, toParent } = host;
-  const internal = readInternalEnv(env);
-  const record = new TaskRecorder(req.name, isToplevel ? null : internal.parentJob);
-  const ctx: TaskContext = {
+  parts: Pick<TaskContext, "out" | "interruption" | "life" | "internal">,
+): TaskContext {
+  return {
+    ...parts,
     job: req.name,
     command: [req.cmd, ...req.args],
     env,
-    internal,
     umask: host.umask,
-    record,
+    record: new TaskRecorder(),
     force: req.force,
-    isToplevel,
+    isToplevel: host.isToplevel,
     inToplevelProcess: host.inToplevelProcess,
     cwd,
     config,
-    paths,
-    out,
-    interruption,
+    paths: host.paths,
     // Only where something follows that the upload can overlap with: not the toplevel's own
     // task (its build ends with it), not a nested taskrunner process (it would have to wait anyway).
-    uploads: isToplevel ? null : (host.uploads ?? null),
+    uploads: host.isToplevel ? null : (host.uploads ?? null),
   };
+}
+
+/** starting → running → saving → recording → reporting → done, or → stopped → done on a signal. */
+async function runTaskBody(req: RunRequest, ctx: TaskContext, host: Host): Promise<number> {
+  const { paths, isToplevel, out, interruption, life } = ctx;
   // A caller that went away without a signal we saw (killed, say): stop its task as a signal would.
   host.onCallerGone?.(() => interruption.interrupt("SIGTERM"));
   // A signal to the toplevel stops the uploads its nested tasks left running, at once.
   if (isToplevel) interruption.onSignal((s) => host.uploads?.abort(new Error(`interrupted by ${s}`)));
   const session = new SnapshotSession(ctx);
   await session.beforeStart();
-  if (isToplevel && config.output === "github" && !config.githubActions) out.say({ kind: "not-in-github-actions" });
+  if (isToplevel && ctx.config.output === "github" && !ctx.config.githubActions) out.say({ kind: "not-in-github-actions" });
 
-  out.debug(`Running command: ${JSON.stringify([req.cmd, ...req.args])}`);
+  out.debug(`Running command: ${JSON.stringify(ctx.command)}`);
   out.debug(`  buildId: ${paths.buildId}`);
-  out.debug(`  cwd: ${cwd}`);
+  out.debug(`  cwd: ${ctx.cwd}`);
 
+  const { code: ran, services } = await runCommand(req, ctx, host, session);
+  let code = ran;
+  await services?.stop();
+  // Post-unpack commands and the upload, while a signal can still stop them.
+  if (interruption.by === null) {
+    life.enter("saving");
+    code = await session.afterTask(code);
+  }
+  if (isToplevel && host.uploads) await settleUploads(host.uploads, ctx);
+  if (interruption.by !== null) return stopped(ctx, host);
+
+  life.enter("recording");
+  session.saveHash();
+  out.debug(`Command ${JSON.stringify(ctx.command)} exited with code ${code}`);
+  host.toParent(`Subtask ${req.name} finished with ${exitDescription(code)}`);
+  const notRecorded = writeResult(paths, req.name, code);
+  if (notRecorded) out.stateWriteFailed(paths.resultFile(req.name), notRecorded, "the task's result is not recorded");
+  out.closeLog();
+  // Recorded: a signal from here on only skips what is left of the log upload and the final status.
+  life.enter("reporting");
+  await session.report(code);
+  const outcome = finishRecord(ctx, code);
+  const report = ctx.record.report(outcome);
+  if (isToplevel && interruption.by === null) await endOfBuild(ctx);
+  out.finish(outcome, report);
+  return interruption.exitCode ?? code;
+}
+
+/**
+ * starting → running: the command runs, with the toplevel's services for its
+ * nested tasks when this is the toplevel. Its exit code (1 when it did not start).
+ */
+async function runCommand(req: RunRequest, ctx: TaskContext, host: Host, session: SnapshotSession) {
+  const { paths, isToplevel, out, interruption, env } = ctx;
   const taskEnv: Env = { ...env, [INTERNAL.parentJob]: req.name };
   let services: { stop(): Promise<void> } | null = null;
   if (isToplevel) {
     const { startServices } = await import("../toplevel/services");
-    // The services run nested tasks through runLocked, as this process runs its own.
-    const started = startServices(host, runLocked, config, env, (m) => out.debug(m), interruption);
+    // The services run nested tasks through runHeld, as this process runs its own.
+    const run: RunHeld = (...args) => runHeld(host, ...args);
+    const started = startServices(host, run, ctx.config, env, (m) => out.debug(m), interruption);
     Object.assign(taskEnv, started.env);
     services = started;
   } else if (!host.inToplevelProcess) {
     // A nested task in its own process: its subtasks do the same (see toplevel/nested-server.ts).
     for (const k of NESTED_SERVER_VARIABLES) delete taskEnv[k];
   }
-  let code = 1;
-  if (interruption.by === null) {
-    const spawned = withUmask(ctx.umask, () =>
-      spawnTask({
-        cmd: req.cmd,
-        args: req.args,
-        cwd,
-        env: taskEnv,
-        buildId: paths.buildId,
-        toplevelStdout: host.terminal.stdoutFd,
-        toplevelStderr: host.terminal.stderrFd,
-        jobLock: host.jobLock,
-      }),
-    );
-    if (spawned.kind === "failed") {
-      out.say({ kind: "spawn-failed", message: spawned.message });
-      code = spawned.exitCode;
-    } else {
-      code = await record.phase("run", () => superviseTask(spawned.task, ctx, session));
-    }
+  if (interruption.by !== null) return { code: 1, services };
+  const spawned = withUmask(ctx.umask, () =>
+    spawnTask({
+      cmd: req.cmd,
+      args: req.args,
+      cwd: ctx.cwd,
+      env: taskEnv,
+      buildId: paths.buildId,
+      toplevelStdout: host.terminal.stdoutFd,
+      toplevelStderr: host.terminal.stderrFd,
+      jobLock: host.lockFd,
+    }),
+  );
+  if (spawned.kind === "failed") {
+    out.say({ kind: "spawn-failed", message: spawned.message });
+    return { code: spawned.exitCode, services };
   }
+  ctx.life.enter("running");
+  return { code: await ctx.record.phase("run", () => superviseTask(spawned.task, ctx, session)), services };
+}
 
-  await services?.stop();
-  // Post-unpack commands and the upload, while a signal can still stop them.
-  if (interruption.by === null) code = await session.afterTask(code);
-  if (isToplevel && host.uploads) await settleUploads(host.uploads, ctx);
-  if (interruption.by !== null) {
-    // Nothing is recorded as done: no result, no hash, no upload, no success status.
-    out.say({ kind: "interrupted", signal: interruption.by });
-    out.closeLog();
-    out.finish(false, record.report(interruption.exitCode!, true));
-    toParent(`Subtask ${req.name} interrupted by ${interruption.by}`);
-    finishRecord(ctx, interruption.exitCode!, true);
-    return interruption.exitCode!;
-  }
-
-  session.saveHash();
-  out.debug(`Command ${JSON.stringify([req.cmd, ...req.args])} exited with code ${code}`);
-  toParent(`Subtask ${req.name} finished with ${exitDescription(code)}`);
-  const notRecorded = writeResult(paths, req.name, code);
-  if (notRecorded) out.stateWriteFailed(paths.resultFile(req.name), notRecorded, "the task's result is not recorded");
+/** → stopped → done: nothing is recorded as done: no result, no hash, no upload, no success status. */
+function stopped(ctx: TaskContext, host: Host): number {
+  const { out, interruption, life } = ctx;
+  life.enter("stopped");
+  out.say({ kind: "interrupted", signal: interruption.by! });
   out.closeLog();
-  // Recorded: a signal from here on only skips what is left of the log upload and the final status.
-  await session.report(code);
-  finishRecord(ctx, code, false);
-  const report = record.report(code, false);
-  if (isToplevel && interruption.by === null) await endOfBuild(ctx);
-  out.finish(code === 0, report);
-  return interruption.exitCode ?? code;
+  const outcome = finishRecord(ctx, interruption.exitCode!);
+  out.finish(outcome, ctx.record.report(outcome));
+  host.toParent(`Subtask ${ctx.job} interrupted by ${interruption.by}`);
+  return interruption.exitCode!;
 }
 
 /**
@@ -249,111 +290,14 @@ function taskOutput(job: string, config: Config, terminal: Terminal, log: { fd: 
 function cannotStart(job: string, config: Config, terminal: Terminal, message: string): number {
   const out = taskOutput(job, config, terminal, null);
   out.say({ kind: "cannot-start", message });
-  out.finish(false);
+  out.finish({ kind: "failed" });
   return 1;
 }
 
-/** The task's record for the trace, the summary and --explain. */
-function finishRecord(ctx: TaskContext, code: number, interrupted: boolean): void {
-  const failed = ctx.record.finish(ctx.paths.tasksDir, code, interrupted);
+/** The task's outcome, final: its record for the trace, the summary and --explain, and what its output reads. */
+function finishRecord(ctx: TaskContext, code: number): TaskOutcome {
+  const outcome = ctx.life.finish(code);
+  const failed = ctx.record.finish(ctx.paths.tasksDir, outcome);
   if (failed) ctx.out.stateWriteFailed(failed.path, failed.errno, "the build's trace leaves this task out");
-}
-
-/** Serves the task until it exits and its output is drained (or the drain times out). Returns its exit code. */
-async function superviseTask(task: SpawnedTask, ctx: TaskContext, session: SnapshotSession): Promise<number> {
-  const { proc } = task;
-  const stopForwarding = ctx.interruption.onSignal((signal) => {
-    try {
-      process.kill(-proc.pid, signal); // the whole process group
-    } catch {
-      proc.kill(signal);
-    }
-  });
-
-  const controller = serveRequests(task, ctx, session);
-  const pump = (name: "stdout" | "stderr") =>
-    pumpLines(proc[name], (lines) => ctx.out.lines(name, lines), (e) => ctx.out.debug(`reading task ${name} failed: ${describeError(e)}`));
-  const stdout = pump("stdout");
-  const stderr = pump("stderr");
-  const exitCode = await proc.exited;
-  const code = proc.signalCode ? 128 + signalNumber(String(proc.signalCode)) : exitCode;
-
-  for (const [name, stream] of [["stdout", stdout], ["stderr", stderr]] as const) {
-    const seconds = ctx.config.outputStreamTimeoutSeconds;
-    if (!(await endsWithin(stream.done, seconds * 1000))) {
-      ctx.out.say({ kind: "stream-left-open", stream: name, seconds });
-      stream.cancel();
-    }
-  }
-  stopForwarding();
-  // A snapshot request still being answered (a restore cleaning up after a
-  // signal) finishes before anything else happens to the task.
-  await controller.stop();
-  return code;
-}
-
-/** How long a task that has exited may keep its controller channel busy with lines still to read. */
-const DRAIN_MS = 1000;
-
-/** The controller side of the request/response pipes (docs/contract.md §7). */
-function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSession) {
-  const reader = Bun.file(task.requestFd).stream().getReader();
-  const splitter = new LineSplitter();
-  const reply = (text: string) => writeAll(task.responseFd, encoder.encode(`${text}\n`));
-  let shellPwd: string | null = null;
-  const loop = (async () => {
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        for (const bytes of splitter.push(value)) {
-          // Bytes kept (sys/bytes.ts): a pathspec or --raw value need not be UTF-8.
-          const line = decodeBytes(bytes);
-          const req = parseRequest(line);
-          switch (req.kind) {
-            case "debug":
-              ctx.out.debug(req.words.join(" "));
-              break; // no reply: debug lines come from nested runners, concurrently
-            case "pwd":
-              shellPwd = req.dir;
-              break; // no reply: the snapshot request that follows gets it
-            case "snapshot":
-              ctx.out.debug(`Running cmdpipe command: ${JSON.stringify(["snapshot", ...req.args])}`);
-              reply(await session.handle(req.args, shellPwd));
-              break;
-            case "invalid":
-            case "unknown":
-              for (const l of requestErrorLines(req)) ctx.out.error(l);
-              reply(Reply.fail);
-              break;
-            default:
-              unreachable(req);
-          }
-        }
-      }
-    } catch (e) {
-      ctx.out.debug(`controller channel closed: ${describeError(e)}`);
-    }
-  })();
-  return {
-    async stop() {
-      // The task has exited, but the lines its nested runners wrote just before
-      // may still wait in the channel: on a loaded machine this process can be
-      // scheduled only after the task is gone. Read what is there (a writer that
-      // outlives the task, a background process holding the descriptor, does not
-      // hold us up: the channel is then empty, not readable), then stop.
-      await Bun.sleep(0);
-      const until = Date.now() + DRAIN_MS;
-      while (hasInput(task.requestFd) && Date.now() < until) {
-        if (await endsWithin(loop, 1)) break;
-      }
-      await reader.cancel().catch((e) => ctx.out.debug(`closing the controller channel: ${describeError(e)}`));
-      await loop;
-      // Both ends are ours to close (Bun hands extra pipes over as bare descriptors): a
-      // toplevel that runs thousands of nested tasks must not run out of descriptors.
-      // Only now: a reply written after closing could land in whatever reused the number.
-      closeFd(task.responseFd);
-      closeFd(task.requestFd);
-    },
-  };
+  return outcome;
 }

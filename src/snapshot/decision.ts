@@ -63,7 +63,7 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
   const current: HashInfo = {
     hash: hashed.hash,
     hashInput: hashed.hashInput,
-    mainBranchCommit: config.mainBranch ? await (await git()).mainBranchCommit(ctx.cwd, config.mainBranch) : null,
+    mainBranchCommit: config.mainBranch ? await (await git()).mainBranchCommit(ctx.cwd, config.mainBranch, ctx.env) : null,
     rawInputs: args.rawInputs.map(replacingInvalid), // as hashed: the hash file stays UTF-8 JSON the old tool reads
     ...(args.hashCommand ? { command: ctx.command } : {}),
   };
@@ -87,18 +87,19 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
   if (usesRemoteCache(args) && !cache) {
     ctx.record.cache = { lookup: "not-tried", why: ctx.force ? "forced with -f" : "no store configured" };
   }
-  if (cache && (await (await git()).hasUncommittedChanges(ctx.cwd, args.fileInputs))) {
+  if (cache && (await (await git()).hasUncommittedChanges(ctx.cwd, args.fileInputs, { env: ctx.env }))) {
     ctx.record.cache = { lookup: "not-tried", why: "uncommitted changes to inputs" };
     // Said in the log and in --explain: a user who expected a cache hit looks there.
-    const notTried = { kind: "remote-not-tried", uncommitted: await (await git()).uncommittedPaths(ctx.cwd, args.fileInputs) } as const;
+    const notTried = { kind: "remote-not-tried", uncommitted: await (await git()).uncommittedPaths(ctx.cwd, args.fileInputs, ctx.env) } as const;
     out.say(notTried);
-    ctx.record.notes.push(...noteOf(notTried));
+    ctx.life.note(noteOf(notTried));
   } else if (cache) {
     const { archiveName } = await loadRemote();
     const archive = archiveName(ctx.job, args.cacheVersion, current.hash);
     const restored = await ctx.record.phase("restore", () =>
       cache.restoreArchive(archive, inputs.cacheRoot, {
         onFound: () => out.say({ kind: "remote-found", archive }),
+        identity: { kind: "archive", job: ctx.job, version: args.cacheVersion, hash: current.hash },
         stagingParents: inputs.stagingParents,
         outputs: inputs.members(),
         signal: ctx.interruption.signal,

@@ -11,7 +11,7 @@ import { describeError } from "../sys/errors";
 /** null on success, else a message saying what failed. */
 export async function runPostUnpack(ctx: TaskContext, cmd: string): Promise<string | null> {
   ctx.out.debug(`Running post-unpack cmd ${JSON.stringify(cmd)}`);
-  let proc;
+  let proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
   try {
     proc = withUmask(ctx.umask, () =>
       Bun.spawn(["sh", "-c", `exec 2>&1; ${cmd}`], {

@@ -25,7 +25,7 @@ export class Reporting {
   }
 
   private commit(): Promise<string | null> {
-    this.sha ??= import("../hash").then((m) => m.headCommit(this.ctx.cwd));
+    this.sha ??= import("../hash").then((m) => m.headCommit(this.ctx.cwd, this.ctx.env));
     return this.sha;
   }
 

@@ -37,6 +37,11 @@ function statusOf(d: Decision): { state: "pending" | "success"; description: str
   }
 }
 
+/**
+ * One per task; the runner calls it in the task's states (src/outcome.ts), and each step checks
+ * it is called in its own: beforeStart (starting), handle (running), afterTask (saving), saveHash
+ * (recording), report (reporting).
+ */
 export class SnapshotSession {
   private args: SnapshotArgs | null = null;
   /** The declared outputs, placed (snapshot/output-paths.ts), or where they are when one is outside the cache root. */
@@ -45,9 +50,6 @@ export class SnapshotSession {
   private hashToSave: HashInfo | null = null;
   /** Set by afterTask once everything but saving the hash is done. */
   private hashReady: HashInfo | null = null;
-  private skipped = false;
-  /** Restored from the exact remote archive (skipped too). */
-  private restored = false;
   /** A fuzzy restore changed inputs before the run: it does not run from what it hashed, so nothing is saved. */
   private fuzzyChangedInputs = false;
   /** Where restores stage (stagingParents), found once. */
@@ -58,7 +60,17 @@ export class SnapshotSession {
     this.reporting = new Reporting(ctx);
   }
 
+  /** The task's outputs came without running it: skipped, or restored from the exact archive. */
+  private get skipped(): boolean {
+    return this.ctx.life.satisfied === "skipped" || this.restored;
+  }
+
+  private get restored(): boolean {
+    return this.ctx.life.satisfied === "restored-exact";
+  }
+
   async beforeStart(): Promise<void> {
+    this.ctx.life.expect("starting");
     await this.reporting.beforeStart();
   }
 
@@ -67,19 +79,18 @@ export class SnapshotSession {
    * shellPwd: the calling shell's $PWD, which our `snapshot` function sends just before.
    */
   async handle(words: string[], shellPwd: string | null): Promise<string> {
+    this.ctx.life.expect("running");
     const { ctx } = this;
     const decision = await this.decideRequest(words, shellPwd);
     ctx.out.say({ kind: "decided", decision });
     if (decision.kind === "fault" || decision.kind === "interrupted") return Reply.fail;
     const hashed = decision.kind === "skip" && decision.because === "unchanged" ? null : decision.hashed;
     if (hashed) {
-      ctx.record.explain = hashed.reasons;
+      ctx.life.explain(hashed.reasons);
       this.hashToSave = hashed.current;
     }
-    this.skipped = decision.kind !== "run";
-    this.restored = decision.kind === "restore";
-    if (decision.kind === "skip") ctx.record.shortcut = "skipped";
-    if (decision.kind === "restore") ctx.record.shortcut = "restored-exact";
+    if (decision.kind === "skip") ctx.life.satisfiedBy("skipped");
+    if (decision.kind === "restore") ctx.life.satisfiedBy("restored-exact");
     if (decision.kind === "run" && decision.hashed && decision.fuzzy) {
       const { saved, current } = decision.hashed;
       await ctx.record.phase("restore", () => this.restoreFuzzy(saved, current));
@@ -148,7 +159,7 @@ export class SnapshotSession {
    */
   private stagingParents(): Promise<string[]> {
     this.staging ??= (async () => {
-      const gitDir = await (await git()).absoluteGitDir(this.ctx.cwd);
+      const gitDir = await (await git()).absoluteGitDir(this.ctx.cwd, this.ctx.env);
       return [...(gitDir ? [gitDir] : []), this.ctx.paths.stateDir];
     })();
     return this.staging;
@@ -163,13 +174,16 @@ export class SnapshotSession {
       const { hashViaService } = await import("../toplevel/hash-service");
       const viaService = await hashViaService(service, ctx.env, ctx.cwd, args.fileInputs, raw);
       if (!("declined" in viaService)) {
+        const { fallback, ...hashed } = viaService;
+        if (fallback !== undefined) ctx.out.say({ kind: "reference-hashing", reason: fallback });
         ctx.out.say({ kind: "hashed-by-service" });
-        return viaService;
+        return hashed;
       }
       ctx.out.say({ kind: "hash-service-declined", reason: viaService.declined });
     }
     const { hashInputs } = await git();
-    return hashInputs(ctx.cwd, args.fileInputs, raw, { umask: ctx.umask, onFallback: (reason) => ctx.out.say({ kind: "reference-hashing", reason }) });
+    const onFallback = (reason: string) => ctx.out.say({ kind: "reference-hashing", reason });
+    return hashInputs(ctx.cwd, args.fileInputs, raw, { env: ctx.env, umask: ctx.umask, onFallback });
   }
 
   /**
@@ -184,12 +198,13 @@ export class SnapshotSession {
     const args = this.args;
     if (!cache || !args) return;
     const { archiveName } = await loadRemote();
-    const branch = await (await git()).currentBranch(ctx.cwd);
+    const branch = await (await git()).currentBranch(ctx.cwd, ctx.env);
     const branches = [...(branch ? [branch] : []), ...ctx.config.fallbackBranches];
     for (const b of branches) {
       const hash = await cache.getLatestHash(ctx.job, b);
       if (!hash) continue;
       const restored = await cache.restoreArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), {
+        identity: { kind: "archive", job: ctx.job, version: args.cacheVersion, hash },
         stagingParents: () => this.stagingParents(),
         outputs: this.members(),
         signal: ctx.interruption.signal,
@@ -198,7 +213,7 @@ export class SnapshotSession {
       });
       if (restored.kind === "restored") {
         ctx.out.say({ kind: "fuzzy-restored", branch: b, hash });
-        ctx.record.fuzzyRestored = true;
+        ctx.life.satisfiedBy("restored-fuzzy");
         ctx.record.cache = cacheFacts(restored, "fuzzy", `from branch ${b}`);
         await this.checkInputsAfterFuzzy(args, current);
         const hashFile = ctx.paths.hashFile(ctx.job);
@@ -213,6 +228,7 @@ export class SnapshotSession {
 
   /** After the task exited with code: messages, post-unpack commands, hash, upload. Returns the final exit code. */
   async afterTask(exitCode: number): Promise<number> {
+    this.ctx.life.expect("saving");
     const { ctx, args } = this;
     const { out, config } = ctx;
     let code = exitCode;
@@ -260,7 +276,7 @@ export class SnapshotSession {
           uploads.add(ctx.job, async (signal) => {
             if ((await upload(signal)) !== "interrupted") return;
             out.say({ kind: "upload-stopped", why: describeError(signal.reason), atBuildEnd: signal.reason instanceof WaitedTooLong });
-          });
+          }, (m) => out.debug(m));
         }
       } else {
         // Before the hash is saved: an upload cut short by a signal leaves no hash behind.
@@ -284,6 +300,7 @@ export class SnapshotSession {
 
   /** The last step of a task that succeeded and was not interrupted: the hash afterTask prepared. */
   saveHash(): void {
+    this.ctx.life.expect("recording");
     const info = this.hashReady;
     if (!info) return;
     const path = this.ctx.paths.hashFile(this.ctx.job);
@@ -308,13 +325,17 @@ export class SnapshotSession {
       ctx.out.say({ kind: "outputs-outside-root", message: this.placed.error, startDir: ctx.cwd });
       return null;
     }
-    const prepared = await cache.prepareSave(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), this.members());
+    const name = archiveName(ctx.job, args.cacheVersion, hash);
+    const prepared = await cache.prepareSave(name, this.cacheRoot(args), this.members(), {
+      identity: { kind: "archive", job: ctx.job, version: args.cacheVersion, hash },
+      force: ctx.force,
+    });
     if (prepared.kind !== "ready") {
       if (prepared.kind === "failed") ctx.out.say({ kind: "cache-not-saved", message: prepared.message });
       return null;
     }
     // Asked now: the branch is the one the task ran on.
-    const branch = args.fuzzyCache ? await (await git()).currentBranch(ctx.cwd) : null;
+    const branch = args.fuzzyCache ? await (await git()).currentBranch(ctx.cwd, ctx.env) : null;
     // Stored with the archive: a restore elsewhere says how much time it saved (cache/archive-meta.ts).
     const run = this.skipped ? undefined : ctx.record.phases.find((p) => p.name === "run");
     const runMs = run ? run.end - run.start : undefined;
@@ -346,11 +367,11 @@ export class SnapshotSession {
     if (this.fuzzyChangedInputs) return null;
     const now = await this.hashAgain(args, before);
     if (now?.hash === before.hash) return before;
-    const moved = now ? movedInputs(before, now, await (await git()).workTreeTop(ctx.cwd), this.outputPaths()) : { paths: [], allOutputs: false };
+    const moved = now ? movedInputs(before, now, await (await git()).workTreeTop(ctx.cwd, ctx.env), this.outputPaths()) : { paths: [], allOutputs: false };
     if (now && moved.allOutputs) {
       const rewrote = { kind: "outputs-rewrote-inputs", by: ran ? "run" : "restore", paths: moved.paths, before: before.hash, after: now.hash } as const;
       ctx.out.say(rewrote);
-      ctx.record.notes.push(...noteOf(rewrote));
+      ctx.life.note(noteOf(rewrote));
       return now;
     }
     // A restore that changed other inputs (an archive holding more than the declared outputs):
@@ -387,6 +408,7 @@ export class SnapshotSession {
 
   /** Log upload and commit status, after the result is recorded. */
   async report(code: number): Promise<void> {
+    this.ctx.life.expect("reporting");
     await this.reporting.afterTask(code, {
       commitStatus: this.args?.commitStatus ?? false,
       skipped: this.skipped,

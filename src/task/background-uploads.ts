@@ -7,6 +7,7 @@
 // — and a signal to the toplevel stops them all (each says so in one line):
 // the store keeps no temporary file and no multipart upload.
 import { endsWithin } from "../sys/time";
+import { describeError } from "../sys/errors";
 
 /** The reason uploads are stopped when the build's end has waited long enough: the toplevel says it once for all. */
 export class WaitedTooLong extends Error {}
@@ -18,10 +19,13 @@ export class BackgroundUploads {
   private readonly running = new Map<Promise<void>, string>();
   private readonly controller = new AbortController();
 
-  /** Starts `upload` for `job` now. */
-  add(job: string, upload: Upload): void {
+  /**
+   * Starts `upload` for `job` now. An upload reports its own failures; one that throws is a bug,
+   * said to debug (the job's log), and the others go on.
+   */
+  add(job: string, upload: Upload, debug: (message: string) => void): void {
     const done: Promise<void> = upload(this.controller.signal)
-      .catch(() => {}) // an upload reports its own failures; this only keeps the set honest
+      .catch((e) => debug(`The background upload of ${job} failed: ${describeError(e)}`))
       .finally(() => this.running.delete(done));
     this.running.set(done, job);
   }

@@ -2,11 +2,12 @@
 // hash pays for a cold start (parsing the index, JIT warm-up: ~8 ms of a
 // skipped task's ~20). The toplevel lives for the whole build, so it answers
 // hash requests for its nested tasks over a Unix socket in its build
-// directory, warm and with the parsed index cached (~1 ms). Anything unusual —
-// no service, GIT_* variables on either side, other values of what hashing
-// reads from its process environment (process-env.ts), a slow or broken answer —
-// and the nested runner hashes by itself, as it would without the service,
-// saying why in a debug line.
+// directory, warm and with the parsed index cached (~1 ms). It hashes with the
+// caller's values of every variable git reads (process-env.ts): hashing takes
+// its environment as an argument, so GIT_* variables, another HOME or
+// XDG_CONFIG_HOME on either side change nothing. Anything unusual — no
+// service, a slow or broken answer — and the nested runner hashes by itself,
+// as it would without the service, saying why in a debug line.
 //
 // The service answers with the blob ids of whatever files the caller names,
 // with this process's rights: only its own user may connect. A socket's mode
@@ -25,7 +26,7 @@
 import { hashInputs, type HashResult } from "../hash";
 import type { Env } from "../config";
 import { closeFd, errnoText, mkdir, openDirectory, pathExists, removeFile } from "../sys/libc";
-import { gitVariable, processEnvironmentDifference, processVariables } from "./process-env";
+import { processVariables, withoutProcessVariables } from "./process-env";
 import { describeError } from "../sys/errors";
 import { FrameReader, frame, Outbox } from "../sys/frames";
 
@@ -44,8 +45,14 @@ const MAX_PATH = 100; // sun_path is 104–108 bytes
 /** The answer, in the old one-line format, to a client that does not send frames. */
 const OTHER_PROTOCOL = { ok: false, error: "unsupported", reason: "the toplevel speaks another protocol" };
 
-/** The service's answer: a hash (or the error hashing gives), or why the caller should hash by itself. */
-type Answer = HashResult | { ok: false; error: "unsupported"; reason: string };
+/**
+ * The service's answer: a hash (or the error hashing gives) and why it was hashed the reference way,
+ * if it was; or why the caller should hash by itself.
+ */
+type Answer = (HashResult & { fallback?: string }) | { ok: false; error: "unsupported"; reason: string };
+
+/** A hash the service made, and why it hashed the reference way, when it did (for the caller's log). */
+export type ServedHash = HashResult & { fallback?: string };
 
 /**
  * Creates `dir` (0700) and serves at `<dir>/hash.sock`; null (and a debug
@@ -63,17 +70,19 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
     debug(`hash service not started: cannot create ${dir}: ${errnoText(made)}`);
     return null;
   }
-  let own: Record<string, string> | null = null; // on first use: enumerating process.env is slow
+  // On first use: enumerating process.env is slow. The rest of git's environment (PATH, say) is ours.
+  let base: Env | null = null;
   const answer = async (payload: Uint8Array): Promise<Answer> => {
     const req = decodeMessage(payload) as Request;
-    own ??= processVariables(env);
-    const git = gitVariable(own);
-    if (git) return { ok: false, error: "unsupported", reason: `the toplevel has ${git} set, which git reads` };
-    const difference = processEnvironmentDifference(req.env, own);
-    if (difference) return { ok: false, error: "unsupported", reason: difference };
+    base ??= withoutProcessVariables(env);
+    // What git would see in the caller's process.
+    const gitEnv = { ...base, ...req.env };
     const { umask } = req;
     const valid = typeof umask === "number" && Number.isInteger(umask) && umask >= 0 && umask <= 0o777;
-    return hashInputs(req.cwd, req.pathspecs, req.raw, { umask: valid ? umask : null });
+    let fallback: string | undefined;
+    const opts = { env: gitEnv, umask: valid ? umask : null, onFallback: (r: string) => (fallback = r) };
+    const hashed = await hashInputs(req.cwd, req.pathspecs, req.raw, opts);
+    return fallback === undefined ? hashed : { ...hashed, fallback };
   };
   let address: SocketAddress | null = null;
   try {
@@ -159,10 +168,8 @@ export async function hashViaService(
   pathspecs: string[],
   raw: string[],
   timeoutMs = 5000,
-): Promise<HashResult | { declined: string }> {
+): Promise<ServedHash | { declined: string }> {
   const req: Request = { cwd, pathspecs, raw, env: processVariables(env), umask: process.umask() };
-  const git = gitVariable(req.env);
-  if (git) return { declined: `this task has ${git} set, which git reads` };
   let address: SocketAddress;
   try {
     address = socketAddress(path);
@@ -172,7 +179,7 @@ export async function hashViaService(
   return new Promise((resolve) => {
     const reader = new FrameReader();
     let settled = false;
-    const done = (v: HashResult | { declined: string }) => {
+    const done = (v: ServedHash | { declined: string }) => {
       address.close();
       if (settled) return;
       settled = true;

@@ -80,7 +80,7 @@ export function layoutBuild(records: TaskRecord[]): Layout {
   const order = displayOrder(work);
   const position = new Map(order.map((w, i) => [w, i]));
   for (const task of tasks) task.track = position.get(task.track)!;
-  const tracks = order.map((w, i): Track => {
+  const tracks = order.map((_w, i): Track => {
     const mine = tasks.filter((t) => t.track === i);
     return { tid: i + 1, name: trackName(mine), lanes: 1 + Math.max(...mine.map((t) => t.depth)) };
   });

@@ -1,7 +1,9 @@
 // The record each taskrunner writes for its job at builds/<id>/tasks/<job>.json.
 // Everything in src/trace/ renders a build from a list of these, and nothing else.
 
-export type Outcome = "ran" | "failed" | "skipped" | "restored-exact" | "restored-fuzzy" | "interrupted";
+import { OUTCOME_KINDS, type OutcomeKind } from "../outcome";
+
+export type Outcome = OutcomeKind;
 export interface Phase { name: "hash" | "restore" | "run" | "upload" | "post-unpack"; start: number; end: number } // epoch ms (floats allowed)
 /**
  * What the remote cache did for a task (absent: it has none). lookup: "exact" restored this
@@ -30,4 +32,4 @@ export interface TaskRecord {
   cache?: CacheFacts;        // (may be absent)
 }
 
-export const OUTCOMES: readonly Outcome[] = ["ran", "failed", "skipped", "restored-exact", "restored-fuzzy", "interrupted"];
+export const OUTCOMES: readonly Outcome[] = OUTCOME_KINDS;

@@ -1,6 +1,7 @@
-// What one task did, for the build's trace, the summary line and --explain:
-// builds/<id>/tasks/<job>.json, written once when the task is over.
+// When a task's phases ran and what its remote cache did, for the build's trace, and its record:
+// builds/<id>/tasks/<job>.json, written once from the task's outcome (src/outcome.ts).
 import { writeFileAtomic, mkdirp } from "../sys/libc";
+import type { TaskOutcome } from "../outcome";
 
 import type { CacheFacts, Outcome, Phase, TaskRecord } from "./record";
 import type { ReportOutcome, TaskReport } from "../output/presenter";
@@ -12,19 +13,8 @@ export const now = () => performance.timeOrigin + performance.now();
 export class TaskRecorder {
   readonly start = now();
   readonly phases: Phase[] = [];
-  explain: string[] | undefined;
-  /** What else --explain shows (the words of the task's log, output/render.ts noteOf). */
-  readonly notes: string[] = [];
-  /** How the task was satisfied without running, if it was. */
-  shortcut: "skipped" | "restored-exact" | null = null;
-  fuzzyRestored = false;
   /** What the remote cache did, if the task has one. */
   cache: CacheFacts | undefined;
-
-  constructor(
-    private readonly job: string,
-    private readonly parent: string | null,
-  ) {}
 
   async phase<T>(name: PhaseName, work: () => Promise<T>): Promise<T> {
     const start = now();
@@ -35,33 +25,26 @@ export class TaskRecorder {
     }
   }
 
-  outcome(exitCode: number, interrupted: boolean): Outcome {
-    if (interrupted) return "interrupted";
-    if (exitCode !== 0) return "failed";
-    return this.shortcut ?? (this.fuzzyRestored ? "restored-fuzzy" : "ran");
+  /** What a presenter shows of the task (output/presenter.ts), from its outcome. */
+  report(outcome: TaskOutcome): TaskReport {
+    const shortcut = outcome.kind === "skipped" || outcome.kind === "restored-exact";
+    const cacheable = shortcut || this.phases.some((p) => p.name === "hash");
+    return { job: outcome.job, outcome: REPORTED[outcome.kind], exitCode: outcome.exitCode, start: this.start, end: now(), cacheable };
   }
 
-  /** What a presenter shows of the task (output/presenter.ts), as it ends. */
-  report(exitCode: number, interrupted: boolean): TaskReport {
-    const outcome = REPORTED[this.outcome(exitCode, interrupted)];
-    const cacheable = this.shortcut !== null || this.phases.some((p) => p.name === "hash");
-    return { job: this.job, outcome, exitCode, start: this.start, end: now(), cacheable };
-  }
-
-  /** Writes the record; what kept it from being written, if anything. */
-  finish(tasksDir: string, exitCode: number, interrupted: boolean): { path: string; errno: number } | null {
-    const outcome = this.outcome(exitCode, interrupted);
+  /** Writes the record of the outcome; what kept it from being written, if anything. */
+  finish(tasksDir: string, outcome: TaskOutcome): { path: string; errno: number } | null {
     const record: TaskRecord = {
-      job: this.job,
-      parent: this.parent,
+      job: outcome.job,
+      parent: outcome.parent,
       pid: process.pid,
       start: this.start,
       end: now(),
-      outcome,
-      exitCode,
+      outcome: outcome.kind,
+      exitCode: outcome.exitCode,
       phases: this.phases,
-      ...(this.explain ? { explain: this.explain } : {}),
-      ...(this.notes.length ? { notes: this.notes } : {}),
+      ...(outcome.explain ? { explain: outcome.explain } : {}),
+      ...(outcome.notes ? { notes: outcome.notes } : {}),
       ...(this.cache ? { cache: this.cache } : {}),
     };
     this.written = { tasksDir, record };
@@ -74,7 +57,7 @@ export class TaskRecorder {
     if (!this.written) return null;
     const { tasksDir, record } = this.written;
     mkdirp(tasksDir);
-    const path = `${tasksDir}/${this.job}.json`;
+    const path = `${tasksDir}/${record.job}.json`;
     const errno = writeFileAtomic(path, JSON.stringify(record));
     return errno ? { path, errno } : null;
   }

@@ -64,9 +64,8 @@ export function readTaskRecords(tasksDir: string): { records: TaskRecord[]; prob
   const records: TaskRecord[] = [];
   const problems: string[] = [];
   for (const name of names) {
-    let parsed: TaskRecord | string;
     const text = readText(join(tasksDir, name));
-    parsed = text === null ? "cannot be read" : parseTaskRecord(text);
+    const parsed: TaskRecord | string = text === null ? "cannot be read" : parseTaskRecord(text);
     if (typeof parsed === "string") problems.push(`tasks/${name}: ${parsed}`);
     else records.push(parsed);
   }
@@ -82,6 +81,7 @@ const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFin
  * trust every field (an unknown outcome would otherwise reach a CSS class).
  */
 export function parseTaskRecord(text: string): TaskRecord | string {
+  // biome-ignore lint/suspicious/noExplicitAny: a record from another process, checked field by field below
   let v: any;
   try {
     v = JSON.parse(text);
@@ -113,6 +113,7 @@ export function parseTaskRecord(text: string): TaskRecord | string {
 const LOOKUPS = ["exact", "fuzzy", "miss", "not-tried"];
 
 /** The record's cache facts; anything unexpected (another version's) is left out rather than failing the record. */
+// biome-ignore lint/suspicious/noExplicitAny: checked field by field
 function parseCacheFacts(v: any): CacheFacts | null {
   if (typeof v !== "object" || v === null || !LOOKUPS.includes(v.lookup)) return null;
   const facts: CacheFacts = { lookup: v.lookup };

@@ -166,7 +166,7 @@ export function startFakeGithub(options: FakeGithubOptions): FakeGithub {
     return expiry !== undefined && expiry > Date.now();
   }
 
-  async function route(req: Request, path: string, kind: Route, parts: string[]): Promise<Response> {
+  async function route(req: Request, _path: string, kind: Route, parts: string[]): Promise<Response> {
     const url = new URL(req.url);
     const auth = req.headers.get("authorization");
     if (kind === "access_tokens") {

@@ -43,7 +43,7 @@ function sh(script: string, cwd: string): void {
   if (p.exitCode !== 0 || p.stderr.length > 0) throw new Error(`${script}: exit ${p.exitCode}: ${p.stderr}`);
 }
 
-describe("archives are interchangeable with the old tool's (GNU tar + zstd -3)" + why, () => {
+describe(`archives are interchangeable with the old tool's (GNU tar + zstd -3)${why}`, () => {
   test.skipIf(!cli)("an archive we make restores with tar --zstd -x, silently", async () => {
     const f = await fsBackend.fixture();
     const src = join(f.dir, "src");

@@ -51,6 +51,8 @@ describe("controller requests", () => {
     expect(parseRequest('["pwd","/a dir/x"]')).toEqual({ kind: "pwd", dir: "/a dir/x" });
     expect(parseRequest('["pwd"]').kind).toBe("unknown");
     expect(parseRequest('["pwd","/a","/b"]').kind).toBe("unknown");
+    expect(parseRequest('["log","Subtask x logs to /s/x.log"]')).toEqual({ kind: "log", text: "Subtask x logs to /s/x.log" });
+    expect(parseRequest('["log","a","b"]').kind).toBe("unknown");
   });
 });
 

@@ -1,20 +1,17 @@
 // Every way commit statuses can go wrong gives one warn line that names the
 // problem, bounded retries, no hang, no exception, and never a credential.
-import { afterAll, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { loadConfig, type Env } from "../../src/config";
+import type { Env } from "../../src/config";
 import { OFF, openCommitStatus, prefetchToken, REFRESH_WARNING, type ClientOptions, type CommitStatusClient } from "../../src/github";
 import { Secrets } from "../../src/github/redact";
-import { captureLog, generateTestKeys, githubEnv, leakedSecrets, startFakeGithub, type Fault } from "../fakes/github";
+import { captureLog, generateTestKeys, leakedSecrets, type Fault } from "../fakes/github";
 import { githubTestBed } from "../helpers/github-bed";
 
 const SHA = "89abcdef0123456789abcdef0123456789abcdef";
 const otherKeys = generateTestKeys();
 const bed = githubTestBed("github-faults", [otherKeys]);
-const { keys, fake, scratch, allLines, config } = bed;
+const { keys, fake, allLines, config } = bed;
 const FAST: ClientOptions = { backoffMs: 10, timeoutMs: 3000, retries: 2 };
 const REDACTED_ONCE = "[REDACTED]";
 const STATUS = { context: "build", description: null, state: "success", target_url: null } as const;

@@ -2,13 +2,12 @@
 // build and shared through the state directory, refreshed near its expiry and
 // after a 401, and the status bodies are what GitHub (and the old tool's
 // golden files) expect. Faults are in github-faults.test.ts.
-import { afterAll, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { loadConfig, type Env } from "../../src/config";
+import type { Env } from "../../src/config";
 import { CACHE_FILE, openCommitStatus, prefetchToken, REFRESH_WARNING, type CommitStatusClient, type StatusRequest } from "../../src/github";
-import { captureLog, generateTestKeys, githubEnv, leakedSecrets, startFakeGithub } from "../fakes/github";
+import { captureLog, githubEnv, } from "../fakes/github";
 import { githubTestBed } from "../helpers/github-bed";
 
 const ROOT = resolve(import.meta.dir, "../..");

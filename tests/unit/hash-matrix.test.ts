@@ -33,18 +33,18 @@ async function expectAgreement(cwd: string, specs: string[], fast: boolean) {
   const indexBefore = readFileSync(indexFile);
   const expected = oldHash(cwd, specs);
   expect(expected).not.toBeNull();
-  const viaReference = await hashInputs(cwd, specs, [], { route: "reference" });
-  const viaFast = await hashInputs(cwd, specs, [], { route: "fast" });
-  const viaDefault = await hashInputs(cwd, specs, []);
+  const viaReference = await hashInputs(cwd, specs, [], { env: process.env, route: "reference" });
+  const viaFast = await hashInputs(cwd, specs, [], { env: process.env, route: "fast" });
+  const viaDefault = await hashInputs(cwd, specs, [], { env: process.env });
   expect(viaReference).toMatchObject({ ok: true, hash: expected! });
   expect(viaDefault).toMatchObject({ ok: true, hash: expected! });
   if (fast) expect(viaFast).toMatchObject({ ok: true, hash: expected! });
   else expect(viaFast).toMatchObject({ ok: false, error: expect.stringMatching(/^fast route unavailable/) });
 
   const status = referenceStatus(cwd, specs);
-  expect(await hasUncommittedChanges(cwd, specs, { route: "reference" })).toBe(status);
-  expect(await hasUncommittedChanges(cwd, specs)).toBe(status);
-  if (fast) expect(await hasUncommittedChanges(cwd, specs, { route: "fast" })).toBe(status);
+  expect(await hasUncommittedChanges(cwd, specs, { env: process.env, route: "reference" })).toBe(status);
+  expect(await hasUncommittedChanges(cwd, specs, { env: process.env })).toBe(status);
+  if (fast) expect(await hasUncommittedChanges(cwd, specs, { env: process.env, route: "fast" })).toBe(status);
   // The real index is never written.
   expect(readFileSync(indexFile).equals(indexBefore)).toBe(true);
 }
@@ -216,8 +216,8 @@ git gc -q --aggressive && echo staged-elsewhere > c/new && git add c/new`);
   test("raw inputs follow the file part, joined by newlines", async () => {
     const dir = repos.make("echo foo > input.txt && git add input.txt");
     const listing = "100644 blob 257cc5642cb1a054f08cc83f2d943e56fd3ebe99\tinput.txt";
-    expect(await hashInputs(dir, ["input.txt"], ["a", "b c"])).toMatchObject({ ok: true, hashInput: `${listing}a\nb c` });
-    expect(await hashInputs(dir, [], ["x", "y"])).toEqual({ ok: true, hash: sha1Hex("x\ny"), hashInput: "x\ny" });
+    expect(await hashInputs(dir, ["input.txt"], ["a", "b c"], { env: process.env })).toMatchObject({ ok: true, hashInput: `${listing}a\nb c` });
+    expect(await hashInputs(dir, [], ["x", "y"], { env: process.env })).toEqual({ ok: true, hash: sha1Hex("x\ny"), hashInput: "x\ny" });
   });
 });
 
@@ -233,7 +233,7 @@ describe("raw values that are not UTF-8", () => {
       const read = 'a=(); while IFS= LC_ALL=C read -r -d "" x; do a+=("$x"); done; jq -n -c \'$ARGS.positional\' --args -- "${a[@]}"';
       expect(JSON.parse(Bun.spawnSync(["bash", "-c", read], { stdin }).stdout.toString())).toEqual(seenByOldTool);
     }
-    const ours = await hashInputs("/", [], values);
+    const ours = await hashInputs("/", [], values, { env: process.env });
     expect(ours).toEqual({ ok: true, hash: sha1Hex(seenByOldTool.join("\n")), hashInput: seenByOldTool.join("\n") });
   });
 });
@@ -248,7 +248,7 @@ describe("one process hashing again after the work tree changed", () => {
     const specsList = [["src"], ["pkg0*"], ["pkg00/deep"], ["big"], ["b*"], ["."]];
     const check = async () => {
       for (const specs of specsList) {
-        expect(await hashInputs(dir, specs, [], { route: "fast" })).toMatchObject({ ok: true, hash: oldHash(dir, specs)! });
+        expect(await hashInputs(dir, specs, [], { env: process.env, route: "fast" })).toMatchObject({ ok: true, hash: oldHash(dir, specs)! });
       }
     };
     await check();
@@ -266,8 +266,8 @@ describe("test vectors of the contract", () => {
   for (const route of ["reference", "fast", "auto"] as const) {
     test(`input.txt = foo (${route})`, async () => {
       const dir = repos.make("mkdir nested && echo foo > input.txt && echo foo > nested/input.txt && git add .");
-      expect(await hashInputs(dir, ["input.txt"], [], { route })).toMatchObject({ ok: true, hash: "6b36308659163b577fd1c832107dc46ca3aa659b" });
-      expect(await hashInputs(join(dir, "nested"), ["input.txt"], [], { route })).toMatchObject({ ok: true, hash: "c6621d9fa9e14eff5f583847f3d3463767c6c082" });
+      expect(await hashInputs(dir, ["input.txt"], [], { env: process.env, route })).toMatchObject({ ok: true, hash: "6b36308659163b577fd1c832107dc46ca3aa659b" });
+      expect(await hashInputs(join(dir, "nested"), ["input.txt"], [], { env: process.env, route })).toMatchObject({ ok: true, hash: "c6621d9fa9e14eff5f583847f3d3463767c6c082" });
     });
   }
 });
@@ -275,35 +275,35 @@ describe("test vectors of the contract", () => {
 describe("errors are values, in git's words", () => {
   test("a pathspec that matches nothing", async () => {
     const dir = repos.make(base);
-    expect(await hashInputs(dir, ["src", "missing.txt"], [])).toEqual({ ok: false, error: "pathspec 'missing.txt' did not match any files" });
+    expect(await hashInputs(dir, ["src", "missing.txt"], [], { env: process.env })).toEqual({ ok: false, error: "pathspec 'missing.txt' did not match any files" });
   });
   test("a cwd outside any git repository", async () => {
     const dir = repos.make("", { init: false });
-    expect(await hashInputs(dir, ["x"], [])).toEqual({ ok: false, error: `not a git repository: ${dir} (file inputs are git pathspecs)` });
+    expect(await hashInputs(dir, ["x"], [], { env: process.env })).toEqual({ ok: false, error: `not a git repository: ${dir} (file inputs are git pathspecs)` });
   });
   test("a cwd that does not exist", async () => {
-    const r = await hashInputs("/nonexistent/dir", ["x"], []);
+    const r = await hashInputs("/nonexistent/dir", ["x"], [], { env: process.env });
     expect(r.ok).toBe(false);
   });
   for (const magic of [":(glob)src/**", ":!src/sub"]) {
     test(`pathspec magic ${magic}: ls-tree rejects it, as in the old tool`, async () => {
       const dir = repos.make(base);
       expect(oldHash(dir, ["src", magic])).toBeNull();
-      expect(await hashInputs(dir, ["src", magic], [])).toMatchObject({ ok: false, error: expect.stringMatching(/pathspec magic not supported/) });
+      expect(await hashInputs(dir, ["src", magic], [], { env: process.env })).toMatchObject({ ok: false, error: expect.stringMatching(/pathspec magic not supported/) });
     });
   }
   for (const specs of [["dist"], ["dist/a"], ["src", "dist/a"]]) {
     test(`a pathspec in an ignored directory (${specs.join(" ")}) fails, as git add does`, async () => {
       const dir = repos.make(`${base}\nmkdir dist && echo a > dist/a && git add -f dist/a && git commit -qm d && echo dist >> .gitignore`);
       expect(oldHash(dir, specs)).toBeNull();
-      expect(await hashInputs(dir, specs, [])).toMatchObject({ ok: false, error: expect.stringMatching(/ignored by one of your .gitignore files: dist/) });
+      expect(await hashInputs(dir, specs, [], { env: process.env })).toMatchObject({ ok: false, error: expect.stringMatching(/ignored by one of your .gitignore files: dist/) });
     });
   }
   for (const specs of [["-n"], ["--"], [""], ["../outside"]]) {
     test(`odd pathspecs ${JSON.stringify(specs)} behave as in the old tool`, async () => {
       const dir = repos.make(base);
       const expected = oldHash(dir, specs);
-      const r = await hashInputs(dir, specs, []);
+      const r = await hashInputs(dir, specs, [], { env: process.env });
       expect(r.ok ? r.hash : null).toBe(expected);
       if (!r.ok) expect(r.error).not.toContain("\n");
     });
@@ -316,13 +316,13 @@ describe("errors are values, in git's words", () => {
     test(`${name}: git add fails, and so does hashing`, async () => {
       const dir = repos.make(`${base}\n${setup}`);
       expect(oldHash(dir, [...specs])).toBeNull();
-      for (const route of ["auto", "fast"] as const) expect((await hashInputs(dir, [...specs], [], { route })).ok).toBe(false);
+      for (const route of ["auto", "fast"] as const) expect((await hashInputs(dir, [...specs], [], { env: process.env, route })).ok).toBe(false);
     });
   }
   test("a repository with no index yet hashes as from an empty index", async () => {
     const dir = repos.make("echo a > a.txt");
     const blob = sh(dir, "git hash-object a.txt").trim();
     const expected = sha1Hex(`100644 blob ${blob}\ta.txt`);
-    expect(await hashInputs(dir, ["a.txt"], [])).toMatchObject({ ok: true, hash: expected });
+    expect(await hashInputs(dir, ["a.txt"], [], { env: process.env })).toMatchObject({ ok: true, hash: expected });
   });
 });

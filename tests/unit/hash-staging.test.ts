@@ -29,13 +29,13 @@ for (const [name, specs, cwd] of [
     const polluted = repos.make(`${base}\n${staging}`);
     const at = (dir: string) => (cwd ? `${dir}/${cwd}` : dir);
     for (const route of ["reference", "fast"] as const) {
-      const expected = await hashInputs(at(clean), [...specs], [], { route });
-      const actual = await hashInputs(at(polluted), [...specs], [], { route });
+      const expected = await hashInputs(at(clean), [...specs], [], { env: process.env, route });
+      const actual = await hashInputs(at(polluted), [...specs], [], { env: process.env, route });
       expect(expected.ok).toBe(true);
       expect({ route, ...actual }).toEqual({ route, ...expected });
     }
     // The untracked file next to them still counts.
-    const listing = await hashInputs(at(polluted), [...specs], [], { route: "reference" });
+    const listing = await hashInputs(at(polluted), [...specs], [], { env: process.env, route: "reference" });
     expect(listing.ok && listing.hashInput).toContain("src/untracked.txt");
   });
 }
@@ -43,7 +43,7 @@ for (const [name, specs, cwd] of [
 test("a file merely containing the name elsewhere in it still counts", async () => {
   const dir = repos.make(`${base}\necho kept > src/x.taskrunner-restore-y`);
   for (const route of ["reference", "fast"] as const) {
-    const r = await hashInputs(dir, ["src"], [], { route });
+    const r = await hashInputs(dir, ["src"], [], { env: process.env, route });
     expect(r.ok && r.hashInput).toContain("src/x.taskrunner-restore-y");
   }
 });
@@ -53,7 +53,7 @@ test("with GIT_LITERAL_PATHSPECS the reference route still hashes (and no exclud
   const before = process.env.GIT_LITERAL_PATHSPECS;
   process.env.GIT_LITERAL_PATHSPECS = "1";
   try {
-    const r = await hashInputs(dir, ["src"], [], { route: "reference" });
+    const r = await hashInputs(dir, ["src"], [], { env: process.env, route: "reference" });
     expect(r.ok).toBe(true);
   } finally {
     if (before === undefined) delete process.env.GIT_LITERAL_PATHSPECS;

@@ -14,6 +14,7 @@ import type { Decision } from "../../src/output/events";
 import { createBuild } from "../../src/state/layout";
 import { writeHashFile } from "../../src/state/hash-file";
 import { TaskRecorder } from "../../src/trace/recorder";
+import { TaskLife } from "../../src/outcome";
 import { Interruption } from "../../src/sys/signals";
 import { hashInputs } from "../../src/hash";
 import { openRemoteCache, archiveName } from "../../src/cache";
@@ -42,6 +43,13 @@ function fixture(env: Record<string, string> = {}) {
 type Fixture = ReturnType<typeof fixture>;
 
 /** decide() for `snapshot WORDS` in the fixture's repository; the decision and the task's log. */
+/** A task's life as the runner has it when its snapshot request comes. */
+function running(life: TaskLife): TaskLife {
+  life.enter("starting");
+  life.enter("running");
+  return life;
+}
+
 async function decideFor(f: Fixture, words: string[], opts: { force?: boolean; store?: boolean; command?: string[] } = {}) {
   const parsed = parseSnapshotArgs(words);
   if (!parsed.ok) throw new Error(parsed.error);
@@ -56,7 +64,8 @@ async function decideFor(f: Fixture, words: string[], opts: { force?: boolean; s
     internal: readInternalEnv({}),
     cwd: f.repo,
     umask: null,
-    record: new TaskRecorder("job", null),
+    record: new TaskRecorder(),
+    life: running(new TaskLife("job", null)),
     force: opts.force ?? false,
     isToplevel: true,
     inToplevelProcess: true,
@@ -72,13 +81,13 @@ async function decideFor(f: Fixture, words: string[], opts: { force?: boolean; s
     cacheRoot: f.repo,
     missingOutputs: () => args.outputs.filter((o) => sh(f.repo, `test -e ${o} || echo missing`).trim() === "missing"),
     members: () => args.outputs,
-    hash: () => hashInputs(f.repo, args.fileInputs, hashedRawInputs(args, ctx.command)),
+    hash: () => hashInputs(f.repo, args.fileInputs, hashedRawInputs(args, ctx.command), { env: process.env }),
     remoteCache: async () => (opts.store ? cache : null),
     stagingParents: async () => [join(f.repo, ".git")],
   });
   out.say({ kind: "decided", decision });
   out.closeLog();
-  return { decision, log: readFileSync(logPath, "utf8"), record: ctx.record };
+  return { decision, log: readFileSync(logPath, "utf8"), record: ctx.record, life: ctx.life };
 }
 
 /** The contract's test vector: input.txt = "foo\n". */
@@ -158,7 +167,7 @@ test("the exact archive in the store: restored; uncommitted inputs: never restor
 
   // An archive of exactly these inputs exists, but they are not committed: it may hold other work.
   sh(f.repo, "echo dirty > input.txt");
-  const dirtyHash = await hashInputs(f.repo, ["input.txt"], []);
+  const dirtyHash = await hashInputs(f.repo, ["input.txt"], [], { env: process.env });
   if (!dirtyHash.ok) throw new Error(dirtyHash.error);
   expect(await cache.saveArchive(archiveName("job", null, dirtyHash.hash), f.repo, ["out"])).toMatchObject({ kind: "saved" });
   const dirty = await decideFor(f, ["input.txt", "--fuzzy-cache", "-o", "out"], { store: true });
@@ -174,19 +183,19 @@ test("uncommitted inputs: the exact cache is not looked up, and the log and the 
   expect(dirty.decision).toMatchObject({ kind: "run" });
   const line = "Remote cache not used: uncommitted changes to tracked inputs (a.txt, b.txt, c.txt); the exact remote cache is used only for committed inputs";
   expect(dirty.log).toContain(`debug | ${line}\n`);
-  expect(dirty.record.notes).toEqual([line]);
+  expect(dirty.life.notes).toEqual([line]);
 
   sh(f.repo, "echo changed > d.txt && echo changed > input.txt");
   const more = await decideFor(f, [".", "-o", "out"], { store: true });
-  expect(more.record.notes).toEqual([line.replace("c.txt)", "c.txt and 2 more)")]);
+  expect(more.life.notes).toEqual([line.replace("c.txt)", "c.txt and 2 more)")]);
 
   // Nothing to say without a store, or with -f: the cache would not be looked up anyway.
-  expect((await decideFor(f, [".", "-o", "out"])).record.notes).toEqual([]);
-  expect((await decideFor(f, [".", "-o", "out"], { store: true, force: true })).record.notes).toEqual([]);
+  expect((await decideFor(f, [".", "-o", "out"])).life.notes).toEqual([]);
+  expect((await decideFor(f, [".", "-o", "out"], { store: true, force: true })).life.notes).toEqual([]);
   // Committed: looked up (a miss), nothing said.
   sh(f.repo, "git add -A && git -c user.name=t -c user.email=t@t commit -qm all");
   const clean = await decideFor(f, [".", "-o", "out"], { store: true });
-  expect(clean.record.notes).toEqual([]);
+  expect(clean.life.notes).toEqual([]);
   expect(clean.log).not.toContain("Remote cache not used");
 });
 
@@ -195,7 +204,7 @@ test("--hash-command: the argv is one more raw input; a changed command reruns, 
   const first = await decideFor(f, ["input.txt", "--hash-command"], { command: ["make", "a"] });
   if (first.decision.kind !== "run" || !first.decision.hashed) throw new Error("expected a run");
   const { current } = first.decision.hashed;
-  const raw = await hashInputs(f.repo, ["input.txt"], [commandInput(["make", "a"])]);
+  const raw = await hashInputs(f.repo, ["input.txt"], [commandInput(["make", "a"])], { env: process.env });
   expect(raw.ok && current.hash === raw.hash).toBe(true);
   expect(current.command).toEqual(["make", "a"]);
   expect(first.log).toContain('debug | Raw inputs: ["command: [\\"make\\",\\"a\\"]"]\n');

@@ -1,7 +1,7 @@
 // The fast header decoder (src/cache/tar-header.ts) against node-tar's Header,
 // block by block, on archives GNU tar writes in each of its formats and on ours.
 import { afterAll, describe, expect, test } from "bun:test";
-import { linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Header } from "tar";
 import { decodeHeader } from "../../src/cache/tar-header";

@@ -1,4 +1,4 @@
-// A task's output sinks, through consola: the runner's messages in our fixed
+// A task's output sinks: the runner's messages in our fixed
 // format on the terminal (files standing in for the toplevel's streams here)
 // and in the log, levels as TASKRUNNER_DEBUG / TASKRUNNER_LOG_INFO say, held
 // back in quiet mode.
@@ -38,7 +38,7 @@ test("runner messages: [NAME] level | text on the terminal, level | text in the 
   expect(read("log")).toBe("warn | first\nwarn | second\nerror | third\nstdout | task line\n");
 });
 
-test("the same message many times in a row: every one arrives (consola's throttling is off)", () => {
+test("the same message many times in a row: every one arrives (no logger's throttling holds one back)", () => {
   const { out, read } = output();
   for (let i = 0; i < 8; i++) out.warn("Build will continue despite this error, but some output may be lost.");
   expect(read("stderr").split("\n").filter(Boolean)).toHaveLength(8);
@@ -64,7 +64,7 @@ test("debug and info: always in the log, on the terminal only as TASKRUNNER_DEBU
 test("quiet: terminal lines held back, dropped on success, printed in order on failure; the log as usual", () => {
   const ok = output({ quiet: true });
   ok.out.warn("w");
-  ok.out.finish(true);
+  ok.out.finish({ kind: "ran" });
   expect(ok.read("stderr")).toBe("");
   expect(ok.read("log")).toBe("warn | w\n");
 
@@ -73,7 +73,15 @@ test("quiet: terminal lines held back, dropped on success, printed in order on f
   failed.out.lines("stdout", [new TextEncoder().encode("o")]);
   failed.out.error("e");
   expect(failed.read("stderr")).toBe("");
-  failed.out.finish(false);
+  failed.out.finish({ kind: "failed" });
   expect(failed.read("stderr")).toBe("[job] warn | w\n[job] error | e\n");
   expect(failed.read("stdout")).toBe("[job] stdout | o\n");
+});
+
+test("a log-only debug line: in the log, never on the terminal, whatever TASKRUNNER_DEBUG says", () => {
+  const { out, read } = output({ showDebug: true });
+  out.debug("Subtask x logs to /state/builds/b/logs/x.log", true);
+  out.debug("shown");
+  expect(read("log")).toBe("debug | Subtask x logs to /state/builds/b/logs/x.log\ndebug | shown\n");
+  expect(read("stderr")).toBe("[job] debug | shown\n");
 });

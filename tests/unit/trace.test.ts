@@ -273,7 +273,7 @@ describe("OTLP export against a local collector", () => {
     const rx = startOtlpReceiver();
     try {
       const payload = otlpPayload("b", build);
-      expect(await exportOtlp(rx.url + "/", payload)).toBeNull();
+      expect(await exportOtlp(`${rx.url}/`, payload)).toBeNull();
       expect(rx.requests).toHaveLength(1);
       expect(rx.requests[0]).toMatchObject({ method: "POST", path: "/v1/traces", contentType: "application/json" });
       expect(rx.requests[0].body).toEqual(JSON.parse(JSON.stringify(payload)));
