@@ -118,6 +118,7 @@ export async function unpackArchive(source: Readable, dir: string, signal?: Abor
             await files.ready(STEP);
             extractor.write(piece.subarray(at, at + STEP));
           }
+          files.flush();
         }
       },
       { signal },

@@ -18,7 +18,8 @@
 // what is to be replaced is moved aside into it and the new members are moved
 // in. If a move fails, what was moved in goes and what was moved aside comes
 // back; only if that fails too is the root "partly restored".
-import { cp, lstat, lutimes, mkdir, readdir, realpath, rename, rm, stat, chmod, utimes } from "node:fs/promises";
+import { chmodSync, lutimesSync, utimesSync } from "node:fs";
+import { cp, lstat, mkdir, readdir, realpath, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { isInside } from "../sys/paths";
@@ -215,19 +216,22 @@ async function isDirectory(path: string): Promise<boolean> {
  * the outputs should be what the build made, as GNU tar does for root. Then
  * directory mtimes, deepest first, since moving members in touched them, and
  * symlink mtimes, as GNU tar does.
+ * Synchronous: one call per directory of a node_modules (thousands), where a
+ * thread-pool trip and a promise each cost more than the call itself.
  */
 async function reapplyMeta(root: string, meta: Map<string, EntryMeta>): Promise<string[]> {
   const notes: string[] = [];
-  const byDepth = [...meta.entries()].sort(([a], [b]) => depth(b) - depth(a));
-  for (const [rel, m] of byDepth) {
+  const byDepth = [...meta.entries()].map(([rel, m]) => ({ rel, m, depth: depth(rel) }));
+  byDepth.sort((a, b) => b.depth - a.depth);
+  for (const { rel, m } of byDepth) {
     const path = rel ? join(root, rel) : root;
     try {
       if (m.type === "SymbolicLink") {
-        if (m.mtime) await lutimes(path, m.mtime, m.mtime);
+        if (m.mtime) lutimesSync(path, m.mtime, m.mtime);
         continue;
       }
-      await chmod(path, m.mode & 0o7777);
-      if (m.type === "Directory" && m.mtime) await utimes(path, m.mtime, m.mtime);
+      chmodSync(path, m.mode & 0o7777);
+      if (m.type === "Directory" && m.mtime) utimesSync(path, m.mtime, m.mtime);
     } catch (e) {
       notes.push(`could not set mode/mtime of ${path}: ${(e as Error).message}`);
     }
@@ -236,5 +240,8 @@ async function reapplyMeta(root: string, meta: Map<string, EntryMeta>): Promise<
 }
 
 function depth(rel: string): number {
-  return rel === "" ? -1 : rel.split("/").length;
+  if (rel === "") return -1;
+  let n = 1;
+  for (let i = rel.indexOf("/"); i >= 0; i = rel.indexOf("/", i + 1)) n++;
+  return n;
 }
