@@ -43,7 +43,10 @@ import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BINARY, ROOT, median, scratchDir } from "./lib";
+import { BINARY as BUILT, ROOT, median, scratchDir } from "./lib";
+
+/** BENCH_BINARY: another build to measure as "taskrunner" (the worktree's dist/taskrunner by default). */
+const BINARY = process.env.BENCH_BINARY ?? BUILT;
 
 const TURBO_VERSION = "2.11.11";
 const rounds = Number(process.argv[2] ?? 9);
