@@ -17,6 +17,7 @@
 // module's code between the entry points that import it).
 import type { ArgsDef, CommandMeta } from "citty";
 import { basename } from "./sys/paths";
+import { PRUNE_ARGS, PRUNE_USAGE, pruneCli, type PruneCli, type PruneValues } from "./cli-prune";
 import { VERSION } from "./version";
 
 export type Cli =
@@ -24,7 +25,8 @@ export type Cli =
   | { kind: "help" }
   | { kind: "version" }
   | { kind: "explain"; name: string }
-  | { kind: "usage-error"; message: string };
+  | PruneCli
+  | { kind: "usage-error"; message: string; usage?: string };
 
 export const SHORT_USAGE = "taskrunner [-n NAME] [-f] CMD [ARGS...]";
 
@@ -36,6 +38,7 @@ const args = {
     valueHint: "NAME",
     description: "say why NAME last ran instead of being skipped (files added/removed/modified, raw inputs, main-branch commit)",
   },
+  ...PRUNE_ARGS,
   help: { type: "boolean", alias: "h", description: "show this help" },
   version: { type: "boolean", alias: "V", description: "show the version" },
   cmd: { type: "positional", description: "the command to run as the task; options are recognised only before it" },
@@ -71,7 +74,7 @@ export function validateJobName(name: string): string | null {
   return null;
 }
 
-type OptionName = "name" | "force" | "explain" | "help" | "version";
+type OptionName = "name" | "force" | "explain" | "help" | "version" | keyof typeof PRUNE_ARGS;
 
 /** Each plain spelling of an option (`--name`, `-n`, …), from the definition. */
 function spellings(): Map<string, { name: OptionName; takesValue: boolean }> {
@@ -112,7 +115,7 @@ export function splitAtCommand(argv: string[]): { options: string[]; cmd: number
   return { options, cmd: i };
 }
 
-type Values = { name?: string; force?: boolean };
+type Values = { name?: string; force?: boolean } & PruneValues;
 
 /**
  * argv → what to do, when every option word is a plain spelling; else
@@ -132,9 +135,12 @@ export function parseCli(argv: string[]): Cli | { kind: "unusual"; word: string 
       const value = eq > 0 ? word.slice(eq + 1) : options[++i];
       if (value === undefined) return missingValue(spec.name, word);
       if (spec.name === "explain") return { kind: "explain", name: value };
-      values.name = value;
+      if (spec.name === "max-age" || spec.name === "max-size") values[spec.name] = value;
+      else values.name = value;
     } else if (spec.name === "help" || spec.name === "version") {
       return { kind: spec.name };
+    } else if (spec.name === "prune-cache") {
+      values["prune-cache"] = true;
     } else {
       values.force = true;
     }
@@ -149,22 +155,32 @@ export async function parseCommandLine(argv: string[]): Promise<Cli> {
   const { options, cmd } = splitAtCommand(argv);
   const optionDefs = Object.fromEntries(Object.entries(args).filter(([, def]) => def.type !== "positional"));
   const parsed = (await loadUsage()).parseOptionWords(options, optionDefs);
-  const known = new Set(["_", ...[...spellings().keys()].map((s) => s.replace(/^-+/, ""))]);
+  // citty sets each kebab-case option under its camelCase name too (max-age, maxAge).
+  const names = [...spellings().keys()].map((s) => s.replace(/^-+/, ""));
+  const known = new Set(["_", ...names, ...names.map((n) => n.replace(/-(.)/g, (_, c: string) => c.toUpperCase()))]);
   const unknown = Object.keys(parsed).find((k) => !known.has(k));
   if (unknown !== undefined || (parsed._ as string[]).length > 0) {
     const word = unknown === undefined ? quick.word : unknown.length === 1 ? `-${unknown}` : `--${unknown}`;
     return usageError(`unknown option ${JSON.stringify(word)} (options go before CMD)`);
   }
-  for (const key of ["name", "explain"] as const) {
+  for (const key of ["name", "explain", "max-age", "max-size"] as const) {
     if (parsed[key] !== undefined && typeof parsed[key] !== "string") return missingValue(key, `--${key}`);
   }
   if (parsed.help === true) return { kind: "help" };
   if (parsed.version === true) return { kind: "version" };
   if (typeof parsed.explain === "string") return { kind: "explain", name: parsed.explain };
-  return toCli({ name: parsed.name as string | undefined, force: parsed.force === true }, argv, cmd);
+  const values: Values = {
+    name: parsed.name as string | undefined,
+    force: parsed.force === true,
+    "prune-cache": parsed["prune-cache"] === true,
+  };
+  for (const key of ["max-age", "max-size"] as const) if (typeof parsed[key] === "string") values[key] = parsed[key];
+  return toCli(values, argv, cmd);
 }
 
 function toCli(values: Values, argv: string[], cmd: number): Cli {
+  const prune = pruneCli(values, argv[cmd]);
+  if (prune) return prune;
   if (cmd >= argv.length) return usageError("no command given");
   const name = values.name ?? basename(argv[cmd]);
   const bad = validateJobName(name);
@@ -173,10 +189,15 @@ function toCli(values: Values, argv: string[], cmd: number): Cli {
 }
 
 function missingValue(option: OptionName, word: string): Cli {
-  return usageError(option === "explain" ? "option --explain needs a task name: --explain NAME" : `option ${word} needs a value: ${word} NAME`);
+  if (option === "explain") return usageError("option --explain needs a task name: --explain NAME");
+  if (option === "max-age" || option === "max-size") {
+    const hint = PRUNE_ARGS[option].valueHint;
+    return { ...usageError(`option ${word} needs a value: ${word} ${hint}`), usage: PRUNE_USAGE };
+  }
+  return usageError(`option ${word} needs a value: ${word} NAME`);
 }
 
-function usageError(message: string): Cli {
+function usageError(message: string): Cli & { kind: "usage-error" } {
   return { kind: "usage-error", message };
 }
 

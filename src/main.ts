@@ -10,6 +10,17 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
+/** The configuration, or exit 2 with the line naming the bad variable. Loaded here: --version and --help stay cheap. */
+async function configOrExit() {
+  const { loadConfig, ConfigError } = await import("./config");
+  try {
+    return loadConfig(process.env, process.cwd());
+  } catch (e) {
+    if (e instanceof ConfigError) fail(e.message, 2);
+    throw e;
+  }
+}
+
 async function main(): Promise<never> {
   const cli = await parseCommandLine(process.argv.slice(2));
   switch (cli.kind) {
@@ -28,18 +39,16 @@ async function main(): Promise<never> {
       process.exit(0);
     }
     case "usage-error":
-      fail(`${cli.message}; usage: ${SHORT_USAGE} (see --help)`, 2);
+      fail(`${cli.message}; usage: ${cli.usage ?? SHORT_USAGE} (see --help)`, 2);
+    case "prune-cache": {
+      const config = await configOrExit();
+      const [{ loadRemote }, { writeAll }] = await Promise.all([import("./load-remote"), import("./sys/libc")]);
+      const { pruneCache } = await loadRemote();
+      process.exit(await pruneCache(config, cli, (stream, line) => writeAll(stream === "out" ? 1 : 2, line)));
+    }
     case "run": {
-      // Loaded here so that --version and --help stay cheap.
-      const { loadConfig, ConfigError } = await import("./config");
+      const config = await configOrExit();
       const { runTask } = await import("./runner/runner");
-      let config;
-      try {
-        config = loadConfig(process.env, process.cwd());
-      } catch (e) {
-        if (e instanceof ConfigError) fail(e.message, 2);
-        throw e;
-      }
       try {
         process.exit(await runTask(cli, config, process.env, process.cwd()));
       } catch (e) {

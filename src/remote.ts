@@ -7,3 +7,4 @@ export type { RemoteCache, RestoreOutcome, SaveOutcome } from "./cache";
 export { openRemoteCache, archiveName } from "./cache";
 export type { StatusRequest, CommitStatusClient } from "./github";
 export { openCommitStatus, prefetchToken } from "./github";
+export { pruneCache } from "./cache/prune";

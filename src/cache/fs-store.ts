@@ -23,10 +23,11 @@ import type { Readable } from "node:stream";
 import { StoreError, type ObjectStore, type PutOptions } from "./store";
 import { describeError } from "../sys/errors";
 import { isInside } from "../sys/paths";
+import { markUsed } from "./last-used";
 
 /** A temporary file untouched for this long was left by a writer that is gone. */
 export const STALE_TEMPORARY_MS = 3600_000;
-const TEMPORARY = /\.tmp-\d+-[0-9a-f]{8}$/;
+export const TEMPORARY = /\.tmp-\d+-[0-9a-f]{8}$/;
 
 export class FsStore implements ObjectStore {
   readonly description: string;
@@ -46,8 +47,17 @@ export class FsStore implements ObjectStore {
     return join(this.dir, key);
   }
 
+  /**
+   * The archive is read from the descriptor opened here, never reopened by
+   * path: a prune that removes it meanwhile (or a save that replaces it) does
+   * not disturb the restore in progress. Opening marks it as used (last-used.ts).
+   */
   async get(key: string): Promise<Readable | null> {
-    return this.read(key, async (path) => (await open(path, "r")).createReadStream({ highWaterMark: 1 << 20 }));
+    return this.read(key, async (path) => {
+      const handle = await open(path, "r");
+      await markUsed(handle, path, this.debug);
+      return handle.createReadStream({ highWaterMark: 1 << 20 });
+    });
   }
 
   async put(key: string, body: Readable, opts: PutOptions = {}): Promise<void> {

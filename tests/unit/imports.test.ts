@@ -17,7 +17,7 @@ const SRC = join(import.meta.dir, "../../src");
  */
 const LAYERS: string[][] = [
   ["sys"],
-  ["version.ts", "config.ts", "usage.ts"],
+  ["version.ts", "config.ts", "usage.ts", "cli-prune.ts"],
   ["internal-env.ts"],
   ["cli.ts"],
   ["state"],
