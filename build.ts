@@ -81,7 +81,7 @@ type Outcome = { ok: true; note: string } | { ok: false; error: string };
  * and usage renderer, which need node:util). In the main bundle they slowed
  * every start.
  */
-const LAZY_ENTRIES = ["remote.ts", "usage.ts"];
+const LAZY_ENTRIES = ["remote.ts", "usage.ts", "present.ts"];
 
 function lazyEntries(entry: string): string[] {
   return LAZY_ENTRIES.map((name) => join(dirname(entry), name)).filter((path) => existsSync(path));

@@ -134,7 +134,7 @@ export function parseCli(argv: string[]): Cli | { kind: "unusual"; word: string 
     if (spec.takesValue) {
       const value = eq > 0 ? word.slice(eq + 1) : options[++i];
       if (value === undefined) return missingValue(spec.name, word);
-      if (spec.name === "explain") return { kind: "explain", name: value };
+      if (spec.name === "explain") return explainCli(value);
       if (spec.name === "max-age" || spec.name === "max-size") values[spec.name] = value;
       else values.name = value;
     } else if (spec.name === "help" || spec.name === "version") {
@@ -168,7 +168,7 @@ export async function parseCommandLine(argv: string[]): Promise<Cli> {
   }
   if (parsed.help === true) return { kind: "help" };
   if (parsed.version === true) return { kind: "version" };
-  if (typeof parsed.explain === "string") return { kind: "explain", name: parsed.explain };
+  if (typeof parsed.explain === "string") return explainCli(parsed.explain);
   const values: Values = {
     name: parsed.name as string | undefined,
     force: parsed.force === true,
@@ -186,6 +186,12 @@ function toCli(values: Values, argv: string[], cmd: number): Cli {
   const bad = validateJobName(name);
   if (bad) return usageError(bad);
   return { kind: "run", name, force: values.force ?? false, cmd: argv[cmd], args: argv.slice(cmd + 1) };
+}
+
+/** --explain NAME: a task name by the same rule as -n NAME (it names a file in the state directory, too). */
+function explainCli(name: string): Cli {
+  const bad = validateJobName(name);
+  return bad ? usageError(bad) : { kind: "explain", name };
 }
 
 function missingValue(option: OptionName, word: string): Cli {

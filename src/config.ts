@@ -5,6 +5,16 @@ export type Env = Record<string, string | undefined>;
 
 export class ConfigError extends Error {}
 
+export type OutputMode = "plain" | "github" | "progress";
+const OUTPUT_MODES: readonly OutputMode[] = ["plain", "github", "progress"];
+
+function outputMode(env: Env): OutputMode {
+  const raw = env.TASKRUNNER_OUTPUT;
+  if (raw === undefined || raw === "") return "plain";
+  if ((OUTPUT_MODES as readonly string[]).includes(raw)) return raw as OutputMode;
+  throw new ConfigError(`TASKRUNNER_OUTPUT=${JSON.stringify(raw)} is not valid: expected ${OUTPUT_MODES.join(", ")}`);
+}
+
 export interface S3Config {
   endpoint: string | null; // null = AWS
   region: string;
@@ -33,6 +43,14 @@ export interface Config {
   /** TASKRUNNER_SUMMARY=1: the toplevel ends with a summary line (info, shown without TASKRUNNER_LOG_INFO too). */
   summary: boolean;
   quiet: boolean;
+  /** TASKRUNNER_OUTPUT: how the terminal shows a build (docs/guides/ci-output.md); plain is the old tool's. */
+  output: OutputMode;
+  /** TASKRUNNER_STEP_SUMMARY=1 (or TASKRUNNER_OUTPUT=github): a Markdown summary appended to $GITHUB_STEP_SUMMARY. */
+  stepSummary: boolean;
+  /** $GITHUB_STEP_SUMMARY: the file GitHub Actions shows as the job summary. */
+  githubStepSummary: string | null;
+  /** GITHUB_ACTIONS=true: running as a GitHub Actions step. */
+  githubActions: boolean;
   outputStreamTimeoutSeconds: number;
   saveRemoteCache: boolean;
   /** How long the toplevel waits, at the end of its build, for cache uploads still running (background-uploads.ts). */
@@ -109,6 +127,10 @@ export function loadConfig(env: Env, cwd: string): Config {
     logInfo: flag(env, "TASKRUNNER_LOG_INFO"),
     summary: flag(env, "TASKRUNNER_SUMMARY"),
     quiet: flag(env, "TASKRUNNER_QUIET"),
+    output: outputMode(env),
+    stepSummary: flag(env, "TASKRUNNER_STEP_SUMMARY") || env.TASKRUNNER_OUTPUT === "github",
+    githubStepSummary: nonEmpty(env, "GITHUB_STEP_SUMMARY"),
+    githubActions: env.GITHUB_ACTIONS === "true",
     outputStreamTimeoutSeconds: number(
       env,
       "TASKRUNNER_OUTPUT_STREAM_TIMEOUT",

@@ -3,6 +3,7 @@ import { parseCommandLine, renderHelp, SHORT_USAGE } from "./cli";
 import { VERSION } from "./version";
 import { describeError } from "./sys/errors";
 import { processLine } from "./output/render";
+import { ownArguments } from "./sys/bytes";
 
 function fail(message: string, code: number): never {
   // console.* rather than process.stdout/stderr: those streams cost milliseconds to set up.
@@ -22,7 +23,7 @@ async function configOrExit() {
 }
 
 async function main(): Promise<never> {
-  const cli = await parseCommandLine(process.argv.slice(2));
+  const cli = await parseCommandLine(ownArguments());
   switch (cli.kind) {
     case "version":
       console.log(`taskrunner ${VERSION}`);
@@ -31,9 +32,8 @@ async function main(): Promise<never> {
       console.log(await renderHelp());
       process.exit(0);
     case "explain": {
-      const { loadConfig } = await import("./config");
       const { explainLatest } = await import("./trace/explain");
-      const result = await explainLatest(loadConfig(process.env, process.cwd()).stateDirectory, cli.name);
+      const result = await explainLatest((await configOrExit()).stateDirectory, cli.name);
       if (!result.ok) fail(result.error, 1);
       console.log(result.text);
       process.exit(0);

@@ -11,7 +11,8 @@ import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { TarExtractor, type EntryMeta } from "./tar-reader";
-import { decompress } from "./zstd-frames";
+import { decompressWith } from "./zstd-frames";
+import { parseMeta, type ArchiveMeta } from "./archive-meta";
 import { WritePool, type PoolOptions } from "./write-pool";
 import { isInside, relativeTo, resolvePath } from "../sys/paths";
 
@@ -103,7 +104,17 @@ const STEP = 256 << 10;
  * when `signal` aborts; every file written is closed by then.
  * Returns the members whose mode or mtime restoreInto must reapply.
  */
-export async function unpackArchive(source: Readable, dir: string, signal?: AbortSignal, opts: Omit<PoolOptions, "signal"> = {}): Promise<Map<string, EntryMeta>> {
+export async function unpackArchive(
+  source: Readable,
+  dir: string,
+  signal?: AbortSignal,
+  opts: Omit<PoolOptions, "signal"> & { onMeta?: (meta: ArchiveMeta) => void } = {},
+): Promise<Map<string, EntryMeta>> {
+  const { onMeta } = opts;
+  const decompress = decompressWith((magic, payload) => {
+    const meta = onMeta ? parseMeta(magic, payload) : null;
+    if (meta) onMeta?.(meta);
+  });
   const files = new WritePool({ ...opts, signal });
   const extractor = new TarExtractor(dir, files);
   try {

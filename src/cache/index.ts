@@ -17,17 +17,35 @@ import { FsStore } from "./fs-store";
 import { S3Store } from "./s3-store";
 import { DEFAULT_LIMITS, StoreError, seconds, watchStall, type Limits, type ObjectStore } from "./store";
 import { describeError } from "../sys/errors";
+import { metaFrame } from "./archive-meta";
 
 /** "interrupted": cut short by the task's interruption, with nothing left behind (no staging directory, no partial object). */
-export type RestoreOutcome = { kind: "restored" } | { kind: "miss" } | { kind: "interrupted" } | { kind: "failed"; message: string };
+export type RestoreOutcome =
+  /** bytes: downloaded; runMs: how long the run that made the archive took, when it says (archive-meta.ts). */
+  | { kind: "restored"; bytes: number; runMs: number | null }
+  | { kind: "miss" }
+  | { kind: "interrupted" }
+  | { kind: "failed"; message: string };
 /** "skipped": not attempted because the build already gave up on the store (said once, by FailureGate). */
-export type SaveOutcome = { kind: "saved" } | { kind: "skipped"; reason: string } | { kind: "interrupted" } | { kind: "failed"; message: string };
+export type SaveOutcome =
+  | { kind: "saved"; bytes: number }
+  | { kind: "skipped"; reason: string }
+  | { kind: "interrupted" }
+  | { kind: "failed"; message: string };
 /**
  * An archive whose members and their metadata are taken (archive.ts
  * snapshotOutputs), to be written and uploaded now or later; a file written
  * in between fails the upload rather than tear the archive.
  */
-export type PreparedSave = { kind: "ready"; upload(opts?: { signal?: AbortSignal }): Promise<SaveOutcome> } | Exclude<SaveOutcome, { kind: "saved" | "interrupted" }>;
+export type PreparedSave =
+  | { kind: "ready"; upload(opts?: SaveOptions): Promise<SaveOutcome> }
+  | Exclude<SaveOutcome, { kind: "saved" | "interrupted" }>;
+
+export interface SaveOptions {
+  signal?: AbortSignal;
+  /** Stored with the archive (cache/archive-meta.ts): a restore of it says how much time it saved. */
+  runMs?: number;
+}
 
 export interface RestoreOptions {
   /** Runs once the archive exists, before extraction. */
@@ -52,7 +70,7 @@ export interface RemoteCache {
    * Outputs are paths relative to root, directories or files: the archive's member names (see snapshot/output-paths.ts).
    * An aborted signal stops the upload: no temporary file, no multipart upload left.
    */
-  saveArchive(archiveName: string, root: string, outputs: string[], opts?: { signal?: AbortSignal }): Promise<SaveOutcome>;
+  saveArchive(archiveName: string, root: string, outputs: string[], opts?: SaveOptions): Promise<SaveOutcome>;
   /** saveArchive in two steps: the outputs' metadata now, the archive and its upload when `upload` is called. */
   prepareSave(archiveName: string, root: string, outputs: string[]): Promise<PreparedSave>;
   /** Key <prefix>latest/<job>-<branch>.txt; null when absent or unreadable (a fault is warned about). */
@@ -124,15 +142,18 @@ class StoreCache implements RemoteCache {
     opts.onFound?.();
     try {
       const { restoreInto } = await import("./restore");
-      const notes = await restoreInto(watchStall(body, this.limits.stallMs), root, {
+      const received = { bytes: 0 };
+      let runMs: number | null = null;
+      const notes = await restoreInto(watchStall(body, this.limits.stallMs, received), root, {
         stagingParents: await opts.stagingParents?.(),
         outputs: opts.outputs,
         signal,
         parallelFrom: this.limits.parallelFrom,
+        onMeta: (meta) => (runMs = meta.runMs),
       });
       for (const note of notes) this.log.debug(note);
       this.log.debug(`Restored ${where} into ${root} in ${elapsed(started)}`);
-      return { kind: "restored" };
+      return { kind: "restored", bytes: received.bytes, runMs };
     } catch (e) {
       body.destroy();
       if (signal?.aborted) return this.interrupted(`restore of ${where}`);
@@ -141,7 +162,7 @@ class StoreCache implements RemoteCache {
     }
   }
 
-  async saveArchive(name: string, root: string, outputs: string[], opts: { signal?: AbortSignal } = {}): Promise<SaveOutcome> {
+  async saveArchive(name: string, root: string, outputs: string[], opts: SaveOptions = {}): Promise<SaveOutcome> {
     const prepared = await this.prepareSave(name, root, outputs);
     return prepared.kind === "ready" ? prepared.upload(opts) : prepared;
   }
@@ -161,14 +182,16 @@ class StoreCache implements RemoteCache {
     } catch (e) {
       return cannotArchive(e);
     }
-    const upload = async ({ signal }: { signal?: AbortSignal } = {}): Promise<SaveOutcome> => {
+    const upload = async ({ signal, runMs }: SaveOptions = {}): Promise<SaveOutcome> => {
       if (this.switchedOff(`upload of ${where}`)) return { kind: "skipped", reason: `the remote cache ${this.store.description} is off for this build` };
       try {
         signal?.throwIfAborted();
         // Both stores give up cleanly on the signal: no temporary file, no multipart upload left.
-        await this.store.put(key, packArchive(root, entries), { signal });
+        const sent = { bytes: 0 };
+        const trailer = runMs === undefined ? undefined : metaFrame({ runMs: Math.round(runMs) });
+        await this.store.put(key, packArchive(root, entries, { trailer, sent }), { signal });
         this.log.debug(`Saved ${outputs.join(" ")} (${entries.length} members) from ${root} to ${where} in ${elapsed(started)}`);
-        return { kind: "saved" };
+        return { kind: "saved", bytes: sent.bytes };
       } catch (e) {
         if (signal?.aborted) return this.interrupted(`upload to ${where}`);
         if (e instanceof StoreError) return this.fault(`upload to ${where} failed: ${e.message}`);

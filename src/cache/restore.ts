@@ -25,6 +25,7 @@ import type { Readable } from "node:stream";
 import { isInside } from "../sys/paths";
 import { makeStaging, removeAbandonedStaging } from "./staging";
 import { unpackArchive, type EntryMeta } from "./archive";
+import type { ArchiveMeta } from "./archive-meta";
 import { ArchiveError } from "./store";
 
 export interface RestoreIntoOptions {
@@ -36,6 +37,8 @@ export interface RestoreIntoOptions {
   signal?: AbortSignal;
   /** See Limits.parallelFrom. */
   parallelFrom?: number;
+  /** What the archive says about the run that made it (cache/archive-meta.ts), if it says anything. */
+  onMeta?: (meta: ArchiveMeta) => void;
 }
 
 /**
@@ -54,7 +57,8 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
   try {
     const tree = join(tmp, "tree");
     await mkdir(tree);
-    const meta = await unpackArchive(source, tree, opts.signal, { parallelFrom: opts.parallelFrom });
+    const { parallelFrom, onMeta } = opts;
+    const meta = await unpackArchive(source, tree, opts.signal, { parallelFrom, onMeta });
     // Past this point the moves are quick renames, done whole rather than cut short.
     opts.signal?.throwIfAborted();
     const realRoot = await realpath(root);

@@ -94,7 +94,7 @@ export class StallWatchdog {
  * errors are re-labelled as StoreError so the caller can tell a broken
  * download from a broken archive.
  */
-export function watchStall(source: Readable, ms: number): Readable {
+export function watchStall(source: Readable, ms: number, received?: { bytes: number }): Readable {
   const watchdog = new StallWatchdog(ms, () => {
     // A full buffer means the consumer (extraction) is the slow side, not the store.
     if (guard.readableLength >= guard.readableHighWaterMark) return "wait";
@@ -107,6 +107,7 @@ export function watchStall(source: Readable, ms: number): Readable {
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       watchdog.kick();
+      if (received) received.bytes += chunk.length;
       cb(null, chunk);
     },
     flush(cb) {

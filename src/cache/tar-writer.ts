@@ -30,13 +30,32 @@ const ZEROS = Buffer.alloc(1024);
  */
 const SLICE_MS = 4;
 
+/** trailer: bytes after the archive (a skippable frame: archive-meta.ts); sent: counts the bytes written. */
+export interface PackOptions {
+  trailer?: Buffer;
+  sent?: { bytes: number };
+}
+
 /**
  * tar → zstd: the archive of `entries` (paths relative to root, in this order,
  * with their metadata: archive.ts snapshotOutputs) as a byte stream. The
  * stream fails when a file is not as its entry says any more.
  */
-export function packArchive(root: string, entries: OutputEntry[]): Readable {
-  return Readable.from(frames(root, entries), { objectMode: false, highWaterMark: FRAME });
+export function packArchive(root: string, entries: OutputEntry[], opts: PackOptions = {}): Readable {
+  return Readable.from(counted(frames(root, entries), opts), { objectMode: false, highWaterMark: FRAME });
+}
+
+/** The frames, then the trailer (a skippable frame: cache/archive-meta.ts), counting the bytes. */
+async function* counted(source: AsyncGenerator<Buffer>, opts: PackOptions): AsyncGenerator<Buffer> {
+  const sent = opts.sent ?? { bytes: 0 };
+  for await (const piece of source) {
+    sent.bytes += piece.length;
+    yield piece;
+  }
+  if (opts.trailer) {
+    sent.bytes += opts.trailer.length;
+    yield opts.trailer;
+  }
 }
 
 async function* frames(root: string, entries: OutputEntry[]): AsyncGenerator<Buffer> {

@@ -34,7 +34,18 @@ const STREAM_CHUNK = 1 << 20;
  * ends inside a frame. A piece it yields is valid until the consumer asks for
  * the next one (its memory is then freed).
  */
-export async function* decompress(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+export function decompress(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  return decompressFrames(source);
+}
+
+/** decompress, handing each skippable frame (its magic number and payload) to onSkippable. */
+type OnSkippable = (magic: number, payload: Buffer) => void;
+
+export function decompressWith(onSkippable: OnSkippable): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
+  return (source) => decompressFrames(source, onSkippable);
+}
+
+async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: OnSkippable): AsyncGenerator<Buffer> {
   const garbage = new FrameGarbage();
   const input = source[Symbol.asyncIterator]();
   const pending = new Bytes();
@@ -53,8 +64,10 @@ export async function* decompress(source: AsyncIterable<Buffer>): AsyncGenerator
         if ((magic & 0xfffffff0) === 0x184d2a50) {
           // A skippable frame (pzstd and others write them): skip its payload.
           if (pending.length < 8 || pending.length < 8 + pending.u32(4)) break;
-          offset += 8 + pending.u32(4);
-          pending.take(8 + pending.u32(4));
+          const size = pending.u32(4);
+          offset += 8 + size;
+          const frame = pending.takeInto(Buffer.allocUnsafe(8 + size), 8 + size);
+          onSkippable?.(magic, frame.subarray(8, 8 + size));
           continue;
         }
         if (magic !== ZSTD_MAGIC) throw new ArchiveError("not a zstd archive (bad frame header)");

@@ -1,5 +1,6 @@
 // Running git: argv only (never a shell string), stdin closed, output captured.
 import { withUmask } from "../sys/umask";
+import { argvThroughBash } from "../sys/bytes";
 export interface GitRun {
   code: number;
   stdout: Uint8Array;
@@ -9,12 +10,14 @@ export interface GitRun {
 /** env: added to this process's environment. umask: the one to run git with (see sys/umask.ts), when not this process's. */
 export async function git(cwd: string, args: string[], opts: { env?: Record<string, string>; umask?: number | null } = {}): Promise<GitRun> {
   const { env, umask = null } = opts;
+  // A pathspec that is not UTF-8 (`caf\xe9.txt`) reaches git through bash (see argvThroughBash).
+  const viaBash = argvThroughBash(["git", ...args]);
   try {
     const p = withUmask(umask, () =>
-      Bun.spawn(["git", ...args], {
+      Bun.spawn(viaBash?.cmd ?? ["git", ...args], {
         cwd,
         env: env ? { ...process.env, ...env } : undefined,
-        stdin: "ignore",
+        stdin: viaBash?.stdin ?? "ignore",
         stdout: "pipe",
         stderr: "pipe",
       }),
@@ -29,16 +32,27 @@ export async function git(cwd: string, args: string[], opts: { env?: Record<stri
 
 export const text = (b: Uint8Array) => Buffer.from(b).toString("utf8");
 
-/** What went wrong, in git's words, as one line. */
+/**
+ * What went wrong, in git's words: from its first `fatal:`/`error:` line (or
+ * its first line) to the end, so that what follows — the paths a sparse
+ * checkout keeps out, the `safe.directory` command for a repository owned by
+ * someone else, git's hints on what to do — reaches the user too. One line
+ * where git said one, or named paths after a colon (joined: "…files: a, b").
+ */
 export function gitError(run: GitRun, cwd: string): string {
   const lines = run.stderr.split("\n").map((l) => l.trim()).filter(Boolean);
   if (lines.some((l) => /not a git repository/i.test(l))) return `not a git repository: ${cwd} (file inputs are git pathspecs)`;
-  const told = lines.filter((l) => !/^hint:/.test(l));
-  const at = Math.max(0, told.findIndex((l) => /^(fatal|error):/.test(l)));
-  let first = (told[at] ?? "").replace(/^(fatal|error):\s*/, "");
+  const at = Math.max(0, lines.findIndex((l) => /^(fatal|error):/.test(l)));
+  // Hints on turning git's advice off are about git, not about the task; a usage
+  // summary (an option git does not know: a pathspec like "-n") is git's, not the task's.
+  const usage = lines.findIndex((l, i) => i > at && l.startsWith("usage:"));
+  const told = lines.slice(at, usage < 0 ? undefined : usage).filter((l) => !/^hint:.*\badvice\./.test(l));
+  if (told.length === 0) return `git exited with code ${run.code}`;
+  told[0] = told[0].replace(/^(fatal|error):\s*/, "");
+  const said = told.filter((l) => !l.startsWith("hint:"));
   // "The following paths are ignored by one of your .gitignore files:" is followed by the paths.
-  if (first.endsWith(":") && told.length > at + 1) first += ` ${told.slice(at + 1).join(", ")}`;
-  return first || `git exited with code ${run.code}`;
+  if (said.length > 1 && said[0].endsWith(":")) return `${said[0]} ${said.slice(1).join(", ")}`;
+  return told.join("\n");
 }
 
 /** The trimmed first line of a successful run's output, or null. */

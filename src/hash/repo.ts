@@ -5,6 +5,7 @@
 // to asking git.
 import { native, S_IFDIR, S_IFMT, S_IFREG } from "./native";
 import { realPath } from "../sys/libc";
+import { encodeBytes } from "../sys/bytes";
 import { dirname, joinPath as join } from "../sys/paths";
 
 export interface Repo {
@@ -16,7 +17,8 @@ export interface Repo {
   commonDir: string;
 }
 
-export const bytes = (s: string): Uint8Array => Buffer.from(s, "utf8");
+/** A path or pathspec as the bytes it names (sys/bytes.ts). */
+export const bytes = encodeBytes;
 
 /**
  * Environment variables that change what git add / ls-tree / status compute

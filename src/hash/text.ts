@@ -1,3 +1,5 @@
+import { replacingInvalid } from "../sys/bytes";
+
 // Text rules the hash depends on, byte for byte: how git prints a path, and how
 // the established tool trimmed git's output before hashing it.
 
@@ -142,8 +144,12 @@ export function sha1Hex(text: string): string {
   return new Bun.CryptoHasher("sha1").update(text).digest("hex");
 }
 
-/** hashInput = trimmed `ls-tree` listing + raw inputs joined with "\n" (no separator between the two). */
+/**
+ * hashInput = trimmed `ls-tree` listing + raw inputs joined with "\n" (no separator between the two).
+ * A raw value that is not UTF-8 counts as the old tool hashed it: its `snapshot`
+ * passed the words through jq, which replaced each invalid sequence with U+FFFD.
+ */
 export function hashOf(listing: string, raw: string[]): { hash: string; hashInput: string } {
-  const hashInput = haskellStrip(listing) + raw.join("\n");
+  const hashInput = haskellStrip(listing) + raw.map(replacingInvalid).join("\n");
   return { hash: sha1Hex(hashInput), hashInput };
 }

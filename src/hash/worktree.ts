@@ -85,7 +85,7 @@ function resolveSpec(prefix: string, spec: string): Pick<Spec, "path" | "raw" | 
       parts.pop();
     } else parts.push(part);
   }
-  const raw = Buffer.from(parts.join("/"), "utf8");
+  const raw = bytes(parts.join("/"));
   return { path: latin1(raw), raw, dirOnly: /(^|\/)(\.\.?)?$/.test(spec) };
 }
 

@@ -81,4 +81,6 @@ export type TaskEvent =
   | { kind: "log-not-uploaded"; message: string | null }
   /** A post-unpack command failed; the task now fails with 1 (and says so again if its body ran). */
   | { kind: "post-unpack-failed"; message: string; ran: boolean }
-  | { kind: "interrupted"; signal: string };
+  | { kind: "interrupted"; signal: string }
+  /** TASKRUNNER_OUTPUT=github outside GitHub Actions: plain output instead. */
+  | { kind: "not-in-github-actions" };

@@ -6,9 +6,10 @@
 // writes them in our fixed format (`[NAME] level | message`) into the same sinks.
 import { createConsola, LogLevels, type ConsolaInstance, type LogObject } from "consola/core";
 import { closeFd, errnoText, writeAll } from "../sys/libc";
-import { concat } from "./lines";
+import { concat, JOIN_UP_TO, type Line } from "./lines";
 import { render, type Level } from "./render";
 import type { TaskEvent } from "./events";
+import type { Presenter, TaskReport } from "./presenter";
 
 export type { Level };
 export type Stream = "stdout" | "stderr" | Level;
@@ -24,6 +25,8 @@ const encoder = new TextEncoder();
  */
 export class Terminal {
   private broken = [false, false];
+  /** Set by the runner when TASKRUNNER_OUTPUT asks for one: shared by every task this process runs. */
+  presenter: Presenter | null = null;
 
   constructor(
     readonly stdoutFd: number,
@@ -31,11 +34,12 @@ export class Terminal {
     private readonly lock: { hold(write: () => void): void } | null,
   ) {}
 
-  write(toStdout: boolean, data: Uint8Array): void {
+  /** data: bytes, or the parts of a batch too large to join, written in turn under one hold of the lock. */
+  write(toStdout: boolean, data: Uint8Array | Uint8Array[]): void {
     const i = toStdout ? 0 : 1;
     if (this.broken[i] || data.length === 0) return;
     let err = 0;
-    const write = () => (err = writeAll(toStdout ? this.stdoutFd : this.stderrFd, data));
+    const write = () => (err = writeParts(toStdout ? this.stdoutFd : this.stderrFd, data));
     if (this.lock) this.lock.hold(write);
     else write();
     if (err) this.broken[i] = true;
@@ -70,8 +74,23 @@ function timestamp(): Uint8Array {
 
 const NL = encoder.encode("\n");
 
+/** Writes data whole: one buffer, or parts in turn. 0, or the errno of the write that failed. */
+function writeParts(fd: number, data: Uint8Array | Uint8Array[]): number {
+  if (!Array.isArray(data)) return writeAll(fd, data);
+  for (const part of data) {
+    const err = part.length > 0 ? writeAll(fd, part) : 0;
+    if (err) return err;
+  }
+  return 0;
+}
+
+/** The parts of a batch as one buffer when that is cheap (one write), else as they are: a huge line is never copied. */
+function joined(parts: Uint8Array[], size: number): Uint8Array | Uint8Array[] {
+  return size <= JOIN_UP_TO ? concat(parts) : parts;
+}
+
 export class TaskOutput {
-  private readonly held: { toStdout: boolean; data: Uint8Array }[] = [];
+  private readonly held: { toStdout: boolean; data: Uint8Array | Uint8Array[] }[] = [];
   private stateWriteSaid = false;
   private readonly jobPrefix: Uint8Array;
   private readonly streamTags = new Map<Stream, Uint8Array>();
@@ -86,6 +105,7 @@ export class TaskOutput {
 
   constructor(private readonly o: OutputOptions) {
     this.jobPrefix = encoder.encode(`[${o.job}] `);
+    o.terminal.presenter?.started(o.job, Date.now());
     this.logger = createConsola({
       level: LogLevels.debug,
       // consola holds back a message repeated within a second after the fifth: every line must arrive.
@@ -114,32 +134,48 @@ export class TaskOutput {
   }
 
   /** Complete lines (without newline) of one stream, in order. */
-  lines(stream: Stream, lines: Uint8Array[], onTerminal = this.shownOnTerminal(stream)): void {
+  lines(stream: Stream, lines: Line[], onTerminal = this.shownOnTerminal(stream)): void {
     if (lines.length === 0) return;
     const stamp = this.o.timestamps ? timestamp() : null;
     const tag = this.tag(stream);
     let logFailed = 0;
     if (this.o.logFd !== null) {
-      const parts: Uint8Array[] = [];
-      for (const line of lines) {
-        if (stamp) parts.push(stamp);
-        parts.push(tag, line, NL);
-      }
-      logFailed = writeAll(this.o.logFd, concat(parts));
+      const { parts, size } = this.batch(lines, stamp, null, tag);
+      logFailed = writeParts(this.o.logFd, joined(parts, size));
       if (logFailed) this.closeLog();
     }
     if (onTerminal) {
-      const parts: Uint8Array[] = [];
-      for (const line of lines) {
-        if (stamp) parts.push(stamp);
-        parts.push(this.jobPrefix, tag, line, NL);
-      }
+      const { parts, size } = this.batch(lines, stamp, this.jobPrefix, tag);
       const toStdout = stream === "stdout";
-      const data = concat(parts);
-      if (this.o.quiet) this.held.push({ toStdout, data });
+      const data = joined(parts, size);
+      if (this.o.quiet || this.o.terminal.presenter) this.held.push({ toStdout, data });
       else this.o.terminal.write(toStdout, data);
     }
     if (logFailed) this.stateWriteFailed(this.o.logPath, logFailed, "the rest of this task's log is lost");
+  }
+
+  /** The lines with their prefixes, as the parts to write, and their total size. */
+  private batch(
+    lines: Line[],
+    stamp: Uint8Array | null,
+    job: Uint8Array | null,
+    tag: Uint8Array,
+  ): { parts: Uint8Array[]; size: number } {
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    const add = (p: Uint8Array) => {
+      parts.push(p);
+      size += p.length;
+    };
+    for (const line of lines) {
+      if (stamp) add(stamp);
+      if (job) add(job);
+      add(tag);
+      if (Array.isArray(line)) line.forEach(add);
+      else add(line);
+      add(NL);
+    }
+    return { parts, size };
   }
 
   /** A runner message; one line per line of text. onTerminal: shown whatever TASKRUNNER_DEBUG/LOG_INFO say (an opt-in line of its own). */
@@ -150,6 +186,11 @@ export class TaskOutput {
   /** What happened, as the user reads it (render.ts). */
   say(event: TaskEvent): void {
     for (const m of render(event)) this.message(m.level, m.text);
+  }
+
+  /** `snapshot --long-running`: a presenter that holds the task's lines says at once that it runs. */
+  longRunning(): void {
+    this.o.terminal.presenter?.longRunning(this.o.job);
   }
 
   debug(text: string): void {
@@ -183,9 +224,20 @@ export class TaskOutput {
     this.o.logFd = null;
   }
 
-  /** Quiet mode: a task that succeeded says nothing; one that failed shows what it held back. */
-  finish(success: boolean): void {
-    if (!success) for (const h of this.held) this.o.terminal.write(h.toStdout, h.data);
+  /**
+   * Quiet mode: a task that succeeded says nothing; one that failed shows what it held back.
+   * With a presenter, the presenter decides (report: what became of the task; none when it could not start).
+   */
+  finish(success: boolean, report?: TaskReport): void {
+    const { presenter } = this.o.terminal;
+    if (presenter) {
+      const now = Date.now();
+      const job = this.o.job;
+      const couldNotStart: TaskReport = { job, outcome: "failed", exitCode: 1, start: now, end: now, cacheable: false };
+      presenter.ended(report ?? couldNotStart, this.held);
+    } else if (!success) {
+      for (const h of this.held) this.o.terminal.write(h.toStdout, h.data);
+    }
     this.held.length = 0;
   }
 }

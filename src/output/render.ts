@@ -15,6 +15,9 @@ const info = (text: string): Message => ({ level: "info", text });
 const warn = (text: string): Message => ({ level: "warn", text });
 const error = (text: string): Message => ({ level: "error", text });
 
+const NOT_IN_ACTIONS =
+  'TASKRUNNER_OUTPUT=github is for GitHub Actions steps, and GITHUB_ACTIONS is not "true" here: plain output';
+
 /** A message of the taskrunner process itself (a usage error, an internal error), not of a task. */
 export function processLine(text: string): string {
   return `taskrunner: ${text}`;
@@ -162,6 +165,7 @@ export function render(e: TaskEvent): Message[] {
       return [error(e.message), ...(e.ran ? [error("Failed, exit code: 1")] : [])];
     case "interrupted":
       return [warn(`Interrupted by ${e.signal}`)];
+    case "not-in-github-actions": return [warn(NOT_IN_ACTIONS)];
     default:
       return unreachable(e);
   }

@@ -5,6 +5,7 @@ import { buildIsRunning } from "../state/locks";
 import { formatBuildId } from "../state/layout";
 import { summaryLine } from "../trace/summary";
 import { describeError } from "../sys/errors";
+import { loadPresent } from "../load-present";
 
 export async function endOfBuild(ctx: TaskContext): Promise<void> {
   const { out, config, paths } = ctx;
@@ -15,6 +16,11 @@ export async function endOfBuild(ctx: TaskContext): Promise<void> {
   const traceOptions = { traceFile: config.traceFile, otlpEndpoint: config.otlpEndpoint };
   const stateWriteFailed = (path: string, errno: number) => out.stateWriteFailed(path, errno, "the build's trace is not written");
   for (const warning of await writeTraceOf(paths.buildDir, paths.buildId, records, problems, traceOptions, stateWriteFailed)) out.warn(warning);
+  if (config.stepSummary) {
+    const { writeBuildSummary } = await loadPresent();
+    const warnings = writeBuildSummary(paths.buildDir, paths.buildId, records, config.githubStepSummary);
+    for (const warning of warnings) out.warn(warning);
+  }
   await removeOldBuilds(paths.stateDir, paths.buildId, config.keepBuildsDays, (m) => out.debug(m));
 }
 

@@ -18,6 +18,8 @@ import { BackgroundUploads } from "../task/background-uploads";
 import { INTERNAL, readInternalEnv, type InternalEnv } from "../internal-env";
 import { describeError, unreachable } from "../sys/errors";
 import { endsWithin } from "../sys/time";
+import { decodeBytes } from "../sys/bytes";
+import { loadPresent } from "../load-present";
 
 const encoder = new TextEncoder();
 
@@ -54,6 +56,10 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
   const errFd = (isToplevel ? null : openFd(internal.toplevelStderr)) ?? 2;
   const terminal = new Terminal(outFd, errFd, terminalLock(paths.buildDir));
   const toParent = isToplevel ? () => {} : parentChannel(internal);
+  // Off (the old tool's plain lines), the presenters' code is never loaded.
+  if (config.output !== "plain") {
+    terminal.presenter = await (await loadPresent()).openPresenter(config, terminal, isToplevel);
+  }
 
   toParent(`Starting subtask ${req.name}`);
   const lock = lockJob(paths.lockFile(req.name), () => toParent(`Waiting for the lock of ${req.name}`));
@@ -73,6 +79,7 @@ export async function runTask(req: RunRequest, config: Config, env: Env, cwd: st
     return await runLocked(req, config, env, cwd, host);
   } finally {
     releaseJob(lock.fd);
+    if (isToplevel) terminal.presenter?.close();
   }
 }
 
@@ -145,6 +152,7 @@ async function runTaskBody(
   if (isToplevel) interruption.onSignal((s) => host.uploads?.abort(new Error(`interrupted by ${s}`)));
   const session = new SnapshotSession(ctx);
   await session.beforeStart();
+  if (isToplevel && config.output === "github" && !config.githubActions) out.say({ kind: "not-in-github-actions" });
 
   out.debug(`Running command: ${JSON.stringify([req.cmd, ...req.args])}`);
   out.debug(`  buildId: ${paths.buildId}`);
@@ -192,7 +200,7 @@ async function runTaskBody(
     // Nothing is recorded as done: no result, no hash, no upload, no success status.
     out.say({ kind: "interrupted", signal: interruption.by });
     out.closeLog();
-    out.finish(false);
+    out.finish(false, record.report(interruption.exitCode!, true));
     toParent(`Subtask ${req.name} interrupted by ${interruption.by}`);
     finishRecord(ctx, interruption.exitCode!, true);
     return interruption.exitCode!;
@@ -207,8 +215,9 @@ async function runTaskBody(
   // Recorded: a signal from here on only skips what is left of the log upload and the final status.
   await session.report(code);
   finishRecord(ctx, code, false);
+  const report = record.report(code, false);
   if (isToplevel && interruption.by === null) await endOfBuild(ctx);
-  out.finish(code === 0);
+  out.finish(code === 0, report);
   return interruption.exitCode ?? code;
 }
 
@@ -290,7 +299,6 @@ const DRAIN_MS = 1000;
 function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSession) {
   const reader = Bun.file(task.requestFd).stream().getReader();
   const splitter = new LineSplitter();
-  const decoder = new TextDecoder();
   const reply = (text: string) => writeAll(task.responseFd, encoder.encode(`${text}\n`));
   let shellPwd: string | null = null;
   const loop = (async () => {
@@ -299,7 +307,8 @@ function serveRequests(task: SpawnedTask, ctx: TaskContext, session: SnapshotSes
         const { done, value } = await reader.read();
         if (done) break;
         for (const bytes of splitter.push(value)) {
-          const line = decoder.decode(bytes);
+          // Bytes kept (sys/bytes.ts): a pathspec or --raw value need not be UTF-8.
+          const line = decodeBytes(bytes);
           const req = parseRequest(line);
           switch (req.kind) {
             case "debug":

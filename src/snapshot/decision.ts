@@ -5,10 +5,12 @@
 // the task does not skip, a restore that fails) as events; the output module
 // renders both. What happens next — the reply to the task, the fuzzy cache
 // before a run, the commit status — is the session's (session.ts).
+import { replacingInvalid } from "../sys/bytes";
 import type { TaskContext } from "../task/context";
 import type { Decision, Hashed } from "../output/events";
 import type { HashResult } from "../hash";
-import type { RemoteCache } from "../remote";
+import type { RemoteCache, RestoreOutcome } from "../remote";
+import type { CacheFacts } from "../trace/recorder";
 import { loadRemote } from "../load-remote";
 import { readHashFile, type HashInfo } from "../state/hash-file";
 import { hasInputs, hashedRawInputs, usesRemoteCache, type SnapshotArgs } from "./args";
@@ -62,7 +64,7 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
     hash: hashed.hash,
     hashInput: hashed.hashInput,
     mainBranchCommit: config.mainBranch ? await (await git()).mainBranchCommit(ctx.cwd, config.mainBranch) : null,
-    rawInputs: args.rawInputs,
+    rawInputs: args.rawInputs.map(replacingInvalid), // as hashed: the hash file stays UTF-8 JSON the old tool reads
     ...(args.hashCommand ? { command: ctx.command } : {}),
   };
   const facts: Hashed = { current, saved, reasons: [] };
@@ -82,7 +84,11 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
 
   // Never with -f, nor when the inputs have uncommitted changes: the archive of this hash may hold other work.
   const cache = usesRemoteCache(args) && !ctx.force ? await inputs.remoteCache() : null;
+  if (usesRemoteCache(args) && !cache) {
+    ctx.record.cache = { lookup: "not-tried", why: ctx.force ? "forced with -f" : "no store configured" };
+  }
   if (cache && (await (await git()).hasUncommittedChanges(ctx.cwd, args.fileInputs))) {
+    ctx.record.cache = { lookup: "not-tried", why: "uncommitted changes to inputs" };
     // Said in the log and in --explain: a user who expected a cache hit looks there.
     const notTried = { kind: "remote-not-tried", uncommitted: await (await git()).uncommittedPaths(ctx.cwd, args.fileInputs) } as const;
     out.say(notTried);
@@ -98,6 +104,7 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
         signal: ctx.interruption.signal,
       }),
     );
+    ctx.record.cache = cacheFacts(restored, "exact");
     if (restored.kind === "restored") return { kind: "restore", archive, hashed: facts };
     if (restored.kind === "interrupted") return { kind: "interrupted" };
     if (restored.kind === "failed") out.say({ kind: "remote-not-used", message: restored.message });
@@ -106,4 +113,23 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
   // Step 7's condition: the main-branch commit moved since the saved hash (or none is tracked).
   const fuzzy = cache !== null && args.fuzzyCache && (saved.mainBranchCommit === null || saved.mainBranchCommit !== current.mainBranchCommit);
   return { kind: "run", hashed: facts, fuzzy };
+}
+
+/** What a lookup of the remote cache comes to, for the task's record (the build summary shows it). */
+export function cacheFacts(restored: RestoreOutcome, hit: "exact" | "fuzzy", why?: string): CacheFacts | undefined {
+  switch (restored.kind) {
+    case "restored":
+      return {
+        lookup: hit,
+        ...(why ? { why } : {}),
+        down: restored.bytes,
+        ...(restored.runMs === null ? {} : { savedMs: restored.runMs }),
+      };
+    case "miss":
+      return { lookup: "miss", why: "no archive for this hash" };
+    case "failed":
+      return { lookup: "miss", why: restored.message };
+    case "interrupted":
+      return undefined;
+  }
 }

@@ -14,7 +14,7 @@ import { cacheRootOf, physicalPath, placeOutputs, type PlacedOutput } from "./ou
 import { resolvePath } from "../sys/paths";
 import { Reporting } from "./reporting";
 import { changedPaths, movedInputs } from "./rerun-reasons";
-import { decide } from "./decision";
+import { cacheFacts, decide } from "./decision";
 import { describeError } from "../sys/errors";
 import { WaitedTooLong } from "../task/background-uploads";
 import { noteOf } from "../output/render";
@@ -97,6 +97,7 @@ export class SnapshotSession {
     if (!parsed.ok) return { kind: "fault", message: `snapshot: ${parsed.error}` };
     const args = (this.args = parsed.args);
     this.warnIfMovedAway(args, shellPwd);
+    if (args.longRunning) this.ctx.out.longRunning();
     const cacheRoot = this.cacheRoot(args);
     if (hasInputs(args)) {
       // An output outside the cache root cannot be archived: said when the cache is saved (as the
@@ -196,6 +197,7 @@ export class SnapshotSession {
       if (restored.kind === "restored") {
         ctx.out.say({ kind: "fuzzy-restored", branch: b, hash });
         ctx.record.fuzzyRestored = true;
+        ctx.record.cache = cacheFacts(restored, "fuzzy", `from branch ${b}`);
         await this.checkInputsAfterFuzzy(args, current);
         const hashFile = ctx.paths.hashFile(ctx.job);
         const failed = writeHashFile(hashFile, { ...saved, mainBranchCommit: current.mainBranchCommit });
@@ -311,10 +313,14 @@ export class SnapshotSession {
     }
     // Asked now: the branch is the one the task ran on.
     const branch = args.fuzzyCache ? await (await git()).currentBranch(ctx.cwd) : null;
+    // Stored with the archive: a restore elsewhere says how much time it saved (cache/archive-meta.ts).
+    const run = this.skipped ? undefined : ctx.record.phases.find((p) => p.name === "run");
+    const runMs = run ? run.end - run.start : undefined;
     return async (signal) => {
-      const saved = await prepared.upload({ signal });
+      const saved = await prepared.upload({ signal, runMs });
       if (saved.kind === "interrupted") return "interrupted";
       if (saved.kind === "failed") ctx.out.say({ kind: "cache-not-saved", message: saved.message });
+      if (saved.kind === "saved") ctx.record.uploaded(saved.bytes);
       // The pointer only once its archive is complete.
       if (saved.kind === "saved" && branch) await cache.setLatestHash(ctx.job, branch, hash);
       return "done";

@@ -1,4 +1,5 @@
 // Starting the task: its descriptors, its environment, its process group.
+import { argvThroughBash } from "../sys/bytes";
 import { closeFd, dupFd, readText } from "../sys/libc";
 import { SNAPSHOT_FUNCTION, TASKRUNNER_FUNCTION } from "../controller/protocol";
 import type { Env } from "../config";
@@ -52,7 +53,7 @@ export function spawnTask(opts: {
   const outDup = dupFd(opts.toplevelStdout);
   const errDup = dupFd(opts.toplevelStderr);
   const lockDup = dupFd(opts.jobLock);
-  const stdio: (string | number)[] = new Array(STDIO_SIZE).fill("ignore");
+  const stdio: (string | number | Uint8Array)[] = new Array(STDIO_SIZE).fill("ignore");
   stdio[1] = "pipe";
   stdio[2] = "pipe";
   if (outDup !== null) stdio[FD.toplevelStdout] = outDup;
@@ -71,8 +72,11 @@ export function spawnTask(opts: {
     [INTERNAL.snapshotFunction]: SNAPSHOT_FUNCTION,
   };
   if (env[INTERNAL.runPort]) env[INTERNAL.taskrunnerFunction] = TASKRUNNER_FUNCTION;
+  // An argument that is not UTF-8 (`caf\xe9`) reaches the task through bash (see argvThroughBash).
+  const viaBash = argvThroughBash([opts.cmd, ...opts.args]);
+  if (viaBash) stdio[0] = viaBash.stdin;
   try {
-    const proc = Bun.spawn([opts.cmd, ...opts.args], {
+    const proc = Bun.spawn(viaBash?.cmd ?? [opts.cmd, ...opts.args], {
       cwd: opts.cwd,
       env: env as Record<string, string>,
       stdio: stdio as never,

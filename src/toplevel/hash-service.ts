@@ -19,11 +19,15 @@
 // the kernel follows the descriptor to the same 0700 directory, with the
 // same permission checks (an abstract socket, which needs no path, has no
 // permissions at all). Only where /proc is missing does the service not start.
+//
+// One request and one answer per connection, each a frame (sys/frames.ts):
+// decoded only once whole, written on as the socket drains, of any size.
 import { hashInputs, type HashResult } from "../hash";
 import type { Env } from "../config";
 import { closeFd, errnoText, mkdir, openDirectory, pathExists, removeFile } from "../sys/libc";
 import { gitVariable, processEnvironmentDifference, processVariables } from "./process-env";
 import { describeError } from "../sys/errors";
+import { FrameReader, frame, Outbox } from "../sys/frames";
 
 interface Request {
   cwd: string;
@@ -36,6 +40,9 @@ interface Request {
 }
 
 const MAX_PATH = 100; // sun_path is 104–108 bytes
+
+/** The answer, in the old one-line format, to a client that does not send frames. */
+const OTHER_PROTOCOL = { ok: false, error: "unsupported", reason: "the toplevel speaks another protocol" };
 
 /** The service's answer: a hash (or the error hashing gives), or why the caller should hash by itself. */
 type Answer = HashResult | { ok: false; error: "unsupported"; reason: string };
@@ -57,8 +64,8 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
     return null;
   }
   let own: Record<string, string> | null = null; // on first use: enumerating process.env is slow
-  const answer = async (line: string): Promise<Answer> => {
-    const req = JSON.parse(line) as Request;
+  const answer = async (payload: Uint8Array): Promise<Answer> => {
+    const req = decodeMessage(payload) as Request;
     own ??= processVariables(env);
     const git = gitVariable(own);
     if (git) return { ok: false, error: "unsupported", reason: `the toplevel has ${git} set, which git reads` };
@@ -71,20 +78,29 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
   let address: SocketAddress | null = null;
   try {
     address = socketAddress(path);
-    const buffers = new WeakMap<object, string>();
-    const server = Bun.listen({
+    const server = Bun.listen<Connection>({
       unix: address.name,
       socket: {
+        open(socket) {
+          socket.data = { reader: new FrameReader(), outbox: new Outbox(socket), asked: false };
+        },
         data(socket, data) {
-          const text = (buffers.get(socket) ?? "") + data.toString();
-          buffers.set(socket, text);
-          if (!text.endsWith("\n")) return;
-          answer(text)
+          const c = socket.data;
+          const [payload] = c.reader.push(data);
+          if (c.reader.foreign) {
+            // Another version's client (one JSON line): it hashes by itself.
+            debug("hash service: a request in another protocol; its caller hashes by itself");
+            socket.end(`${JSON.stringify(OTHER_PROTOCOL)}\n`);
+            return;
+          }
+          if (payload === undefined || c.asked) return;
+          c.asked = true;
+          answer(payload)
             .catch((e): Answer => ({ ok: false, error: `hash service: ${describeError(e)}` }))
-            .then((reply) => {
-              socket.write(`${JSON.stringify(reply)}\n`);
-              socket.end();
-            });
+            .then((reply) => c.outbox.send(encodeMessage(reply), () => socket.end()));
+        },
+        drain(socket) {
+          socket.data.outbox.flush();
         },
         error(_socket, e) {
           debug(`hash service connection failed: ${e.message}`);
@@ -154,7 +170,7 @@ export async function hashViaService(
     return { declined: describeError(e) };
   }
   return new Promise((resolve) => {
-    let text = "";
+    const reader = new FrameReader();
     let settled = false;
     const done = (v: HashResult | { declined: string }) => {
       address.close();
@@ -164,24 +180,32 @@ export async function hashViaService(
       resolve(v);
     };
     const timer = setTimeout(() => done({ declined: `no answer within ${timeoutMs / 1000} s` }), timeoutMs);
-    Bun.connect({
+    const request = encodeMessage(req);
+    Bun.connect<Outbox>({
       unix: address.name,
       socket: {
         open(socket) {
           address.close(); // connected
-          socket.write(`${JSON.stringify(req)}\n`);
+          socket.data = new Outbox(socket);
+          socket.data.send(request);
+        },
+        drain(socket) {
+          socket.data.flush();
         },
         data(_socket, data) {
-          text += data.toString();
-        },
-        close() {
+          const [payload] = reader.push(data);
+          if (reader.foreign) return done({ declined: "its answer is not a frame of this version's protocol" });
+          if (payload === undefined) return;
           let reply: Answer;
           try {
-            reply = JSON.parse(text) as Answer;
+            reply = decodeMessage(payload) as Answer;
           } catch (e) {
             return done({ declined: `its answer does not parse (${describeError(e)})` });
           }
           done(!reply.ok && "reason" in reply ? { declined: `it declined: ${reply.reason}` } : reply);
+        },
+        close() {
+          done({ declined: "it closed the connection without answering" });
         },
         error(_socket, e) {
           done({ declined: `the connection failed (${describeError(e)})` });
@@ -193,3 +217,15 @@ export async function hashViaService(
     }).catch((e) => done({ declined: `cannot connect to ${path} (${describeError(e)})` }));
   });
 }
+
+interface Connection {
+  reader: FrameReader;
+  outbox: Outbox;
+  /** One request per connection: anything after it is ignored. */
+  asked: boolean;
+}
+
+// JSON keeps the byte strings of sys/bytes.ts (lone surrogates travel as \u escapes);
+// the payload is decoded only once whole, so no character is ever cut in two.
+const encodeMessage = (v: unknown): Uint8Array => frame(new TextEncoder().encode(JSON.stringify(v)));
+const decodeMessage = (payload: Uint8Array): unknown => JSON.parse(new TextDecoder().decode(payload));

@@ -20,6 +20,7 @@
 // having cost this process nothing. Connections still without the token are
 // few (the oldest is told to run the binary when there are too many) and
 // short-lived; a request is capped in size and in the time to send it.
+import { decodeBytes } from "../sys/bytes";
 import { parseCli } from "../cli";
 import { loadConfig, ConfigError, type Env } from "../config";
 import type { Host, RunLocked, RunRequest } from "../task/context";
@@ -73,7 +74,7 @@ interface Request {
 function parseRequest(data: Buffer): Request | null | "bad" {
   // Complete once it ends in the empty entry: NUL after the last field or entry.
   if (data.length === 0 || data[data.length - 1] !== 0) return null;
-  const fields = data.toString().split("\0");
+  const fields = decodeBytes(data).split("\0"); // bytes kept: an argument need not be UTF-8
   const [shell, pwd, bash, argcText] = fields;
   const newline = shell.indexOf("\n");
   const umaskText = shell.slice(0, newline);

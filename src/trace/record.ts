@@ -3,6 +3,19 @@
 
 export type Outcome = "ran" | "failed" | "skipped" | "restored-exact" | "restored-fuzzy" | "interrupted";
 export interface Phase { name: "hash" | "restore" | "run" | "upload" | "post-unpack"; start: number; end: number } // epoch ms (floats allowed)
+/**
+ * What the remote cache did for a task (absent: it has none). lookup: "exact" restored this
+ * hash's archive; "fuzzy" restored another build's outputs before the run; "miss" looked and
+ * found none usable (why); "not-tried" did not look (why). Bytes moved; savedMs: how long the
+ * run that made the restored archive took, when the archive says (cache/archive-meta.ts).
+ */
+export interface CacheFacts {
+  lookup: "exact" | "fuzzy" | "miss" | "not-tried";
+  why?: string;
+  down?: number;
+  up?: number;
+  savedMs?: number;
+}
 export interface TaskRecord {
   job: string;
   parent: string | null;     // job name of the taskrunner whose task started this one (null for the toplevel)
@@ -14,6 +27,7 @@ export interface TaskRecord {
   phases: Phase[];
   explain?: string[];        // lines saying why it reran (may be absent)
   notes?: string[];          // what else its caches did, in its log's words: why the remote cache was not used, inputs it rewrote (may be absent)
+  cache?: CacheFacts;        // (may be absent)
 }
 
 export const OUTCOMES: readonly Outcome[] = ["ran", "failed", "skipped", "restored-exact", "restored-fuzzy", "interrupted"];

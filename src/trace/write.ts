@@ -6,7 +6,7 @@
 // No node:fs or node:path (~3 ms to load in the compiled binary, on every build's end).
 import { errnoText, mkdirp, readText, writeFileAtomic } from "../sys/libc";
 import { dirname, joinPath as join } from "../sys/paths";
-import { OUTCOMES, type Phase, type TaskRecord } from "./record";
+import { OUTCOMES, type CacheFacts, type Phase, type TaskRecord } from "./record";
 import { chromeTrace } from "./chrome";
 import { traceHtml } from "./html";
 import { exportOtlp, otlpPayload } from "./otlp";
@@ -105,7 +105,20 @@ export function parseTaskRecord(text: string): TaskRecord | string {
   const record: TaskRecord = { job: v.job, parent: v.parent, pid: v.pid, start: v.start, end: v.end, outcome: v.outcome, exitCode: v.exitCode, phases };
   if (v.explain !== undefined) record.explain = v.explain;
   if (v.notes !== undefined) record.notes = v.notes;
+  const cache = parseCacheFacts(v.cache);
+  if (cache) record.cache = cache;
   return record;
+}
+
+const LOOKUPS = ["exact", "fuzzy", "miss", "not-tried"];
+
+/** The record's cache facts; anything unexpected (another version's) is left out rather than failing the record. */
+function parseCacheFacts(v: any): CacheFacts | null {
+  if (typeof v !== "object" || v === null || !LOOKUPS.includes(v.lookup)) return null;
+  const facts: CacheFacts = { lookup: v.lookup };
+  if (typeof v.why === "string") facts.why = v.why;
+  for (const key of ["down", "up", "savedMs"] as const) if (isNum(v[key]) && v[key] >= 0) facts[key] = v[key];
+  return facts;
 }
 
 /** Write beside, then rename: a viewer never opens half a trace. 0, or the errno. */

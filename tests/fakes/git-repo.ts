@@ -4,6 +4,7 @@
 import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { encodeBytes, hasRawBytes } from "../../src/sys/bytes";
 
 /** The old pipeline, verbatim but for the final hashing (done by the caller). */
 export const REFERENCE_SCRIPT = `GIT_INDEX_FILE="$(mktemp)"; export GIT_INDEX_FILE
@@ -45,12 +46,24 @@ export function sh(cwd: string, script: string): string {
 
 /** The old pipeline's listing (ls-tree output), or null when it failed. */
 export function referenceListing(cwd: string, pathspecs: string[]): string | null {
-  const p = Bun.spawnSync(["bash", "-c", REFERENCE_SCRIPT, "hash-files", ...pathspecs], { cwd, env: gitEnv, stdin: "ignore", stderr: "pipe" });
+  const p = bashWithArgs(cwd, REFERENCE_SCRIPT, pathspecs);
   return p.success ? p.stdout.toString() : null;
 }
 
 /** `git status --porcelain --untracked-files=no -- <pathspecs>` is not empty. */
 export function referenceStatus(cwd: string, pathspecs: string[]): boolean {
-  const p = Bun.spawnSync(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--", ...pathspecs], { cwd, env: gitEnv, stdin: "ignore" });
+  const p = bashWithArgs(cwd, 'git --no-optional-locks status --porcelain --untracked-files=no -- "$@"', pathspecs);
   return p.stdout.toString().trim() !== "";
+}
+
+/**
+ * bash runs script with args as "$@". Bun passes arguments as UTF-8, so
+ * arguments holding bytes that are not (strings from src/sys/bytes.ts) go
+ * NUL-separated through stdin instead, byte for byte.
+ */
+function bashWithArgs(cwd: string, script: string, args: string[]) {
+  if (!args.some(hasRawBytes)) return Bun.spawnSync(["bash", "-c", script, "hash-files", ...args], { cwd, env: gitEnv, stdin: "ignore", stderr: "pipe" });
+  const read = 'a=(); while IFS= LC_ALL=C read -r -d "" x; do a+=("$x"); done; exec </dev/null; set -- "${a[@]}"\n';
+  const stdin = Buffer.concat(args.flatMap((a) => [encodeBytes(a), Uint8Array.of(0)]));
+  return Bun.spawnSync(["bash", "-c", read + script, "hash-files"], { cwd, env: gitEnv, stdin, stderr: "pipe" });
 }

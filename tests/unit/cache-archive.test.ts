@@ -48,7 +48,7 @@ describe("archives are interchangeable with the old tool's (GNU tar + zstd -3)" 
     const f = await fsBackend.fixture();
     const src = join(f.dir, "src");
     const outputs = compatTree(src);
-    expect(await f.cache.saveArchive("ours.tar.zst", src, outputs)).toEqual({ kind: "saved" });
+    expect(await f.cache.saveArchive("ours.tar.zst", src, outputs)).toMatchObject({ kind: "saved" });
     const dest = join(f.dir, "dest");
     mkdirSync(dest);
     // sh() fails on any stderr output: GNU tar must not even warn about our headers.
@@ -65,7 +65,7 @@ describe("archives are interchangeable with the old tool's (GNU tar + zstd -3)" 
     sh(`tar -c ${outputs.join(" ")} | zstd -3 -q > '${join(f.dir, "gnu.tar.zst")}'`, src);
     await f.writeRaw("taskrunner/bundles/gnu.tar.zst", readFileSync(join(f.dir, "gnu.tar.zst")));
     const dest = join(f.dir, "dest");
-    expect(await f.cache.restoreArchive("gnu.tar.zst", dest)).toEqual({ kind: "restored" });
+    expect(await f.cache.restoreArchive("gnu.tar.zst", dest)).toMatchObject({ kind: "restored" });
     // The old tool's archive carries the setuid bit; we drop it on the way in.
     expect(statSync(join(dest, "out/bin/tool")).mode & 0o7777).toBe(0o755);
     expect(comparable(describeTree(dest))).toEqual(comparable(describeTree(src)));

@@ -154,7 +154,7 @@ describe("S3 store faults", () => {
     const dir = scratch();
     const { outputs } = makeOutputTree(join(dir, "src"));
     const ok = openCache({ ...s3.env(bucket), TASKRUNNER_S3_STORAGE_CLASS: "STANDARD_IA" }, dir, lines());
-    expect(await ok.saveArchive("x.tar.zst", join(dir, "src"), outputs)).toEqual({ kind: "saved" });
+    expect(await ok.saveArchive("x.tar.zst", join(dir, "src"), outputs)).toMatchObject({ kind: "saved" });
     expect((await s3.getObject(bucket, "taskrunner/bundles/x.tar.zst"))?.storageClass).toBe("STANDARD_IA");
     await ok.setLatestHash("job", "main", "h"); // pointers keep the store's default class
     expect((await s3.getObject(bucket, "taskrunner/latest/job-main.txt"))?.storageClass).toBeUndefined();

@@ -56,12 +56,12 @@ for (const backend of [fsBackend, s3Backend]) {
       const { outputs } = makeOutputTree(src);
       const name = archiveName("build", "v2", "abc123");
       expect(name).toBe("build-v2-abc123.tar.zst");
-      expect(await f.cache.saveArchive(name, src, outputs)).toEqual({ kind: "saved" });
+      expect(await f.cache.saveArchive(name, src, outputs)).toMatchObject({ kind: "saved" });
       expect(await f.readRaw(bundle(name))).not.toBeNull();
 
       const dest = join(f.dir, "dest");
       let found = 0;
-      expect(await f.cache.restoreArchive(name, dest, { onFound: () => found++ })).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive(name, dest, { onFound: () => found++ })).toMatchObject({ kind: "restored" });
       expect(found).toBe(1);
       const expected = describeTree(src)
         .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
@@ -81,7 +81,7 @@ for (const backend of [fsBackend, s3Backend]) {
       writeFileSync(join(dest, "out/stale-extra.txt"), "extra\n");
       mkdirSync(join(dest, "single.txt")); // a directory where the archive has a file
       writeFileSync(join(dest, "single.txt/inner"), "x");
-      expect(await f.cache.restoreArchive("m.tar.zst", dest)).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive("m.tar.zst", dest)).toMatchObject({ kind: "restored" });
       expect(readFileSync(join(dest, "out/lib/a.txt"), "utf8")).toBe("alpha\n");
       expect(readFileSync(join(dest, "out/stale-extra.txt"), "utf8")).toBe("extra\n");
       expect(readFileSync(join(dest, "single.txt"), "utf8")).toBe("one file\n");
@@ -105,7 +105,7 @@ for (const backend of [fsBackend, s3Backend]) {
       writeFileSync(join(dest, "single.txt/inner"), "x");
       mkdirSync(join(dest, "other"));
       writeFileSync(join(dest, "other/not-an-output.txt"), "kept\n");
-      expect(await f.cache.restoreArchive("r.tar.zst", dest, { outputs })).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive("r.tar.zst", dest, { outputs })).toMatchObject({ kind: "restored" });
       const fromArchive = describeTree(src)
         .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
         .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
@@ -122,7 +122,7 @@ for (const backend of [fsBackend, s3Backend]) {
       const dest = join(f.dir, "dest");
       mkdirSync(join(dest, "coverage"), { recursive: true });
       writeFileSync(join(dest, "coverage/report.txt"), "mine\n");
-      expect(await f.cache.restoreArchive("o.tar.zst", dest, { outputs: ["out", "coverage"] })).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive("o.tar.zst", dest, { outputs: ["out", "coverage"] })).toMatchObject({ kind: "restored" });
       expect(readFileSync(join(dest, "coverage/report.txt"), "utf8")).toBe("mine\n");
       expect(readFileSync(join(dest, "out/lib/a.txt"), "utf8")).toBe("alpha\n");
     });
@@ -160,9 +160,9 @@ for (const backend of [fsBackend, s3Backend]) {
       const f = await backend.fixture();
       const src = join(f.dir, "src");
       makeOutputTree(src);
-      expect(await f.cache.saveArchive("all.tar.zst", src, ["."])).toEqual({ kind: "saved" });
+      expect(await f.cache.saveArchive("all.tar.zst", src, ["."])).toMatchObject({ kind: "saved" });
       const dest = join(f.dir, "dest");
-      expect(await f.cache.restoreArchive("all.tar.zst", dest)).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive("all.tar.zst", dest)).toMatchObject({ kind: "restored" });
       const strip = (ms: ReturnType<typeof describeTree>) => ms.map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
       expect(describeTree(dest)).toEqual(strip(describeTree(src)));
     });
@@ -184,7 +184,7 @@ for (const backend of [fsBackend, s3Backend]) {
         ]),
       );
       const dest = join(f.dir, "dest");
-      expect(await f.cache.restoreArchive("links.tar.zst", dest)).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive("links.tar.zst", dest)).toMatchObject({ kind: "restored" });
       for (const [path, target] of Object.entries(links)) expect(readlinkSync(join(dest, path))).toBe(target);
       expect(readFileSync(join(dest, "out/.bin/t"), "utf8")).toBe("tool");
     });
@@ -203,7 +203,7 @@ for (const backend of [fsBackend, s3Backend]) {
         ]),
       );
       const dest = join(f.dir, "dest");
-      expect(await f.cache.restoreArchive("dup.tar.zst", dest)).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive("dup.tar.zst", dest)).toMatchObject({ kind: "restored" });
       expect(readFileSync(join(dest, "out/x/inner"), "utf8")).toBe("inner");
       expect(readFileSync(join(dest, "out/y-link"), "utf8")).toBe("new");
     });
@@ -214,9 +214,9 @@ for (const backend of [fsBackend, s3Backend]) {
       mkdirSync(join(src, "big"), { recursive: true });
       const blob = randomBytes(12 * 1024 * 1024); // incompressible: > 2 parts of 5 MB
       writeFileSync(join(src, "big/blob.bin"), blob);
-      expect(await f.cache.saveArchive("big.tar.zst", src, ["big"])).toEqual({ kind: "saved" });
+      expect(await f.cache.saveArchive("big.tar.zst", src, ["big"])).toMatchObject({ kind: "saved" });
       const dest = join(f.dir, "dest");
-      expect(await f.cache.restoreArchive("big.tar.zst", dest)).toEqual({ kind: "restored" });
+      expect(await f.cache.restoreArchive("big.tar.zst", dest)).toMatchObject({ kind: "restored" });
       expect(readFileSync(join(dest, "big/blob.bin")).equals(blob)).toBe(true);
     });
 

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { hashInputs, hasUncommittedChanges } from "../../src/hash";
 import { haskellStrip, sha1Hex } from "../../src/hash/text";
 import { referenceListing, referenceStatus, Repos, sh } from "../fakes/git-repo";
+import { encodeBytes } from "../../src/sys/bytes";
 
 const repos = new Repos();
 afterAll(() => repos.cleanup());
@@ -47,6 +48,12 @@ async function expectAgreement(cwd: string, specs: string[], fast: boolean) {
   // The real index is never written.
   expect(readFileSync(indexFile).equals(indexBefore)).toBe(true);
 }
+
+// A committed Latin-1 name, then changed; an untracked one; and a folder.
+const LATIN1 = `echo a > src/$'caf\\xe9.txt' && git add . && git commit -qm latin1 && echo changed > src/$'caf\\xe9.txt'
+echo n > src/$'new-\\xe8.txt' && mkdir $'d\\xff' && echo f > $'d\\xff/f' && git add $'d\\xff' && git commit -qm d`;
+// A truncated sequence, an overlong "/", an encoded surrogate, a lone continuation byte.
+const BROKEN = `for n in $'t\\xe2\\x82x' $'o\\xc0\\xafx' $'s\\xed\\xa0\\x80x' $'c\\x80x'; do mkdir -p $'d\\xff'; echo "$n" > $'d\\xff'/"$n"; done`;
 
 type Case = [name: string, setup: string, specs: string[], fast: boolean, cwd?: string];
 
@@ -149,6 +156,17 @@ for f in build/f src/build/f src/gen/g/f root-only.txt src/root-only.txt doc/a.t
   ["split index", "git update-index --split-index && echo changed > src/a.txt", ["src"], false],
   ["unmerged entries", "git checkout -qb o && echo ours > src/a.txt && git commit -qam o && git checkout -q - && echo mine-too > src/a.txt && git commit -qam m && (git merge -q o >/dev/null 2>&1 || true)", ["src"], false],
   ["core.fileMode=false", "git config core.fileMode false && chmod +x src/a.txt", ["src"], false],
+  // Names that are not UTF-8 (a Latin-1 system's caf\xe9.txt): listed as git lists them — octal
+  // escapes by default; with core.quotePath=false the raw bytes, which the old tool's text saw as U+FFFD.
+  ["a Latin-1 name, untracked, tracked and changed", LATIN1, ["src"], true],
+  ["a Latin-1 name with core.quotePath=false", `git config core.quotePath false\n${LATIN1}`, ["src"], true],
+  ["a Latin-1 folder and broken UTF-8 sequences, core.quotePath=false", `git config core.quotePath false\n${LATIN1}\n${BROKEN}`, ["."], true],
+  ["broken UTF-8 sequences, default quotePath", BROKEN, ["."], true],
+  ["a Latin-1 pathspec named explicitly", LATIN1, ["src/caf\udce9.txt", "d\udcff/f"], true],
+  ["a Latin-1 pathspec named explicitly, core.quotePath=false", `git config core.quotePath false\n${LATIN1}`, ["src/caf\udce9.txt"], true],
+  ["a Latin-1 folder as a pathspec", `${LATIN1}\n${BROKEN}`, ["d\udcff"], true],
+  ["a wildcard with a Latin-1 byte", LATIN1, ["src/caf\udce9*"], true],
+  ["a Latin-1 pathspec of an untracked file only", LATIN1, ["src/new-\udce8.txt"], false],
 ];
 
 describe("both routes equal the old pipeline", () => {
@@ -200,6 +218,23 @@ git gc -q --aggressive && echo staged-elsewhere > c/new && git add c/new`);
     const listing = "100644 blob 257cc5642cb1a054f08cc83f2d943e56fd3ebe99\tinput.txt";
     expect(await hashInputs(dir, ["input.txt"], ["a", "b c"])).toMatchObject({ ok: true, hashInput: `${listing}a\nb c` });
     expect(await hashInputs(dir, [], ["x", "y"])).toEqual({ ok: true, hash: sha1Hex("x\ny"), hashInput: "x\ny" });
+  });
+});
+
+describe("raw values that are not UTF-8", () => {
+  // The old `snapshot` function made its request with jq, which replaced each invalid
+  // sequence with U+FFFD; the old tool hashed the words it got. jq is the oracle here.
+  const values = ["caf\udce9", "t\udce2\udc82x", "o\udcc0\udcafx", "s\udced\udca0\udc80x", "ok é 🎉", "\udcff"];
+  // jq's answer, checked against jq itself where it is installed (only bash and git are assumed).
+  const seenByOldTool = ["caf\ufffd", "t\ufffdx", "o\ufffd\ufffdx", "s\ufffdx", "ok é 🎉", "\ufffd"];
+  test("hash as the old tool's jq-made request gave them", async () => {
+    if (Bun.which("jq")) {
+      const stdin = Buffer.concat(values.flatMap((v) => [encodeBytes(v), Uint8Array.of(0)]));
+      const read = 'a=(); while IFS= LC_ALL=C read -r -d "" x; do a+=("$x"); done; jq -n -c \'$ARGS.positional\' --args -- "${a[@]}"';
+      expect(JSON.parse(Bun.spawnSync(["bash", "-c", read], { stdin }).stdout.toString())).toEqual(seenByOldTool);
+    }
+    const ours = await hashInputs("/", [], values);
+    expect(ours).toEqual({ ok: true, hash: sha1Hex(seenByOldTool.join("\n")), hashInput: seenByOldTool.join("\n") });
   });
 });
 

@@ -146,7 +146,7 @@ test("the exact archive in the store: restored; uncommitted inputs: never restor
   const f = fixture();
   sh(f.repo, "mkdir out && echo built > out/file");
   const cache = openRemoteCache(f.config, { warn: () => {}, debug: () => {} }, f.paths.buildDir)!;
-  expect(await cache.saveArchive(archiveName("job", null, HASH), f.repo, ["out"])).toEqual({ kind: "saved" });
+  expect(await cache.saveArchive(archiveName("job", null, HASH), f.repo, ["out"])).toMatchObject({ kind: "saved" });
   sh(f.repo, "rm -r out");
 
   const restored = await decideFor(f, ["input.txt", "-o", "out"], { store: true });
@@ -160,7 +160,7 @@ test("the exact archive in the store: restored; uncommitted inputs: never restor
   sh(f.repo, "echo dirty > input.txt");
   const dirtyHash = await hashInputs(f.repo, ["input.txt"], []);
   if (!dirtyHash.ok) throw new Error(dirtyHash.error);
-  expect(await cache.saveArchive(archiveName("job", null, dirtyHash.hash), f.repo, ["out"])).toEqual({ kind: "saved" });
+  expect(await cache.saveArchive(archiveName("job", null, dirtyHash.hash), f.repo, ["out"])).toMatchObject({ kind: "saved" });
   const dirty = await decideFor(f, ["input.txt", "--fuzzy-cache", "-o", "out"], { store: true });
   expect(dirty.decision).toMatchObject({ kind: "run", fuzzy: true, hashed: { current: { hash: dirtyHash.hash } } });
   expect(dirty.log).not.toContain("Found remote cache");
