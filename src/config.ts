@@ -65,6 +65,11 @@ export interface Config {
   logsPrefix: string;
   logsViewUrl: string;
   keepBuildsDays: number;
+  /**
+   * TASKRUNNER_RESTORE_MTIME: "restore" (default) stamps what an exact cache hit restores with the
+   * restore's time; "archive" keeps the archived times, as the old tool did (docs/compatibility.md).
+   */
+  restoreMtime: "restore" | "archive";
   /** TASKRUNNER_NESTED_PROCESSES=1: every nested taskrunner in its own process (no toplevel/nested-server.ts). */
   nestedProcesses: boolean;
   traceFile: string | null;
@@ -89,6 +94,14 @@ function number(env: Env, name: string, fallback: number, what: string): number 
   if (!Number.isFinite(v) || v < 0) {
     throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected ${what}`);
   }
+  return v;
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[]): T {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return values[0];
+  const v = raw.trim() as T;
+  if (!values.includes(v)) throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected ${values.join(" or ")}`);
   return v;
 }
 
@@ -150,6 +163,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     logsPrefix: env.TASKRUNNER_LOGS_PREFIX ?? "",
     logsViewUrl: env.TASKRUNNER_LOGS_VIEW_URL ?? "",
     keepBuildsDays: number(env, "TASKRUNNER_KEEP_BUILDS_DAYS", 7, "a number of days, e.g. 7"),
+    restoreMtime: oneOf(env, "TASKRUNNER_RESTORE_MTIME", ["restore", "archive"] as const),
     nestedProcesses: flag(env, "TASKRUNNER_NESTED_PROCESSES"),
     traceFile: nonEmpty(env, "TASKRUNNER_TRACE_FILE"),
     otlpEndpoint: url(env, "OTEL_EXPORTER_OTLP_ENDPOINT"),

@@ -103,12 +103,13 @@ const STEP = 256 << 10;
  * Rejects on a corrupt, truncated or hostile archive (see tar-reader.ts), or
  * when `signal` aborts; every file written is closed by then.
  * Returns the members whose mode or mtime restoreInto must reapply.
+ * `mtime`: every member's, in place of the archived ones.
  */
 export async function unpackArchive(
   source: Readable,
   dir: string,
   signal?: AbortSignal,
-  opts: Omit<PoolOptions, "signal"> & { onMeta?: (meta: ArchiveMeta) => void } = {},
+  { mtime, ...opts }: Omit<PoolOptions, "signal"> & { onMeta?: (meta: ArchiveMeta) => void; mtime?: Date } = {},
 ): Promise<Map<string, EntryMeta>> {
   const { onMeta } = opts;
   const decompress = decompressWith((magic, payload) => {
@@ -116,7 +117,7 @@ export async function unpackArchive(
     if (meta) onMeta?.(meta);
   });
   const files = new WritePool({ ...opts, signal });
-  const extractor = new TarExtractor(dir, files);
+  const extractor = new TarExtractor(dir, files, mtime);
   try {
     // A piece is freed once the next is asked for (zstd-frames.ts): the
     // extractor copies what it keeps (into the write pool's buffer, or a file).

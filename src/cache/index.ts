@@ -59,6 +59,11 @@ export interface RestoreOptions {
   outputs?: string[];
   /** Aborts the transfer: the outcome is then "interrupted". */
   signal?: AbortSignal;
+  /**
+   * Every restored member gets the time the restore began, not its archived mtime (TASKRUNNER_RESTORE_MTIME):
+   * what an exact hit vouches for then looks up to date with the checkout to make, tsc --build and the like.
+   */
+  stampRestoreTime?: boolean;
 }
 
 export interface RemoteCache {
@@ -150,6 +155,7 @@ class StoreCache implements RemoteCache {
         signal,
         parallelFrom: this.limits.parallelFrom,
         onMeta: (meta) => (runMs = meta.runMs),
+        mtime: opts.stampRestoreTime ? new Date() : undefined,
       });
       for (const note of notes) this.log.debug(note);
       this.log.debug(`Restored ${where} into ${root} in ${elapsed(started)}`);

@@ -39,6 +39,8 @@ export interface RestoreIntoOptions {
   parallelFrom?: number;
   /** What the archive says about the run that made it (cache/archive-meta.ts), if it says anything. */
   onMeta?: (meta: ArchiveMeta) => void;
+  /** Every restored member's mtime (files, directories, symlinks), in place of the archived ones. */
+  mtime?: Date;
 }
 
 /**
@@ -57,8 +59,8 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
   try {
     const tree = join(tmp, "tree");
     await mkdir(tree);
-    const { parallelFrom, onMeta } = opts;
-    const meta = await unpackArchive(source, tree, opts.signal, { parallelFrom, onMeta });
+    const { parallelFrom, onMeta, mtime } = opts;
+    const meta = await unpackArchive(source, tree, opts.signal, { parallelFrom, onMeta, mtime });
     // Past this point the moves are quick renames, done whole rather than cut short.
     opts.signal?.throwIfAborted();
     const realRoot = await realpath(root);

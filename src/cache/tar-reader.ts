@@ -54,9 +54,11 @@ export class TarExtractor {
   /** A directory whose every part is known to be a directory we made (prepare). */
   private checkedDir: string | null = null;
 
+  /** `stamp`: every member's mtime, in place of the archived ones (restore.ts). */
   constructor(
     private readonly dir: string,
     private readonly files: WritePool,
+    private readonly stamp?: Date,
   ) {}
 
   /** Extracts the next piece of the tar stream. Throws ArchiveError for a bad or hostile archive. */
@@ -126,6 +128,7 @@ export class TarExtractor {
       throw new ArchiveError(`bad archive: member ${JSON.stringify(rawPath)}: a NUL byte in its name or link target`);
     }
 
+    const mtime = this.stamp ?? h.mtime;
     switch (type) {
       case "File":
       case "OldFile":
@@ -134,8 +137,8 @@ export class TarExtractor {
         this.prepare(rel, "file");
         this.files.openFile(abs, mode);
         this.kinds.set(rel, "file");
-        this.mtime = h.mtime;
-        if ((mode & this.umask) !== 0) this.meta.set(rel, { type: "File", mode, mtime: h.mtime });
+        this.mtime = mtime;
+        if ((mode & this.umask) !== 0) this.meta.set(rel, { type: "File", mode, mtime: mtime });
         this.startMember("data", size);
         return;
       }
@@ -146,7 +149,7 @@ export class TarExtractor {
           if (this.kinds.get(rel) !== "dir") this.files.mkdir(abs, mode | 0o700);
           this.kinds.set(rel, "dir");
         }
-        this.meta.set(rel, { type: "Directory", mode, mtime: h.mtime });
+        this.meta.set(rel, { type: "Directory", mode, mtime: mtime });
         this.startMember("skip", type === "GNUDumpDir" ? size : 0);
         return;
       }
@@ -155,7 +158,7 @@ export class TarExtractor {
         this.prepare(rel, "symlink");
         this.files.symlink(abs, linkpath);
         this.kinds.set(rel, "symlink");
-        this.meta.set(rel, { type: "SymbolicLink", mode, mtime: h.mtime });
+        this.meta.set(rel, { type: "SymbolicLink", mode, mtime: mtime });
         this.startMember("skip", size);
         return;
       }

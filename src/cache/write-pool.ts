@@ -37,7 +37,7 @@ interface Open {
 
 /**
  * Runs operations: [MKDIR, path, mode], [OPEN, path, mode], [WRITE, offset,
- * length] (bytes of `data`), [CLOSE, mtime in seconds or -1], [SYMLINK, path,
+ * length] (bytes of `data`), [CLOSE, mtime in milliseconds or -1], [SYMLINK, path,
  * target], flattened into one array; numbers may come as their decimal text
  * (a worker's batch arrives as one string, see send()). Returns early when
  * `stop()` says so.
@@ -101,7 +101,9 @@ function runOps(
         const fd = open.fd;
         open.fd = -1;
         try {
-          if (mtime >= 0) fs.futimesSync(fd, mtime, mtime);
+          // As a Date: seconds as a fraction land a few nanoseconds off (…283 s → …282999992 ns), apart
+          // from the directories' times, which restore.ts sets from the same Date.
+          if (mtime >= 0) fs.futimesSync(fd, new Date(mtime), new Date(mtime));
         } finally {
           fs.closeSync(fd);
         }
@@ -302,7 +304,7 @@ export class WritePool {
   }
 
   closeFile(mtime: Date | undefined): void {
-    this.run(this.current, [CLOSE, mtime ? mtime.getTime() / 1000 : -1]);
+    this.run(this.current, [CLOSE, mtime ? mtime.getTime() : -1]);
     this.current = null;
   }
 

@@ -102,6 +102,9 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
         stagingParents: inputs.stagingParents,
         outputs: inputs.members(),
         signal: ctx.interruption.signal,
+        // An exact hit is what a build of these inputs makes: it may look up to date with the checkout.
+        // Not a fuzzy restore (session.ts): its outputs are of other inputs, which only their old times betray.
+        stampRestoreTime: config.restoreMtime === "restore",
       }),
     );
     ctx.record.cache = cacheFacts(restored, "exact");

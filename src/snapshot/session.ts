@@ -193,6 +193,8 @@ export class SnapshotSession {
         stagingParents: () => this.stagingParents(),
         outputs: this.members(),
         signal: ctx.interruption.signal,
+        // No stampRestoreTime: these outputs are of other inputs, and their archived times (older than the
+        // checkout) are what make an incremental build redo the work the changed inputs need.
       });
       if (restored.kind === "restored") {
         ctx.out.say({ kind: "fuzzy-restored", branch: b, hash });

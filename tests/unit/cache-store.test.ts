@@ -3,7 +3,7 @@
 // keeps the tree, a miss is a miss, and every fault of the archive is a
 // one-line "failed" that leaves the cache root as it was.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -35,6 +35,13 @@ function expectUntouched(root: string, before: ReturnType<typeof describeTree>) 
   expect(describeTree(root)).toEqual(before);
 }
 
+/** makeOutputTree's outputs as a restore must leave them: setuid dropped. */
+function restoredOutputTree(src: string): ReturnType<typeof describeTree> {
+  return describeTree(src)
+    .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
+    .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
+}
+
 function prepareRoot(dir: string): { root: string; before: ReturnType<typeof describeTree> } {
   const root = join(dir, "restore-here");
   mkdirSync(join(root, "out"), { recursive: true });
@@ -63,11 +70,30 @@ for (const backend of [fsBackend, s3Backend]) {
       let found = 0;
       expect(await f.cache.restoreArchive(name, dest, { onFound: () => found++ })).toMatchObject({ kind: "restored" });
       expect(found).toBe(1);
-      const expected = describeTree(src)
-        .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
-        .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
+      const expected = restoredOutputTree(src);
       expect(describeTree(dest)).toEqual(expected);
       expect(readdirSync(dest).sort()).toEqual(["out", "single.txt"]);
+    });
+
+    test("stampRestoreTime: every member (files, directories, symlinks) gets the one time the restore began", async () => {
+      const f = await backend.fixture();
+      const src = join(f.dir, "src");
+      const { outputs } = makeOutputTree(src);
+      expect((await f.cache.saveArchive("stamp.tar.zst", src, outputs)).kind).toBe("saved");
+      const dest = join(f.dir, "dest");
+      const before = Date.now();
+      expect(await f.cache.restoreArchive("stamp.tar.zst", dest, { outputs: ["out", "single.txt"], stampRestoreTime: true })).toMatchObject({
+        kind: "restored",
+      });
+      const after = Date.now();
+      const withoutTime = ({ mtime: _, ...m }: ReturnType<typeof describeTree>[number]) => m;
+      const expected = restoredOutputTree(src);
+      expect(describeTree(dest).map(withoutTime)).toEqual(expected.map(withoutTime));
+      const times = new Set(describeTree(dest).map((m) => lstatSync(join(dest, m.path), { bigint: true }).mtimeNs));
+      expect(times.size).toBe(1);
+      const stamp = lstatSync(join(dest, "out")).mtimeMs;
+      expect(stamp).toBeGreaterThanOrEqual(before - 1);
+      expect(stamp).toBeLessThanOrEqual(after);
     });
 
     test("without declared outputs, restore merges into the root like tar -x: members replace, the rest stays", async () => {
