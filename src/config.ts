@@ -34,6 +34,15 @@ export interface GithubConfig {
   tokenRefreshThresholdSeconds: number;
 }
 
+export interface CacheKeysConfig {
+  /** TASKRUNNER_CACHE_SIGNING_KEY: an Ed25519 private key, PEM text or a path. A secret: never printed. */
+  signingKey: string | null;
+  /** TASKRUNNER_CACHE_TRUSTED_KEYS: Ed25519 public keys, PEM text (several blocks) or a path. */
+  trustedKeys: string | null;
+  /** TASKRUNNER_CACHE_TRUST_OWN_PREFIX=1: what TASKRUNNER_REMOTE_CACHE_PREFIX holds is used unsigned. */
+  trustOwnPrefix: boolean;
+}
+
 export interface Config {
   stateDirectory: string;
   rootDirectory: string;
@@ -62,6 +71,10 @@ export interface Config {
   uploadLogs: boolean;
   remoteCachePrefix: string;
   remoteCacheDir: string | null;
+  /** TASKRUNNER_REMOTE_CACHE_FALLBACK_PREFIXES: read after remoteCachePrefix, in order; never written. */
+  remoteCacheFallbackPrefixes: string[];
+  /** Signing and verification (cache/signature.ts); the raw values, parsed when the cache is opened. */
+  cacheKeys: CacheKeysConfig;
   logsPrefix: string;
   logsViewUrl: string;
   keepBuildsDays: number;
@@ -160,6 +173,12 @@ export function loadConfig(env: Env, cwd: string): Config {
     // An empty value of a prefix variable means an empty prefix.
     remoteCachePrefix: env.TASKRUNNER_REMOTE_CACHE_PREFIX ?? "taskrunner/",
     remoteCacheDir: nonEmpty(env, "TASKRUNNER_REMOTE_CACHE_DIR"),
+    remoteCacheFallbackPrefixes: (env.TASKRUNNER_REMOTE_CACHE_FALLBACK_PREFIXES ?? "").split(/\s+/).filter(Boolean),
+    cacheKeys: {
+      signingKey: nonEmpty(env, "TASKRUNNER_CACHE_SIGNING_KEY"),
+      trustedKeys: nonEmpty(env, "TASKRUNNER_CACHE_TRUSTED_KEYS"),
+      trustOwnPrefix: flag(env, "TASKRUNNER_CACHE_TRUST_OWN_PREFIX"),
+    },
     logsPrefix: env.TASKRUNNER_LOGS_PREFIX ?? "",
     logsViewUrl: env.TASKRUNNER_LOGS_VIEW_URL ?? "",
     keepBuildsDays: number(env, "TASKRUNNER_KEEP_BUILDS_DAYS", 7, "a number of days, e.g. 7"),

@@ -7,18 +7,20 @@
 // to archive, and the extraction pipeline (zstd-frames.ts → tar-reader.ts).
 import { lstat, realpath } from "node:fs/promises";
 import { lstatSync, readdirSync, readlinkSync, type Stats } from "node:fs";
-import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { TarExtractor, type EntryMeta } from "./tar-reader";
 import { decompressWith } from "./zstd-frames";
 import { parseMeta, type ArchiveMeta } from "./archive-meta";
 import { WritePool, type PoolOptions } from "./write-pool";
-import { isInside, relativeTo, resolvePath } from "../sys/paths";
+// Not node:path: Bun's turns an escaped byte (sys/byte-names.ts) into U+FFFD.
+import { dirname, isInside, joinPath as join, relativeTo, resolvePath } from "../sys/paths";
+import { decodeName, fsPath } from "../sys/byte-names";
 
 export type { EntryMeta };
 
-export type Checked = { ok: true; members: string[] } | { ok: false; message: string };
+/** notes: for the debug log. */
+export type Checked = { ok: true; members: string[]; notes: string[] } | { ok: false; message: string };
 
 /**
  * Every tar member for the declared outputs, depth first and sorted. Every
@@ -51,9 +53,32 @@ export async function checkOutputs(root: string, outputs: string[]): Promise<Che
     }
     tops.push({ name: member, isDir });
   }
+  const linked = await linkTargets(root, realRoot, tops);
   const members: string[] = [];
-  for (const top of tops) walk(root, top.name, top.isDir, members);
-  return { ok: true, members };
+  for (const top of [...tops, ...linked]) walk(root, top.name, top.isDir, members);
+  return { ok: true, members, notes: linked.map((t) => `output ${t.link} is a symlink: archived with what it points to, ${t.name}`) };
+}
+
+/**
+ * What the declared outputs that are symlinks point to, when it lies in the
+ * cache root and no output covers it (`dist -> real/dist`): archived too, under
+ * its own name, so that a fresh checkout gets the link and what it leads to —
+ * GNU tar (the old tool) archives the link alone, which restores dangling. A
+ * target outside the root is not archived; restore.ts refuses an archive that
+ * would leave a declared output dangling.
+ */
+async function linkTargets(root: string, realRoot: string, tops: { name: string; isDir: boolean }[]): Promise<{ name: string; isDir: boolean; link: string }[]> {
+  const found: { name: string; isDir: boolean; link: string }[] = [];
+  const covered = (m: string) => [...tops, ...found].some((t) => m === t.name || t.name === "." || (t.isDir && m.startsWith(`${t.name}/`)));
+  for (const top of tops) {
+    const path = top.name === "." ? root : join(root, top.name);
+    if (top.isDir || !(await lstat(fsPath(path))).isSymbolicLink()) continue;
+    const real = await realpath(fsPath(path), { encoding: "buffer" }).then(decodeName, () => null);
+    const member = real === null ? null : relativeTo(realRoot, real);
+    if (member === null || member === "." || covered(member)) continue;
+    found.push({ name: member, isDir: (await lstat(fsPath(real!))).isDirectory(), link: top.name });
+  }
+  return found;
 }
 
 /** One member as it was when the task ended: what its header says, and what its contents must still match. */
@@ -75,8 +100,8 @@ export interface OutputEntry {
 export function snapshotOutputs(root: string, members: string[]): OutputEntry[] {
   return members.map((member) => {
     const abs = member === "." ? root : join(root, member);
-    const stats = lstatSync(abs);
-    return stats.isSymbolicLink() ? { member, stats, link: readlinkSync(abs) } : { member, stats };
+    const stats = lstatSync(fsPath(abs));
+    return stats.isSymbolicLink() ? { member, stats, link: decodeName(readlinkSync(fsPath(abs), { encoding: "buffer" })) } : { member, stats };
   });
 }
 
@@ -90,9 +115,23 @@ export function snapshotOutputs(root: string, members: string[]): OutputEntry[] 
 function walk(root: string, member: string, isDir: boolean, out: string[]): void {
   out.push(member);
   if (!isDir) return;
-  const children = readdirSync(join(root, member), { withFileTypes: true });
+  const children = entries(join(root, member));
   children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const c of children) walk(root, member === "." ? c.name : `${member}/${c.name}`, c.isDirectory(), out);
+  for (const c of children) walk(root, member === "." ? c.name : `${member}/${c.name}`, c.isDir, out);
+}
+
+/**
+ * A directory's entries, names as bytes (sys/byte-names.ts). Bun reads names
+ * as UTF-8 (a byte that is not becomes U+FFFD) and has no kinds with names as
+ * bytes: a directory whose names do not all decode is read again, as bytes.
+ */
+function entries(dir: string): { name: string; isDir: boolean }[] {
+  const found = readdirSync(fsPath(dir), { withFileTypes: true });
+  if (!found.some((d) => d.name.includes("\ufffd"))) return found.map((d) => ({ name: d.name, isDir: d.isDirectory() }));
+  return readdirSync(fsPath(dir), { encoding: "buffer" }).map((bytes) => {
+    const name = decodeName(bytes);
+    return { name, isDir: lstatSync(fsPath(join(dir, name))).isDirectory() };
+  });
 }
 
 /** The tar stream is fed to the extractor in steps of this much, each once the write pool has room for it. */

@@ -15,12 +15,12 @@
 // live upload writes its file continuously (a stalled one gives up after
 // 30 s, "Faults are misses").
 import { createWriteStream } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
-import { StoreError, type ObjectStore, type PutOptions } from "./store";
+import { ObjectExists, StoreError, type ObjectStore, type PutOptions } from "./store";
 import { describeError } from "../sys/errors";
 import { isInside } from "../sys/paths";
 import { markUsed } from "./last-used";
@@ -31,6 +31,7 @@ export const TEMPORARY = /\.tmp-\d+-[0-9a-f]{8}$/;
 
 export class FsStore implements ObjectStore {
   readonly description: string;
+  readonly local = true;
   private readonly dir: string;
   /** Directories already swept for stale temporary files by this store. */
   private readonly swept = new Set<string>();
@@ -66,15 +67,15 @@ export class FsStore implements ObjectStore {
     signal?.throwIfAborted();
     signal?.addEventListener("abort", stop, { once: true });
     try {
-      await this.write(key, body);
+      await this.write(key, body, opts.ifAbsent ?? false);
     } finally {
       signal?.removeEventListener("abort", stop);
     }
   }
 
-  private async write(key: string, body: Readable): Promise<void> {
+  private async write(key: string, body: Readable, ifAbsent: boolean): Promise<void> {
     const path = await this.path(key);
-    await this.atomically(path, async (tmp) => {
+    await this.atomically(path, ifAbsent, async (tmp) => {
       // Only the write side is the store's fault (a full or read-only disk);
       // a failing body (an unreadable output) is the archive's. pipeline()
       // passes either side's error on to the other, so the side that failed
@@ -96,9 +97,16 @@ export class FsStore implements ObjectStore {
     return this.read(key, (path) => readFile(path, "utf8"));
   }
 
-  async putText(key: string, text: string): Promise<void> {
+  async stat(key: string): Promise<{ size: number; modified: Date } | null> {
+    return this.read(key, async (path) => {
+      const st = await stat(path);
+      return { size: st.size, modified: st.mtime };
+    });
+  }
+
+  async putText(key: string, text: string, opts: PutOptions = {}): Promise<void> {
     const path = await this.path(key);
-    await this.atomically(path, async (tmp) => {
+    await this.atomically(path, opts.ifAbsent ?? false, async (tmp) => {
       try {
         await writeFile(tmp, text, { flag: "wx" });
       } catch (e) {
@@ -134,7 +142,8 @@ export class FsStore implements ObjectStore {
     }
   }
 
-  private async atomically(path: string, write: (tmp: string) => Promise<void>): Promise<void> {
+  /** write(tmp), then tmp becomes path: renamed over it, or with ifAbsent linked (which fails when path exists). */
+  private async atomically(path: string, ifAbsent: boolean, write: (tmp: string) => Promise<void>): Promise<void> {
     try {
       await mkdir(dirname(path), { recursive: true });
     } catch (e) {
@@ -145,6 +154,7 @@ export class FsStore implements ObjectStore {
     const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
     try {
       await write(tmp);
+      if (ifAbsent && (await this.linked(tmp, path))) return;
       await rename(tmp, path).catch((e) => {
         throw new StoreError(`cannot rename into ${path}: ${describeError(e)}`, { cause: e });
       });
@@ -154,6 +164,27 @@ export class FsStore implements ObjectStore {
     } finally {
       await swept;
     }
+  }
+
+  /**
+   * link(2) is the directory's compare-and-swap: it fails when path exists.
+   * True once tmp is at path (tmp is then removed); false when this file
+   * system has no hard links, and the caller renames instead.
+   */
+  private async linked(tmp: string, path: string): Promise<boolean> {
+    try {
+      await link(tmp, path);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "EEXIST") throw new ObjectExists(path);
+      if (code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "ENOSYS") {
+        this.debug(`${this.dir} has no hard links (${code}): ${path} is written without checking that it is absent`);
+        return false;
+      }
+      throw new StoreError(`cannot link into ${path}: ${describeError(e)}`, { cause: e });
+    }
+    await unlink(tmp).catch((e) => this.debug(`cannot remove ${tmp}: ${describeError(e)}`));
+    return true;
   }
 
   /** Removes the temporary files in dir that no writer has touched for STALE_TEMPORARY_MS (once per directory). */

@@ -18,15 +18,16 @@
 // what is to be replaced is moved aside into it and the new members are moved
 // in. If a move fails, what was moved in goes and what was moved aside comes
 // back; only if that fails too is the root "partly restored".
-import { chmodSync, lutimesSync, utimesSync } from "node:fs";
-import { cp, lstat, mkdir, readdir, realpath, rename, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+// Names as bytes: a file name that is not UTF-8 restores with its bytes (sys/byte-names.ts).
+import { chmodNow, cp, lstat, lutimesNow, mkdir, readdir, readlink, realpath, rename, rm, stat, utimesNow } from "../sys/byte-fs";
 import type { Readable } from "node:stream";
-import { isInside } from "../sys/paths";
+// Not node:path: Bun's turns an escaped byte (sys/byte-names.ts) into U+FFFD.
+import { dirname, isInside, joinPath as join } from "../sys/paths";
 import { makeStaging, removeAbandonedStaging } from "./staging";
 import { unpackArchive, type EntryMeta } from "./archive";
 import type { ArchiveMeta } from "./archive-meta";
 import { ArchiveError } from "./store";
+import { WriteAccess, removeTree } from "./write-access";
 
 export interface RestoreIntoOptions {
   /** Directories to stage in, best first: the first on the root's file system is used, else the root itself. */
@@ -37,6 +38,12 @@ export interface RestoreIntoOptions {
   signal?: AbortSignal;
   /** See Limits.parallelFrom. */
   parallelFrom?: number;
+  /**
+   * Runs once every byte of the archive was read and extracted into staging,
+   * before anything moves into the root: a throw (a signature that does not
+   * match the bytes, cache/signature.ts) leaves the root untouched.
+   */
+  beforeMoves?: () => void;
   /** What the archive says about the run that made it (cache/archive-meta.ts), if it says anything. */
   onMeta?: (meta: ArchiveMeta) => void;
   /** Every restored member's mtime (files, directories, symlinks), in place of the archived ones. */
@@ -63,25 +70,59 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
     const meta = await unpackArchive(source, tree, opts.signal, { parallelFrom, onMeta, mtime });
     // Past this point the moves are quick renames, done whole rather than cut short.
     opts.signal?.throwIfAborted();
+    opts.beforeMoves?.();
     const realRoot = await realpath(root);
     const plan: Plan = { meta, realRoot, replaced: await replacedOutputs(tree, opts.outputs ?? [], realRoot, await realpath(tmp)), moves: [] };
     await planMoves(plan, tree, root, "");
-    const moving: Moving = { aside: join(tmp, "old"), done: [] };
+    const links = await linkOutputs(tree, opts.outputs ?? []);
+    const moving: Moving = { aside: join(tmp, "old"), done: [], access: new WriteAccess() };
     await mkdir(moving.aside);
     try {
       for (const move of plan.moves) await execute(move, plan, moving);
     } catch (e) {
-      const back = await rollBack(moving);
-      const what = back ? "nothing was restored, the old outputs are in place" : "outputs are partly restored";
-      throw new ArchiveError(`moving restored files into ${root} failed (${what}): ${(e as Error).message}`);
+      throw new ArchiveError(`moving restored files into ${root} failed (${await undone(moving)}): ${(e as Error).message}`);
     }
+    const dangling = await danglingOutput(root, links);
+    if (dangling) throw new ArchiveError(`${dangling} (${await undone(moving)})`);
+    const reopened = await moving.access.restore();
     // Also the old outputs moved aside; before reapplying, since removing it from the root touches the root's mtime.
-    await rm(tmp, { recursive: true, force: true });
-    return [...swept, `staged in ${tmp}`, ...(await reapplyMeta(root, meta))];
+    await removeTree(tmp);
+    return [...swept, `staged in ${tmp}`, ...reopened, ...(await reapplyMeta(root, meta))];
   } finally {
-    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    await removeTree(tmp).catch(() => {});
     staging.release();
   }
+}
+
+/** The declared outputs the archive holds as symlinks, with their targets. */
+async function linkOutputs(tree: string, outputs: string[]): Promise<{ member: string; target: string }[]> {
+  const links: { member: string; target: string }[] = [];
+  for (const member of outputs) {
+    if (member === "." || !(await lstat(join(tree, member)).catch(() => null))?.isSymbolicLink()) continue;
+    links.push({ member, target: await readlink(join(tree, member)) });
+  }
+  return links;
+}
+
+/**
+ * A declared output restored as a symlink that leads nowhere (`dist -> real/dist`
+ * archived by GNU tar without real/dist) is not a restored output: the task
+ * would be skipped with nothing where its output should be. Said, so that the
+ * moves are rolled back and the task runs.
+ */
+async function danglingOutput(root: string, links: { member: string; target: string }[]): Promise<string | null> {
+  for (const { member, target } of links) {
+    if (await stat(join(root, member)).catch(() => null)) continue;
+    return `the output ${member} is a symlink to ${target}, which neither the archive nor ${root} holds`;
+  }
+  return null;
+}
+
+/** Rolls the moves back (and the modes opened for them); what the root holds now, for the message. */
+async function undone(moving: Moving): Promise<string> {
+  const whole = await rollBack(moving);
+  await moving.access.restore();
+  return whole ? "nothing was restored, the old outputs are in place" : "outputs are partly restored";
 }
 
 /** The first candidate directory on the root's file system (so that moving out of it is a rename), else the root. */
@@ -122,6 +163,8 @@ interface Moving {
   aside: string;
   /** Moves made, in order, with where their target's old content went: for rolling back. */
   done: { to: string; displaced: string | null; lost?: boolean }[];
+  /** Read-only directories opened for the moves (write-access.ts). */
+  access: WriteAccess;
 }
 
 async function planMoves(plan: Plan, src: string, dst: string, rel: string): Promise<void> {
@@ -156,7 +199,8 @@ async function execute(move: Plan["moves"][number], plan: Plan, moving: Moving):
   if (await lstat(move.to).catch(() => null)) {
     displaced = join(moving.aside, String(moving.done.length));
     try {
-      await rename(move.to, displaced);
+      // A directory that changes parent needs write permission on itself (its "..") and both parents.
+      await moving.access.retry([dirname(move.to), move.to], () => rename(move.to, displaced!));
     } catch (e) {
       if (!hasCode(e, "EBUSY", "EXDEV") || !(await isDirectory(move.to)) || !(await isDirectory(move.from))) throw e;
       // A mount point (a volume for node_modules, say) cannot be moved: it
@@ -170,7 +214,7 @@ async function execute(move: Plan["moves"][number], plan: Plan, moving: Moving):
     }
   }
   try {
-    await rename(move.from, move.to);
+    await moving.access.retry([dirname(move.to)], () => rename(move.from, move.to));
   } catch (e) {
     if (hasCode(e, "ENOTEMPTY", "EEXIST")) {
       // Another task restoring into the same root created this directory
@@ -233,11 +277,11 @@ async function reapplyMeta(root: string, meta: Map<string, EntryMeta>): Promise<
     const path = rel ? join(root, rel) : root;
     try {
       if (m.type === "SymbolicLink") {
-        if (m.mtime) lutimesSync(path, m.mtime, m.mtime);
+        if (m.mtime) lutimesNow(path, m.mtime, m.mtime);
         continue;
       }
-      chmodSync(path, m.mode & 0o7777);
-      if (m.type === "Directory" && m.mtime) utimesSync(path, m.mtime, m.mtime);
+      chmodNow(path, m.mode & 0o7777);
+      if (m.type === "Directory" && m.mtime) utimesNow(path, m.mtime, m.mtime);
     } catch (e) {
       notes.push(`could not set mode/mtime of ${path}: ${(e as Error).message}`);
     }

@@ -6,7 +6,8 @@ import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Config } from "../config";
-import { StallWatchdog, StoreError, seconds, type Limits, type ObjectStore, type PutOptions } from "./store";
+import { ObjectExists, StallWatchdog, StoreError, seconds } from "./store";
+import type { Limits, ObjectStore, PutOptions } from "./store";
 import { describeError } from "../sys/errors";
 
 type Sdk = typeof import("@aws-sdk/client-s3");
@@ -77,6 +78,8 @@ export class S3Store implements ObjectStore {
         Key: key,
         Body: counted,
         ContentType: opts.contentType,
+        // Sent with the PutObject, or with CompleteMultipartUpload (lib-storage passes params on).
+        ...(opts.ifAbsent ? { IfNoneMatch: "*" } : {}),
         // Only streamed objects (archives, logs) get the class: infrequent-access
         // classes bill tiny pointer files as 128 KB each.
         ...(this.s3.storageClass ? { StorageClass: this.s3.storageClass as never } : {}),
@@ -105,6 +108,7 @@ export class S3Store implements ObjectStore {
       if (stalled) throw new StoreError(`upload stalled: nothing sent for ${seconds(this.limits.stallMs)}, aborted`);
       // A failing body (an unreadable output) is the archive's fault, not the store's.
       if (!isSdkError(e) && body.errored) throw body.errored;
+      if (opts.ifAbsent && isTaken(e)) throw new ObjectExists(key);
       throw this.fault(e);
     } finally {
       signal?.removeEventListener("abort", stop);
@@ -112,6 +116,19 @@ export class S3Store implements ObjectStore {
       // A failed upload leaves the archive writer suspended with a file open:
       // destroying the stream ends it (and closes the file).
       if (!body.readableEnded) body.destroy();
+    }
+  }
+
+  async stat(key: string): Promise<{ size: number; modified: Date } | null> {
+    const { sdk, client } = await this.connect();
+    try {
+      const head = new sdk.HeadObjectCommand({ Bucket: this.s3.bucket, Key: key });
+      const res = await this.bounded((signal) => client.send(head, { abortSignal: signal }));
+      return { size: res.ContentLength ?? 0, modified: res.LastModified ?? new Date(0) };
+    } catch (e) {
+      // HEAD has no body, so no error code: a missing object is a bare 404 (NotFound).
+      if (isNoSuchKey(e) || (e as Error)?.name === "NotFound") return null;
+      throw this.fault(e);
     }
   }
 
@@ -134,11 +151,18 @@ export class S3Store implements ObjectStore {
       await this.bounded(
         (signal) =>
           client.send(
-            new sdk.PutObjectCommand({ Bucket: this.s3.bucket, Key: key, Body: text, ContentType: opts.contentType ?? "text/plain; charset=utf-8" }),
+            new sdk.PutObjectCommand({
+              Bucket: this.s3.bucket,
+              Key: key,
+              Body: text,
+              ContentType: opts.contentType ?? "text/plain; charset=utf-8",
+              ...(opts.ifAbsent ? { IfNoneMatch: "*" } : {}),
+            }),
             { abortSignal: signal },
           ),
       );
     } catch (e) {
+      if (opts.ifAbsent && isTaken(e)) throw new ObjectExists(key);
       throw this.fault(e);
     }
   }
@@ -207,6 +231,12 @@ export class S3Store implements ObjectStore {
 /** Only NoSuchKey is a miss: NoSuchBucket, a bare 404 from a wrong endpoint, or 403 are faults. */
 function isNoSuchKey(e: unknown): boolean {
   return (e as Error)?.name === "NoSuchKey";
+}
+
+/** A conditional write refused: 412 (the key exists) or 409 (another conditional write to it is in flight). */
+function isTaken(e: unknown): boolean {
+  const name = (e as Error)?.name;
+  return name === "PreconditionFailed" || name === "ConditionalRequestConflict";
 }
 
 function isSdkError(e: unknown): boolean {

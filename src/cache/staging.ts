@@ -12,11 +12,12 @@
 // close-on-exec (node's fs opens so), so a task spawned meanwhile does not
 // inherit it and keep an abandoned folder "owned".
 import { closeSync, openSync } from "node:fs";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { RESTORE_STAGING_PREFIX } from "../sys/paths";
 import { Errno, LOCK_EX, LOCK_NB, errnoText, flock } from "../sys/libc";
 import { describeError } from "../sys/errors";
+import { removeTree } from "./write-access";
 
 /** A folder untouched for this long, whose lock is free, is abandoned. */
 const GRACE_MS = 60_000;
@@ -61,7 +62,7 @@ export async function removeAbandonedStaging(parent: string): Promise<string[]> 
         continue;
       }
       // Held while removing: a second restore looking at it meanwhile leaves it to us.
-      await rm(dir, { recursive: true, force: true });
+      await removeTree(dir);
       notes.push(`removed ${dir}: a staging folder its restore left behind (its owner is gone)`);
     } catch (e) {
       notes.push(`cannot remove the abandoned staging folder ${dir}: ${describeError(e)}`);

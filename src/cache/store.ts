@@ -13,17 +13,27 @@ export interface PutOptions {
   contentType?: string;
   /** Stops the upload, the request in flight included: nothing is stored, nothing left behind. */
   signal?: AbortSignal;
+  /**
+   * Store only if the key holds nothing (S3 `If-None-Match: *`, a hard link in
+   * a directory): otherwise reject with ObjectExists and leave what is there.
+   * Two builds racing for one key cannot then tear it.
+   */
+  ifAbsent?: boolean;
 }
 
 export interface ObjectStore {
   /** For messages: "s3://bucket" or "/path/to/dir". */
   readonly description: string;
+  /** Reading an object costs no transfer (a directory): an upload may check an archive's bytes before keeping it. */
+  readonly local?: boolean;
   /** Where a key lives, for messages: "s3://bucket/key", "/dir/key". */
   where(key: string): string;
   /** The object's bytes as a stream, or null when there is no such object (a plain miss). `signal` aborts the request. */
   get(key: string, signal?: AbortSignal): Promise<Readable | null>;
   /** Stores the whole stream under key. The object appears only once body ended without error. */
   put(key: string, body: Readable, opts?: PutOptions): Promise<void>;
+  /** The object's size in bytes and when it was written, or null when there is no such object. */
+  stat(key: string): Promise<{ size: number; modified: Date } | null>;
   getText(key: string): Promise<string | null>;
   putText(key: string, text: string, opts?: PutOptions): Promise<void>;
 }
@@ -49,6 +59,14 @@ export class StoreError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "StoreError";
+  }
+}
+
+/** A put with ifAbsent found the key taken (by another build, just now): nothing was stored. */
+export class ObjectExists extends Error {
+  constructor(key: string) {
+    super(`${key} exists`);
+    this.name = "ObjectExists";
   }
 }
 
@@ -94,7 +112,13 @@ export class StallWatchdog {
  * errors are re-labelled as StoreError so the caller can tell a broken
  * download from a broken archive.
  */
-export function watchStall(source: Readable, ms: number, received?: { bytes: number }): Readable {
+export function watchStall(
+  source: Readable,
+  ms: number,
+  received?: { bytes: number },
+  /** Sees every byte on its way (a signature's digest, cache/signature.ts). */
+  onChunk?: (chunk: Buffer) => void,
+): Readable {
   const watchdog = new StallWatchdog(ms, () => {
     // A full buffer means the consumer (extraction) is the slow side, not the store.
     if (guard.readableLength >= guard.readableHighWaterMark) return "wait";
@@ -108,6 +132,7 @@ export function watchStall(source: Readable, ms: number, received?: { bytes: num
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       watchdog.kick();
       if (received) received.bytes += chunk.length;
+      onChunk?.(chunk);
       cb(null, chunk);
     },
     flush(cb) {

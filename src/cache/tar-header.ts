@@ -8,6 +8,7 @@
 // here with node-tar's own rules, in a fraction of that; any other goes to
 // Header. tests/unit/tar-header.test.ts compares the two on GNU tar's formats.
 import { Header, types } from "tar";
+import { decodeName } from "../sys/byte-names";
 
 export interface HeaderFields {
   /** An all-zero block (half of the end-of-archive marker). */
@@ -26,7 +27,11 @@ export interface HeaderFields {
 export function decodeHeader(block: Buffer, ex?: Record<string, unknown>, gex?: Record<string, unknown>): HeaderFields {
   if (ex || gex || (block[100] | block[124] | block[136] | block[148]) & 0x80) {
     const h = new Header(block, 0, ex as never, gex as never);
-    return { nullBlock: h.nullBlock, cksumValid: h.cksumValid, type: h.type, path: h.path ?? "", linkpath: h.linkpath ?? "", mode: h.mode, size: h.size ?? 0, mtime: h.mtime };
+    // Header decodes the name fields as UTF-8 (a byte that is not becomes U+FFFD): they are read
+    // here, as bytes; pending pax or GNU long names replace them (tar-reader.ts).
+    const path = blockPath(block);
+    const linkpath = text(block, 157, 100);
+    return { nullBlock: h.nullBlock, cksumValid: h.cksumValid, type: h.type, path, linkpath, mode: h.mode, size: h.size ?? 0, mtime: h.mtime };
   }
   let sum = 8 * 0x20;
   for (let i = 0; i < 148; i++) sum += block[i];
@@ -35,16 +40,12 @@ export function decodeHeader(block: Buffer, ex?: Record<string, unknown>, gex?: 
   if (cksum === undefined && sum === 8 * 0x20) {
     return { nullBlock: true, cksumValid: false, type: "File", path: "", linkpath: "", mode: undefined, size: 0, mtime: undefined };
   }
-  let path = text(block, 0, 100);
+  const path = blockPath(block);
   const flag = text(block, 156, 1);
   let code: types.EntryTypeCode | null = types.isCode(flag) ? flag || "0" : null;
   // Old tars marked a directory as a file whose name ends in "/".
   if (code === "0" && path.endsWith("/")) code = "5";
   const size = code === "5" ? 0 : octal(block, 124, 12);
-  if (block.toString("latin1", 257, 265) === "ustar\u000000") {
-    const prefix = block[475] !== 0 ? text(block, 345, 155) : text(block, 345, 130);
-    if (block[475] !== 0 || prefix) path = `${prefix}/${path}`;
-  }
   const mtime = octal(block, 136, 12);
   return {
     nullBlock: false,
@@ -58,9 +59,23 @@ export function decodeHeader(block: Buffer, ex?: Record<string, unknown>, gex?: 
   };
 }
 
-/** A NUL-terminated UTF-8 string field. */
+/** The member's name: the name field, after the ustar prefix if there is one. */
+function blockPath(block: Buffer): string {
+  const path = text(block, 0, 100);
+  if (block.toString("latin1", 257, 265) !== "ustar\u000000") return path;
+  const prefix = block[475] !== 0 ? text(block, 345, 155) : text(block, 345, 130);
+  return block[475] !== 0 || prefix ? `${prefix}/${path}` : path;
+}
+
+/**
+ * A NUL-terminated string field, its bytes kept (sys/byte-names.ts). Cut as
+ * node-tar cuts it (at a NUL, up to a newline): a name with a NUL left in it
+ * is refused by the extractor rather than shortened.
+ */
 function text(block: Buffer, off: number, size: number): string {
-  return block.toString("utf8", off, off + size).replace(/\0.*/, "");
+  const utf8 = block.toString("utf8", off, off + size);
+  // U+FFFD: bytes that are not UTF-8 (rare; decodeName decodes the same way when they are).
+  return (utf8.includes("\ufffd") ? decodeName(block.subarray(off, off + size)) : utf8).replace(/\0.*/, "");
 }
 
 /** An octal number field; undefined when it holds none. */

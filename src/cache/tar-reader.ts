@@ -18,6 +18,7 @@
 import { Pax } from "tar";
 import { ArchiveError } from "./store";
 import { decodeHeader } from "./tar-header";
+import { decodeName } from "../sys/byte-names";
 import type { WritePool } from "./write-pool";
 
 /** What extraction cannot get right by itself, reapplied once everything is in place (restore.ts). */
@@ -168,6 +169,9 @@ export class TarExtractor {
         const target = memberPath(linkpath);
         const targetKind = this.kinds.get(target);
         if (targetKind !== "file" && targetKind !== "symlink") throw what(`hard link to ${linkpath}, which is not an earlier member`);
+        // A member linked to itself: `tar -c out out/f` archives out/f twice, the second time so
+        // when it has other links. GNU tar takes it as done (the file is there); so do we.
+        if (target === rel) return this.startMember("skip", size);
         this.prepare(rel, targetKind);
         this.files.link(this.path(target), abs);
         this.kinds.set(rel, targetKind);
@@ -208,13 +212,13 @@ export class TarExtractor {
   }
 
   private applyMeta(): void {
-    const text = Buffer.concat(this.metaParts).toString("utf8");
+    const body = Buffer.concat(this.metaParts);
     this.metaParts = [];
     const ex = (this.ex ?? {}) as Record<string, unknown>;
-    if (this.metaType === "ExtendedHeader") this.ex = { ...Pax.parse(text, ex as never, false) };
-    else if (this.metaType === "GlobalExtendedHeader") this.gex = { ...Pax.parse(text, this.gex as never, true) };
-    else if (this.metaType === "NextFileHasLongLinkpath") this.ex = { ...ex, linkpath: text.replace(/\0.*/s, "") };
-    else this.ex = { ...ex, path: text.replace(/\0.*/s, "") };
+    if (this.metaType === "ExtendedHeader") this.ex = parsePax(body, ex, false);
+    else if (this.metaType === "GlobalExtendedHeader") this.gex = parsePax(body, this.gex, true);
+    else if (this.metaType === "NextFileHasLongLinkpath") this.ex = { ...ex, linkpath: untilNul(body) };
+    else this.ex = { ...ex, path: untilNul(body) };
     for (const bag of [this.ex, this.gex]) {
       // Pax.parse returns every field, most of them undefined: keep only the set ones.
       if (bag) for (const k of Object.keys(bag)) if (bag[k] === undefined) delete bag[k];
@@ -255,6 +259,36 @@ export class TarExtractor {
   private path(rel: string): string {
     return rel ? `${this.dir}/${rel}` : this.dir;
   }
+}
+
+/** A GNU long name: its bytes up to the first NUL (sys/byte-names.ts). */
+function untilNul(body: Buffer): string {
+  const nul = body.indexOf(0);
+  return decodeName(nul < 0 ? body : body.subarray(0, nul));
+}
+
+/**
+ * A pax header's fields, over `base`. node-tar's Pax.parse takes text, and
+ * drops a record whose length in UTF-8 is not the length it states — every
+ * path that is not UTF-8, as GNU tar writes them: path and linkpath are read
+ * here as bytes, the other records by Pax.parse.
+ */
+function parsePax(body: Buffer, base: Record<string, unknown> | undefined, global: boolean): Record<string, unknown> {
+  const names: Record<string, string> = {};
+  let rest = "";
+  for (let at = 0; at < body.length; ) {
+    const space = body.indexOf(0x20, at);
+    const len = space < 0 ? NaN : Number(body.toString("latin1", at, space));
+    if (!(len > 0) || at + len > body.length) break;
+    const record = body.subarray(space + 1, at + len - 1);
+    const eq = record.indexOf(0x3d);
+    const key = eq < 0 ? "" : record.toString("latin1", 0, eq);
+    // Whole, NULs included: a name holding one is refused (onHeader), never cut short.
+    if (key === "path" || key === "linkpath") names[key] = decodeName(record.subarray(eq + 1));
+    else rest += body.toString("utf8", at, at + len);
+    at += len;
+  }
+  return { ...Pax.parse(rest, base as never, global), ...names };
 }
 
 /** Names that memberPath would change or refuse: a "", "." or ".." part, or an absolute name. */

@@ -12,12 +12,15 @@
 // with the content checksum the zstd CLI also writes.
 import { closeSync, fstatSync, openSync, readSync, type Stats } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import { Readable } from "node:stream";
 import { Header, Pax, type HeaderData } from "tar";
 import type { OutputEntry } from "./archive";
 import { FrameGarbage } from "./memory";
 import { ArchiveError } from "./store";
+import { byteNamedHeader } from "./tar-byte-names";
+import { fsPath, hasEscapedBytes } from "../sys/byte-names";
+// Not node:path: Bun's turns an escaped byte (sys/byte-names.ts) into U+FFFD.
+import { joinPath as join } from "../sys/paths";
 
 export const ZSTD_LEVEL = 3;
 const FRAME = 4 << 20;
@@ -107,14 +110,18 @@ async function* frames(root: string, entries: OutputEntry[]): AsyncGenerator<Buf
     const abs = member === "." ? root : join(root, member);
     const entry = describe(member, st, link, firstName);
     if (!entry) continue;
-    const header = new Header(entry);
-    if (header.encode()) {
-      // Long names, big sizes: a pax header first, as node-tar and GNU tar do.
-      yield* put(new Pax({ path: entry.path, linkpath: entry.linkpath, size: entry.size, mtime: entry.mtime }).encode());
+    if (hasEscapedBytes(entry.path!) || hasEscapedBytes(entry.linkpath ?? "")) {
+      yield* put(byteNamedHeader(entry));
+    } else {
+      const header = new Header(entry);
+      if (header.encode()) {
+        // Long names, big sizes: a pax header first, as node-tar and GNU tar do.
+        yield* put(new Pax({ path: entry.path, linkpath: entry.linkpath, size: entry.size, mtime: entry.mtime }).encode());
+      }
+      yield* put(header.block!);
     }
-    yield* put(header.block!);
     if (entry.type !== "File" || !entry.size) continue;
-    const fd = openSync(abs, "r");
+    const fd = openSync(fsPath(abs), "r");
     try {
       unchanged(abs, st, fstatSync(fd));
       for (let pos = 0; pos < entry.size; ) {

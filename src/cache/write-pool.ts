@@ -21,8 +21,10 @@
 // the main thread.
 import fs from "node:fs";
 import { availableParallelism } from "node:os";
-import { dirname } from "node:path";
 import { ArchiveError } from "./store";
+import { fsPath } from "../sys/byte-names";
+// Not node:path: Bun's turns an escaped byte (sys/byte-names.ts) into U+FFFD.
+import { dirname } from "../sys/paths";
 
 const MKDIR = 0;
 const OPEN = 1;
@@ -52,6 +54,7 @@ function runOps(
   ops: readonly unknown[],
   open: Open,
   stop: () => boolean,
+  bytes: (name: string) => string | Buffer,
 ): void {
   // Creates the missing parent directory of `path` and retries, once.
   const withParent = (path: string, make: () => void) => {
@@ -59,7 +62,7 @@ function runOps(
       make();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-      fs.mkdirSync(parent(path), { recursive: true });
+      fs.mkdirSync(bytes(parent(path)), { recursive: true });
       make();
     }
   };
@@ -72,10 +75,10 @@ function runOps(
         i += 3;
         withParent(path, () => {
           try {
-            fs.mkdirSync(path, mode);
+            fs.mkdirSync(bytes(path), mode);
           } catch (e) {
             // Made already by a worker that needed it for a member inside.
-            if ((e as NodeJS.ErrnoException).code !== "EEXIST" || !fs.lstatSync(path).isDirectory()) throw e;
+            if ((e as NodeJS.ErrnoException).code !== "EEXIST" || !fs.lstatSync(bytes(path)).isDirectory()) throw e;
           }
         });
         break;
@@ -85,7 +88,7 @@ function runOps(
         const mode = Number(ops[i + 2]);
         i += 3;
         withParent(path, () => {
-          open.fd = fs.openSync(path, "wx", mode);
+          open.fd = fs.openSync(bytes(path), "wx", mode);
         });
         break;
       }
@@ -113,7 +116,7 @@ function runOps(
         const path = ops[i + 1] as string;
         const target = ops[i + 2] as string;
         i += 3;
-        withParent(path, () => fs.symlinkSync(target, path));
+        withParent(path, () => fs.symlinkSync(bytes(target), bytes(path)));
         break;
       }
       default:
@@ -128,9 +131,10 @@ function runOps(
  * failure, or once the pool is stopped, it only acknowledges batches.
  * Self-contained, like runOps: it becomes the worker's code as text.
  */
-function workerMain(run: typeof runOps): void {
+function workerMain(run: typeof runOps, bytes: typeof fsPath): void {
   const fs = process.getBuiltinModule("node:fs") as typeof import("node:fs");
-  const { dirname } = process.getBuiltinModule("node:path") as typeof import("node:path");
+  // Paths here are absolute and normalised; not node:path (see the imports).
+  const dirname = (path: string) => path.slice(0, path.lastIndexOf("/")) || "/";
   let ring: Uint8Array = new Uint8Array(0);
   let ctl: Int32Array = new Int32Array(1);
   let slot = 0;
@@ -153,7 +157,7 @@ function workerMain(run: typeof runOps): void {
     let error: { message: string; code?: string } | undefined;
     if (!failed && !stopped()) {
       try {
-        run(fs, dirname, ring, ops, open, stopped);
+        run(fs, dirname, ring, ops, open, stopped, bytes);
       } catch (e) {
         failed = true;
         error = { message: (e as Error).message, code: (e as NodeJS.ErrnoException).code };
@@ -183,7 +187,7 @@ function workerMain(run: typeof runOps): void {
 // A worker's code comes as text, not from a file: a compiled binary looks a
 // worker path up in the current directory unless it is an entry point of the
 // build, and import.meta.url there is the build machine's path.
-const WORKER_SOURCE = `(${workerMain.toString()})(${runOps.toString()})`;
+const WORKER_SOURCE = `(${workerMain.toString()})(${runOps.toString()}, ${fsPath.toString()})`;
 
 export interface PoolOptions {
   /** Files (or megabytes of file data, counted 1:1) after which workers start; 0: from the first. */
@@ -289,7 +293,7 @@ export class WritePool {
   write(bytes: Uint8Array): void {
     if (!this.current) {
       this.bytes += bytes.length;
-      runOps(fs, dirname, bytes, [WRITE, 0, bytes.length], this.open, never);
+      runOps(fs, dirname, bytes, [WRITE, 0, bytes.length], this.open, never, fsPath);
       return;
     }
     let at = this.head % RING;
@@ -315,13 +319,13 @@ export class WritePool {
   /** A hard link to `target`, which must be complete: after everything asked for so far. */
   link(target: string, path: string): void {
     this.drain();
-    fs.linkSync(target, path);
+    fs.linkSync(fsPath(target), fsPath(path));
   }
 
   /** Removes what earlier members made at `path`: after everything asked for so far. */
   remove(path: string): void {
     this.drain();
-    fs.rmSync(path, { recursive: true, force: true });
+    fs.rmSync(fsPath(path), { recursive: true, force: true });
   }
 
   /**
@@ -396,7 +400,7 @@ export class WritePool {
     if (worker) {
       worker.queue.push(...op);
       worker.load += op.length;
-    } else runOps(fs, dirname, EMPTY, op, this.open, never);
+    } else runOps(fs, dirname, EMPTY, op, this.open, never, fsPath);
   }
 
   private start(): void {

@@ -99,6 +99,7 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
     const restored = await ctx.record.phase("restore", () =>
       cache.restoreArchive(archive, inputs.cacheRoot, {
         onFound: () => out.say({ kind: "remote-found", archive }),
+        identity: { kind: "archive", job: ctx.job, version: args.cacheVersion, hash: current.hash },
         stagingParents: inputs.stagingParents,
         outputs: inputs.members(),
         signal: ctx.interruption.signal,

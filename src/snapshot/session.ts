@@ -190,6 +190,7 @@ export class SnapshotSession {
       const hash = await cache.getLatestHash(ctx.job, b);
       if (!hash) continue;
       const restored = await cache.restoreArchive(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), {
+        identity: { kind: "archive", job: ctx.job, version: args.cacheVersion, hash },
         stagingParents: () => this.stagingParents(),
         outputs: this.members(),
         signal: ctx.interruption.signal,
@@ -308,7 +309,11 @@ export class SnapshotSession {
       ctx.out.say({ kind: "outputs-outside-root", message: this.placed.error, startDir: ctx.cwd });
       return null;
     }
-    const prepared = await cache.prepareSave(archiveName(ctx.job, args.cacheVersion, hash), this.cacheRoot(args), this.members());
+    const name = archiveName(ctx.job, args.cacheVersion, hash);
+    const prepared = await cache.prepareSave(name, this.cacheRoot(args), this.members(), {
+      identity: { kind: "archive", job: ctx.job, version: args.cacheVersion, hash },
+      force: ctx.force,
+    });
     if (prepared.kind !== "ready") {
       if (prepared.kind === "failed") ctx.out.say({ kind: "cache-not-saved", message: prepared.message });
       return null;

@@ -9,8 +9,10 @@
 //
 // In front of s3rver's routes sits one middleware of ours: it logs each
 // request, answers AbortMultipartUpload as S3 does (s3rver refuses it, and
-// would keep every abandoned upload), and can pace a bucket's traffic so that
-// a test can catch a transfer in the middle.
+// would keep every abandoned upload), honours `If-None-Match: *` on PutObject
+// and CompleteMultipartUpload as S3 does since 2024 (s3rver 3.7 reads the
+// header on GET only, and would overwrite), and can pace a bucket's traffic so
+// that a test can catch a transfer in the middle.
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,6 +72,8 @@ export async function startFakeS3(): Promise<FakeS3> {
   const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, resetOnClose: true });
   const log: string[] = [];
   const paces = new Map<string, Pace>();
+  /** The last conditional write of each "bucket/key", for the next one to wait on. */
+  const conditional = new Map<string, Promise<void>>();
   const uploadsDir = (bucket: string): string => (server as unknown as StoreOf).store.getResourcePath(bucket, undefined, "uploads");
   (server as unknown as { middleware: Middleware[] }).middleware.unshift(async (ctx, next) => {
     const [, bucket = ""] = ctx.path.split("/");
@@ -95,6 +99,28 @@ export async function startFakeS3(): Promise<FakeS3> {
       ctx.type = "application/xml";
       ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`;
       return;
+    }
+    const completing = (ctx.method === "PUT" && !ctx.query.partNumber) || (ctx.method === "POST" && typeof uploadId === "string");
+    if (completing && ctx.headers["if-none-match"] === "*") {
+      // Check and store as one step per key, as S3 does: a second conditional write waits, then finds the key taken.
+      const key = decodeURIComponent(ctx.path.slice(bucket.length + 2));
+      const earlier = conditional.get(`${bucket}/${key}`) ?? Promise.resolve();
+      let done = () => {};
+      const gate = new Promise<void>((resolve) => (done = resolve));
+      conditional.set(`${bucket}/${key}`, earlier.then(() => gate));
+      await earlier;
+      try {
+        if (await (server as unknown as StoreOf).store.existsObject(bucket, key)) {
+          ctx.status = 412;
+          ctx.type = "application/xml";
+          ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>`;
+          return;
+        }
+        await next();
+        return;
+      } finally {
+        done();
+      }
     }
     await next();
     const rate = pace.downloadBytesPerSecond;
@@ -180,6 +206,7 @@ export async function startFakeS3(): Promise<FakeS3> {
 type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
 interface KoaContext {
   method: string;
+  headers: Record<string, string | undefined>;
   path: string;
   querystring: string;
   query: Record<string, string | string[] | undefined>;
@@ -189,7 +216,7 @@ interface KoaContext {
   length: number | undefined;
 }
 interface StoreOf {
-  store: { getResourcePath(bucket: string, key: string | undefined, resource: string): string };
+  store: { getResourcePath(bucket: string, key: string | undefined, resource: string): string; existsObject(bucket: string, key: string): Promise<boolean> };
 }
 
 /** Passes bytes on at about `rate` bytes per second. */
