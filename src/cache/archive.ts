@@ -169,6 +169,7 @@ export async function unpackArchive(
             await files.ready(STEP);
             extractor.write(piece.subarray(at, at + STEP));
           }
+          files.flush();
         }
       },
       { signal },

@@ -19,7 +19,7 @@
 // in. If a move fails, what was moved in goes and what was moved aside comes
 // back; only if that fails too is the root "partly restored".
 // Names as bytes: a file name that is not UTF-8 restores with its bytes (sys/byte-names.ts).
-import { cp, lstat, lutimes, mkdir, readdir, readlink, realpath, rename, rm, stat, chmod, utimes } from "../sys/byte-fs";
+import { chmodNow, cp, lstat, lutimesNow, mkdir, readdir, readlink, realpath, rename, rm, stat, utimesNow } from "../sys/byte-fs";
 import type { Readable } from "node:stream";
 // Not node:path: Bun's turns an escaped byte (sys/byte-names.ts) into U+FFFD.
 import { dirname, isInside, joinPath as join } from "../sys/paths";
@@ -266,19 +266,22 @@ async function isDirectory(path: string): Promise<boolean> {
  * the outputs should be what the build made, as GNU tar does for root. Then
  * directory mtimes, deepest first, since moving members in touched them, and
  * symlink mtimes, as GNU tar does.
+ * Synchronous: one call per directory of a node_modules (thousands), where a
+ * thread-pool trip and a promise each cost more than the call itself.
  */
 async function reapplyMeta(root: string, meta: Map<string, EntryMeta>): Promise<string[]> {
   const notes: string[] = [];
-  const byDepth = [...meta.entries()].sort(([a], [b]) => depth(b) - depth(a));
-  for (const [rel, m] of byDepth) {
+  const byDepth = [...meta.entries()].map(([rel, m]) => ({ rel, m, depth: depth(rel) }));
+  byDepth.sort((a, b) => b.depth - a.depth);
+  for (const { rel, m } of byDepth) {
     const path = rel ? join(root, rel) : root;
     try {
       if (m.type === "SymbolicLink") {
-        if (m.mtime) await lutimes(path, m.mtime, m.mtime);
+        if (m.mtime) lutimesNow(path, m.mtime, m.mtime);
         continue;
       }
-      await chmod(path, m.mode & 0o7777);
-      if (m.type === "Directory" && m.mtime) await utimes(path, m.mtime, m.mtime);
+      chmodNow(path, m.mode & 0o7777);
+      if (m.type === "Directory" && m.mtime) utimesNow(path, m.mtime, m.mtime);
     } catch (e) {
       notes.push(`could not set mode/mtime of ${path}: ${(e as Error).message}`);
     }
@@ -287,5 +290,8 @@ async function reapplyMeta(root: string, meta: Map<string, EntryMeta>): Promise<
 }
 
 function depth(rel: string): number {
-  return rel === "" ? -1 : rel.split("/").length;
+  if (rel === "") return -1;
+  let n = 1;
+  for (let i = rel.indexOf("/"); i >= 0; i = rel.indexOf("/", i + 1)) n++;
+  return n;
 }

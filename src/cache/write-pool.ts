@@ -205,6 +205,15 @@ const RING = 4 << 20;
 /** Operations (array slots) waiting or in flight at most: bounds memory for archives of many empty files. */
 const MAX_OPS = 1 << 18;
 /**
+ * Operations (array slots, ~8 a file) queued for a worker after which they
+ * are sent: to an idle worker, or to a busy one. Fewer, bigger batches: a
+ * message costs ~20–30 µs of the main thread (waking the worker), and one per
+ * 256 KB of tar was a tenth of its time. The extractor also sends what is
+ * queued after each decoded frame (flush), so nothing waits for the download.
+ */
+const IDLE_BATCH = 1 << 9;
+const MIN_BATCH = 1 << 12;
+/**
  * Operations (array slots) after which a worker collects its garbage: ~12
  * times over a node_modules, whose restore peaked ~10 MB higher when workers
  * were left to collect when they saw fit.
@@ -319,15 +328,31 @@ export class WritePool {
     fs.rmSync(fsPath(path), { recursive: true, force: true });
   }
 
-  /** Resolves once the ring has room for `bytes` more, having sent what is queued. Rejects with a worker's failure. */
+  /**
+   * Resolves once the ring has room for `bytes` more. Rejects with a worker's
+   * failure. Sends what is queued once a worker's batch is big enough (see
+   * IDLE_BATCH), or when there is no room.
+   */
   async ready(bytes: number): Promise<void> {
-    this.send();
     for (;;) {
       if (this.failure) throw this.failure;
+      let queued = 0;
+      let hungry = false;
+      for (const w of this.workers) {
+        queued += w.queue.length;
+        hungry ||= w.queue.length >= (w.batches.length === 0 ? IDLE_BATCH : MIN_BATCH);
+      }
       // A write may waste the rest of a lap: room for twice what is asked.
-      if (RING - (this.head - this.tail) >= 2 * bytes && this.inFlightOps < MAX_OPS) return;
+      const room = RING - (this.head - this.tail) >= 2 * bytes && this.inFlightOps + queued < MAX_OPS;
+      if (hungry || !room) this.send();
+      if (room) return;
       await this.progress();
     }
+  }
+
+  /** Sends what is queued (before the caller waits for input: the workers need not wait with it). */
+  flush(): void {
+    this.send();
   }
 
   /** Waits for every operation; rejects with the first failure. */
@@ -346,6 +371,9 @@ export class WritePool {
     }
     if (!this.ctl) return;
     Atomics.store(this.ctl, 0, 1);
+    // Every worker gets a batch, empty if need be: a worker closes the file it
+    // holds open (its CLOSE not sent yet) when it finishes a batch.
+    this.send(true);
     const deadline = Date.now() + 5000;
     while (this.sends.length > 0 && Date.now() < deadline) await this.progress(deadline - Date.now());
     for (const w of this.workers) w.worker.terminate();
@@ -392,11 +420,11 @@ export class WritePool {
     }
   }
 
-  /** Sends each worker its queued operations, as one sending. */
-  private send(): void {
+  /** Sends each worker its queued operations (every worker a batch, empty if need be: everyWorker), as one sending. */
+  private send(everyWorker = false): void {
     const send = { id: this.nextSend++, end: this.head, pending: 0, ops: 0 };
     for (const w of this.workers) {
-      if (w.queue.length === 0) continue;
+      if (w.queue.length === 0 && !everyWorker) continue;
       // One string, not an array: Bun passes a string without copying it,
       // while an array is rebuilt in the worker's heap, element by element.
       w.worker.postMessage(`${w.queue.join("\0")}\0${send.id}`);

@@ -105,6 +105,29 @@ describe("zstd decoding (frame by frame, streaming otherwise)", () => {
     expect((await decodeAll(Buffer.concat([Bun.zstdCompressSync(data), z]))).equals(Buffer.concat([data, data]))).toBe(true);
   });
 
+  test("many frames, each cut from many pieces, come out whole and in order", async () => {
+    // In 1,000-byte pieces every frame is copied out of the input into a reused buffer.
+    const parts = Array.from({ length: 7 }, (_, i) => text(400_000 + i * 8_000, 19 + i));
+    const archive = Buffer.concat(parts.map((p) => Bun.zstdCompressSync(p)));
+    expect((await decodeAll(archive, 1000)).equals(Buffer.concat(parts))).toBe(true);
+  });
+
+  test("a corrupt frame after good ones: what came before it, then ArchiveError naming where", async () => {
+    const good = text(200_000, 23);
+    const first = Bun.zstdCompressSync(good);
+    const bad = Bun.zstdCompressSync(text(200_000, 29));
+    bad[Math.floor(bad.length / 2)] ^= 0xff;
+    const got: Buffer[] = [];
+    const run = async () => {
+      async function* one() {
+        yield Buffer.concat([first, bad, first]);
+      }
+      for await (const b of decompress(one())) got.push(Buffer.from(b));
+    };
+    await expect(run()).rejects.toThrow(`the zstd frame at byte ${first.length} fails its checksum or does not decode`);
+    expect(Buffer.concat(got).equals(good)).toBe(true);
+  });
+
   test("not zstd, or cut inside a frame: ArchiveError", async () => {
     await expect(decodeAll(Buffer.from("not zstd at all"))).rejects.toThrow("not a zstd archive");
     const z = Bun.zstdCompressSync(text(100_000, 5));
