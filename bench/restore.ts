@@ -64,10 +64,18 @@ const hasTime = existsSync(TIME);
 let timings = 0;
 
 /** Runs argv to completion under GNU time (Bun's resourceUsage().maxRSS is not the child's own). */
-async function run(argv: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): Promise<Sample> {
+async function run(
+  argv: string[],
+  opts: { cwd?: string; env?: Record<string, string | undefined> } = {},
+): Promise<Sample> {
   const report = join(keep, `time-${process.pid}-${timings++}`);
   const t = performance.now();
-  const p = Bun.spawn(hasTime ? [TIME, "-o", report, "-f", "%U %S %M", ...argv] : argv, { cwd: opts.cwd, env: opts.env ?? process.env, stdout: "pipe", stderr: "pipe" });
+  const p = Bun.spawn(hasTime ? [TIME, "-o", report, "-f", "%U %S %M", ...argv] : argv, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   const ms = performance.now() - t;
   if (code !== 0) throw new Error(`${argv.join(" ")} failed (${code}):\n${out}${err}`);
@@ -87,7 +95,10 @@ mkdirSync(keep, { recursive: true });
 async function tree(): Promise<string> {
   const fixture = join(ROOT, "bench/fixtures", FIXTURE);
   const lock = readFileSync(join(fixture, "package-lock.json"));
-  const dir = join(keep, `tree-${FIXTURE === "node-modules" ? "" : "mono-"}${createHash("sha1").update(lock).digest("hex").slice(0, 12)}`);
+  const dir = join(
+    keep,
+    `tree-${FIXTURE === "node-modules" ? "" : "mono-"}${createHash("sha1").update(lock).digest("hex").slice(0, 12)}`,
+  );
   if (!existsSync(join(dir, "node_modules/.package-lock.json"))) {
     console.log(`installing the tree (npm ci of bench/fixtures/${FIXTURE}) into ${dir} ...`);
     rmSync(dir, { recursive: true, force: true });
@@ -109,7 +120,9 @@ async function turbo(): Promise<string | null> {
       writeFileSync(join(dir, "package.json"), '{"private":true}\n');
       await run(["npm", "install", "--no-audit", "--no-fund", `turbo@${TURBO_VERSION}`], { cwd: dir });
     } catch (e) {
-      console.log(`turbo ${TURBO_VERSION} could not be installed, so no comparison with it: ${(e as Error).message.split("\n")[0]}`);
+      console.log(
+        `turbo ${TURBO_VERSION} could not be installed, so no comparison with it: ${(e as Error).message.split("\n")[0]}`,
+      );
       return null;
     }
   }
@@ -125,7 +138,9 @@ function tmpfs(dir: string): boolean {
   }
   const m = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=12g,mode=0700", "tmpfs", dir], { stderr: "pipe" });
   if (!m.success) {
-    console.log(`BENCH_TMPFS=1: mount failed (${m.stderr.toString().trim()}): running on the temporary directory's file system instead`);
+    console.log(
+      `BENCH_TMPFS=1: mount failed (${m.stderr.toString().trim()}): running on the temporary directory's file system instead`,
+    );
     return false;
   }
   return true;
@@ -133,7 +148,11 @@ function tmpfs(dir: string): boolean {
 
 /** s3rver in a process of its own, with a fresh bucket: the variables pointing taskrunner at it. */
 async function s3server(): Promise<{ env: Record<string, string>; stop: () => void }> {
-  const p = Bun.spawn([process.execPath, join(ROOT, "bench/s3-server.ts")], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const p = Bun.spawn([process.execPath, join(ROOT, "bench/s3-server.ts")], {
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   const first = new TextDecoder().decode((await p.stdout.getReader().read()).value);
   const { env } = JSON.parse(first.split("\n")[0]) as { env: Record<string, string> };
   return { env, stop: () => p.stdin.end() };
@@ -153,13 +172,26 @@ try {
   const populate = join(work, "populate"); // present only while the caches are filled
   // One task in both tools: its input is package.json, its output node_modules; it
   // fails unless the caches are being filled, so a round that did not restore fails.
-  writeFileSync(join(repo, "build.sh"), `[ -e '${populate}' ] || { echo "not restored"; exit 1; }\ncp -a '${source}' node_modules\n`);
+  writeFileSync(
+    join(repo, "build.sh"),
+    `[ -e '${populate}' ] || { echo "not restored"; exit 1; }\ncp -a '${source}' node_modules\n`,
+  );
   writeFileSync(join(repo, "task.sh"), "snapshot package.json -o node_modules\nsh build.sh\n");
-  writeFileSync(join(repo, "package.json"), JSON.stringify({ name: "bench", private: true, packageManager: "npm@10.9.0", scripts: { build: "sh build.sh" } }));
-  writeFileSync(join(repo, "package-lock.json"), JSON.stringify({ name: "bench", lockfileVersion: 3, requires: true, packages: { "": { name: "bench" } } }));
-  writeFileSync(join(repo, "turbo.json"), JSON.stringify({ tasks: { build: { outputs: ["node_modules/**"], inputs: ["package.json"] } } }));
+  writeFileSync(
+    join(repo, "package.json"),
+    JSON.stringify({ name: "bench", private: true, packageManager: "npm@10.9.0", scripts: { build: "sh build.sh" } }),
+  );
+  writeFileSync(
+    join(repo, "package-lock.json"),
+    JSON.stringify({ name: "bench", lockfileVersion: 3, requires: true, packages: { "": { name: "bench" } } }),
+  );
+  writeFileSync(
+    join(repo, "turbo.json"),
+    JSON.stringify({ tasks: { build: { outputs: ["node_modules/**"], inputs: ["package.json"] } } }),
+  );
   writeFileSync(join(repo, ".gitignore"), "node_modules/\n.turbo/\n");
-  const git = (...args: string[]) => run(["git", "-c", "user.email=bench@example.com", "-c", "user.name=bench", ...args], { cwd: repo });
+  const git = (...args: string[]) =>
+    run(["git", "-c", "user.email=bench@example.com", "-c", "user.name=bench", ...args], { cwd: repo });
   await git("init", "-q");
   await git("add", "-A");
   await git("commit", "-qm", "bench");
@@ -167,13 +199,19 @@ try {
   const store = join(work, "store");
   mkdirSync(store);
   let states = 0;
-  const dirEnv = () => ({ ...process.env, TASKRUNNER_REMOTE_CACHE_DIR: store, TASKRUNNER_STATE_DIRECTORY: join(work, `state-${states++}`) });
+  const dirEnv = () => ({
+    ...process.env,
+    TASKRUNNER_REMOTE_CACHE_DIR: store,
+    TASKRUNNER_STATE_DIRECTORY: join(work, `state-${states++}`),
+  });
   const s3Env = () => ({ ...process.env, ...s3.env, TASKRUNNER_STATE_DIRECTORY: join(work, `state-${states++}`) });
   const turboEnv = { ...process.env, TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", TURBO_NO_UPDATE_NOTIFIER: "1" };
-  const taskrunner = (env: Record<string, string | undefined>, bin = BINARY) => run([bin, "-n", "restore", "bash", "task.sh"], { cwd: repo, env });
+  const taskrunner = (env: Record<string, string | undefined>, bin = BINARY) =>
+    run([bin, "-n", "restore", "bash", "task.sh"], { cwd: repo, env });
   const turboRun = () => run([turboBin!, "run", "build", "--no-daemon"], { cwd: repo, env: turboEnv });
   let moved = 0;
-  const clear = () => existsSync(join(repo, "node_modules")) && renameSync(join(repo, "node_modules"), join(trash, `${moved++}`));
+  const clear = () =>
+    existsSync(join(repo, "node_modules")) && renameSync(join(repo, "node_modules"), join(trash, `${moved++}`));
 
   // Fill the caches: each tool's own, and the old tool's archive for the CLI.
   writeFileSync(populate, "");
@@ -217,7 +255,12 @@ try {
     ]);
   }
   const only = process.env.BENCH_ONLY?.split(",");
-  if (only) contenders.splice(0, contenders.length, ...contenders.filter(([name]) => name === "taskrunner" || only.some((o) => name.startsWith(o))));
+  if (only)
+    contenders.splice(
+      0,
+      contenders.length,
+      ...contenders.filter(([name]) => name === "taskrunner" || only.some((o) => name.startsWith(o))),
+    );
   const samples = new Map(contenders.map(([name]) => [name, [] as Sample[]]));
   for (let round = 0; round < rounds + 1; round++) {
     for (let i = 0; i < contenders.length; i++) {
@@ -235,18 +278,30 @@ try {
 
   // Each round's ratio, then their median: steadier than a ratio of medians on a machine whose speed drifts.
   const ours = samples.get("taskrunner")!;
-  const ratio = (name: string, of: (s: Sample) => number, to = ours) => median(to.map((s, i) => of(s) / of(samples.get(name)![i])));
+  const ratio = (name: string, of: (s: Sample) => number, to = ours) =>
+    median(to.map((s, i) => of(s) / of(samples.get(name)![i])));
   const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
   console.log(
     `${FIXTURE} (${source}) on ${onTmpfs ? "a tmpfs" : "the temporary directory's file system"}: ` +
       `median of ${rounds} rounds, interleaved; load average at the end ${load}`,
   );
-  console.log(`  ${"".padEnd(22)} ${"wall".padStart(8)} ${"CPU".padStart(8)}  peak RSS   taskrunner/this: wall, CPU (median of the rounds' ratios)`);
+  console.log(
+    `  ${"".padEnd(22)} ${"wall".padStart(8)} ${"CPU".padStart(8)}  peak RSS   taskrunner/this: wall, CPU (median of the rounds' ratios)`,
+  );
   for (const [name] of contenders) {
     const s = samples.get(name)!;
-    const vs = name === "taskrunner" ? "" : `   ${ratio(name, (x) => x.ms).toFixed(2)}×, ${ratio(name, (x) => x.cpu).toFixed(2)}×`;
+    const vs =
+      name === "taskrunner"
+        ? ""
+        : `   ${ratio(name, (x) => x.ms).toFixed(2)}×, ${ratio(name, (x) => x.cpu).toFixed(2)}×`;
     const peak = Math.max(...s.map((x) => x.rss)) / 2 ** 20;
-    console.log(`  ${name.padEnd(22)} ${median(s.map((x) => x.ms)).toFixed(0).padStart(5)} ms ${median(s.map((x) => x.cpu)).toFixed(0).padStart(5)} ms  ${peak.toFixed(0).padStart(4)} MiB${vs}`);
+    console.log(
+      `  ${name.padEnd(22)} ${median(s.map((x) => x.ms))
+        .toFixed(0)
+        .padStart(5)} ms ${median(s.map((x) => x.cpu))
+        .toFixed(0)
+        .padStart(5)} ms  ${peak.toFixed(0).padStart(4)} MiB${vs}`,
+    );
   }
   const mib = Math.max(...ours.map((x) => x.rss)) / 2 ** 20;
   const checks: string[] = [`peak RSS ${mib.toFixed(0)} MiB ${mib <= 100 ? "ok" : "ABOVE the 100 MiB target"}`];
@@ -254,10 +309,15 @@ try {
   if (s3r) checks.push(`S3/directory ${s3r.toFixed(2)}× ${s3r <= 1.1 ? "ok" : "ABOVE the 1.1× target"}`);
   if (samples.has(`turbo ${TURBO_VERSION}`)) {
     const [w, c] = [ratio(`turbo ${TURBO_VERSION}`, (x) => x.ms), ratio(`turbo ${TURBO_VERSION}`, (x) => x.cpu)];
-    checks.push(`vs turbo ${w.toFixed(2)}× wall, ${c.toFixed(2)}× CPU ${w <= 0.8 && c <= 0.8 ? "ok" : "ABOVE the 0.8× target"}`);
+    checks.push(
+      `vs turbo ${w.toFixed(2)}× wall, ${c.toFixed(2)}× CPU ${w <= 0.8 && c <= 0.8 ? "ok" : "ABOVE the 0.8× target"}`,
+    );
   }
   const floor = samples.has("tar -x (floor)") ? ratio("tar -x (floor)", (x) => x.ms) : NaN;
-  if (floor) checks.push(`vs tar -x ${floor.toFixed(2)}×${onTmpfs ? (floor <= 1.5 ? " ok" : " ABOVE the 1.5× target (tmpfs)") : " (the 1.5× target is on tmpfs)"}`);
+  if (floor)
+    checks.push(
+      `vs tar -x ${floor.toFixed(2)}×${onTmpfs ? (floor <= 1.5 ? " ok" : " ABOVE the 1.5× target (tmpfs)") : " (the 1.5× target is on tmpfs)"}`,
+    );
   console.log(`taskrunner: ${checks.join("; ")}`);
 } finally {
   s3.stop();

@@ -19,7 +19,20 @@
 // in. If a move fails, what was moved in goes and what was moved aside comes
 // back; only if that fails too is the root "partly restored".
 // Names as bytes: a file name that is not UTF-8 restores with its bytes (sys/byte-names.ts).
-import { chmodNow, cp, lstat, lutimesNow, mkdir, readdir, readlink, realpath, rename, rm, stat, utimesNow } from "../sys/byte-fs";
+import {
+  chmodNow,
+  cp,
+  lstat,
+  lutimesNow,
+  mkdir,
+  readdir,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  stat,
+  utimesNow,
+} from "../sys/byte-fs";
 import type { Readable } from "node:stream";
 // Not node:path: Bun's turns an escaped byte (sys/byte-names.ts) into U+FFFD.
 import { dirname, isInside, joinPath as join } from "../sys/paths";
@@ -72,7 +85,12 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
     opts.signal?.throwIfAborted();
     opts.beforeMoves?.();
     const realRoot = await realpath(root);
-    const plan: Plan = { meta, realRoot, replaced: await replacedOutputs(tree, opts.outputs ?? [], realRoot, await realpath(tmp)), moves: [] };
+    const plan: Plan = {
+      meta,
+      realRoot,
+      replaced: await replacedOutputs(tree, opts.outputs ?? [], realRoot, await realpath(tmp)),
+      moves: [],
+    };
     await planMoves(plan, tree, root, "");
     const links = await linkOutputs(tree, opts.outputs ?? []);
     const moving: Moving = { aside: join(tmp, "old"), done: [], access: new WriteAccess() };
@@ -80,7 +98,9 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
     try {
       for (const move of plan.moves) await execute(move, plan, moving);
     } catch (e) {
-      throw new ArchiveError(`moving restored files into ${root} failed (${await undone(moving)}): ${(e as Error).message}`);
+      throw new ArchiveError(
+        `moving restored files into ${root} failed (${await undone(moving)}): ${(e as Error).message}`,
+      );
     }
     const dangling = await danglingOutput(root, links);
     if (dangling) throw new ArchiveError(`${dangling} (${await undone(moving)})`);
@@ -140,7 +160,12 @@ async function stagingParent(root: string, candidates: string[]): Promise<string
  * itself ("."), not one inside another (the outer one covers it), not one
  * holding the staging directory.
  */
-async function replacedOutputs(tree: string, outputs: string[], realRoot: string, realTmp: string): Promise<Set<string>> {
+async function replacedOutputs(
+  tree: string,
+  outputs: string[],
+  realRoot: string,
+  realTmp: string,
+): Promise<Set<string>> {
   const held: string[] = [];
   for (const member of outputs) {
     if (member === "." || !(await lstat(join(tree, member)).catch(() => null))) continue;

@@ -31,14 +31,32 @@ export function decodeHeader(block: Buffer, ex?: Record<string, unknown>, gex?: 
     // here, as bytes; pending pax or GNU long names replace them (tar-reader.ts).
     const path = blockPath(block);
     const linkpath = text(block, 157, 100);
-    return { nullBlock: h.nullBlock, cksumValid: h.cksumValid, type: h.type, path, linkpath, mode: h.mode, size: h.size ?? 0, mtime: h.mtime };
+    return {
+      nullBlock: h.nullBlock,
+      cksumValid: h.cksumValid,
+      type: h.type,
+      path,
+      linkpath,
+      mode: h.mode,
+      size: h.size ?? 0,
+      mtime: h.mtime,
+    };
   }
   let sum = 8 * 0x20;
   for (let i = 0; i < 148; i++) sum += block[i];
   for (let i = 156; i < 512; i++) sum += block[i];
   const cksum = octal(block, 148, 12);
   if (cksum === undefined && sum === 8 * 0x20) {
-    return { nullBlock: true, cksumValid: false, type: "File", path: "", linkpath: "", mode: undefined, size: 0, mtime: undefined };
+    return {
+      nullBlock: true,
+      cksumValid: false,
+      type: "File",
+      path: "",
+      linkpath: "",
+      mode: undefined,
+      size: 0,
+      mtime: undefined,
+    };
   }
   const path = blockPath(block);
   const flag = text(block, 156, 1);

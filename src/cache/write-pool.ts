@@ -144,7 +144,9 @@ function workerMain(run: typeof runOps, bytes: typeof fsPath): void {
   const open = { fd: -1 };
   const stopped = () => Atomics.load(ctl, 0) !== 0;
   addEventListener("message", (ev: MessageEvent) => {
-    const m = ev.data as { ring: SharedArrayBuffer; ctl: SharedArrayBuffer; slot: number; collectEvery: number } | string;
+    const m = ev.data as
+      | { ring: SharedArrayBuffer; ctl: SharedArrayBuffer; slot: number; collectEvery: number }
+      | string;
     if (typeof m !== "string") {
       ring = new Uint8Array(m.ring);
       ctl = new Int32Array(m.ctl);
@@ -413,7 +415,8 @@ export class WritePool {
     for (let i = 0; i < this.size; i++) {
       const worker = new Worker(this.url);
       const w: PoolWorker = { worker, slot: i + 1, posted: 0, queue: [], load: 0, batches: [] };
-      worker.onmessage = (ev: MessageEvent) => this.onDone(w, ev.data as { id: number; error?: { message: string; code?: string } });
+      worker.onmessage = (ev: MessageEvent) =>
+        this.onDone(w, ev.data as { id: number; error?: { message: string; code?: string } });
       worker.onerror = (ev) => this.fail(new Error(`a file-writing thread failed: ${ev.message}`));
       worker.postMessage({ ring, ctl, slot: w.slot, collectEvery: COLLECT_EVERY });
       this.workers.push(w);
@@ -488,7 +491,8 @@ export class WritePool {
         Atomics.wait(this.ctl!, w.slot, seen, 1000);
         const now = Atomics.load(this.ctl!, w.slot);
         if (now !== seen) since = Date.now();
-        else if (Date.now() - since > STUCK_MS) throw new ArchiveError(`a file-writing thread finished nothing for ${STUCK_MS / 1000} s`);
+        else if (Date.now() - since > STUCK_MS)
+          throw new ArchiveError(`a file-writing thread finished nothing for ${STUCK_MS / 1000} s`);
         seen = now;
       }
     }

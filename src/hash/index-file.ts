@@ -57,7 +57,8 @@ export const CHILD_DIR = -2;
 const EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
 
 // Uint8Array.prototype.toHex: native in Bun, cheaper than a Buffer per call.
-const hex = (b: Uint8Array, off: number, len = 20): string => (b.subarray(off, off + len) as Uint8Array & { toHex(): string }).toHex();
+const hex = (b: Uint8Array, off: number, len = 20): string =>
+  (b.subarray(off, off + len) as Uint8Array & { toHex(): string }).toHex();
 
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
@@ -217,12 +218,20 @@ export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | strin
   const comparePrefix = (i: number, skip: number, key: Uint8Array, from: number, len: number): number => {
     const o = pOff(i) + skip;
     const have = pLen(i) - skip;
-    const n = Math.min(have , len);
+    const n = Math.min(have, len);
     for (let k = 0; k < n; k++) if (paths[o + k] !== key[from + k]) return paths[o + k] - key[from + k];
     return have < len ? -1 : 0;
   };
   /** The first entry in [lo, hi) whose path from byte skip on is not below key's bytes as a prefix (cmp >= 0, or > 0 with after). */
-  const search = (lo: number, hi: number, skip: number, key: Uint8Array, from: number, len: number, after: boolean): number => {
+  const search = (
+    lo: number,
+    hi: number,
+    skip: number,
+    key: Uint8Array,
+    from: number,
+    len: number,
+    after: boolean,
+  ): number => {
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       const c = comparePrefix(mid, skip, key, from, len);
@@ -291,8 +300,25 @@ export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | strin
   };
 
   return {
-    version, count, mtimeSec, unsupported, cacheTree, rootTree, paths, pathStart: pOff, pathLength: pLen,
-    mode, sha, data: buf, idAt: (i: number) => statOff[i] + 40, stage, special, statClean, matching, prefixRange, child,
+    version,
+    count,
+    mtimeSec,
+    unsupported,
+    cacheTree,
+    rootTree,
+    paths,
+    pathStart: pOff,
+    pathLength: pLen,
+    mode,
+    sha,
+    data: buf,
+    idAt: (i: number) => statOff[i] + 40,
+    stage,
+    special,
+    statClean,
+    matching,
+    prefixRange,
+    child,
   };
 }
 
