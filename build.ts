@@ -54,7 +54,8 @@ function parseArgs(argv: string[]): Options {
     else usage(`unknown argument ${arg}`);
   }
   for (const t of chosen) if (!(TARGETS as readonly string[]).includes(t)) usage(`unknown target ${t}`);
-  if (chosen.length > 0) opts.targets = opts.targets === "host" ? chosen : usage("--all and --target exclude each other");
+  if (chosen.length > 0)
+    opts.targets = opts.targets === "host" ? chosen : usage("--all and --target exclude each other");
   return opts;
 }
 
@@ -183,7 +184,9 @@ function parseMachO(buf: Buffer): MachO | string {
 }
 
 function pageHash(buf: Buffer, page: number, codeLimit: number): Buffer {
-  return createHash("sha256").update(buf.subarray(page * PAGE, Math.min((page + 1) * PAGE, codeLimit))).digest();
+  return createHash("sha256")
+    .update(buf.subarray(page * PAGE, Math.min((page + 1) * PAGE, codeLimit)))
+    .digest();
 }
 
 /** Whether the first CodeDirectory covers the whole file up to the signature, page by page. */
@@ -194,7 +197,8 @@ function signatureValid(buf: Buffer, m: MachO): boolean {
   const [hashOff, slots, codeLimit] = [buf.readUInt32BE(cd + 16), buf.readUInt32BE(cd + 28), buf.readUInt32BE(cd + 32)];
   if (codeLimit !== m.sigOff || slots !== Math.ceil(codeLimit / PAGE)) return false;
   for (let i = 0; i < slots; i++) {
-    if (!pageHash(buf, i, codeLimit).equals(buf.subarray(cd + hashOff + i * 32, cd + hashOff + (i + 1) * 32))) return false;
+    if (!pageHash(buf, i, codeLimit).equals(buf.subarray(cd + hashOff + i * 32, cd + hashOff + (i + 1) * 32)))
+      return false;
   }
   return true;
 }
@@ -208,7 +212,8 @@ function adhocSign(buf: Buffer, m: MachO): Buffer {
   // The new signature replaces the old one at the end of the file, inside __LINKEDIT. One
   // larger than the old (a program of more than ~100 MB of pages) grows __LINKEDIT in memory
   // too, which only the last segment can do.
-  if (total > m.sigSize && !m.linkeditLast) throw new Error(`ad-hoc signature (${total} B) does not fit the old one (${m.sigSize} B)`);
+  if (total > m.sigSize && !m.linkeditLast)
+    throw new Error(`ad-hoc signature (${total} B) does not fit the old one (${m.sigSize} B)`);
   const out = Buffer.alloc(m.sigOff + total);
   buf.copy(out, 0, 0, m.sigOff);
   out.writeUInt32LE(total, m.sigCmd + 12);
@@ -219,7 +224,9 @@ function adhocSign(buf: Buffer, m: MachO): Buffer {
     out.writeBigUInt64LE(BigInt(Math.ceil(linkeditSize / SEGMENT_ALIGN) * SEGMENT_ALIGN), m.linkeditCmd + 32); // vmsize
   }
   const sb = m.sigOff;
-  [CSMAGIC_EMBEDDED_SIGNATURE, total, 1, 0 /* CSSLOT_CODEDIRECTORY */, 20].forEach((v, i) => out.writeUInt32BE(v, sb + 4 * i));
+  [CSMAGIC_EMBEDDED_SIGNATURE, total, 1, 0 /* CSSLOT_CODEDIRECTORY */, 20].forEach((v, i) =>
+    out.writeUInt32BE(v, sb + 4 * i),
+  );
   const cd = sb + 20;
   // magic, length, version, flags (adhoc | linker-signed), hashOffset, identOffset,
   // nSpecialSlots, nCodeSlots, codeLimit

@@ -27,17 +27,23 @@ async function child(op: "save" | "restore", root: string, store: string, buildD
   const { loadConfig } = await import("../src/config");
   const log = { warn: (m: string) => console.error(m), debug() {} };
   const cache = openRemoteCache(loadConfig({ TASKRUNNER_REMOTE_CACHE_DIR: store }, root), log, buildDir)!;
-  const r = op === "save" ? await cache.saveArchive("bench.tar.zst", root, ["out"]) : await cache.restoreArchive("bench.tar.zst", root);
+  const r =
+    op === "save"
+      ? await cache.saveArchive("bench.tar.zst", root, ["out"])
+      : await cache.restoreArchive("bench.tar.zst", root);
   if (r.kind !== (op === "save" ? "saved" : "restored")) throw new Error(JSON.stringify(r));
   const ru = process.resourceUsage();
-  console.log(JSON.stringify({ ms: performance.now() - t, rssKb: ru.maxRSS, cpuMs: (ru.userCPUTime + ru.systemCPUTime) / 1000 }));
+  console.log(
+    JSON.stringify({ ms: performance.now() - t, rssKb: ru.maxRSS, cpuMs: (ru.userCPUTime + ru.systemCPUTime) / 1000 }),
+  );
 }
 
 /** 100 MB of random bytes in 40 files, 100 MB of text-like bytes in 2000 files over 20 directories. */
 function makeTree(root: string): number {
   mkdirSync(join(root, "out/bin"), { recursive: true });
   for (let i = 0; i < 40; i++) writeFileSync(join(root, `out/bin/blob${i}.bin`), randomBytes(2.5 * MB));
-  const words = "const function return import export default module require value index length string number object".split(" ");
+  const words =
+    "const function return import export default module require value index length string number object".split(" ");
   for (let d = 0; d < 20; d++) {
     mkdirSync(join(root, `out/src/d${d}`), { recursive: true });
     for (let i = 0; i < 100; i++) {
@@ -56,7 +62,8 @@ function makeTree(root: string): number {
 
 function treeBytes(dir: string): number {
   let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) n += e.isDirectory() ? treeBytes(join(dir, e.name)) : statSync(join(dir, e.name)).size;
+  for (const e of readdirSync(dir, { withFileTypes: true }))
+    n += e.isDirectory() ? treeBytes(join(dir, e.name)) : statSync(join(dir, e.name)).size;
   return n;
 }
 
@@ -76,12 +83,20 @@ function sh(script: string): Measure {
   const p = Bun.spawnSync(argv, { stderr: "pipe" });
   const ms = performance.now() - t;
   if (!p.success) throw new Error(`${script}: ${p.stderr}`);
-  const [rss, user, sys] = useTime ? p.stderr.toString().trim().split("\n").pop()!.split(" ").map(Number) : [NaN, NaN, NaN];
-  return { ms, rssKb: Number.isFinite(rss) ? rss : null, cpuMs: Number.isFinite(user + sys) ? (user + sys) * 1000 : null };
+  const [rss, user, sys] = useTime
+    ? p.stderr.toString().trim().split("\n").pop()!.split(" ").map(Number)
+    : [NaN, NaN, NaN];
+  return {
+    ms,
+    rssKb: Number.isFinite(rss) ? rss : null,
+    cpuMs: Number.isFinite(user + sys) ? (user + sys) * 1000 : null,
+  };
 }
 
 function ours(op: "save" | "restore", root: string, store: string, buildDir: string): Measure {
-  const p = Bun.spawnSync([process.execPath, import.meta.path, "--child", op, root, store, buildDir], { stderr: "pipe" });
+  const p = Bun.spawnSync([process.execPath, import.meta.path, "--child", op, root, store, buildDir], {
+    stderr: "pipe",
+  });
   if (!p.success) throw new Error(`${op}: ${p.stderr}`);
   return JSON.parse(p.stdout.toString());
 }
@@ -122,7 +137,9 @@ try {
     }
   }
   const archived = statSync(join(store, "taskrunner/bundles/bench.tar.zst")).size;
-  console.log(`tree: ${(bytes / MB).toFixed(0)} MB in 2040 files (half random, half text) under ${dir}; our archive ${(archived / MB).toFixed(1)} MB; median of ${runs} runs`);
+  console.log(
+    `tree: ${(bytes / MB).toFixed(0)} MB in 2040 files (half random, half text) under ${dir}; our archive ${(archived / MB).toFixed(1)} MB; median of ${runs} runs`,
+  );
   const mbps = (name: string) => bytes / MB / (median(results[name].map((r) => r.ms)) / 1000);
   const cpu = (name: string) => {
     const ms = results[name].map((r) => r.cpuMs).filter((x): x is number => x !== null);

@@ -32,14 +32,23 @@ const rounds = Number(process.argv[2] ?? 7);
 
 const STEPS = [
   { name: "install", snapshot: "-o deps", run: 'rm -rf deps && cp -a "$FIXTURE" deps' },
-  { name: "build", snapshot: "-o dist", run: "mkdir -p dist && find deps -type f | sort | xargs cat | gzip -9 > dist/bundle.gz && sha256sum dist/bundle.gz > dist/SUMS" },
+  {
+    name: "build",
+    snapshot: "-o dist",
+    run: "mkdir -p dist && find deps -type f | sort | xargs cat | gzip -9 > dist/bundle.gz && sha256sum dist/bundle.gz > dist/SUMS",
+  },
   { name: "lint", snapshot: "--cache-success", run: "find deps -type f | sort | xargs sha1sum > /dev/null" },
-  { name: "test", snapshot: "--cache-success", run: "for i in 1 2 3; do find deps -type f | sort -r | xargs cat | gzip -9 > /dev/null; done" },
+  {
+    name: "test",
+    snapshot: "--cache-success",
+    run: "for i in 1 2 3; do find deps -type f | sort -r | xargs cat | gzip -9 > /dev/null; done",
+  },
 ];
 
 /** `folders` × 20 files of text-like bytes (~12 KB each). */
 function fixture(dir: string, folders: number): void {
-  const words = "const function return import export default module require value index length string number object".split(" ");
+  const words =
+    "const function return import export default module require value index length string number object".split(" ");
   for (let d = 0; d < folders; d++) {
     mkdirSync(join(dir, `pkg${d}/lib`), { recursive: true });
     for (let f = 0; f < 20; f++) {
@@ -75,7 +84,12 @@ function records(stateDir: string): Pick<Sample, "hashMs" | "afterRunMs" | "gapM
   const builds = join(stateDir, "builds");
   for (const build of existsSync(builds) ? readdirSync(builds) : []) {
     for (const file of readdirSync(join(builds, build, "tasks"))) {
-      const task = JSON.parse(readFileSync(join(builds, build, "tasks", file), "utf8")) as { parent: string | null; start: number; end: number; phases: { name: string; start: number; end: number }[] };
+      const task = JSON.parse(readFileSync(join(builds, build, "tasks", file), "utf8")) as {
+        parent: string | null;
+        start: number;
+        end: number;
+        phases: { name: string; start: number; end: number }[];
+      };
       if (task.parent === null) continue;
       const phase = (name: string) => task.phases.find((p) => p.name === name);
       const hash = phase("hash");
@@ -92,23 +106,40 @@ function records(stateDir: string): Pick<Sample, "hashMs" | "afterRunMs" | "gapM
 
 /** user+sys of a live process, in ms (10 ms ticks). */
 function cpuOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8")
+    .replace(/^.*\) /, "")
+    .split(" ");
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
-async function run(argv: string[], cwd: string, env: Record<string, string | undefined>, s3pid: number | null): Promise<Sample> {
+async function run(
+  argv: string[],
+  cwd: string,
+  env: Record<string, string | undefined>,
+  s3pid: number | null,
+): Promise<Sample> {
   const s3before = s3pid ? cpuOf(s3pid) : 0;
   const t = performance.now();
   const p = Bun.spawn(argv, { cwd, env, stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   const wall = performance.now() - t;
-  if (code !== 0 || err.includes("warn |") || err.includes("error |")) throw new Error(`${argv.join(" ")} failed (${code}):\n${out}${err}`);
+  if (code !== 0 || err.includes("warn |") || err.includes("error |"))
+    throw new Error(`${argv.join(" ")} failed (${code}):\n${out}${err}`);
   const cpu = p.resourceUsage()!.cpuTime;
-  return { wall, cpu: Number(cpu.user + cpu.system) / 1000, s3cpu: s3pid ? cpuOf(s3pid) - s3before : 0, ...records(env.TASKRUNNER_STATE_DIRECTORY!) };
+  return {
+    wall,
+    cpu: Number(cpu.user + cpu.system) / 1000,
+    s3cpu: s3pid ? cpuOf(s3pid) - s3before : 0,
+    ...records(env.TASKRUNNER_STATE_DIRECTORY!),
+  };
 }
 
 const work = scratchDir("cold-build");
-const s3server = Bun.spawn([process.execPath, join(ROOT, "bench/s3-server.ts")], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+const s3server = Bun.spawn([process.execPath, join(ROOT, "bench/s3-server.ts")], {
+  stdin: "pipe",
+  stdout: "pipe",
+  stderr: "inherit",
+});
 try {
   const reader = s3server.stdout.getReader();
   const first = new TextDecoder().decode((await reader.read()).value);
@@ -120,11 +151,24 @@ try {
   const steps = (snapshot: (s: (typeof STEPS)[number]) => string) =>
     `set -e\n${STEPS.map((s) => `taskrunner -n ${s.name} bash -c 'set -e; ${snapshot(s)}${s.run}'`).join("\n")}\n`;
   writeFileSync(join(repo, "plain.sh"), `set -e\n${STEPS.map((s) => s.run).join("\n")}\n`);
-  writeFileSync(join(repo, "bare.sh"), steps(() => ""));
-  writeFileSync(join(repo, "ci.sh"), steps((s) => `snapshot src --raw "$BENCH_RUN" ${s.snapshot}; `));
+  writeFileSync(
+    join(repo, "bare.sh"),
+    steps(() => ""),
+  );
+  writeFileSync(
+    join(repo, "ci.sh"),
+    steps((s) => `snapshot src --raw "$BENCH_RUN" ${s.snapshot}; `),
+  );
   writeFileSync(join(repo, ".gitignore"), "deps/\ndist/\n");
   // Committed, and with mtimes older than the index: a checkout as CI has it, not "racily clean".
-  const git = Bun.spawnSync(["bash", "-c", "git init -q && git add . && git -c user.name=b -c user.email=b@b commit -qm init && find src -type f -exec touch -d '2001-02-03 04:05:06' {} + && git update-index -q --refresh"], { cwd: repo });
+  const git = Bun.spawnSync(
+    [
+      "bash",
+      "-c",
+      "git init -q && git add . && git -c user.name=b -c user.email=b@b commit -qm init && find src -type f -exec touch -d '2001-02-03 04:05:06' {} + && git update-index -q --refresh",
+    ],
+    { cwd: repo },
+  );
   if (!git.success) throw new Error(`git: ${git.stderr}`);
   mkdirSync(join(work, "store"));
 
@@ -136,7 +180,9 @@ try {
     TASKRUNNER_STATE_DIRECTORY: join(work, `state-${runs}`),
     ...extra,
   });
-  const contenders: [string, () => Promise<Sample>][] = [["plain bash", () => run(["bash", "plain.sh"], repo, env({}), null)]];
+  const contenders: [string, () => Promise<Sample>][] = [
+    ["plain bash", () => run(["bash", "plain.sh"], repo, env({}), null)],
+  ];
   const binaries: [string, string][] = [["taskrunner", BINARY]];
   if (process.env.TASKRUNNER_BASELINE_BINARY) binaries.push(["baseline", process.env.TASKRUNNER_BASELINE_BINARY]);
   for (const [label, bin] of binaries) {
@@ -144,14 +190,19 @@ try {
     const binDir = join(work, `bin-${label}`);
     mkdirSync(binDir, { recursive: true });
     Bun.spawnSync(["ln", "-sf", bin, join(binDir, "taskrunner")]);
-    const build = (script: string, extra: Record<string, string>, s3pid: number | null = null) => () =>
-      run([bin, "-n", "ci", "bash", script], repo, env({ PATH: `${binDir}:${process.env.PATH}`, ...extra }), s3pid);
+    const build =
+      (script: string, extra: Record<string, string>, s3pid: number | null = null) =>
+      () =>
+        run([bin, "-n", "ci", "bash", script], repo, env({ PATH: `${binDir}:${process.env.PATH}`, ...extra }), s3pid);
     const save = { TASKRUNNER_SAVE_REMOTE_CACHE: "1" };
     if (label === "taskrunner") {
       contenders.push([`${label}, runner only`, build("bare.sh", {})]);
       contenders.push([`${label}, + hashing`, build("ci.sh", {})]);
     }
-    contenders.push([`${label}, + archive (dir store)`, build("ci.sh", { ...save, TASKRUNNER_REMOTE_CACHE_DIR: join(work, "store") })]);
+    contenders.push([
+      `${label}, + archive (dir store)`,
+      build("ci.sh", { ...save, TASKRUNNER_REMOTE_CACHE_DIR: join(work, "store") }),
+    ]);
     contenders.push([`${label}, + upload (S3)`, build("ci.sh", { ...save, ...s3.env }, s3.pid)]);
   }
 
@@ -167,8 +218,12 @@ try {
   }
   const plain = samples.get("plain bash")!;
   const ms = (x: number) => `${x.toFixed(0).padStart(6)} ms`;
-  console.log(`cold build of ${STEPS.length} tasks (1,000-file src/ hashed; 2,000-file, 24 MB deps/ and its bundle saved): medians of ${rounds} rounds, interleaved`);
-  console.log(`${"".padEnd(36)} ${"wall".padStart(9)} ${"× bash".padStart(7)} ${"CPU".padStart(9)} ${"× bash".padStart(7)} ${"CPU over".padStart(9)} ${"step".padStart(9)}`);
+  console.log(
+    `cold build of ${STEPS.length} tasks (1,000-file src/ hashed; 2,000-file, 24 MB deps/ and its bundle saved): medians of ${rounds} rounds, interleaved`,
+  );
+  console.log(
+    `${"".padEnd(36)} ${"wall".padStart(9)} ${"× bash".padStart(7)} ${"CPU".padStart(9)} ${"× bash".padStart(7)} ${"CPU over".padStart(9)} ${"step".padStart(9)}`,
+  );
   let previous: Sample[] | null = null;
   for (const [name] of contenders) {
     const s = samples.get(name)!;
@@ -180,7 +235,10 @@ try {
     // What this variant adds to the one before it (the features list above), in CPU; for
     // an older build, what ours saves against it (negative: ours costs less).
     const base = name.startsWith("baseline") ? samples.get(name.replace("baseline", "taskrunner"))! : previous;
-    const step = base && name !== "plain bash" ? per((x, i) => (name.startsWith("baseline") ? base[i].cpu - x.cpu : x.cpu - base[i].cpu)) : null;
+    const step =
+      base && name !== "plain bash"
+        ? per((x, i) => (name.startsWith("baseline") ? base[i].cpu - x.cpu : x.cpu - base[i].cpu))
+        : null;
     const verdict = (r: number) => (r <= 1.03 ? " ok" : "   ");
     console.log(
       name === "plain bash"
@@ -190,13 +248,20 @@ try {
     );
     previous = s;
   }
-  console.log("(× bash: the median of each round's ratio; ok: within the 1.03× target. CPU over: ms of CPU over plain bash; step: over the row above, or for baseline rows ours minus the baseline's.)");
-  console.log("per nested task, wall ms from the task records (median over tasks and rounds): hash before the run / run's end to the task's end (re-hash, outputs' metadata) / per build: the time between its nested tasks");
+  console.log(
+    "(× bash: the median of each round's ratio; ok: within the 1.03× target. CPU over: ms of CPU over plain bash; step: over the row above, or for baseline rows ours minus the baseline's.)",
+  );
+  console.log(
+    "per nested task, wall ms from the task records (median over tasks and rounds): hash before the run / run's end to the task's end (re-hash, outputs' metadata) / per build: the time between its nested tasks",
+  );
   for (const [name] of contenders) {
     const s = samples.get(name)!;
     if (name === "plain bash") continue;
-    const figure = (f: (x: Sample) => number[]) => (s.some((x) => f(x).length > 0) ? median(s.flatMap(f)).toFixed(1) : "-").padStart(6);
-    console.log(`  ${name.padEnd(34)} ${figure((x) => x.hashMs)} / ${figure((x) => x.afterRunMs)} / ${figure((x) => x.gapMs)} ms`);
+    const figure = (f: (x: Sample) => number[]) =>
+      (s.some((x) => f(x).length > 0) ? median(s.flatMap(f)).toFixed(1) : "-").padStart(6);
+    console.log(
+      `  ${name.padEnd(34)} ${figure((x) => x.hashMs)} / ${figure((x) => x.afterRunMs)} / ${figure((x) => x.gapMs)} ms`,
+    );
   }
 } finally {
   s3server.stdin.end();

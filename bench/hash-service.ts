@@ -17,8 +17,11 @@ const repo = join(dir, "repo");
 const name = (i: number) => `packages/some-package/src/components/module-${String(i).padStart(5, "0")}.ts`;
 
 console.log(`building a ${FILES}-file repository…`);
-sh(dir, `mkdir -p repo/packages/some-package/src/components && cd repo && git init -q . && for i in $(seq 1 ${FILES}); do printf '%s\\n' $i > "packages/some-package/src/components/module-$(printf %05d $i).ts"; done
-git add . && git -c gc.auto=0 commit -qm init && find . -path ./.git -prune -o -type f -exec touch -d '2001-02-03 04:05:06' {} + && git update-index -q --refresh`);
+sh(
+  dir,
+  `mkdir -p repo/packages/some-package/src/components && cd repo && git init -q . && for i in $(seq 1 ${FILES}); do printf '%s\\n' $i > "packages/some-package/src/components/module-$(printf %05d $i).ts"; done
+git add . && git -c gc.auto=0 commit -qm init && find . -path ./.git -prune -o -type f -exec touch -d '2001-02-03 04:05:06' {} + && git update-index -q --refresh`,
+);
 
 const specs = Array.from({ length: FILES }, (_, i) => name(i + 1));
 const env = { HOME: process.env.HOME ?? "", PATH: process.env.PATH ?? "" };

@@ -17,12 +17,19 @@ const repo = join(dir, "repo");
 const SPEC = "d7";
 
 console.log("building a 10,000-file repository…");
-sh(dir, `mkdir repo && cd repo && git init -q . && for d in $(seq 1 200); do mkdir d$d; for f in $(seq 1 50); do echo "$d $f" > d$d/f$f; done; done
-git add . && git -c gc.auto=0 commit -qm init && git gc -q`);
+sh(
+  dir,
+  `mkdir repo && cd repo && git init -q . && for d in $(seq 1 200); do mkdir d$d; for f in $(seq 1 50); do echo "$d $f" > d$d/f$f; done; done
+git add . && git -c gc.auto=0 commit -qm init && git gc -q`,
+);
 // Packed, as a clone is; and no background \`gc --auto\` competing with the measurements.
 // Files written in the second of the index write are "racily clean" and re-read by
 // every route; a checkout is only in that state for a second.
-const settle = () => sh(repo, "find . -path ./.git -prune -o -type f -exec touch -d '2001-02-03 04:05:06' {} + && git update-index -q --refresh");
+const settle = () =>
+  sh(
+    repo,
+    "find . -path ./.git -prune -o -type f -exec touch -d '2001-02-03 04:05:06' {} + && git update-index -q --refresh",
+  );
 settle();
 
 const oldWork = `${REFERENCE_SCRIPT.replace(/\n[^\n]*$/, "")}\ngit ls-tree -r --full-name "$tree" "$@" | sha1sum >/dev/null\ngit status --porcelain --untracked-files=no -- "$@" >/dev/null`;
@@ -36,7 +43,12 @@ function timeOld(stale: boolean): number {
   for (let i = 0; i < RUNS; i++) {
     if (stale) makeStale();
     const t = performance.now();
-    const p = Bun.spawnSync(["bash", "-c", oldWork, "hash", SPEC], { cwd: repo, env: gitEnv, stdout: "ignore", stderr: "ignore" });
+    const p = Bun.spawnSync(["bash", "-c", oldWork, "hash", SPEC], {
+      cwd: repo,
+      env: gitEnv,
+      stdout: "ignore",
+      stderr: "ignore",
+    });
     times.push(performance.now() - t);
     if (!p.success) throw new Error("the old pipeline failed");
   }
@@ -48,7 +60,10 @@ async function timeWarm(stale: boolean): Promise<number> {
   for (let i = 0; i < RUNS + 3; i++) {
     if (stale) makeStale();
     const t = performance.now();
-    const r = await hashInputs(repo, [SPEC], [], { env: process.env, onFallback: (why) => console.log(`  fell back: ${why}`) });
+    const r = await hashInputs(repo, [SPEC], [], {
+      env: process.env,
+      onFallback: (why) => console.log(`  fell back: ${why}`),
+    });
     await hasUncommittedChanges(repo, [SPEC], { env: process.env });
     if (i >= 3) times.push(performance.now() - t);
     if (!r.ok) throw new Error(r.error);
@@ -72,7 +87,10 @@ async function main() {
 main();
 `,
 );
-const build = Bun.spawnSync([process.execPath, "build", "--compile", "--bytecode", probeSource, "--outfile", probe], { stdout: "ignore", stderr: "inherit" });
+const build = Bun.spawnSync([process.execPath, "build", "--compile", "--bytecode", probeSource, "--outfile", probe], {
+  stdout: "ignore",
+  stderr: "inherit",
+});
 if (!build.success) throw new Error("could not compile the probe");
 
 function timeCold(stale: boolean): number {
@@ -111,6 +129,8 @@ console.log(`\nmedians of ${RUNS} runs; \`${SPEC}\` = 50 files of 10,000\n`);
 console.log(`| index | old pipeline + status | ours, warm | ours, cold (1st call) | ratio warm / cold |`);
 console.log(`|---|---:|---:|---:|---:|`);
 for (const [label, old, warm, cold] of rows) {
-  console.log(`| ${label} | ${f(old)} | ${f(warm)} | ${f(cold)} | ${(warm / old).toFixed(3)}× / ${(cold / old).toFixed(3)}× |`);
+  console.log(
+    `| ${label} | ${f(old)} | ${f(warm)} | ${f(cold)} | ${(warm / old).toFixed(3)}× / ${(cold / old).toFixed(3)}× |`,
+  );
 }
 sh(dir, "rm -rf repo probe probe.ts");

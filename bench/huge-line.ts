@@ -15,7 +15,9 @@ const MB = 1_000_000;
 /** Peak resident set (bytes) of a run of the binary whose task prints `size` bytes, in one line or in 1 KB lines. */
 async function peak(size: number, oneLine: boolean): Promise<number> {
   const dir = scratchDir("huge-line");
-  const print = oneLine ? `head -c ${size} /dev/zero | tr '\\0' x; echo` : `head -c ${size} /dev/zero | tr '\\0' x | fold -w 1023`;
+  const print = oneLine
+    ? `head -c ${size} /dev/zero | tr '\\0' x; echo`
+    : `head -c ${size} /dev/zero | tr '\\0' x | fold -w 1023`;
   const p = Bun.spawn([binary, "-n", "big", "bash", "-c", print], {
     cwd: dir,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", TASKRUNNER_STATE_DIRECTORY: join(dir, "state") },
@@ -42,5 +44,7 @@ const mib = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
 for (const size of [50 * MB, 200 * MB]) {
   const lines = await peak(size, false);
   const one = await peak(size, true);
-  console.log(`${size / MB} MB: one line ${mib(one)} (${(one / size).toFixed(2)}× the line); as 1 KB lines ${mib(lines)}`);
+  console.log(
+    `${size / MB} MB: one line ${mib(one)} (${(one / size).toFixed(2)}× the line); as 1 KB lines ${mib(lines)}`,
+  );
 }

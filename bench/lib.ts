@@ -56,6 +56,8 @@ export function scratchDir(prefix: string): string {
 
 export function row(label: string, ms: number, baseline?: number): string {
   const diff = baseline === undefined ? 0 : ms - baseline;
-  const ratio = baseline ? `  (${(ms / baseline).toFixed(2)}× baseline, ${diff >= 0 ? "+" : ""}${diff.toFixed(2)} ms)` : "";
+  const ratio = baseline
+    ? `  (${(ms / baseline).toFixed(2)}× baseline, ${diff >= 0 ? "+" : ""}${diff.toFixed(2)} ms)`
+    : "";
   return `${label.padEnd(58)} ${ms.toFixed(2).padStart(8)} ms${ratio}`;
 }

@@ -24,7 +24,10 @@ async function markAlone(): Promise<void> {
   const plain: number[] = [];
   const marked: number[] = [];
   for (let i = 0; i < 2000; i++) {
-    for (const [times, mark] of [[plain, false], [marked, true]] as const) {
+    for (const [times, mark] of [
+      [plain, false],
+      [marked, true],
+    ] as const) {
       const t = performance.now();
       const h = await open(file, "r");
       if (mark) await markUsed(h, file, () => {});
@@ -33,20 +36,40 @@ async function markAlone(): Promise<void> {
     }
   }
   const [p, m] = [median(plain), median(marked)];
-  console.log(`open + close: ${p.toFixed(1)} µs; open + mark + close: ${m.toFixed(1)} µs (the mark: +${(m - p).toFixed(1)} µs)`);
+  console.log(
+    `open + close: ${p.toFixed(1)} µs; open + mark + close: ${m.toFixed(1)} µs (the mark: +${(m - p).toFixed(1)} µs)`,
+  );
 }
 
 function restoreEndToEnd(): void {
   const work = join(dir, "work");
   mkdirSync(work);
-  const env = { ...process.env, TASKRUNNER_REMOTE_CACHE_DIR: join(dir, "store"), TASKRUNNER_STATE_DIRECTORY: join(dir, "state") } as Record<string, string>;
+  const env = {
+    ...process.env,
+    TASKRUNNER_REMOTE_CACHE_DIR: join(dir, "store"),
+    TASKRUNNER_STATE_DIRECTORY: join(dir, "state"),
+  } as Record<string, string>;
   mkdirSync(env.TASKRUNNER_REMOTE_CACHE_DIR);
-  const git = (args: string) => Bun.spawnSync(["bash", "-c", `git ${args}`], { cwd: work, env: { ...env, GIT_AUTHOR_NAME: "b", GIT_AUTHOR_EMAIL: "b@b", GIT_COMMITTER_NAME: "b", GIT_COMMITTER_EMAIL: "b@b" } });
+  const git = (args: string) =>
+    Bun.spawnSync(["bash", "-c", `git ${args}`], {
+      cwd: work,
+      env: {
+        ...env,
+        GIT_AUTHOR_NAME: "b",
+        GIT_AUTHOR_EMAIL: "b@b",
+        GIT_COMMITTER_NAME: "b",
+        GIT_COMMITTER_EMAIL: "b@b",
+      },
+    });
   git("init -q . && echo a > in.txt && echo out/ > .gitignore && git add . && git commit -qm x");
   const task = ["-n", "job", "bash", "-c", "snapshot in.txt -o out; mkdir -p out; echo built > out/file"];
   Bun.spawnSync([BINARY, ...task], { cwd: work, env: { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1" } });
   // Each run restores: no local hash, no outputs.
-  const restore = (binary: string) => ({ argv: ["bash", "-c", `rm -rf out "$TASKRUNNER_STATE_DIRECTORY" && exec "$0" "$@"`, binary, ...task], cwd: work, env });
+  const restore = (binary: string) => ({
+    argv: ["bash", "-c", `rm -rf out "$TASKRUNNER_STATE_DIRECTORY" && exec "$0" "$@"`, binary, ...task],
+    cwd: work,
+    env,
+  });
   const commands = [restore(BINARY), ...(baseline ? [restore(baseline)] : [])];
   const [ours, base] = timeInterleaved(commands, rounds * 4);
   console.log(row("restore of a 1-file archive (directory store)", ours, base));
@@ -70,7 +93,10 @@ function pruneStore(): void {
     const copy = join(dir, `copy-${round}`);
     cpSync(template, copy, { recursive: true, preserveTimestamps: true });
     const env = { ...process.env, TASKRUNNER_REMOTE_CACHE_DIR: copy };
-    for (const [times, args] of [[scan, ["--max-age", "1000"]], [half, ["--max-size", String(5000 * 1024)]]] as const) {
+    for (const [times, args] of [
+      [scan, ["--max-age", "1000"]],
+      [half, ["--max-size", String(5000 * 1024)]],
+    ] as const) {
       const t = performance.now();
       const p = Bun.spawnSync([BINARY, "--prune-cache", ...args], { env, stdout: "ignore", stderr: "pipe" });
       times.push(performance.now() - t);

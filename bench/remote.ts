@@ -16,7 +16,9 @@ mkdirSync(store);
 const work = join(state, "work");
 mkdirSync(work);
 Bun.spawnSync(["git", "init", "-q"], { cwd: work });
-Bun.spawnSync(["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "--allow-empty", "-m", "x"], { cwd: work });
+Bun.spawnSync(["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "--allow-empty", "-m", "x"], {
+  cwd: work,
+});
 
 // The fake GitHub API of the tests, in a child process that prints the environment to reach it.
 const server = Bun.spawn(
@@ -42,7 +44,11 @@ const github = JSON.parse(first) as Record<string, string>;
 const binaries: [string, string][] = [["", BINARY]];
 if (process.env.TASKRUNNER_BASELINE_BINARY) binaries.unshift(["baseline: ", process.env.TASKRUNNER_BASELINE_BINARY]);
 
-const base = { ...process.env, TASKRUNNER_STATE_DIRECTORY: join(state, "state"), TASKRUNNER_DISABLE_TIMESTAMPS: "1" } as Record<string, string>;
+const base = {
+  ...process.env,
+  TASKRUNNER_STATE_DIRECTORY: join(state, "state"),
+  TASKRUNNER_DISABLE_TIMESTAMPS: "1",
+} as Record<string, string>;
 const withStore = { ...base, TASKRUNNER_REMOTE_CACHE_DIR: store, TASKRUNNER_UPLOAD_LOGS: "1" };
 const withGithub = { ...base, ...github };
 const cases: { label: string; argv: string[]; env: Record<string, string> }[] = [];
@@ -50,13 +56,24 @@ for (const [prefix, bin] of binaries) {
   cases.push(
     { label: `${prefix}taskrunner --version`, argv: [bin, "--version"], env: base },
     { label: `${prefix}taskrunner -n x true`, argv: [bin, "-n", "x", "true"], env: base },
-    { label: `${prefix}  + log upload to a directory store (loads the remote entry)`, argv: [bin, "-n", "x", "true"], env: withStore },
+    {
+      label: `${prefix}  + log upload to a directory store (loads the remote entry)`,
+      argv: [bin, "-n", "x", "true"],
+      env: withStore,
+    },
     { label: `${prefix}snapshot -n (no status)`, argv: [bin, "-n", "x", "bash", "-c", "snapshot -n"], env: base },
-    { label: `${prefix}snapshot -n --commit-status (2 statuses, token cached)`, argv: [bin, "-n", "x", "bash", "-c", "snapshot -n --commit-status"], env: withGithub },
+    {
+      label: `${prefix}snapshot -n --commit-status (2 statuses, token cached)`,
+      argv: [bin, "-n", "x", "bash", "-c", "snapshot -n --commit-status"],
+      env: withGithub,
+    },
   );
 }
 try {
-  const times = timeInterleaved(cases.map((c) => ({ argv: c.argv, env: c.env, cwd: work })), RUNS);
+  const times = timeInterleaved(
+    cases.map((c) => ({ argv: c.argv, env: c.env, cwd: work })),
+    RUNS,
+  );
   console.log(`## remote entry and commit statuses (median of ${RUNS} interleaved runs)`);
   const per = cases.length / binaries.length;
   binaries.forEach((_, b) => {

@@ -12,7 +12,10 @@ const env = { ...process.env, TASKRUNNER_STATE_DIRECTORY: join(state, "state") }
 const N = 50;
 const RUNS = 40;
 const baseline = process.env.TASKRUNNER_BASELINE_BINARY;
-const binaries: [string, string][] = [...(baseline ? [["baseline: ", baseline] as [string, string]] : []), ["", BINARY]];
+const binaries: [string, string][] = [
+  ...(baseline ? [["baseline: ", baseline] as [string, string]] : []),
+  ["", BINARY],
+];
 
 console.log(`## start-up (median of ${RUNS} interleaved runs)`);
 // The floor for any compiled Bun program on this machine.
@@ -47,8 +50,16 @@ const NESTED_RUNS = 15;
 const loop = (bin: string, body: string) => [bin, "-n", "top", "bash", "-c", `for i in $(seq ${N}); do ${body}; done`];
 const pathOf = (bin: string) => `${join(bin, "..")}:${env.PATH}`;
 const nestedCases = binaries.flatMap(([prefix, bin]) => [
-  { label: `${prefix}toplevel spawning ${N} bare processes`, argv: loop(bin, "/bin/true"), env: { ...env, PATH: pathOf(bin) } },
-  { label: `${prefix}toplevel running ${N} nested no-op tasks`, argv: loop(bin, 'taskrunner -n "n$i" true'), env: { ...env, PATH: pathOf(bin) } },
+  {
+    label: `${prefix}toplevel spawning ${N} bare processes`,
+    argv: loop(bin, "/bin/true"),
+    env: { ...env, PATH: pathOf(bin) },
+  },
+  {
+    label: `${prefix}toplevel running ${N} nested no-op tasks`,
+    argv: loop(bin, 'taskrunner -n "n$i" true'),
+    env: { ...env, PATH: pathOf(bin) },
+  },
   {
     label: `${prefix}  the same, TASKRUNNER_NESTED_PROCESSES=1`,
     argv: loop(bin, 'taskrunner -n "n$i" true'),

@@ -15,7 +15,11 @@ import { BINARY, median, scratchDir } from "./lib";
 const rounds = Number(process.argv[2] ?? 11);
 
 /** Wall time, and CPU time (user + system, in ms) of the process and its children: the latter varies less on a loaded machine. */
-function run(argv: string[], cwd: string, env: Record<string, string | undefined>): { ms: number; cpu: number; out: string } {
+function run(
+  argv: string[],
+  cwd: string,
+  env: Record<string, string | undefined>,
+): { ms: number; cpu: number; out: string } {
   const t = performance.now();
   const p = Bun.spawnSync(argv, { cwd, env, stdout: "pipe", stderr: "pipe" });
   const ms = performance.now() - t;
@@ -53,10 +57,17 @@ writeFileSync(join(work, "main.pem"), privateKey.export({ type: "pkcs8", format:
 writeFileSync(join(work, "main.pub"), publicKey.export({ type: "spki", format: "pem" }) as string);
 
 const populate = join(work, "populate");
-writeFileSync(join(repo, "task.sh"), `snapshot input.txt -o out\n[ -e '${populate}' ] || { echo "not restored"; exit 1; }\n`);
+writeFileSync(
+  join(repo, "task.sh"),
+  `snapshot input.txt -o out\n[ -e '${populate}' ] || { echo "not restored"; exit 1; }\n`,
+);
 writeFileSync(join(repo, "input.txt"), "bench\n");
 writeFileSync(join(repo, ".gitignore"), "out/\n");
-run(["sh", "-c", "git init -q && git add -A && git -c user.email=b@e -c user.name=b commit -qm bench"], repo, process.env);
+run(
+  ["sh", "-c", "git init -q && git add -A && git -c user.email=b@e -c user.name=b commit -qm bench"],
+  repo,
+  process.env,
+);
 const files = makeTree(join(repo, "out"));
 
 let states = 0;
@@ -67,7 +78,11 @@ const env = (extra: Record<string, string> = {}) => ({
   ...extra,
 });
 writeFileSync(populate, "");
-run([BINARY, "-n", "restore", "bash", "task.sh"], repo, env({ TASKRUNNER_SAVE_REMOTE_CACHE: "1", TASKRUNNER_CACHE_SIGNING_KEY: join(work, "main.pem") }));
+run(
+  [BINARY, "-n", "restore", "bash", "task.sh"],
+  repo,
+  env({ TASKRUNNER_SAVE_REMOTE_CACHE: "1", TASKRUNNER_CACHE_SIGNING_KEY: join(work, "main.pem") }),
+);
 let moved = 0;
 const clear = () => existsSync(join(repo, "out")) && renameSync(join(repo, "out"), join(trash, `${moved++}`));
 clear();
@@ -99,7 +114,11 @@ for (let round = 0; round <= rounds; round++) {
   const order = round % 2 === 0 ? [0, 1] : [1, 0];
   for (const i of order) {
     clear();
-    const r = run([BINARY, "-n", "restore", "bash", "task.sh"], repo, env({ TASKRUNNER_DEBUG: "1", ...variants[i][1] }));
+    const r = run(
+      [BINARY, "-n", "restore", "bash", "task.sh"],
+      repo,
+      env({ TASKRUNNER_DEBUG: "1", ...variants[i][1] }),
+    );
     if (!r.out.includes("Restored ")) throw new Error(`${variants[i][0]}: not restored:\n${r.out}`);
     if (i === 1 && !r.out.includes("signed by trusted key")) throw new Error(`verified: not verified:\n${r.out}`);
     if (round > 0) {
@@ -109,11 +128,19 @@ for (let round = 0; round <= rounds; round++) {
   }
 }
 for (const [i, [name]] of variants.entries()) {
-  console.log(`${name.padEnd(11)} wall median ${median(times[i]).toFixed(0)} ms (${times[i].map((t) => t.toFixed(0)).join(" ")})`);
-  console.log(`${"".padEnd(11)} CPU  median ${median(cpus[i]).toFixed(0)} ms (${cpus[i].map((t) => t.toFixed(0)).join(" ")})`);
+  console.log(
+    `${name.padEnd(11)} wall median ${median(times[i]).toFixed(0)} ms (${times[i].map((t) => t.toFixed(0)).join(" ")})`,
+  );
+  console.log(
+    `${"".padEnd(11)} CPU  median ${median(cpus[i]).toFixed(0)} ms (${cpus[i].map((t) => t.toFixed(0)).join(" ")})`,
+  );
 }
 const ratio = (xs: number[][]) => median(xs[1].map((v, k) => v / xs[0][k]));
-console.log(`verified / unverified: wall ${(median(times[1]) / median(times[0])).toFixed(3)}× (median of the rounds' ratios ${ratio(times).toFixed(3)}×)`);
-console.log(`verified / unverified: CPU  ${(median(cpus[1]) / median(cpus[0])).toFixed(3)}× (median of the rounds' ratios ${ratio(cpus).toFixed(3)}×)`);
+console.log(
+  `verified / unverified: wall ${(median(times[1]) / median(times[0])).toFixed(3)}× (median of the rounds' ratios ${ratio(times).toFixed(3)}×)`,
+);
+console.log(
+  `verified / unverified: CPU  ${(median(cpus[1]) / median(cpus[0])).toFixed(3)}× (median of the rounds' ratios ${ratio(cpus).toFixed(3)}×)`,
+);
 // GNU rm is much faster than the exit handler's rmSync at 20,000 × 2 × rounds files.
 Bun.spawnSync(["rm", "-rf", work]);

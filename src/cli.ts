@@ -32,11 +32,16 @@ export const SHORT_USAGE = "taskrunner [-n NAME] [-f] CMD [ARGS...]";
 
 const args = {
   name: { type: "string", alias: "n", valueHint: "NAME", description: "task name (default: the base name of CMD)" },
-  force: { type: "boolean", alias: "f", description: "run this task even if its inputs are unchanged or cached (nested tasks are not forced)" },
+  force: {
+    type: "boolean",
+    alias: "f",
+    description: "run this task even if its inputs are unchanged or cached (nested tasks are not forced)",
+  },
   explain: {
     type: "string",
     valueHint: "NAME",
-    description: "say why NAME last ran instead of being skipped (files added/removed/modified, raw inputs, main-branch commit)",
+    description:
+      "say why NAME last ran instead of being skipped (files added/removed/modified, raw inputs, main-branch commit)",
   },
   ...PRUNE_ARGS,
   help: { type: "boolean", alias: "h", description: "show this help" },
@@ -45,7 +50,11 @@ const args = {
   args: { type: "positional", required: false, description: "its arguments, passed untouched" },
 } as const satisfies ArgsDef;
 
-const meta = { name: "taskrunner", version: VERSION, description: "Run build scripts as named tasks" } satisfies CommandMeta;
+const meta = {
+  name: "taskrunner",
+  version: VERSION,
+  description: "Run build scripts as named tasks",
+} satisfies CommandMeta;
 
 /** What --help adds below citty's usage. */
 export const HELP_EPILOGUE = `CMD runs as the task NAME: one instance at a time system-wide, its output
@@ -66,7 +75,8 @@ export const MAX_JOB_NAME_BYTES = 238;
 
 export function validateJobName(name: string): string | null {
   if (name === "" || name === "." || name === "..") return `invalid task name ${JSON.stringify(name)}`;
-  if (/[/\0\n]/.test(name)) return `invalid task name ${JSON.stringify(name)}: it names a file, so it cannot contain "/" or newlines`;
+  if (/[/\0\n]/.test(name))
+    return `invalid task name ${JSON.stringify(name)}: it names a file, so it cannot contain "/" or newlines`;
   const bytes = Buffer.byteLength(name);
   if (bytes > MAX_JOB_NAME_BYTES) {
     return `task name too long (${bytes} bytes): it names files in the state directory, so it can have at most ${MAX_JOB_NAME_BYTES} bytes`;

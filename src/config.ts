@@ -114,7 +114,8 @@ function oneOf<T extends string>(env: Env, name: string, values: readonly T[]): 
   const raw = env[name];
   if (raw === undefined || raw.trim() === "") return values[0];
   const v = raw.trim() as T;
-  if (!values.includes(v)) throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected ${values.join(" or ")}`);
+  if (!values.includes(v))
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected ${values.join(" or ")}`);
   return v;
 }
 
@@ -157,12 +158,7 @@ export function loadConfig(env: Env, cwd: string): Config {
     stepSummary: flag(env, "TASKRUNNER_STEP_SUMMARY") || env.TASKRUNNER_OUTPUT === "github",
     githubStepSummary: nonEmpty(env, "GITHUB_STEP_SUMMARY"),
     githubActions: env.GITHUB_ACTIONS === "true",
-    outputStreamTimeoutSeconds: number(
-      env,
-      "TASKRUNNER_OUTPUT_STREAM_TIMEOUT",
-      5,
-      "a number of seconds, e.g. 5",
-    ),
+    outputStreamTimeoutSeconds: number(env, "TASKRUNNER_OUTPUT_STREAM_TIMEOUT", 5, "a number of seconds, e.g. 5"),
     saveRemoteCache: flag(env, "TASKRUNNER_SAVE_REMOTE_CACHE"),
     uploadWaitSeconds: number(env, "TASKRUNNER_UPLOAD_WAIT_SECONDS", 600, "a number of seconds, e.g. 600"),
     fallbackBranches: (env.TASKRUNNER_FALLBACK_BRANCHES ?? "").split(/\s+/).filter(Boolean),

@@ -38,7 +38,14 @@ export type Satisfied = "ran" | "skipped" | "restored-exact" | "restored-fuzzy";
 
 export type OutcomeKind = Satisfied | "failed" | "interrupted";
 
-export const OUTCOME_KINDS: readonly OutcomeKind[] = ["ran", "failed", "skipped", "restored-exact", "restored-fuzzy", "interrupted"];
+export const OUTCOME_KINDS: readonly OutcomeKind[] = [
+  "ran",
+  "failed",
+  "skipped",
+  "restored-exact",
+  "restored-fuzzy",
+  "interrupted",
+];
 
 /** What one task did, once it is over: what the trace records, the summary counts and the output modes show. */
 export interface TaskOutcome {
@@ -112,7 +119,8 @@ export class TaskLife {
 
   /** Moves to next; a move TRANSITIONS does not allow is a bug in the runner. */
   enter(next: TaskState): void {
-    if (!TRANSITIONS[this.current].includes(next)) throw new Error(`task ${this.job}: no move from ${this.current} to ${next}`);
+    if (!TRANSITIONS[this.current].includes(next))
+      throw new Error(`task ${this.job}: no move from ${this.current} to ${next}`);
     this.current = next;
   }
 

@@ -48,7 +48,10 @@ export function writeBuildSummary(
   const summary = buildSummary(buildId, records);
   const markdown = summaryMarkdown(summary);
   const warnings: string[] = [];
-  for (const [name, text] of [["summary.json", `${JSON.stringify(summary, null, 2)}\n`], ["summary.md", markdown]]) {
+  for (const [name, text] of [
+    ["summary.json", `${JSON.stringify(summary, null, 2)}\n`],
+    ["summary.md", markdown],
+  ]) {
     const err = writeFileAtomic(`${buildDir}/${name}`, text);
     if (err) warnings.push(`Could not write ${buildDir}/${name}: ${errnoText(err)}`);
   }

@@ -35,7 +35,10 @@ async function inRepo(prefix: string, body: (s: Scratch) => Promise<void>): Prom
 
 /** The toplevel: a, then b (a script of the test's), then the end of the build. */
 function build(s: Scratch, b: string, env: Record<string, string>) {
-  return taskrunner(s, ["-n", "top", "bash", "-c", `${A}\ntaskrunner -n b bash -c '${b}'`], { TASKRUNNER_SAVE_REMOTE_CACHE: "1", ...env });
+  return taskrunner(s, ["-n", "top", "bash", "-c", `${A}\ntaskrunner -n b bash -c '${b}'`], {
+    TASKRUNNER_SAVE_REMOTE_CACHE: "1",
+    ...env,
+  });
 }
 
 const finish = endedText;
@@ -54,13 +57,17 @@ function fsEnv(s: Scratch): Record<string, string> {
   sh(s.dir, "mkdir remote");
   return { TASKRUNNER_REMOTE_CACHE_DIR: join(s.dir, "remote") };
 }
-const fsTemporary = (s: Scratch) => (existsSync(fsBundles(s)) ? readdirSync(fsBundles(s)).filter((f) => f.includes(".tmp-")) : []);
+const fsTemporary = (s: Scratch) =>
+  existsSync(fsBundles(s)) ? readdirSync(fsBundles(s)).filter((f) => f.includes(".tmp-")) : [];
 
 describe("a nested task's upload runs while the next task does", () => {
   test("S3: b starts while a's archive is still being sent; the toplevel waits for it; a's hash is saved at once", () =>
     inRepo("bg-overlap-s3", async (s) => {
       const { bucket, env } = await s3Env(3000);
-      const p = build(s, `touch ../b-started; while [ ! -e ../go ]; do sleep 0.05; done; echo b done`, { ...env, SIZE: "24000000" });
+      const p = build(s, `touch ../b-started; while [ ! -e ../go ]; do sleep 0.05; done; echo b done`, {
+        ...env,
+        SIZE: "24000000",
+      });
       await waitFor(() => existsSync(join(s.dir, "b-started")), 60_000);
       // b runs before a's archive is complete (its parts are held 3 s each), while it is being sent; a's hash is saved.
       expect(await fake().listKeys(bucket)).toEqual([]);
@@ -85,7 +92,11 @@ describe("a nested task's upload runs while the next task does", () => {
       expect(r.stderr).toBe("");
       expect(readdirSync(fsBundles(s))).toEqual([ARCHIVE]);
       sh(s.work, "rm -rf out");
-      const again = await runToEnd({ ...s, env: { ...s.env, TASKRUNNER_STATE_DIRECTORY: join(s.dir, "state2") } }, ["-n", "a", "bash", "-c", `snapshot input.txt -o out; echo ran`], env);
+      const again = await runToEnd(
+        { ...s, env: { ...s.env, TASKRUNNER_STATE_DIRECTORY: join(s.dir, "state2") } },
+        ["-n", "a", "bash", "-c", `snapshot input.txt -o out; echo ran`],
+        env,
+      );
       expect(again.code).toBe(0);
       expect(new TextDecoder().decode(again.stdout)).toBe("");
       expect(existsSync(join(s.work, "out", "blob"))).toBe(true);
@@ -105,7 +116,9 @@ describe("the toplevel's wait is bounded", () => {
     inRepo("bg-cut-s3", async (s) => {
       const { bucket, env } = await s3Env(3000);
       const t = performance.now();
-      const r = await finish(build(s, "echo b done", { ...env, SIZE: "24000000", TASKRUNNER_UPLOAD_WAIT_SECONDS: "1" }));
+      const r = await finish(
+        build(s, "echo b done", { ...env, SIZE: "24000000", TASKRUNNER_UPLOAD_WAIT_SECONDS: "1" }),
+      );
       expect(performance.now() - t).toBeLessThan(20_000);
       expect(r.code).toBe(0);
       expect(r.stderr).toBe(
@@ -118,14 +131,22 @@ describe("the toplevel's wait is bounded", () => {
       fake().pace(bucket, {});
       sh(s.work, "rm -rf out");
       const other = { ...s, env: { ...s.env, TASKRUNNER_STATE_DIRECTORY: join(s.dir, "state2") } };
-      const again = await finish(taskrunner(other, ["-n", "a", "bash", "-c", "snapshot input.txt -o out; mkdir out; echo ran"], env));
-      expect({ code: again.code, stdout: again.stdout, stderr: again.stderr }).toEqual({ code: 0, stdout: "[a] stdout | ran\n", stderr: "" });
+      const again = await finish(
+        taskrunner(other, ["-n", "a", "bash", "-c", "snapshot input.txt -o out; mkdir out; echo ran"], env),
+      );
+      expect({ code: again.code, stdout: again.stdout, stderr: again.stderr }).toEqual({
+        code: 0,
+        stdout: "[a] stdout | ran\n",
+        stderr: "",
+      });
     }));
 
   test("directory store: cut short (a wait of 0 s): the temporary archive is removed, nothing stored", () =>
     inRepo("bg-cut-fs", async (s) => {
       const env = fsEnv(s);
-      const r = await finish(build(s, "echo b done", { ...env, SIZE: "40000000", TASKRUNNER_UPLOAD_WAIT_SECONDS: "0" }));
+      const r = await finish(
+        build(s, "echo b done", { ...env, SIZE: "40000000", TASKRUNNER_UPLOAD_WAIT_SECONDS: "0" }),
+      );
       expect(r.code).toBe(0);
       expect(r.stderr).toContain("[top] warn | Cache uploads of a did not finish within 0 s");
       expect(r.stderr.split("\n").filter(Boolean)).toHaveLength(1);
@@ -143,9 +164,17 @@ describe("a signal while an upload runs in the background", () => {
       const r = await finish(p);
       expect(r.code).toBe(143);
       expect(r.stderr.split("\n").filter(Boolean).sort()).toEqual(
-        ["[a] warn | Cache upload stopped (interrupted by SIGTERM); nothing uploaded", "[b] warn | Interrupted by SIGTERM", "[top] warn | Interrupted by SIGTERM"].sort(),
+        [
+          "[a] warn | Cache upload stopped (interrupted by SIGTERM); nothing uploaded",
+          "[b] warn | Interrupted by SIGTERM",
+          "[top] warn | Interrupted by SIGTERM",
+        ].sort(),
       );
-      expect(fake().requests(bucket).filter((q) => q.startsWith("DELETE ") && q.includes("uploadId="))).toHaveLength(1);
+      expect(
+        fake()
+          .requests(bucket)
+          .filter((q) => q.startsWith("DELETE ") && q.includes("uploadId=")),
+      ).toHaveLength(1);
       expect(fake().pendingUploads(bucket)).toEqual([]);
       expect(await fake().listKeys(bucket)).toEqual([]);
       expect(hashSaved(s, "a")).toBe(true);
@@ -175,7 +204,9 @@ describe("an output a later task changes while it is archived in the background"
       const { bucket, env } = await s3Env(1000);
       const r = await finish(build(s, "echo changed >> out/zz; echo b done", { ...env, SIZE: "60000000" }));
       expect(r.code).toBe(0);
-      expect(r.stderr).toMatch(/^\[a\] warn \| Remote cache not saved: could not archive the outputs in .*: .*\/out\/zz changed after the task ended \(did a later task write it\?\); nothing uploaded to s3:\/\/.*\n$/);
+      expect(r.stderr).toMatch(
+        /^\[a\] warn \| Remote cache not saved: could not archive the outputs in .*: .*\/out\/zz changed after the task ended \(did a later task write it\?\); nothing uploaded to s3:\/\/.*\n$/,
+      );
       expect(await fake().listKeys(bucket)).toEqual([]);
       expect(fake().pendingUploads(bucket)).toEqual([]);
     }));
@@ -206,11 +237,23 @@ describe("faults of the store or of the toplevel during a background upload", ()
       // Another machine: a plain miss, the task runs (the temporary file is not an archive).
       sh(s.work, "rm -rf out");
       const other = { ...s, env: { ...s.env, TASKRUNNER_STATE_DIRECTORY: join(s.dir, "state2") } };
-      const quiet = await finish(taskrunner(other, ["-n", "a", "bash", "-c", "snapshot input.txt -o out; mkdir out; echo ran"], env));
-      expect({ code: quiet.code, stdout: quiet.stdout, stderr: quiet.stderr }).toEqual({ code: 0, stdout: "[a] stdout | ran\n", stderr: "" });
+      const quiet = await finish(
+        taskrunner(other, ["-n", "a", "bash", "-c", "snapshot input.txt -o out; mkdir out; echo ran"], env),
+      );
+      expect({ code: quiet.code, stdout: quiet.stdout, stderr: quiet.stderr }).toEqual({
+        code: 0,
+        stdout: "[a] stdout | ran\n",
+        stderr: "",
+      });
       // A save to the same directory, while the leftover is recent (it may be a live upload of another build): kept.
       const save = (job: string) =>
-        finish(taskrunner(other, ["-n", job, "bash", "-c", "snapshot input.txt -o out; mkdir -p out; echo $RANDOM > out/f"], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1", TASKRUNNER_DEBUG: "1" }));
+        finish(
+          taskrunner(
+            other,
+            ["-n", job, "bash", "-c", "snapshot input.txt -o out; mkdir -p out; echo $RANDOM > out/f"],
+            { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1", TASKRUNNER_DEBUG: "1" },
+          ),
+        );
       expect((await save("c")).code).toBe(0);
       expect(fsTemporary(s)).toEqual([left]);
       // Untouched for two hours: its writer is gone; the next save removes it and says so at debug level.
@@ -219,8 +262,13 @@ describe("faults of the store or of the toplevel during a background upload", ()
       const r = await save("d");
       expect(r.code).toBe(0);
       expect(fsTemporary(s)).toEqual([]);
-      expect(r.stderr).toContain(`[d] debug | Removed ${join(fsBundles(s), left)}: a temporary file no upload has written to for over 1 hour`);
-      expect(readdirSync(fsBundles(s)).sort()).toEqual([expect.stringMatching(/^c-.*\.tar\.zst$/), expect.stringMatching(/^d-.*\.tar\.zst$/)]);
+      expect(r.stderr).toContain(
+        `[d] debug | Removed ${join(fsBundles(s), left)}: a temporary file no upload has written to for over 1 hour`,
+      );
+      expect(readdirSync(fsBundles(s)).sort()).toEqual([
+        expect.stringMatching(/^c-.*\.tar\.zst$/),
+        expect.stringMatching(/^d-.*\.tar\.zst$/),
+      ]);
     }));
 
   test("S3, kill -9 of the toplevel mid-upload: no object, a later build misses plainly and uploads", () =>
@@ -238,8 +286,17 @@ describe("faults of the store or of the toplevel during a background upload", ()
       fake().pace(bucket, {});
       sh(s.work, "rm -rf out");
       const other = { ...s, env: { ...s.env, TASKRUNNER_STATE_DIRECTORY: join(s.dir, "state2") } };
-      const again = await finish(taskrunner(other, ["-n", "a", "bash", "-c", "snapshot input.txt -o out; mkdir out; echo ran"], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1" }));
-      expect({ code: again.code, stdout: again.stdout, stderr: again.stderr }).toEqual({ code: 0, stdout: "[a] stdout | ran\n", stderr: "" });
+      const again = await finish(
+        taskrunner(other, ["-n", "a", "bash", "-c", "snapshot input.txt -o out; mkdir out; echo ran"], {
+          ...env,
+          TASKRUNNER_SAVE_REMOTE_CACHE: "1",
+        }),
+      );
+      expect({ code: again.code, stdout: again.stdout, stderr: again.stderr }).toEqual({
+        code: 0,
+        stdout: "[a] stdout | ran\n",
+        stderr: "",
+      });
       expect(await fake().listKeys(bucket)).toEqual([`taskrunner/bundles/${ARCHIVE}`]);
     }));
 
@@ -250,7 +307,9 @@ describe("faults of the store or of the toplevel during a background upload", ()
       const r = await finish(build(s, "echo b done", { ...fake().env(bucket), SIZE: "12000000" }));
       expect(r.code).toBe(0);
       expect(r.stdout).toBe("[a] stdout | made\n[b] stdout | b done\n");
-      expect(r.stderr).toMatch(/^\[a\] warn \| Remote cache not saved: upload to s3:\/\/.*\/taskrunner\/bundles\/a-.*\.tar\.zst failed: .*\n$/);
+      expect(r.stderr).toMatch(
+        /^\[a\] warn \| Remote cache not saved: upload to s3:\/\/.*\/taskrunner\/bundles\/a-.*\.tar\.zst failed: .*\n$/,
+      );
       expect(fake().pendingUploads(bucket)).toEqual([]);
       expect(await fake().listKeys(bucket)).toEqual([]);
     }));
@@ -259,31 +318,43 @@ describe("faults of the store or of the toplevel during a background upload", ()
     ["full", "size=1m", "3000000"],
     ["read-only", "ro", "1000"],
   ] as const) {
-    test.skipIf(noTmpfs !== null)(`a directory store that is ${what}: one warn line under the task's name, no temporary file, exit code unchanged${noTmpfs ? ` (skipped: ${noTmpfs})` : ""}`, async () => {
-      const s = inputRepo(`bg-fs-${what}`);
-      try {
-        const store = join(s.dir, "store");
-        const script = `taskrunner -n top bash -c "$TOP"; echo "exit $?"; ls -A ${store}/taskrunner/bundles 2>/dev/null || true`;
-        const r = await withTmpfs(s, store, options, script, {
-          TASKRUNNER_SAVE_REMOTE_CACHE: "1",
-          TASKRUNNER_REMOTE_CACHE_DIR: store,
-          SIZE: size,
-          TOP: `${A}\ntaskrunner -n b bash -c 'echo b done'`,
-        });
-        expect(r.stdout).toBe("[a] stdout | made\n[b] stdout | b done\nexit 0\n");
-        // The store's fault, not the outputs': counted as a store fault, worded as one.
-        const cause = what === "full" ? "no space left on device" : "read-only file system";
-        expect(r.stderr).toMatch(new RegExp(`^\\[a\\] warn \\| Remote cache not saved: upload to ${store}/taskrunner/bundles/${ARCHIVE} failed: .*${cause}.*\n$`, "i"));
-      } finally {
-        s.cleanup();
-      }
-    });
+    test.skipIf(noTmpfs !== null)(
+      `a directory store that is ${what}: one warn line under the task's name, no temporary file, exit code unchanged${noTmpfs ? ` (skipped: ${noTmpfs})` : ""}`,
+      async () => {
+        const s = inputRepo(`bg-fs-${what}`);
+        try {
+          const store = join(s.dir, "store");
+          const script = `taskrunner -n top bash -c "$TOP"; echo "exit $?"; ls -A ${store}/taskrunner/bundles 2>/dev/null || true`;
+          const r = await withTmpfs(s, store, options, script, {
+            TASKRUNNER_SAVE_REMOTE_CACHE: "1",
+            TASKRUNNER_REMOTE_CACHE_DIR: store,
+            SIZE: size,
+            TOP: `${A}\ntaskrunner -n b bash -c 'echo b done'`,
+          });
+          expect(r.stdout).toBe("[a] stdout | made\n[b] stdout | b done\nexit 0\n");
+          // The store's fault, not the outputs': counted as a store fault, worded as one.
+          const cause = what === "full" ? "no space left on device" : "read-only file system";
+          expect(r.stderr).toMatch(
+            new RegExp(
+              `^\\[a\\] warn \\| Remote cache not saved: upload to ${store}/taskrunner/bundles/${ARCHIVE} failed: .*${cause}.*\n$`,
+              "i",
+            ),
+          );
+        } finally {
+          s.cleanup();
+        }
+      },
+    );
   }
 
   test("the toplevel's own task fails while an upload runs: the build waits for it, then ends with the task's exit code", () =>
     inRepo("bg-top-fails", async (s) => {
       const { bucket, env } = await s3Env(1000);
-      const p = taskrunner(s, ["-n", "top", "bash", "-c", `${A}\necho failing; exit 3`], { TASKRUNNER_SAVE_REMOTE_CACHE: "1", ...env, SIZE: "12000000" });
+      const p = taskrunner(s, ["-n", "top", "bash", "-c", `${A}\necho failing; exit 3`], {
+        TASKRUNNER_SAVE_REMOTE_CACHE: "1",
+        ...env,
+        SIZE: "12000000",
+      });
       const r = await finish(p);
       expect(r.code).toBe(3);
       expect(r.stdout).toBe("[a] stdout | made\n[top] stdout | failing\n");
@@ -294,22 +365,39 @@ describe("faults of the store or of the toplevel during a background upload", ()
   test("the toplevel's own task fails and the wait is cut short: one warn line, the task's exit code kept", () =>
     inRepo("bg-top-fails-cut", async (s) => {
       const { bucket, env } = await s3Env(3000);
-      const p = taskrunner(s, ["-n", "top", "bash", "-c", `${A}\nexit 3`], { TASKRUNNER_SAVE_REMOTE_CACHE: "1", ...env, SIZE: "24000000", TASKRUNNER_UPLOAD_WAIT_SECONDS: "1" });
+      const p = taskrunner(s, ["-n", "top", "bash", "-c", `${A}\nexit 3`], {
+        TASKRUNNER_SAVE_REMOTE_CACHE: "1",
+        ...env,
+        SIZE: "24000000",
+        TASKRUNNER_UPLOAD_WAIT_SECONDS: "1",
+      });
       const r = await finish(p);
       expect(r.code).toBe(3);
-      expect(r.stderr).toBe("[top] warn | Cache uploads of a did not finish within 1 s (TASKRUNNER_UPLOAD_WAIT_SECONDS); stopped, nothing of them uploaded\n");
+      expect(r.stderr).toBe(
+        "[top] warn | Cache uploads of a did not finish within 1 s (TASKRUNNER_UPLOAD_WAIT_SECONDS); stopped, nothing of them uploaded\n",
+      );
       expect(fake().pendingUploads(bucket)).toEqual([]);
     }));
 
   test("a nested task called again in the same build while its upload runs: it is not run again, and its archive is sent once", () =>
     inRepo("bg-again", async (s) => {
       const { bucket, env } = await s3Env(1000);
-      const r = await finish(taskrunner(s, ["-n", "top", "bash", "-c", `${A}\n${A}\necho "again: $?"`], { TASKRUNNER_SAVE_REMOTE_CACHE: "1", ...env, SIZE: "12000000" }));
+      const r = await finish(
+        taskrunner(s, ["-n", "top", "bash", "-c", `${A}\n${A}\necho "again: $?"`], {
+          TASKRUNNER_SAVE_REMOTE_CACHE: "1",
+          ...env,
+          SIZE: "12000000",
+        }),
+      );
       expect(r.code).toBe(0);
       expect(r.stdout).toBe("[a] stdout | made\n[top] stdout | again: 0\n");
       expect(r.stderr).toBe("");
       expect(await fake().listKeys(bucket)).toEqual([`taskrunner/bundles/${ARCHIVE}`]);
-      expect(fake().requests(bucket).filter((q) => q.startsWith("POST ") && q.includes("?uploads"))).toHaveLength(1);
+      expect(
+        fake()
+          .requests(bucket)
+          .filter((q) => q.startsWith("POST ") && q.includes("?uploads")),
+      ).toHaveLength(1);
     }));
 });
 
@@ -318,7 +406,11 @@ test("without a store fault or signal, nothing new is printed (the drop-in rule)
   try {
     const env = fsEnv(s);
     const r = await finish(build(s, "echo b done", { ...env, SIZE: "1000" }));
-    expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: "[a] stdout | made\n[b] stdout | b done\n", stderr: "" });
+    expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
+      code: 0,
+      stdout: "[a] stdout | made\n[b] stdout | b done\n",
+      stderr: "",
+    });
   } finally {
     s.cleanup();
   }

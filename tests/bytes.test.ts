@@ -16,30 +16,44 @@ beforeAll(ensureBinary, 120_000);
 
 /** The binary, less the scratch environment's GIT_* variables (with them, nested runners rightly hash by themselves). */
 function run(s: Scratch, script: string, extra: Record<string, string> = {}) {
-  const env = Object.fromEntries(Object.entries({ ...s.env, TASKRUNNER_DISABLE_TIMESTAMPS: "1", ...extra }).filter(([k]) => !k.startsWith("GIT_")));
-  return endedText(Bun.spawn([BINARY, "-n", "top", "bash", "-c", script], { cwd: s.work, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
+  const env = Object.fromEntries(
+    Object.entries({ ...s.env, TASKRUNNER_DISABLE_TIMESTAMPS: "1", ...extra }).filter(([k]) => !k.startsWith("GIT_")),
+  );
+  return endedText(
+    Bun.spawn([BINARY, "-n", "top", "bash", "-c", script], {
+      cwd: s.work,
+      env,
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    }),
+  );
 }
 
 function logLines(s: Scratch): string[] {
   const builds = join(s.dir, "state", "builds");
-  return readdirSync(builds).flatMap((b) => readdirSync(join(builds, b, "logs")).flatMap((l) => readFileSync(join(builds, b, "logs", l), "utf8").split("\n")));
+  return readdirSync(builds).flatMap((b) =>
+    readdirSync(join(builds, b, "logs")).flatMap((l) => readFileSync(join(builds, b, "logs", l), "utf8").split("\n")),
+  );
 }
 
-const savedHash = (s: Scratch, job: string): string => JSON.parse(readFileSync(join(s.dir, "state", "hash", `${job}.hash`), "utf8")).hash;
+const savedHash = (s: Scratch, job: string): string =>
+  JSON.parse(readFileSync(join(s.dir, "state", "hash", `${job}.hash`), "utf8")).hash;
 
 /** What the old `snapshot` function's jq made of these words: the text the old tool hashed. */
 function asJqSawThem(words: string[]): string[] {
   const stdin = Buffer.concat(words.flatMap((v) => [encodeBytes(v), Uint8Array.of(0)]));
-  const read = "a=(); while IFS= LC_ALL=C read -r -d '' x; do a+=(\"$x\"); done; jq -n -c '$ARGS.positional' --args -- \"${a[@]}\"";
+  const read =
+    "a=(); while IFS= LC_ALL=C read -r -d '' x; do a+=(\"$x\"); done; jq -n -c '$ARGS.positional' --args -- \"${a[@]}\"";
   return JSON.parse(Bun.spawnSync(["bash", "-c", read], { stdin }).stdout.toString());
 }
 
 // Stray Latin-1 bytes next to what the function must escape (a quote, a backslash,
 // control characters, a newline), a truncated sequence, and plain UTF-8.
 const RAW_PRINTF = String.raw`caf\xe9\"\\ \xe9\x01\xe2\x82\x02z\xc3\xa9\x7f\n\xff\t`;
-const RAW = "caf\udce9\"\\ \udce9\x01\udce2\udc82\x02zé\x7f\n\udcff\t";
+const RAW = 'caf\udce9"\\ \udce9\x01\udce2\udc82\x02zé\x7f\n\udcff\t';
 // What the old tool's jq made of RAW (checked against jq itself where it is installed).
-const RAW_AS_HASHED = "caf\ufffd\"\\ \ufffd\x01\ufffd\x02zé\x7f\n\ufffd\t";
+const RAW_AS_HASHED = 'caf\ufffd"\\ \ufffd\x01\ufffd\x02zé\x7f\n\ufffd\t';
 const HAVE_JQ = Bun.which("jq") !== null;
 const LATIN1_REPO = String.raw`git init -q . && mkdir src && echo a > src/$'caf\xe9.txt' && echo b > src/plain.txt && git add . && git commit -qm init`;
 const FILE_SPEC = "src/caf\udce9.txt";
@@ -55,7 +69,9 @@ for (const [route, extra] of [
     try {
       sh(s.work, LATIN1_REPO);
       const snapshot = `snapshot --raw "$(printf '${RAW_PRINTF}')" src/$'caf\\xe9.txt' && echo ran`;
-      const script = nested ? `taskrunner -n inner bash -c ${JSON.stringify(snapshot).replace(/\$/g, "\\$")}` : snapshot;
+      const script = nested
+        ? `taskrunner -n inner bash -c ${JSON.stringify(snapshot).replace(/\$/g, "\\$")}`
+        : snapshot;
       const first = await run(s, script, extra);
       expect(first.stderr).toBe("");
       expect(first.code).toBe(0);
@@ -103,11 +119,22 @@ for (const [route, extra] of [
       const body = `printf %s "$1" | od -An -tx1 -v | tr -d "[:space:]"; echo; snapshot --raw "$1" && echo ran`;
       const script = nested ? `taskrunner -n inner bash -c '${body}' _ "$1"` : body;
       // Bun passes arguments as UTF-8: bash hands the binary the raw bytes.
-      const env = Object.fromEntries(Object.entries({ ...s.env, TASKRUNNER_DISABLE_TIMESTAMPS: "1", ...extra }).filter(([k]) => !k.startsWith("GIT_")));
-      const p = Bun.spawn(["bash", "-c", `exec "$0" -n top bash -c "$1" _ "$(printf '${RAW_PRINTF}')"`, BINARY, script], { cwd: s.work, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      const env = Object.fromEntries(
+        Object.entries({ ...s.env, TASKRUNNER_DISABLE_TIMESTAMPS: "1", ...extra }).filter(
+          ([k]) => !k.startsWith("GIT_"),
+        ),
+      );
+      const p = Bun.spawn(
+        ["bash", "-c", `exec "$0" -n top bash -c "$1" _ "$(printf '${RAW_PRINTF}')"`, BINARY, script],
+        { cwd: s.work, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" },
+      );
       const r = await endedText(p);
       const job = nested ? "inner" : "top";
-      expect(r).toEqual({ code: 0, stderr: "", stdout: `[${job}] stdout | ${Buffer.from(encodeBytes(RAW)).toString("hex")}\n[${job}] stdout | ran\n` });
+      expect(r).toEqual({
+        code: 0,
+        stderr: "",
+        stdout: `[${job}] stdout | ${Buffer.from(encodeBytes(RAW)).toString("hex")}\n[${job}] stdout | ran\n`,
+      });
       expect(savedHash(s, job)).toBe(sha1Hex(RAW_AS_HASHED));
     } finally {
       s.cleanup();

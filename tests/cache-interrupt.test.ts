@@ -13,7 +13,16 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } fr
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { ensureBinary } from "./helpers/binary";
-import { endedText, INPUT_HASH, inputRepo, runToEnd, stagingFolders, taskrunner, waitFor, type Scratch } from "./helpers/run";
+import {
+  endedText,
+  INPUT_HASH,
+  inputRepo,
+  runToEnd,
+  stagingFolders,
+  taskrunner,
+  waitFor,
+  type Scratch,
+} from "./helpers/run";
 import { fakeS3ForSuite } from "./fakes/s3";
 
 beforeAll(ensureBinary, 120_000);
@@ -49,7 +58,11 @@ const setUp = inputRepo;
 
 /** The archive of a build whose outputs are SIZE bytes, in the store; then the outputs and the state directory are gone. */
 async function archivedThenForgotten(s: Scratch, env: Record<string, string>, size: number): Promise<void> {
-  const saved = await runToEnd(s, ["-n", "big", "bash", "-c", BUILD], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1", SIZE: String(size) });
+  const saved = await runToEnd(s, ["-n", "big", "bash", "-c", BUILD], {
+    ...env,
+    TASKRUNNER_SAVE_REMOTE_CACHE: "1",
+    SIZE: String(size),
+  });
   expect(saved.code).toBe(0);
   rmSync(join(s.work, "out"), { recursive: true });
   rmSync(join(s.dir, "state"), { recursive: true });
@@ -61,12 +74,17 @@ function expectNothingRecorded(s: Scratch, r: { code: number; stderr: string }, 
   expect(r.code).toBe(signal === "SIGTERM" ? 143 : 130);
   const state = join(s.dir, "state");
   expect(existsSync(join(state, "hash", "big.hash"))).toBe(false);
-  for (const build of readdirSync(join(state, "builds"))) expect(existsSync(join(state, "builds", build, "results", "big"))).toBe(false);
+  for (const build of readdirSync(join(state, "builds")))
+    expect(existsSync(join(state, "builds", build, "results", "big"))).toBe(false);
   expect(stagingFolders(s.dir)).toEqual([]);
 }
 
 /** ...and for a restore: nothing restored, nothing run. */
-function expectRestoreUndone(s: Scratch, r: { stdout: string; code: number; stderr: string }, signal: "SIGTERM" | "SIGINT") {
+function expectRestoreUndone(
+  s: Scratch,
+  r: { stdout: string; code: number; stderr: string },
+  signal: "SIGTERM" | "SIGINT",
+) {
   expect(r.stdout).toBe("");
   expectNothingRecorded(s, r, signal);
   expect(existsSync(join(s.work, "out"))).toBe(false);
@@ -103,12 +121,23 @@ describe("a signal during an upload", () => {
       const env = { ...(await s3Store.env(s)), TASKRUNNER_SAVE_REMOTE_CACHE: "1", SIZE: "24000000" };
       fake().pace(bucket, { partDelayMs: 1500 });
       const p = taskrunner(s, ["-n", "big", "bash", "-c", BUILD], env);
-      await waitFor(() => fake().pendingUploads(bucket).length > 0 && fake().requests(bucket).some((r) => r.startsWith("PUT ") && r.includes("partNumber=")), 60_000);
+      await waitFor(
+        () =>
+          fake().pendingUploads(bucket).length > 0 &&
+          fake()
+            .requests(bucket)
+            .some((r) => r.startsWith("PUT ") && r.includes("partNumber=")),
+        60_000,
+      );
       p.kill("SIGINT");
       const r = await finish(p);
       expect(r.stdout).toBe("[big] stdout | made\n");
       expectNothingRecorded(s, r, "SIGINT");
-      expect(fake().requests(bucket).filter((r) => r.startsWith("DELETE ") && r.includes("uploadId="))).toHaveLength(1);
+      expect(
+        fake()
+          .requests(bucket)
+          .filter((r) => r.startsWith("DELETE ") && r.includes("uploadId=")),
+      ).toHaveLength(1);
       expect(fake().pendingUploads(bucket)).toEqual([]);
       expect(await fake().listKeys(bucket)).toEqual([]);
       // Nothing recorded: the next run runs the task (and uploads) again.

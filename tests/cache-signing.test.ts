@@ -57,7 +57,9 @@ const BACKENDS: { name: string; open(): Promise<Store> }[] = [
       const root = join(s.dir, "cache");
       mkdirSync(root);
       const list = (d: string, rel = ""): string[] =>
-        readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? list(join(d, e.name), `${rel}${e.name}/`) : [`${rel}${e.name}`]));
+        readdirSync(d, { withFileTypes: true }).flatMap((e) =>
+          e.isDirectory() ? list(join(d, e.name), `${rel}${e.name}/`) : [`${rel}${e.name}`],
+        );
       return {
         name: "directory store",
         env: { TASKRUNNER_REMOTE_CACHE_DIR: root },
@@ -107,7 +109,12 @@ function keyFile(s: Scratch, name: string, text: string): string {
 }
 
 /** Runs job `name` (default "job") in s, with a fresh state directory: no local hash to skip by. */
-async function build(s: Scratch, store: Store, env: Record<string, string>, opts: { name?: string; force?: boolean } = {}) {
+async function build(
+  s: Scratch,
+  store: Store,
+  env: Record<string, string>,
+  opts: { name?: string; force?: boolean } = {},
+) {
   rmSync(join(s.dir, "state"), { recursive: true, force: true });
   const args = [...(opts.force ? ["-f"] : []), "-n", opts.name ?? "job", "./build.sh"];
   const r = await runToEnd(s, args, { ...store.env, ...env });
@@ -117,9 +124,17 @@ async function build(s: Scratch, store: Store, env: Record<string, string>, opts
 }
 
 /** main's build: signs what it uploads. */
-const mainEnv = (s: Scratch) => ({ TASKRUNNER_SAVE_REMOTE_CACHE: "1", TASKRUNNER_CACHE_SIGNING_KEY: keyFile(s, "main.pem", MAIN.pem), MARK: "main" });
+const mainEnv = (s: Scratch) => ({
+  TASKRUNNER_SAVE_REMOTE_CACHE: "1",
+  TASKRUNNER_CACHE_SIGNING_KEY: keyFile(s, "main.pem", MAIN.pem),
+  MARK: "main",
+});
 /** A build that trusts main's public key only. */
-const verifyEnv = (s: Scratch, pub = MAIN.pub) => ({ TASKRUNNER_CACHE_TRUSTED_KEYS: keyFile(s, "trusted.pub", pub), MARK: "ran", TASKRUNNER_LOG_INFO: "1" });
+const verifyEnv = (s: Scratch, pub = MAIN.pub) => ({
+  TASKRUNNER_CACHE_TRUSTED_KEYS: keyFile(s, "trusted.pub", pub),
+  MARK: "ran",
+  TASKRUNNER_LOG_INFO: "1",
+});
 
 const archive = (job: string, hash = FOO) => `taskrunner/bundles/${job}-${hash}.tar.zst`;
 
@@ -144,21 +159,32 @@ for (const backend of BACKENDS) {
       const attacker = repo();
       writeFileSync(join(attacker.work, "build.sh"), `${BUILD}echo evil > out/planted.txt\n`);
       // -f: it writes over whatever is there, as anyone with write access can.
-      const r = await build(attacker, store, { TASKRUNNER_SAVE_REMOTE_CACHE: "1", MARK: "evil", ...env }, { name, force: true });
+      const r = await build(
+        attacker,
+        store,
+        { TASKRUNNER_SAVE_REMOTE_CACHE: "1", MARK: "evil", ...env },
+        { name, force: true },
+      );
       expect(r.code).toBe(0);
     }
 
     test("a planted unsigned archive under main's key is refused", async () => {
       const store = await backend.open();
       await plant(store);
-      await expectRefused(store, /Remote cache not used: .*bundles\/job-6b36\w+\.tar\.zst is not signed \(no \.sig beside it\)$/);
+      await expectRefused(
+        store,
+        /Remote cache not used: .*bundles\/job-6b36\w+\.tar\.zst is not signed \(no \.sig beside it\)$/,
+      );
     });
 
     test("an archive signed by a key that is not trusted is refused, naming the key", async () => {
       const store = await backend.open();
       const s = repo();
       await plant(store, { TASKRUNNER_CACHE_SIGNING_KEY: keyFile(s, "other.pem", OTHER.pem) });
-      await expectRefused(store, new RegExp(`is signed by key ${OTHER.id}, which is not one of TASKRUNNER_CACHE_TRUSTED_KEYS$`));
+      await expectRefused(
+        store,
+        new RegExp(`is signed by key ${OTHER.id}, which is not one of TASKRUNNER_CACHE_TRUSTED_KEYS$`),
+      );
     });
 
     test("an archive main signed for another job's key, copied under this job's key, is refused", async () => {
@@ -167,7 +193,12 @@ for (const backend of BACKENDS) {
       expect((await build(m, store, mainEnv(m), { name: "other" })).code).toBe(0);
       await store.write(archive("job"), (await store.read(archive("other")))!);
       await store.write(`${archive("job")}.sig`, (await store.read(`${archive("other")}.sig`))!);
-      await expectRefused(store, new RegExp(`is signed by key ${MAIN.id} for bundles/other-${FOO}\\.tar\\.zst, job other, hash ${FOO}, not for this key$`));
+      await expectRefused(
+        store,
+        new RegExp(
+          `is signed by key ${MAIN.id} for bundles/other-${FOO}\\.tar\\.zst, job other, hash ${FOO}, not for this key$`,
+        ),
+      );
     });
 
     test("main's archive with one byte flipped in the middle is refused", async () => {
@@ -177,7 +208,12 @@ for (const backend of BACKENDS) {
       const bytes = (await store.read(archive("job")))!;
       bytes[bytes.length >> 1] ^= 0x01;
       await store.write(archive("job"), bytes);
-      await expectRefused(store, new RegExp(`is signed by key ${MAIN.id} but does not extract .*: its bytes were most likely changed since it was signed$`));
+      await expectRefused(
+        store,
+        new RegExp(
+          `is signed by key ${MAIN.id} but does not extract .*: its bytes were most likely changed since it was signed$`,
+        ),
+      );
     });
 
     test("another archive under main's signature (it extracts, but its digest differs) is refused before any move", async () => {
@@ -187,7 +223,10 @@ for (const backend of BACKENDS) {
       const sig = (await store.read(`${archive("job")}.sig`))!;
       await plant(store);
       await store.write(`${archive("job")}.sig`, sig);
-      await expectRefused(store, new RegExp(`does not match its signature by key ${MAIN.id}: its bytes changed since it was signed`));
+      await expectRefused(
+        store,
+        new RegExp(`does not match its signature by key ${MAIN.id}: its bytes changed since it was signed`),
+      );
     });
 
     test("a fuzzy pointer moved to another archive is refused", async () => {
@@ -204,7 +243,11 @@ for (const backend of BACKENDS) {
       const victim = repo("bar");
       const r = await build(victim, store, verifyEnv(victim));
       expect(r.warns).toEqual([
-        expect.stringMatching(new RegExp(`Fuzzy cache from branch main not used: .*latest/job-main\\.txt points to hash ${oldHash}, but was signed \\(by key ${MAIN.id}\\) pointing to ${FOO}`)),
+        expect.stringMatching(
+          new RegExp(
+            `Fuzzy cache from branch main not used: .*latest/job-main\\.txt points to hash ${oldHash}, but was signed \\(by key ${MAIN.id}\\) pointing to ${FOO}`,
+          ),
+        ),
       ]);
       expect(r.stderr).not.toContain("Restored");
       expect(r.out).toBe("ran");
@@ -216,7 +259,11 @@ for (const backend of BACKENDS) {
       await plant(store); // an unsigned archive and an unsigned pointer, job-main.txt → foo's hash
       const victim = repo("bar");
       const r = await build(victim, store, verifyEnv(victim));
-      expect(r.warns).toEqual([expect.stringMatching(/Fuzzy cache from branch main not used: .*latest\/job-main\.txt is not signed \(no \.sig beside it\)$/)]);
+      expect(r.warns).toEqual([
+        expect.stringMatching(
+          /Fuzzy cache from branch main not used: .*latest\/job-main\.txt is not signed \(no \.sig beside it\)$/,
+        ),
+      ]);
       expect(r.out).toBe("ran");
       expect(existsSync(join(victim.work, "out/planted.txt"))).toBe(false);
     });
@@ -259,7 +306,12 @@ for (const backend of BACKENDS) {
       const v = repo();
       expect((await build(v, store, verifyEnv(v, both))).out).toBe("main");
       const o = repo();
-      const signedByNew = await build(o, store, { ...mainEnv(o), TASKRUNNER_CACHE_SIGNING_KEY: keyFile(o, "new.pem", OTHER.pem), MARK: "new" }, { force: true });
+      const signedByNew = await build(
+        o,
+        store,
+        { ...mainEnv(o), TASKRUNNER_CACHE_SIGNING_KEY: keyFile(o, "new.pem", OTHER.pem), MARK: "new" },
+        { force: true },
+      );
       expect(signedByNew.code).toBe(0);
       const v2 = repo();
       const r = await build(v2, store, verifyEnv(v2, both));
@@ -274,7 +326,13 @@ for (const backend of BACKENDS) {
       const prime = async (mark: string, env: Record<string, string> = {}) => {
         const s = repo();
         sh(s.work, `mkdir out && echo ${mark} > out/a.txt`);
-        const r = await runToEnd(s, ["-n", "job", "./build.sh"], { ...store.env, ...mainEnv(s), ...debug, TASKRUNNER_PRIME_CACHE_MODE: "1", ...env });
+        const r = await runToEnd(s, ["-n", "job", "./build.sh"], {
+          ...store.env,
+          ...mainEnv(s),
+          ...debug,
+          TASKRUNNER_PRIME_CACHE_MODE: "1",
+          ...env,
+        });
         expect(r.code).toBe(0);
         return r.stderr.split("\n").filter((l) => /debug \| (Not uploading|Replacing|Saved|Writing)/.test(l));
       };
@@ -284,7 +342,11 @@ for (const backend of BACKENDS) {
       };
       // Unsigned and just written: maybe another build between its archive and its signature, so kept.
       await plant(store);
-      expect(await prime("main")).toEqual([expect.stringMatching(/Not uploading .*: it was written \d.* ago and is not signed yet \(another build may be signing it\); kept$/)]);
+      expect(await prime("main")).toEqual([
+        expect.stringMatching(
+          /Not uploading .*: it was written \d.* ago and is not signed yet \(another build may be signing it\); kept$/,
+        ),
+      ]);
       // -f rewrites whatever is there.
       const m = repo();
       const forced = await build(m, store, { ...mainEnv(m), ...debug, MARK: "forced" }, { force: true });
@@ -293,13 +355,21 @@ for (const backend of BACKENDS) {
       // Verified: kept, the transfer saved, the signature untouched.
       const sig = (await store.read(`${archive("job")}.sig`))!.toString();
       expect(await prime("again")).toEqual([
-        expect.stringMatching(new RegExp(`debug \\| Not uploading .*job-${FOO}\\.tar\\.zst: it already holds an archive signed by key ${MAIN.id} for this key$`)),
+        expect.stringMatching(
+          new RegExp(
+            `debug \\| Not uploading .*job-${FOO}\\.tar\\.zst: it already holds an archive signed by key ${MAIN.id} for this key$`,
+          ),
+        ),
       ]);
       expect((await store.read(`${archive("job")}.sig`))!.toString()).toBe(sig);
       // Signed by a key nobody trusts: replaced by the build that holds main's key.
       await plant(store, { TASKRUNNER_CACHE_SIGNING_KEY: keyFile(m, "other.pem", OTHER.pem) });
       const replaced = await prime("fixed");
-      expect(replaced[0]).toMatch(new RegExp(`debug \\| Replacing .*job-${FOO}\\.tar\\.zst: it is signed by key ${OTHER.id}, which is not one of`));
+      expect(replaced[0]).toMatch(
+        new RegExp(
+          `debug \\| Replacing .*job-${FOO}\\.tar\\.zst: it is signed by key ${OTHER.id}, which is not one of`,
+        ),
+      );
       expect(replaced[1]).toMatch(/debug \| Saved out/);
       expect(await verified()).toBe("fixed");
     });
@@ -327,7 +397,10 @@ for (const backend of BACKENDS) {
       expect(changed.out).toBe("pr");
       const after = await store.keys();
       expect(after.filter((k) => k.startsWith("taskrunner/"))).toEqual(before);
-      expect(after.filter((k) => k.startsWith("pr-7/")).sort()).toEqual([expect.stringMatching(/^pr-7\/bundles\/job-\w+\.tar\.zst$/), "pr-7/latest/job-feature.txt"]);
+      expect(after.filter((k) => k.startsWith("pr-7/")).sort()).toEqual([
+        expect.stringMatching(/^pr-7\/bundles\/job-\w+\.tar\.zst$/),
+        "pr-7/latest/job-feature.txt",
+      ]);
       // Its next build reads its own unsigned archive (TASKRUNNER_CACHE_TRUST_OWN_PREFIX) ...
       const next = await build(pr, store, { ...prEnv, MARK: "again" });
       expect(next.warns).toEqual([]);
@@ -335,7 +408,9 @@ for (const backend of BACKENDS) {
       // ... which a build that does not trust the prefix refuses.
       const strict = await build(pr, store, { ...prEnv, TASKRUNNER_CACHE_TRUST_OWN_PREFIX: "0", MARK: "strict" });
       // One line, for the exact archive; the branch's pointer, read next, is refused in the debug log only.
-      expect(strict.warns).toEqual([expect.stringMatching(/Remote cache not used: .*pr-7\/bundles\/job-\w+\.tar\.zst is not signed/)]);
+      expect(strict.warns).toEqual([
+        expect.stringMatching(/Remote cache not used: .*pr-7\/bundles\/job-\w+\.tar\.zst is not signed/),
+      ]);
       expect(strict.out).toBe("strict");
     });
   });
@@ -343,33 +418,52 @@ for (const backend of BACKENDS) {
 
 /** Another user on the machine needs root to become (setpriv); the test says so when it cannot. */
 const asRoot = process.getuid?.() === 0;
-if (!asRoot) console.warn("skipping 'another user on the machine': it needs root to run a command as another user (setpriv)");
+if (!asRoot)
+  console.warn("skipping 'another user on the machine': it needs root to run a command as another user (setpriv)");
 
 describe("the machine", () => {
-  test.skipIf(!asRoot)("another user on the machine: a planted archive is refused where the directory lets them write, and cannot be planted where it does not", async () => {
-    const m = repo();
-    const dir = join(m.dir, "cache");
-    mkdirSync(dir);
-    const store = { env: { TASKRUNNER_REMOTE_CACHE_DIR: dir } } as unknown as Store;
-    expect((await build(m, store, mainEnv(m))).code).toBe(0);
-    sh(m.dir, "chmod 755 . && mkdir evil && echo evil > evil/planted.txt && tar -c evil | zstd -3 -q > evil.tar.zst && chmod 644 evil.tar.zst");
-    const plantAs = (mode: string) => {
-      sh(m.dir, `chmod -R ${mode} cache`);
-      return Bun.spawnSync(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", `cp evil.tar.zst cache/taskrunner/bundles/.x && mv -f cache/taskrunner/bundles/.x cache/${archive("job")}`],
-        { cwd: m.dir, stderr: "pipe" },
+  test.skipIf(!asRoot)(
+    "another user on the machine: a planted archive is refused where the directory lets them write, and cannot be planted where it does not",
+    async () => {
+      const m = repo();
+      const dir = join(m.dir, "cache");
+      mkdirSync(dir);
+      const store = { env: { TASKRUNNER_REMOTE_CACHE_DIR: dir } } as unknown as Store;
+      expect((await build(m, store, mainEnv(m))).code).toBe(0);
+      sh(
+        m.dir,
+        "chmod 755 . && mkdir evil && echo evil > evil/planted.txt && tar -c evil | zstd -3 -q > evil.tar.zst && chmod 644 evil.tar.zst",
       );
-    };
-    // The directory as created (umask 022): the other user cannot write into it.
-    expect(plantAs("go-w").success).toBe(false);
-    // A world-writable shared directory: the other user replaces main's archive; verifying builds refuse it.
-    expect(plantAs("a+rwX").success).toBe(true);
-    const victim = repo();
-    const r = await build(victim, store, verifyEnv(victim));
-    expect(r.warns).toEqual([expect.stringMatching(new RegExp(`is signed by key ${MAIN.id} but does not extract|does not match its signature by key ${MAIN.id}`))]);
-    expect(r.out).toBe("ran");
-    expect(existsSync(join(victim.work, "evil"))).toBe(false);
-  });
+      const plantAs = (mode: string) => {
+        sh(m.dir, `chmod -R ${mode} cache`);
+        return Bun.spawnSync(
+          [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+            `cp evil.tar.zst cache/taskrunner/bundles/.x && mv -f cache/taskrunner/bundles/.x cache/${archive("job")}`,
+          ],
+          { cwd: m.dir, stderr: "pipe" },
+        );
+      };
+      // The directory as created (umask 022): the other user cannot write into it.
+      expect(plantAs("go-w").success).toBe(false);
+      // A world-writable shared directory: the other user replaces main's archive; verifying builds refuse it.
+      expect(plantAs("a+rwX").success).toBe(true);
+      const victim = repo();
+      const r = await build(victim, store, verifyEnv(victim));
+      expect(r.warns).toEqual([
+        expect.stringMatching(
+          new RegExp(`is signed by key ${MAIN.id} but does not extract|does not match its signature by key ${MAIN.id}`),
+        ),
+      ]);
+      expect(r.out).toBe("ran");
+      expect(existsSync(join(victim.work, "evil"))).toBe(false);
+    },
+  );
 });
 
 describe("keys", () => {
@@ -379,10 +473,24 @@ describe("keys", () => {
     mkdirSync(dir);
     const store = { env: { TASKRUNNER_REMOTE_CACHE_DIR: dir } } as unknown as Store;
     const body = MAIN.pem.split("\n")[1];
-    const r = await build(s, store, { TASKRUNNER_SAVE_REMOTE_CACHE: "1", TASKRUNNER_CACHE_SIGNING_KEY: MAIN.pem, TASKRUNNER_DEBUG: "1", MARK: "x" });
+    const r = await build(s, store, {
+      TASKRUNNER_SAVE_REMOTE_CACHE: "1",
+      TASKRUNNER_CACHE_SIGNING_KEY: MAIN.pem,
+      TASKRUNNER_DEBUG: "1",
+      MARK: "x",
+    });
     expect(r.stderr).toContain(`signed by key ${MAIN.id}`);
-    const bad = await build(s, store, { TASKRUNNER_SAVE_REMOTE_CACHE: "1", TASKRUNNER_CACHE_SIGNING_KEY: `${body}garbage`, TASKRUNNER_DEBUG: "1", MARK: "x" });
-    expect(bad.warns).toEqual([expect.stringContaining("TASKRUNNER_CACHE_SIGNING_KEY is neither PEM text nor a readable file (ENOENT); nothing is uploaded")]);
+    const bad = await build(s, store, {
+      TASKRUNNER_SAVE_REMOTE_CACHE: "1",
+      TASKRUNNER_CACHE_SIGNING_KEY: `${body}garbage`,
+      TASKRUNNER_DEBUG: "1",
+      MARK: "x",
+    });
+    expect(bad.warns).toEqual([
+      expect.stringContaining(
+        "TASKRUNNER_CACHE_SIGNING_KEY is neither PEM text nor a readable file (ENOENT); nothing is uploaded",
+      ),
+    ]);
     expect(bad.code).toBe(0);
     const logs = sh(s.dir, "cat state/builds/*/logs/*.log");
     for (const text of [r.stderr, bad.stderr, logs]) expect(text).not.toContain(body.slice(0, 12));
@@ -395,7 +503,9 @@ describe("keys", () => {
     const store = { env: { TASKRUNNER_REMOTE_CACHE_DIR: dir } } as unknown as Store;
     expect((await build(s, store, mainEnv(s))).code).toBe(0);
     const r = await build(s, store, { TASKRUNNER_CACHE_TRUSTED_KEYS: MAIN.pem, MARK: "ran" });
-    expect(r.warns).toEqual([expect.stringContaining("TASKRUNNER_CACHE_TRUSTED_KEYS holds a private key: give the public keys only")]);
+    expect(r.warns).toEqual([
+      expect.stringContaining("TASKRUNNER_CACHE_TRUSTED_KEYS holds a private key: give the public keys only"),
+    ]);
     expect(r.out).toBe("ran");
   });
 });

@@ -40,7 +40,23 @@ function normalise(out: string): string {
  * `##[name props]data` anywhere (TryParse); nothing but the resume token while
  * `::stop-commands::TOKEN` holds (ActionCommandManager.TryProcessCommand).
  */
-const REGISTERED = ["add-mask", "add-matcher", "add-path", "debug", "echo", "endgroup", "error", "group", "notice", "remove-matcher", "save-state", "set-env", "set-output", "warning", "stop-commands"];
+const REGISTERED = [
+  "add-mask",
+  "add-matcher",
+  "add-path",
+  "debug",
+  "echo",
+  "endgroup",
+  "error",
+  "group",
+  "notice",
+  "remove-matcher",
+  "save-state",
+  "set-env",
+  "set-output",
+  "warning",
+  "stop-commands",
+];
 function runnerCommands(out: string): { name: string; data: string }[] {
   const commands: { name: string; data: string }[] = [];
   let stopToken: string | null = null;
@@ -49,10 +65,12 @@ function runnerCommands(out: string): { name: string; data: string }[] {
     const trimmed = line.trimStart();
     const v2 = trimmed.startsWith("::") ? trimmed.indexOf("::", 2) : -1;
     const known = (name: string) => REGISTERED.includes(name.toLowerCase()) || name === stopToken;
-    if (v2 > 0 && known(trimmed.slice(2, v2).split(" ")[0])) parsed = { name: trimmed.slice(2, v2).split(" ")[0], data: trimmed.slice(v2 + 2) };
+    if (v2 > 0 && known(trimmed.slice(2, v2).split(" ")[0]))
+      parsed = { name: trimmed.slice(2, v2).split(" ")[0], data: trimmed.slice(v2 + 2) };
     const v1 = line.indexOf("##[");
     const close = v1 >= 0 ? line.indexOf("]", v1) : -1;
-    if (!parsed && close > 0 && known(line.slice(v1 + 3, close).split(" ")[0])) parsed = { name: line.slice(v1 + 3, close).split(" ")[0], data: line.slice(close + 1) };
+    if (!parsed && close > 0 && known(line.slice(v1 + 3, close).split(" ")[0]))
+      parsed = { name: line.slice(v1 + 3, close).split(" ")[0], data: line.slice(close + 1) };
     if (!parsed) continue;
     if (stopToken !== null) {
       if (parsed.name === stopToken) stopToken = null;
@@ -77,10 +95,20 @@ test("github mode: a group per task, a failure outside groups with its annotatio
   try {
     const env = githubEnv(s);
     // Before: rest's archive is in the store (with the run time it took), skip's hash is saved.
-    const first = await runToEnd(s, ["-n", "prepare", "bash", "-c", "taskrunner -n skip bash -c 'snapshot input.txt'; taskrunner -n rest bash -c 'snapshot input.txt -o out; mkdir -p out; sleep 1; echo made > out/file'"], {
-      TASKRUNNER_REMOTE_CACHE_DIR: env.TASKRUNNER_REMOTE_CACHE_DIR,
-      TASKRUNNER_SAVE_REMOTE_CACHE: "1",
-    });
+    const first = await runToEnd(
+      s,
+      [
+        "-n",
+        "prepare",
+        "bash",
+        "-c",
+        "taskrunner -n skip bash -c 'snapshot input.txt'; taskrunner -n rest bash -c 'snapshot input.txt -o out; mkdir -p out; sleep 1; echo made > out/file'",
+      ],
+      {
+        TASKRUNNER_REMOTE_CACHE_DIR: env.TASKRUNNER_REMOTE_CACHE_DIR,
+        TASKRUNNER_SAVE_REMOTE_CACHE: "1",
+      },
+    );
     expect(first.code).toBe(0);
     // rest is restored from the store: as on another machine, no hash and no outputs here.
     sh(s.work, `rm -r out "${join(s.dir, "state/hash/rest.hash")}"`);
@@ -138,16 +166,36 @@ test("github mode: a group per task, a failure outside groups with its annotatio
     // The run that made the archive took >= 1 s, and the archive says so.
     expect(rest[6]).toMatch(/^\d\.\d\d s \|$/);
     expect(Number(rest[6].split(" ")[0])).toBeGreaterThanOrEqual(1);
-    expect(summary).toMatch(/\*\*1 restored, \d\.\d\d s saved\*\* · 4 tasks: 1 ran, 1 skipped, 1 restored, 1 failed · wall time /);
+    expect(summary).toMatch(
+      /\*\*1 restored, \d\.\d\d s saved\*\* · 4 tasks: 1 ran, 1 skipped, 1 restored, 1 failed · wall time /,
+    );
     const gantt = summary.slice(summary.indexOf("```mermaid"));
-    expect(gantt.split("\n").slice(0, 6)).toEqual(["```mermaid", "gantt", "    title Build timeline", "    dateFormat x", "    axisFormat %S.%L s", "    section Tasks"]);
-    for (const [job, tag] of [["top (ran) :", "t0"], ["skip (skipped) :done, ", "t2"], ["rest (restored-exact) :active, ", "t3"], ["bad (failed) :crit, ", "t4"]]) {
+    expect(gantt.split("\n").slice(0, 6)).toEqual([
+      "```mermaid",
+      "gantt",
+      "    title Build timeline",
+      "    dateFormat x",
+      "    axisFormat %S.%L s",
+      "    section Tasks",
+    ]);
+    for (const [job, tag] of [
+      ["top (ran) :", "t0"],
+      ["skip (skipped) :done, ", "t2"],
+      ["rest (restored-exact) :active, ", "t3"],
+      ["bad (failed) :crit, ", "t4"],
+    ]) {
       expect(gantt).toMatch(new RegExp(`\\n    ${job.replace(/[()]/g, "\\$&")}${tag}, \\d+, \\d+\\n`));
     }
     // The same data as JSON in the build's directory.
     const builds = readdirSync(join(s.dir, "state", "builds")).sort();
     const json = JSON.parse(readFileSync(join(s.dir, "state", "builds", builds[1], "summary.json"), "utf8"));
-    expect(json.tasks.map((t: { job: string; outcome: string }) => `${t.job} ${t.outcome}`)).toEqual(["top ran", "ok ran", "skip skipped", "rest restored-exact", "bad failed"]);
+    expect(json.tasks.map((t: { job: string; outcome: string }) => `${t.job} ${t.outcome}`)).toEqual([
+      "top ran",
+      "ok ran",
+      "skip skipped",
+      "rest restored-exact",
+      "bad failed",
+    ]);
     expect(json.restored).toBe(1);
     expect(json.savedMs).toBeGreaterThanOrEqual(1000);
   } finally {
@@ -157,37 +205,62 @@ test("github mode: a group per task, a failure outside groups with its annotatio
 
 const NO_ZSTD = Bun.which("zstd") ? "" : " (skipped: GNU tar --zstd needs the zstd CLI; apt-get install zstd)";
 
-test.skipIf(NO_ZSTD !== "")(`an archive carrying its run time restores with GNU tar --zstd (the old tool's way) unchanged${NO_ZSTD}`, async () => {
-  const s = inputRepo("gh-archive");
-  try {
-    const env = { TASKRUNNER_REMOTE_CACHE_DIR: join(s.dir, "remote"), TASKRUNNER_SAVE_REMOTE_CACHE: "1" };
-    sh(s.dir, "mkdir remote");
-    const r = await runToEnd(s, ["-n", "rest", "bash", "-c", "snapshot input.txt -o out; mkdir -p out; echo made > out/file"], env);
-    expect(r.code).toBe(0);
-    const archive = join(s.dir, "remote", "taskrunner", "bundles", `rest-6b36308659163b577fd1c832107dc46ca3aa659b.tar.zst`);
-    expect(existsSync(archive)).toBe(true);
-    sh(s.dir, "mkdir old-tool");
-    const tar = Bun.spawnSync(["tar", "-x", "--zstd", "-f", archive, "-C", join(s.dir, "old-tool")]);
-    expect({ code: tar.exitCode, stderr: tar.stderr.toString() }).toEqual({ code: 0, stderr: "" });
-    expect(readFileSync(join(s.dir, "old-tool", "out", "file"), "utf8")).toBe("made\n");
-    expect(sh(s.dir, `tar -t --zstd -f "${archive}"`)).toBe("out/\nout/file\n");
-  } finally {
-    s.cleanup();
-  }
-}, 60_000);
+test.skipIf(NO_ZSTD !== "")(
+  `an archive carrying its run time restores with GNU tar --zstd (the old tool's way) unchanged${NO_ZSTD}`,
+  async () => {
+    const s = inputRepo("gh-archive");
+    try {
+      const env = { TASKRUNNER_REMOTE_CACHE_DIR: join(s.dir, "remote"), TASKRUNNER_SAVE_REMOTE_CACHE: "1" };
+      sh(s.dir, "mkdir remote");
+      const r = await runToEnd(
+        s,
+        ["-n", "rest", "bash", "-c", "snapshot input.txt -o out; mkdir -p out; echo made > out/file"],
+        env,
+      );
+      expect(r.code).toBe(0);
+      const archive = join(
+        s.dir,
+        "remote",
+        "taskrunner",
+        "bundles",
+        `rest-6b36308659163b577fd1c832107dc46ca3aa659b.tar.zst`,
+      );
+      expect(existsSync(archive)).toBe(true);
+      sh(s.dir, "mkdir old-tool");
+      const tar = Bun.spawnSync(["tar", "-x", "--zstd", "-f", archive, "-C", join(s.dir, "old-tool")]);
+      expect({ code: tar.exitCode, stderr: tar.stderr.toString() }).toEqual({ code: 0, stderr: "" });
+      expect(readFileSync(join(s.dir, "old-tool", "out", "file"), "utf8")).toBe("made\n");
+      expect(sh(s.dir, `tar -t --zstd -f "${archive}"`)).toBe("out/\nout/file\n");
+    } finally {
+      s.cleanup();
+    }
+  },
+  60_000,
+);
 
 test("github mode: a build with nothing to do prints nothing; a long-running task says it runs", async () => {
   const s = inputRepo("gh-quiet");
   try {
     const env = githubEnv(s);
-    const build = "taskrunner -n a bash -c 'snapshot input.txt; echo a ran'; taskrunner -n b bash -c 'snapshot input.txt; echo b ran'";
+    const build =
+      "taskrunner -n a bash -c 'snapshot input.txt; echo a ran'; taskrunner -n b bash -c 'snapshot input.txt; echo b ran'";
     expect((await runToEnd(s, ["-n", "top", "bash", "-c", build], env)).code).toBe(0);
     const again = await runToEnd(s, ["-n", "top", "bash", "-c", build], env);
-    expect({ code: again.code, stdout: text(again.stdout), stderr: again.stderr }).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect({ code: again.code, stdout: text(again.stdout), stderr: again.stderr }).toEqual({
+      code: 0,
+      stdout: "",
+      stderr: "",
+    });
 
     const long = await runToEnd(s, ["-n", "server", "bash", "-c", "snapshot --long-running; echo up"], env);
     expect(normalise(text(long.stdout))).toBe(
-      ["[server] info | running since HH:MM:SS; its output is shown when it ends", "::group::server: ran in T", "[server] stdout | up", "::endgroup::", ""].join("\n"),
+      [
+        "[server] info | running since HH:MM:SS; its output is shown when it ends",
+        "::group::server: ran in T",
+        "[server] stdout | up",
+        "::endgroup::",
+        "",
+      ].join("\n"),
     );
   } finally {
     s.cleanup();
@@ -197,10 +270,16 @@ test("github mode: a build with nothing to do prints nothing; a long-running tas
 test("github mode outside GitHub Actions: one warn line, then the plain output", async () => {
   const s = inputRepo("gh-outside");
   try {
-    const r = await runToEnd(s, ["-n", "top", "bash", "-c", "taskrunner -n a echo hi; taskrunner -n b bash -c 'echo no >&2; exit 2'; true"], { TASKRUNNER_OUTPUT: "github" });
+    const r = await runToEnd(
+      s,
+      ["-n", "top", "bash", "-c", "taskrunner -n a echo hi; taskrunner -n b bash -c 'echo no >&2; exit 2'; true"],
+      { TASKRUNNER_OUTPUT: "github" },
+    );
     expect(r.code).toBe(0);
     expect(text(r.stdout)).toBe("[a] stdout | hi\n");
-    expect(r.stderr).toBe('[top] warn | TASKRUNNER_OUTPUT=github is for GitHub Actions steps, and GITHUB_ACTIONS is not "true" here: plain output\n[b] stderr | no\n');
+    expect(r.stderr).toBe(
+      '[top] warn | TASKRUNNER_OUTPUT=github is for GitHub Actions steps, and GITHUB_ACTIONS is not "true" here: plain output\n[b] stderr | no\n',
+    );
   } finally {
     s.cleanup();
   }

@@ -15,7 +15,17 @@ test("a name that climbs out of the state directory is refused, and a record pla
   const s = scratch("explain-name");
   try {
     // A record outside the state directory, where ../../../../outside/evil from builds/<id>/tasks/ leads.
-    const good = { job: "evil", parent: null, pid: 1, start: 0, end: 1000, outcome: "ran", exitCode: 0, phases: [], explain: ["PLANTED"] };
+    const good = {
+      job: "evil",
+      parent: null,
+      pid: 1,
+      start: 0,
+      end: 1000,
+      outcome: "ran",
+      exitCode: 0,
+      phases: [],
+      explain: ["PLANTED"],
+    };
     mkdirSync(join(s.dir, "state", "builds", "2026-01-01T00:00:00.000000Z", "tasks"), { recursive: true });
     mkdirSync(join(s.dir, "outside"), { recursive: true });
     writeFileSync(join(s.dir, "outside", "evil.json"), JSON.stringify(good));
@@ -33,7 +43,11 @@ test("a name that climbs out of the state directory is refused, and a record pla
     }
     for (const name of ["..", "."]) {
       const r = await endedText(taskrunner(s, ["--explain", name]));
-      expect(r).toEqual({ code: 2, stdout: "", stderr: `taskrunner: invalid task name ${JSON.stringify(name)}; ${USAGE}\n` });
+      expect(r).toEqual({
+        code: 2,
+        stdout: "",
+        stderr: `taskrunner: invalid task name ${JSON.stringify(name)}; ${USAGE}\n`,
+      });
     }
   } finally {
     s.cleanup();

@@ -61,7 +61,9 @@ for (const [variant, env] of [
 ] as const) {
   test.concurrent(`an API answering after 30 s: one timeout at the toplevel's token fetch, one warn, done within 15 s${variant}`, async () => {
     const r = await build([{ route: "any", delayMs: LATE }], env);
-    expect(r.stderr).toBe(`[top] warn | Could not fetch a GitHub installation token: GitHub API at <api> did not answer within 10 s; ${OFF}\n`);
+    expect(r.stderr).toBe(
+      `[top] warn | Could not fetch a GitHub installation token: GitHub API at <api> did not answer within 10 s; ${OFF}\n`,
+    );
     expect(r.stdout).toBe(TASKS_RAN);
     expect(r.code).toBe(0);
     expect(r.elapsedMs).toBeLessThan(TARGET_MS);
@@ -70,8 +72,13 @@ for (const [variant, env] of [
 }
 
 test.concurrent("statuses answered after 30 s (the token comes at once): the first status times out, one warn, done within 15 s", async () => {
-  const r = await build([{ route: "create_status", delayMs: LATE }, { route: "list_statuses", delayMs: LATE }]);
-  expect(r.stderr).toBe(`[top] warn | Commit status pending for top not posted: GitHub API at <api> did not answer within 10 s; ${OFF}\n`);
+  const r = await build([
+    { route: "create_status", delayMs: LATE },
+    { route: "list_statuses", delayMs: LATE },
+  ]);
+  expect(r.stderr).toBe(
+    `[top] warn | Commit status pending for top not posted: GitHub API at <api> did not answer within 10 s; ${OFF}\n`,
+  );
   expect(r.stdout).toBe(TASKS_RAN);
   expect(r.code).toBe(0);
   expect(r.elapsedMs).toBeLessThan(TARGET_MS);
@@ -86,7 +93,9 @@ test.concurrent("an API that is down (connection refused): one warn, done within
   await gone.stop(true);
   const r = await build([], {}, url);
   expect(r.stderr).toMatch(
-    new RegExp(`^\\[top\\] warn \\| Could not fetch a GitHub installation token: GitHub API at <api> is unreachable \\(.*\\); gave up after 3 attempts; ${OFF}\\n$`),
+    new RegExp(
+      `^\\[top\\] warn \\| Could not fetch a GitHub installation token: GitHub API at <api> is unreachable \\(.*\\); gave up after 3 attempts; ${OFF}\\n$`,
+    ),
   );
   expect(r.stdout).toBe(TASKS_RAN);
   expect(r.code).toBe(0);
@@ -105,7 +114,11 @@ test.concurrent("SIGTERM while the final commit status hangs: the process ends w
   const s = scratch("github-hang");
   try {
     // A failed task reports its failure: the only status of this build.
-    const p = taskrunner(s, ["-n", "job", "bash", "-c", "git init -q && git commit -q --allow-empty -m initial; echo failing; exit 3"], githubEnv(fake, keys));
+    const p = taskrunner(
+      s,
+      ["-n", "job", "bash", "-c", "git init -q && git commit -q --allow-empty -m initial; echo failing; exit 3"],
+      githubEnv(fake, keys),
+    );
     await waitFor(() => fake.requests.some((q) => q.method === "POST" && q.path.includes("/statuses/")), 30_000);
     const signalled = performance.now();
     p.kill("SIGTERM");
@@ -114,7 +127,12 @@ test.concurrent("SIGTERM while the final commit status hangs: the process ends w
     expect(r.stdout).toBe("[job] stdout | failing\n");
     expect(r.stderr).toBe("");
     expect(r.code).toBe(143);
-    expect(readFileSync(join(s.dir, "state", "builds", readdirSync(join(s.dir, "state", "builds"))[0], "results", "job"), "utf8").trim()).toBe("3");
+    expect(
+      readFileSync(
+        join(s.dir, "state", "builds", readdirSync(join(s.dir, "state", "builds"))[0], "results", "job"),
+        "utf8",
+      ).trim(),
+    ).toBe("3");
   } finally {
     s.cleanup();
   }
@@ -137,8 +155,17 @@ test.concurrent("SIGTERM while the log upload hangs (a store that never answers)
     p.kill("SIGTERM");
     const r = await endedText(p);
     expect(performance.now() - signalled).toBeLessThan(PROMPTLY_MS);
-    expect({ stdout: r.stdout, stderr: r.stderr, code: r.code }).toEqual({ stdout: "[job] stdout | done\n", stderr: "", code: 143 });
-    expect(readFileSync(join(s.dir, "state", "builds", readdirSync(join(s.dir, "state", "builds"))[0], "results", "job"), "utf8").trim()).toBe("0");
+    expect({ stdout: r.stdout, stderr: r.stderr, code: r.code }).toEqual({
+      stdout: "[job] stdout | done\n",
+      stderr: "",
+      code: 143,
+    });
+    expect(
+      readFileSync(
+        join(s.dir, "state", "builds", readdirSync(join(s.dir, "state", "builds"))[0], "results", "job"),
+        "utf8",
+      ).trim(),
+    ).toBe("0");
   } finally {
     s.cleanup();
   }

@@ -55,18 +55,26 @@ function compare(name: string, actual: string, variant: "fs" | "s3" | null) {
 }
 
 test("golden directives: `#:` lines at the top; an unknown one, or one below the script's start, fails its case", () => {
-  expect(parseDirectives("# a comment\n#: check output logs/x.log\n#: env A=1 B=2\n#: no toplevel\necho hi\n")).toMatchObject({
+  expect(
+    parseDirectives("# a comment\n#: check output logs/x.log\n#: env A=1 B=2\n#: no toplevel\necho hi\n"),
+  ).toMatchObject({
     check: ["output", "logs/x.log"],
     env: { A: "1", B: "2" },
     noToplevel: true,
   });
   expect(() => parseDirectives("#: chek output\necho hi\n")).toThrow("unknown directive: #: chek output");
   expect(() => parseDirectives("#: github lifetme=5\n")).toThrow("unknown option of #: github: lifetme=5");
-  expect(() => parseDirectives("echo hi\n#: quiet\n")).toThrow("directive below the script's first line (line 2): #: quiet");
-  expect(() => parseDirectives("# A comment\n# sort\necho hi\n")).toThrow("a directive without its prefix (line 2): # sort; write #: sort");
+  expect(() => parseDirectives("echo hi\n#: quiet\n")).toThrow(
+    "directive below the script's first line (line 2): #: quiet",
+  );
+  expect(() => parseDirectives("# A comment\n# sort\necho hi\n")).toThrow(
+    "a directive without its prefix (line 2): # sort; write #: sort",
+  );
 });
 
-for (const file of readdirSync(DIR).filter((f) => f.endsWith(".sh")).sort()) {
+for (const file of readdirSync(DIR)
+  .filter((f) => f.endsWith(".sh"))
+  .sort()) {
   const name = file.slice(0, -3);
   if (only && !name.includes(only)) continue;
   const script = readFileSync(join(DIR, file), "utf8");
@@ -83,7 +91,8 @@ for (const file of readdirSync(DIR).filter((f) => f.endsWith(".sh")).sort()) {
   // A plain case runs once (variant null); a `# cache` case once per store.
   const variants = directives.cache ?? [null];
   // A variable counts as set when the case's environment or its script sets it to 1.
-  const sets = (env: Record<string, string>, variable: string) => env[variable] === "1" || script.includes(`${variable}=1`);
+  const sets = (env: Record<string, string>, variable: string) =>
+    env[variable] === "1" || script.includes(`${variable}=1`);
   for (const variant of variants) {
     const output = async (extraEnv: Record<string, string>) => {
       let store: Store | null = null;
@@ -104,6 +113,7 @@ for (const file of readdirSync(DIR).filter((f) => f.endsWith(".sh")).sort()) {
     // Once per case is enough for the other routes: with its first store.
     if (update || variant !== variants[0]) continue;
     if (nested) test.concurrent(label(...tags, "nested processes"), () => run(NESTED_PROCESSES));
-    if (directives.env.TASKRUNNER_LOG_INFO !== "1") test.concurrent(label(...tags, "log info"), () => output(LOG_INFO).then(() => {}));
+    if (directives.env.TASKRUNNER_LOG_INFO !== "1")
+      test.concurrent(label(...tags, "log info"), () => output(LOG_INFO).then(() => {}));
   }
 }

@@ -19,22 +19,37 @@ const NESTED = { TASKRUNNER_NESTED_PROCESSES: "1", TASKRUNNER_DISABLE_TIMESTAMPS
 /** The binary with the scratch environment less its GIT_* variables (with them, nested runners rightly hash by themselves). */
 function run(s: Scratch, script: string) {
   const env = Object.fromEntries(Object.entries({ ...s.env, ...NESTED }).filter(([k]) => !k.startsWith("GIT_")));
-  return endedText(Bun.spawn([BINARY, "-n", "top", "bash", "-c", script], { cwd: s.work, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
+  return endedText(
+    Bun.spawn([BINARY, "-n", "top", "bash", "-c", script], {
+      cwd: s.work,
+      env,
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    }),
+  );
 }
 
 /** Every log line of the builds so far that says a nested runner hashed by itself. */
 function hashedHere(s: Scratch): string[] {
   const builds = join(s.dir, "state", "builds");
   return readdirSync(builds).flatMap((b) =>
-    readdirSync(join(builds, b, "logs")).flatMap((l) => readFileSync(join(builds, b, "logs", l), "utf8").split("\n").filter((x) => x.includes("Hashing here"))),
+    readdirSync(join(builds, b, "logs")).flatMap((l) =>
+      readFileSync(join(builds, b, "logs", l), "utf8")
+        .split("\n")
+        .filter((x) => x.includes("Hashing here")),
+    ),
   );
 }
 
 test("parallel nested processes with a 300 KB non-ASCII --raw value and 5,000 file inputs: all answered by the service, hashes exact", async () => {
   const s = scratch("hash-service-build");
   try {
-    sh(s.work, `git init -q . && mkdir d && for i in $(seq 1 5000); do echo $i > d/some-longer-file-name-$i.txt; done && git add . && git commit -qm many
-      printf 'é日本🎉%.0s' $(seq 1 30000) > big-raw`);
+    sh(
+      s.work,
+      `git init -q . && mkdir d && for i in $(seq 1 5000); do echo $i > d/some-longer-file-name-$i.txt; done && git add . && git commit -qm many
+      printf 'é日本🎉%.0s' $(seq 1 30000) > big-raw`,
+    );
     // Each task names all 5,000 files (a ~190 KB request) and the raw value (~300 KB).
     const task = (i: number) =>
       `taskrunner -n t${i} bash -c 'snapshot --raw "$(cat big-raw)" --raw ${i} $(cd d && printf "d/%s " *) && echo ran ${i}' &`;
@@ -56,7 +71,9 @@ test("parallel nested processes with a 300 KB non-ASCII --raw value and 5,000 fi
     expect(second.code).toBe(0);
     expect(second.stdout).toBe("");
     expect(hashedHere(s)).toEqual([]);
-    const logs = readdirSync(join(s.dir, "state", "builds")).flatMap((b) => readdirSync(join(s.dir, "state", "builds", b, "logs")));
+    const logs = readdirSync(join(s.dir, "state", "builds")).flatMap((b) =>
+      readdirSync(join(s.dir, "state", "builds", b, "logs")),
+    );
     expect(logs.filter((l) => l === "t0.log").length).toBe(2);
   } finally {
     s.cleanup();

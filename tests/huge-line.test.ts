@@ -74,7 +74,12 @@ test("quiet mode: a failed task's held-back huge line is printed whole", async (
   try {
     const big = lineBytes(5_000_000, 3);
     writeFileSync(join(s.work, "big"), big);
-    const r = await ended(taskrunner(s, ["-n", "q", "bash", "-c", "cat big; echo; exit 3"], { TASKRUNNER_DISABLE_TIMESTAMPS: "1", TASKRUNNER_QUIET: "1" }));
+    const r = await ended(
+      taskrunner(s, ["-n", "q", "bash", "-c", "cat big; echo; exit 3"], {
+        TASKRUNNER_DISABLE_TIMESTAMPS: "1",
+        TASKRUNNER_QUIET: "1",
+      }),
+    );
     expect(r.code).toBe(3);
     const lines = linesStarting(r.stdout, "[q] stdout | ");
     expect(lines.length).toBe(1);

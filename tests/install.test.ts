@@ -8,8 +8,17 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import {
-  chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync,
-  symlinkSync, writeFileSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
@@ -36,8 +45,25 @@ const NO_BUSYBOX = "skipped: busybox is not installed (apt-get install busybox)"
 
 // Every program install.sh may call; a PATH of these alone also checks that it needs no other.
 const TOOLS = [
-  "sh", "dash", "bash", "curl", "wget", "sha256sum", "shasum", "openssl",
-  "uname", "sysctl", "ldd", "awk", "grep", "ls", "mkdir", "mktemp", "chmod", "mv", "rm",
+  "sh",
+  "dash",
+  "bash",
+  "curl",
+  "wget",
+  "sha256sum",
+  "shasum",
+  "openssl",
+  "uname",
+  "sysctl",
+  "ldd",
+  "awk",
+  "grep",
+  "ls",
+  "mkdir",
+  "mktemp",
+  "chmod",
+  "mv",
+  "rm",
 ];
 
 interface Shell {
@@ -128,7 +154,11 @@ function makeRelease(
     writeFileSync(join(dir, "SHA256SUMS"), listed.map((a) => `${sum(a)}  ${a}\n`).join(""));
   }
   writeFileSync(join(dir, "install.sh"), readFileSync(INSTALL_SH));
-  return { dir, url: `${server.url}/${name}`, requests: () => server.requests.filter((p) => p.startsWith(`/${name}/`)) };
+  return {
+    dir,
+    url: `${server.url}/${name}`,
+    requests: () => server.requests.filter((p) => p.startsWith(`/${name}/`)),
+  };
 }
 
 const paths = new Map<string, string>();
@@ -189,13 +219,19 @@ async function install(
     stdout: "pipe",
     stderr: "pipe",
   });
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
   return { code, stdout, stderr, dir };
 }
 
 /** What the installed taskrunner says to --version. */
 function installed(r: Run): string {
-  return Bun.spawnSync([join(r.dir, "taskrunner"), "--version"]).stdout.toString().trim();
+  return Bun.spawnSync([join(r.dir, "taskrunner"), "--version"])
+    .stdout.toString()
+    .trim();
 }
 
 /** Whatever the outcome, no temporary file may stay behind in the install dir. */
@@ -264,7 +300,9 @@ describe.concurrent.each(SHELLS.map((s) => [s.name, s] as const))("install.sh un
     const os = process.platform === "darwin" ? "darwin" : "linux";
     const arch = process.arch === "arm64" ? "arm64" : "x64";
     // Baseline and musl depend on this CPU and libc; the OS and arch do not vary.
-    expect(installed(r)).toMatch(new RegExp(`^taskrunner 9\\.9\\.9 \\(fake taskrunner-${os}-${arch}(-baseline)?(-musl)?\\)$`));
+    expect(installed(r)).toMatch(
+      new RegExp(`^taskrunner 9\\.9\\.9 \\(fake taskrunner-${os}-${arch}(-baseline)?(-musl)?\\)$`),
+    );
   });
 
   test("refuses a checksum mismatch and leaves an installed binary as it was", async () => {
@@ -352,7 +390,9 @@ describe.concurrent.each(SHELLS.map((s) => [s.name, s] as const))("install.sh un
       const path = pathWithout(["sha256sum", "shasum"]);
       const wrong = "f".repeat(64);
       const bad = await install(shell, makeRelease({ sums: () => wrong }), { PATH: path });
-      expect(bad.stderr).toContain(`checksum mismatch for taskrunner-linux-x64: expected ${wrong}, got ${sha256(fakeBinary("taskrunner-linux-x64"))}`);
+      expect(bad.stderr).toContain(
+        `checksum mismatch for taskrunner-linux-x64: expected ${wrong}, got ${sha256(fakeBinary("taskrunner-linux-x64"))}`,
+      );
       const good = await install(shell, makeRelease(), { PATH: path });
       expect(good.stderr).toBe("");
       expect(installed(good)).toBe(fake("taskrunner-linux-x64"));
@@ -398,7 +438,9 @@ describe.concurrent.each(SHELLS.map((s) => [s.name, s] as const))("install.sh un
     const lines = r.stderr.split("\n");
     // The shell says it: "<script>: 217: taskrunner-linux-x64: not found" or the like.
     expect(lines[0]).toMatch(
-      new RegExp(`^${ERR} the downloaded taskrunner-linux-x64 does not start \\(exit code 127\\): .*taskrunner-linux-x64: .*not found; nothing was installed$`),
+      new RegExp(
+        `^${ERR} the downloaded taskrunner-linux-x64 does not start \\(exit code 127\\): .*taskrunner-linux-x64: .*not found; nothing was installed$`,
+      ),
     );
     expect(lines.slice(1)).toEqual([
       "taskrunner install: a glibc build needs glibc's loader; on a musl system (Alpine) set TASKRUNNER_INSTALL_LIBC=musl",
@@ -410,7 +452,8 @@ describe.concurrent.each(SHELLS.map((s) => [s.name, s] as const))("install.sh un
   });
 
   test("a musl binary that lacks libstdc++ says what to install", async () => {
-    const binary = '#!/bin/sh\necho "Error loading shared library libstdc++.so.6: No such file or directory (needed by $0)" >&2\nexit 127\n';
+    const binary =
+      '#!/bin/sh\necho "Error loading shared library libstdc++.so.6: No such file or directory (needed by $0)" >&2\nexit 127\n';
     const r = await install(shell, makeRelease({ binary: () => binary }), { TASKRUNNER_INSTALL_LIBC: "musl" });
     expect(r.stderr.split("\n")).toEqual([
       `${ERR} the downloaded taskrunner-linux-x64-musl does not start (exit code 127): ` +
@@ -435,7 +478,10 @@ test("the real binary, crashing at start (too little address space), is reported
   // a dozen lines about the platform, then "panic(main thread): …". curl, sha256sum and the
   // shell need far less.
   const limits = "ulimit -c 0; ulimit -v 250000";
-  const direct = Bun.spawnSync([SH, "-c", `${limits}; exec "$0" --version`, BINARY], { stderr: "pipe", stdout: "pipe" });
+  const direct = Bun.spawnSync([SH, "-c", `${limits}; exec "$0" --version`, BINARY], {
+    stderr: "pipe",
+    stdout: "pipe",
+  });
   const report = `${direct.stdout}${direct.stderr}`;
   const panic = report.split("\n").find((l) => l.startsWith("panic"));
   expect({ signal: direct.signalCode, panic: panic !== undefined, banner: report.startsWith("====") }).toEqual({
@@ -446,7 +492,9 @@ test("the real binary, crashing at start (too little address space), is reported
   const real = readFileSync(BINARY);
   const release = makeRelease({ binary: (asset) => (asset === "taskrunner-linux-x64" ? real : fakeBinary(asset)) });
   const r = await install(SHELLS[0], release, {}, { limits });
-  expect(r.stderr).toBe(`${ERR} the downloaded taskrunner-linux-x64 does not start (killed by SIGABRT): ${panic}; nothing was installed\n`);
+  expect(r.stderr).toBe(
+    `${ERR} the downloaded taskrunner-linux-x64 does not start (killed by SIGABRT): ${panic}; nothing was installed\n`,
+  );
   expect(r.code).toBe(1);
   expect(existsSync(join(r.dir, "taskrunner"))).toBe(false);
 }, 120_000);
@@ -463,21 +511,30 @@ interface Client {
 
 const WGET = Bun.which("wget");
 const GNU_WGET = WGET !== null && Bun.spawnSync([WGET, "--version"]).stdout.toString().includes("GNU Wget");
-const BUSYBOX_WGET_TIMEOUT = BUSYBOX !== null && Bun.spawnSync([BUSYBOX, "wget", "--help"]).stderr.toString().includes("-T SEC");
+const BUSYBOX_WGET_TIMEOUT =
+  BUSYBOX !== null && Bun.spawnSync([BUSYBOX, "wget", "--help"]).stderr.toString().includes("-T SEC");
 const CLIENTS: Client[] = [
   { name: "curl", shell: SHELLS[0], path: () => pathWithout(["wget"]) },
   ...(GNU_WGET ? [{ name: "GNU wget", shell: SHELLS[0], path: () => pathWithout(["curl"]) }] : []),
   ...(BUSYBOX
-    ? [{
-        name: "BusyBox wget",
-        shell: SHELLS[2],
-        path: busyboxPath,
-        noStall: BUSYBOX_WGET_TIMEOUT ? undefined : "this BusyBox wget has no -T: install.sh waits as long as it does",
-      }]
+    ? [
+        {
+          name: "BusyBox wget",
+          shell: SHELLS[2],
+          path: busyboxPath,
+          noStall: BUSYBOX_WGET_TIMEOUT
+            ? undefined
+            : "this BusyBox wget has no -T: install.sh waits as long as it does",
+        },
+      ]
     : []),
 ];
-const missingClients = [...(GNU_WGET ? [] : ["GNU wget"]), ...(BUSYBOX ? [] : ["BusyBox wget (apt-get install busybox)"])];
-if (missingClients.length) test.skip(`download failures with ${missingClients.join(", ")} (skipped: not installed)`, () => {});
+const missingClients = [
+  ...(GNU_WGET ? [] : ["GNU wget"]),
+  ...(BUSYBOX ? [] : ["BusyBox wget (apt-get install busybox)"]),
+];
+if (missingClients.length)
+  test.skip(`download failures with ${missingClients.join(", ")} (skipped: not installed)`, () => {});
 
 type Fault = "404" | "500" | "cut off" | "refused" | "disk full" | "stall";
 /** What each client's failure reads as, after "download of <url> failed: ". */
@@ -497,7 +554,8 @@ const SAYS: Record<Fault, Record<string, string | RegExp>> = {
   "disk full": {
     // Newer curl adds ", passed N returned M".
     curl: /^cannot write the file; is the disk full\? \(curl exit code 23: Failure writing output to destination.*\)$/,
-    "GNU wget": /^cannot write the file; is the disk full\? \(wget exit code 3: Cannot write to '.*' \(File too large\)\.\)$/,
+    "GNU wget":
+      /^cannot write the file; is the disk full\? \(wget exit code 3: Cannot write to '.*' \(File too large\)\.\)$/,
     "BusyBox wget": "short write: File too large (wget exit code 1)",
   },
   stall: {
@@ -512,7 +570,9 @@ function expectFailure(r: Run, url: string, says: string | RegExp): void {
   expect(lines).toHaveLength(2); // one line
   const prefix = `${ERR} download of ${url} failed: `;
   expect(lines[0]).toStartWith(prefix);
-  expect(lines[0].slice(prefix.length)).toMatch(typeof says === "string" ? new RegExp(`^${RegExp.escape(says)}$`) : says);
+  expect(lines[0].slice(prefix.length)).toMatch(
+    typeof says === "string" ? new RegExp(`^${RegExp.escape(says)}$`) : says,
+  );
   expect(r.code).toBe(1);
   expect(existsSync(join(r.dir, "taskrunner"))).toBe(false);
   expect(leftovers(r)).toEqual([]);
@@ -525,7 +585,8 @@ async function faultyRelease(how: Misbehaviour): Promise<{ release: Release; sto
 }
 
 describe.concurrent.each(CLIENTS.map((c) => [c.name, c] as const))("download failures with %s", (name, client) => {
-  const run = (release: Release, opts: { limits?: string } = {}) => install(client.shell, release, { PATH: client.path() }, opts);
+  const run = (release: Release, opts: { limits?: string } = {}) =>
+    install(client.shell, release, { PATH: client.path() }, opts);
 
   test("a missing release (404)", async () => {
     const release = makeRelease({ missing: ["SHA256SUMS"] });
@@ -632,10 +693,16 @@ function blockSteps(heading: string, lines: string[]): Step[] {
         busybox = rest.startsWith("alpine");
         shell = ["/bin/sh", "-c"];
         env = {};
-      } else if (op === "ARG" && rest.includes("=")) env[rest.slice(0, rest.indexOf("="))] = rest.slice(rest.indexOf("=") + 1);
+      } else if (op === "ARG" && rest.includes("="))
+        env[rest.slice(0, rest.indexOf("="))] = rest.slice(rest.indexOf("=") + 1);
       else if (op === "SHELL") shell = JSON.parse(rest);
       else if (op === "RUN" && PIPED_INTO_SH.test(rest)) {
-        steps.push({ title: `${heading}: RUN under ${shell.join(" ")}`, argv: [...shell, rest], env: { ...env }, busybox });
+        steps.push({
+          title: `${heading}: RUN under ${shell.join(" ")}`,
+          argv: [...shell, rest],
+          env: { ...env },
+          busybox,
+        });
       }
     }
   } else if (/^\s*-?\s*run: \|/m.test(text)) {
@@ -645,10 +712,23 @@ function blockSteps(heading: string, lines: string[]): Step[] {
     const indent = (l: string) => l.length - l.trimStart().length;
     const body = lines.slice(runAt + 1).filter((l) => l === "" || indent(l) > indent(lines[runAt]));
     const script = `${body.map((l) => l.slice(indent(body[0]))).join("\n")}\n`;
-    const shell = /^\s*-?\s*shell: bash\b/m.test(text) ? ["bash", "--noprofile", "--norc", "-eo", "pipefail"] : ["bash", "-e"];
-    steps.push({ title: `${heading}: GitHub Actions step under ${shell.join(" ")}`, argv: shell, env: {}, busybox: false, script });
+    const shell = /^\s*-?\s*shell: bash\b/m.test(text)
+      ? ["bash", "--noprofile", "--norc", "-eo", "pipefail"]
+      : ["bash", "-e"];
+    steps.push({
+      title: `${heading}: GitHub Actions step under ${shell.join(" ")}`,
+      argv: shell,
+      env: {},
+      busybox: false,
+      script,
+    });
   } else if (PIPED_INTO_SH.test(text)) {
-    steps.push({ title: `${heading}: a command under sh (no pipefail)`, argv: [SH, "-c", text], env: {}, busybox: false });
+    steps.push({
+      title: `${heading}: a command under sh (no pipefail)`,
+      argv: [SH, "-c", text],
+      env: {},
+      busybox: false,
+    });
   }
   return steps;
 }
@@ -664,7 +744,8 @@ describe("README and install guide snippets that pipe a download into sh", () =>
 
   const runnable = steps.filter((s) => !s.busybox || BUSYBOX);
   test.each(runnable.map((s) => [s.title, s] as const))("%s fails when the release is not there", async (_, step) => {
-    const local = (a: string) => a.replaceAll("https://github.com/restaumatic/taskrunner/releases", `${server.url}/no-such-release`);
+    const local = (a: string) =>
+      a.replaceAll("https://github.com/restaumatic/taskrunner/releases", `${server.url}/no-such-release`);
     // /bin/sh is the image's: BusyBox sh on Alpine, dash on Debian (as here).
     const shell = step.argv[0] === "/bin/sh" ? (step.busybox ? [BUSYBOX!, "sh"] : [SH]) : [step.argv[0]];
     const argv = [...shell, ...step.argv.slice(1)].map(local);

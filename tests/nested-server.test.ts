@@ -16,14 +16,23 @@ beforeAll(ensureBinary, 120_000);
  */
 async function toplevel(
   script: string,
-  check: (r: { stdout: string; stderr: string; code: number; topLog: () => string }, work: string) => void | Promise<void>,
+  check: (
+    r: { stdout: string; stderr: string; code: number; topLog: () => string },
+    work: string,
+  ) => void | Promise<void>,
   extraEnv: Record<string, string> = {},
 ): Promise<void> {
   const s = scratch("nested-server");
   try {
-    const r = await runToEnd(s, ["-n", "top", "bash", "-c", script], { TASKRUNNER_DISABLE_TIMESTAMPS: "1", ...extraEnv });
+    const r = await runToEnd(s, ["-n", "top", "bash", "-c", script], {
+      TASKRUNNER_DISABLE_TIMESTAMPS: "1",
+      ...extraEnv,
+    });
     const builds = join(s.dir, "state", "builds");
-    const topLog = () => readdirSync(builds).map((b) => readFileSync(join(builds, b, "logs", "top.log"), "utf8")).join("");
+    const topLog = () =>
+      readdirSync(builds)
+        .map((b) => readFileSync(join(builds, b, "logs", "top.log"), "utf8"))
+        .join("");
     await check({ stdout: new TextDecoder().decode(r.stdout), stderr: r.stderr, code: r.code, topLog }, s.work);
   } finally {
     s.cleanup();
@@ -54,7 +63,9 @@ for (const setting of ["HOME=/elsewhere", "AWS_PROFILE=other", "https_proxy=http
       expect(r.stdout).toMatch(ownProcess);
       expect(r.code).toBe(0);
       expect(r.topLog()).toContain(`debug | Nested taskrunner ["-n","inner","bash","-c",`);
-      expect(r.topLog()).toContain(`not served in the toplevel, it runs in a process of its own: ${name} differs between the caller and the toplevel`);
+      expect(r.topLog()).toContain(
+        `not served in the toplevel, it runs in a process of its own: ${name} differs between the caller and the toplevel`,
+      );
     }));
 }
 
@@ -90,7 +101,8 @@ for (const [route, extra, where] of [
         expect(r.stdout).toMatch(where);
         expect(r.code).toBe(0);
         expect(r.topLog()).not.toContain("not served in the toplevel");
-        if (where === ownProcess) expect(r.stderr).toContain("[inner] debug | Inputs hashed by the toplevel's hashing service\n");
+        if (where === ownProcess)
+          expect(r.stderr).toContain("[inner] debug | Inputs hashed by the toplevel's hashing service\n");
         const hashed = JSON.parse(readFileSync(join(work, "..", "state", "hash", "inner.hash"), "utf8"));
         expect(hashed.hashInput).toContain("in/a");
         expect(hashed.hashInput).not.toContain("in/c");
@@ -127,7 +139,9 @@ printf '0022\\n\\0' >&$c
 exec {c}>&-
 echo "cut short: closed"`,
     (r) => {
-      expect(r.stdout).toBe("[top] stdout | garbage after the token: fallback\n[top] stdout | garbage: []\n[top] stdout | cut short: closed\n");
+      expect(r.stdout).toBe(
+        "[top] stdout | garbage after the token: fallback\n[top] stdout | garbage: []\n[top] stdout | cut short: closed\n",
+      );
       expect(r.code).toBe(0);
     },
   ));
@@ -175,12 +189,23 @@ echo "descriptors gained: $(( $(count) - before ))"`,
 /** A toplevel whose task writes its port and the toplevel's pid, waits for `go`, then runs a nested task. */
 async function waitingToplevel(prefix: string) {
   const s = scratch(prefix);
-  const p = taskrunner(s, ["-n", "top", "bash", "-c", `echo "$_taskrunner_run_port $PPID" > ready.tmp && mv ready.tmp ready
+  const p = taskrunner(
+    s,
+    [
+      "-n",
+      "top",
+      "bash",
+      "-c",
+      `echo "$_taskrunner_run_port $PPID" > ready.tmp && mv ready.tmp ready
 while [ ! -e go ]; do sleep 0.05; done
-${parentOfNested}`], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" });
+${parentOfNested}`,
+    ],
+    { TASKRUNNER_DISABLE_TIMESTAMPS: "1" },
+  );
   await waitFor(() => existsSync(join(s.work, "ready")));
   const [port, pid] = readFileSync(join(s.work, "ready"), "utf8").trim().split(" ").map(Number);
-  const status = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) * 1024;
+  const status = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) * 1024;
   return {
     port,
     /** The toplevel's resident memory now, and the most it ever had. */
@@ -189,7 +214,11 @@ ${parentOfNested}`], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" });
     /** Lets the task go on; what the build printed. */
     async finish() {
       writeFileSync(join(s.work, "go"), "");
-      const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+      const [stdout, stderr, code] = await Promise.all([
+        new Response(p.stdout).text(),
+        new Response(p.stderr).text(),
+        p.exited,
+      ]);
       s.cleanup();
       return { stdout, stderr, code };
     },
@@ -198,66 +227,61 @@ ${parentOfNested}`], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" });
 
 const MiB = 1024 * 1024;
 
-test.concurrent(
-  "40 connections of 15 MiB each without the token leave the toplevel's RSS within +50 MiB, and the build goes on",
-  async () => {
-    const top = await waitingToplevel("nested-flood");
-    const before = top.rss();
-    // 40 neighbours, each a process of its own, sending 15 MiB at once (no NUL: no end of a request).
-    const attackers = Array.from({ length: 40 }, () =>
-      Bun.spawn(["bash", "-c", `head -c 15M /dev/zero | tr "\\0" x > /dev/tcp/127.0.0.1/${top.port}`], { stdout: "ignore", stderr: "ignore" }),
-    );
-    await Promise.all(attackers.map((a) => a.exited));
-    const grown = top.peakRss() - before;
-    const r = await top.finish();
-    expect(grown).toBeLessThan(50 * MiB);
-    expect(r.stdout).toMatch(servedByToplevel);
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-  },
-  60_000,
-);
+test.concurrent("40 connections of 15 MiB each without the token leave the toplevel's RSS within +50 MiB, and the build goes on", async () => {
+  const top = await waitingToplevel("nested-flood");
+  const before = top.rss();
+  // 40 neighbours, each a process of its own, sending 15 MiB at once (no NUL: no end of a request).
+  const attackers = Array.from({ length: 40 }, () =>
+    Bun.spawn(["bash", "-c", `head -c 15M /dev/zero | tr "\\0" x > /dev/tcp/127.0.0.1/${top.port}`], {
+      stdout: "ignore",
+      stderr: "ignore",
+    }),
+  );
+  await Promise.all(attackers.map((a) => a.exited));
+  const grown = top.peakRss() - before;
+  const r = await top.finish();
+  expect(grown).toBeLessThan(50 * MiB);
+  expect(r.stdout).toMatch(servedByToplevel);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+}, 60_000);
 
-test.concurrent(
-  "connections that never show the token: beyond 64 the oldest is told to run the binary, the rest after 10 s; the build's own tasks still get through",
-  async () => {
-    const top = await waitingToplevel("nested-idle");
-    const opened = performance.now();
-    const closedAt: number[] = [];
-    const replies: string[] = [];
-    // 100 neighbours that connect and send a few bytes, never the whole token.
-    const sockets = [];
-    for (let i = 0; i < 100; i++) {
-      sockets.push(
-        await Bun.connect({
-          hostname: "127.0.0.1",
-          port: top.port,
-          socket: {
-            open: (sock) => void sock.write("01234"),
-            data: (_sock, data) => void replies.push(data.toString()),
-            end: (sock) => void sock.end(),
-            close: () => void closedAt.push(performance.now() - opened),
-            error() {},
-          },
-        }),
-      );
-    }
-    await waitFor(() => closedAt.length >= 36);
-    expect(closedAt.length).toBe(36); // each one past 64 sent the oldest away
-    // The rest go at the deadline, not long before nor long after.
-    await waitFor(() => closedAt.length === 100, 30_000);
-    const atDeadline = closedAt.slice(36);
-    expect(Math.min(...atDeadline)).toBeGreaterThan(9_000);
-    expect(Math.max(...atDeadline)).toBeLessThan(25_000);
-    // A caller of ours crowded out or held up would run the binary: each was told so.
-    expect(replies.join("")).toBe("fallback\n".repeat(100));
-    const r = await top.finish();
-    expect(r.stdout).toMatch(servedByToplevel);
-    expect(r.code).toBe(0);
-    for (const sock of sockets) sock.end();
-  },
-  60_000,
-);
+test.concurrent("connections that never show the token: beyond 64 the oldest is told to run the binary, the rest after 10 s; the build's own tasks still get through", async () => {
+  const top = await waitingToplevel("nested-idle");
+  const opened = performance.now();
+  const closedAt: number[] = [];
+  const replies: string[] = [];
+  // 100 neighbours that connect and send a few bytes, never the whole token.
+  const sockets = [];
+  for (let i = 0; i < 100; i++) {
+    sockets.push(
+      await Bun.connect({
+        hostname: "127.0.0.1",
+        port: top.port,
+        socket: {
+          open: (sock) => void sock.write("01234"),
+          data: (_sock, data) => void replies.push(data.toString()),
+          end: (sock) => void sock.end(),
+          close: () => void closedAt.push(performance.now() - opened),
+          error() {},
+        },
+      }),
+    );
+  }
+  await waitFor(() => closedAt.length >= 36);
+  expect(closedAt.length).toBe(36); // each one past 64 sent the oldest away
+  // The rest go at the deadline, not long before nor long after.
+  await waitFor(() => closedAt.length === 100, 30_000);
+  const atDeadline = closedAt.slice(36);
+  expect(Math.min(...atDeadline)).toBeGreaterThan(9_000);
+  expect(Math.max(...atDeadline)).toBeLessThan(25_000);
+  // A caller of ours crowded out or held up would run the binary: each was told so.
+  expect(replies.join("")).toBe("fallback\n".repeat(100));
+  const r = await top.finish();
+  expect(r.stdout).toMatch(servedByToplevel);
+  expect(r.code).toBe(0);
+  for (const sock of sockets) sock.end();
+}, 60_000);
 
 // A signal to the toplevel reaches the tasks running then. A script that
 // outlives it — it traps the signal, or its bash was waiting for a command
@@ -279,7 +303,11 @@ echo "b: $?"`;
     // Once the trap ran, the script goes on.
     await waitFor(() => existsSync(join(s.dir, "trapped")), 30_000);
     writeFileSync(join(s.dir, "go"), "");
-    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    const [stdout, stderr, code] = await Promise.all([
+      new Response(p.stdout).text(),
+      new Response(p.stderr).text(),
+      p.exited,
+    ]);
     expect({ stdout, stderr, code }).toEqual({
       stdout: "[a] stdout | a ran\n[top] stdout | trapped\n[top] stdout | b: 130\n",
       stderr: "[top] warn | Interrupted by SIGINT\n",

@@ -17,7 +17,10 @@ function alive(pid: number): boolean {
   }
 }
 
-for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+for (const [signal, code] of [
+  ["SIGTERM", 143],
+  ["SIGINT", 130],
+] as const) {
   test(`${signal} reaches the task's whole tree; runner exits ${code} and records nothing`, async () => {
     const s = scratch("signal");
     try {
@@ -47,8 +50,14 @@ for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
 const ORPHAN_BODY = `echo $$ > task-pid; echo $PPID > task-parent; sleep 2; touch task-done`;
 const SECOND_BUILD = `test -f task-done && echo "waited for the orphan" || echo "ran beside the orphan"`;
 
-async function killedMidTask(s: ReturnType<typeof scratch>, victim: () => number, extraEnv: Record<string, string> = {}) {
-  await waitFor(() => existsSync(join(s.work, "task-parent")) && readFileSync(join(s.work, "task-parent"), "utf8").endsWith("\n"));
+async function killedMidTask(
+  s: ReturnType<typeof scratch>,
+  victim: () => number,
+  extraEnv: Record<string, string> = {},
+) {
+  await waitFor(
+    () => existsSync(join(s.work, "task-parent")) && readFileSync(join(s.work, "task-parent"), "utf8").endsWith("\n"),
+  );
   const orphan = Number(readFileSync(join(s.work, "task-pid"), "utf8"));
   process.kill(victim(), "SIGKILL");
   expect(alive(orphan)).toBe(true);
@@ -85,11 +94,15 @@ test("a nested taskrunner process killed with SIGKILL keeps its job locked until
   try {
     const env = { TASKRUNNER_NESTED_PROCESSES: "1" };
     const p = taskrunner(s, ["-n", "top", "bash", "-c", `taskrunner -n held bash -c '${ORPHAN_BODY}'`], env);
-    await killedMidTask(s, () => {
-      const runner = Number(readFileSync(join(s.work, "task-parent"), "utf8"));
-      expect(runner).not.toBe(p.pid);
-      return runner;
-    }, env);
+    await killedMidTask(
+      s,
+      () => {
+        const runner = Number(readFileSync(join(s.work, "task-parent"), "utf8"));
+        expect(runner).not.toBe(p.pid);
+        return runner;
+      },
+      env,
+    );
     await p.exited;
   } finally {
     s.cleanup();
@@ -101,7 +114,13 @@ test("a background process a finished task left running does not keep its job lo
   let leftover = 0;
   try {
     // Off the runner's channels (60-63), so that the first run ends; but with the job's descriptor, 64.
-    const first = await runToEnd(s, ["-n", "bg", "bash", "-c", "sleep 30 >/dev/null 2>&1 60>&- 61>&- 62>&- 63>&- & echo $! > bg-pid"]);
+    const first = await runToEnd(s, [
+      "-n",
+      "bg",
+      "bash",
+      "-c",
+      "sleep 30 >/dev/null 2>&1 60>&- 61>&- 62>&- 63>&- & echo $! > bg-pid",
+    ]);
     expect(first.code).toBe(0);
     leftover = Number(readFileSync(join(s.work, "bg-pid"), "utf8"));
     expect(alive(leftover)).toBe(true);
@@ -183,7 +202,10 @@ test("toplevel runs remove builds older than TASKRUNNER_KEEP_BUILDS_DAYS, never 
 // through /proc/self/fd instead, and stays as closed to others.
 const LONG_STATE = join("a".repeat(60), "b".repeat(60), "c".repeat(60));
 
-for (const [what, stateDir] of [["", "state"], [", with a 200-character state directory path", LONG_STATE]] as const) {
+for (const [what, stateDir] of [
+  ["", "state"],
+  [", with a 200-character state directory path", LONG_STATE],
+] as const) {
   test.skipIf(process.getuid?.() !== 0)(
     `under umask 000 the build's hashing socket is its user's alone: another user cannot connect${what} (needs root, to be another user)`,
     async () => {
@@ -192,7 +214,9 @@ for (const [what, stateDir] of [["", "state"], [", with a 200-character state di
         chmodSync(s.dir, 0o755); // as open to others as the default /tmp/taskrunner
         const state = join(s.dir, stateDir);
         const task = `echo "$_taskrunner_hash_service" > socket.tmp && mv socket.tmp socket; while [ ! -e go ]; do sleep 0.05; done`;
-        const p = taskrunnerAfter("umask 000", s, ["-n", "top", "bash", "-c", task], { TASKRUNNER_STATE_DIRECTORY: state });
+        const p = taskrunnerAfter("umask 000", s, ["-n", "top", "bash", "-c", task], {
+          TASKRUNNER_STATE_DIRECTORY: state,
+        });
         await waitFor(() => existsSync(join(s.work, "socket")));
         const socket = readFileSync(join(s.work, "socket"), "utf8").trim();
         expect(socket).toStartWith(join(state, "builds"));
@@ -202,9 +226,12 @@ for (const [what, stateDir] of [["", "state"], [", with a 200-character state di
           let unix = sock;
           try { if (sock.length > 100) unix = "/proc/self/fd/" + openSync(sock.slice(0, sock.lastIndexOf("/")), "r") + "/hash.sock"; } catch (e) { console.log(e.code); process.exit(0); }
           Bun.connect({ unix, socket: { open(s) { console.log("connected"); s.end(); }, data() {}, error() {} } }).catch((e) => console.log(e.code));`;
-        const other = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", client], {
-          env: { PATH: process.env.PATH ?? "", HOME: "/tmp", SOCK: socket },
-        });
+        const other = Bun.spawnSync(
+          ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", client],
+          {
+            env: { PATH: process.env.PATH ?? "", HOME: "/tmp", SOCK: socket },
+          },
+        );
         expect(other.stdout.toString().trim()).toBe("EACCES");
         writeFileSync(join(s.work, "go"), "");
         expect(await p.exited).toBe(0);
@@ -218,16 +245,27 @@ for (const [what, stateDir] of [["", "state"], [", with a 200-character state di
 test("with a 200-character state directory path, a nested taskrunner process hashes through the toplevel's service", async () => {
   const s = scratch("hash-long");
   try {
-    Bun.spawnSync(["bash", "-ec", "git init -q . && echo a > input.txt && git add . && git -c user.name=t -c user.email=t@t commit -qm i"], { cwd: s.work });
+    Bun.spawnSync(
+      [
+        "bash",
+        "-ec",
+        "git init -q . && echo a > input.txt && git add . && git -c user.name=t -c user.email=t@t commit -qm i",
+      ],
+      { cwd: s.work },
+    );
     const state = join(s.dir, LONG_STATE);
     // The service declines callers with GIT_* variables (git reads them); the test setup sets a few.
     s.env = Object.fromEntries(Object.entries(s.env).filter(([k]) => !k.startsWith("GIT_")));
     expect(`${state}/builds/2026-12-01T05:03:23.123456Z/hash-service/hash.sock`.length).toBeGreaterThan(250);
-    const r = await runToEnd(s, ["-n", "top", "bash", "-c", "taskrunner -n child bash -c 'snapshot input.txt; echo built'"], {
-      TASKRUNNER_STATE_DIRECTORY: state,
-      TASKRUNNER_NESTED_PROCESSES: "1",
-      TASKRUNNER_DEBUG: "1",
-    });
+    const r = await runToEnd(
+      s,
+      ["-n", "top", "bash", "-c", "taskrunner -n child bash -c 'snapshot input.txt; echo built'"],
+      {
+        TASKRUNNER_STATE_DIRECTORY: state,
+        TASKRUNNER_NESTED_PROCESSES: "1",
+        TASKRUNNER_DEBUG: "1",
+      },
+    );
     expect(r.code).toBe(0);
     expect(r.stderr).not.toContain("hash service not started");
     expect(r.stderr).not.toContain("Hashing here, not by the toplevel's hashing service");
@@ -250,18 +288,22 @@ for (const [route, env] of [
     const s = scratch("hash-umask");
     try {
       // core.trustctime=false sends hashing the reference way (git add + write-tree).
-      const setup = "git init -q && git config core.trustctime false && mkdir in && echo a > in/a && git add . && git -c user.name=t -c user.email=t@t commit -qm i && echo 'new, untracked' > in/new && git hash-object in/new";
+      const setup =
+        "git init -q && git config core.trustctime false && mkdir in && echo a > in/a && git add . && git -c user.name=t -c user.email=t@t commit -qm i && echo 'new, untracked' > in/new && git hash-object in/new";
       const blob = Bun.spawnSync(["bash", "-ec", setup], { cwd: s.work }).stdout.toString().trim();
       const objects = join(s.work, ".git", "objects", blob.slice(0, 2));
       expect(existsSync(objects)).toBe(false);
       // GIT_* variables would keep the service from answering (git reads them).
       s.env = Object.fromEntries(Object.entries(s.env).filter(([k]) => !k.startsWith("GIT_")));
       const script = "umask 077; taskrunner -n child bash -c 'snapshot in; echo hashed'";
-      const { stderr, code } = await endedText(taskrunnerAfter("umask 022", s, ["-n", "top", "bash", "-c", script], { ...env, TASKRUNNER_DEBUG: "1" }));
+      const { stderr, code } = await endedText(
+        taskrunnerAfter("umask 022", s, ["-n", "top", "bash", "-c", script], { ...env, TASKRUNNER_DEBUG: "1" }),
+      );
       expect(code).toBe(0);
       // On both routes the task's log says why it was hashed the reference way.
       expect(stderr).toContain("[child] debug | Hashing the reference way: config core.trustctime");
-      if (route !== "served inside the toplevel") expect(stderr).toContain("[child] debug | Inputs hashed by the toplevel's hashing service");
+      if (route !== "served inside the toplevel")
+        expect(stderr).toContain("[child] debug | Inputs hashed by the toplevel's hashing service");
       expect(statSync(objects).mode & 0o777).toBe(0o700);
     } finally {
       s.cleanup();
@@ -274,10 +316,15 @@ for (const [route, env] of [
 test("an open-files limit too low for the task's descriptors: one error line saying which limit and what to do, exit 126", async () => {
   const s = scratch("nofile");
   try {
-    const { stdout, stderr, code } = await endedText(taskrunnerAfter("ulimit -n 64", s, ["-n", "job", "bash", "-c", "echo ran"], { TASKRUNNER_DISABLE_TIMESTAMPS: "1" }));
+    const { stdout, stderr, code } = await endedText(
+      taskrunnerAfter("ulimit -n 64", s, ["-n", "job", "bash", "-c", "echo ran"], {
+        TASKRUNNER_DISABLE_TIMESTAMPS: "1",
+      }),
+    );
     expect({ stdout, stderr, code }).toEqual({
       stdout: "",
-      stderr: '[job] error | cannot run "bash": the open-files limit (ulimit -n 64) is too low: taskrunner hands a task descriptors 60 to 64 besides its own; raise it to 128 or more (ulimit -n 1024)\n',
+      stderr:
+        '[job] error | cannot run "bash": the open-files limit (ulimit -n 64) is too low: taskrunner hands a task descriptors 60 to 64 besides its own; raise it to 128 or more (ulimit -n 1024)\n',
       code: 126,
     });
   } finally {

@@ -4,7 +4,17 @@
 // is removed, a fuzzy-cache pointer left naming a removed archive, sidecars
 // and temporary files, bad option values, an empty and a missing store.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { BINARY, ensureBinary } from "./helpers/binary";
 import { ended, endedText, INPUT_HASH, inputRepo, runToEnd, taskrunner, type Scratch } from "./helpers/run";
@@ -95,7 +105,9 @@ test("by age: archives unused for over --max-age go with their sidecars; stale t
       stderr: "",
       code: 0,
     });
-    expect(files(b)).toEqual(["README", archive("recent"), `${archive("recent")}.tmp-123-0123abcd`, "fresh-1.tar.zst.sig"].sort());
+    expect(files(b)).toEqual(
+      ["README", archive("recent"), `${archive("recent")}.tmp-123-0123abcd`, "fresh-1.tar.zst.sig"].sort(),
+    );
     expect(files(latest)).toEqual(["old-main.txt"]);
     // Nothing more to do: a second run says so.
     expect(await prune(s, store, ["--max-age", "30"])).toEqual({
@@ -120,7 +132,9 @@ test("by size: the least recently used go first, and a restore counts as a use (
     lastUsed(at("c"), 1);
     const before = { bytes: readFileSync(at("a")), mtimeMs: statSync(at("a")).mtimeMs };
     // a, the oldest, is restored by a build: used now.
-    const restored = await endedText(taskrunner(s, ["-n", "a", "bash", "-c", "snapshot input.txt -o out-a; echo ran instead of restoring"], store.env));
+    const restored = await endedText(
+      taskrunner(s, ["-n", "a", "bash", "-c", "snapshot input.txt -o out-a; echo ran instead of restoring"], store.env),
+    );
     expect(restored).toMatchObject({ stdout: "", stderr: "", code: 0 });
     expect(existsSync(join(s.work, "out-a", "blob"))).toBe(true);
     const after = statSync(at("a"));
@@ -196,14 +210,22 @@ test("a restore in progress survives a prune that removes its archive: it reads 
     // Many small files, then a big one: the archive stays open while the small files are created.
     const build = `snapshot input.txt -o out; mkdir -p out/small; for i in $(seq 3000); do echo $i > out/small/f$i; done
       head -c 30000000 /dev/urandom > out/z-blob`;
-    expect((await runToEnd(s, ["-n", "big", "bash", "-c", build], { ...store.env, TASKRUNNER_SAVE_REMOTE_CACHE: "1" })).code).toBe(0);
+    expect(
+      (await runToEnd(s, ["-n", "big", "bash", "-c", build], { ...store.env, TASKRUNNER_SAVE_REMOTE_CACHE: "1" })).code,
+    ).toBe(0);
     const blob = readFileSync(join(s.work, "out", "z-blob"));
     const path = join(store.bundles, archive("big"));
     const archiveSize = statSync(path).size;
     lastUsed(path, 10);
     const forget = () => sh(s.work, `rm -rf out "${s.dir}/state/hash"`);
     forget();
-    const restoreOnly = ["-n", "big", "bash", "-c", `snapshot input.txt -o out; mkdir -p out; echo "ran instead of restoring"`];
+    const restoreOnly = [
+      "-n",
+      "big",
+      "bash",
+      "-c",
+      `snapshot input.txt -o out; mkdir -p out; echo "ran instead of restoring"`,
+    ];
 
     // The moment is caught, not timed: a restore that ended before it was seen is tried again.
     let p = taskrunner(s, restoreOnly, store.env);
@@ -237,7 +259,11 @@ test("a restore in progress survives a prune that removes its archive: it reads 
     expect(readdirSync(join(s.work, "out", "small"))).toHaveLength(3000);
     // The next restore is a plain miss: the task runs.
     forget();
-    expect(await endedText(taskrunner(s, restoreOnly, store.env))).toEqual({ stdout: "[big] stdout | ran instead of restoring\n", stderr: "", code: 0 });
+    expect(await endedText(taskrunner(s, restoreOnly, store.env))).toEqual({
+      stdout: "[big] stdout | ran instead of restoring\n",
+      stderr: "",
+      code: 0,
+    });
   } finally {
     s.cleanup();
   }
@@ -248,12 +274,25 @@ test("a fuzzy-cache pointer left naming a pruned archive is a plain miss: the ne
   try {
     const store = directoryStore(s);
     // Each run prints what the fuzzy cache restored (or "none"), then builds out/file from $V (a raw input).
-    const build = ["-n", "f", "bash", "-c", `snapshot input.txt --raw "$V" -o out --fuzzy-cache; cat out/file 2>/dev/null || echo none; mkdir -p out; echo "v$V" > out/file`];
-    const run = (v: string, env: Record<string, string> = {}) => endedText(taskrunner(s, build, { ...store.env, V: v, ...env }));
+    const build = [
+      "-n",
+      "f",
+      "bash",
+      "-c",
+      `snapshot input.txt --raw "$V" -o out --fuzzy-cache; cat out/file 2>/dev/null || echo none; mkdir -p out; echo "v$V" > out/file`,
+    ];
+    const run = (v: string, env: Record<string, string> = {}) =>
+      endedText(taskrunner(s, build, { ...store.env, V: v, ...env }));
     sh(s.work, "git checkout -q -b other");
-    expect(await run("1", { TASKRUNNER_SAVE_REMOTE_CACHE: "1" })).toMatchObject({ stdout: "[f] stdout | none\n", code: 0 });
+    expect(await run("1", { TASKRUNNER_SAVE_REMOTE_CACHE: "1" })).toMatchObject({
+      stdout: "[f] stdout | none\n",
+      code: 0,
+    });
     sh(s.work, "git checkout -q -b feature");
-    expect(await run("2", { TASKRUNNER_SAVE_REMOTE_CACHE: "1" })).toMatchObject({ stdout: "[f] stdout | v1\n", code: 0 });
+    expect(await run("2", { TASKRUNNER_SAVE_REMOTE_CACHE: "1" })).toMatchObject({
+      stdout: "[f] stdout | v1\n",
+      code: 0,
+    });
     const latest = join(store.dir, "taskrunner", "latest");
     const featureHash = readFileSync(join(latest, "f-feature.txt"), "utf8").trim();
     // feature's archive is old and goes; other's stays.
@@ -264,13 +303,19 @@ test("a fuzzy-cache pointer left naming a pruned archive is a plain miss: the ne
 
     sh(s.work, "rm -r out");
     // feature's pointer names nothing now: a miss; other's archive is restored.
-    expect(await run("3", { TASKRUNNER_FALLBACK_BRANCHES: "other" })).toEqual({ stdout: "[f] stdout | v1\n", stderr: "", code: 0 });
+    expect(await run("3", { TASKRUNNER_FALLBACK_BRANCHES: "other" })).toEqual({
+      stdout: "[f] stdout | v1\n",
+      stderr: "",
+      code: 0,
+    });
     sh(s.work, "rm -r out");
     // With no other branch to try, the task runs as on any miss.
     expect(await run("4")).toEqual({ stdout: "[f] stdout | none\n", stderr: "", code: 0 });
     // What the log says about it: the missing archive, at debug level.
     const debug = await run("5", { TASKRUNNER_DEBUG: "1" });
-    expect(debug.stderr).toContain(`[f] debug | No remote cache archive at ${join(store.bundles, archive("f", featureHash))}\n`);
+    expect(debug.stderr).toContain(
+      `[f] debug | No remote cache archive at ${join(store.bundles, archive("f", featureHash))}\n`,
+    );
     expect(debug.stderr).not.toContain("warn");
   } finally {
     s.cleanup();
@@ -288,11 +333,20 @@ describe("what cannot be pruned is one line on stderr", () => {
       lastUsed(join(store.bundles, archive("job")), 100);
       const cases: [string[], string][] = [
         [["--prune-cache"], "--prune-cache needs --max-age DAYS, --max-size SIZE or both"],
-        [["--prune-cache", "--max-age", "soon"], '--max-age "soon" is not a number of days (e.g. 30, or 0.5 for 12 hours)'],
+        [
+          ["--prune-cache", "--max-age", "soon"],
+          '--max-age "soon" is not a number of days (e.g. 30, or 0.5 for 12 hours)',
+        ],
         [["--prune-cache", "--max-age=-3"], '--max-age "-3" is not a number of days (e.g. 30, or 0.5 for 12 hours)'],
         [["--prune-cache", "--max-age", ""], '--max-age "" is not a number of days (e.g. 30, or 0.5 for 12 hours)'],
-        [["--prune-cache", "--max-size", "20X"], '--max-size "20X" is not a size (bytes, or a number with K, M, G or T: 500M, 20G)'],
-        [["--prune-cache", "--max-size", "1e9"], '--max-size "1e9" is not a size (bytes, or a number with K, M, G or T: 500M, 20G)'],
+        [
+          ["--prune-cache", "--max-size", "20X"],
+          '--max-size "20X" is not a size (bytes, or a number with K, M, G or T: 500M, 20G)',
+        ],
+        [
+          ["--prune-cache", "--max-size", "1e9"],
+          '--max-size "1e9" is not a size (bytes, or a number with K, M, G or T: 500M, 20G)',
+        ],
         [["--prune-cache", "--max-size"], "option --max-size needs a value: --max-size SIZE"],
         [["--max-age", "30"], "--max-age goes with --prune-cache"],
         [["--max-size", "1G", "true"], "--max-size goes with --prune-cache"],
@@ -347,9 +401,9 @@ describe("what cannot be pruned is one line on stderr", () => {
         stdout: `pruned ${join(store.dir, "team-a", "bundles")}: nothing to remove; kept 0 archives, 0 B\n`,
         code: 0,
       });
-      expect((await prune(s, store, ["--max-age", "1"], { TASKRUNNER_REMOTE_CACHE_PREFIX: "../elsewhere/" })).stderr).toBe(
-        `taskrunner: TASKRUNNER_REMOTE_CACHE_PREFIX="../elsewhere/" leaves the cache directory ${store.dir}\n`,
-      );
+      expect(
+        (await prune(s, store, ["--max-age", "1"], { TASKRUNNER_REMOTE_CACHE_PREFIX: "../elsewhere/" })).stderr,
+      ).toBe(`taskrunner: TASKRUNNER_REMOTE_CACHE_PREFIX="../elsewhere/" leaves the cache directory ${store.dir}\n`);
     } finally {
       s.cleanup();
     }
@@ -366,9 +420,20 @@ describe("what cannot be pruned is one line on stderr", () => {
       const hidden = join(store.bundles, "hidden");
       mkdirSync(locked);
       mkdirSync(hidden);
-      sh(s.work, `mv "${join(store.bundles, archive("theirs"))}" "${locked}/" && echo x > "${hidden}/${archive("unseen")}"`);
-      for (const path of [join(store.bundles, archive("mine")), join(locked, archive("theirs")), join(hidden, archive("unseen"))]) lastUsed(path, 10);
-      sh(s.work, `chmod 755 "${s.dir}" "${s.work}" && chown -R 65534:65534 "${store.dir}" && chown -R root:root "${locked}" "${hidden}"`);
+      sh(
+        s.work,
+        `mv "${join(store.bundles, archive("theirs"))}" "${locked}/" && echo x > "${hidden}/${archive("unseen")}"`,
+      );
+      for (const path of [
+        join(store.bundles, archive("mine")),
+        join(locked, archive("theirs")),
+        join(hidden, archive("unseen")),
+      ])
+        lastUsed(path, 10);
+      sh(
+        s.work,
+        `chmod 755 "${s.dir}" "${s.work}" && chown -R 65534:65534 "${store.dir}" && chown -R root:root "${locked}" "${hidden}"`,
+      );
       chmodSync(locked, 0o755);
       chmodSync(hidden, 0o700);
       const asNobody = Bun.spawn(

@@ -23,7 +23,10 @@ function blockAfter(after: string): string {
 
 const CI_SH = blockAfter("A script `ci.sh`:");
 /** The output the README shows, without its timestamps. */
-const SHOWN = blockAfter("`taskrunner -n ci ./ci.sh` prints").trimEnd().split("\n").map((l) => l.replace(/^\d\d:\d\d:\d\d /, ""));
+const SHOWN = blockAfter("`taskrunner -n ci ./ci.sh` prints")
+  .trimEnd()
+  .split("\n")
+  .map((l) => l.replace(/^\d\d:\d\d:\d\d /, ""));
 
 // Stands in for npm: `npm run --silent NAME` prints what the project's script would, and
 // LINT_EXIT / TEST_EXIT make lint or the tests fail. Each call is logged, to see what ran.
@@ -50,7 +53,11 @@ function project(): Scratch {
   writeFileSync(join(s.work, "package-lock.json"), "{}\n");
   writeFileSync(join(s.work, ".gitignore"), "dist/\n");
   writeFileSync(join(s.work, "ci.sh"), CI_SH, { mode: 0o755 });
-  for (const argv of [["init", "-q"], ["add", "."], ["commit", "-qm", "init"]]) {
+  for (const argv of [
+    ["init", "-q"],
+    ["add", "."],
+    ["commit", "-qm", "init"],
+  ]) {
     const p = Bun.spawnSync(["git", ...argv], { cwd: s.work, env: s.env });
     if (!p.success) throw new Error(`git ${argv.join(" ")}: ${p.stderr}`);
   }
@@ -63,7 +70,8 @@ async function ci(s: Scratch, env: Record<string, string> = {}) {
   return { code: r.code, stdout: lines(new TextDecoder().decode(r.stdout)), stderr: lines(r.stderr) };
 }
 
-const npmCalls = (s: Scratch) => (existsSync(s.env.NPM_LOG) ? readFileSync(s.env.NPM_LOG, "utf8").trim().split("\n") : []);
+const npmCalls = (s: Scratch) =>
+  existsSync(s.env.NPM_LOG) ? readFileSync(s.env.NPM_LOG, "utf8").trim().split("\n") : [];
 const byStream = (lines: string[], stream: string) => lines.filter((l) => l.includes(`] ${stream} | `));
 
 test("the output is the README's, line for line, and a second run skips unit and bundle", async () => {

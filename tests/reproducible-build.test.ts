@@ -24,7 +24,8 @@ function run(argv: string[], cwd: string): string {
 
 // Where Bun keeps the runtimes it downloads for cross-compiling, as bun-<os>-<arch>-v<version>
 // (aarch64 for arm64). A target of the host's own platform uses the running Bun instead.
-const BUN_CACHE = process.env.BUN_INSTALL_CACHE_DIR ?? join(process.env.BUN_INSTALL ?? join(homedir(), ".bun"), "install", "cache");
+const BUN_CACHE =
+  process.env.BUN_INSTALL_CACHE_DIR ?? join(process.env.BUN_INSTALL ?? join(homedir(), ".bun"), "install", "cache");
 
 function runtimeAtHand(target: string): boolean {
   const [os, arch, ...variant] = target.split("-");
@@ -84,25 +85,26 @@ function difference(a: string, b: string): string {
 
 const title =
   `two clones at different paths build the same bytes: the host binary and ${everyTarget ? "every release target" : targets.join(", ")}` +
-  (unchecked.length ? ` (${unchecked.join(", ")}: not checked, their Bun runtimes are not cached; TASKRUNNER_TEST_ALL_TARGETS=1 fetches them)` : "");
+  (unchecked.length
+    ? ` (${unchecked.join(", ")}: not checked, their Bun runtimes are not cached; TASKRUNNER_TEST_ALL_TARGETS=1 fetches them)`
+    : "");
 
-test(
-  title,
-  async () => {
-    const clones = [join(scratch, "a"), join(scratch, "a-second-clone-with-a-longer-path", "b")];
-    for (const clone of clones) {
-      cloneWorkingTree(clone);
-      await build(clone, []);
-      await build(clone, targets.flatMap((t) => ["--target", t]));
-    }
-    const [a, b] = clones.map((c) => join(c, "dist"));
-    const files = readdirSync(a).sort();
-    expect(files).toEqual(["SHA256SUMS", "taskrunner", ...targets.map((t) => `taskrunner-${t}`)].sort());
-    expect(readdirSync(b).sort()).toEqual(files);
-    const differences = files.map((f) => [f, difference(join(a, f), join(b, f))]).filter(([, d]) => d !== "");
-    expect(differences).toEqual([]);
-  },
-  // On a cold cache darwin-x64's runtime is downloaded once; each build of all targets takes
-  // ~10 s here (more on a loaded machine).
-  600_000,
-);
+// On a cold cache darwin-x64's runtime is downloaded once; each build of all targets takes
+// ~10 s here (more on a loaded machine).
+test(title, async () => {
+  const clones = [join(scratch, "a"), join(scratch, "a-second-clone-with-a-longer-path", "b")];
+  for (const clone of clones) {
+    cloneWorkingTree(clone);
+    await build(clone, []);
+    await build(
+      clone,
+      targets.flatMap((t) => ["--target", t]),
+    );
+  }
+  const [a, b] = clones.map((c) => join(c, "dist"));
+  const files = readdirSync(a).sort();
+  expect(files).toEqual(["SHA256SUMS", "taskrunner", ...targets.map((t) => `taskrunner-${t}`)].sort());
+  expect(readdirSync(b).sort()).toEqual(files);
+  const differences = files.map((f) => [f, difference(join(a, f), join(b, f))]).filter(([, d]) => d !== "");
+  expect(differences).toEqual([]);
+}, 600_000);

@@ -10,7 +10,16 @@
 // - read-only trees (a Go module cache) as a user who is not root: archived,
 //   and restored over, modes as archived.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { BINARY, ensureBinary } from "./helpers/binary";
 import { INPUT_HASH, scratch, stagingFolders, type Scratch } from "./helpers/run";
@@ -61,8 +70,15 @@ const STORES: { name: string; open(s: Scratch): Promise<Store> }[] = [
 const ARCHIVE = `b-${INPUT_HASH}.tar.zst`;
 
 /** bash -e in cwd (as USER when asked); fails the test on a non-zero exit. */
-function bash(s: Scratch, cwd: string, script: string, opts: { user?: boolean; env?: Record<string, string> } = {}): string {
-  const argv = opts.user ? ["setpriv", `--reuid=${USER}`, `--regid=${USER}`, "--clear-groups", "bash", "-ec", script] : ["bash", "-ec", script];
+function bash(
+  s: Scratch,
+  cwd: string,
+  script: string,
+  opts: { user?: boolean; env?: Record<string, string> } = {},
+): string {
+  const argv = opts.user
+    ? ["setpriv", `--reuid=${USER}`, `--regid=${USER}`, "--clear-groups", "bash", "-ec", script]
+    : ["bash", "-ec", script];
   const p = Bun.spawnSync(argv, { cwd, env: { ...s.env, ...opts.env }, stdout: "pipe", stderr: "pipe" });
   if (p.exitCode !== 0) throw new Error(`failed (${p.exitCode}): ${script}\n${p.stderr.toString()}`);
   return p.stdout.toString();
@@ -71,7 +87,11 @@ function bash(s: Scratch, cwd: string, script: string, opts: { user?: boolean; e
 /** A repository with input.txt ("foo\n", hashed as INPUT_HASH) and build.sh, cloned fresh by build(). */
 function origin(s: Scratch, buildScript: string, ignore: string): void {
   writeFileSync(join(s.work, "build.sh"), buildScript);
-  bash(s, s.work, `git init -q . && echo foo > input.txt && printf '${ignore}' > .gitignore && git add . && git commit -qm init`);
+  bash(
+    s,
+    s.work,
+    `git init -q . && echo foo > input.txt && printf '${ignore}' > .gitignore && git add . && git commit -qm init`,
+  );
 }
 
 let clones = 0;
@@ -84,20 +104,46 @@ function freshClone(s: Scratch, opts: { user?: boolean } = {}): { dir: string; s
 }
 
 /** `taskrunner -n b bash build.sh` in a clone: what the user sees. */
-async function build(s: Scratch, clone: { dir: string; state: string }, env: Record<string, string>, opts: { user?: boolean; save?: boolean } = {}) {
-  const argv = [...(opts.user ? ["setpriv", `--reuid=${USER}`, `--regid=${USER}`, "--clear-groups"] : []), BINARY, "-n", "b", "bash", "build.sh"];
+async function build(
+  s: Scratch,
+  clone: { dir: string; state: string },
+  env: Record<string, string>,
+  opts: { user?: boolean; save?: boolean } = {},
+) {
+  const argv = [
+    ...(opts.user ? ["setpriv", `--reuid=${USER}`, `--regid=${USER}`, "--clear-groups"] : []),
+    BINARY,
+    "-n",
+    "b",
+    "bash",
+    "build.sh",
+  ];
   const p = Bun.spawn(argv, {
     cwd: clone.dir,
-    env: { ...s.env, ...env, TASKRUNNER_STATE_DIRECTORY: clone.state, TASKRUNNER_LOG_INFO: "1", ...(opts.save ? { TASKRUNNER_SAVE_REMOTE_CACHE: "1" } : {}) },
+    env: {
+      ...s.env,
+      ...env,
+      TASKRUNNER_STATE_DIRECTORY: clone.state,
+      TASKRUNNER_LOG_INFO: "1",
+      ...(opts.save ? { TASKRUNNER_SAVE_REMOTE_CACHE: "1" } : {}),
+    },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
   });
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
   return { stdout, stderr, code };
 }
 
-const RAN = { stdout: "[b] stdout | ran\n", stderr: "[b] info | Inputs changed, running task\n[b] info | success\n", code: 0 };
+const RAN = {
+  stdout: "[b] stdout | ran\n",
+  stderr: "[b] info | Inputs changed, running task\n[b] info | success\n",
+  code: 0,
+};
 const RESTORED = {
   stdout: "",
   stderr: `[b] info | Found remote cache ${ARCHIVE}, restoring\n[b] info | Restored from remote cache\n`,
@@ -119,7 +165,8 @@ function listing(dir: string): string[] {
       const r = rel ? `${rel}/${name.toString("latin1")}` : name.toString("latin1");
       const st = lstatSync(p);
       const mode = (st.mode & 0o7777).toString(8);
-      if (st.isSymbolicLink()) out.push(`${r} -> ${(readlinkSync(p, { encoding: "buffer" }) as Buffer).toString("latin1")}`);
+      if (st.isSymbolicLink())
+        out.push(`${r} -> ${(readlinkSync(p, { encoding: "buffer" }) as Buffer).toString("latin1")}`);
       else if (st.isDirectory()) {
         out.push(`${r}/ ${mode}`);
         walk(p, r);
@@ -153,7 +200,14 @@ function gnuExtract(s: Scratch, archive: Buffer, into: string): void {
  * restored on a fresh clone (then skipped) and extracted by GNU tar; GNU tar's
  * archive of `members` in each format restored by us on a fresh clone.
  */
-async function roundTrips(s: Scratch, st: Store, made: string, expected: string[], members: string, formats: string[]): Promise<void> {
+async function roundTrips(
+  s: Scratch,
+  st: Store,
+  made: string,
+  expected: string[],
+  members: string,
+  formats: string[],
+): Promise<void> {
   const ours = await st.get(ARCHIVE);
   const clone = freshClone(s);
   expect(await build(s, clone, st.env)).toEqual(RESTORED);
@@ -178,7 +232,11 @@ for (const store of STORES) {
       const s = scratch("restore-symlink");
       try {
         const st = await store.open(s);
-        origin(s, "snapshot input.txt -o dist\nmkdir -p real/dist && echo built > real/dist/app.js && ln -sfn real/dist dist\necho ran\n", "dist\\nreal/\\n");
+        origin(
+          s,
+          "snapshot input.txt -o dist\nmkdir -p real/dist && echo built > real/dist/app.js && ln -sfn real/dist dist\necho ran\n",
+          "dist\\nreal/\\n",
+        );
         expect(await build(s, freshClone(s), st.env, { save: true })).toEqual(RAN);
         for (let round = 1; round <= 2; round++) {
           const clone = freshClone(s);
@@ -190,7 +248,12 @@ for (const store of STORES) {
         // GNU tar reads the link and what it leads to.
         const tarred = join(s.dir, "tarred");
         gnuExtract(s, await st.get(ARCHIVE), tarred);
-        expect(listing(tarred)).toEqual(["dist -> real/dist", "real/ 755", "real/dist/ 755", 'real/dist/app.js 644 "built\\n"']);
+        expect(listing(tarred)).toEqual([
+          "dist -> real/dist",
+          "real/ 755",
+          "real/dist/ 755",
+          'real/dist/app.js 644 "built\\n"',
+        ]);
 
         // The old tool archived the link alone (GNU tar): restoring it would leave dist dangling.
         const built = freshClone(s);
@@ -198,8 +261,13 @@ for (const store of STORES) {
         await st.put(ARCHIVE, gnuArchive(s, built.dir, "dist"));
         const clone = freshClone(s);
         const first = await build(s, clone, st.env);
-        expect(first.stderr.split("\n")[1]).toMatch(/^\[b\] warn \| Remote cache not used: could not restore .*: the output dist is a symlink to real\/dist, which neither the archive nor .* holds \(nothing was restored, the old outputs are in place\)$/);
-        expect(first).toEqual({ ...RAN, stderr: `[b] info | Found remote cache ${ARCHIVE}, restoring\n${first.stderr.split("\n")[1]}\n${RAN.stderr}` });
+        expect(first.stderr.split("\n")[1]).toMatch(
+          /^\[b\] warn \| Remote cache not used: could not restore .*: the output dist is a symlink to real\/dist, which neither the archive nor .* holds \(nothing was restored, the old outputs are in place\)$/,
+        );
+        expect(first).toEqual({
+          ...RAN,
+          stderr: `[b] info | Found remote cache ${ARCHIVE}, restoring\n${first.stderr.split("\n")[1]}\n${RAN.stderr}`,
+        });
         expect(readFileSync(join(clone.dir, "dist", "app.js"), "utf8")).toBe("built\n");
         expect(await build(s, clone, st.env)).toEqual(SKIPPED);
       } finally {
@@ -241,10 +309,14 @@ echo ran
       const s = scratch("restore-selflink");
       try {
         const st = await store.open(s);
-        origin(s, "snapshot input.txt -o out out/f\nmkdir -p out && echo f > out/f && ln -f out/f out/g\necho ran\n", "out/\\n");
+        origin(
+          s,
+          "snapshot input.txt -o out out/f\nmkdir -p out && echo f > out/f && ln -f out/f out/g\necho ran\n",
+          "out/\\n",
+        );
         const made = freshClone(s);
         expect(await build(s, made, st.env, { save: true })).toEqual(RAN);
-        const expected = ["f 644 \"f\\n\"", "g 644 \"f\\n\" (one file with f)"];
+        const expected = ['f 644 "f\\n"', 'g 644 "f\\n" (one file with f)'];
         expect(listing(join(made.dir, "out"))).toEqual(expected);
 
         // GNU tar's archive: what the old tool wrote for the same outputs.
@@ -278,7 +350,12 @@ echo ran
         expect(expected).toContain("lib/ro/ 555");
 
         // Restored over the read-only trees themselves: changed, with a stray file, read-only again.
-        bash(s, made.dir, "chmod -R u+w gomod lib && echo local > gomod/pkg/mod/x@v1/go.mod && touch gomod/stray lib/ro/pkg/stray && chmod -R a-w gomod lib", { user: true });
+        bash(
+          s,
+          made.dir,
+          "chmod -R u+w gomod lib && echo local > gomod/pkg/mod/x@v1/go.mod && touch gomod/stray lib/ro/pkg/stray && chmod -R a-w gomod lib",
+          { user: true },
+        );
         bash(s, made.dir, `rm "${made.state}/hash/b.hash"`, { user: true });
         expect(await build(s, made, st.env, { user: true })).toEqual(RESTORED);
         expect(readOnlyTrees(made.dir)).toEqual(expected);
@@ -288,7 +365,9 @@ echo ran
         // And on a fresh clone: lib/ro is not in the archive, only implied by lib/ro/pkg (made as GNU tar makes it).
         const clone = freshClone(s, { user: true });
         expect(await build(s, clone, st.env, { user: true })).toEqual(RESTORED);
-        expect(readOnlyTrees(clone.dir)).toEqual(expected.map((l) => (l === "lib/ 555" || l === "lib/ro/ 555" ? l.replace("555", "755") : l)));
+        expect(readOnlyTrees(clone.dir)).toEqual(
+          expected.map((l) => (l === "lib/ 555" || l === "lib/ro/ 555" ? l.replace("555", "755") : l)),
+        );
       } finally {
         s.cleanup();
       }

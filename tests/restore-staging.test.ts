@@ -24,7 +24,6 @@ beforeAll(async () => {
 });
 afterAll(async () => s3.stop());
 
-
 const RESTORE = `snapshot src -o out; mkdir -p out/deep; head -c 4500000 /dev/urandom > out/blob; for i in $(seq 100); do echo $i > out/deep/f$i; done; echo built`;
 // Waits (up to ~10 s) for something in a staging folder: in the work tree, its git directory or the state directory.
 const WAIT_FOR_STAGING = `for i in $(seq 1000); do
@@ -39,12 +38,18 @@ wait`;
 test("a parallel restore never shows up in another task's input hash (5 builds in a row)", async () => {
   const s = scratch("restore-staging");
   try {
-    sh(s.work, "git init -q . && mkdir src other && echo a > src/a && echo b > other/b && echo /out/ > .gitignore && git add . && git commit -qm init");
+    sh(
+      s.work,
+      "git init -q . && mkdir src other && echo a > src/a && echo b > other/b && echo /out/ > .gitignore && git add . && git commit -qm init",
+    );
     const bucket = await s3.newBucket();
     const env = s3.env(bucket);
     const state = join(s.dir, "state");
     // The archive to restore, and the hash the hasher must always get.
-    const first = await runToEnd(s, ["-n", "restore-me", "bash", "-c", RESTORE], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1" });
+    const first = await runToEnd(s, ["-n", "restore-me", "bash", "-c", RESTORE], {
+      ...env,
+      TASKRUNNER_SAVE_REMOTE_CACHE: "1",
+    });
     expect(first.code).toBe(0);
     const alone = await runToEnd(s, ["-n", "hasher", "bash", "-c", "snapshot .; echo hashed"], env);
     expect(alone.code).toBe(0);
@@ -77,38 +82,58 @@ test("a parallel restore never shows up in another task's input hash (5 builds i
   }
 }, 180_000);
 
-
-test.skipIf(noTmpfs !== null)("a declared output that is a mount point (a volume) is emptied and refilled, not merged into", async () => {
-  const s = scratch("restore-mount");
-  try {
-    sh(s.work, "git init -q . && echo in > input.txt && echo /out/ > .gitignore && git add . && git commit -qm init");
-    mkdirSync(join(s.dir, "remote"));
-    const env = { TASKRUNNER_REMOTE_CACHE_DIR: join(s.dir, "remote") };
-    const build = "snapshot input.txt -o out; mkdir -p out/pkg; echo new > out/pkg/file; echo built";
-    const saved = await runToEnd(s, ["-n", "job", "bash", "-c", build], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1" });
-    expect(saved.code).toBe(0);
-    rmSync(join(s.work, "out"), { recursive: true });
-    rmSync(join(s.dir, "state", "hash"), { recursive: true });
-    // out is a tmpfs holding a stale tree: it cannot be moved aside, so it is emptied and refilled.
-    const r = await withTmpfs(s, join(s.work, "out"), "size=1m", 'mkdir out/stale && echo old > out/stale/file && taskrunner -n job bash -c "$BUILD" && find out | sort', {
-      ...env,
-      BUILD: build,
-    });
-    expect(r).toEqual({ stdout: "out\nout/pkg\nout/pkg/file\n", stderr: "", code: 0 });
-  } finally {
-    s.cleanup();
-  }
-});
+test.skipIf(noTmpfs !== null)(
+  "a declared output that is a mount point (a volume) is emptied and refilled, not merged into",
+  async () => {
+    const s = scratch("restore-mount");
+    try {
+      sh(s.work, "git init -q . && echo in > input.txt && echo /out/ > .gitignore && git add . && git commit -qm init");
+      mkdirSync(join(s.dir, "remote"));
+      const env = { TASKRUNNER_REMOTE_CACHE_DIR: join(s.dir, "remote") };
+      const build = "snapshot input.txt -o out; mkdir -p out/pkg; echo new > out/pkg/file; echo built";
+      const saved = await runToEnd(s, ["-n", "job", "bash", "-c", build], {
+        ...env,
+        TASKRUNNER_SAVE_REMOTE_CACHE: "1",
+      });
+      expect(saved.code).toBe(0);
+      rmSync(join(s.work, "out"), { recursive: true });
+      rmSync(join(s.dir, "state", "hash"), { recursive: true });
+      // out is a tmpfs holding a stale tree: it cannot be moved aside, so it is emptied and refilled.
+      const r = await withTmpfs(
+        s,
+        join(s.work, "out"),
+        "size=1m",
+        'mkdir out/stale && echo old > out/stale/file && taskrunner -n job bash -c "$BUILD" && find out | sort',
+        {
+          ...env,
+          BUILD: build,
+        },
+      );
+      expect(r).toEqual({ stdout: "out\nout/pkg\nout/pkg/file\n", stderr: "", code: 0 });
+    } finally {
+      s.cleanup();
+    }
+  },
+);
 
 test("a staging folder left by a SIGKILL mid-restore is removed by the next restore; one a live restore owns never is (two builds in parallel)", async () => {
   const s = scratch("restore-abandoned");
   try {
-    sh(s.work, "git init -q . && mkdir src && echo a > src/a && echo /out/ > .gitignore && echo /out2/ >> .gitignore && git add . && git commit -qm init");
+    sh(
+      s.work,
+      "git init -q . && mkdir src && echo a > src/a && echo /out/ > .gitignore && echo /out2/ >> .gitignore && git add . && git commit -qm init",
+    );
     const bucket = await s3.newBucket();
     const env = s3.env(bucket);
     const state = join(s.dir, "state");
     const other = RESTORE.replaceAll("out", "out2");
-    for (const [job, script] of [["r1", RESTORE], ["r2", other]]) expect((await runToEnd(s, ["-n", job, "bash", "-c", script], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1" })).code).toBe(0);
+    for (const [job, script] of [
+      ["r1", RESTORE],
+      ["r2", other],
+    ])
+      expect(
+        (await runToEnd(s, ["-n", job, "bash", "-c", script], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1" })).code,
+      ).toBe(0);
     const fresh = () => {
       rmSync(join(s.work, "out"), { recursive: true, force: true });
       rmSync(join(s.work, "out2"), { recursive: true, force: true });
@@ -148,7 +173,9 @@ test("a staging folder left by a SIGKILL mid-restore is removed by the next rest
     const r = await endedText(a);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toContain(`[r1] debug | removed ${abandoned}: a staging folder its restore left behind (its owner is gone)\n`);
+    expect(r.stderr).toContain(
+      `[r1] debug | removed ${abandoned}: a staging folder its restore left behind (its owner is gone)\n`,
+    );
     expect(readdirSync(join(s.work, "out", "deep"))).toHaveLength(100);
     expect(readdirSync(join(s.work, "out2", "deep"))).toHaveLength(100);
     expect(stagingFolders(s.dir)).toEqual([]);
@@ -157,33 +184,45 @@ test("a staging folder left by a SIGKILL mid-restore is removed by the next rest
   }
 }, 180_000);
 
-test.skipIf(noTmpfs !== null)("the file system filling up in the middle of a restore on worker threads: one warn line, old outputs in place, nothing left behind", async () => {
-  const s = scratch("restore-full");
-  try {
-    sh(s.work, "git init -q . && echo in > input.txt && echo /out/ > .gitignore && git add . && git commit -qm init");
-    mkdirSync(join(s.dir, "remote"));
-    const env = { TASKRUNNER_REMOTE_CACHE_DIR: join(s.dir, "remote") };
-    // 300 incompressible files of 16 KB (~4.8 MB): workers take over from the 64th file.
-    // Run on a miss, the task says what its process (taskrunner, its parent) holds open on the small file system.
-    const build = `snapshot input.txt -o out
+test.skipIf(noTmpfs !== null)(
+  "the file system filling up in the middle of a restore on worker threads: one warn line, old outputs in place, nothing left behind",
+  async () => {
+    const s = scratch("restore-full");
+    try {
+      sh(s.work, "git init -q . && echo in > input.txt && echo /out/ > .gitignore && git add . && git commit -qm init");
+      mkdirSync(join(s.dir, "remote"));
+      const env = { TASKRUNNER_REMOTE_CACHE_DIR: join(s.dir, "remote") };
+      // 300 incompressible files of 16 KB (~4.8 MB): workers take over from the 64th file.
+      // Run on a miss, the task says what its process (taskrunner, its parent) holds open on the small file system.
+      const build = `snapshot input.txt -o out
 if [ -n "$POPULATE" ]; then mkdir -p out/pkg; for i in $(seq 300); do head -c 16384 /dev/urandom > out/pkg/f$i; done; fi
 echo "ran; open there: $(ls -l /proc/$PPID/fd 2>/dev/null | grep -c "$SMALL")"`;
-    const saved = await runToEnd(s, ["-n", "job", "bash", "-c", build], { ...env, TASKRUNNER_SAVE_REMOTE_CACHE: "1", POPULATE: "1", SMALL: "/nowhere/" });
-    expect(saved.code).toBe(0);
-    rmSync(join(s.dir, "state", "hash"), { recursive: true });
-    // A clone of the repository on a 16 MB file system with ~1.5 MB left: the staging folder
-    // is in its git directory, on the same file system, and fills it up after ~90 files.
-    const small = join(s.dir, "small");
-    const script = `git clone -q "$PWD" "$SMALL/repo" && cd "$SMALL/repo" && mkdir out && echo old > out/old
+      const saved = await runToEnd(s, ["-n", "job", "bash", "-c", build], {
+        ...env,
+        TASKRUNNER_SAVE_REMOTE_CACHE: "1",
+        POPULATE: "1",
+        SMALL: "/nowhere/",
+      });
+      expect(saved.code).toBe(0);
+      rmSync(join(s.dir, "state", "hash"), { recursive: true });
+      // A clone of the repository on a 16 MB file system with ~1.5 MB left: the staging folder
+      // is in its git directory, on the same file system, and fills it up after ~90 files.
+      const small = join(s.dir, "small");
+      const script = `git clone -q "$PWD" "$SMALL/repo" && cd "$SMALL/repo" && mkdir out && echo old > out/old
 head -c $(( $(df --output=avail -B1 . | tail -1) - 1500000 )) /dev/zero > "$SMALL/filler"
 taskrunner -n job bash -c "$BUILD"; echo "exit $?"
 find out .git "$TASKRUNNER_STATE_DIRECTORY" -name '.taskrunner-restore-*'; cat out/old; ls out`;
-    const r = await withTmpfs(s, small, "size=16m", script, { ...env, BUILD: build, SMALL: small });
-    const restore = `${join(s.dir, "remote")}/taskrunner/bundles/job-`;
-    expect(r.stderr).toMatch(new RegExp(`^\\[job\\] warn \\| Remote cache not used: could not restore ${restore}[0-9a-f]{40}\\.tar\\.zst into ${small}/repo: ENOSPC: no space left on device, write\\n$`));
-    expect(r.stdout).toBe("[job] stdout | ran; open there: 0\nexit 0\nold\nold\n");
-    expect(r.code).toBe(0);
-  } finally {
-    s.cleanup();
-  }
-});
+      const r = await withTmpfs(s, small, "size=16m", script, { ...env, BUILD: build, SMALL: small });
+      const restore = `${join(s.dir, "remote")}/taskrunner/bundles/job-`;
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^\\[job\\] warn \\| Remote cache not used: could not restore ${restore}[0-9a-f]{40}\\.tar\\.zst into ${small}/repo: ENOSPC: no space left on device, write\\n$`,
+        ),
+      );
+      expect(r.stdout).toBe("[job] stdout | ran; open there: 0\nexit 0\nold\nold\n");
+      expect(r.code).toBe(0);
+    } finally {
+      s.cleanup();
+    }
+  },
+);

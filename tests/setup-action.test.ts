@@ -5,7 +5,16 @@
 // folder served over HTTP as tests/install.test.ts serves its releases.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { serveStatic, type StaticServer } from "./fakes/http-static";
@@ -19,7 +28,10 @@ let server: StaticServer;
 beforeAll(() => {
   root = realpathSync(mkdtempSync(join(tmpdir(), "setup-action-")));
   const www = join(root, "www");
-  for (const [name, sums] of [["good", null], ["tampered", "0".repeat(64)]] as const) {
+  for (const [name, sums] of [
+    ["good", null],
+    ["tampered", "0".repeat(64)],
+  ] as const) {
     const dir = join(www, name);
     mkdirSync(dir, { recursive: true });
     const binary = `#!/bin/sh\necho "taskrunner 9.9.9 (fake ${ASSET})"\n`;
@@ -42,7 +54,11 @@ interface Step {
 }
 
 /** The action's steps run in order, as the runner would: what they printed, and the files they wrote. */
-async function runAction(inputs: Record<string, string>, github: { action_ref: string }, extraEnv: Record<string, string> = {}) {
+async function runAction(
+  inputs: Record<string, string>,
+  github: { action_ref: string },
+  extraEnv: Record<string, string> = {},
+) {
   const action = Bun.YAML.parse(readFileSync(join(REPO, "action.yml"), "utf8")) as {
     inputs: Record<string, { default: string }>;
     runs: { using: string; steps: Step[] };
@@ -53,7 +69,9 @@ async function runAction(inputs: Record<string, string>, github: { action_ref: s
   for (const f of Object.values(files)) writeFileSync(f, "");
   const expr = (value: string) =>
     value.replace(/\$\{\{\s*(inputs|github)\.([\w-]+)\s*\}\}/g, (_, scope: string, name: string) =>
-      scope === "inputs" ? (inputs[name] ?? action.inputs[name]?.default ?? "") : (github as Record<string, string>)[name] ?? "",
+      scope === "inputs"
+        ? (inputs[name] ?? action.inputs[name]?.default ?? "")
+        : ((github as Record<string, string>)[name] ?? ""),
     );
   let stdout = "";
   let stderr = "";
@@ -74,13 +92,36 @@ async function runAction(inputs: Record<string, string>, github: { action_ref: s
       ...extraEnv,
     };
     for (const [k, v] of Object.entries(step.env ?? {})) env[k] = expr(v);
-    const p = Bun.spawn(["bash", "--noprofile", "--norc", "-eo", "pipefail", script], { env, stdout: "pipe", stderr: "pipe" });
-    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    const p = Bun.spawn(["bash", "--noprofile", "--norc", "-eo", "pipefail", script], {
+      env,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [out, err, code] = await Promise.all([
+      new Response(p.stdout).text(),
+      new Response(p.stderr).text(),
+      p.exited,
+    ]);
     stdout += out;
     stderr += err;
-    if (code !== 0) return { code, stdout, stderr, path: readFileSync(files.GITHUB_PATH, "utf8"), output: readFileSync(files.GITHUB_OUTPUT, "utf8"), job };
+    if (code !== 0)
+      return {
+        code,
+        stdout,
+        stderr,
+        path: readFileSync(files.GITHUB_PATH, "utf8"),
+        output: readFileSync(files.GITHUB_OUTPUT, "utf8"),
+        job,
+      };
   }
-  return { code: 0, stdout, stderr, path: readFileSync(files.GITHUB_PATH, "utf8"), output: readFileSync(files.GITHUB_OUTPUT, "utf8"), job };
+  return {
+    code: 0,
+    stdout,
+    stderr,
+    path: readFileSync(files.GITHUB_PATH, "utf8"),
+    output: readFileSync(files.GITHUB_OUTPUT, "utf8"),
+    job,
+  };
 }
 
 test("installs the checked binary and puts it on PATH for the next steps", async () => {
@@ -91,7 +132,9 @@ test("installs the checked binary and puts it on PATH for the next steps", async
   expect(r.output).toBe(`version=taskrunner 9.9.9 (fake ${ASSET})\npath=${dir}/taskrunner\n`);
   expect(r.stdout).toEndWith(`taskrunner 9.9.9 (fake ${ASSET}) is on PATH (${dir})\n`);
   // A later step finds it by name.
-  const later = Bun.spawnSync(["bash", "-c", "taskrunner --version"], { env: { PATH: `${r.path.trim()}:/usr/bin:/bin` } });
+  const later = Bun.spawnSync(["bash", "-c", "taskrunner --version"], {
+    env: { PATH: `${r.path.trim()}:/usr/bin:/bin` },
+  });
   expect(later.stdout.toString()).toBe(`taskrunner 9.9.9 (fake ${ASSET})\n`);
 });
 
@@ -100,7 +143,9 @@ test("a binary that does not match SHA256SUMS fails the step loudly, and nothing
   expect(r.code).toBe(1);
   expect(r.stderr).toContain("taskrunner install: error:");
   expect(r.stderr).toContain(`checksum mismatch for ${ASSET}`);
-  expect(r.stdout).toContain("::error title=taskrunner setup failed::install.sh could not install taskrunner (its error is in the lines above)\n");
+  expect(r.stdout).toContain(
+    "::error title=taskrunner setup failed::install.sh could not install taskrunner (its error is in the lines above)\n",
+  );
   expect(r.path).toBe("");
   expect(existsSync(join(r.job, "tmp", "taskrunner-bin", "taskrunner"))).toBe(false);
 });

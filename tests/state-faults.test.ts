@@ -15,7 +15,6 @@ beforeAll(ensureBinary, 120_000);
 
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
 
-
 /** Runs `taskrunner -n job bash -c TASK` with its state directory on a fresh tmpfs (with these mount options). */
 async function onSmallStateDirectory(mountOptions: string, task: string) {
   const s = scratch("state-faults");
@@ -31,13 +30,16 @@ async function onSmallStateDirectory(mountOptions: string, task: string) {
 
 if (noTmpfs) console.warn(`skipping the full and read-only state directory tests: ${noTmpfs}`);
 
-test.skipIf(noTmpfs !== null)("a state directory that fills up during a task: one warn line naming the file and the cause; the task's exit code stands", async () => {
-  const script = `snapshot input.txt; echo before; cat /dev/zero > "$TASKRUNNER_STATE_DIRECTORY/filler" 2>/dev/null; echo after`;
-  const r = await onSmallStateDirectory("size=256k", script);
-  expect(r.stdout).toBe("[job] stdout | before\n[job] stdout | after\n");
-  expect(r.stderr).toMatch(/^\[job\] warn \| cannot write \$STATE\/\S+: No space left on device; [^\n]+\n$/);
-  expect(r.code).toBe(0);
-});
+test.skipIf(noTmpfs !== null)(
+  "a state directory that fills up during a task: one warn line naming the file and the cause; the task's exit code stands",
+  async () => {
+    const script = `snapshot input.txt; echo before; cat /dev/zero > "$TASKRUNNER_STATE_DIRECTORY/filler" 2>/dev/null; echo after`;
+    const r = await onSmallStateDirectory("size=256k", script);
+    expect(r.stdout).toBe("[job] stdout | before\n[job] stdout | after\n");
+    expect(r.stderr).toMatch(/^\[job\] warn \| cannot write \$STATE\/\S+: No space left on device; [^\n]+\n$/);
+    expect(r.code).toBe(0);
+  },
+);
 
 test.skipIf(noTmpfs !== null)("a read-only state directory: one error line, and the task does not run", async () => {
   const r = await onSmallStateDirectory("size=64k,ro", "echo ran");
@@ -49,7 +51,13 @@ test.skipIf(noTmpfs !== null)("a read-only state directory: one error line, and 
 test("a state directory removed while a task runs: one warn line naming the file and the cause; the task's exit code stands", async () => {
   const s = scratch("state-removed");
   try {
-    const r = await runToEnd(s, ["-n", "job", "bash", "-c", 'rm -rf "$TASKRUNNER_STATE_DIRECTORY"; echo removed; exit 3']);
+    const r = await runToEnd(s, [
+      "-n",
+      "job",
+      "bash",
+      "-c",
+      'rm -rf "$TASKRUNNER_STATE_DIRECTORY"; echo removed; exit 3',
+    ]);
     expect(decode(r.stdout)).toBe("[job] stdout | removed\n");
     const state = s.env.TASKRUNNER_STATE_DIRECTORY;
     expect(r.stderr.replaceAll(state, "$STATE")).toMatch(
@@ -71,7 +79,9 @@ test("a nested task whose state directory was removed says so too, and its calle
     const lines = r.stderr.replaceAll(s.env.TASKRUNNER_STATE_DIRECTORY, "$STATE").split("\n").filter(Boolean);
     expect(lines).toEqual([
       "[inner] warn | cannot write $STATE/hash/inner.hash: No such file or directory; its hash is not saved, so the next run runs it again",
-      expect.stringMatching(/^\[top\] warn \| cannot write \$STATE\/builds\/[^/]+\/results\/top: No such file or directory; the task's result is not recorded$/),
+      expect.stringMatching(
+        /^\[top\] warn \| cannot write \$STATE\/builds\/[^/]+\/results\/top: No such file or directory; the task's result is not recorded$/,
+      ),
     ]);
     expect(r.code).toBe(0);
   } finally {

@@ -27,7 +27,9 @@ test("every build writes trace.json and trace.html; the copy and the OTLP export
     const build = join(builds, readdirSync(builds)[0]);
     const trace = JSON.parse(readFileSync(join(build, "trace.json"), "utf8"));
     const slices = trace.traceEvents.filter((e: { ph: string; cat: string }) => e.ph === "X" && e.cat === "task");
-    const byName = Object.fromEntries(slices.map((e: { name: string; args: { outcome: string } }) => [e.name, e.args.outcome]));
+    const byName = Object.fromEntries(
+      slices.map((e: { name: string; args: { outcome: string } }) => [e.name, e.args.outcome]),
+    );
     expect(byName).toEqual({ ci: "ran", left: "ran", right: "ran", broken: "failed", deps: "ran", leaf: "ran" });
     // The two parallel tasks are on different tracks.
     const tid = (name: string) => slices.find((e: { name: string }) => e.name === name).tid;
@@ -37,7 +39,9 @@ test("every build writes trace.json and trace.html; the copy and the OTLP export
     expect(existsSync(copy)).toBe(true);
     expect(JSON.parse(readFileSync(copy, "utf8"))).toEqual(trace);
     expect(otlp.requests.length).toBe(1);
-    const spans = (otlp.requests[0].body as { resourceSpans: { scopeSpans: { spans: { name: string }[] }[] }[] }).resourceSpans
+    const spans = (
+      otlp.requests[0].body as { resourceSpans: { scopeSpans: { spans: { name: string }[] }[] }[] }
+    ).resourceSpans
       .flatMap((r) => r.scopeSpans)
       .flatMap((s) => s.spans)
       .map((s) => s.name);

@@ -40,7 +40,11 @@ export async function checkOutputs(root: string, outputs: string[]): Promise<Che
   for (const declared of outputs) {
     const path = resolvePath(absRoot, declared);
     const member = relativeTo(absRoot, path);
-    if (member === null) return { ok: false, message: `output ${declared}${path === declared ? "" : ` (${path})`} is outside the cache root ${absRoot}` };
+    if (member === null)
+      return {
+        ok: false,
+        message: `output ${declared}${path === declared ? "" : ` (${path})`} is outside the cache root ${absRoot}`,
+      };
     let isDir: boolean;
     try {
       isDir = (await lstat(path)).isDirectory();
@@ -49,14 +53,21 @@ export async function checkOutputs(root: string, outputs: string[]): Promise<Che
     }
     const realParent = await realpath(dirname(path));
     if (member !== "." && !isInside(realParent, realRoot)) {
-      return { ok: false, message: `output ${declared} is outside the cache root ${root} (through a symlink to ${realParent})` };
+      return {
+        ok: false,
+        message: `output ${declared} is outside the cache root ${root} (through a symlink to ${realParent})`,
+      };
     }
     tops.push({ name: member, isDir });
   }
   const linked = await linkTargets(root, realRoot, tops);
   const members: string[] = [];
   for (const top of [...tops, ...linked]) walk(root, top.name, top.isDir, members);
-  return { ok: true, members, notes: linked.map((t) => `output ${t.link} is a symlink: archived with what it points to, ${t.name}`) };
+  return {
+    ok: true,
+    members,
+    notes: linked.map((t) => `output ${t.link} is a symlink: archived with what it points to, ${t.name}`),
+  };
 }
 
 /**
@@ -67,9 +78,14 @@ export async function checkOutputs(root: string, outputs: string[]): Promise<Che
  * target outside the root is not archived; restore.ts refuses an archive that
  * would leave a declared output dangling.
  */
-async function linkTargets(root: string, realRoot: string, tops: { name: string; isDir: boolean }[]): Promise<{ name: string; isDir: boolean; link: string }[]> {
+async function linkTargets(
+  root: string,
+  realRoot: string,
+  tops: { name: string; isDir: boolean }[],
+): Promise<{ name: string; isDir: boolean; link: string }[]> {
   const found: { name: string; isDir: boolean; link: string }[] = [];
-  const covered = (m: string) => [...tops, ...found].some((t) => m === t.name || t.name === "." || (t.isDir && m.startsWith(`${t.name}/`)));
+  const covered = (m: string) =>
+    [...tops, ...found].some((t) => m === t.name || t.name === "." || (t.isDir && m.startsWith(`${t.name}/`)));
   for (const top of tops) {
     const path = top.name === "." ? root : join(root, top.name);
     if (top.isDir || !(await lstat(fsPath(path))).isSymbolicLink()) continue;
@@ -101,7 +117,9 @@ export function snapshotOutputs(root: string, members: string[]): OutputEntry[] 
   return members.map((member) => {
     const abs = member === "." ? root : join(root, member);
     const stats = lstatSync(fsPath(abs));
-    return stats.isSymbolicLink() ? { member, stats, link: decodeName(readlinkSync(fsPath(abs), { encoding: "buffer" })) } : { member, stats };
+    return stats.isSymbolicLink()
+      ? { member, stats, link: decodeName(readlinkSync(fsPath(abs), { encoding: "buffer" })) }
+      : { member, stats };
   });
 }
 
@@ -127,7 +145,8 @@ function walk(root: string, member: string, isDir: boolean, out: string[]): void
  */
 function entries(dir: string): { name: string; isDir: boolean }[] {
   const found = readdirSync(fsPath(dir), { withFileTypes: true });
-  if (!found.some((d) => d.name.includes("\ufffd"))) return found.map((d) => ({ name: d.name, isDir: d.isDirectory() }));
+  if (!found.some((d) => d.name.includes("\ufffd")))
+    return found.map((d) => ({ name: d.name, isDir: d.isDirectory() }));
   return readdirSync(fsPath(dir), { encoding: "buffer" }).map((bytes) => {
     const name = decodeName(bytes);
     return { name, isDir: lstatSync(fsPath(join(dir, name))).isDirectory() };
@@ -169,6 +188,7 @@ export async function unpackArchive(
             await files.ready(STEP);
             extractor.write(piece.subarray(at, at + STEP));
           }
+          files.flush();
         }
       },
       { signal },

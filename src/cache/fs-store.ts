@@ -127,7 +127,8 @@ export class FsStore implements ObjectStore {
       throw new StoreError(`cache directory ${this.dir} is not usable: ${describeError(e)}`, { cause: e });
     }
     const path = resolve(this.dir, key);
-    if (path === this.dir || !isInside(path, this.dir)) throw new StoreError(`key ${JSON.stringify(key)} leaves the cache directory ${this.dir}`);
+    if (path === this.dir || !isInside(path, this.dir))
+      throw new StoreError(`key ${JSON.stringify(key)} leaves the cache directory ${this.dir}`);
     return path;
   }
 

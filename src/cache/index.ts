@@ -97,7 +97,12 @@ export interface RemoteCache {
    * Key <TASKRUNNER_LOGS_PREFIX><buildId>/<job>.log.txt; url = <TASKRUNNER_LOGS_VIEW_URL><buildId>/<job>.log.txt.
    * An aborted signal stops the upload: the answer is then { interrupted }.
    */
-  uploadLog(buildId: string, job: string, logPath: string, opts?: { signal?: AbortSignal }): Promise<{ url: string } | { failed: string } | { interrupted: true }>;
+  uploadLog(
+    buildId: string,
+    job: string,
+    logPath: string,
+    opts?: { signal?: AbortSignal },
+  ): Promise<{ url: string } | { failed: string } | { interrupted: true }>;
 }
 
 /** `<job>[-<cache version>]-<hash>.tar.zst` (docs/contract.md §8). */
@@ -112,13 +117,21 @@ export function archiveName(job: string, cacheVersion: string | null, hash: stri
  * local cache), while a bucket often comes from CI-wide environment. Uploads
  * and log uploads follow the same choice.
  */
-export function openRemoteCache(config: Config, log: Log, buildDir: string, limits: Partial<Limits> = {}): RemoteCache | null {
+export function openRemoteCache(
+  config: Config,
+  log: Log,
+  buildDir: string,
+  limits: Partial<Limits> = {},
+): RemoteCache | null {
   const lim = { ...DEFAULT_LIMITS, ...limits };
   const { bucket } = config.s3;
   let store: ObjectStore;
   if (config.remoteCacheDir) {
     store = new FsStore(config.remoteCacheDir, (m) => log.debug(m));
-    if (bucket) log.debug(`TASKRUNNER_REMOTE_CACHE_DIR and TASKRUNNER_REMOTE_CACHE_BUCKET are both set; using the directory ${config.remoteCacheDir}`);
+    if (bucket)
+      log.debug(
+        `TASKRUNNER_REMOTE_CACHE_DIR and TASKRUNNER_REMOTE_CACHE_BUCKET are both set; using the directory ${config.remoteCacheDir}`,
+      );
   } else if (bucket) {
     store = new S3Store({ ...config.s3, bucket }, lim, (m) => log.debug(m));
   } else {
@@ -167,7 +180,7 @@ class StoreCache implements RemoteCache {
       if (refused === null) refused = outcome.message;
       else this.log.debug(`Also refused: ${outcome.message}`);
     }
-    return refused === null ? { kind: "miss" } : this.refusal(refused) ?? { kind: "miss" };
+    return refused === null ? { kind: "miss" } : (this.refusal(refused) ?? { kind: "miss" });
   }
 
   /** The refusal as a failed outcome to warn about, or null (said at debug) when one was already said. */
@@ -280,11 +293,18 @@ class StoreCache implements RemoteCache {
   async prepareSave(name: string, root: string, outputs: string[], opts: PrepareOptions = {}): Promise<PreparedSave> {
     const key = `${this.config.remoteCachePrefix}bundles/${name}`;
     const where = this.store.where(key);
-    if (this.switchedOff(`upload of ${where}`)) return { kind: "skipped", reason: `the remote cache ${this.store.description} is off for this build` };
+    if (this.switchedOff(`upload of ${where}`))
+      return { kind: "skipped", reason: `the remote cache ${this.store.description} is off for this build` };
     if (this.trust.cannotSign) return { kind: "skipped", reason: "TASKRUNNER_CACHE_SIGNING_KEY cannot be used" };
     const started = performance.now();
-    const [{ checkOutputs, snapshotOutputs }, { packArchive }] = await Promise.all([import("./archive"), import("./tar-writer")]);
-    const cannotArchive = (e: unknown) => ({ kind: "failed" as const, message: `could not archive the outputs in ${root}: ${describeError(e)}; nothing uploaded to ${where}` });
+    const [{ checkOutputs, snapshotOutputs }, { packArchive }] = await Promise.all([
+      import("./archive"),
+      import("./tar-writer"),
+    ]);
+    const cannotArchive = (e: unknown) => ({
+      kind: "failed" as const,
+      message: `could not archive the outputs in ${root}: ${describeError(e)}; nothing uploaded to ${where}`,
+    });
     let entries: ReturnType<typeof snapshotOutputs>;
     try {
       const checked = await checkOutputs(root, outputs);
@@ -295,7 +315,8 @@ class StoreCache implements RemoteCache {
       return cannotArchive(e);
     }
     const upload = async ({ signal, runMs }: SaveOptions = {}): Promise<SaveOutcome> => {
-      if (this.switchedOff(`upload of ${where}`)) return { kind: "skipped", reason: `the remote cache ${this.store.description} is off for this build` };
+      if (this.switchedOff(`upload of ${where}`))
+        return { kind: "skipped", reason: `the remote cache ${this.store.description} is off for this build` };
       try {
         signal?.throwIfAborted();
         const ifAbsent = await this.beforeUpload(key, name, opts);
@@ -423,11 +444,17 @@ class StoreCache implements RemoteCache {
     }
   }
 
-  async uploadLog(buildId: string, job: string, logPath: string, { signal }: { signal?: AbortSignal } = {}): Promise<{ url: string } | { failed: string } | { interrupted: true }> {
+  async uploadLog(
+    buildId: string,
+    job: string,
+    logPath: string,
+    { signal }: { signal?: AbortSignal } = {},
+  ): Promise<{ url: string } | { failed: string } | { interrupted: true }> {
     const suffix = `${buildId}/${job}.log.txt`;
     const key = `${this.config.logsPrefix}${suffix}`;
     const where = this.store.where(key);
-    if (this.gate.closed) return { failed: `the remote cache ${this.store.description} is off for this build; log not sent to ${where}` };
+    if (this.gate.closed)
+      return { failed: `the remote cache ${this.store.description} is off for this build; log not sent to ${where}` };
     try {
       await access(logPath);
     } catch {

@@ -19,7 +19,20 @@
 // in. If a move fails, what was moved in goes and what was moved aside comes
 // back; only if that fails too is the root "partly restored".
 // Names as bytes: a file name that is not UTF-8 restores with its bytes (sys/byte-names.ts).
-import { cp, lstat, lutimes, mkdir, readdir, readlink, realpath, rename, rm, stat, chmod, utimes } from "../sys/byte-fs";
+import {
+  chmodNow,
+  cp,
+  lstat,
+  lutimesNow,
+  mkdir,
+  readdir,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  stat,
+  utimesNow,
+} from "../sys/byte-fs";
 import type { Readable } from "node:stream";
 // Not node:path: Bun's turns an escaped byte (sys/byte-names.ts) into U+FFFD.
 import { dirname, isInside, joinPath as join } from "../sys/paths";
@@ -72,7 +85,12 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
     opts.signal?.throwIfAborted();
     opts.beforeMoves?.();
     const realRoot = await realpath(root);
-    const plan: Plan = { meta, realRoot, replaced: await replacedOutputs(tree, opts.outputs ?? [], realRoot, await realpath(tmp)), moves: [] };
+    const plan: Plan = {
+      meta,
+      realRoot,
+      replaced: await replacedOutputs(tree, opts.outputs ?? [], realRoot, await realpath(tmp)),
+      moves: [],
+    };
     await planMoves(plan, tree, root, "");
     const links = await linkOutputs(tree, opts.outputs ?? []);
     const moving: Moving = { aside: join(tmp, "old"), done: [], access: new WriteAccess() };
@@ -80,7 +98,9 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
     try {
       for (const move of plan.moves) await execute(move, plan, moving);
     } catch (e) {
-      throw new ArchiveError(`moving restored files into ${root} failed (${await undone(moving)}): ${(e as Error).message}`);
+      throw new ArchiveError(
+        `moving restored files into ${root} failed (${await undone(moving)}): ${(e as Error).message}`,
+      );
     }
     const dangling = await danglingOutput(root, links);
     if (dangling) throw new ArchiveError(`${dangling} (${await undone(moving)})`);
@@ -140,7 +160,12 @@ async function stagingParent(root: string, candidates: string[]): Promise<string
  * itself ("."), not one inside another (the outer one covers it), not one
  * holding the staging directory.
  */
-async function replacedOutputs(tree: string, outputs: string[], realRoot: string, realTmp: string): Promise<Set<string>> {
+async function replacedOutputs(
+  tree: string,
+  outputs: string[],
+  realRoot: string,
+  realTmp: string,
+): Promise<Set<string>> {
   const held: string[] = [];
   for (const member of outputs) {
     if (member === "." || !(await lstat(join(tree, member)).catch(() => null))) continue;
@@ -266,19 +291,22 @@ async function isDirectory(path: string): Promise<boolean> {
  * the outputs should be what the build made, as GNU tar does for root. Then
  * directory mtimes, deepest first, since moving members in touched them, and
  * symlink mtimes, as GNU tar does.
+ * Synchronous: one call per directory of a node_modules (thousands), where a
+ * thread-pool trip and a promise each cost more than the call itself.
  */
 async function reapplyMeta(root: string, meta: Map<string, EntryMeta>): Promise<string[]> {
   const notes: string[] = [];
-  const byDepth = [...meta.entries()].sort(([a], [b]) => depth(b) - depth(a));
-  for (const [rel, m] of byDepth) {
+  const byDepth = [...meta.entries()].map(([rel, m]) => ({ rel, m, depth: depth(rel) }));
+  byDepth.sort((a, b) => b.depth - a.depth);
+  for (const { rel, m } of byDepth) {
     const path = rel ? join(root, rel) : root;
     try {
       if (m.type === "SymbolicLink") {
-        if (m.mtime) await lutimes(path, m.mtime, m.mtime);
+        if (m.mtime) lutimesNow(path, m.mtime, m.mtime);
         continue;
       }
-      await chmod(path, m.mode & 0o7777);
-      if (m.type === "Directory" && m.mtime) await utimes(path, m.mtime, m.mtime);
+      chmodNow(path, m.mode & 0o7777);
+      if (m.type === "Directory" && m.mtime) utimesNow(path, m.mtime, m.mtime);
     } catch (e) {
       notes.push(`could not set mode/mtime of ${path}: ${(e as Error).message}`);
     }
@@ -287,5 +315,8 @@ async function reapplyMeta(root: string, meta: Map<string, EntryMeta>): Promise<
 }
 
 function depth(rel: string): number {
-  return rel === "" ? -1 : rel.split("/").length;
+  if (rel === "") return -1;
+  let n = 1;
+  for (let i = rel.indexOf("/"); i >= 0; i = rel.indexOf("/", i + 1)) n++;
+  return n;
 }

@@ -33,7 +33,8 @@ export class S3Store implements ObjectStore {
     const { sdk, client } = await this.connect();
     try {
       const res = await this.bounded(
-        (signal) => client.send(new sdk.GetObjectCommand({ Bucket: this.s3.bucket, Key: key }), { abortSignal: signal }),
+        (signal) =>
+          client.send(new sdk.GetObjectCommand({ Bucket: this.s3.bucket, Key: key }), { abortSignal: signal }),
         interrupt,
       );
       // In Bun and Node the SDK's body is a node Readable (IncomingMessage).
@@ -97,7 +98,8 @@ export class S3Store implements ObjectStore {
     const { signal } = opts;
     const stop = () => {
       body.destroy(signal?.reason);
-      if (upload.uploadId === undefined) upload.abort().catch((e) => this.debug(`aborting the upload of ${key}: ${describeError(e)}`));
+      if (upload.uploadId === undefined)
+        upload.abort().catch((e) => this.debug(`aborting the upload of ${key}: ${describeError(e)}`));
     };
     if (signal?.aborted) stop();
     signal?.addEventListener("abort", stop, { once: true });
@@ -136,7 +138,9 @@ export class S3Store implements ObjectStore {
     const { sdk, client } = await this.connect();
     try {
       return await this.bounded(async (signal) => {
-        const res = await client.send(new sdk.GetObjectCommand({ Bucket: this.s3.bucket, Key: key }), { abortSignal: signal });
+        const res = await client.send(new sdk.GetObjectCommand({ Bucket: this.s3.bucket, Key: key }), {
+          abortSignal: signal,
+        });
         return (await res.Body?.transformToString("utf-8")) ?? "";
       });
     } catch (e) {
@@ -148,18 +152,17 @@ export class S3Store implements ObjectStore {
   async putText(key: string, text: string, opts: PutOptions = {}): Promise<void> {
     const { sdk, client } = await this.connect();
     try {
-      await this.bounded(
-        (signal) =>
-          client.send(
-            new sdk.PutObjectCommand({
-              Bucket: this.s3.bucket,
-              Key: key,
-              Body: text,
-              ContentType: opts.contentType ?? "text/plain; charset=utf-8",
-              ...(opts.ifAbsent ? { IfNoneMatch: "*" } : {}),
-            }),
-            { abortSignal: signal },
-          ),
+      await this.bounded((signal) =>
+        client.send(
+          new sdk.PutObjectCommand({
+            Bucket: this.s3.bucket,
+            Key: key,
+            Body: text,
+            ContentType: opts.contentType ?? "text/plain; charset=utf-8",
+            ...(opts.ifAbsent ? { IfNoneMatch: "*" } : {}),
+          }),
+          { abortSignal: signal },
+        ),
       );
     } catch (e) {
       if (opts.ifAbsent && isTaken(e)) throw new ObjectExists(key);
@@ -203,7 +206,10 @@ export class S3Store implements ObjectStore {
    */
   private async bounded<T>(run: (signal: AbortSignal) => Promise<T>, interrupt?: AbortSignal): Promise<T> {
     const ctl = new AbortController();
-    const timer = setTimeout(() => ctl.abort(new StoreError(`no answer within ${seconds(this.limits.requestMs)}`)), this.limits.requestMs);
+    const timer = setTimeout(
+      () => ctl.abort(new StoreError(`no answer within ${seconds(this.limits.requestMs)}`)),
+      this.limits.requestMs,
+    );
     const stop = () => ctl.abort(interrupt?.reason);
     if (interrupt?.aborted) stop();
     interrupt?.addEventListener("abort", stop, { once: true });
@@ -223,7 +229,8 @@ export class S3Store implements ObjectStore {
     let msg = describeError(e);
     const name = (e as Error)?.name;
     if (name === "AccessDenied") msg += " (without s3:ListBucket, S3 also answers AccessDenied for a missing object)";
-    if (name === "CredentialsProviderError") msg += " (set TASKRUNNER_AWS_ACCESS_KEY and TASKRUNNER_AWS_SECRET_KEY, or configure the AWS credential chain)";
+    if (name === "CredentialsProviderError")
+      msg += " (set TASKRUNNER_AWS_ACCESS_KEY and TASKRUNNER_AWS_SECRET_KEY, or configure the AWS credential chain)";
     return new StoreError(msg, { cause: e });
   }
 }

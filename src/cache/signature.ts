@@ -55,7 +55,10 @@ export interface Keys {
 
 /** The short id a message names a key by: the first 16 hex digits of the SHA-256 of its DER (SPKI) form. */
 export function keyId(publicKey: KeyObject): string {
-  return createHash("sha256").update(publicKey.export({ type: "spki", format: "der" })).digest("hex").slice(0, 16);
+  return createHash("sha256")
+    .update(publicKey.export({ type: "spki", format: "der" }))
+    .digest("hex")
+    .slice(0, 16);
 }
 
 /**
@@ -71,8 +74,7 @@ export function loadKeys(cfg: CacheKeysConfig): Keys {
     const loaded = loadSigner(cfg.signingKey);
     if ("problem" in loaded) {
       problems.push(`TASKRUNNER_CACHE_SIGNING_KEY ${loaded.problem}; nothing is uploaded to the remote cache`);
-    }
-    else signer = loaded;
+    } else signer = loaded;
   }
   let trusted: Map<string, KeyObject> | null = null;
   if (cfg.trustedKeys !== null) {
@@ -80,8 +82,7 @@ export function loadKeys(cfg: CacheKeysConfig): Keys {
     const loaded = loadTrusted(cfg.trustedKeys);
     if ("problem" in loaded) {
       problems.push(`TASKRUNNER_CACHE_TRUSTED_KEYS ${loaded.problem}; no remote cache is restored`);
-    }
-    else for (const k of loaded.keys) trusted.set(keyId(k), k);
+    } else for (const k of loaded.keys) trusted.set(keyId(k), k);
   }
   return { signer, trusted, problems };
 }

@@ -51,7 +51,8 @@ export async function removeAbandonedStaging(parent: string): Promise<string[]> 
       fd = openSync(dir, "r");
     } catch (e) {
       // Gone already (its owner finished, or another restore removed it): nothing to do.
-      if ((e as { code?: string }).code !== "ENOENT") notes.push(`cannot check the staging folder ${dir}: ${describeError(e)}`);
+      if ((e as { code?: string }).code !== "ENOENT")
+        notes.push(`cannot check the staging folder ${dir}: ${describeError(e)}`);
       continue;
     }
     try {

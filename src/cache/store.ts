@@ -145,7 +145,9 @@ export function watchStall(
       cb(err);
     },
   });
-  source.on("error", (e) => guard.destroy(e instanceof StoreError ? e : new StoreError(describeError(e), { cause: e })));
+  source.on("error", (e) =>
+    guard.destroy(e instanceof StoreError ? e : new StoreError(describeError(e), { cause: e })),
+  );
   // The consumer attaches its listeners a few awaits later (restore makes its
   // temporary directory first); an error before that must not go unhandled.
   // It stays on the stream (guard.errored), where pipeline() picks it up.

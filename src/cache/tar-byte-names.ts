@@ -15,7 +15,11 @@ export function byteNamedHeader(entry: HeaderData): Buffer {
   const header = new Header({ ...entry, path: "x", linkpath: entry.linkpath ? "x" : undefined });
   const records: Buffer[] = [];
   // Numbers too big for their fields (a file over 8 GiB): what node-tar would put in its pax header.
-  if (header.encode()) records.push(paxRecord("size", String(entry.size ?? 0)), paxRecord("mtime", String((entry.mtime?.getTime() ?? 0) / 1000)));
+  if (header.encode())
+    records.push(
+      paxRecord("size", String(entry.size ?? 0)),
+      paxRecord("mtime", String((entry.mtime?.getTime() ?? 0) / 1000)),
+    );
   if (!split) records.push(paxRecord("path", path));
   if (link.length > 100) records.push(paxRecord("linkpath", link));
 
@@ -30,7 +34,15 @@ export function byteNamedHeader(entry: HeaderData): Buffer {
   if (records.length === 0) return block;
 
   const body = Buffer.concat(records);
-  const pax = new Header({ path: "PaxHeader/x", type: "ExtendedHeader", size: body.length, mode: 0o644, mtime: entry.mtime, uid: 0, gid: 0 });
+  const pax = new Header({
+    path: "PaxHeader/x",
+    type: "ExtendedHeader",
+    size: body.length,
+    mode: 0o644,
+    mtime: entry.mtime,
+    uid: 0,
+    gid: 0,
+  });
   pax.encode();
   return Buffer.concat([pax.block!, body, Buffer.alloc((512 - (body.length % 512)) % 512), block]);
 }

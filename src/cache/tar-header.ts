@@ -31,14 +31,32 @@ export function decodeHeader(block: Buffer, ex?: Record<string, unknown>, gex?: 
     // here, as bytes; pending pax or GNU long names replace them (tar-reader.ts).
     const path = blockPath(block);
     const linkpath = text(block, 157, 100);
-    return { nullBlock: h.nullBlock, cksumValid: h.cksumValid, type: h.type, path, linkpath, mode: h.mode, size: h.size ?? 0, mtime: h.mtime };
+    return {
+      nullBlock: h.nullBlock,
+      cksumValid: h.cksumValid,
+      type: h.type,
+      path,
+      linkpath,
+      mode: h.mode,
+      size: h.size ?? 0,
+      mtime: h.mtime,
+    };
   }
   let sum = 8 * 0x20;
   for (let i = 0; i < 148; i++) sum += block[i];
   for (let i = 156; i < 512; i++) sum += block[i];
   const cksum = octal(block, 148, 12);
   if (cksum === undefined && sum === 8 * 0x20) {
-    return { nullBlock: true, cksumValid: false, type: "File", path: "", linkpath: "", mode: undefined, size: 0, mtime: undefined };
+    return {
+      nullBlock: true,
+      cksumValid: false,
+      type: "File",
+      path: "",
+      linkpath: "",
+      mode: undefined,
+      size: 0,
+      mtime: undefined,
+    };
   }
   const path = blockPath(block);
   const flag = text(block, 156, 1);
@@ -80,6 +98,15 @@ function text(block: Buffer, off: number, size: number): string {
 
 /** An octal number field; undefined when it holds none. */
 function octal(block: Buffer, off: number, size: number): number | undefined {
-  const n = parseInt(block.toString("utf8", off, off + size).replace(/\0.*$/, "").trim(), 8);
-  return Number.isNaN(n) ? undefined : n;
+  // The common field, digits padded by spaces or NULs, read from the bytes: a
+  // string per field cost ~4% of a restore's main thread.
+  let i = off;
+  const end = off + size;
+  while (i < end && block[i] === 0x20) i++;
+  let n = 0;
+  let digits = 0;
+  for (; i < end && block[i] >= 0x30 && block[i] <= 0x37; i++, digits++) n = n * 8 + block[i] - 0x30;
+  if (digits > 0 && (i === end || block[i] === 0 || block[i] === 0x20)) return n;
+  const slow = parseInt(block.toString("utf8", off, end).replace(/\0.*$/, "").trim(), 8);
+  return Number.isNaN(slow) ? undefined : slow;
 }

@@ -109,7 +109,13 @@ export class TarExtractor {
     if (!h.cksumValid) throw new ArchiveError(`bad archive: header checksum mismatch at byte ${this.offset}`);
     const size = h.size;
     const type = h.type;
-    if (type === "ExtendedHeader" || type === "GlobalExtendedHeader" || type === "NextFileHasLongPath" || type === "OldGnuLongPath" || type === "NextFileHasLongLinkpath") {
+    if (
+      type === "ExtendedHeader" ||
+      type === "GlobalExtendedHeader" ||
+      type === "NextFileHasLongPath" ||
+      type === "OldGnuLongPath" ||
+      type === "NextFileHasLongLinkpath"
+    ) {
       if (size > MAX_META) throw new ArchiveError(`bad archive: ${size}-byte ${type} at byte ${this.offset}`);
       this.startMember("meta", size);
       this.metaType = type;
@@ -165,10 +171,12 @@ export class TarExtractor {
       }
       case "Link": {
         if (!rel) throw what("a hard link in place of the extraction directory");
-        if (linkpath.startsWith("/") || linkpath.split("/").includes("..")) throw what(`hard link to ${linkpath} leaves the archive`);
+        if (linkpath.startsWith("/") || linkpath.split("/").includes(".."))
+          throw what(`hard link to ${linkpath} leaves the archive`);
         const target = memberPath(linkpath);
         const targetKind = this.kinds.get(target);
-        if (targetKind !== "file" && targetKind !== "symlink") throw what(`hard link to ${linkpath}, which is not an earlier member`);
+        if (targetKind !== "file" && targetKind !== "symlink")
+          throw what(`hard link to ${linkpath}, which is not an earlier member`);
         // A member linked to itself: `tar -c out out/f` archives out/f twice, the second time so
         // when it has other links. GNU tar takes it as done (the file is there); so do we.
         if (target === rel) return this.startMember("skip", size);
@@ -239,7 +247,8 @@ export class TarExtractor {
         const parent = rel.slice(0, end);
         const k = this.kinds.get(parent);
         if (k === "dir") continue;
-        if (k === "symlink") throw new ArchiveError(`bad archive: member ${rel} would be written through the symlink ${parent}`);
+        if (k === "symlink")
+          throw new ArchiveError(`bad archive: member ${rel} would be written through the symlink ${parent}`);
         if (k === "file") throw new ArchiveError(`bad archive: member ${rel} is below the file ${parent}`);
         this.files.mkdir(this.path(parent), 0o777);
         this.kinds.set(parent, "dir");

@@ -116,7 +116,9 @@ async function* frames(root: string, entries: OutputEntry[]): AsyncGenerator<Buf
       const header = new Header(entry);
       if (header.encode()) {
         // Long names, big sizes: a pax header first, as node-tar and GNU tar do.
-        yield* put(new Pax({ path: entry.path, linkpath: entry.linkpath, size: entry.size, mtime: entry.mtime }).encode());
+        yield* put(
+          new Pax({ path: entry.path, linkpath: entry.linkpath, size: entry.size, mtime: entry.mtime }).encode(),
+        );
       }
       yield* put(header.block!);
     }
@@ -149,7 +151,12 @@ async function* frames(root: string, entries: OutputEntry[]): AsyncGenerator<Buf
  * (sockets, devices, FIFOs). Modes lose setuid/setgid: the old tool restores
  * with GNU tar, which as root would recreate them.
  */
-function describe(member: string, st: Stats, link: string | undefined, firstName: Map<string, string>): HeaderData | null {
+function describe(
+  member: string,
+  st: Stats,
+  link: string | undefined,
+  firstName: Map<string, string>,
+): HeaderData | null {
   const base = { mode: st.mode & 0o7777 & ~0o6000, uid: st.uid, gid: st.gid, mtime: st.mtime, size: 0 };
   if (st.isDirectory()) return { ...base, path: member.endsWith("/") ? member : `${member}/`, type: "Directory" };
   if (st.isSymbolicLink()) return { ...base, path: member, type: "SymbolicLink", linkpath: link ?? "" };
@@ -165,7 +172,8 @@ function describe(member: string, st: Stats, link: string | undefined, firstName
 
 /** A file written since its entry was taken (by a later task, while the upload ran in the background): the archive would be torn. */
 function unchanged(abs: string, then: Stats, now: Stats): void {
-  if (now.ino === then.ino && now.size === then.size && now.mtimeMs === then.mtimeMs && now.ctimeMs === then.ctimeMs) return;
+  if (now.ino === then.ino && now.size === then.size && now.mtimeMs === then.mtimeMs && now.ctimeMs === then.ctimeMs)
+    return;
   throw new ArchiveError(`${abs} changed after the task ended (did a later task write it?)`);
 }
 

@@ -103,7 +103,9 @@ async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: On
         decoded = Bun.zstdDecompressSync(compressed);
       } catch (e) {
         // Bun says only "DecompressionFailed" for a bad checksum or bad data alike.
-        throw new ArchiveError(`corrupt archive: the zstd frame at byte ${at} fails its checksum or does not decode (${(e as Error).message})`);
+        throw new ArchiveError(
+          `corrupt archive: the zstd frame at byte ${at} fails its checksum or does not decode (${(e as Error).message})`,
+        );
       }
       yield decoded;
       release(decoded);
@@ -146,7 +148,10 @@ async function* streamRest(first: Buffer, input: AsyncIterator<Buffer>): AsyncGe
     if (first.length) yield first;
     for (let r = await input.next(); !r.done; r = await input.next()) yield r.value;
   }
-  const decoder = zlib.createZstdDecompress({ chunkSize: STREAM_CHUNK, highWaterMark: 4 * STREAM_CHUNK } as zlib.ZstdOptions);
+  const decoder = zlib.createZstdDecompress({
+    chunkSize: STREAM_CHUNK,
+    highWaterMark: 4 * STREAM_CHUNK,
+  } as zlib.ZstdOptions);
   const done = pipeline(Readable.from(rest(), { objectMode: false }), decoder).catch(() => {});
   // Iterating (rather than piping) lets the next chunk decode on the thread
   // pool while the consumer writes this one out.
@@ -231,5 +236,6 @@ class Bytes {
  */
 function release(frame: Buffer): void {
   const whole = frame.buffer;
-  if (frame.byteOffset === 0 && frame.byteLength === whole.byteLength && whole instanceof ArrayBuffer) whole.transfer(0);
+  if (frame.byteOffset === 0 && frame.byteLength === whole.byteLength && whole instanceof ArrayBuffer)
+    whole.transfer(0);
 }

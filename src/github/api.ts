@@ -100,7 +100,11 @@ export class GithubApi {
     try {
       const res = await this.octokit.request(route, { ...params, headers: { "x-github-api-version": "2022-11-28" } });
       // A redirect (a renamed repository) comes back as an answer: reported, never followed.
-      if (res.status < 200 || res.status > 299) return { kind: "failed", message: `GitHub API answered ${res.status} to ${label}${hintFor(hints, res.status)}` };
+      if (res.status < 200 || res.status > 299)
+        return {
+          kind: "failed",
+          message: `GitHub API answered ${res.status} to ${label}${hintFor(hints, res.status)}`,
+        };
       return { kind: "ok", data: res.data };
     } catch (e) {
       return this.failure(e, label, hints);
@@ -108,14 +112,24 @@ export class GithubApi {
   }
 
   /** A new installation token: auth-app signs the JWT and asks GitHub. */
-  async newInstallationToken(): Promise<{ kind: "ok"; token: string; expiresAt: string | undefined } | Exclude<ApiResult, { kind: "ok" }>> {
+  async newInstallationToken(): Promise<
+    { kind: "ok"; token: string; expiresAt: string | undefined } | Exclude<ApiResult, { kind: "ok" }>
+  > {
     const id = this.settings.installationId;
     const label = `POST /app/installations/${id}/access_tokens`;
     try {
-      const auth = (await this.octokit.auth({ type: "installation", refresh: true })) as { token?: unknown; expiresAt?: unknown };
-      if (typeof auth.token !== "string" || auth.token === "") return { kind: "failed", message: `GitHub's answer to ${label} has no token` };
+      const auth = (await this.octokit.auth({ type: "installation", refresh: true })) as {
+        token?: unknown;
+        expiresAt?: unknown;
+      };
+      if (typeof auth.token !== "string" || auth.token === "")
+        return { kind: "failed", message: `GitHub's answer to ${label} has no token` };
       this.secrets.add(auth.token);
-      return { kind: "ok", token: auth.token, expiresAt: typeof auth.expiresAt === "string" ? auth.expiresAt : undefined };
+      return {
+        kind: "ok",
+        token: auth.token,
+        expiresAt: typeof auth.expiresAt === "string" ? auth.expiresAt : undefined,
+      };
     } catch (e) {
       const failure = this.failure(e, label, {
         403: "check that the GitHub App may access this installation",
@@ -130,7 +144,10 @@ export class GithubApi {
   // One deadline for the whole exchange, body included: a server that sends
   // headers and then stalls must not hang the runner either. Every credential
   // is known to the scrubber before it leaves.
-  private readonly fetchWithDeadline = async (url: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+  private readonly fetchWithDeadline = async (
+    url: string | URL | Request,
+    init: RequestInit = {},
+  ): Promise<Response> => {
     const authorization = new Headers(init.headers).get("authorization");
     if (authorization) this.secrets.add(authorization.replace(/^\S+\s+/, ""));
     const deadline = AbortSignal.timeout(this.policy.timeoutMs);
@@ -139,10 +156,15 @@ export class GithubApi {
       // Never follow a redirect: the Authorization header goes nowhere but the configured API.
       const res = await fetch(url, { ...init, signal, redirect: "manual" });
       const body = await res.arrayBuffer();
-      return new Response(NULL_BODY.has(res.status) ? null : body, { status: res.status, statusText: res.statusText, headers: res.headers });
+      return new Response(NULL_BODY.has(res.status) ? null : body, {
+        status: res.status,
+        statusText: res.statusText,
+        headers: res.headers,
+      });
     } catch (e) {
       if (this.interrupt?.aborted) throw new Interrupted("the task was interrupted");
-      if (deadline.aborted) throw new Timeout(`GitHub API at ${this.origin} did not answer within ${this.policy.timeoutMs / 1000} s`);
+      if (deadline.aborted)
+        throw new Timeout(`GitHub API at ${this.origin} did not answer within ${this.policy.timeoutMs / 1000} s`);
       throw e;
     }
   };
@@ -150,7 +172,12 @@ export class GithubApi {
   private failure(e: unknown, label: string, hints: Hints): Exclude<ApiResult, { kind: "ok" }> {
     if (e instanceof Timeout) return { kind: "timeout", message: e.message };
     if (e instanceof Interrupted) return { kind: "failed", message: e.message };
-    const http = e as { name?: unknown; status?: unknown; response?: { data?: unknown; headers?: Record<string, string> }; cause?: unknown };
+    const http = e as {
+      name?: unknown;
+      status?: unknown;
+      response?: { data?: unknown; headers?: Record<string, string> };
+      cause?: unknown;
+    };
     if (http?.name !== "HttpError" || typeof http.status !== "number") {
       // Not an answer: a key the signer refused, a bug. Scrubbed: it may quote what it could not use.
       return { kind: "failed", message: this.secrets.scrub(describeError(e)) };
@@ -169,7 +196,10 @@ export class GithubApi {
     const limit = rateLimit(status, headers, message);
     if (limit) return { kind: "failed", message: `GitHub API rate limit exceeded for ${label} (${limit}): ${message}` };
     const retried = !DO_NOT_RETRY.includes(status) && attempts > 1 ? `; ${gaveUp}` : "";
-    return { kind: "failed", message: `GitHub API answered ${status} to ${label}: ${message}${retried}${hintFor(hints, status)}` };
+    return {
+      kind: "failed",
+      message: `GitHub API answered ${status} to ${label}: ${message}${retried}${hintFor(hints, status)}`,
+    };
   }
 }
 
@@ -215,7 +245,9 @@ function rateLimit(status: number, headers: Record<string, string>, message: str
   const retryAfter = headers["retry-after"];
   const remaining = headers["x-ratelimit-remaining"];
   const reset = headers["x-ratelimit-reset"];
-  const limited = status === 429 || (status === 403 && (retryAfter !== undefined || remaining === "0" || /rate limit/i.test(message)));
+  const limited =
+    status === 429 ||
+    (status === 403 && (retryAfter !== undefined || remaining === "0" || /rate limit/i.test(message)));
   if (!limited) return null;
   if (retryAfter !== undefined && /^\d+$/.test(retryAfter.trim())) return `retry after ${retryAfter.trim()} s`;
   if (remaining === "0" && reset !== undefined && /^\d+$/.test(reset.trim())) {

@@ -25,7 +25,11 @@ const PER_PAGE = 100;
 /** GitHub refuses longer descriptions with a 422; better a shortened one than none. */
 const MAX_DESCRIPTION = 140;
 
-type Outcome = { kind: "ok"; data: unknown } | { kind: "failed"; message: string } | { kind: "off" } | { kind: "interrupted" };
+type Outcome =
+  | { kind: "ok"; data: unknown }
+  | { kind: "failed"; message: string }
+  | { kind: "off" }
+  | { kind: "interrupted" };
 
 export class GithubStatusClient implements CommitStatusClient {
   private readonly repoPath: string;
@@ -64,7 +68,15 @@ export class GithubStatusClient implements CommitStatusClient {
           "POST /repos/{owner}/{repo}/statuses/{sha}",
           // Exactly these keys in this order, nulls spelled out: the body GitHub
           // (and the old tool's golden tests) see.
-          { owner: this.settings.owner, repo: this.settings.repo, sha, context: req.context, description, state: req.state, target_url: req.target_url },
+          {
+            owner: this.settings.owner,
+            repo: this.settings.repo,
+            sha,
+            context: req.context,
+            description,
+            state: req.state,
+            target_url: req.target_url,
+          },
           label,
           {
             403: 'check that the GitHub App has the "Commit statuses: write" permission',
@@ -89,11 +101,15 @@ export class GithubStatusClient implements CommitStatusClient {
         return false;
       }
       const label = `GET ${this.repoPath}/commits/${sha}/statuses`;
-      const hints: Hints = { 404: `check GITHUB_REPOSITORY/GITHUB_REPOSITORY_OWNER (${this.settings.owner}/${this.settings.repo})` };
+      const hints: Hints = {
+        404: `check GITHUB_REPOSITORY/GITHUB_REPOSITORY_OWNER (${this.settings.owner}/${this.settings.repo})`,
+      };
       // Page by page, by number: a Link header's URL could point anywhere, and the token goes nowhere but the API.
       for (let page = 1; page <= MAX_STATUS_PAGES; page++) {
         const params = { owner: this.settings.owner, repo: this.settings.repo, ref: sha, per_page: PER_PAGE, page };
-        const result = await this.authorized(label, () => this.api.call("GET /repos/{owner}/{repo}/commits/{ref}/statuses", params, label, hints));
+        const result = await this.authorized(label, () =>
+          this.api.call("GET /repos/{owner}/{repo}/commits/{ref}/statuses", params, label, hints),
+        );
         if (result.kind === "off" || result.kind === "interrupted") {
           this.log.debug(`${what}: ${result.kind === "off" ? OFF : INTERRUPTED}`);
           return false;

@@ -42,20 +42,31 @@ async function setUp(config: Config, places: Places, log: Log, options: ClientOp
     const { GithubApi } = await import("./api");
     // The store and auth-app need each other: the store buys tokens through the API
     // (called only later, once `api` exists), auth-app reads them from the store.
-    const fetchToken: FetchToken = async () => (gate.closed ? { kind: "failed", message: OFF } : api.newInstallationToken());
+    const fetchToken: FetchToken = async () =>
+      gate.closed ? { kind: "failed", message: OFF } : api.newInstallationToken();
     const tokens = new TokenStore(settings, places.stateDir, lockTimeoutMs ?? 60_000, fetchToken, safeLog, secrets);
     const api = new GithubApi(settings, policy, tokens.hook, safeLog, secrets, signal);
-    return { kind: "ready" as const, client: new GithubStatusClient(settings, api, tokens, gate, safeLog, signal), safeLog };
+    return {
+      kind: "ready" as const,
+      client: new GithubStatusClient(settings, api, tokens, gate, safeLog, signal),
+      safeLog,
+    };
   } catch (e) {
     return { kind: "broken" as const, problem: describeError(e), safeLog };
   }
 }
 
 /** null plus one warn line naming the variable when the credentials or repository are missing or invalid. */
-export async function openCommitStatus(config: Config, places: Places, log: Log, options: ClientOptions = {}): Promise<CommitStatusClient | null> {
+export async function openCommitStatus(
+  config: Config,
+  places: Places,
+  log: Log,
+  options: ClientOptions = {},
+): Promise<CommitStatusClient | null> {
   const opened = await setUp(config, places, log, options);
   if (opened.kind === "ready") return opened.client;
-  if (opened.kind === "invalid") opened.safeLog.warn(`TASKRUNNER_ENABLE_COMMIT_STATUS=1 but ${opened.problem}; ${DISABLED}`);
+  if (opened.kind === "invalid")
+    opened.safeLog.warn(`TASKRUNNER_ENABLE_COMMIT_STATUS=1 but ${opened.problem}; ${DISABLED}`);
   else opened.safeLog.warn(`GitHub commit statuses unavailable: ${opened.problem}; ${DISABLED}`);
   return null;
 }
@@ -65,7 +76,12 @@ export async function openCommitStatus(config: Config, places: Places, log: Log,
  * cache file, so the build's tasks find it there. Missing credentials are only
  * a debug line here: every process that reports opens a client, and that says it.
  */
-export async function prefetchToken(config: Config, places: Places, log: Log, options: ClientOptions = {}): Promise<void> {
+export async function prefetchToken(
+  config: Config,
+  places: Places,
+  log: Log,
+  options: ClientOptions = {},
+): Promise<void> {
   const opened = await setUp(config, places, log, options);
   if (opened.kind === "ready") await opened.client.prefetch();
   else opened.safeLog.debug(`GitHub token not prefetched: ${opened.problem}`);

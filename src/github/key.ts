@@ -21,7 +21,10 @@ export function checkPrivateKey(raw: string): KeyCheck {
   try {
     const key = createPrivateKey({ key: pem.trim(), format: "pem" });
     if (key.asymmetricKeyType !== "rsa") {
-      return { kind: "invalid", problem: `GITHUB_APP_PRIVATE_KEY is not an RSA key (it is ${key.asymmetricKeyType}); GitHub Apps sign with RSA` };
+      return {
+        kind: "invalid",
+        problem: `GITHUB_APP_PRIVATE_KEY is not an RSA key (it is ${key.asymmetricKeyType}); GitHub Apps sign with RSA`,
+      };
     }
     return { kind: "ok", pkcs8: key.export({ type: "pkcs8", format: "pem" }).toString() };
   } catch (e) {

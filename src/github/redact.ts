@@ -21,7 +21,8 @@ const PATTERNS: RegExp[] = [
   /\bgithub_pat_[A-Za-z0-9_]{16,}/g,
 ];
 // `Authorization: Bearer x`, `token=x`, `"token": "x"`: the word, a separator, maybe a scheme, a secret.
-const AUTH_HEADER = /\b(authorization|bearer|token)((?:["']?\s*[:=]\s*["']?)|\s+)((?:bearer|token)\s+)?[A-Za-z0-9._~+/=-]{16,}/gi;
+const AUTH_HEADER =
+  /\b(authorization|bearer|token)((?:["']?\s*[:=]\s*["']?)|\s+)((?:bearer|token)\s+)?[A-Za-z0-9._~+/=-]{16,}/gi;
 
 // A PEM's armour lines ("-----BEGIN RSA PRIVATE KEY-----") are no secret, and
 // redacting their pieces would blank our own messages about keys.
@@ -44,7 +45,10 @@ export class Secrets {
   scrub(text: string): string {
     let out = this.removePieces(text);
     for (const p of PATTERNS) out = out.replace(p, REDACTED);
-    return out.replace(AUTH_HEADER, (_m, word: string, sep: string, scheme?: string) => `${word}${sep}${scheme ?? ""}${REDACTED}`);
+    return out.replace(
+      AUTH_HEADER,
+      (_m, word: string, sep: string, scheme?: string) => `${word}${sep}${scheme ?? ""}${REDACTED}`,
+    );
   }
 
   /**

@@ -29,14 +29,19 @@ export function checkSettings(github: GithubConfig): SettingsCheck {
   if (missing.length) {
     return { kind: "invalid", problem: `${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} not set` };
   }
-  const { appId, installationId, privateKey, owner, repo } = github as Required<{ [K in keyof GithubConfig]: NonNullable<GithubConfig[K]> }>;
+  const { appId, installationId, privateKey, owner, repo } = github as Required<{
+    [K in keyof GithubConfig]: NonNullable<GithubConfig[K]>;
+  }>;
   // App IDs are numbers; GitHub also takes the app's client ID (Iv1.…) as the JWT issuer.
-  if (!/^[A-Za-z0-9._-]+$/.test(appId)) return { kind: "invalid", problem: `GITHUB_APP_ID=${JSON.stringify(appId)} is not an app ID` };
+  if (!/^[A-Za-z0-9._-]+$/.test(appId))
+    return { kind: "invalid", problem: `GITHUB_APP_ID=${JSON.stringify(appId)} is not an app ID` };
   if (!/^\d+$/.test(installationId)) {
     return { kind: "invalid", problem: `GITHUB_INSTALLATION_ID=${JSON.stringify(installationId)} is not a number` };
   }
-  if (!NAME.test(owner)) return { kind: "invalid", problem: `GITHUB_REPOSITORY_OWNER=${JSON.stringify(owner)} is not a valid owner name` };
-  if (!NAME.test(repo)) return { kind: "invalid", problem: `GITHUB_REPOSITORY=${JSON.stringify(repo)} is not a valid repository name` };
+  if (!NAME.test(owner))
+    return { kind: "invalid", problem: `GITHUB_REPOSITORY_OWNER=${JSON.stringify(owner)} is not a valid owner name` };
+  if (!NAME.test(repo))
+    return { kind: "invalid", problem: `GITHUB_REPOSITORY=${JSON.stringify(repo)} is not a valid repository name` };
   const key = checkPrivateKey(privateKey);
   if (key.kind === "invalid") return { kind: "invalid", problem: key.problem };
   return {

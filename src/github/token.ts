@@ -20,7 +20,9 @@ export const CACHE_FILE = ".github-token-cache.json";
 
 export type TokenResult = { kind: "ok"; token: string } | { kind: "failed"; message: string };
 
-export type FetchToken = () => Promise<{ kind: "ok"; token: string; expiresAt: string | undefined } | Exclude<ApiResult, { kind: "ok" }>>;
+export type FetchToken = () => Promise<
+  { kind: "ok"; token: string; expiresAt: string | undefined } | Exclude<ApiResult, { kind: "ok" }>
+>;
 
 interface CachedToken {
   token: string;
@@ -46,7 +48,10 @@ export class TokenStore {
    * new token, retry once — which client.ts does.
    */
   readonly hook: TokenCacheHook = {
-    get: async () => (this.memory ? `${this.memory.token}|${LONG_AGO}|${new Date(this.memory.expiresAtMs).toISOString()}|all||` : undefined),
+    get: async () =>
+      this.memory
+        ? `${this.memory.token}|${LONG_AGO}|${new Date(this.memory.expiresAtMs).toISOString()}|all||`
+        : undefined,
     // What auth-app fetches arrives here too; we keep it from fetchToken's answer, checked, under the lock.
     set: async () => {},
   };
@@ -120,9 +125,14 @@ export class TokenStore {
     const expiresAtMs = result.expiresAt === undefined ? Number.NaN : Date.parse(result.expiresAt);
     this.log.debug(
       `Fetched a GitHub installation token for installation ${this.settings.installationId}` +
-        (Number.isNaN(expiresAtMs) ? " (no expiry given; assuming 1 hour)" : `, expires ${new Date(expiresAtMs).toISOString()}`),
+        (Number.isNaN(expiresAtMs)
+          ? " (no expiry given; assuming 1 hour)"
+          : `, expires ${new Date(expiresAtMs).toISOString()}`),
     );
-    this.memory = { token: result.token, expiresAtMs: Number.isNaN(expiresAtMs) ? Date.now() + DEFAULT_LIFETIME_MS : expiresAtMs };
+    this.memory = {
+      token: result.token,
+      expiresAtMs: Number.isNaN(expiresAtMs) ? Date.now() + DEFAULT_LIFETIME_MS : expiresAtMs,
+    };
     if (persist) this.writeCache(this.memory);
     return { kind: "ok", token: result.token };
   }
@@ -148,7 +158,9 @@ export class TokenStore {
       const uid = process.getuid?.() ?? st.uid;
       if (st.uid !== uid || (st.mode & 0o077) !== 0 || !st.isFile()) {
         const mode = (st.mode & 0o777).toString(8).padStart(4, "0");
-        this.log.debug(`${this.cachePath} is not ours alone (owner uid ${st.uid}, mode ${mode}); not using its token, fetching a new one`);
+        this.log.debug(
+          `${this.cachePath} is not ours alone (owner uid ${st.uid}, mode ${mode}); not using its token, fetching a new one`,
+        );
         return null;
       }
       text = readFileSync(fd, "utf8");
@@ -164,7 +176,11 @@ export class TokenStore {
       const expiresAtMs = typeof expires === "string" ? Date.parse(expires) : Number.NaN;
       if (typeof j.token !== "string" || !j.token || Number.isNaN(expiresAtMs)) throw new Error("no token or expiry");
       const s = this.settings;
-      for (const [field, want] of [["apiUrl", s.apiUrl], ["appId", s.appId], ["installationId", s.installationId]] as const) {
+      for (const [field, want] of [
+        ["apiUrl", s.apiUrl],
+        ["appId", s.appId],
+        ["installationId", s.installationId],
+      ] as const) {
         if (j[field] !== undefined && j[field] !== want) {
           this.log.debug(`${this.cachePath} holds a token for another ${field}; fetching a new one`);
           return null;

@@ -29,13 +29,22 @@ export class Conversions {
     if (texts.some((t) => /filter|encoding/.test(t))) throw new ConversionUnsure("a filter or encoding attribute");
     const autocrlf = configValue(this.config, "core.autocrlf")?.toLowerCase();
     const converts = attributes || autocrlf === "input" || configBool(this.config, "core.autocrlf") === true;
-    if (converts && content.includes(13)) throw new ConversionUnsure(`${path} has CR bytes and end-of-line conversion may apply`);
+    if (converts && content.includes(13))
+      throw new ConversionUnsure(`${path} has CR bytes and end-of-line conversion may apply`);
     // core.safecrlf=true makes git add fail on files it would convert on checkout.
     const safecrlf = configValue(this.config, "core.safecrlf")?.toLowerCase();
-    if (converts && safecrlf !== undefined && safecrlf !== "warn" && configBool(this.config, "core.safecrlf") !== false) {
+    if (
+      converts &&
+      safecrlf !== undefined &&
+      safecrlf !== "warn" &&
+      configBool(this.config, "core.safecrlf") !== false
+    ) {
       throw new ConversionUnsure("core.safecrlf");
     }
-    if (texts.some((t) => t.includes("ident")) && Buffer.from(content.buffer, content.byteOffset, content.byteLength).includes("$Id")) {
+    if (
+      texts.some((t) => t.includes("ident")) &&
+      Buffer.from(content.buffer, content.byteOffset, content.byteLength).includes("$Id")
+    ) {
       throw new ConversionUnsure(`${path} has $Id and an ident attribute may apply`);
     }
   }
@@ -57,7 +66,9 @@ export class Conversions {
     if (user === "relative") throw new ConversionUnsure("core.attributesFile is not an absolute path");
     const files = [...SYSTEM_DIRS.map((d) => `${d}/gitattributes`), `${this.repo.commonDir}/info/attributes`];
     if (user) files.push(user);
-    this.global = files.map((f) => this.read(Buffer.from(f).toString("latin1"), false)).filter((t): t is string => t !== null);
+    this.global = files
+      .map((f) => this.read(Buffer.from(f).toString("latin1"), false))
+      .filter((t): t is string => t !== null);
     return this.global;
   }
 

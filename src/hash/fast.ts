@@ -18,7 +18,16 @@ import { ObjectReader } from "./objects";
 import { configBool } from "./repo";
 import { ListingWriter } from "./text";
 import { type Walked, walkWorktree } from "./walk";
-import { type Context, checkSpecsNotIgnored, conversions, Fallback, ignoreRules, prepare, trackedAfterAdd, unsure } from "./worktree";
+import {
+  type Context,
+  checkSpecsNotIgnored,
+  conversions,
+  Fallback,
+  ignoreRules,
+  prepare,
+  trackedAfterAdd,
+  unsure,
+} from "./worktree";
 
 export { Fallback };
 
@@ -44,7 +53,8 @@ export async function fastListing(cwd: string, pathspecs: string[], env: GitEnv)
       const i = listed[k];
       const b = changed.get(i);
       const start = index.pathStart(i);
-      if (b === undefined) out.add(index.mode(i), index.data, index.idAt(i), index.paths, start, start + index.pathLength(i));
+      if (b === undefined)
+        out.add(index.mode(i), index.data, index.idAt(i), index.paths, start, start + index.pathLength(i));
       else if (b) out.addHex(b.mode, b.sha, b.path);
     }
   } else {
@@ -54,7 +64,12 @@ export async function fastListing(cwd: string, pathspecs: string[], env: GitEnv)
       const i = listed[k];
       const b = changed.get(i);
       const start = index.pathStart(i);
-      if (b === undefined) blobs.push({ path: index.paths.subarray(start, start + index.pathLength(i)), mode: index.mode(i), sha: index.sha(i) });
+      if (b === undefined)
+        blobs.push({
+          path: index.paths.subarray(start, start + index.pathLength(i)),
+          mode: index.mode(i),
+          sha: index.sha(i),
+        });
       else if (b) blobs.push(b);
     }
     blobs.sort((a, b) => compareBytes(a.path, b.path));
@@ -107,7 +122,10 @@ function stagedFromCacheTree(ctx: Context): boolean | null {
       else {
         // Not a directory: the spec matches its own entry only.
         const i = ctx.index.matching(s.raw, false)[0];
-        expected = { sha: i === undefined ? undefined : ctx.index.sha(i), mode: i === undefined ? 0 : ctx.index.mode(i) };
+        expected = {
+          sha: i === undefined ? undefined : ctx.index.sha(i),
+          mode: i === undefined ? 0 : ctx.index.mode(i),
+        };
       }
       if (!expected.sha) return null;
       const inHead = reader.lookup(tree, s.raw);

@@ -34,7 +34,11 @@ export async function git(
         stderr: "pipe",
       }),
     );
-    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).bytes(), new Response(p.stderr).text(), p.exited]);
+    const [stdout, stderr, code] = await Promise.all([
+      new Response(p.stdout).bytes(),
+      new Response(p.stderr).text(),
+      p.exited,
+    ]);
     return { code, stdout, stderr };
   } catch (e) {
     // A cwd that does not exist, or no git on PATH.
@@ -52,9 +56,16 @@ export const text = (b: Uint8Array) => Buffer.from(b).toString("utf8");
  * where git said one, or named paths after a colon (joined: "…files: a, b").
  */
 export function gitError(run: GitRun, cwd: string): string {
-  const lines = run.stderr.split("\n").map((l) => l.trim()).filter(Boolean);
-  if (lines.some((l) => /not a git repository/i.test(l))) return `not a git repository: ${cwd} (file inputs are git pathspecs)`;
-  const at = Math.max(0, lines.findIndex((l) => /^(fatal|error):/.test(l)));
+  const lines = run.stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  if (lines.some((l) => /not a git repository/i.test(l)))
+    return `not a git repository: ${cwd} (file inputs are git pathspecs)`;
+  const at = Math.max(
+    0,
+    lines.findIndex((l) => /^(fatal|error):/.test(l)),
+  );
   // Hints on turning git's advice off are about git, not about the task; a usage
   // summary (an option git does not know: a pathspec like "-n") is git's, not the task's.
   const usage = lines.findIndex((l, i) => i > at && l.startsWith("usage:"));

@@ -45,7 +45,10 @@ function dowild(p: Uint8Array, pi: number, t: Uint8Array, ti: number, pathname: 
         if (at(p, ++pi) === 42) {
           const prev = pi - 2;
           while (at(p, ++pi) === 42) {}
-          if ((prev < 0 || p[prev] === SLASH) && (at(p, pi) === 0 || at(p, pi) === SLASH || (at(p, pi) === 92 && at(p, pi + 1) === SLASH))) {
+          if (
+            (prev < 0 || p[prev] === SLASH) &&
+            (at(p, pi) === 0 || at(p, pi) === SLASH || (at(p, pi) === 92 && at(p, pi + 1) === SLASH))
+          ) {
             if (at(p, pi) === SLASH && dowild(p, pi + 1, t, ti, pathname) === MATCH) return MATCH;
             matchSlash = true;
           } else matchSlash = false;

@@ -57,7 +57,8 @@ export const CHILD_DIR = -2;
 const EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
 
 // Uint8Array.prototype.toHex: native in Bun, cheaper than a Buffer per call.
-const hex = (b: Uint8Array, off: number, len = 20): string => (b.subarray(off, off + len) as Uint8Array & { toHex(): string }).toHex();
+const hex = (b: Uint8Array, off: number, len = 20): string =>
+  (b.subarray(off, off + len) as Uint8Array & { toHex(): string }).toHex();
 
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
@@ -185,44 +186,26 @@ function extensions(buf: Uint8Array, view: DataView, start: number, end: number)
   return { unsupported, treeData };
 }
 
-export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | string {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (buf.length < 32 || view.getUint32(0) !== 0x44495243 /* DIRC */) return "not an index file";
-  const version = view.getUint32(4);
-  if (version < 2 || version > 4) return `index version ${version}`;
-  const count = view.getUint32(8);
-  const end = buf.length - 20; // the trailing checksum
-  const entries = version === 4 ? compressedEntries(buf, count, end) : plainEntries(buf, count, end);
-  if (typeof entries === "string") return entries;
-  const { statOff, pathOff, pathLen, paths } = entries;
-  const pOff = (i: number) => pathOff[i];
-  const pLen = (i: number) => pathLen[i];
-
-  const { unsupported, treeData } = extensions(buf, view, entries.end, end);
-
-  const u32 = (o: number) => ((buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]) >>> 0;
-  const flags = (i: number) => (buf[statOff[i] + 60] << 8) | buf[statOff[i] + 61];
-  const mode = (i: number) => u32(statOff[i] + 24);
-  const sha = (i: number) => hex(buf, statOff[i] + 40);
-  const stage = (i: number) => (flags(i) >> 12) & 3;
-  const special = (i: number) => {
-    const f = flags(i);
-    const o = statOff[i];
-    return (f & 0x8000) !== 0 || (f & 0x4000 ? ((buf[o + 62] << 8) | buf[o + 63]) & 0x6000 : 0) !== 0;
-  };
-
-  const statClean = statCleaner(buf, statOff, mtimeSec, sha);
-
+/** Binary searches over the entries' sorted paths: by prefix, by pathspec, one name below a directory. */
+function pathSearch(paths: Uint8Array, pOff: (i: number) => number, pLen: (i: number) => number, count: number) {
   /** Compares entry i's path from byte `skip` on with key[from .. from + len), looking only at its first len bytes. */
   const comparePrefix = (i: number, skip: number, key: Uint8Array, from: number, len: number): number => {
     const o = pOff(i) + skip;
     const have = pLen(i) - skip;
-    const n = Math.min(have , len);
+    const n = Math.min(have, len);
     for (let k = 0; k < n; k++) if (paths[o + k] !== key[from + k]) return paths[o + k] - key[from + k];
     return have < len ? -1 : 0;
   };
   /** The first entry in [lo, hi) whose path from byte skip on is not below key's bytes as a prefix (cmp >= 0, or > 0 with after). */
-  const search = (lo: number, hi: number, skip: number, key: Uint8Array, from: number, len: number, after: boolean): number => {
+  const search = (
+    lo: number,
+    hi: number,
+    skip: number,
+    key: Uint8Array,
+    from: number,
+    len: number,
+    after: boolean,
+  ): number => {
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       const c = comparePrefix(mid, skip, key, from, len);
@@ -273,6 +256,38 @@ export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | strin
     }
     return a < end && paths[pOff(a) + at] === 47 ? CHILD_DIR : NOT_TRACKED;
   };
+  return { matching, prefixRange, child };
+}
+
+export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | string {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (buf.length < 32 || view.getUint32(0) !== 0x44495243 /* DIRC */) return "not an index file";
+  const version = view.getUint32(4);
+  if (version < 2 || version > 4) return `index version ${version}`;
+  const count = view.getUint32(8);
+  const end = buf.length - 20; // the trailing checksum
+  const entries = version === 4 ? compressedEntries(buf, count, end) : plainEntries(buf, count, end);
+  if (typeof entries === "string") return entries;
+  const { statOff, pathOff, pathLen, paths } = entries;
+  const pOff = (i: number) => pathOff[i];
+  const pLen = (i: number) => pathLen[i];
+
+  const { unsupported, treeData } = extensions(buf, view, entries.end, end);
+
+  const u32 = (o: number) => ((buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]) >>> 0;
+  const flags = (i: number) => (buf[statOff[i] + 60] << 8) | buf[statOff[i] + 61];
+  const mode = (i: number) => u32(statOff[i] + 24);
+  const sha = (i: number) => hex(buf, statOff[i] + 40);
+  const stage = (i: number) => (flags(i) >> 12) & 3;
+  const special = (i: number) => {
+    const f = flags(i);
+    const o = statOff[i];
+    return (f & 0x8000) !== 0 || (f & 0x4000 ? ((buf[o + 62] << 8) | buf[o + 63]) & 0x6000 : 0) !== 0;
+  };
+
+  const statClean = statCleaner(buf, statOff, mtimeSec, sha);
+
+  const { matching, prefixRange, child } = pathSearch(paths, pOff, pLen, count);
 
   let tree: Map<string, string | null> | null = null;
   const cacheTree = () => {
@@ -291,8 +306,25 @@ export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | strin
   };
 
   return {
-    version, count, mtimeSec, unsupported, cacheTree, rootTree, paths, pathStart: pOff, pathLength: pLen,
-    mode, sha, data: buf, idAt: (i: number) => statOff[i] + 40, stage, special, statClean, matching, prefixRange, child,
+    version,
+    count,
+    mtimeSec,
+    unsupported,
+    cacheTree,
+    rootTree,
+    paths,
+    pathStart: pOff,
+    pathLength: pLen,
+    mode,
+    sha,
+    data: buf,
+    idAt: (i: number) => statOff[i] + 40,
+    stage,
+    special,
+    statClean,
+    matching,
+    prefixRange,
+    child,
   };
 }
 

@@ -35,7 +35,12 @@ export interface HashOptions {
 }
 
 /** cwd: the task's cwd. pathspecs: git pathspecs relative to cwd, as given. raw: the --raw strings. */
-export async function hashInputs(cwd: string, pathspecs: string[], raw: string[], opts: HashOptions): Promise<HashResult> {
+export async function hashInputs(
+  cwd: string,
+  pathspecs: string[],
+  raw: string[],
+  opts: HashOptions,
+): Promise<HashResult> {
   if (pathspecs.length === 0) return { ok: true, ...hashOf("", raw) };
   if (opts.route !== "reference") {
     try {
@@ -100,7 +105,8 @@ export const workTreeTop = (cwd: string, env: GitEnv) => oneLine(cwd, ["rev-pars
 /** `git symbolic-ref --short HEAD`: null when detached or not a repository. */
 export const currentBranch = (cwd: string, env: GitEnv) => oneLine(cwd, ["symbolic-ref", "--short", "HEAD"], env);
 /** `git merge-base HEAD origin/<branch>`. */
-export const mainBranchCommit = (cwd: string, branch: string, env: GitEnv) => oneLine(cwd, ["merge-base", "HEAD", `origin/${branch}`], env);
+export const mainBranchCommit = (cwd: string, branch: string, env: GitEnv) =>
+  oneLine(cwd, ["merge-base", "HEAD", `origin/${branch}`], env);
 /** `git rev-parse HEAD`. */
 export const headCommit = (cwd: string, env: GitEnv) => oneLine(cwd, ["rev-parse", "HEAD"], env);
 /** `git rev-parse --absolute-git-dir`: null outside a repository. */

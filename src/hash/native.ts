@@ -91,15 +91,38 @@ function layout(): Layout | null {
   let flags: Pick<Layout, "getdents" | "dirFlags" | "noFollow" | "atFdcwd" | "atSymlinkNoFollow" | "eloop">;
   if (platform === "linux" && (arch === "x64" || arch === "arm64")) {
     const x64 = arch === "x64";
-    o = { dev: 0, ino: 8, mode: x64 ? 24 : 16, uid: x64 ? 28 : 24, gid: x64 ? 32 : 28, size: 48, mtime: 88, ctime: 104 };
+    o = {
+      dev: 0,
+      ino: 8,
+      mode: x64 ? 24 : 16,
+      uid: x64 ? 28 : 24,
+      gid: x64 ? 32 : 28,
+      size: 48,
+      mtime: 88,
+      ctime: 104,
+    };
     dirent = [18, 19];
     // O_DIRECTORY and O_NOFOLLOW differ between x86-64 and arm64; O_CLOEXEC does not.
-    flags = { getdents: true, dirFlags: (x64 ? 0o200000 : 0o40000) | 0o2000000, noFollow: x64 ? 0o400000 : 0o100000, atFdcwd: -100, atSymlinkNoFollow: 0x100, eloop: 40 };
+    flags = {
+      getdents: true,
+      dirFlags: (x64 ? 0o200000 : 0o40000) | 0o2000000,
+      noFollow: x64 ? 0o400000 : 0o100000,
+      atFdcwd: -100,
+      atSymlinkNoFollow: 0x100,
+      eloop: 40,
+    };
   } else if (platform === "darwin" && (arch === "x64" || arch === "arm64")) {
     o = { dev: 0, mode: 4, mode16: true, ino: 8, uid: 16, gid: 20, mtime: 48, ctime: 64, size: 96 };
     suffix = arch === "x64" ? "$INODE64" : "";
     dirent = [20, 21];
-    flags = { getdents: false, dirFlags: 0x100000 | 0x1000000, noFollow: 0x100, atFdcwd: -2, atSymlinkNoFollow: 0x20, eloop: 62 };
+    flags = {
+      getdents: false,
+      dirFlags: 0x100000 | 0x1000000,
+      noFollow: 0x100,
+      atFdcwd: -2,
+      atSymlinkNoFollow: 0x20,
+      eloop: 62,
+    };
   } else return null;
   return {
     suffix,
@@ -316,7 +339,8 @@ function pathArguments() {
   const cpathOf = (base: Uint8Array | null, rel: Uint8Array, start: number, end: number): number => {
     const at = base?.length ?? 0;
     const len = at + end - start;
-    if (len >= pathBuf.length) return ptr(Buffer.concat([base ?? new Uint8Array(), rel.subarray(start, end), new Uint8Array(1)]));
+    if (len >= pathBuf.length)
+      return ptr(Buffer.concat([base ?? new Uint8Array(), rel.subarray(start, end), new Uint8Array(1)]));
     if (base !== lastBase) {
       if (base) pathBuf.set(base);
       lastBase = base;
@@ -353,7 +377,7 @@ function fileReaders(
     if (fd === null) return null;
     try {
       // One buffer of the expected size (+1 to see the end at once), grown if the file grew.
-      let buf = new Uint8Array(Math.max(sizeHint + 1 , 4096));
+      let buf = new Uint8Array(Math.max(sizeHint + 1, 4096));
       let got = 0;
       for (;;) {
         if (got === buf.length) {
@@ -468,6 +492,20 @@ export function native(): Native | null {
       close(fd);
     }
   };
-  loaded = { lstat, lstatAt, openDir, statAt, list, fstat, readFile, readlink, readdir, pread, open, close, geteuid: () => fn.geteuid() as number };
+  loaded = {
+    lstat,
+    lstatAt,
+    openDir,
+    statAt,
+    list,
+    fstat,
+    readFile,
+    readlink,
+    readdir,
+    pread,
+    open,
+    close,
+    geteuid: () => fn.geteuid() as number,
+  };
   return loaded;
 }

@@ -31,7 +31,11 @@ export class ObjectReader {
     if (!ref) return null;
     const packed = readText(`${this.repo.commonDir}/packed-refs`) ?? "";
     // Replacement objects (git replace) would change which commit git reads.
-    if (packed.includes(" refs/replace/") || (native()!.readdir(bytes(`${this.repo.commonDir}/refs/replace`))?.count ?? 0) > 0) return null;
+    if (
+      packed.includes(" refs/replace/") ||
+      (native()!.readdir(bytes(`${this.repo.commonDir}/refs/replace`))?.count ?? 0) > 0
+    )
+      return null;
     const loose = readText(`${this.repo.commonDir}/${ref}`)?.trim();
     if (loose) return /^[0-9a-f]{40}$/.test(loose) ? loose : null;
     for (const line of packed.split("\n")) if (line.endsWith(` ${ref}`)) return line.slice(0, 40);
@@ -42,7 +46,9 @@ export class ObjectReader {
   headTree(commit: string): string | null {
     const obj = this.read(commit);
     if (obj?.type !== "commit") return null;
-    const m = Buffer.from(obj.data.subarray(0, 64)).toString("latin1").match(/^tree ([0-9a-f]{40})\n/);
+    const m = Buffer.from(obj.data.subarray(0, 64))
+      .toString("latin1")
+      .match(/^tree ([0-9a-f]{40})\n/);
     return m ? m[1] : null;
   }
 
@@ -105,7 +111,15 @@ export class ObjectReader {
       const pack = n.open(bytes(`${dir}/${file.slice(0, -4)}.pack`));
       const head = idx === null ? null : n.pread(idx, 8 + 1024, 0);
       const v = head && new DataView(head.buffer, head.byteOffset, head.byteLength);
-      if (idx === null || pack === null || !head || !v || head.length < 1032 || v.getUint32(0) !== 0xff744f63 || v.getUint32(4) !== 2) {
+      if (
+        idx === null ||
+        pack === null ||
+        !head ||
+        !v ||
+        head.length < 1032 ||
+        v.getUint32(0) !== 0xff744f63 ||
+        v.getUint32(4) !== 2
+      ) {
         // Not a version-2 index (or a pack being replaced): its objects are not found here.
         if (idx !== null) n.close(idx);
         if (pack !== null) n.close(pack);
@@ -165,7 +179,12 @@ function findInIdx(pack: Pack, sha: Uint8Array): number | null {
 
 const TYPES = ["", "commit", "tree", "blob", "tag"];
 
-function readPacked(reader: ObjectReader, pack: Pack, offset: number, depth: number): { type: string; data: Uint8Array } | null {
+function readPacked(
+  reader: ObjectReader,
+  pack: Pack,
+  offset: number,
+  depth: number,
+): { type: string; data: Uint8Array } | null {
   if (depth > 100) return null;
   const n = native()!;
   const head = n.pread(pack.pack, 32, offset);

@@ -27,7 +27,12 @@ function stagingExcludes(env: GitEnv): string[] {
 export type Listing = { ok: true; listing: string } | { ok: false; error: string };
 
 /** umask: the caller's, for the objects `git add` and `write-tree` write into the repository (null: this process's). */
-export async function referenceListing(cwd: string, pathspecs: string[], env: GitEnv, umask: number | null = null): Promise<Listing> {
+export async function referenceListing(
+  cwd: string,
+  pathspecs: string[],
+  env: GitEnv,
+  umask: number | null = null,
+): Promise<Listing> {
   const where = await git(cwd, ["rev-parse", "--git-dir"], env);
   if (where.code !== 0) return { ok: false, error: gitError(where, cwd) };
   const gitDir = text(where.stdout).replace(/\n$/, "");
@@ -56,6 +61,10 @@ export async function referenceListing(cwd: string, pathspecs: string[], env: Gi
 /** `git status --porcelain --untracked-files=no -- <pathspecs>` is not empty. */
 export async function referenceUncommitted(cwd: string, pathspecs: string[], env: GitEnv): Promise<boolean> {
   // --no-optional-locks: a status check must not rewrite the user's index.
-  const r = await git(cwd, ["--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--", ...pathspecs], env);
+  const r = await git(
+    cwd,
+    ["--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--", ...pathspecs],
+    env,
+  );
   return r.code !== 0 || r.stdout.some((b) => b !== 10 && b !== 32);
 }

@@ -27,12 +27,37 @@ export const bytes = encodeBytes;
  * taskrunner process of its own) costs a third of a millisecond in a fresh process.
  */
 const GIT_OVERRIDES = [
-  "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-  "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM", "GIT_NAMESPACE", "GIT_QUARANTINE_PATH", "GIT_SHALLOW_FILE",
-  "GIT_CONFIG", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT",
-  "GIT_LITERAL_PATHSPECS", "GIT_GLOB_PATHSPECS", "GIT_NOGLOB_PATHSPECS", "GIT_ICASE_PATHSPECS",
-  "GIT_ATTR_NOSYSTEM", "GIT_ATTR_SOURCE", "GIT_REPLACE_REF_BASE", "GIT_NO_REPLACE_OBJECTS", "GIT_DEFAULT_HASH", "GIT_TEST_SPLIT_INDEX",
-  "GIT_TEST_INDEX_VERSION", "GIT_INDEX_VERSION", "GIT_TEST_SPARSE_INDEX", "GIT_TEST_CHECKOUT_WORKERS", "GIT_PROTECT_NTFS",
+  "GIT_DIR",
+  "GIT_WORK_TREE",
+  "GIT_INDEX_FILE",
+  "GIT_COMMON_DIR",
+  "GIT_OBJECT_DIRECTORY",
+  "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+  "GIT_CEILING_DIRECTORIES",
+  "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+  "GIT_NAMESPACE",
+  "GIT_QUARANTINE_PATH",
+  "GIT_SHALLOW_FILE",
+  "GIT_CONFIG",
+  "GIT_CONFIG_GLOBAL",
+  "GIT_CONFIG_SYSTEM",
+  "GIT_CONFIG_PARAMETERS",
+  "GIT_CONFIG_COUNT",
+  "GIT_LITERAL_PATHSPECS",
+  "GIT_GLOB_PATHSPECS",
+  "GIT_NOGLOB_PATHSPECS",
+  "GIT_ICASE_PATHSPECS",
+  "GIT_ATTR_NOSYSTEM",
+  "GIT_ATTR_SOURCE",
+  "GIT_REPLACE_REF_BASE",
+  "GIT_NO_REPLACE_OBJECTS",
+  "GIT_DEFAULT_HASH",
+  "GIT_TEST_SPLIT_INDEX",
+  "GIT_TEST_INDEX_VERSION",
+  "GIT_INDEX_VERSION",
+  "GIT_TEST_SPARSE_INDEX",
+  "GIT_TEST_CHECKOUT_WORKERS",
+  "GIT_PROTECT_NTFS",
 ];
 
 export function environmentIsPlain(env: Readonly<Record<string, string | undefined>>): boolean {
@@ -102,7 +127,8 @@ export function readText(path: string): string | null {
  * how it was built: Linux packages use /etc; Homebrew and source builds a prefix.
  * Every usual place is read, which can only make the fast route more careful.
  */
-export const SYSTEM_DIRS = process.platform === "darwin" ? ["/etc", "/usr/local/etc", "/opt/homebrew/etc"] : ["/etc", "/usr/local/etc"];
+export const SYSTEM_DIRS =
+  process.platform === "darwin" ? ["/etc", "/usr/local/etc", "/opt/homebrew/etc"] : ["/etc", "/usr/local/etc"];
 
 /**
  * Configuration as git would see it: lower-case "section[.subsection].key" →
@@ -219,7 +245,12 @@ export function configBool(config: Config, key: string): boolean | undefined | n
  * null when it can. Settings that only matter when a file must be re-read
  * (autocrlf, attributes) are checked there, not here.
  */
-const HARMLESS_INDEX_SETTINGS = ["index.threads", "index.version", "index.recordendofindexentries", "index.recordoffsettable"];
+const HARMLESS_INDEX_SETTINGS = [
+  "index.threads",
+  "index.version",
+  "index.recordendofindexentries",
+  "index.recordoffsettable",
+];
 
 export function unsupportedConfig(config: Config): string | null {
   for (const key of config.keys()) {

@@ -34,14 +34,26 @@ export function unquotePath(listed: string): string {
   return Buffer.from(out).toString("utf8");
 }
 
-const UNESCAPED: Record<number, number> = Object.fromEntries([..."abtnvfr"].map((c, k) => [c.charCodeAt(0), [7, 8, 9, 10, 11, 12, 13][k]]));
+const UNESCAPED: Record<number, number> = Object.fromEntries(
+  [..."abtnvfr"].map((c, k) => [c.charCodeAt(0), [7, 8, 9, 10, 11, 12, 13][k]]),
+);
 
 const UNUSUAL = /[^\x20-\x21\x23-\x5b\x5d-\x7e]/;
 const NEEDS_QUOTES = /[\x00-\x1f"\\\x7f]/;
 
 function quoted(path: Uint8Array, quoteHighBytes: boolean): string {
   const out: number[] = [0x22];
-  const named: Record<number, string> = { 7: "a", 8: "b", 9: "t", 10: "n", 11: "v", 12: "f", 13: "r", 34: '"', 92: "\\" };
+  const named: Record<number, string> = {
+    7: "a",
+    8: "b",
+    9: "t",
+    10: "n",
+    11: "v",
+    12: "f",
+    13: "r",
+    34: '"',
+    92: "\\",
+  };
   for (const b of path) {
     if (named[b]) out.push(0x5c, named[b].charCodeAt(0));
     else if (b < 0x20 || b === 0x7f || (b >= 0x80 && quoteHighBytes)) {
@@ -53,7 +65,9 @@ function quoted(path: Uint8Array, quoteHighBytes: boolean): string {
 }
 
 const HEX = new TextEncoder().encode("0123456789abcdef");
-const MODES = new Map([0o100644, 0o100755, 0o120000].map((m) => [m, new TextEncoder().encode(`${m.toString(8).padStart(6, "0")} blob `)]));
+const MODES = new Map(
+  [0o100644, 0o100755, 0o120000].map((m) => [m, new TextEncoder().encode(`${m.toString(8).padStart(6, "0")} blob `)]),
+);
 
 /**
  * `git ls-tree` output built line by line into one byte buffer: the listing of
@@ -130,7 +144,8 @@ export class ListingWriter {
 // (Data.Char.isSpace) is ASCII whitespace plus the Unicode Zs characters — not
 // U+FEFF, U+2028 or U+2029, which JavaScript's trim() also removes. It can only
 // matter with core.quotePath=false and such a character ending a file name.
-const SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000";
+const SPACE =
+  "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000";
 
 export function haskellStrip(s: string): string {
   let start = 0;

@@ -15,10 +15,37 @@ import type { Conversions } from "./attributes";
 import type { IgnoreRules } from "./ignore";
 import { wildmatch } from "./ignore";
 import { CHILD_DIR } from "./index-file";
-import { DT_DIR, DT_LNK, DT_REG, DT_UNKNOWN, type DirList, entryName, GONE, native, NOT_DIR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Stat, SYMLINK } from "./native";
+import {
+  DT_DIR,
+  DT_LNK,
+  DT_REG,
+  DT_UNKNOWN,
+  type DirList,
+  entryName,
+  GONE,
+  native,
+  NOT_DIR,
+  S_IFDIR,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  type Stat,
+  SYMLINK,
+} from "./native";
 import { configBool } from "./repo";
 import { RESTORE_STAGING_PREFIX } from "../sys/paths";
-import { afterAdd, type Blob, type Context, Fallback, globDir, hashFile, latin1, type Spec, trackedAfterAdd, worktreeMode } from "./worktree";
+import {
+  afterAdd,
+  type Blob,
+  type Context,
+  Fallback,
+  globDir,
+  hashFile,
+  latin1,
+  type Spec,
+  trackedAfterAdd,
+  worktreeMode,
+} from "./worktree";
 
 export interface Walked {
   /** Tracked entries git add looks at whose files changed: position → the blob git add would store, or null (gone). */
@@ -73,7 +100,12 @@ const MEMO_MAX_BYTES = 32 << 20;
 const listings = new Map<string, { st: Stat; list: DirList }>();
 let listingBytes = 0;
 const sameDir = (a: Stat, b: Stat) =>
-  a.ino === b.ino && a.dev === b.dev && a.mtimeSec === b.mtimeSec && a.mtimeNsec === b.mtimeNsec && a.ctimeSec === b.ctimeSec && a.ctimeNsec === b.ctimeNsec;
+  a.ino === b.ino &&
+  a.dev === b.dev &&
+  a.mtimeSec === b.mtimeSec &&
+  a.mtimeNsec === b.mtimeNsec &&
+  a.ctimeSec === b.ctimeSec &&
+  a.ctimeNsec === b.ctimeNsec;
 
 function listDir(fd: number, key: string): DirList {
   const n = native()!;
@@ -129,7 +161,8 @@ function walkRoots(specs: Context["specs"]): [string, Filter | null][] {
     let covered = false;
     for (const w of walked) if (w === "" || w === s.path || s.path.startsWith(`${w}/`)) covered = true;
     if (covered) continue;
-    for (let i = walked.length - 1; i >= 0; i--) if (s.path === "" || walked[i].startsWith(`${s.path}/`)) walked.splice(i, 1);
+    for (let i = walked.length - 1; i >= 0; i--)
+      if (s.path === "" || walked[i].startsWith(`${s.path}/`)) walked.splice(i, 1);
     walked.push(s.path);
   }
   const roots: [string, Filter | null][] = walked.map((w) => [w, null]);
@@ -171,7 +204,12 @@ function statTheRest(ctx: Context, conv: Conversions, state: Uint8Array, changed
 }
 
 /** What the walk does with an untracked file it meets: hashed into found (listed or not), or a Fallback. */
-function untrackedAdder(ctx: Context, conv: Conversions, ignore: IgnoreRules, found: Map<string, { blob: Blob; listed: boolean }>) {
+function untrackedAdder(
+  ctx: Context,
+  conv: Conversions,
+  ignore: IgnoreRules,
+  found: Map<string, { blob: Blob; listed: boolean }>,
+) {
   // On macOS git may see decomposed names from readdir as the composed ones it tracks.
   const precompose = configBool(ctx.config, "core.precomposeunicode") === true;
   const ignoreCase = configBool(ctx.config, "core.ignorecase") === true;
@@ -180,7 +218,8 @@ function untrackedAdder(ctx: Context, conv: Conversions, ignore: IgnoreRules, fo
     const raw = fromLatin1(child);
     // git add fails on an ignored path that is a wildcard's literal part ("pkg0" for
     // 'pkg0?'), whether the wildcard matches it or not.
-    if (filter && raw.length === filter.literal.length && ignore.excluded(child, false)) throw new Fallback(`${child} is ignored and named by a pathspec`);
+    if (filter && raw.length === filter.literal.length && ignore.excluded(child, false))
+      throw new Fallback(`${child} is ignored and named by a pathspec`);
     // A wildcard spec: git add takes what the glob matches, or what lies at or below
     // its literal path (which is also all ls-tree lists).
     let listed = filter === null;
@@ -196,8 +235,10 @@ function untrackedAdder(ctx: Context, conv: Conversions, ignore: IgnoreRules, fo
       return;
     }
     if (refusedName(child, kind === DT_LNK)) throw new Fallback(`git add refuses the name ${child}`);
-    if (ignoreCase && foldedTracked().has(child.toLowerCase())) throw new Fallback(`${child} differs from a tracked path only by case`);
-    if (precompose && /[\x80-\xff]/.test(child)) throw new Fallback(`${child}: non-ASCII name with core.precomposeUnicode`);
+    if (ignoreCase && foldedTracked().has(child.toLowerCase()))
+      throw new Fallback(`${child} differs from a tracked path only by case`);
+    if (precompose && /[\x80-\xff]/.test(child))
+      throw new Fallback(`${child}: non-ASCII name with core.precomposeUnicode`);
     found.set(child, { blob: hashFile(ctx, conv, raw, worktreeMode(st)!, st), listed });
   };
 }
@@ -236,7 +277,8 @@ export function walkWorktree(ctx: Context, conv: Conversions, ignore: IgnoreRule
         if (literal) {
           // dir.c's simplify_away: a name that disagrees with the pathspec's literal part cannot match.
           let agrees = true;
-          for (let k = base, o = start; agrees && k < literal.length && o < start + len; k++, o++) if (list.data[o] !== literal[k]) agrees = false;
+          for (let k = base, o = start; agrees && k < literal.length && o < start + len; k++, o++)
+            if (list.data[o] !== literal[k]) agrees = false;
           if (!agrees) continue;
         }
         const tracked = index.child(lo, hi, base, list.data, start, len);
@@ -268,7 +310,8 @@ export function walkWorktree(ctx: Context, conv: Conversions, ignore: IgnoreRule
           // A directory the wildcard cannot reach below: its path and "/" disagree with the literal part.
           if (literal && base + len < literal.length && literal[base + len] !== 47) continue;
           if (ignore.excluded(child, true)) {
-            if (literal && base + len === literal.length) throw new Fallback(`${child} is ignored and named by a pathspec`);
+            if (literal && base + len === literal.length)
+              throw new Fallback(`${child} is ignored and named by a pathspec`);
             continue;
           }
           const sub = n.openDir(fd, list.data, start, start + len);

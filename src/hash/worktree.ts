@@ -23,7 +23,18 @@ import { git, type GitEnv } from "./git";
 import { IgnoreRules, Unsure, wildmatch } from "./ignore";
 import { type IndexFile, parseIndex } from "./index-file";
 import { native, S_IFLNK, S_IFMT, S_IFREG, type Stat } from "./native";
-import { bytes, type Config, configBool, userGitFile, environmentIsPlain, findRepo, parseConfigList, readConfig, type Repo, unsupportedConfig } from "./repo";
+import {
+  bytes,
+  type Config,
+  configBool,
+  userGitFile,
+  environmentIsPlain,
+  findRepo,
+  parseConfigList,
+  readConfig,
+  type Repo,
+  unsupportedConfig,
+} from "./repo";
 
 export class Fallback extends Error {}
 
@@ -137,7 +148,9 @@ function union(lists: Int32Array[], bound: number): Int32Array {
 export async function prepare(cwd: string, pathspecs: string[], env: GitEnv): Promise<Context> {
   if (!environmentIsPlain(env)) throw new Fallback("GIT_* environment variables");
   if (pathspecs.length === 0) throw new Fallback("no pathspecs");
-  for (const p of pathspecs) if (!LITERAL.test(p) && !GLOB.test(p)) throw new Fallback(`pathspec ${JSON.stringify(p)} is not a literal path or a plain wildcard`);
+  for (const p of pathspecs)
+    if (!LITERAL.test(p) && !GLOB.test(p))
+      throw new Fallback(`pathspec ${JSON.stringify(p)} is not a literal path or a plain wildcard`);
   if (!native()) throw new Fallback("no native file-system bindings on this platform");
   const repo = findRepo(cwd);
   if (!repo) throw new Fallback("repository not found in-process");
@@ -184,7 +197,16 @@ export async function prepare(cwd: string, pathspecs: string[], env: GitEnv): Pr
   }
   const listedAll = union(listed, index.count);
   const addedAll = specs.some((s) => s.glob) ? union(added, index.count) : listedAll;
-  const ctx: Context = { repo, config, index, specs, listed: listedAll, added: addedAll, rootPrefix: bytes(`${repo.root}/`), env };
+  const ctx: Context = {
+    repo,
+    config,
+    index,
+    specs,
+    listed: listedAll,
+    added: addedAll,
+    rootPrefix: bytes(`${repo.root}/`),
+    env,
+  };
   for (let k = 0; k < addedAll.length; k++) {
     const i = addedAll[k];
     if (index.stage(i) !== 0) throw new Fallback("unmerged entries");
@@ -207,7 +229,14 @@ function readIndex(repo: Repo): IndexFile {
   if (lastIndex?.key === key) return lastIndex.index;
   const data = n.readFile(path, before.size);
   const after = n.lstat(path);
-  if (!data || !after || after.mtimeNsec !== before.mtimeNsec || after.mtimeSec !== before.mtimeSec || after.ino !== before.ino || after.size !== data.length) {
+  if (
+    !data ||
+    !after ||
+    after.mtimeNsec !== before.mtimeNsec ||
+    after.mtimeSec !== before.mtimeSec ||
+    after.ino !== before.ino ||
+    after.size !== data.length
+  ) {
     throw new Fallback("index rewritten while being read");
   }
   const index = parseIndex(data, before.mtimeSec);
@@ -343,6 +372,7 @@ export function globDir(s: Spec): string {
 export function checkSpecsNotIgnored(ctx: Context, ignore: IgnoreRules): void {
   for (const s of ctx.specs) {
     const dirs = s.glob ? globDir(s) : s.isDir ? s.path : s.path.slice(0, Math.max(0, s.path.lastIndexOf("/")));
-    if (dirs && ignore.excludedOnTheWay(dirs, true)) throw new Fallback(`pathspec ${s.path} is in an ignored directory`);
+    if (dirs && ignore.excludedOnTheWay(dirs, true))
+      throw new Fallback(`pathspec ${s.path} is in an ignored directory`);
   }
 }

@@ -165,7 +165,11 @@ export class TaskOutput {
    * opt-in line of its own); false: in the log only, whatever they say (a line the old tool never showed).
    */
   message(level: Level, text: string, opts: { onTerminal?: boolean } = {}): void {
-    this.lines(level, text.split("\n").map((l) => encoder.encode(l)), opts.onTerminal ?? this.shownOnTerminal(level));
+    this.lines(
+      level,
+      text.split("\n").map((l) => encoder.encode(l)),
+      opts.onTerminal ?? this.shownOnTerminal(level),
+    );
   }
 
   /** What happened, as the user reads it (render.ts). */

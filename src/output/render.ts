@@ -38,7 +38,9 @@ export function renderDecision(d: Decision): Message[] {
     case "run":
       return d.hashed ? [info("Inputs changed, running task")] : [];
     case "skip":
-      return d.because === "unchanged" ? [debug(`Hash matches, hash=${d.hash}, skipping`)] : [debug("Prime cache mode, assuming task is done and skipping")];
+      return d.because === "unchanged"
+        ? [debug(`Hash matches, hash=${d.hash}, skipping`)]
+        : [debug("Prime cache mode, assuming task is done and skipping")];
     case "restore":
       return [info("Restored from remote cache")];
     case "fault":
@@ -106,6 +108,37 @@ export function render(e: TaskEvent): Message[] {
             "not saving its hash or cache, so the next run runs it again",
         ),
       ];
+    default:
+      return renderRunAndSave(e);
+  }
+}
+
+/** The events of a task's run and of what it saves: render's second half. */
+type RunAndSaveEvent = Extract<
+  TaskEvent,
+  {
+    kind:
+      | "cannot-start"
+      | "spawn-failed"
+      | "stream-left-open"
+      | "ended"
+      | "skipped"
+      | "outputs-not-created"
+      | "outputs-outside-root"
+      | "cache-not-saved"
+      | "upload-stopped"
+      | "uploads-cut-short"
+      | "inputs-moved"
+      | "outputs-rewrote-inputs"
+      | "log-not-uploaded"
+      | "post-unpack-failed"
+      | "interrupted"
+      | "not-in-github-actions";
+  }
+>;
+
+function renderRunAndSave(e: RunAndSaveEvent): Message[] {
+  switch (e.kind) {
     case "cannot-start":
     case "spawn-failed":
       return [error(e.message)];
@@ -120,8 +153,14 @@ export function render(e: TaskEvent): Message[] {
     case "skipped":
       return [info("skipped, inputs unchanged")];
     case "outputs-not-created": {
-      const which = e.outputs.map((o) => (o.declared === o.path ? o.declared : `${o.declared} (looked for ${o.path})`)).join(", ");
-      return [warn(`Declared output not created: ${which}; its hash is not saved${e.uploading ? " and nothing is uploaded" : ""}, so the next run runs it again`)];
+      const which = e.outputs
+        .map((o) => (o.declared === o.path ? o.declared : `${o.declared} (looked for ${o.path})`))
+        .join(", ");
+      return [
+        warn(
+          `Declared output not created: ${which}; its hash is not saved${e.uploading ? " and nothing is uploaded" : ""}, so the next run runs it again`,
+        ),
+      ];
     }
     case "outputs-outside-root":
       return [
@@ -133,7 +172,11 @@ export function render(e: TaskEvent): Message[] {
     case "cache-not-saved":
       return [warn(`Remote cache not saved: ${e.message}`)];
     case "upload-stopped":
-      return [e.atBuildEnd ? debug(`Cache upload stopped: ${e.why}`) : warn(`Cache upload stopped (${e.why}); nothing uploaded`)];
+      return [
+        e.atBuildEnd
+          ? debug(`Cache upload stopped: ${e.why}`)
+          : warn(`Cache upload stopped (${e.why}); nothing uploaded`),
+      ];
     case "uploads-cut-short":
       return [
         warn(
@@ -142,7 +185,9 @@ export function render(e: TaskEvent): Message[] {
       ];
     case "inputs-moved":
       return [
-        warn(`Inputs changed while the task ran${e.paths.length ? `: ${e.paths.join(", ")}` : ""}; not saving its hash or cache, so the next run runs it again`),
+        warn(
+          `Inputs changed while the task ran${e.paths.length ? `: ${e.paths.join(", ")}` : ""}; not saving its hash or cache, so the next run runs it again`,
+        ),
       ];
     case "outputs-rewrote-inputs":
       return [
@@ -165,7 +210,8 @@ export function render(e: TaskEvent): Message[] {
       return [error(e.message), ...(e.ran ? [error("Failed, exit code: 1")] : [])];
     case "interrupted":
       return [warn(`Interrupted by ${e.signal}`)];
-    case "not-in-github-actions": return [warn(NOT_IN_ACTIONS)];
+    case "not-in-github-actions":
+      return [warn(NOT_IN_ACTIONS)];
     default:
       return unreachable(e);
   }

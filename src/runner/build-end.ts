@@ -14,8 +14,17 @@ export async function endOfBuild(ctx: TaskContext): Promise<void> {
   // Opt-in: the old tool's info mode promises no output when a job does nothing.
   if (config.summary) out.message("info", summaryLine(records, Date.now() - ctx.record.start), { onTerminal: true });
   const traceOptions = { traceFile: config.traceFile, otlpEndpoint: config.otlpEndpoint };
-  const stateWriteFailed = (path: string, errno: number) => out.stateWriteFailed(path, errno, "the build's trace is not written");
-  for (const warning of await writeTraceOf(paths.buildDir, paths.buildId, records, problems, traceOptions, stateWriteFailed)) out.warn(warning);
+  const stateWriteFailed = (path: string, errno: number) =>
+    out.stateWriteFailed(path, errno, "the build's trace is not written");
+  for (const warning of await writeTraceOf(
+    paths.buildDir,
+    paths.buildId,
+    records,
+    problems,
+    traceOptions,
+    stateWriteFailed,
+  ))
+    out.warn(warning);
   if (config.stepSummary) {
     const { writeBuildSummary } = await loadPresent();
     const warnings = writeBuildSummary(paths.buildDir, paths.buildId, records, config.githubStepSummary);
@@ -32,7 +41,12 @@ const BUILD_ID = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
  * lock on its running.lock (every taskrunner of it does), so an exclusive
  * try-lock tells a finished build from a running one.
  */
-export async function removeOldBuilds(stateDir: string, currentId: string, keepDays: number, debug: (m: string) => void): Promise<void> {
+export async function removeOldBuilds(
+  stateDir: string,
+  currentId: string,
+  keepDays: number,
+  debug: (m: string) => void,
+): Promise<void> {
   const builds = `${stateDir}/builds`;
   const cutoff = formatBuildId(Math.floor(Date.now() - keepDays * 86_400_000) * 1000).slice(0, 19);
   let ids: string[];

@@ -13,7 +13,16 @@ import { SnapshotSession } from "../snapshot/session";
 import { TaskRecorder } from "../trace/recorder";
 import { endOfBuild } from "./build-end";
 import { superviseTask } from "./supervise";
-import { hostOf, TaskRegistry, type HeldJob, type Host, type RunHeld, type ProcessHost, type RunRequest, type TaskContext } from "../task/context";
+import {
+  hostOf,
+  TaskRegistry,
+  type HeldJob,
+  type Host,
+  type RunHeld,
+  type ProcessHost,
+  type RunRequest,
+  type TaskContext,
+} from "../task/context";
 import { BackgroundUploads } from "../task/background-uploads";
 import { INTERNAL, readInternalEnv, type InternalEnv } from "../internal-env";
 import { TaskLife, type TaskOutcome } from "../outcome";
@@ -46,7 +55,10 @@ function parentChannel(internal: InternalEnv): HeldJob["toParent"] {
 export async function runTask(req: RunRequest, config: Config, env: Env, cwd: string): Promise<number> {
   const internal = readInternalEnv(env);
   const isToplevel = internal.buildId === null;
-  const paths = internal.buildId === null ? createBuild(config.stateDirectory) : buildPaths(config.stateDirectory, internal.buildId);
+  const paths =
+    internal.buildId === null
+      ? createBuild(config.stateDirectory)
+      : buildPaths(config.stateDirectory, internal.buildId);
   // Nothing is set up yet: no terminal lock, no log.
   if ("error" in paths) return cannotStart(req.name, config, new Terminal(1, 2, null), paths.error);
   if (!isToplevel) ensureBuildDirs(paths);
@@ -176,7 +188,8 @@ async function runTaskBody(req: RunRequest, ctx: TaskContext, host: Host): Promi
   if (isToplevel) interruption.onSignal((s) => host.uploads?.abort(new Error(`interrupted by ${s}`)));
   const session = new SnapshotSession(ctx);
   await session.beforeStart();
-  if (isToplevel && ctx.config.output === "github" && !ctx.config.githubActions) out.say({ kind: "not-in-github-actions" });
+  if (isToplevel && ctx.config.output === "github" && !ctx.config.githubActions)
+    out.say({ kind: "not-in-github-actions" });
 
   out.debug(`Running command: ${JSON.stringify(ctx.command)}`);
   out.debug(`  buildId: ${paths.buildId}`);
@@ -273,7 +286,12 @@ async function settleUploads(uploads: BackgroundUploads, ctx: TaskContext): Prom
   if (cut.length > 0) ctx.out.say({ kind: "uploads-cut-short", jobs: cut, seconds });
 }
 
-function taskOutput(job: string, config: Config, terminal: Terminal, log: { fd: number; path: string } | null): TaskOutput {
+function taskOutput(
+  job: string,
+  config: Config,
+  terminal: Terminal,
+  log: { fd: number; path: string } | null,
+): TaskOutput {
   return new TaskOutput({
     job,
     timestamps: config.timestamps,

@@ -27,13 +27,20 @@ export async function superviseTask(task: SpawnedTask, ctx: TaskContext, session
 
   const controller = serveRequests(task, ctx, session);
   const pump = (name: "stdout" | "stderr") =>
-    pumpLines(proc[name], (lines) => ctx.out.lines(name, lines), (e) => ctx.out.debug(`reading task ${name} failed: ${describeError(e)}`));
+    pumpLines(
+      proc[name],
+      (lines) => ctx.out.lines(name, lines),
+      (e) => ctx.out.debug(`reading task ${name} failed: ${describeError(e)}`),
+    );
   const stdout = pump("stdout");
   const stderr = pump("stderr");
   const exitCode = await proc.exited;
   const code = proc.signalCode ? 128 + signalNumber(String(proc.signalCode)) : exitCode;
 
-  for (const [name, stream] of [["stdout", stdout], ["stderr", stderr]] as const) {
+  for (const [name, stream] of [
+    ["stdout", stdout],
+    ["stderr", stderr],
+  ] as const) {
     const seconds = ctx.config.outputStreamTimeoutSeconds;
     if (!(await endsWithin(stream.done, seconds * 1000))) {
       ctx.out.say({ kind: "stream-left-open", stream: name, seconds });

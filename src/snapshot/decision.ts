@@ -63,7 +63,9 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
   const current: HashInfo = {
     hash: hashed.hash,
     hashInput: hashed.hashInput,
-    mainBranchCommit: config.mainBranch ? await (await git()).mainBranchCommit(ctx.cwd, config.mainBranch, ctx.env) : null,
+    mainBranchCommit: config.mainBranch
+      ? await (await git()).mainBranchCommit(ctx.cwd, config.mainBranch, ctx.env)
+      : null,
     rawInputs: args.rawInputs.map(replacingInvalid), // as hashed: the hash file stays UTF-8 JSON the old tool reads
     ...(args.hashCommand ? { command: ctx.command } : {}),
   };
@@ -90,7 +92,10 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
   if (cache && (await (await git()).hasUncommittedChanges(ctx.cwd, args.fileInputs, { env: ctx.env }))) {
     ctx.record.cache = { lookup: "not-tried", why: "uncommitted changes to inputs" };
     // Said in the log and in --explain: a user who expected a cache hit looks there.
-    const notTried = { kind: "remote-not-tried", uncommitted: await (await git()).uncommittedPaths(ctx.cwd, args.fileInputs, ctx.env) } as const;
+    const notTried = {
+      kind: "remote-not-tried",
+      uncommitted: await (await git()).uncommittedPaths(ctx.cwd, args.fileInputs, ctx.env),
+    } as const;
     out.say(notTried);
     ctx.life.note(noteOf(notTried));
   } else if (cache) {
@@ -115,7 +120,10 @@ export async function decide(ctx: TaskContext, inputs: DecisionInputs): Promise<
   }
 
   // Step 7's condition: the main-branch commit moved since the saved hash (or none is tracked).
-  const fuzzy = cache !== null && args.fuzzyCache && (saved.mainBranchCommit === null || saved.mainBranchCommit !== current.mainBranchCommit);
+  const fuzzy =
+    cache !== null &&
+    args.fuzzyCache &&
+    (saved.mainBranchCommit === null || saved.mainBranchCommit !== current.mainBranchCommit);
   return { kind: "run", hashed: facts, fuzzy };
 }
 

@@ -33,7 +33,8 @@ export function placeOutputs(startDir: string, cacheRoot: string, declared: stri
   for (const d of declared) {
     const path = resolvePath(startDir, d);
     const member = relativeTo(root, path) ?? physicallyRelativeTo(root, path);
-    if (member === null) return { ok: false, error: `output ${d}${path === d ? "" : ` (${path})`} is outside the cache root ${root}` };
+    if (member === null)
+      return { ok: false, error: `output ${d}${path === d ? "" : ` (${path})`} is outside the cache root ${root}` };
     outputs.push({ declared: d, path, member });
   }
   return { ok: true, outputs };

@@ -24,7 +24,11 @@ export async function runPostUnpack(ctx: TaskContext, cmd: string): Promise<stri
     return `post-unpack command ${JSON.stringify(cmd)} could not start: ${describeError(e)}`;
   }
   const drain = (stream: ReadableStream<Uint8Array>) =>
-    pumpLines(stream, (lines) => ctx.out.lines("stderr", lines), (e) => ctx.out.debug(`reading the post-unpack command's output failed: ${describeError(e)}`)).done;
+    pumpLines(
+      stream,
+      (lines) => ctx.out.lines("stderr", lines),
+      (e) => ctx.out.debug(`reading the post-unpack command's output failed: ${describeError(e)}`),
+    ).done;
   const stop = ctx.interruption.onSignal((signal) => proc.kill(signal));
   try {
     await Promise.all([drain(proc.stdout), drain(proc.stderr), proc.exited]);

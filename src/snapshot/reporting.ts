@@ -20,7 +20,9 @@ export class Reporting {
   private commitStatus(): Promise<CommitStatusClient | null> {
     if (!this.ctx.config.enableCommitStatus) return Promise.resolve(null);
     // The task's interruption stops a request in flight (a slow API), not only what follows it.
-    this.github ??= loadRemote().then((m) => m.openCommitStatus(this.ctx.config, this.ctx.paths, this.ctx.out, { signal: this.ctx.interruption.signal }));
+    this.github ??= loadRemote().then((m) =>
+      m.openCommitStatus(this.ctx.config, this.ctx.paths, this.ctx.out, { signal: this.ctx.interruption.signal }),
+    );
     return this.github;
   }
 
@@ -36,7 +38,11 @@ export class Reporting {
     await prefetchToken(this.ctx.config, this.ctx.paths, this.ctx.out);
   }
 
-  async status(state: StatusRequest["state"], description: string | null, targetUrl: string | null = null): Promise<void> {
+  async status(
+    state: StatusRequest["state"],
+    description: string | null,
+    targetUrl: string | null = null,
+  ): Promise<void> {
     const client = await this.commitStatus();
     const sha = client ? await this.commit() : null;
     if (!client || !sha) return;
@@ -51,7 +57,12 @@ export class Reporting {
     if (config.uploadLogs && !interruption.by) {
       const cache = await this.remoteCache();
       if (cache) {
-        const uploaded = await cache.uploadLog(this.ctx.paths.buildId, this.ctx.job, this.ctx.paths.logFile(this.ctx.job), { signal: interruption.signal });
+        const uploaded = await cache.uploadLog(
+          this.ctx.paths.buildId,
+          this.ctx.job,
+          this.ctx.paths.logFile(this.ctx.job),
+          { signal: interruption.signal },
+        );
         if ("url" in uploaded) logUrl = uploaded.url;
         else if ("failed" in uploaded) this.ctx.out.say({ kind: "log-not-uploaded", message: uploaded.failed });
       } else {

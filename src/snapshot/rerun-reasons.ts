@@ -42,10 +42,15 @@ function fileListing(info: HashInfo): string {
 function splitSaved(saved: HashInfo, newFiles: string, newRaw: string): Parts {
   const input = saved.hashInput;
   if (saved.rawInputs || saved.command) {
-    return { files: entries(fileListing(saved)), raw: (saved.rawInputs ?? []).join("\n"), command: saved.command ?? null };
+    return {
+      files: entries(fileListing(saved)),
+      raw: (saved.rawInputs ?? []).join("\n"),
+      command: saved.command ?? null,
+    };
   }
   if (input.startsWith(newFiles)) return { files: entries(newFiles), raw: input.slice(newFiles.length), command: null };
-  if (input.endsWith(newRaw)) return { files: entries(input.slice(0, input.length - newRaw.length)), raw: newRaw, command: null };
+  if (input.endsWith(newRaw))
+    return { files: entries(input.slice(0, input.length - newRaw.length)), raw: newRaw, command: null };
   const lines = input.split("\n").filter((l) => LISTING_LINE.test(l));
   return { files: entries(lines.join("\n")), raw: null, command: null };
 }
@@ -77,7 +82,8 @@ export function explainChange(saved: HashInfo, current: HashInfo): string[] {
   if (before.raw === null || before.raw !== newRawJoined) lines.push("raw inputs changed (--raw values)");
   const command = current.command ?? null;
   if (before.command === null && command !== null) lines.push("the command is hashed now (--hash-command added)");
-  else if (before.command !== null && command === null) lines.push("the command is not hashed any more (--hash-command removed)");
+  else if (before.command !== null && command === null)
+    lines.push("the command is not hashed any more (--hash-command removed)");
   else if (JSON.stringify(before.command) !== JSON.stringify(command)) lines.push("command changed (--hash-command)");
   if (saved.mainBranchCommit !== current.mainBranchCommit) {
     lines.push(`main-branch commit moved: ${saved.mainBranchCommit ?? "none"} → ${current.mainBranchCommit ?? "none"}`);
@@ -104,8 +110,14 @@ export function changedPaths(before: HashInfo, after: HashInfo): string[] {
  * --full-name); outputs are absolute, placed as snapshot/output-paths.ts
  * places them; a path is an output when it is one or lies below one.
  */
-export function movedInputs(before: HashInfo, after: HashInfo, workTreeTop: string | null, outputs: string[]): { paths: string[]; allOutputs: boolean } {
+export function movedInputs(
+  before: HashInfo,
+  after: HashInfo,
+  workTreeTop: string | null,
+  outputs: string[],
+): { paths: string[]; allOutputs: boolean } {
   const paths = changedPaths(before, after);
-  const isOutput = (p: string) => workTreeTop !== null && outputs.some((o) => isInside(resolvePath(workTreeTop, unquotePath(p)), o));
+  const isOutput = (p: string) =>
+    workTreeTop !== null && outputs.some((o) => isInside(resolvePath(workTreeTop, unquotePath(p)), o));
   return { paths, allOutputs: paths.length > 0 && paths.every(isOutput) };
 }

@@ -45,7 +45,10 @@ function statusOf(d: Decision): { state: "pending" | "success"; description: str
 export class SnapshotSession {
   private args: SnapshotArgs | null = null;
   /** The declared outputs, placed (snapshot/output-paths.ts), or where they are when one is outside the cache root. */
-  private placed: { ok: true; outputs: PlacedOutput[] } | { ok: false; error: string; paths: string[] } = { ok: true, outputs: [] };
+  private placed: { ok: true; outputs: PlacedOutput[] } | { ok: false; error: string; paths: string[] } = {
+    ok: true,
+    outputs: [],
+  };
   /** Set when a successful end of this task should save a new hash. */
   private hashToSave: HashInfo | null = null;
   /** Set by afterTask once everything but saving the hash is done. */
@@ -103,7 +106,11 @@ export class SnapshotSession {
   }
 
   private async decideRequest(words: string[], shellPwd: string | null): Promise<Decision> {
-    if (this.args !== null) return { kind: "fault", message: "snapshot: called more than once in this task; call it once, with all inputs and outputs" };
+    if (this.args !== null)
+      return {
+        kind: "fault",
+        message: "snapshot: called more than once in this task; call it once, with all inputs and outputs",
+      };
     const parsed = parseSnapshotArgs(words);
     if (!parsed.ok) return { kind: "fault", message: `snapshot: ${parsed.error}` };
     const args = (this.args = parsed.args);
@@ -114,7 +121,9 @@ export class SnapshotSession {
       // An output outside the cache root cannot be archived: said when the cache is saved (as the
       // old tool found it, when it saved), never a reason to fail a task that would succeed.
       const placed = placeOutputs(this.ctx.cwd, cacheRoot, args.outputs);
-      this.placed = placed.ok ? placed : { ok: false, error: placed.error, paths: args.outputs.map((o) => resolvePath(this.ctx.cwd, o)) };
+      this.placed = placed.ok
+        ? placed
+        : { ok: false, error: placed.error, paths: args.outputs.map((o) => resolvePath(this.ctx.cwd, o)) };
     }
     try {
       return await decide(this.ctx, {
@@ -139,7 +148,9 @@ export class SnapshotSession {
   private warnIfMovedAway(args: SnapshotArgs, pwd: string | null): void {
     const { cwd } = this.ctx;
     if (pwd === null || pwd === cwd || realPath(pwd) === cwd) return;
-    const relative = [...args.fileInputs, ...args.outputs, ...(args.cacheRoot === null ? [] : [args.cacheRoot])].some((p) => !p.startsWith("/"));
+    const relative = [...args.fileInputs, ...args.outputs, ...(args.cacheRoot === null ? [] : [args.cacheRoot])].some(
+      (p) => !p.startsWith("/"),
+    );
     if (relative) this.ctx.out.say({ kind: "cd-ignored", startDir: cwd, shellDir: pwd });
   }
 
@@ -258,7 +269,11 @@ export class SnapshotSession {
     // A hash saved without the outputs would skip the task next time and leave the build without them.
     const missing = this.missingOutputs();
     if (missing.length > 0) {
-      out.say({ kind: "outputs-not-created", outputs: missing, uploading: usesRemoteCache(args) && config.saveRemoteCache });
+      out.say({
+        kind: "outputs-not-created",
+        outputs: missing,
+        uploading: usesRemoteCache(args) && config.saveRemoteCache,
+      });
       return code;
     }
     const toKeep = await this.inputsAfter(toSave);
@@ -273,14 +288,24 @@ export class SnapshotSession {
         // an upload cut short leaves no archive, a plain miss elsewhere (task/background-uploads.ts).
         const upload = await ctx.record.phase("upload", () => this.prepareUpload(args, toSave.hash));
         if (upload) {
-          uploads.add(ctx.job, async (signal) => {
-            if ((await upload(signal)) !== "interrupted") return;
-            out.say({ kind: "upload-stopped", why: describeError(signal.reason), atBuildEnd: signal.reason instanceof WaitedTooLong });
-          }, (m) => out.debug(m));
+          uploads.add(
+            ctx.job,
+            async (signal) => {
+              if ((await upload(signal)) !== "interrupted") return;
+              out.say({
+                kind: "upload-stopped",
+                why: describeError(signal.reason),
+                atBuildEnd: signal.reason instanceof WaitedTooLong,
+              });
+            },
+            (m) => out.debug(m),
+          );
         }
       } else {
         // Before the hash is saved: an upload cut short by a signal leaves no hash behind.
-        await ctx.record.phase("upload", async () => (await this.prepareUpload(args, toSave.hash))?.(ctx.interruption.signal));
+        await ctx.record.phase("upload", async () =>
+          (await this.prepareUpload(args, toSave.hash))?.(ctx.interruption.signal),
+        );
       }
     }
     this.hashReady = toKeep;
@@ -315,7 +340,10 @@ export class SnapshotSession {
    * background: it writes the archive, sends it and then moves the fuzzy-cache
    * pointer. Null when there is nothing to upload (said already).
    */
-  private async prepareUpload(args: SnapshotArgs, hash: string): Promise<((signal: AbortSignal) => Promise<"done" | "interrupted">) | null> {
+  private async prepareUpload(
+    args: SnapshotArgs,
+    hash: string,
+  ): Promise<((signal: AbortSignal) => Promise<"done" | "interrupted">) | null> {
     const { ctx } = this;
     const cache = await this.reporting.remoteCache();
     if (!cache) return null;
@@ -367,9 +395,17 @@ export class SnapshotSession {
     if (this.fuzzyChangedInputs) return null;
     const now = await this.hashAgain(args, before);
     if (now?.hash === before.hash) return before;
-    const moved = now ? movedInputs(before, now, await (await git()).workTreeTop(ctx.cwd, ctx.env), this.outputPaths()) : { paths: [], allOutputs: false };
+    const moved = now
+      ? movedInputs(before, now, await (await git()).workTreeTop(ctx.cwd, ctx.env), this.outputPaths())
+      : { paths: [], allOutputs: false };
     if (now && moved.allOutputs) {
-      const rewrote = { kind: "outputs-rewrote-inputs", by: ran ? "run" : "restore", paths: moved.paths, before: before.hash, after: now.hash } as const;
+      const rewrote = {
+        kind: "outputs-rewrote-inputs",
+        by: ran ? "run" : "restore",
+        paths: moved.paths,
+        before: before.hash,
+        after: now.hash,
+      } as const;
       ctx.out.say(rewrote);
       ctx.life.note(noteOf(rewrote));
       return now;

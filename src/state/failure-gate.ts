@@ -50,14 +50,18 @@ export class FailureGate {
     try {
       mkdirSync(dirname(this.countFile), { recursive: true });
       // One short line per fault, appended (O_APPEND), so concurrent tasks never lose a count.
-      appendFileSync(this.countFile, `${new Date().toISOString()}\t${this.label}\t${message.replace(/\s+/g, " ").slice(0, 300)}\n`);
+      appendFileSync(
+        this.countFile,
+        `${new Date().toISOString()}\t${this.label}\t${message.replace(/\s+/g, " ").slice(0, 300)}\n`,
+      );
       if (!final && readFileSync(this.countFile, "utf8").split("\n").filter(Boolean).length < this.limit) return false;
       // Exclusive create: of all the processes that get here, one says it.
       writeFileSync(this.marker, `${this.label}\n`, { flag: "wx" });
       return true;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== "EEXIST") this.log.debug(`could not count a failure of ${this.label} in ${this.countFile}: ${describeError(e)}`);
+      if (code !== "EEXIST")
+        this.log.debug(`could not count a failure of ${this.label} in ${this.countFile}: ${describeError(e)}`);
       return false;
     }
   }

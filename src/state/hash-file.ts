@@ -23,8 +23,14 @@ export function readHashFile(path: string): SavedHash {
       typeof v.hashInput === "string" &&
       (v.mainBranchCommit === null || v.mainBranchCommit === undefined || typeof v.mainBranchCommit === "string")
     ) {
-      const strings = (a: unknown): string[] | undefined => (Array.isArray(a) && a.every((r: unknown) => typeof r === "string") ? a : undefined);
-      const info: HashInfo = { hash: v.hash, hashInput: v.hashInput, mainBranchCommit: v.mainBranchCommit ?? null, rawInputs: strings(v.rawInputs) };
+      const strings = (a: unknown): string[] | undefined =>
+        Array.isArray(a) && a.every((r: unknown) => typeof r === "string") ? a : undefined;
+      const info: HashInfo = {
+        hash: v.hash,
+        hashInput: v.hashInput,
+        mainBranchCommit: v.mainBranchCommit ?? null,
+        rawInputs: strings(v.rawInputs),
+      };
       const command = strings(v.command);
       if (command) info.command = command;
       return { kind: "found", info };
@@ -38,5 +44,14 @@ export function readHashFile(path: string): SavedHash {
 /** The established tool's keys in its order (hash, hashInput, mainBranchCommit), then ours. 0, or the errno. */
 export function writeHashFile(path: string, info: HashInfo): number {
   const { hash, hashInput, mainBranchCommit, rawInputs, command } = info;
-  return writeFileAtomic(path, JSON.stringify({ hash, hashInput, mainBranchCommit, ...(rawInputs?.length ? { rawInputs } : {}), ...(command ? { command } : {}) }));
+  return writeFileAtomic(
+    path,
+    JSON.stringify({
+      hash,
+      hashInput,
+      mainBranchCommit,
+      ...(rawInputs?.length ? { rawInputs } : {}),
+      ...(command ? { command } : {}),
+    }),
+  );
 }

@@ -62,7 +62,12 @@ export function createBuild(stateDir: string, startMicros = nowMicros()): BuildP
 
 /** Nested runners normally find these made by the toplevel; make them anyway (cheap, and robust). */
 export function ensureBuildDirs(paths: BuildPaths): void {
-  for (const dir of [join(paths.buildDir, "logs"), join(paths.buildDir, "results"), join(paths.stateDir, "locks"), join(paths.stateDir, "hash")]) {
+  for (const dir of [
+    join(paths.buildDir, "logs"),
+    join(paths.buildDir, "results"),
+    join(paths.stateDir, "locks"),
+    join(paths.stateDir, "hash"),
+  ]) {
     mkdirp(dir);
   }
 }

@@ -37,7 +37,9 @@ export function lockJob(path: string, onWait: () => void): LockOutcome {
 }
 
 /** The job's lock if it is free now, or why not: a process serving many tasks must never block on one. */
-export function tryLockJob(path: string): { kind: "acquired"; fd: number } | { kind: "busy" } | { kind: "failed"; message: string } {
+export function tryLockJob(
+  path: string,
+): { kind: "acquired"; fd: number } | { kind: "busy" } | { kind: "failed"; message: string } {
   const fd = openLockFile(path);
   if (fd < 0) return { kind: "failed", message: `cannot open the lock file ${path}: ${errnoText(-fd)}` };
   const r = flock(fd, LOCK_EX | LOCK_NB);
@@ -90,7 +92,10 @@ export function terminalLock(buildDir: string): { hold(write: () => void): void 
  * blocking flock would stop this process's event loop, and with it a holder
  * in this same process that is awaiting GitHub's answer — a deadlock.
  */
-export async function lockPolling(path: string, timeoutMs: number): Promise<{ kind: "locked"; release(): void } | { kind: "failed"; message: string }> {
+export async function lockPolling(
+  path: string,
+  timeoutMs: number,
+): Promise<{ kind: "locked"; release(): void } | { kind: "failed"; message: string }> {
   const fd = openLockFile(path);
   if (fd < 0) return { kind: "failed", message: `cannot open ${path}: ${errnoText(-fd)}` };
   const deadline = Date.now() + timeoutMs;
@@ -99,7 +104,13 @@ export async function lockPolling(path: string, timeoutMs: number): Promise<{ ki
     if (r === 0) return { kind: "locked", release: () => closeFd(fd) };
     if (r !== Errno.EAGAIN || Date.now() > deadline) {
       closeFd(fd);
-      return { kind: "failed", message: r === Errno.EAGAIN ? `${path} stayed locked for ${timeoutMs / 1000} s` : `cannot lock ${path}: ${errnoText(r)}` };
+      return {
+        kind: "failed",
+        message:
+          r === Errno.EAGAIN
+            ? `${path} stayed locked for ${timeoutMs / 1000} s`
+            : `cannot lock ${path}: ${errnoText(r)}`,
+      };
     }
     await Bun.sleep(pause);
   }

@@ -9,12 +9,18 @@ export function describeError(e: unknown): string {
   if (e.name === "StoreError" || e.name === "ArchiveError") return e.message;
   const any = e as Error & { code?: unknown; $metadata?: { httpStatusCode?: number }; Code?: string };
   const status = any.$metadata?.httpStatusCode;
-  const code = typeof any.code === "string" ? any.code : any.Code ?? (e.name !== "Error" ? e.name : "");
+  const code = typeof any.code === "string" ? any.code : (any.Code ?? (e.name !== "Error" ? e.name : ""));
   // The AWS SDK's handler names itself and its settings; the reader needs neither.
-  let msg = (e.message || "").replace("@smithy/node-http-handler - ", "").replace(/ \((configured by client requestHandler|service default socket timeout)\)\.?$/, "");
+  let msg = (e.message || "")
+    .replace("@smithy/node-http-handler - ", "")
+    .replace(/ \((configured by client requestHandler|service default socket timeout)\)\.?$/, "");
   // The SDK answers "UnknownError" with an empty message when a body is not XML (a proxy's 5xx page).
   if (!msg || msg === "UnknownError") msg = status ? `HTTP ${status}` : e.name;
-  const parts = [code && !msg.includes(code) ? `${code}:` : "", msg, status && !msg.includes(String(status)) ? `(HTTP ${status})` : ""];
+  const parts = [
+    code && !msg.includes(code) ? `${code}:` : "",
+    msg,
+    status && !msg.includes(String(status)) ? `(HTTP ${status})` : "",
+  ];
   return parts.filter(Boolean).join(" ").replace(/\s+/g, " ").trim();
 }
 

@@ -62,7 +62,11 @@ export function dlopenLibc<T extends Record<string, unknown>>(
 ): { symbols: T } | { error: unknown } {
   const candidates = isDarwin
     ? ["libSystem.B.dylib", "/usr/lib/libSystem.B.dylib"]
-    : ["libc.so.6", "libc.so", ...(opts.musl === false ? [] : [`/lib/ld-musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`])];
+    : [
+        "libc.so.6",
+        "libc.so",
+        ...(opts.musl === false ? [] : [`/lib/ld-musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`]),
+      ];
   let error: unknown;
   for (const name of candidates) {
     try {
@@ -264,4 +268,3 @@ export function mkdirp(path: string): number {
   }
   return err === Errno.EEXIST ? 0 : err;
 }
-

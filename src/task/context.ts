@@ -107,7 +107,14 @@ export function hostOf(proc: ProcessHost, job: HeldJob, servedForAnother: boolea
  * it, releases the lock. The toplevel's services run nested tasks through it.
  * servedForAnother: a nested task served inside the toplevel's process.
  */
-export type RunHeld = (req: RunRequest, config: Config, env: Env, cwd: string, job: HeldJob, servedForAnother: boolean) => Promise<number>;
+export type RunHeld = (
+  req: RunRequest,
+  config: Config,
+  env: Env,
+  cwd: string,
+  job: HeldJob,
+  servedForAnother: boolean,
+) => Promise<number>;
 
 /** The tasks whose runner is this process, by name: a nested task served here finds its parent's log. One per process. */
 export class TaskRegistry {

@@ -34,7 +34,9 @@ function openFilesLimit(): number | null {
   return soft && /^\d+$/.test(soft) ? Number(soft) : null;
 }
 
-export type SpawnOutcome = { kind: "spawned"; task: SpawnedTask } | { kind: "failed"; message: string; exitCode: number };
+export type SpawnOutcome =
+  | { kind: "spawned"; task: SpawnedTask }
+  | { kind: "failed"; message: string; exitCode: number };
 
 export function spawnTask(opts: {
   cmd: string;

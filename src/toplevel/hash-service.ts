@@ -62,7 +62,9 @@ export type ServedHash = HashResult & { fallback?: string };
 export function serveHashing(dir: string, env: Env, debug: (m: string) => void): { path: string; stop(): void } | null {
   const path = `${dir}/hash.sock`;
   if (tooLong(path) && !pathExists(PROC_FDS)) {
-    debug(`hash service not started: its socket path ${path} is longer than a socket's ${MAX_PATH} bytes, and there is no ${PROC_FDS} to shorten it`);
+    debug(
+      `hash service not started: its socket path ${path} is longer than a socket's ${MAX_PATH} bytes, and there is no ${PROC_FDS} to shorten it`,
+    );
     return null;
   }
   const made = mkdir(dir, 0o700);

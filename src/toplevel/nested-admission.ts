@@ -79,7 +79,11 @@ export async function admit(req: Request, here: Here): Promise<Admission> {
   const decline = (reason: DeclineReason, detail: string): Declined => ({ kind: "declined", reason, detail, parent });
   const cli = parseCli(req.args);
   // The binary prints the help, the version or the usage error, and parses options spelled another way.
-  if (cli.kind === "unusual") return decline("unusual-spelling", `the option ${JSON.stringify(cli.word)} is not spelled plainly; the binary parses it`);
+  if (cli.kind === "unusual")
+    return decline(
+      "unusual-spelling",
+      `the option ${JSON.stringify(cli.word)} is not spelled plainly; the binary parses it`,
+    );
   if (cli.kind !== "run") return decline("not-a-run", `not a plain run (${cli.kind})`);
   // A signal to the toplevel reaches the tasks running then; one asked for after it (its caller's
   // bash outlived the signal: it trapped it, or was waiting for a command that ended normally)
@@ -89,9 +93,14 @@ export async function admit(req: Request, here: Here): Promise<Admission> {
   const { env } = req;
   const internal = readInternalEnv(env);
   const { paths } = here.host;
-  if (internal.buildId !== paths.buildId) return decline("another-build", `it belongs to another build (${internal.buildId ?? "none"})`);
+  if (internal.buildId !== paths.buildId)
+    return decline("another-build", `it belongs to another build (${internal.buildId ?? "none"})`);
   parent = here.host.registry.get(internal.parentJob ?? "") ?? null;
-  if (!parent) return decline("parent-elsewhere", `its parent task ${JSON.stringify(internal.parentJob)} does not run in the toplevel`);
+  if (!parent)
+    return decline(
+      "parent-elsewhere",
+      `its parent task ${JSON.stringify(internal.parentJob)} does not run in the toplevel`,
+    );
   const difference = processEnvironmentDifference(env, here.ownVariables());
   if (difference) return decline("environment-differs", difference);
   const place = await placeOf(req, here, decline);
@@ -101,7 +110,17 @@ export async function admit(req: Request, here: Here): Promise<Admission> {
   // Held: the binary waits for it, in a process of its own; this one must not block.
   if (lock.kind === "busy") return decline("job-locked", `the job ${cli.name} is locked; the binary waits for it`);
   if (lock.kind === "failed") return decline("lock-failed", lock.message);
-  return { kind: "admitted", name: cli.name, force: cli.force, cmd: cli.cmd, args: cli.args, config, cwd, parent, lockFd: lock.fd };
+  return {
+    kind: "admitted",
+    name: cli.name,
+    force: cli.force,
+    cmd: cli.cmd,
+    args: cli.args,
+    config,
+    cwd,
+    parent,
+    lockFd: lock.fd,
+  };
 }
 
 /** The rules about where the task would run: its bash and limits, its directory, its settings and state directory. */
@@ -110,11 +129,14 @@ async function placeOf(
   here: Here,
   decline: (reason: DeclineReason, detail: string) => Declined,
 ): Promise<Declined | { kind: "placed"; config: Config; cwd: string }> {
-  if (!req.bash.startsWith("/")) return decline("relative-bash", `the caller's bash is not an absolute path (${JSON.stringify(req.bash)})`);
+  if (!req.bash.startsWith("/"))
+    return decline("relative-bash", `the caller's bash is not an absolute path (${JSON.stringify(req.bash)})`);
   // A script that raised or lowered a limit (`ulimit -n 4096`) gets a process of its own.
   const limits = await here.limitsHere(req.bash);
-  if ("error" in limits) return decline("limits-unknown", `the toplevel's resource limits cannot be known: ${limits.error}`);
-  if (limits.limits !== req.limits) return decline("limits-differ", "the caller's resource limits differ from the toplevel's");
+  if ("error" in limits)
+    return decline("limits-unknown", `the toplevel's resource limits cannot be known: ${limits.error}`);
+  if (limits.limits !== req.limits)
+    return decline("limits-differ", "the caller's resource limits differ from the toplevel's");
   // The physical directory, as getcwd(3) gives a taskrunner process.
   const cwd = realPath(req.pwd);
   if (cwd === null) return decline("directory-unresolved", `the caller's directory ${req.pwd} cannot be resolved`);
@@ -126,8 +148,13 @@ async function placeOf(
     throw e;
   }
   const state = config.stateDirectory;
-  if (!state.startsWith("/")) return decline("relative-state-directory", `a relative state directory (${state}) names another one in another directory`);
-  if (state !== here.host.paths.stateDir) return decline("another-state-directory", `another state directory (${state})`);
+  if (!state.startsWith("/"))
+    return decline(
+      "relative-state-directory",
+      `a relative state directory (${state}) names another one in another directory`,
+    );
+  if (state !== here.host.paths.stateDir)
+    return decline("another-state-directory", `another state directory (${state})`);
   if (config.nestedProcesses) return decline("nested-processes", "TASKRUNNER_NESTED_PROCESSES=1");
   return { kind: "placed", config, cwd };
 }

@@ -15,6 +15,7 @@
 // having cost this process nothing. Connections still without the token are
 // few (the oldest is told to run the binary when there are too many) and
 // short-lived; a request is capped in size and in the time to send it.
+import type { Socket } from "bun";
 import type { Env } from "../config";
 import type { HeldJob, ProcessHost, RunHeld } from "../task/context";
 import { INTERNAL } from "../internal-env";
@@ -81,7 +82,14 @@ function server(host: ProcessHost, run: RunHeld, ownEnv: Env, debug: (m: string)
     toParent(`Starting subtask ${a.name}`);
     const request = { name: a.name, force: a.force, cmd: a.cmd, args: a.args };
     // The task holds the lock too: killing this process does not free the job while its body runs (state/locks.ts).
-    return await run(request, a.config, req.env, a.cwd, { lockFd: a.lockFd, toParent, umask: req.umask, onCallerGone }, true);
+    return await run(
+      request,
+      a.config,
+      req.env,
+      a.cwd,
+      { lockFd: a.lockFd, toParent, umask: req.umask, onCallerGone },
+      true,
+    );
   };
 }
 
@@ -97,7 +105,36 @@ interface Connection {
   drop: () => void;
 }
 
-export function serveNested(host: ProcessHost, run: RunHeld, ownEnv: Env, debug: (m: string) => void, toplevel: Interruption): NestedServer | null {
+/** A new connection, given TOKEN_DEADLINE_MS to show the token; replying or dropping it forgets it first. */
+function connection(socket: Socket<Connection>, tokenBytes: Buffer, forget: (c: Connection) => void): Connection {
+  const c: Connection = {
+    reader: new RequestReader(tokenBytes),
+    done: false,
+    gone: [],
+    closed: false,
+    deadline: setTimeout(() => c.reply(Replies.fallback), TOKEN_DEADLINE_MS),
+    reply(text) {
+      forget(c);
+      if (c.closed) return;
+      socket.write(`${text}\n`);
+      socket.end();
+    },
+    drop() {
+      forget(c);
+      if (!c.closed) socket.terminate();
+    },
+  };
+  c.deadline.unref();
+  return c;
+}
+
+export function serveNested(
+  host: ProcessHost,
+  run: RunHeld,
+  ownEnv: Env,
+  debug: (m: string) => void,
+  toplevel: Interruption,
+): NestedServer | null {
   const token = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
   // What a connection must start with.
   const tokenBytes = Buffer.from(`${token}\0`);
@@ -121,7 +158,9 @@ export function serveNested(host: ProcessHost, run: RunHeld, ownEnv: Env, debug:
     pending.add(c);
     clearTimeout(c.deadline);
     c.deadline = setTimeout(() => {
-      debug(`nested task server: a request did not arrive whole within ${REQUEST_DEADLINE_MS / 1000} s; its caller runs the binary`);
+      debug(
+        `nested task server: a request did not arrive whole within ${REQUEST_DEADLINE_MS / 1000} s; its caller runs the binary`,
+      );
       c.reply(Replies.fallback);
     }, REQUEST_DEADLINE_MS);
     c.deadline.unref();
@@ -145,25 +184,9 @@ export function serveNested(host: ProcessHost, run: RunHeld, ownEnv: Env, debug:
         open(socket) {
           // Crowded out, or too slow to show the token: told to run the binary, in case it is one of
           // our callers (a neighbour learns nothing it did not know); a wrong token is dropped.
-          if (unauthenticated.size >= MAX_UNAUTHENTICATED) unauthenticated.values().next().value?.reply(Replies.fallback);
-          const c: Connection = {
-            reader: new RequestReader(tokenBytes),
-            done: false,
-            gone: [],
-            closed: false,
-            deadline: setTimeout(() => c.reply(Replies.fallback), TOKEN_DEADLINE_MS),
-            reply(text) {
-              forget(c);
-              if (c.closed) return;
-              socket.write(`${text}\n`);
-              socket.end();
-            },
-            drop() {
-              forget(c);
-              if (!c.closed) socket.terminate();
-            },
-          };
-          c.deadline.unref();
+          if (unauthenticated.size >= MAX_UNAUTHENTICATED)
+            unauthenticated.values().next().value?.reply(Replies.fallback);
+          const c = connection(socket, tokenBytes, forget);
           socket.data = c;
           unauthenticated.add(c);
         },
@@ -179,7 +202,9 @@ export function serveNested(host: ProcessHost, run: RunHeld, ownEnv: Env, debug:
           if (reading.kind === "more" || reading.kind === "authenticated" || reading.kind === "wrong-token") return;
           forget(c);
           if (reading.kind === "bad" || stopping) {
-            debug(`nested task server: a request ${reading.kind === "bad" ? reading.why : "arriving as the build ends"}; its caller runs the binary`);
+            debug(
+              `nested task server: a request ${reading.kind === "bad" ? reading.why : "arriving as the build ends"}; its caller runs the binary`,
+            );
             return c.reply(Replies.fallback);
           }
           start(c, reading.request);
@@ -202,7 +227,10 @@ export function serveNested(host: ProcessHost, run: RunHeld, ownEnv: Env, debug:
         if (running.size > 0) debug(`Waiting for ${running.size} nested task(s) still running`);
         while (running.size > 0) await Promise.allSettled([...running]);
         stopping = true;
-        if (pending.size > 0) debug(`nested task server: ${pending.size} request(s) still arriving as the build ends; their callers run the binary`);
+        if (pending.size > 0)
+          debug(
+            `nested task server: ${pending.size} request(s) still arriving as the build ends; their callers run the binary`,
+          );
         for (const c of pending) c.reply(Replies.fallback);
         for (const c of unauthenticated) c.drop();
         listener.stop(true);

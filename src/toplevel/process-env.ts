@@ -40,7 +40,8 @@ export function processEnvironmentDifference(caller: Env, own: Record<string, st
     }
   }
   for (const name in own) {
-    if (!onlyGitReads(name) && caller[name] !== own[name]) return differs(name, caller[name] === undefined ? "set only for the toplevel" : "");
+    if (!onlyGitReads(name) && caller[name] !== own[name])
+      return differs(name, caller[name] === undefined ? "set only for the toplevel" : "");
   }
   return null;
 }

@@ -12,7 +12,14 @@ import type { Interruption } from "../sys/signals";
  * run: how the runner runs a task whose job lock is held; nested tasks served here run through it.
  * interruption: the toplevel task's; once it came, no nested task starts here.
  */
-export function startServices(host: ProcessHost, run: RunHeld, config: Config, env: Env, debug: (m: string) => void, interruption: Interruption) {
+export function startServices(
+  host: ProcessHost,
+  run: RunHeld,
+  config: Config,
+  env: Env,
+  debug: (m: string) => void,
+  interruption: Interruption,
+) {
   const taskEnv: Record<string, string> = {};
   const hashing = serveHashing(`${host.paths.buildDir}/hash-service`, env, debug);
   if (hashing) taskEnv[INTERNAL.hashService] = hashing.path;

@@ -48,7 +48,9 @@ export function chromeTrace(buildId: string, records: TaskRecord[]): ChromeTrace
   const layout = layoutBuild(records);
   // Rounding each end, not each duration, keeps a child inside its parent.
   const us = (ms: number) => Math.round(ms * 1000);
-  const meta: MetadataEvent[] = [{ ph: "M", name: "process_name", pid: PID, tid: 0, args: { name: `taskrunner build ${buildId}` } }];
+  const meta: MetadataEvent[] = [
+    { ph: "M", name: "process_name", pid: PID, tid: 0, args: { name: `taskrunner build ${buildId}` } },
+  ];
   for (const t of layout.tracks) {
     meta.push({ ph: "M", name: "thread_name", pid: PID, tid: t.tid, args: { name: t.name } });
     meta.push({ ph: "M", name: "thread_sort_index", pid: PID, tid: t.tid, args: { sort_index: t.tid } });
@@ -60,20 +62,40 @@ export function chromeTrace(buildId: string, records: TaskRecord[]): ChromeTrace
     const tid = layout.tracks[task.track].tid;
     const args: Record<string, unknown> = { outcome: r.outcome, exitCode: r.exitCode, parent: r.parent, pid: r.pid };
     if (r.explain?.length) args.explain = r.explain;
-    const event: CompleteEvent = { ph: "X", name: r.job, cat: "task", ts: us(task.start), dur: us(task.end) - us(task.start), pid: PID, tid, args };
+    const event: CompleteEvent = {
+      ph: "X",
+      name: r.job,
+      cat: "task",
+      ts: us(task.start),
+      dur: us(task.end) - us(task.start),
+      pid: PID,
+      tid,
+      args,
+    };
     const cname = CNAME[r.outcome];
     if (cname) event.cname = cname;
     slices.push({ event, nest: task.depth * 2 });
     for (const p of task.phases) {
       slices.push({
-        event: { ph: "X", name: p.name, cat: "phase", ts: us(p.start), dur: us(p.end) - us(p.start), pid: PID, tid, args: { job: r.job } },
+        event: {
+          ph: "X",
+          name: p.name,
+          cat: "phase",
+          ts: us(p.start),
+          dur: us(p.end) - us(p.start),
+          pid: PID,
+          tid,
+          args: { job: r.job },
+        },
         nest: task.depth * 2 + 1,
       });
     }
   }
   // Parents before what they contain, also when a phase or child spans its whole
   // parent: importers nest equal slices in the order they read them.
-  slices.sort((a, b) => a.event.ts - b.event.ts || b.event.ts + b.event.dur - (a.event.ts + a.event.dur) || a.nest - b.nest);
+  slices.sort(
+    (a, b) => a.event.ts - b.event.ts || b.event.ts + b.event.dur - (a.event.ts + a.event.dur) || a.nest - b.nest,
+  );
 
   return {
     traceEvents: [...meta, ...slices.map((s) => s.event)],

@@ -12,7 +12,10 @@ const OUTCOME_TEXT: Record<TaskRecord["outcome"], string> = {
   interrupted: "was interrupted",
 };
 
-export async function explainLatest(stateDir: string, name: string): Promise<{ ok: true; text: string } | { ok: false; error: string }> {
+export async function explainLatest(
+  stateDir: string,
+  name: string,
+): Promise<{ ok: true; text: string } | { ok: false; error: string }> {
   const fs = await import("node:fs");
   let builds: string[];
   try {
@@ -26,7 +29,9 @@ export async function explainLatest(stateDir: string, name: string): Promise<{ o
     // Checked as the trace checks records (they may come from another taskrunner version).
     const record = parseTaskRecord(text);
     if (typeof record === "string") continue;
-    const lines = [`${name} ${OUTCOME_TEXT[record.outcome]} in build ${id} (exit code ${record.exitCode}, ${((record.end - record.start) / 1000).toFixed(2)}s)`];
+    const lines = [
+      `${name} ${OUTCOME_TEXT[record.outcome]} in build ${id} (exit code ${record.exitCode}, ${((record.end - record.start) / 1000).toFixed(2)}s)`,
+    ];
     if (record.explain?.length) {
       lines.push("It did not skip because:");
       for (const l of record.explain) lines.push(`  - ${l}`);

@@ -26,7 +26,10 @@ export function escapeHtml(s: string): string {
 
 /** JSON that can sit inside <script>: no "</script>", no "<!--", no JS line separators. */
 export function inlineJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+  return JSON.stringify(value)
+    .replace(/</g, "\\u003c")
+    .replace(/\u2028/g, "\\u2028")
+    .replace(/\u2029/g, "\\u2029");
 }
 
 export function traceHtml(buildId: string, records: TaskRecord[]): string {
@@ -50,7 +53,8 @@ export function traceHtml(buildId: string, records: TaskRecord[]): string {
     const n = records.filter((r) => r.outcome === o).length;
     return `<li class="${n ? "" : "none"}"><span class="swatch" style="--c:${COLOURS[o]}"></span>${o} <em>${n}</em></li>`;
   });
-  const summary = `${escapeHtml(formatCounts(countTasks(records)))} · wall time ${formatDuration(layout.span)}` +
+  const summary =
+    `${escapeHtml(formatCounts(countTasks(records)))} · wall time ${formatDuration(layout.span)}` +
     (records.length ? ` · started ${escapeHtml(new Date(layout.origin).toISOString())}` : "");
 
   return `<!doctype html>
@@ -84,10 +88,13 @@ export function traceHtml(buildId: string, records: TaskRecord[]): string {
 function bar(t: PlacedTask, n: number, pct: (ms: number) => string): string {
   const r = t.record;
   const dur = t.end - t.start;
-  const phases = dur > 0
-    ? t.phases.map((p) =>
-        `<span class="phase p-${escapeHtml(p.name)}" style="left:${(((p.start - t.start) / dur) * 100).toFixed(3)}%;width:${(((p.end - p.start) / dur) * 100).toFixed(3)}%"></span>`)
-    : [];
+  const phases =
+    dur > 0
+      ? t.phases.map(
+          (p) =>
+            `<span class="phase p-${escapeHtml(p.name)}" style="left:${(((p.start - t.start) / dur) * 100).toFixed(3)}%;width:${(((p.end - p.start) / dur) * 100).toFixed(3)}%"></span>`,
+        )
+      : [];
   // The title is for readers without script; the script swaps it for the card.
   const title = [
     `${r.job}: ${r.outcome}, exit code ${r.exitCode}, ${formatDuration(dur)}`,
@@ -116,14 +123,21 @@ function details(t: PlacedTask, layout: Layout) {
     at: `+${formatDuration(t.start)}`,
     duration: formatDuration(dur),
     track: layout.tracks[t.track].name,
-    phases: t.phases.map((p) => ({ name: p.name, duration: formatDuration(p.end - p.start), share: dur > 0 ? (p.end - p.start) / dur : 0 })),
+    phases: t.phases.map((p) => ({
+      name: p.name,
+      duration: formatDuration(p.end - p.start),
+      share: dur > 0 ? (p.end - p.start) / dur : 0,
+    })),
     explain: r.explain ?? [],
   };
 }
 
 /** Round-numbered ticks (1, 2, 5 × 10^k, or whole seconds and minutes), 5 to 10 of them. */
 export function axisTicks(span: number): { at: number; label: string }[] {
-  const steps = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 15e3, 3e4, 6e4, 12e4, 3e5, 6e5, 9e5, 18e5, 36e5, 72e5];
+  const steps = [
+    0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 15e3, 3e4, 6e4, 12e4, 3e5, 6e5, 9e5, 18e5,
+    36e5, 72e5,
+  ];
   const step = steps.find((s) => span / s <= 10) ?? Math.ceil(span / 10 / 36e5) * 36e5;
   const ticks: { at: number; label: string }[] = [];
   for (let i = 0; i * step <= span + 1e-9; i++) ticks.push({ at: i * step, label: tickLabel(i * step, step, span) });

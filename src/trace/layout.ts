@@ -73,7 +73,10 @@ export function layoutBuild(records: TaskRecord[]): Layout {
     }
     task.track = track;
     task.depth = depth;
-    work[track].slices.push({ start: task.start, end: task.end, task }, ...task.phases.map((p) => ({ start: p.start, end: p.end, task: null })));
+    work[track].slices.push(
+      { start: task.start, end: task.end, task },
+      ...task.phases.map((p) => ({ start: p.start, end: p.end, task: null })),
+    );
     if (!placed.has(task.record.job)) placed.set(task.record.job, task);
   }
 
@@ -125,7 +128,8 @@ function fit(track: WorkTrack, task: Span, parentJob: string | null): number {
     }
     if (s.task) {
       depth++;
-      if (!innermost || s.start > innermost.start || (s.start === innermost.start && s.end <= innermost.end)) innermost = s.task;
+      if (!innermost || s.start > innermost.start || (s.start === innermost.start && s.end <= innermost.end))
+        innermost = s.task;
     }
   }
   // Nothing around it is fine too: it then heads the track, as on a new one.

@@ -54,8 +54,17 @@ export function otlpPayload(buildId: string, records: TaskRecord[]): ExportTrace
   const spans: OtlpSpan[] = [];
   for (const r of records) {
     const spanId = taskSpanIdOf(buildId, r.job);
-    const attributes = [str("taskrunner.job", r.job), str("taskrunner.outcome", r.outcome), int("taskrunner.exit_code", r.exitCode), int("process.pid", r.pid)];
-    if (r.explain?.length) attributes.push({ key: "taskrunner.explain", value: { arrayValue: { values: r.explain.map((l) => ({ stringValue: l })) } } });
+    const attributes = [
+      str("taskrunner.job", r.job),
+      str("taskrunner.outcome", r.outcome),
+      int("taskrunner.exit_code", r.exitCode),
+      int("process.pid", r.pid),
+    ];
+    if (r.explain?.length)
+      attributes.push({
+        key: "taskrunner.explain",
+        value: { arrayValue: { values: r.explain.map((l) => ({ stringValue: l })) } },
+      });
     const span: OtlpSpan = {
       traceId,
       spanId,
@@ -68,7 +77,8 @@ export function otlpPayload(buildId: string, records: TaskRecord[]): ExportTrace
     };
     // Link only to a parent that has a record: a dangling parent id makes some
     // backends hide the span, while a root span is always shown.
-    if (r.parent !== null && r.parent !== r.job && jobs.has(r.parent)) span.parentSpanId = taskSpanIdOf(buildId, r.parent);
+    if (r.parent !== null && r.parent !== r.job && jobs.has(r.parent))
+      span.parentSpanId = taskSpanIdOf(buildId, r.parent);
     spans.push(span);
     r.phases.forEach((p, i) => {
       spans.push({
@@ -107,7 +117,11 @@ const oneLine = (s: string) => s.replace(/\s+/g, " ").trim().slice(0, 300);
  * otherwise one line saying why not. Never throws: a trace that cannot be sent
  * must not change the build's outcome.
  */
-export async function exportOtlp(endpoint: string, payload: ExportTraceServiceRequest, timeoutMs = 5000): Promise<string | null> {
+export async function exportOtlp(
+  endpoint: string,
+  payload: ExportTraceServiceRequest,
+  timeoutMs = 5000,
+): Promise<string | null> {
   const url = `${endpoint.replace(/\/+$/, "")}/v1/traces`;
   try {
     // The signal also covers reading the body, so a collector that answers
@@ -133,7 +147,8 @@ function partialRejection(body: string): string | null {
   try {
     const p = JSON.parse(body)?.partialSuccess;
     const rejected = Number(p?.rejectedSpans ?? 0);
-    if (rejected > 0) return oneLine(`collector rejected ${rejected} span(s)${p.errorMessage ? `: ${p.errorMessage}` : ""}`);
+    if (rejected > 0)
+      return oneLine(`collector rejected ${rejected} span(s)${p.errorMessage ? `: ${p.errorMessage}` : ""}`);
   } catch {
     // An empty or non-JSON 2xx body is a plain success: collectors may send either.
   }

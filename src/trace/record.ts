@@ -4,7 +4,11 @@
 import { OUTCOME_KINDS, type OutcomeKind } from "../outcome";
 
 export type Outcome = OutcomeKind;
-export interface Phase { name: "hash" | "restore" | "run" | "upload" | "post-unpack"; start: number; end: number } // epoch ms (floats allowed)
+export interface Phase {
+  name: "hash" | "restore" | "run" | "upload" | "post-unpack";
+  start: number;
+  end: number;
+} // epoch ms (floats allowed)
 /**
  * What the remote cache did for a task (absent: it has none). lookup: "exact" restored this
  * hash's archive; "fuzzy" restored another build's outputs before the run; "miss" looked and
@@ -20,16 +24,16 @@ export interface CacheFacts {
 }
 export interface TaskRecord {
   job: string;
-  parent: string | null;     // job name of the taskrunner whose task started this one (null for the toplevel)
+  parent: string | null; // job name of the taskrunner whose task started this one (null for the toplevel)
   pid: number;
-  start: number;             // epoch ms when the runner started this job (after taking its lock)
-  end: number;               // epoch ms when it finished
+  start: number; // epoch ms when the runner started this job (after taking its lock)
+  end: number; // epoch ms when it finished
   outcome: Outcome;
   exitCode: number;
   phases: Phase[];
-  explain?: string[];        // lines saying why it reran (may be absent)
-  notes?: string[];          // what else its caches did, in its log's words: why the remote cache was not used, inputs it rewrote (may be absent)
-  cache?: CacheFacts;        // (may be absent)
+  explain?: string[]; // lines saying why it reran (may be absent)
+  notes?: string[]; // what else its caches did, in its log's words: why the remote cache was not used, inputs it rewrote (may be absent)
+  cache?: CacheFacts; // (may be absent)
 }
 
 export const OUTCOMES: readonly Outcome[] = OUTCOME_KINDS;

@@ -29,7 +29,14 @@ export class TaskRecorder {
   report(outcome: TaskOutcome): TaskReport {
     const shortcut = outcome.kind === "skipped" || outcome.kind === "restored-exact";
     const cacheable = shortcut || this.phases.some((p) => p.name === "hash");
-    return { job: outcome.job, outcome: REPORTED[outcome.kind], exitCode: outcome.exitCode, start: this.start, end: now(), cacheable };
+    return {
+      job: outcome.job,
+      outcome: REPORTED[outcome.kind],
+      exitCode: outcome.exitCode,
+      start: this.start,
+      end: now(),
+      cacheable,
+    };
   }
 
   /** Writes the record of the outcome; what kept it from being written, if anything. */

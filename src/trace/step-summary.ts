@@ -34,15 +34,17 @@ export interface BuildSummary {
 export function buildSummary(buildId: string, records: TaskRecord[]): BuildSummary {
   const origin = records.length ? Math.min(...records.map((r) => r.start)) : 0;
   const sorted = [...records].sort((a, b) => a.start - b.start || b.end - a.end);
-  const tasks = sorted.map((r): SummaryTask => ({
-    job: r.job,
-    parent: r.parent,
-    outcome: r.outcome,
-    exitCode: r.exitCode,
-    start: Math.round(r.start - origin),
-    durationMs: Math.round(Math.max(0, r.end - r.start)),
-    cache: r.cache ?? null,
-  }));
+  const tasks = sorted.map(
+    (r): SummaryTask => ({
+      job: r.job,
+      parent: r.parent,
+      outcome: r.outcome,
+      exitCode: r.exitCode,
+      start: Math.round(r.start - origin),
+      durationMs: Math.round(Math.max(0, r.end - r.start)),
+      cache: r.cache ?? null,
+    }),
+  );
   const restored = tasks.filter((t) => t.outcome === "restored-exact");
   const savedMs = restored.reduce((sum, t) => sum + (t.cache?.savedMs ?? 0), 0);
   const wallMs = records.length ? Math.round(Math.max(...records.map((r) => r.end)) - origin) : 0;
@@ -95,7 +97,11 @@ export function cacheCell(c: CacheFacts | null): string {
 
 /** Text for a Markdown table cell: no row or column breaks, no HTML. */
 function cell(text: string): string {
-  return text.replace(/[\r\n]+/g, " ").replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll("|", "\\|");
+  return text
+    .replace(/[\r\n]+/g, " ")
+    .replaceAll("&", "&amp;")
+    .replaceAll("<", "&lt;")
+    .replaceAll("|", "\\|");
 }
 
 function code(name: string): string {

@@ -102,7 +102,16 @@ export function parseTaskRecord(text: string): TaskRecord | string {
   const lines = (a: unknown) => a === undefined || (Array.isArray(a) && a.every((l: unknown) => typeof l === "string"));
   if (!lines(v.explain)) return "bad explain";
   if (!lines(v.notes)) return "bad notes";
-  const record: TaskRecord = { job: v.job, parent: v.parent, pid: v.pid, start: v.start, end: v.end, outcome: v.outcome, exitCode: v.exitCode, phases };
+  const record: TaskRecord = {
+    job: v.job,
+    parent: v.parent,
+    pid: v.pid,
+    start: v.start,
+    end: v.end,
+    outcome: v.outcome,
+    exitCode: v.exitCode,
+    phases,
+  };
   if (v.explain !== undefined) record.explain = v.explain;
   if (v.notes !== undefined) record.notes = v.notes;
   const cache = parseCacheFacts(v.cache);

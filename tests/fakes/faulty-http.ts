@@ -53,9 +53,13 @@ export async function startFaultyServer(how: Misbehaviour): Promise<FaultyServer
   const answer = (socket: Socket) => {
     if (how.kind === "error500") {
       const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`;
-      socket.write(`HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      socket.write(
+        `HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
     } else if (how.kind === "stall-body" || how.kind === "drop-body") {
-      socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${how.declared}\r\n\r\n`);
+      socket.write(
+        `HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${how.declared}\r\n\r\n`,
+      );
       socket.write(how.body);
       if (how.kind === "drop-body") socket.end();
     }

@@ -39,7 +39,13 @@ export class Repos {
 }
 
 export function sh(cwd: string, script: string): string {
-  const p = Bun.spawnSync(["bash", "-ec", script], { cwd, env: gitEnv, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const p = Bun.spawnSync(["bash", "-ec", script], {
+    cwd,
+    env: gitEnv,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   if (!p.success) throw new Error(`setup failed (${p.exitCode}): ${script}\n${p.stderr.toString()}`);
   return p.stdout.toString();
 }
@@ -62,7 +68,13 @@ export function referenceStatus(cwd: string, pathspecs: string[]): boolean {
  * NUL-separated through stdin instead, byte for byte.
  */
 function bashWithArgs(cwd: string, script: string, args: string[]) {
-  if (!args.some(hasRawBytes)) return Bun.spawnSync(["bash", "-c", script, "hash-files", ...args], { cwd, env: gitEnv, stdin: "ignore", stderr: "pipe" });
+  if (!args.some(hasRawBytes))
+    return Bun.spawnSync(["bash", "-c", script, "hash-files", ...args], {
+      cwd,
+      env: gitEnv,
+      stdin: "ignore",
+      stderr: "pipe",
+    });
   const read = 'a=(); while IFS= LC_ALL=C read -r -d "" x; do a+=("$x"); done; exec </dev/null; set -- "${a[@]}"\n';
   const stdin = Buffer.concat(args.flatMap((a) => [encodeBytes(a), Uint8Array.of(0)]));
   return Bun.spawnSync(["bash", "-c", read + script, "hash-files"], { cwd, env: gitEnv, stdin, stderr: "pipe" });

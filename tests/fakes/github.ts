@@ -119,7 +119,8 @@ function echoed(fault: Fault, auth: string | null): string {
   if (!fault.echoAuthorization || !auth) return "";
   const credential = auth.replace(/^\S+\s+/, "");
   if (fault.echoAuthorization === "cut-short") return ` (request had a credential starting ${credential.slice(0, -3)})`;
-  if (fault.echoAuthorization === "jwt-signature") return ` (signature ${credential.split(".")[2] ?? ""} did not verify)`;
+  if (fault.echoAuthorization === "jwt-signature")
+    return ` (signature ${credential.split(".")[2] ?? ""} did not verify)`;
   return ` (request had Authorization: ${auth})`;
 }
 
@@ -154,7 +155,8 @@ export function startFakeGithub(options: FakeGithubOptions): FakeGithub {
     fake.jwtClaims.push(claims);
     const now = Date.now() / 1000 + fake.clockOffsetSeconds;
     if (String(claims.iss) !== appId) return `'Issuer' claim ('iss') must be the app id ${appId}`;
-    if (!(claims.iat <= now + 1)) return "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued";
+    if (!(claims.iat <= now + 1))
+      return "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued";
     if (!(claims.exp > now)) return "'Expiration time' claim ('exp') is in the past";
     if (claims.exp - now > 600 + 1) return "'Expiration time' claim ('exp') is too far in the future";
     return null;
@@ -180,7 +182,11 @@ export function startFakeGithub(options: FakeGithubOptions): FakeGithub {
       fake.secretsSeen.push(token);
       fake.output.push(`Requested access token for installation ${parts[2]}`);
       const reported = new Date(now + (fake.tokenLifetimeSeconds + fake.expiresAtOffsetSeconds) * 1000);
-      return reply(201, { token, expires_at: reported.toISOString().replace(/\.\d+Z$/, "Z"), permissions: { statuses: "write" } });
+      return reply(201, {
+        token,
+        expires_at: reported.toISOString().replace(/\.\d+Z$/, "Z"),
+        permissions: { statuses: "write" },
+      });
     }
     if (!checkToken(auth)) return reply(401, { message: "Bad credentials" });
     const [, owner, repo] = parts;
@@ -197,7 +203,14 @@ export function startFakeGithub(options: FakeGithubOptions): FakeGithub {
       if (!["pending", "success", "failure", "error"].includes(String(parsed.state))) {
         return reply(422, { message: "Validation Failed", errors: [{ message: "state is not included in the list" }] });
       }
-      const status = { owner, repo, sha, body, context: String(parsed.context ?? "default"), state: String(parsed.state) };
+      const status = {
+        owner,
+        repo,
+        sha,
+        body,
+        context: String(parsed.context ?? "default"),
+        state: String(parsed.state),
+      };
       fake.statuses.push(status);
       const key = `${owner}/${repo}/${sha}`;
       statusesBySha.set(key, [...(statusesBySha.get(key) ?? []), status]);
@@ -242,7 +255,9 @@ export function startFakeGithub(options: FakeGithubOptions): FakeGithub {
     idleTimeout: 0, // a "hang" fault must last until the client gives up
     async fetch(req) {
       const full = new URL(req.url).pathname;
-      const path = full.startsWith(`${fake.pathPrefix}/`) ? full.slice(fake.pathPrefix.length) : `/not-under-the-prefix${full}`;
+      const path = full.startsWith(`${fake.pathPrefix}/`)
+        ? full.slice(fake.pathPrefix.length)
+        : `/not-under-the-prefix${full}`;
       const auth = req.headers.get("authorization");
       if (auth) fake.secretsSeen.push(auth.replace(/^\S+\s+/, ""));
       const matched = classify(path);
@@ -270,13 +285,18 @@ export function startFakeGithub(options: FakeGithubOptions): FakeGithub {
           return route(req, path, matched.kind, matched.parts);
         } else {
           const status = fault.status ?? 500;
-          res = reply(status, { message: `${fault.message ?? `fault ${status}`}${echoed(fault, auth)}` }, fault.headers);
+          res = reply(
+            status,
+            { message: `${fault.message ?? `fault ${status}`}${echoed(fault, auth)}` },
+            fault.headers,
+          );
         }
       } else {
         res = await route(req, path, matched.kind, matched.parts);
       }
       fake.requests.push({ method: req.method, path, status: res.status });
-      if (fake.clockOffsetSeconds !== 0) res.headers.set("Date", new Date(Date.now() + fake.clockOffsetSeconds * 1000).toUTCString());
+      if (fake.clockOffsetSeconds !== 0)
+        res.headers.set("Date", new Date(Date.now() + fake.clockOffsetSeconds * 1000).toUTCString());
       return res;
     },
   });
@@ -340,7 +360,11 @@ export function githubEnv(fake: FakeGithub, keys: TestKeys, repository = "fakeow
 }
 
 /** A Log that keeps what it was told, for assertions. */
-export function captureLog(): { log: { warn(m: string): void; debug(m: string): void }; warns: string[]; debugs: string[] } {
+export function captureLog(): {
+  log: { warn(m: string): void; debug(m: string): void };
+  warns: string[];
+  debugs: string[];
+} {
   const warns: string[] = [];
   const debugs: string[] = [];
   return { log: { warn: (m) => void warns.push(m), debug: (m) => void debugs.push(m) }, warns, debugs };
@@ -351,7 +375,9 @@ export function captureLog(): { log: { warn(m: string): void; debug(m: string): 
  * fake saw or issued, or a line of the private key.
  */
 export function leakedSecrets(text: string, fake: FakeGithub, keys: TestKeys): string[] {
-  const keyLines = [keys.privateKey, keys.privateKeyPkcs1].flatMap((k) => k.split("\n")).filter((l) => l.length >= 16 && !l.startsWith("-----"));
+  const keyLines = [keys.privateKey, keys.privateKeyPkcs1]
+    .flatMap((k) => k.split("\n"))
+    .filter((l) => l.length >= 16 && !l.startsWith("-----"));
   const pieces = new Set<string>();
   for (let i = 0; i + 8 <= text.length; i++) pieces.add(text.slice(i, i + 8));
   const leaks = (secret: string) => {

@@ -35,7 +35,12 @@ export function startOtlpReceiver(mode: ReceiverMode = { kind: "ok" }): OtlpRece
       } catch {
         // kept as text: the test then sees exactly what arrived
       }
-      requests.push({ method: req.method, path: new URL(req.url).pathname, contentType: req.headers.get("content-type"), body });
+      requests.push({
+        method: req.method,
+        path: new URL(req.url).pathname,
+        contentType: req.headers.get("content-type"),
+        body,
+      });
       switch (mode.kind) {
         case "ok":
           return Response.json({});

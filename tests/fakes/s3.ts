@@ -19,7 +19,13 @@ import { join } from "node:path";
 import { Transform } from "node:stream";
 import S3rver from "s3rver";
 import { afterAll, beforeAll } from "bun:test";
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 
 /** s3rver's one built-in account. */
 export const FAKE_S3_KEY = "S3RVER";
@@ -43,7 +49,10 @@ export interface FakeS3 {
   newBucket(): Promise<string>;
   /** The TASKRUNNER_* variables that point taskrunner at `bucket` on this server. */
   env(bucket: string): Record<string, string>;
-  getObject(bucket: string, key: string): Promise<{ body: Buffer; contentType: string | undefined; storageClass: string | undefined } | null>;
+  getObject(
+    bucket: string,
+    key: string,
+  ): Promise<{ body: Buffer; contentType: string | undefined; storageClass: string | undefined } | null>;
   putObject(bucket: string, key: string, body: Buffer | string): Promise<void>;
   listKeys(bucket: string): Promise<string[]>;
   /** Keys of the bucket's multipart uploads begun and neither completed nor aborted. */
@@ -74,7 +83,8 @@ export async function startFakeS3(): Promise<FakeS3> {
   const paces = new Map<string, Pace>();
   /** The last conditional write of each "bucket/key", for the next one to wait on. */
   const conditional = new Map<string, Promise<void>>();
-  const uploadsDir = (bucket: string): string => (server as unknown as StoreOf).store.getResourcePath(bucket, undefined, "uploads");
+  const uploadsDir = (bucket: string): string =>
+    (server as unknown as StoreOf).store.getResourcePath(bucket, undefined, "uploads");
   (server as unknown as { middleware: Middleware[] }).middleware.unshift(async (ctx, next) => {
     const [, bucket = ""] = ctx.path.split("/");
     log.push(`${ctx.method} ${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ""}`);
@@ -100,14 +110,18 @@ export async function startFakeS3(): Promise<FakeS3> {
       ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`;
       return;
     }
-    const completing = (ctx.method === "PUT" && !ctx.query.partNumber) || (ctx.method === "POST" && typeof uploadId === "string");
+    const completing =
+      (ctx.method === "PUT" && !ctx.query.partNumber) || (ctx.method === "POST" && typeof uploadId === "string");
     if (completing && ctx.headers["if-none-match"] === "*") {
       // Check and store as one step per key, as S3 does: a second conditional write waits, then finds the key taken.
       const key = decodeURIComponent(ctx.path.slice(bucket.length + 2));
       const earlier = conditional.get(`${bucket}/${key}`) ?? Promise.resolve();
       let done = () => {};
       const gate = new Promise<void>((resolve) => (done = resolve));
-      conditional.set(`${bucket}/${key}`, earlier.then(() => gate));
+      conditional.set(
+        `${bucket}/${key}`,
+        earlier.then(() => gate),
+      );
       await earlier;
       try {
         if (await (server as unknown as StoreOf).store.existsObject(bucket, key)) {
@@ -162,7 +176,11 @@ export async function startFakeS3(): Promise<FakeS3> {
     async getObject(bucket, key) {
       try {
         const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        return { body: Buffer.from(await res.Body!.transformToByteArray()), contentType: res.ContentType, storageClass: res.StorageClass };
+        return {
+          body: Buffer.from(await res.Body!.transformToByteArray()),
+          contentType: res.ContentType,
+          storageClass: res.StorageClass,
+        };
       } catch (e) {
         if ((e as Error).name === "NoSuchKey") return null;
         throw e;
@@ -216,7 +234,10 @@ interface KoaContext {
   length: number | undefined;
 }
 interface StoreOf {
-  store: { getResourcePath(bucket: string, key: string | undefined, resource: string): string; existsObject(bucket: string, key: string): Promise<boolean> };
+  store: {
+    getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+    existsObject(bucket: string, key: string): Promise<boolean>;
+  };
 }
 
 /** Passes bytes on at about `rate` bytes per second. */

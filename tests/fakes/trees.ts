@@ -1,7 +1,18 @@
 // Output trees for the cache tests: build one with every kind of member the
 // cache must keep (modes, symlinks, empty and nested directories, mtimes),
 // describe a tree as comparable data, and forge hostile archives.
-import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync, lutimesSync } from "node:fs";
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+  lutimesSync,
+} from "node:fs";
 import { join } from "node:path";
 import zlib from "node:zlib";
 import { createHash } from "node:crypto";
@@ -40,7 +51,8 @@ export function makeOutputTree(root: string): { outputs: string[] } {
   lutimesSync(join(root, "out/link"), T0, T0);
   f("single.txt", "one file\n", 0o640);
   f("other/keep.txt", "not an output\n", 0o644);
-  for (const d of ["out/lib/deep/er", "out/lib/deep", "out/lib", "out/bin", "out/empty", "out"]) utimesSync(join(root, d), T1, T1);
+  for (const d of ["out/lib/deep/er", "out/lib/deep", "out/lib", "out/bin", "out/empty", "out"])
+    utimesSync(join(root, d), T1, T1);
   return { outputs: ["./out", "single.txt"] };
 }
 

@@ -22,7 +22,11 @@ export function ensureBinary(): Promise<void> {
     const sources = Math.max(newestSource(join(ROOT, "src")), statSync(join(ROOT, "build.ts")).mtimeMs);
     if (existsSync(BINARY) && statSync(BINARY).mtimeMs > sources && !process.env.TASKRUNNER_TEST_REBUILD) return;
     const p = Bun.spawn([process.execPath, "build.ts"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    const [out, err, code] = await Promise.all([
+      new Response(p.stdout).text(),
+      new Response(p.stderr).text(),
+      p.exited,
+    ]);
     if (code !== 0) throw new Error(`build failed:\n${out}${err}`);
   })();
   return built;

@@ -28,7 +28,15 @@ export interface Directives {
  * were silently ignored would test something else than it says.
  */
 export function parseDirectives(script: string): Directives {
-  const d: Directives = { check: ["output"], quiet: false, noToplevel: false, sort: false, env: {}, github: null, cache: null };
+  const d: Directives = {
+    check: ["output"],
+    quiet: false,
+    noToplevel: false,
+    sort: false,
+    env: {},
+    github: null,
+    cache: null,
+  };
   const lines = script.split("\n");
   const header = lines.findIndex((l) => !l.startsWith("#"));
   lines.forEach((line, i) => {
@@ -60,7 +68,11 @@ export function parseDirectives(script: string): Directives {
           else if (key === "expires-offset") d.github.offset = Number(value);
           else if (key === "fail") {
             const [route, status, times] = value.split(":");
-            d.github.faults.push({ route: route as Fault["route"], status: Number(status), ...(times ? { times: Number(times) } : {}) });
+            d.github.faults.push({
+              route: route as Fault["route"],
+              status: Number(status),
+              ...(times ? { times: Number(times) } : {}),
+            });
           } else if (key === "hang") d.github.faults.push({ route: value as Fault["route"], hang: true });
           else throw new Error(`unknown option of #: github: ${opt}`);
         }
@@ -148,13 +160,26 @@ export async function runCase(
   // fits a socket's ~100-byte path as it is, the usual case (longer ones: tests/process.test.ts).
   const dir = realpathSync(mkdtempSync("/tmp/golden-"));
   keys ??= d.github ? generateTestKeys() : null;
-  const github = d.github && keys ? startFakeGithub({ publicKey: keys.publicKey, tokenLifetimeSeconds: d.github.lifetime, expiresAtOffsetSeconds: d.github.offset }) : null;
+  const github =
+    d.github && keys
+      ? startFakeGithub({
+          publicKey: keys.publicKey,
+          tokenLifetimeSeconds: d.github.lifetime,
+          expiresAtOffsetSeconds: d.github.offset,
+        })
+      : null;
   for (const fault of d.github?.faults ?? []) github?.fail(fault);
   if (github && keys) extraEnv = { ...githubEnv(github, keys), ...extraEnv };
   try {
     const work = join(dir, "work");
     mkdirSync(work);
-    const env = { ...baseEnv(dir), ...storeEnv(dir, store), ...(d.quiet ? { TASKRUNNER_QUIET: "1" } : {}), ...d.env, ...extraEnv };
+    const env = {
+      ...baseEnv(dir),
+      ...storeEnv(dir, store),
+      ...(d.quiet ? { TASKRUNNER_QUIET: "1" } : {}),
+      ...d.env,
+      ...extraEnv,
+    };
     // One pipe for both streams, as a terminal user sees them interleaved.
     const inner = d.noToplevel ? ["bash", "-e", "-c", script] : [BINARY, "-n", "toplevel", "bash", "-e", "-c", script];
     const proc = Bun.spawn(["bash", "-c", 'exec "$@" 2>&1', "golden", ...inner], {
@@ -183,7 +208,8 @@ export async function runCase(
     }
     if (code !== 0) rendered += `-- exit code: ${code}\n`;
     let text = normalize(rendered, dir);
-    if (store?.kind === "s3") text = text.replaceAll(store.bucket, "<bucket>").replaceAll(store.server.endpoint, "<s3>");
+    if (store?.kind === "s3")
+      text = text.replaceAll(store.bucket, "<bucket>").replaceAll(store.server.endpoint, "<s3>");
     return text;
   } finally {
     await github?.stop();
@@ -204,15 +230,16 @@ export const DOCUMENTED_INFO: { text: RegExp; optIn?: string }[] = [
   { text: /^Found remote cache [^ ]+\.tar\.zst, restoring$/ },
   { text: /^Restored from remote cache$/ },
   { text: /^Restored fuzzy cache from branch [^ ]+, hash=[0-9a-f]{40}$/ },
-  { text: /^Summary: \d+ tasks?: \d+ ran, \d+ skipped, \d+ restored, \d+ failed; wall time \S+s$/, optIn: "TASKRUNNER_SUMMARY" },
+  {
+    text: /^Summary: \d+ tasks?: \d+ ran, \d+ skipped, \d+ restored, \d+ failed; wall time \S+s$/,
+    optIn: "TASKRUNNER_SUMMARY",
+  },
 ];
 
 /** The terminal's `[NAME] info | …` lines that are not documented, or whose opt-in variable the case does not set. */
 export function undocumentedInfoLines(output: string, optedIn: (variable: string) => boolean): string[] {
-  return output
-    .split("\n")
-    .filter((line) => {
-      const m = /^\[[^\]]*\] info \| (.*)$/.exec(line);
-      return m !== null && !DOCUMENTED_INFO.some((d) => d.text.test(m[1]) && (d.optIn === undefined || optedIn(d.optIn)));
-    });
+  return output.split("\n").filter((line) => {
+    const m = /^\[[^\]]*\] info \| (.*)$/.exec(line);
+    return m !== null && !DOCUMENTED_INFO.some((d) => d.text.test(m[1]) && (d.optIn === undefined || optedIn(d.optIn)));
+  });
 }

@@ -64,7 +64,11 @@ export async function endedText(p: ReturnType<typeof taskrunner>) {
 
 /** What a taskrunner started with `taskrunner()` printed, once it has exited. */
 export async function ended(p: ReturnType<typeof taskrunner>) {
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).bytes(), new Response(p.stderr).text(), p.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).bytes(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
   return { stdout, stderr, code };
 }
 

@@ -29,7 +29,9 @@ async function put(): Promise<void> {
     return;
   }
   const client = s3();
-  await client.send(new PutObjectCommand({ Bucket: env.TASKRUNNER_REMOTE_CACHE_BUCKET, Key: fullKey, Body: readFileSync(file) }));
+  await client.send(
+    new PutObjectCommand({ Bucket: env.TASKRUNNER_REMOTE_CACHE_BUCKET, Key: fullKey, Body: readFileSync(file) }),
+  );
   client.destroy();
 }
 

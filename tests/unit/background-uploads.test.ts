@@ -7,13 +7,21 @@ test("an upload that throws is said at debug, and the others still finish", asyn
   const uploads = new BackgroundUploads();
   const said: string[] = [];
   let finished = false;
-  uploads.add("broken", async () => {
-    throw new Error("archive writer crashed");
-  }, (m) => said.push(m));
-  uploads.add("fine", async () => {
-    await Bun.sleep(5);
-    finished = true;
-  }, (m) => said.push(m));
+  uploads.add(
+    "broken",
+    async () => {
+      throw new Error("archive writer crashed");
+    },
+    (m) => said.push(m),
+  );
+  uploads.add(
+    "fine",
+    async () => {
+      await Bun.sleep(5);
+      finished = true;
+    },
+    (m) => said.push(m),
+  );
   expect(await uploads.settle(10_000)).toEqual([]);
   expect(finished).toBe(true);
   expect(said).toEqual(["The background upload of broken failed: archive writer crashed"]);

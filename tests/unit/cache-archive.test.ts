@@ -35,7 +35,10 @@ function compatTree(root: string): string[] {
 function comparable(members: Member[]): Member[] {
   return members
     .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
-    .map((m) => ({ ...m, mode: m.type === "symlink" ? 0 : m.path === "out/bin/tool" ? 0o755 & modeMask : m.mode & modeMask }));
+    .map((m) => ({
+      ...m,
+      mode: m.type === "symlink" ? 0 : m.path === "out/bin/tool" ? 0o755 & modeMask : m.mode & modeMask,
+    }));
 }
 
 function sh(script: string, cwd: string): void {
@@ -83,12 +86,24 @@ describe("zstd decoding (frame by frame, streaming otherwise)", () => {
     for await (const b of decompress(pieces())) out.push(Buffer.from(b));
     return Buffer.concat(out);
   }
-  const text = (n: number, seed: number) => Buffer.from(Array.from({ length: n / 8 }, (_, i) => `${(i * seed) % 99991}`.padStart(8, "x")).join(""));
+  const text = (n: number, seed: number) =>
+    Buffer.from(Array.from({ length: n / 8 }, (_, i) => `${(i * seed) % 99991}`.padStart(8, "x")).join(""));
 
   test("several frames, a skippable frame, small and large declared sizes, in 1-byte to 64 KB pieces", async () => {
-    const parts = [text(100_000, 7), text(3_000_000, 13), text(20_000_000, 17) /* declared > 16 MB: streamed */, text(5000, 3)];
+    const parts = [
+      text(100_000, 7),
+      text(3_000_000, 13),
+      text(20_000_000, 17) /* declared > 16 MB: streamed */,
+      text(5000, 3),
+    ];
     const skippable = Buffer.concat([Buffer.from([0x5a, 0x2a, 0x4d, 0x18, 3, 0, 0, 0]), Buffer.from("abc")]);
-    const archive = Buffer.concat([Bun.zstdCompressSync(parts[0]), skippable, Bun.zstdCompressSync(parts[1]), Bun.zstdCompressSync(parts[2]), Bun.zstdCompressSync(parts[3])]);
+    const archive = Buffer.concat([
+      Bun.zstdCompressSync(parts[0]),
+      skippable,
+      Bun.zstdCompressSync(parts[1]),
+      Bun.zstdCompressSync(parts[2]),
+      Bun.zstdCompressSync(parts[3]),
+    ]);
     expect((await decodeAll(archive)).equals(Buffer.concat(parts))).toBe(true);
     const small = Buffer.concat([Bun.zstdCompressSync(parts[0]), skippable, Bun.zstdCompressSync(parts[3])]);
     expect((await decodeAll(small, 1)).equals(Buffer.concat([parts[0], parts[3]]))).toBe(true);
@@ -102,7 +117,32 @@ describe("zstd decoding (frame by frame, streaming otherwise)", () => {
       stream.on("data", (b) => out.push(b)).on("end", () => resolve(Buffer.concat(out)));
       stream.end(data);
     });
-    expect((await decodeAll(Buffer.concat([Bun.zstdCompressSync(data), z]))).equals(Buffer.concat([data, data]))).toBe(true);
+    expect((await decodeAll(Buffer.concat([Bun.zstdCompressSync(data), z]))).equals(Buffer.concat([data, data]))).toBe(
+      true,
+    );
+  });
+
+  test("many frames, each cut from many pieces, come out whole and in order", async () => {
+    // In 1,000-byte pieces every frame is copied out of the input into a reused buffer.
+    const parts = Array.from({ length: 7 }, (_, i) => text(400_000 + i * 8_000, 19 + i));
+    const archive = Buffer.concat(parts.map((p) => Bun.zstdCompressSync(p)));
+    expect((await decodeAll(archive, 1000)).equals(Buffer.concat(parts))).toBe(true);
+  });
+
+  test("a corrupt frame after good ones: what came before it, then ArchiveError naming where", async () => {
+    const good = text(200_000, 23);
+    const first = Bun.zstdCompressSync(good);
+    const bad = Bun.zstdCompressSync(text(200_000, 29));
+    bad[Math.floor(bad.length / 2)] ^= 0xff;
+    const got: Buffer[] = [];
+    const run = async () => {
+      async function* one() {
+        yield Buffer.concat([first, bad, first]);
+      }
+      for await (const b of decompress(one())) got.push(Buffer.from(b));
+    };
+    await expect(run()).rejects.toThrow(`the zstd frame at byte ${first.length} fails its checksum or does not decode`);
+    expect(Buffer.concat(got).equals(good)).toBe(true);
   });
 
   test("not zstd, or cut inside a frame: ArchiveError", async () => {
@@ -120,7 +160,11 @@ describe("opening the remote cache", () => {
   });
 
   test("a bucket: S3, described with its prefix", () => {
-    const c = openRemoteCache(loadConfig({ TASKRUNNER_REMOTE_CACHE_BUCKET: "b", TASKRUNNER_REMOTE_CACHE_PREFIX: "p/" }, "/w"), log, "/tmp/b");
+    const c = openRemoteCache(
+      loadConfig({ TASKRUNNER_REMOTE_CACHE_BUCKET: "b", TASKRUNNER_REMOTE_CACHE_PREFIX: "p/" }, "/w"),
+      log,
+      "/tmp/b",
+    );
     expect(c?.description).toBe("s3://b/p/");
   });
 

@@ -13,12 +13,25 @@ import { snapshotOutputs } from "../../src/cache/archive";
 import { S3Store } from "../../src/cache/s3-store";
 import { FsStore } from "../../src/cache/fs-store";
 import { StoreError } from "../../src/cache/store";
-import { TEST_LIMITS, fakeS3, fsBackend, openCache, removeScratch, s3Backend, scratch, type Lines } from "../fakes/cache-backends";
+import {
+  TEST_LIMITS,
+  fakeS3,
+  fsBackend,
+  openCache,
+  removeScratch,
+  s3Backend,
+  scratch,
+  type Lines,
+} from "../fakes/cache-backends";
 import { startFakeS3 } from "../fakes/s3";
 import { startFaultyServer, type Misbehaviour } from "../fakes/faulty-http";
 import { describeTree, makeOutputTree } from "../fakes/trees";
 
-const S3_ENV = { TASKRUNNER_AWS_ACCESS_KEY: "S3RVER", TASKRUNNER_AWS_SECRET_KEY: "S3RVER", TASKRUNNER_REMOTE_CACHE_BUCKET: "bucket" };
+const S3_ENV = {
+  TASKRUNNER_AWS_ACCESS_KEY: "S3RVER",
+  TASKRUNNER_AWS_SECRET_KEY: "S3RVER",
+  TASKRUNNER_REMOTE_CACHE_BUCKET: "bucket",
+};
 
 function lines(): Lines {
   return { warn: [], debug: [] };
@@ -33,7 +46,15 @@ async function faulty(how: Misbehaviour) {
   const { outputs } = makeOutputTree(join(dir, "src"));
   mkdirSync(join(dir, "root/out"), { recursive: true });
   writeFileSync(join(dir, "root/out/existing"), "x");
-  return { server, dir, lines: l, env, outputs, cache: openCache(env, dir, l), before: describeTree(join(dir, "root")) };
+  return {
+    server,
+    dir,
+    lines: l,
+    env,
+    outputs,
+    cache: openCache(env, dir, l),
+    before: describeTree(join(dir, "root")),
+  };
 }
 
 async function timed<T>(run: () => Promise<T>): Promise<[T, number]> {
@@ -70,7 +91,9 @@ describe("S3 store faults", () => {
     expect(await cache.getLatestHash("job", "main")).toBeNull();
     // The third fault: its line also says the cache is now off for this build.
     expect(l.warn).toEqual([expect.stringContaining(`could not read s3://${bucket}/taskrunner/latest/job-main.txt`)]);
-    expect(l.warn[0]).toEndWith(`; that is 3 remote cache failures in this build, so s3://${bucket} is not used for the rest of it`);
+    expect(l.warn[0]).toEndWith(
+      `; that is 3 remote cache failures in this build, so s3://${bucket} is not used for the rest of it`,
+    );
     expect(l.warn[0]).not.toContain("\n");
   });
 
@@ -92,7 +115,9 @@ describe("S3 store faults", () => {
     expectOneLine(await cache.restoreArchive("x.tar.zst", join(dir, "root")), "NoSuchBucket");
     expect(await cache.getLatestHash("job", "main")).toBeNull();
     expect(l.warn[0]).toContain("NoSuchBucket");
-    expect(await cache.uploadLog("id", "job", join(dir, "missing.log"))).toEqual({ failed: expect.stringContaining("missing.log") });
+    expect(await cache.uploadLog("id", "job", join(dir, "missing.log"))).toEqual({
+      failed: expect.stringContaining("missing.log"),
+    });
   });
 
   test("HTTP 500: failed after a bounded number of attempts", async () => {
@@ -100,7 +125,11 @@ describe("S3 store faults", () => {
     try {
       expectOneLine(await f.cache.restoreArchive("x.tar.zst", join(f.dir, "root")), "InternalError");
       expect(f.server.requests).toBe(TEST_LIMITS.attempts);
-      expectOneLine(await f.cache.saveArchive("x.tar.zst", join(f.dir, "src"), f.outputs), "upload to", "InternalError");
+      expectOneLine(
+        await f.cache.saveArchive("x.tar.zst", join(f.dir, "src"), f.outputs),
+        "upload to",
+        "InternalError",
+      );
       const log = await f.cache.uploadLog("id", "job", join(f.dir, "src/single.txt"));
       expect(log).toEqual({ failed: expect.stringContaining("InternalError") });
       expect(describeTree(join(f.dir, "root"))).toEqual(f.before);
@@ -180,7 +209,12 @@ describe("S3 store faults", () => {
       expect(f.server.requests).toBe(requests);
       expect(f.lines.warn.length).toBe(1);
       // A new build starts afresh.
-      const next = openRemoteCache(loadConfig(f.env, f.dir), { warn() {}, debug() {} }, join(f.dir, "build-2"), TEST_LIMITS)!;
+      const next = openRemoteCache(
+        loadConfig(f.env, f.dir),
+        { warn() {}, debug() {} },
+        join(f.dir, "build-2"),
+        TEST_LIMITS,
+      )!;
       await next.restoreArchive("d.tar.zst", join(f.dir, "root"));
       expect(f.server.requests).toBeGreaterThan(requests);
     } finally {
@@ -212,7 +246,10 @@ describe("an output that vanishes or changes once its metadata is taken", () => 
         change(join(dir, "gone.txt"));
         const bucket = which === "S3" ? await fakeS3().newBucket() : "";
         const config = loadConfig(which === "S3" ? fakeS3().env(bucket) : {}, dir);
-        const store = which === "S3" ? new S3Store({ ...config.s3, bucket }, TEST_LIMITS, () => {}) : new FsStore(join(dir, "store"));
+        const store =
+          which === "S3"
+            ? new S3Store({ ...config.s3, bucket }, TEST_LIMITS, () => {})
+            : new FsStore(join(dir, "store"));
         const err = await store.put("k", packArchive(dir, entries)).catch((e) => e);
         expect(err).toBeInstanceOf(Error);
         expect(err).not.toBeInstanceOf(StoreError);
@@ -251,6 +288,8 @@ describe("directory store faults", () => {
       expectOneLine(await f.cache.saveArchive("x.tar.zst", join(f.dir, "src"), outputs), "upload to");
       expect(readdirSync(join(store, "taskrunner/bundles"))).toEqual([]);
     }
-    expect(readFileSync(join(f.buildDir, "remote-cache-failures"), "utf8").split("\n").filter(Boolean).length).toBeGreaterThan(0);
+    expect(
+      readFileSync(join(f.buildDir, "remote-cache-failures"), "utf8").split("\n").filter(Boolean).length,
+    ).toBeGreaterThan(0);
   });
 });

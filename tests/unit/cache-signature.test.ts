@@ -54,7 +54,9 @@ for (const { name, backend, open } of stores) {
       const store = await open();
       await store.put("k/a", Readable.from([Buffer.from("first")]), { ifAbsent: true });
       expect(await text(store, "k/a")).toBe("first");
-      await expect(store.put("k/a", Readable.from([Buffer.from("second")]), { ifAbsent: true })).rejects.toBeInstanceOf(ObjectExists);
+      await expect(store.put("k/a", Readable.from([Buffer.from("second")]), { ifAbsent: true })).rejects.toBeInstanceOf(
+        ObjectExists,
+      );
       await expect(store.putText("k/a", "third", { ifAbsent: true })).rejects.toBeInstanceOf(ObjectExists);
       expect(await text(store, "k/a")).toBe("first");
       // Without it, the write goes over (the old tool's behaviour, kept where signatures are not in play).
@@ -76,13 +78,20 @@ for (const { name, backend, open } of stores) {
         });
         const identity = { kind: "archive", job: "job", version: null, hash: "abc" } as const;
         const saved = await Promise.all(
-          [f.cache, other].map((cache, i) => cache.prepareSave("job-abc.tar.zst", trees[i], ["out"], { identity }).then((p) => (p.kind === "ready" ? p.upload() : p))),
+          [f.cache, other].map((cache, i) =>
+            cache
+              .prepareSave("job-abc.tar.zst", trees[i], ["out"], { identity })
+              .then((p) => (p.kind === "ready" ? p.upload() : p)),
+          ),
         );
         expect(saved.map((s) => s.kind)).toEqual(["saved", "saved"]);
         const verifier = await backend.fixture({ TASKRUNNER_CACHE_TRUSTED_KEYS: TRUSTED });
         // Same store: the verifier reads what the two wrote.
         const sig = (await f.readRaw("taskrunner/bundles/job-abc.tar.zst.sig"))!.body;
-        await verifier.writeRaw("taskrunner/bundles/job-abc.tar.zst", (await f.readRaw("taskrunner/bundles/job-abc.tar.zst"))!.body);
+        await verifier.writeRaw(
+          "taskrunner/bundles/job-abc.tar.zst",
+          (await f.readRaw("taskrunner/bundles/job-abc.tar.zst"))!.body,
+        );
         await verifier.writeRaw("taskrunner/bundles/job-abc.tar.zst.sig", sig);
         const dest = join(verifier.dir, "dest");
         expect((await verifier.cache.restoreArchive("job-abc.tar.zst", dest, { identity })).kind).toBe("restored");

@@ -3,7 +3,18 @@
 // keeps the tree, a miss is a miss, and every fault of the archive is a
 // one-line "failed" that leaves the cache root as it was.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -21,7 +32,10 @@ const immutableFiles = (() => {
     writeFileSync(join(dir, "f"), "");
     const ok = Bun.spawnSync(["chattr", "+i", join(dir, "f")], { stderr: "ignore" }).success;
     if (ok) Bun.spawnSync(["chattr", "-i", join(dir, "f")]);
-    else console.warn("skipping 'a move that fails half-way': chattr +i is not possible here (it needs root and a file system with immutable files)");
+    else
+      console.warn(
+        "skipping 'a move that fails half-way': chattr +i is not possible here (it needs root and a file system with immutable files)",
+      );
     return ok;
   } catch {
     return false;
@@ -82,7 +96,9 @@ for (const backend of [fsBackend, s3Backend]) {
       expect((await f.cache.saveArchive("stamp.tar.zst", src, outputs)).kind).toBe("saved");
       const dest = join(f.dir, "dest");
       const before = Date.now();
-      expect(await f.cache.restoreArchive("stamp.tar.zst", dest, { outputs: ["out", "single.txt"], stampRestoreTime: true })).toMatchObject({
+      expect(
+        await f.cache.restoreArchive("stamp.tar.zst", dest, { outputs: ["out", "single.txt"], stampRestoreTime: true }),
+      ).toMatchObject({
         kind: "restored",
       });
       const after = Date.now();
@@ -135,7 +151,9 @@ for (const backend of [fsBackend, s3Backend]) {
       const fromArchive = describeTree(src)
         .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
         .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
-      expect(describeTree(dest).filter((m) => m.path.startsWith("out") || m.path === "single.txt")).toEqual(fromArchive);
+      expect(describeTree(dest).filter((m) => m.path.startsWith("out") || m.path === "single.txt")).toEqual(
+        fromArchive,
+      );
       expect(readFileSync(join(dest, "other/not-an-output.txt"), "utf8")).toBe("kept\n");
       expect(readdirSync(dest).sort()).toEqual(["other", "out", "single.txt"]);
     });
@@ -148,7 +166,9 @@ for (const backend of [fsBackend, s3Backend]) {
       const dest = join(f.dir, "dest");
       mkdirSync(join(dest, "coverage"), { recursive: true });
       writeFileSync(join(dest, "coverage/report.txt"), "mine\n");
-      expect(await f.cache.restoreArchive("o.tar.zst", dest, { outputs: ["out", "coverage"] })).toMatchObject({ kind: "restored" });
+      expect(await f.cache.restoreArchive("o.tar.zst", dest, { outputs: ["out", "coverage"] })).toMatchObject({
+        kind: "restored",
+      });
       expect(readFileSync(join(dest, "coverage/report.txt"), "utf8")).toBe("mine\n");
       expect(readFileSync(join(dest, "out/lib/a.txt"), "utf8")).toBe("alpha\n");
     });
@@ -156,7 +176,10 @@ for (const backend of [fsBackend, s3Backend]) {
     test("a corrupt archive leaves the old outputs in place, whole", async () => {
       const f = await backend.fixture();
       const { root, before } = prepareRoot(f.dir);
-      await f.writeRaw(bundle("bad.tar.zst"), forgeArchive([{ path: "out/new.txt", body: "new" }], { endMarker: false }));
+      await f.writeRaw(
+        bundle("bad.tar.zst"),
+        forgeArchive([{ path: "out/new.txt", body: "new" }], { endMarker: false }),
+      );
       const r = await f.cache.restoreArchive("bad.tar.zst", root, { outputs: ["out"] });
       expect(r.kind).toBe("failed");
       expectUntouched(root, before);
@@ -173,9 +196,18 @@ for (const backend of [fsBackend, s3Backend]) {
       expect(Bun.spawnSync(["chattr", "+i", join(root, "zz/locked")]).success).toBe(true);
       try {
         const before = describeTree(root);
-        await f.writeRaw(bundle("half.tar.zst"), forgeArchive([{ path: "out/new.txt", body: "new" }, { path: "zz/locked", body: "replacement" }]));
+        await f.writeRaw(
+          bundle("half.tar.zst"),
+          forgeArchive([
+            { path: "out/new.txt", body: "new" },
+            { path: "zz/locked", body: "replacement" },
+          ]),
+        );
         const r = await f.cache.restoreArchive("half.tar.zst", root, { outputs: ["out"] });
-        expect(r).toEqual({ kind: "failed", message: expect.stringContaining("nothing was restored, the old outputs are in place") });
+        expect(r).toEqual({
+          kind: "failed",
+          message: expect.stringContaining("nothing was restored, the old outputs are in place"),
+        });
         expect(describeTree(root)).toEqual(before);
       } finally {
         Bun.spawnSync(["chattr", "-i", join(root, "zz/locked")]);
@@ -189,7 +221,8 @@ for (const backend of [fsBackend, s3Backend]) {
       expect(await f.cache.saveArchive("all.tar.zst", src, ["."])).toMatchObject({ kind: "saved" });
       const dest = join(f.dir, "dest");
       expect(await f.cache.restoreArchive("all.tar.zst", dest)).toMatchObject({ kind: "restored" });
-      const strip = (ms: ReturnType<typeof describeTree>) => ms.map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
+      const strip = (ms: ReturnType<typeof describeTree>) =>
+        ms.map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
       expect(describeTree(dest)).toEqual(strip(describeTree(src)));
     });
 
@@ -277,7 +310,9 @@ for (const backend of [fsBackend, s3Backend]) {
     test("no archive is a plain miss, and the root is not created", async () => {
       const f = await backend.fixture();
       const root = join(f.dir, "never");
-      expect(await f.cache.restoreArchive("nothing-0000.tar.zst", root, { onFound: () => expect.unreachable() })).toEqual({ kind: "miss" });
+      expect(
+        await f.cache.restoreArchive("nothing-0000.tar.zst", root, { onFound: () => expect.unreachable() }),
+      ).toEqual({ kind: "miss" });
       expect(existsSync(root)).toBe(false);
       expect(f.lines.warn).toEqual([]);
     });
@@ -306,30 +341,58 @@ for (const backend of [fsBackend, s3Backend]) {
       const log = join(f.dir, "job.log");
       writeFileSync(log, "10:00:00 stdout | héllo\n");
       const id = "2026-11-28T10:00:00.123456Z";
-      expect(await f.cache.uploadLog(id, "build", log)).toEqual({ url: `https://logs.example.com/view/${id}/build.log.txt` });
+      expect(await f.cache.uploadLog(id, "build", log)).toEqual({
+        url: `https://logs.example.com/view/${id}/build.log.txt`,
+      });
       const raw = (await f.readRaw(`logs/${id}/build.log.txt`))!;
       expect(raw.body.toString()).toBe("10:00:00 stdout | héllo\n");
       if (backend === s3Backend) expect(raw.contentType).toBe("text/plain; charset=utf-8");
-      expect(await f.cache.uploadLog(id, "gone", join(f.dir, "no.log"))).toEqual({ failed: expect.stringContaining("no.log") });
+      expect(await f.cache.uploadLog(id, "gone", join(f.dir, "no.log"))).toEqual({
+        failed: expect.stringContaining("no.log"),
+      });
     });
 
     const badArchives: [string, () => Buffer][] = [
       ["garbage", () => randomBytes(4096)],
       ["a zstd stream that is not a tar", () => zlib.zstdCompressSync(Buffer.from("hello ".repeat(1000)))],
-      ["a member named ../x", () => forgeArchive([{ path: "out/ok.txt", body: "ok" }, { path: "../escaped.txt", body: "evil" }])],
+      [
+        "a member named ../x",
+        () =>
+          forgeArchive([
+            { path: "out/ok.txt", body: "ok" },
+            { path: "../escaped.txt", body: "evil" },
+          ]),
+      ],
       ["an absolute member name", () => forgeArchive([{ path: "/tmp/taskrunner-evil.txt", body: "evil" }])],
       [
         "a member written through a symlink it planted",
-        () => forgeArchive([{ path: "out/l", type: "SymbolicLink", linkpath: "/tmp" }, { path: "out/l/taskrunner-evil.txt", body: "evil" }]),
+        () =>
+          forgeArchive([
+            { path: "out/l", type: "SymbolicLink", linkpath: "/tmp" },
+            { path: "out/l/taskrunner-evil.txt", body: "evil" },
+          ]),
       ],
       ["a hard link to ../", () => forgeArchive([{ path: "out/h", type: "Link", linkpath: "../../etc/passwd" }])],
       ["a tar without its end marker", () => forgeArchive([{ path: "out/a.txt", body: "a" }], { endMarker: false })],
-      ["a member below a file", () => forgeArchive([{ path: "out/f", body: "f" }, { path: "out/f/x", body: "x" }])],
-      ["a hard link to a name not in the archive", () => forgeArchive([{ path: "out/h", type: "Link", linkpath: "out/elsewhere" }])],
+      [
+        "a member below a file",
+        () =>
+          forgeArchive([
+            { path: "out/f", body: "f" },
+            { path: "out/f/x", body: "x" },
+          ]),
+      ],
+      [
+        "a hard link to a name not in the archive",
+        () => forgeArchive([{ path: "out/h", type: "Link", linkpath: "out/elsewhere" }]),
+      ],
       ["a FIFO", () => forgeArchive([{ path: "out/pipe", type: "FIFO" }])],
       // Header fields end at a NUL, but our decoder stops at one only before a newline: a name
       // like this must be refused, not cut, since the write pool's batches are NUL-separated.
-      ["a NUL byte in a member's name", () => forgeArchive([{ path: "out/a\x00\n\x001\x00/tmp/taskrunner-evil.txt\x00420", body: "evil" }])],
+      [
+        "a NUL byte in a member's name",
+        () => forgeArchive([{ path: "out/a\x00\n\x001\x00/tmp/taskrunner-evil.txt\x00420", body: "evil" }]),
+      ],
     ];
     for (const [what, make] of badArchives) {
       test(`${what}: failed, nothing written, root untouched`, async () => {

@@ -5,7 +5,14 @@ import { expect, test } from "bun:test";
 import { couldHoldCommand, escapeData, escapeProperty, shielded } from "../../src/output/workflow-commands";
 import { areaLines } from "../../src/output/progress";
 import { humanDuration } from "../../src/output/duration";
-import { buildSummary, cacheCell, ganttChart, humanBytes, summaryMarkdown, totalLine } from "../../src/trace/step-summary";
+import {
+  buildSummary,
+  cacheCell,
+  ganttChart,
+  humanBytes,
+  summaryMarkdown,
+  totalLine,
+} from "../../src/trace/step-summary";
 import { metaFrame, parseMeta } from "../../src/cache/archive-meta";
 import { decompress, decompressWith } from "../../src/cache/zstd-frames";
 import type { TaskRecord } from "../../src/trace/record";
@@ -34,23 +41,55 @@ test("a batch is shielded only when the runner could read a command in it", () =
 });
 
 test("durations and sizes for people", () => {
-  expect([0.4, 850, 1234, 12_345, 252_000, 3_900_000].map(humanDuration)).toEqual(["0 ms", "850 ms", "1.23 s", "12.3 s", "4 m 12 s", "1 h 05 m"]);
+  expect([0.4, 850, 1234, 12_345, 252_000, 3_900_000].map(humanDuration)).toEqual([
+    "0 ms",
+    "850 ms",
+    "1.23 s",
+    "12.3 s",
+    "4 m 12 s",
+    "1 h 05 m",
+  ]);
   expect([999, 1000, 179_000, 12_345_678].map(humanBytes)).toEqual(["999 B", "1.0 kB", "179 kB", "12 MB"]);
 });
 
 test("the progress area: running tasks longest first, the build's own task only when alone, clipped to the width", () => {
   const counts = { done: 2, skipped: 1, restored: 0, failed: 0 };
-  const running = new Map([["top", 0], ["b", 500], ["a", 100]]);
-  expect(areaLines(running, "top", counts, 1600, 0, 80)).toEqual([" ⠋ a  1.50 s", " ⠋ b  1.10 s", " 2 running · 2 done · 1 skipped · 0 restored · 0 failed"]);
+  const running = new Map([
+    ["top", 0],
+    ["b", 500],
+    ["a", 100],
+  ]);
+  expect(areaLines(running, "top", counts, 1600, 0, 80)).toEqual([
+    " ⠋ a  1.50 s",
+    " ⠋ b  1.10 s",
+    " 2 running · 2 done · 1 skipped · 0 restored · 0 failed",
+  ]);
   expect(areaLines(new Map([["top", 0]]), "top", counts, 300, 1, 80)[0]).toBe(" ⠙ top  300 ms");
   const many = new Map(Array.from({ length: 10 }, (_, i) => [`t${i}`, i] as [string, number]));
-  expect(areaLines(many, null, counts, 1000, 0, 80).slice(8)).toEqual(["   … and 2 more", " 10 running · 2 done · 1 skipped · 0 restored · 0 failed"]);
+  expect(areaLines(many, null, counts, 1000, 0, 80).slice(8)).toEqual([
+    "   … and 2 more",
+    " 10 running · 2 done · 1 skipped · 0 restored · 0 failed",
+  ]);
   // One column short of the width: a full-width line would wrap on some terminals and break the redraw.
   expect(areaLines(running, "top", counts, 1600, 0, 20)[2]).toBe(" 2 running · 2 don…");
 });
 
-const record = (job: string, outcome: TaskRecord["outcome"], start: number, end: number, extra: Partial<TaskRecord> = {}): TaskRecord => ({
-  job, parent: job === "ci" ? null : "ci", pid: 1, start, end, outcome, exitCode: outcome === "failed" ? 2 : 0, phases: [{ name: "hash", start, end: start }], ...extra,
+const record = (
+  job: string,
+  outcome: TaskRecord["outcome"],
+  start: number,
+  end: number,
+  extra: Partial<TaskRecord> = {},
+): TaskRecord => ({
+  job,
+  parent: job === "ci" ? null : "ci",
+  pid: 1,
+  start,
+  end,
+  outcome,
+  exitCode: outcome === "failed" ? 2 : 0,
+  phases: [{ name: "hash", start, end: start }],
+  ...extra,
 });
 
 test("the summary: cache cells, the total line with and without recorded run times, cells that cannot break the table", () => {
@@ -88,13 +127,23 @@ test("the archive's metadata frame: skipped by the decoder, read back by its hoo
   const data = Bun.zstdCompressSync(Buffer.from("tar bytes"));
   const archive = Buffer.concat([data, metaFrame({ runMs: 4321 })]);
   const out: Buffer[] = [];
-  for await (const piece of decompress((async function* () { yield archive; })())) out.push(Buffer.from(piece));
+  for await (const piece of decompress(
+    (async function* () {
+      yield archive;
+    })(),
+  ))
+    out.push(Buffer.from(piece));
   expect(Buffer.concat(out).toString()).toBe("tar bytes");
   const seen: unknown[] = [];
   const withHook = decompressWith((magic, payload) => seen.push(parseMeta(magic, payload)));
-  for await (const _ of withHook((async function* () { yield archive; })())) void _;
+  for await (const _ of withHook(
+    (async function* () {
+      yield archive;
+    })(),
+  ))
+    void _;
   expect(seen).toEqual([{ runMs: 4321 }]);
-  expect(parseMeta(0x184d2a50, Buffer.from("taskrunner archive meta\n{\"runMs\":1}"))).toBeNull(); // another magic
+  expect(parseMeta(0x184d2a50, Buffer.from('taskrunner archive meta\n{"runMs":1}'))).toBeNull(); // another magic
   expect(parseMeta(0x184d2a5e, Buffer.from("someone else's frame"))).toBeNull();
   // The zstd CLI skips it too (the old tool restores with tar --zstd, which runs zstd -d); checked where it is installed.
   if (!Bun.which("zstd")) return;

@@ -37,7 +37,10 @@ describe("LineSplitter", () => {
 describe("controller requests", () => {
   test("snapshot, debug, unknown, invalid", () => {
     expect(parseRequest('["snapshot","a b","-o"]')).toEqual({ kind: "snapshot", args: ["a b", "-o"] });
-    expect(parseRequest('["debug","Starting","subtask x"]')).toEqual({ kind: "debug", words: ["Starting", "subtask x"] });
+    expect(parseRequest('["debug","Starting","subtask x"]')).toEqual({
+      kind: "debug",
+      words: ["Starting", "subtask x"],
+    });
     const unknown = parseRequest('["random","command"]');
     expect(requestErrorLines(unknown)).toEqual(['Unknown command in command pipe: ["random","command"]']);
     const junk = parseRequest("junk");
@@ -51,7 +54,10 @@ describe("controller requests", () => {
     expect(parseRequest('["pwd","/a dir/x"]')).toEqual({ kind: "pwd", dir: "/a dir/x" });
     expect(parseRequest('["pwd"]').kind).toBe("unknown");
     expect(parseRequest('["pwd","/a","/b"]').kind).toBe("unknown");
-    expect(parseRequest('["log","Subtask x logs to /s/x.log"]')).toEqual({ kind: "log", text: "Subtask x logs to /s/x.log" });
+    expect(parseRequest('["log","Subtask x logs to /s/x.log"]')).toEqual({
+      kind: "log",
+      text: "Subtask x logs to /s/x.log",
+    });
     expect(parseRequest('["log","a","b"]').kind).toBe("unknown");
   });
 });
@@ -92,12 +98,24 @@ describe("configuration", () => {
 describe("command line", () => {
   test("options only before CMD; default name is the base name of CMD", async () => {
     expect(await parseCommandLine(["-n", "x", "bash", "-c", "echo -f"])).toEqual({
-      kind: "run", name: "x", force: false, cmd: "bash", args: ["-c", "echo -f"],
+      kind: "run",
+      name: "x",
+      force: false,
+      cmd: "bash",
+      args: ["-c", "echo -f"],
     });
     expect(await parseCommandLine(["-f", "./scripts/build.sh", "-n", "y"])).toEqual({
-      kind: "run", name: "build.sh", force: true, cmd: "./scripts/build.sh", args: ["-n", "y"],
+      kind: "run",
+      name: "build.sh",
+      force: true,
+      cmd: "./scripts/build.sh",
+      args: ["-n", "y"],
     });
-    expect(await parseCommandLine(["--name=z", "--", "-weird"])).toMatchObject({ kind: "run", name: "z", cmd: "-weird" });
+    expect(await parseCommandLine(["--name=z", "--", "-weird"])).toMatchObject({
+      kind: "run",
+      name: "z",
+      cmd: "-weird",
+    });
   });
   test("help, version and usage errors", async () => {
     expect((await parseCommandLine(["--help"])).kind).toBe("help");
@@ -105,21 +123,48 @@ describe("command line", () => {
     expect((await parseCommandLine(["--version"])).kind).toBe("version");
     expect(await parseCommandLine(["--explain", "job", "ignored"])).toEqual({ kind: "explain", name: "job" });
     expect(await parseCommandLine([])).toEqual({ kind: "usage-error", message: "no command given" });
-    expect(await parseCommandLine(["-x", "true"])).toEqual({ kind: "usage-error", message: 'unknown option "-x" (options go before CMD)' });
-    expect(await parseCommandLine(["--bogus", "--help"])).toEqual({ kind: "usage-error", message: 'unknown option "--bogus" (options go before CMD)' });
-    expect(await parseCommandLine(["-n"])).toEqual({ kind: "usage-error", message: "option -n needs a value: -n NAME" });
-    expect(await parseCommandLine(["--explain"])).toEqual({ kind: "usage-error", message: "option --explain needs a task name: --explain NAME" });
+    expect(await parseCommandLine(["-x", "true"])).toEqual({
+      kind: "usage-error",
+      message: 'unknown option "-x" (options go before CMD)',
+    });
+    expect(await parseCommandLine(["--bogus", "--help"])).toEqual({
+      kind: "usage-error",
+      message: 'unknown option "--bogus" (options go before CMD)',
+    });
+    expect(await parseCommandLine(["-n"])).toEqual({
+      kind: "usage-error",
+      message: "option -n needs a value: -n NAME",
+    });
+    expect(await parseCommandLine(["--explain"])).toEqual({
+      kind: "usage-error",
+      message: "option --explain needs a task name: --explain NAME",
+    });
     expect((await parseCommandLine(["-n", "../x", "true"])).kind).toBe("usage-error");
   });
   test("the plain spellings need no parser; citty parses the others, from the option words only", async () => {
     expect(parseCli(["-n", "x", "-f", "true"]).kind).toBe("run");
     expect(parseCli(["-nfoo", "true"])).toEqual({ kind: "unusual", word: "-nfoo" });
-    expect(await parseCommandLine(["-nfoo", "bash", "-nbar"])).toEqual({ kind: "run", name: "foo", force: false, cmd: "bash", args: ["-nbar"] });
-    expect(await parseCommandLine(["-fn", "x", "bash", "--no-force"])).toEqual({ kind: "run", name: "x", force: true, cmd: "bash", args: ["--no-force"] });
+    expect(await parseCommandLine(["-nfoo", "bash", "-nbar"])).toEqual({
+      kind: "run",
+      name: "foo",
+      force: false,
+      cmd: "bash",
+      args: ["-nbar"],
+    });
+    expect(await parseCommandLine(["-fn", "x", "bash", "--no-force"])).toEqual({
+      kind: "run",
+      name: "x",
+      force: true,
+      cmd: "bash",
+      args: ["--no-force"],
+    });
     expect(await parseCommandLine(["-f", "--no-force", "true"])).toMatchObject({ kind: "run", force: false });
     expect(await parseCommandLine(["--force=false", "true"])).toMatchObject({ kind: "run", force: false });
     expect((await parseCommandLine(["-fV"])).kind).toBe("version");
-    expect(await parseCommandLine(["-nx", "-fy", "true"])).toEqual({ kind: "usage-error", message: 'unknown option "-y" (options go before CMD)' });
+    expect(await parseCommandLine(["-nx", "-fy", "true"])).toEqual({
+      kind: "usage-error",
+      message: 'unknown option "-y" (options go before CMD)',
+    });
   });
   test("where CMD starts: -n/--name and --explain take a value, `--` ends the options", () => {
     expect(splitAtCommand(["-n", "-f", "x", "-f"])).toEqual({ options: ["-n", "-f"], cmd: 2 });
@@ -139,26 +184,62 @@ describe("command line", () => {
 
 describe("snapshot arguments", () => {
   test("inputs before --outputs, outputs after", () => {
-    const r = parseSnapshotArgs(["src", "--raw", "v1", "-o", "dist", "--cmd", "touch x", "--fuzzy-cache", "--cache-root", "/r", "--cache-version", "3", "--commit-status", "--cache-success", "-l", "-n", "--hash-command"]);
+    const r = parseSnapshotArgs([
+      "src",
+      "--raw",
+      "v1",
+      "-o",
+      "dist",
+      "--cmd",
+      "touch x",
+      "--fuzzy-cache",
+      "--cache-root",
+      "/r",
+      "--cache-version",
+      "3",
+      "--commit-status",
+      "--cache-success",
+      "-l",
+      "-n",
+      "--hash-command",
+    ]);
     expect(r).toEqual({
       ok: true,
       args: {
-        fileInputs: ["src"], rawInputs: ["v1"], outputs: ["dist"], postUnpackCommands: ["touch x"],
-        fuzzyCache: true, cacheRoot: "/r", cacheVersion: "3", commitStatus: true, cacheSuccess: true, longRunning: true, hashCommand: true,
+        fileInputs: ["src"],
+        rawInputs: ["v1"],
+        outputs: ["dist"],
+        postUnpackCommands: ["touch x"],
+        fuzzyCache: true,
+        cacheRoot: "/r",
+        cacheVersion: "3",
+        commitStatus: true,
+        cacheSuccess: true,
+        longRunning: true,
+        hashCommand: true,
       },
     });
   });
   test("errors", () => {
     expect(parseSnapshotArgs(["--bogus"])).toEqual({ ok: false, error: "Invalid option or missing argument: --bogus" });
     expect(parseSnapshotArgs(["--raw"])).toEqual({ ok: false, error: "Invalid option or missing argument: --raw" });
-    expect(parseSnapshotArgs(["-o", "x", "--cmd"])).toEqual({ ok: false, error: "Invalid option or missing argument: --cmd" });
+    expect(parseSnapshotArgs(["-o", "x", "--cmd"])).toEqual({
+      ok: false,
+      error: "Invalid option or missing argument: --cmd",
+    });
     expect(parseSnapshotArgs(["--cmd", "x"])).toEqual({ ok: false, error: "--cmd is supported only after --outputs" });
     expect(parseSnapshotArgs(["--raw", "-starts-with-dash"])).toMatchObject({ ok: true });
   });
 });
 
 test("changedPaths names what moved between two hash inputs, the raw part glued to the last line left out", () => {
-  const info = (hashInput: string) => ({ hash: "h", hashInput, mainBranchCommit: null, rawInputs: ["v1"], command: ["make"] });
+  const info = (hashInput: string) => ({
+    hash: "h",
+    hashInput,
+    mainBranchCommit: null,
+    rawInputs: ["v1"],
+    command: ["make"],
+  });
   const raw = `v1\n${commandInput(["make"])}`;
   const before = info(`100644 blob aaa\ta.txt\n100644 blob bbb\tb.txt\n100644 blob ccc\tc.txt${raw}`);
   const after = info(`100644 blob aaa\ta.txt\n100755 blob bbb\tb.txt\n100644 blob ddd\td.txt${raw}`);
@@ -169,12 +250,23 @@ test("movedInputs: whether every changed path is a declared output (or lies belo
   const info = (hashInput: string) => ({ hash: "h", hashInput, mainBranchCommit: null, rawInputs: [] });
   const before = info("100644 blob aaa\tapp/package-lock.json\n100644 blob bbb\tapp/src/a.ts");
   const lockRewritten = info("100644 blob ccc\tapp/package-lock.json\n100644 blob bbb\tapp/src/a.ts");
-  const generated = info(`100644 blob aaa\tapp/package-lock.json\n100644 blob bbb\tapp/src/a.ts\n100644 blob ddd\t"app/gen/caf\\303\\251.ts"`);
+  const generated = info(
+    `100644 blob aaa\tapp/package-lock.json\n100644 blob bbb\tapp/src/a.ts\n100644 blob ddd\t"app/gen/caf\\303\\251.ts"`,
+  );
   const sourceToo = info("100644 blob ccc\tapp/package-lock.json\n100644 blob eee\tapp/src/a.ts");
   const outputs = ["/repo/app/package-lock.json", "/repo/app/gen"];
-  expect(movedInputs(before, lockRewritten, "/repo", outputs)).toEqual({ paths: ["app/package-lock.json"], allOutputs: true });
-  expect(movedInputs(before, generated, "/repo", outputs)).toEqual({ paths: [`"app/gen/caf\\303\\251.ts"`], allOutputs: true });
-  expect(movedInputs(before, sourceToo, "/repo", outputs)).toEqual({ paths: ["app/package-lock.json", "app/src/a.ts"], allOutputs: false });
+  expect(movedInputs(before, lockRewritten, "/repo", outputs)).toEqual({
+    paths: ["app/package-lock.json"],
+    allOutputs: true,
+  });
+  expect(movedInputs(before, generated, "/repo", outputs)).toEqual({
+    paths: [`"app/gen/caf\\303\\251.ts"`],
+    allOutputs: true,
+  });
+  expect(movedInputs(before, sourceToo, "/repo", outputs)).toEqual({
+    paths: ["app/package-lock.json", "app/src/a.ts"],
+    allOutputs: false,
+  });
   // An output named like the start of a path is not above it; an unknown work tree names no output.
   expect(movedInputs(before, lockRewritten, "/repo", ["/repo/app/package-lock"]).allOutputs).toBe(false);
   expect(movedInputs(before, lockRewritten, null, outputs).allOutputs).toBe(false);
@@ -183,7 +275,7 @@ test("movedInputs: whether every changed path is a declared output (or lies belo
 test("unquotePath undoes ls-tree's quoting", () => {
   expect(unquotePath("plain/file.txt")).toBe("plain/file.txt");
   expect(unquotePath(`"caf\\303\\251 \\"q\\" \\\\ \\t\\n"`)).toBe('café "q" \\ \t\n');
-  for (const name of ["tab\there", "new\nline", "quote\"d", "back\\slash", "ünï", "\x01ctl"]) {
+  for (const name of ["tab\there", "new\nline", 'quote"d', "back\\slash", "ünï", "\x01ctl"]) {
     expect(unquotePath(quotePath(Buffer.from(name), true))).toBe(name);
     expect(unquotePath(quotePath(Buffer.from(name), false))).toBe(name);
   }
@@ -194,11 +286,20 @@ test("build ids are ISO-8601 UTC with microseconds", () => {
 });
 
 describe("why a task reran", () => {
-
   const line = (sha: string, path: string) => `100644 blob ${sha.repeat(40)}\t${path}`;
   test("files, raw inputs and the main-branch commit", () => {
-    const saved = { hash: "h1", hashInput: `${line("a", "x.txt")}\n${line("b", "y.txt")}v1`, mainBranchCommit: "c1", rawInputs: ["v1"] };
-    const current = { hash: "h2", hashInput: `${line("c", "x.txt")}\n${line("d", "z.txt")}v2`, mainBranchCommit: "c2", rawInputs: ["v2"] };
+    const saved = {
+      hash: "h1",
+      hashInput: `${line("a", "x.txt")}\n${line("b", "y.txt")}v1`,
+      mainBranchCommit: "c1",
+      rawInputs: ["v1"],
+    };
+    const current = {
+      hash: "h2",
+      hashInput: `${line("c", "x.txt")}\n${line("d", "z.txt")}v2`,
+      mainBranchCommit: "c2",
+      rawInputs: ["v2"],
+    };
     expect(explainChange(saved, current)).toEqual([
       "files modified: x.txt",
       "files added: z.txt",
@@ -209,12 +310,30 @@ describe("why a task reran", () => {
   });
   test("the command, with --hash-command", () => {
     const files = line("a", "x.txt");
-    const info = (command?: string[]) => ({ hash: "h", hashInput: files + (command ? commandInput(command) : ""), mainBranchCommit: null, rawInputs: [], ...(command ? { command } : {}) });
-    expect(explainChange(info(["make", "a"]), { ...info(["make", "b"]), hash: "h2" })).toEqual(["command changed (--hash-command)"]);
-    expect(explainChange(info(), { ...info(["make"]), hash: "h2" })).toEqual(["the command is hashed now (--hash-command added)"]);
-    expect(explainChange(info(["make"]), { ...info(), hash: "h2" })).toEqual(["the command is not hashed any more (--hash-command removed)"]);
+    const info = (command?: string[]) => ({
+      hash: "h",
+      hashInput: files + (command ? commandInput(command) : ""),
+      mainBranchCommit: null,
+      rawInputs: [],
+      ...(command ? { command } : {}),
+    });
+    expect(explainChange(info(["make", "a"]), { ...info(["make", "b"]), hash: "h2" })).toEqual([
+      "command changed (--hash-command)",
+    ]);
+    expect(explainChange(info(), { ...info(["make"]), hash: "h2" })).toEqual([
+      "the command is hashed now (--hash-command added)",
+    ]);
+    expect(explainChange(info(["make"]), { ...info(), hash: "h2" })).toEqual([
+      "the command is not hashed any more (--hash-command removed)",
+    ]);
     // Raw values and the command apart: only the command changed.
-    const both = (cmd: string) => ({ hash: "h", hashInput: `${files}v1\n${commandInput([cmd])}`, mainBranchCommit: null, rawInputs: ["v1"], command: [cmd] });
+    const both = (cmd: string) => ({
+      hash: "h",
+      hashInput: `${files}v1\n${commandInput([cmd])}`,
+      mainBranchCommit: null,
+      rawInputs: ["v1"],
+      command: [cmd],
+    });
     expect(explainChange(both("a"), { ...both("b"), hash: "h2" })).toEqual(["command changed (--hash-command)"]);
   });
   test("a hash file written by the old tool (no rawInputs key)", () => {
@@ -223,8 +342,11 @@ describe("why a task reran", () => {
     expect(explainChange(saved, current)).toEqual(["raw inputs changed (--raw values)"]);
   });
   test("no saved hash", () => {
-    expect(explainChange({ hash: "", hashInput: "", mainBranchCommit: null }, { hash: "h", hashInput: "x", mainBranchCommit: null })).toEqual([
-      "no saved hash: first run here (or the hash file was missing or damaged)",
-    ]);
+    expect(
+      explainChange(
+        { hash: "", hashInput: "", mainBranchCommit: null },
+        { hash: "h", hashInput: "x", mainBranchCommit: null },
+      ),
+    ).toEqual(["no saved hash: first run here (or the hash file was missing or damaged)"]);
   });
 });

@@ -26,8 +26,15 @@ test("the main entry imports neither node:util nor the remote entry's packages; 
   const externals = [...main.matchAll(/\bfrom\s*"([^"]+)"/g)].map((m) => m[1]);
   expect(externals.filter((e) => !["bun:ffi"].includes(e))).toEqual([]);
   // A text each package carries (the AWS SDK, octokit, tar, citty's parser), found where it belongs and only there.
-  const marks = { remote: ["@aws-sdk/client-s3", "octokit-core.js", "NextFileHasLongPath"], usage: ["Missing required positional argument"] };
-  const bundles = { main, remote: readFileSync(join(out, "remote.js"), "utf8"), usage: readFileSync(join(out, "usage.js"), "utf8") };
+  const marks = {
+    remote: ["@aws-sdk/client-s3", "octokit-core.js", "NextFileHasLongPath"],
+    usage: ["Missing required positional argument"],
+  };
+  const bundles = {
+    main,
+    remote: readFileSync(join(out, "remote.js"), "utf8"),
+    usage: readFileSync(join(out, "usage.js"), "utf8"),
+  };
   for (const [entry, texts] of Object.entries(marks)) {
     for (const text of texts) {
       expect({ text, inMain: main.includes(text) }).toEqual({ text, inMain: false });

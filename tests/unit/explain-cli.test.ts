@@ -14,7 +14,17 @@ function record(build: string, text: string) {
 }
 
 test("a damaged newest record is passed over for the newest good one", async () => {
-  const good = { job: "t", parent: null, pid: 1, start: 0, end: 1500, outcome: "ran", exitCode: 0, phases: [], explain: ["file src/a.txt modified"] };
+  const good = {
+    job: "t",
+    parent: null,
+    pid: 1,
+    start: 0,
+    end: 1500,
+    outcome: "ran",
+    exitCode: 0,
+    phases: [],
+    explain: ["file src/a.txt modified"],
+  };
   record("2026-11-28T10:00:00.000000Z", JSON.stringify(good));
   record("2026-11-28T11:00:00.000000Z", JSON.stringify({ ...good, outcome: "exploded" }));
   record("2026-11-28T12:00:00.000000Z", "{ not json");

@@ -3,7 +3,14 @@
 import { describe, expect, test } from "bun:test";
 import { generateKeyPairSync } from "node:crypto";
 import type { Env } from "../../src/config";
-import { OFF, openCommitStatus, prefetchToken, REFRESH_WARNING, type ClientOptions, type CommitStatusClient } from "../../src/github";
+import {
+  OFF,
+  openCommitStatus,
+  prefetchToken,
+  REFRESH_WARNING,
+  type ClientOptions,
+  type CommitStatusClient,
+} from "../../src/github";
 import { Secrets } from "../../src/github/redact";
 import { captureLog, generateTestKeys, leakedSecrets, type Fault } from "../fakes/github";
 import { githubTestBed } from "../helpers/github-bed";
@@ -42,7 +49,13 @@ describe("credentials and repository", () => {
     ["GITHUB_INSTALLATION_ID", { GITHUB_INSTALLATION_ID: "abc" }],
     ["GITHUB_REPOSITORY", { GITHUB_REPOSITORY: "has space" }],
     ["GITHUB_APP_PRIVATE_KEY", { GITHUB_APP_PRIVATE_KEY: "not a key at all" }],
-    ["GITHUB_APP_PRIVATE_KEY", { GITHUB_APP_PRIVATE_KEY: "-----BEGIN RSA PRIVATE KEY-----|bm90IGEga2V5IGF0IGFsbCBidXQgbG9uZyBlbm91Z2g=|-----END RSA PRIVATE KEY-----" }],
+    [
+      "GITHUB_APP_PRIVATE_KEY",
+      {
+        GITHUB_APP_PRIVATE_KEY:
+          "-----BEGIN RSA PRIVATE KEY-----|bm90IGEga2V5IGF0IGFsbCBidXQgbG9uZyBlbm91Z2g=|-----END RSA PRIVATE KEY-----",
+      },
+    ],
     [
       "GITHUB_APP_PRIVATE_KEY",
       {
@@ -81,7 +94,9 @@ describe("credentials and repository", () => {
   });
 
   test("a wrong app id or an unknown installation: one warn naming the variable", async () => {
-    expect((await postWith(null, FAST, { GITHUB_APP_ID: "999" })).warns).toEqual([expect.stringContaining("GITHUB_APP_ID")]);
+    expect((await postWith(null, FAST, { GITHUB_APP_ID: "999" })).warns).toEqual([
+      expect.stringContaining("GITHUB_APP_ID"),
+    ]);
     const unknown = await postWith(null, FAST, { GITHUB_INSTALLATION_ID: "456" }, bed.anotherBuild());
     expect(unknown.warns).toEqual([expect.stringContaining("GITHUB_INSTALLATION_ID=456")]);
   });
@@ -91,7 +106,11 @@ describe("GitHub answers", () => {
   test("5xx: retried, then one warn", async () => {
     const { warns, statusCalls } = await postWith({ route: "create_status", status: 502 });
     expect(statusCalls).toBe(3);
-    expect(warns).toEqual([expect.stringMatching(/^Commit status success for build not posted: GitHub API answered 502 .*gave up after 3 attempts$/)]);
+    expect(warns).toEqual([
+      expect.stringMatching(
+        /^Commit status success for build not posted: GitHub API answered 502 .*gave up after 3 attempts$/,
+      ),
+    ]);
   });
 
   test("each request's retries pause as briefly as the first's (no count carried over)", async () => {
@@ -116,13 +135,21 @@ describe("GitHub answers", () => {
   });
 
   test("403 without rate-limit headers is a permission problem: one warn, no retry", async () => {
-    const { warns, statusCalls } = await postWith({ route: "create_status", status: 403, message: "Resource not accessible by integration" });
+    const { warns, statusCalls } = await postWith({
+      route: "create_status",
+      status: 403,
+      message: "Resource not accessible by integration",
+    });
     expect(statusCalls).toBe(1);
     expect(warns).toEqual([expect.stringContaining('"Commit statuses: write" permission')]);
   });
 
   test("422: one warn with GitHub's message, no retry", async () => {
-    const { warns, statusCalls } = await postWith({ route: "create_status", status: 422, message: "No commit found for SHA" });
+    const { warns, statusCalls } = await postWith({
+      route: "create_status",
+      status: 422,
+      message: "No commit found for SHA",
+    });
     expect(statusCalls).toBe(1);
     expect(warns).toEqual([expect.stringContaining("422 to POST /repos/fakeowner/fakerepo/statuses/")]);
     expect(warns[0]).toContain("No commit found for SHA");
@@ -130,19 +157,33 @@ describe("GitHub answers", () => {
 
   test("a redirect (renamed repository) is reported, not followed", async () => {
     const headers = { Location: "http://example.invalid/elsewhere" };
-    const { warns, statusCalls } = await postWith({ route: "create_status", status: 301, headers, message: "Moved Permanently" });
+    const { warns, statusCalls } = await postWith({
+      route: "create_status",
+      status: 301,
+      headers,
+      message: "Moved Permanently",
+    });
     expect(statusCalls).toBe(1);
     expect(warns).toEqual([expect.stringContaining("answered 301 to POST /repos/fakeowner/fakerepo/statuses/")]);
   });
 
   test("429 is tried again", async () => {
-    const { warns, statusCalls } = await postWith({ route: "create_status", status: 429, headers: { "retry-after": "0" }, times: 1 });
+    const { warns, statusCalls } = await postWith({
+      route: "create_status",
+      status: 429,
+      headers: { "retry-after": "0" },
+      times: 1,
+    });
     expect(statusCalls).toBe(2);
     expect(warns).toEqual([]);
   });
 
   test("rate limited throughout: one warn", async () => {
-    const { warns, statusCalls } = await postWith({ route: "create_status", status: 429, headers: { "retry-after": "0" } });
+    const { warns, statusCalls } = await postWith({
+      route: "create_status",
+      status: 429,
+      headers: { "retry-after": "0" },
+    });
     expect(statusCalls).toBe(3);
     expect(warns).toEqual([expect.stringContaining("rate limit exceeded")]);
   });
@@ -150,7 +191,12 @@ describe("GitHub answers", () => {
   test("403 primary rate limit resetting in an hour: one warn at once", async () => {
     const reset = String(Math.floor(Date.now() / 1000) + 3600);
     const headers = { "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset };
-    const { warns, statusCalls } = await postWith({ route: "create_status", status: 403, headers, message: "API rate limit exceeded" });
+    const { warns, statusCalls } = await postWith({
+      route: "create_status",
+      status: 403,
+      headers,
+      message: "API rate limit exceeded",
+    });
     expect(statusCalls).toBe(1);
     expect(warns).toEqual([expect.stringMatching(/rate limit exceeded .*resets in 3[56]\d\d s/)]);
   });
@@ -158,7 +204,11 @@ describe("GitHub answers", () => {
   test("the token request failing: one warn about the installation token", async () => {
     const { warns, statusCalls } = await postWith({ route: "access_tokens", status: 500 });
     expect(statusCalls).toBe(0);
-    expect(warns).toEqual([expect.stringContaining("no GitHub installation token: GitHub API answered 500 to POST /app/installations/123/access_tokens")]);
+    expect(warns).toEqual([
+      expect.stringContaining(
+        "no GitHub installation token: GitHub API answered 500 to POST /app/installations/123/access_tokens",
+      ),
+    ]);
   });
 
   test("401 again after the refresh: the refresh warning, then one warn", async () => {
@@ -175,7 +225,9 @@ describe("GitHub answers", () => {
     const { client, warns, done } = await open();
     expect(await (client as CommitStatusClient).hasStatus(SHA, "build")).toBe(false);
     done();
-    expect(warns).toEqual([expect.stringContaining(`Could not read the commit statuses of ${SHA}, assuming none for build`)]);
+    expect(warns).toEqual([
+      expect.stringContaining(`Could not read the commit statuses of ${SHA}, assuming none for build`),
+    ]);
   });
 });
 
@@ -187,10 +239,15 @@ describe("GitHub out of reach", () => {
 
   test("an API that never answers: one timeout, one warn, statuses off for the build", async () => {
     const started = Date.now();
-    const { warns, statusCalls } = await postWith({ route: "create_status", hang: true }, { ...FAST, timeoutMs: 300, retries: 1 });
+    const { warns, statusCalls } = await postWith(
+      { route: "create_status", hang: true },
+      { ...FAST, timeoutMs: 300, retries: 1 },
+    );
     expect(Date.now() - started).toBeLessThan(3000);
     expect(statusCalls).toBe(1);
-    expect(warns).toEqual([expect.stringMatching(/did not answer within 0\.3 s; commit statuses are off for the rest of this build$/)]);
+    expect(warns).toEqual([
+      expect.stringMatching(/did not answer within 0\.3 s; commit statuses are off for the rest of this build$/),
+    ]);
   });
 
   test("prefetchToken against a hanging token endpoint: one warn, no hang", async () => {
@@ -198,7 +255,9 @@ describe("GitHub out of reach", () => {
     const captured = captureLog();
     await prefetchToken(config(), bed.places, captured.log, { ...FAST, timeoutMs: 200, retries: 0 });
     allLines.push(...captured.warns, ...captured.debugs);
-    expect(captured.warns).toEqual([expect.stringContaining("Could not fetch a GitHub installation token: GitHub API at")]);
+    expect(captured.warns).toEqual([
+      expect.stringContaining("Could not fetch a GitHub installation token: GitHub API at"),
+    ]);
   });
 });
 
@@ -251,7 +310,11 @@ describe("the build's fault budget", () => {
     const captured = captureLog();
     await prefetchToken(config(), bed.places, captured.log, FAST);
     allLines.push(...captured.warns, ...captured.debugs);
-    expect(captured.warns).toEqual([expect.stringMatching(new RegExp(`^Could not fetch a GitHub installation token: GitHub API answered 500 .*; ${OFF}$`))]);
+    expect(captured.warns).toEqual([
+      expect.stringMatching(
+        new RegExp(`^Could not fetch a GitHub installation token: GitHub API answered 500 .*; ${OFF}$`),
+      ),
+    ]);
     const requests = fake.requests.length; // one fetch: its three attempts
     expect(requests).toBe(3);
     for (const n of [1, 2, 3]) {
@@ -296,7 +359,13 @@ describe("no credential in a log line", () => {
     s.add(keys.privateKey);
     const keyLine = keys.privateKey.split("\n")[3];
     const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiIxIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
-    const text = [keys.privateKeyPkcs1, keyLine, jwt, "ghs_abcdefghijklmnopqrstuvwxyz012345", 'token="abcdefghijklmnop1234"'].join(" | ");
+    const text = [
+      keys.privateKeyPkcs1,
+      keyLine,
+      jwt,
+      "ghs_abcdefghijklmnopqrstuvwxyz012345",
+      'token="abcdefghijklmnop1234"',
+    ].join(" | ");
     const out = s.scrub(text);
     expect(out).not.toContain(keyLine);
     expect(out).not.toContain("MII");
@@ -307,7 +376,9 @@ describe("no credential in a log line", () => {
     expect(s.scrub("TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS and tokenRefreshThresholdSeconds")).toBe(
       "TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS and tokenRefreshThresholdSeconds",
     );
-    expect(s.scrub("is not a PEM private key (no -----BEGIN line)")).toBe("is not a PEM private key (no -----BEGIN line)");
+    expect(s.scrub("is not a PEM private key (no -----BEGIN line)")).toBe(
+      "is not a PEM private key (no -----BEGIN line)",
+    );
   });
 
   test("Secrets.scrub: any piece of 8 characters or more of a known secret, wherever it is", () => {

@@ -3,11 +3,30 @@
 // after a 401, and the status bodies are what GitHub (and the old tool's
 // golden files) expect. Faults are in github-faults.test.ts.
 import { describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join, resolve } from "node:path";
 import type { Env } from "../../src/config";
-import { CACHE_FILE, openCommitStatus, prefetchToken, REFRESH_WARNING, type CommitStatusClient, type StatusRequest } from "../../src/github";
-import { captureLog, githubEnv, } from "../fakes/github";
+import {
+  CACHE_FILE,
+  openCommitStatus,
+  prefetchToken,
+  REFRESH_WARNING,
+  type CommitStatusClient,
+  type StatusRequest,
+} from "../../src/github";
+import { captureLog, githubEnv } from "../fakes/github";
 import { githubTestBed } from "../helpers/github-bed";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -23,7 +42,11 @@ async function open(overrides: Env = {}, places = bed.places) {
   return { client: client as CommitStatusClient, ...captured, done };
 }
 
-const status = (context: string, state: StatusRequest["state"] = "success", description: string | null = null): StatusRequest => ({
+const status = (
+  context: string,
+  state: StatusRequest["state"] = "success",
+  description: string | null = null,
+): StatusRequest => ({
   context,
   description,
   state,
@@ -52,7 +75,9 @@ describe("one token per build", () => {
   test("two clients sharing a state directory, posting at the same time", async () => {
     const a = await open();
     const b = await open();
-    await Promise.all([0, 1, 2, 3, 4].flatMap((i) => [a.client.post(SHA, status(`a${i}`)), b.client.post(SHA, status(`b${i}`))]));
+    await Promise.all(
+      [0, 1, 2, 3, 4].flatMap((i) => [a.client.post(SHA, status(`a${i}`)), b.client.post(SHA, status(`b${i}`))]),
+    );
     a.done();
     b.done();
     expect(fake.tokenRequests()).toBe(1);
@@ -78,7 +103,9 @@ describe("one token per build", () => {
         stderr: "pipe",
       }),
     );
-    const results = await Promise.all(procs.map(async (p) => ({ code: await p.exited, err: await new Response(p.stderr).text() })));
+    const results = await Promise.all(
+      procs.map(async (p) => ({ code: await p.exited, err: await new Response(p.stderr).text() })),
+    );
     allLines.push(...results.map((r) => r.err));
     expect(results).toEqual(Array(6).fill({ code: 0, err: "" }));
     expect(fake.tokenRequests()).toBe(1);
@@ -120,7 +147,13 @@ describe("one token per build", () => {
 
   test("a cache for another installation, or an unreadable one, is replaced", async () => {
     const path = join(bed.stateDir, CACHE_FILE);
-    const other = { token: "ghs_other", expiresAt: "2999-01-01T00:00:00Z", apiUrl: fake.url, appId: "1234", installationId: "999" };
+    const other = {
+      token: "ghs_other",
+      expiresAt: "2999-01-01T00:00:00Z",
+      apiUrl: fake.url,
+      appId: "1234",
+      installationId: "999",
+    };
     writeFileSync(path, JSON.stringify(other), { mode: 0o600 });
     const first = await open();
     await first.client.post(SHA, status("t"));
@@ -157,16 +190,23 @@ describe("a token cache written by someone else", () => {
   test("readable by others (0644): not used; a new token, the file rewritten 0600, a debug line", async () => {
     const debugs = await afterTampering(() => chmodSync(path(), 0o644));
     expect(fake.tokenRequests()).toBe(2);
-    expect(debugs).toContain(`${path()} is not ours alone (owner uid ${process.getuid!()}, mode 0644); not using its token, fetching a new one`);
+    expect(debugs).toContain(
+      `${path()} is not ours alone (owner uid ${process.getuid!()}, mode 0644); not using its token, fetching a new one`,
+    );
     expect(statSync(path()).mode & 0o777).toBe(0o600);
   });
 
-  test.skipIf(process.getuid?.() !== 0)("owned by another user: not used, replaced by ours (needs root to chown)", async () => {
-    const debugs = await afterTampering(() => chownSync(path(), 65534, 65534));
-    expect(fake.tokenRequests()).toBe(2);
-    expect(debugs).toContain(`${path()} is not ours alone (owner uid 65534, mode 0600); not using its token, fetching a new one`);
-    expect(statSync(path()).uid).toBe(process.getuid!());
-  });
+  test.skipIf(process.getuid?.() !== 0)(
+    "owned by another user: not used, replaced by ours (needs root to chown)",
+    async () => {
+      const debugs = await afterTampering(() => chownSync(path(), 65534, 65534));
+      expect(fake.tokenRequests()).toBe(2);
+      expect(debugs).toContain(
+        `${path()} is not ours alone (owner uid 65534, mode 0600); not using its token, fetching a new one`,
+      );
+      expect(statSync(path()).uid).toBe(process.getuid!());
+    },
+  );
 
   test("a symbolic link in its place is not followed, nor written through", async () => {
     const elsewhere = join(bed.stateDir, "elsewhere.json");
@@ -248,7 +288,10 @@ describe("configuration forms", () => {
   test("keys with | for newlines, PKCS#1 and PKCS#8", async () => {
     for (const pem of [keys.privateKeyPkcs1, keys.privateKey]) {
       const dir = mkdtempSync(join(scratch, "key-"));
-      const { client, warns, done } = await open({ GITHUB_APP_PRIVATE_KEY: pem.trim().replaceAll("\n", "|") }, { stateDir: dir, buildDir: dir });
+      const { client, warns, done } = await open(
+        { GITHUB_APP_PRIVATE_KEY: pem.trim().replaceAll("\n", "|") },
+        { stateDir: dir, buildDir: dir },
+      );
       await client.post(SHA, status("t"));
       done();
       expect(warns).toEqual([]);

@@ -2,7 +2,17 @@
 // own process would, with the caller's git environment, and says "do it
 // yourself", and why, whenever it cannot answer.
 import { test, expect, afterAll, describe } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { serveHashing, hashViaService } from "../../src/toplevel/hash-service";
@@ -20,7 +30,14 @@ afterAll(() => {
 });
 
 const env = { HOME: process.env.HOME, PATH: process.env.PATH };
-Bun.spawnSync(["bash", "-ec", "git init -q repo && cd repo && mkdir src && echo a > src/a && echo b > src/b && git add . && git -c user.name=t -c user.email=t@t commit -qm i && echo c > src/c"], { cwd: dir });
+Bun.spawnSync(
+  [
+    "bash",
+    "-ec",
+    "git init -q repo && cd repo && mkdir src && echo a > src/a && echo b > src/b && git add . && git -c user.name=t -c user.email=t@t commit -qm i && echo c > src/c",
+  ],
+  { cwd: dir },
+);
 const repo = join(dir, "repo");
 
 /** Hashing in the caller's own process, with why it went the reference way when it did: what the service answers. */
@@ -35,8 +52,13 @@ test("answers what local hashing answers, errors included", async () => {
   const socket = service.path;
   try {
     expect(await hashViaService(socket, env, repo, ["src"], ["v1"])).toEqual(await local(repo, ["src"], ["v1"]));
-    expect(await hashViaService(socket, env, join(repo, "src"), ["a", "../src/b"], [])).toEqual(await local(join(repo, "src"), ["a", "../src/b"], []));
-    expect(await hashViaService(socket, env, repo, ["missing"], [])).toMatchObject({ ok: false, error: "pathspec 'missing' did not match any files" });
+    expect(await hashViaService(socket, env, join(repo, "src"), ["a", "../src/b"], [])).toEqual(
+      await local(join(repo, "src"), ["a", "../src/b"], []),
+    );
+    expect(await hashViaService(socket, env, repo, ["missing"], [])).toMatchObject({
+      ok: false,
+      error: "pathspec 'missing' did not match any files",
+    });
     // Many at once, as parallel nested tasks ask.
     const answers = await Promise.all(Array.from({ length: 10 }, () => hashViaService(socket, env, repo, ["src"], [])));
     const here = await local(repo, ["src"], []);
@@ -54,7 +76,11 @@ writeFileSync(join(home, "ignore"), "c\n");
 
 test("it hashes with the caller's git environment: another HOME or XDG_CONFIG_HOME, GIT_* variables on either side", async () => {
   const service = serveHashing(join(dir, "svc2"), env, () => {})!;
-  const gitService = serveHashing(join(dir, "svc3"), { ...env, GIT_CONFIG_NOSYSTEM: "1", GIT_LITERAL_PATHSPECS: "1" }, () => {})!;
+  const gitService = serveHashing(
+    join(dir, "svc3"),
+    { ...env, GIT_CONFIG_NOSYSTEM: "1", GIT_LITERAL_PATHSPECS: "1" },
+    () => {},
+  )!;
   try {
     const callers = [
       { ...env, HOME: home },
@@ -74,7 +100,13 @@ test("it hashes with the caller's git environment: another HOME or XDG_CONFIG_HO
     const ignoring = await hashInputs(repo, ["src"], [], { env: { ...env, HOME: home } });
     expect(plain).toMatchObject({ ok: true, hashInput: expect.stringContaining("src/c") });
     expect(ignoring).toMatchObject({ ok: true, hashInput: expect.not.stringContaining("src/c") });
-    const global = await hashViaService(service.path, { ...env, GIT_CONFIG_GLOBAL: `${home}/.gitconfig` }, repo, ["src"], []);
+    const global = await hashViaService(
+      service.path,
+      { ...env, GIT_CONFIG_GLOBAL: `${home}/.gitconfig` },
+      repo,
+      ["src"],
+      [],
+    );
     expect(global).toEqual(await local(repo, ["src"], [], { ...env, GIT_CONFIG_GLOBAL: `${home}/.gitconfig` }));
     expect(global).toMatchObject({ ok: true, hash: (ignoring as { hash: string }).hash });
   } finally {
@@ -88,7 +120,9 @@ test("the caller hashes by itself, and is told why: no service, a directory made
   const service = serveHashing(join(dir, "svc4"), env, (m) => lines.push(m))!;
   const socket = service.path;
   service.stop();
-  expect(await hashViaService(socket, env, repo, ["src"], [])).toMatchObject({ declined: expect.stringMatching(/^cannot connect to .*hash\.sock/) });
+  expect(await hashViaService(socket, env, repo, ["src"], [])).toMatchObject({
+    declined: expect.stringMatching(/^cannot connect to .*hash\.sock/),
+  });
   // A directory someone made before us may not be only ours.
   expect(serveHashing(join(dir, "svc4"), env, (m) => lines.push(m))).toBeNull();
   expect(lines).toEqual([`hash service not started: cannot create ${join(dir, "svc4")}: File exists`]);
@@ -140,7 +174,9 @@ describe("framing: whole messages only, any size, through back-pressure", () => 
       expect(Buffer.from(got[0]).equals(Buffer.from(p))).toBe(true);
     }
     const all = Buffer.concat(payloads.map(frame));
-    expect(new FrameReader().push(all).map((g) => Buffer.from(g).toString())).toEqual(payloads.map((p) => Buffer.from(p).toString()));
+    expect(new FrameReader().push(all).map((g) => Buffer.from(g).toString())).toEqual(
+      payloads.map((p) => Buffer.from(p).toString()),
+    );
   });
 
   test("a peer speaking another protocol is told apart at its first bytes", () => {
@@ -157,8 +193,14 @@ describe("framing: whole messages only, any size, through back-pressure", () => 
     try {
       const raw = "ünï-日本-🎉-é";
       const expected = await hashInputs(repo, [], [raw], { env: process.env });
-      const request = frame(message(JSON.stringify({ cwd: repo, pathspecs: [], raw: [raw], env: processVariables(env), umask: 0o22 })));
-      const answers = await Promise.all(Array.from({ length: request.length + 1 }, (_, cut) => rawExchange(service.path, [request.subarray(0, cut), request.subarray(cut)])));
+      const request = frame(
+        message(JSON.stringify({ cwd: repo, pathspecs: [], raw: [raw], env: processVariables(env), umask: 0o22 })),
+      );
+      const answers = await Promise.all(
+        Array.from({ length: request.length + 1 }, (_, cut) =>
+          rawExchange(service.path, [request.subarray(0, cut), request.subarray(cut)]),
+        ),
+      );
       for (const a of answers) expect(a).toEqual(expected);
     } finally {
       service.stop();
@@ -171,18 +213,28 @@ describe("framing: whole messages only, any size, through back-pressure", () => 
       const raws = Array.from({ length: 400 }, (_, i) => `${"a".repeat(i % 97)}${"é日🎉".repeat(200 + (i % 13))}`);
       const answers = await Promise.all(raws.map((r) => hashViaService(service.path, env, repo, ["src"], [r], 30_000)));
       const local = await hashInputs(repo, ["src"], [], { env: process.env });
-      answers.forEach((a, i) => expect(a).toEqual({ ok: true, hashInput: `${local.ok && local.hashInput}${raws[i]}`, hash: sha1Hex(`${local.ok && local.hashInput}${raws[i]}`) }));
+      answers.forEach((a, i) =>
+        expect(a).toEqual({
+          ok: true,
+          hashInput: `${local.ok && local.hashInput}${raws[i]}`,
+          hash: sha1Hex(`${local.ok && local.hashInput}${raws[i]}`),
+        }),
+      );
     } finally {
       service.stop();
     }
   });
 
   test("requests and answers of several MB, and a 5,000-path request", async () => {
-    const big = repos.make("mkdir d && for i in $(seq 1 5000); do echo $i > d/file-with-a-longer-name-$i.txt; done && git add . && git commit -qm many");
+    const big = repos.make(
+      "mkdir d && for i in $(seq 1 5000); do echo $i > d/file-with-a-longer-name-$i.txt; done && git add . && git commit -qm many",
+    );
     const service = serveHashing(join(dir, "svc-big"), env, () => {})!;
     try {
       const raw = "é—日本🎉".repeat(300_000); // 4.2 MB of UTF-8, over many socket buffers both ways
-      expect(await hashViaService(service.path, env, repo, ["src"], [raw], 30_000)).toEqual(await hashInputs(repo, ["src"], [raw], { env: process.env }));
+      expect(await hashViaService(service.path, env, repo, ["src"], [raw], 30_000)).toEqual(
+        await hashInputs(repo, ["src"], [raw], { env: process.env }),
+      );
       const specs = Array.from({ length: 5000 }, (_, i) => `d/file-with-a-longer-name-${i + 1}.txt`);
       const answer = await hashViaService(service.path, env, big, specs, [], 30_000);
       expect(answer).toEqual(await hashInputs(big, specs, [], { env: process.env }));
@@ -206,7 +258,11 @@ describe("framing: whole messages only, any size, through back-pressure", () => 
           },
         });
       });
-      expect(JSON.parse(line)).toEqual({ ok: false, error: "unsupported", reason: "the toplevel speaks another protocol" });
+      expect(JSON.parse(line)).toEqual({
+        ok: false,
+        error: "unsupported",
+        reason: "the toplevel speaks another protocol",
+      });
     } finally {
       service.stop();
     }

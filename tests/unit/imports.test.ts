@@ -46,12 +46,20 @@ function sourceFiles(dir: string): string[] {
 export function specifiers(fileName: string, text: string): string[] {
   const found: string[] = [];
   const visit = (node: ts.Node) => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
+    if (
+      (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
+      node.moduleSpecifier &&
+      ts.isStringLiteral(node.moduleSpecifier)
+    ) {
       found.push(node.moduleSpecifier.text);
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       const [arg] = node.arguments;
       if (arg && ts.isStringLiteralLike(arg)) found.push(arg.text);
-    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
+    } else if (
+      ts.isImportTypeNode(node) &&
+      ts.isLiteralTypeNode(node.argument) &&
+      ts.isStringLiteral(node.argument.literal)
+    ) {
       found.push(node.argument.literal.text);
     }
     ts.forEachChild(node, visit);
@@ -115,8 +123,17 @@ test("the cycle finder finds cycles of value and type imports, and dynamic impor
      const s = 'import("./f")';`,
   );
   expect(parsed).toEqual(["./a", "./b", "./c", "./d"]);
-  const e = new Map([["a", ["b"]], ["b", ["c"]], ["c", ["a"]], ["d", ["d"]], ["e", ["a"]]]);
-  expect(cycles(e)).toEqual([["a", "b", "c", "a"], ["d", "d"]]);
+  const e = new Map([
+    ["a", ["b"]],
+    ["b", ["c"]],
+    ["c", ["a"]],
+    ["d", ["d"]],
+    ["e", ["a"]],
+  ]);
+  expect(cycles(e)).toEqual([
+    ["a", "b", "c", "a"],
+    ["d", "d"],
+  ]);
 });
 
 test("no import cycle under src/, type imports included", () => {

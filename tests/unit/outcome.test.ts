@@ -17,7 +17,14 @@ test("a task that ran, skipped, restored: the outcome says how it got its output
   skipped.explain(["inputs changed"]);
   skipped.note(["Remote cache not used"]);
   for (const s of ["saving", "recording", "reporting"] as const) skipped.enter(s);
-  expect(skipped.finish(0)).toEqual({ job: "job", parent: "parent", kind: "skipped", exitCode: 0, explain: ["inputs changed"], notes: ["Remote cache not used"] });
+  expect(skipped.finish(0)).toEqual({
+    job: "job",
+    parent: "parent",
+    kind: "skipped",
+    exitCode: 0,
+    explain: ["inputs changed"],
+    notes: ["Remote cache not used"],
+  });
   const fuzzy = lifeThrough("starting", "running");
   fuzzy.satisfiedBy("restored-fuzzy");
   for (const s of ["saving", "recording", "reporting"] as const) fuzzy.enter(s);
@@ -40,5 +47,7 @@ test("a move the table does not list, or a step in another state, is refused: a 
   expect(() => lifeThrough("starting", "running", "saving", "recording", "stopped")).toThrow();
   const life = lifeThrough("starting");
   expect(() => life.satisfiedBy("skipped")).toThrow("task job: expected to be running, is starting");
-  expect(() => lifeThrough("starting", "running", "saving", "recording", "reporting", "done").finish(0)).toThrow("no move from done to done");
+  expect(() => lifeThrough("starting", "running", "saving", "recording", "reporting", "done").finish(0)).toThrow(
+    "no move from done to done",
+  );
 });

@@ -57,7 +57,11 @@ describe("placeOutputs through symlinks", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test("a root named through a link still contains the physical start directory", () => {
-    const placed = placeOutputs(join(repo, "nested"), join(dir, "link"), ["output.txt", "../output2.txt", "not/made/yet"]);
+    const placed = placeOutputs(join(repo, "nested"), join(dir, "link"), [
+      "output.txt",
+      "../output2.txt",
+      "not/made/yet",
+    ]);
     expect(placed.ok && placed.outputs.map((o) => [o.path, o.member])).toEqual([
       [join(repo, "nested/output.txt"), "nested/output.txt"],
       [join(repo, "output2.txt"), "output2.txt"],

@@ -12,9 +12,23 @@ import { formatAge, formatBytes, parseDays, parseSize } from "../../src/sys/unit
 describe("option values", () => {
   test("sizes: bytes, or K/M/G/T in powers of 1024 with an optional B or iB, any case", () => {
     const sizes: [string, number | null][] = [
-      ["0", 0], ["1048576", 1048576], ["500M", 500 * 2 ** 20], ["20G", 20 * 2 ** 30], ["1.5g", 1.5 * 2 ** 30], ["2KiB", 2048],
-      ["300kb", 300 * 1024], ["1T", 2 ** 40], ["10B", 10],
-      ["", null], ["20X", null], ["-1", null], ["1e9", null], ["5iB", null], ["1,5G", null], [" 5M", null], ["M", null],
+      ["0", 0],
+      ["1048576", 1048576],
+      ["500M", 500 * 2 ** 20],
+      ["20G", 20 * 2 ** 30],
+      ["1.5g", 1.5 * 2 ** 30],
+      ["2KiB", 2048],
+      ["300kb", 300 * 1024],
+      ["1T", 2 ** 40],
+      ["10B", 10],
+      ["", null],
+      ["20X", null],
+      ["-1", null],
+      ["1e9", null],
+      ["5iB", null],
+      ["1,5G", null],
+      [" 5M", null],
+      ["M", null],
     ];
     for (const [text, bytes] of sizes) expect({ text, bytes: parseSize(text) }).toEqual({ text, bytes });
   });
@@ -24,13 +38,28 @@ describe("option values", () => {
   });
   test("the command line: --prune-cache with its limits, in every spelling", async () => {
     expect(await parseCommandLine(["--prune-cache", "--max-age", "30", "--max-size=20G"])).toEqual({
-      kind: "prune-cache", maxAge: { days: 30, text: "30" }, maxSize: { bytes: 20 * 2 ** 30, text: "20G" },
+      kind: "prune-cache",
+      maxAge: { days: 30, text: "30" },
+      maxSize: { bytes: 20 * 2 ** 30, text: "20G" },
     });
-    expect(await parseCommandLine(["--max-size", "1M", "--prune-cache"])).toEqual({ kind: "prune-cache", maxAge: null, maxSize: { bytes: 2 ** 20, text: "1M" } });
+    expect(await parseCommandLine(["--max-size", "1M", "--prune-cache"])).toEqual({
+      kind: "prune-cache",
+      maxAge: null,
+      maxSize: { bytes: 2 ** 20, text: "1M" },
+    });
     // Spellings citty parses (one word is not a plain one).
-    expect(await parseCommandLine(["--prune-cache=true", "--max-age", "1"])).toMatchObject({ kind: "prune-cache", maxAge: { days: 1 } });
-    expect(await parseCommandLine(["--no-prune-cache", "--max-age", "1"])).toMatchObject({ kind: "usage-error", message: "--max-age goes with --prune-cache" });
-    expect(await parseCommandLine(["--prune-cache", "--max-age", "1", "--bogus"])).toMatchObject({ kind: "usage-error", message: 'unknown option "--bogus" (options go before CMD)' });
+    expect(await parseCommandLine(["--prune-cache=true", "--max-age", "1"])).toMatchObject({
+      kind: "prune-cache",
+      maxAge: { days: 1 },
+    });
+    expect(await parseCommandLine(["--no-prune-cache", "--max-age", "1"])).toMatchObject({
+      kind: "usage-error",
+      message: "--max-age goes with --prune-cache",
+    });
+    expect(await parseCommandLine(["--prune-cache", "--max-age", "1", "--bogus"])).toMatchObject({
+      kind: "usage-error",
+      message: 'unknown option "--bogus" (options go before CMD)',
+    });
     // A task named like an option's value is still a task.
     expect(await parseCommandLine(["prune-cache"])).toMatchObject({ kind: "run", name: "prune-cache" });
     expect(await parseCommandLine(["--", "--prune-cache"])).toMatchObject({ kind: "run", cmd: "--prune-cache" });
@@ -63,10 +92,25 @@ describe("which archives go", () => {
 
 test("the report's units", () => {
   expect([0, 1000, 1024, 1536, 12.34 * 2 ** 20, 1.4 * 2 ** 30, 3 * 2 ** 40].map(formatBytes)).toEqual([
-    "0 B", "1000 B", "1.0 KiB", "1.5 KiB", "12.3 MiB", "1.4 GiB", "3.0 TiB",
+    "0 B",
+    "1000 B",
+    "1.0 KiB",
+    "1.5 KiB",
+    "12.3 MiB",
+    "1.4 GiB",
+    "3.0 TiB",
   ]);
-  expect([0, 59_000, 60_000, 119 * 60_000, 2 * 3600_000, 47 * 3600_000, 48 * 3600_000, 45.9 * 86_400_000].map(formatAge)).toEqual([
-    "under a minute", "under a minute", "1 minute", "119 minutes", "2 hours", "47 hours", "2 days", "45 days",
+  expect(
+    [0, 59_000, 60_000, 119 * 60_000, 2 * 3600_000, 47 * 3600_000, 48 * 3600_000, 45.9 * 86_400_000].map(formatAge),
+  ).toEqual([
+    "under a minute",
+    "under a minute",
+    "1 minute",
+    "119 minutes",
+    "2 hours",
+    "47 hours",
+    "2 days",
+    "45 days",
   ]);
 });
 
@@ -76,11 +120,14 @@ test("the scan: each sidecar goes to the longest archive name it starts with; fo
     const bundles = join(store, "p", "bundles");
     mkdirSync(join(bundles, "v2"), { recursive: true });
     const names = [
-      "a.tar.zst", "a.tar.zst.sig", // a job named "a"
-      "a.tar.zst.b-1.tar.zst", "a.tar.zst.b-1.tar.zst.sig", // a job named "a.tar.zst.b": its own archive and sidecar
+      "a.tar.zst",
+      "a.tar.zst.sig", // a job named "a"
+      "a.tar.zst.b-1.tar.zst",
+      "a.tar.zst.b-1.tar.zst.sig", // a job named "a.tar.zst.b": its own archive and sidecar
       "c-2.tar.zst.sig", // no archive: an orphan
       "c-3.tar.zst.tmp-12-0123abcd", // a write in progress
-      "notes.txt", ".nfs0000000000a1b2c300000001", // not ours to judge
+      "notes.txt",
+      ".nfs0000000000a1b2c300000001", // not ours to judge
       "v2/d-4.tar.zst",
     ];
     for (const name of names) writeFileSync(join(bundles, name), name);
@@ -96,7 +143,12 @@ test("the scan: each sidecar goes to the longest archive name it starts with; fo
     expect(scan.temporaries.map((f) => key(f.key))).toEqual(["p/bundles/c-3.tar.zst.tmp-12-0123abcd"]);
     expect(scan.unreadable).toEqual([]);
     // A bundles folder not made yet is an empty scan, not a fault.
-    expect(await scanBundles(store, join(store, "q", "bundles"))).toEqual({ archives: [], temporaries: [], orphans: [], unreadable: [] });
+    expect(await scanBundles(store, join(store, "q", "bundles"))).toEqual({
+      archives: [],
+      temporaries: [],
+      orphans: [],
+      unreadable: [],
+    });
   } finally {
     rmSync(store, { recursive: true, force: true });
   }

@@ -30,11 +30,21 @@ afterAll(() => closeSync(devNull));
 
 /** A repository with input.txt committed, a state directory and a directory store beside it. */
 function fixture(env: Record<string, string> = {}) {
-  const repo = repos.make("echo foo > input.txt && git add input.txt && git -c user.name=t -c user.email=t@t commit -qm init");
+  const repo = repos.make(
+    "echo foo > input.txt && git add input.txt && git -c user.name=t -c user.email=t@t commit -qm init",
+  );
   const state = join(repo, ".git", "state");
   const store = join(repo, ".git", "store");
   mkdirSync(store);
-  const config = loadConfig({ TASKRUNNER_STATE_DIRECTORY: state, TASKRUNNER_REMOTE_CACHE_DIR: store, TASKRUNNER_DISABLE_TIMESTAMPS: "1", ...env }, repo);
+  const config = loadConfig(
+    {
+      TASKRUNNER_STATE_DIRECTORY: state,
+      TASKRUNNER_REMOTE_CACHE_DIR: store,
+      TASKRUNNER_DISABLE_TIMESTAMPS: "1",
+      ...env,
+    },
+    repo,
+  );
   const paths = createBuild(state);
   if ("error" in paths) throw new Error(paths.error);
   return { repo, config, paths };
@@ -50,13 +60,26 @@ function running(life: TaskLife): TaskLife {
   return life;
 }
 
-async function decideFor(f: Fixture, words: string[], opts: { force?: boolean; store?: boolean; command?: string[] } = {}) {
+async function decideFor(
+  f: Fixture,
+  words: string[],
+  opts: { force?: boolean; store?: boolean; command?: string[] } = {},
+) {
   const parsed = parseSnapshotArgs(words);
   if (!parsed.ok) throw new Error(parsed.error);
   const { args } = parsed;
   const logPath = join(f.paths.buildDir, "logs", "job.log");
   const logFd = openSync(logPath, "w");
-  const out = new TaskOutput({ job: "job", timestamps: false, showDebug: false, showInfo: false, quiet: false, terminal: new Terminal(devNull, devNull, null), logFd, logPath });
+  const out = new TaskOutput({
+    job: "job",
+    timestamps: false,
+    showDebug: false,
+    showInfo: false,
+    quiet: false,
+    terminal: new Terminal(devNull, devNull, null),
+    logFd,
+    logPath,
+  });
   const ctx: TaskContext = {
     job: "job",
     command: opts.command ?? ["bash", "-c", "make"],
@@ -103,7 +126,14 @@ test("no inputs: the task runs, uncached, and nothing is said", async () => {
 test("first run: runs, with the reasons in its log, and no restore or fuzzy cache tried without a store", async () => {
   const f = fixture();
   const { decision, log } = await decideFor(f, ["input.txt", "--fuzzy-cache", "-o", "out"]);
-  expect(decision).toMatchObject({ kind: "run", fuzzy: false, hashed: { current: { hash: HASH }, reasons: ["no saved hash: first run here (or the hash file was missing or damaged)"] } });
+  expect(decision).toMatchObject({
+    kind: "run",
+    fuzzy: false,
+    hashed: {
+      current: { hash: HASH },
+      reasons: ["no saved hash: first run here (or the hash file was missing or damaged)"],
+    },
+  });
   expect(log).toBe(
     [
       'debug | Files to hash: ["input.txt"]',
@@ -118,7 +148,11 @@ test("first run: runs, with the reasons in its log, and no restore or fuzzy cach
 
 test("saved hash equal: skipped; a changed file, -f or a missing output: runs, saying why", async () => {
   const f = fixture();
-  writeHashFile(f.paths.hashFile("job"), { hash: HASH, hashInput: `100644 blob 257cc5642cb1a054f08cc83f2d943e56fd3ebe99\tinput.txt`, mainBranchCommit: null });
+  writeHashFile(f.paths.hashFile("job"), {
+    hash: HASH,
+    hashInput: `100644 blob 257cc5642cb1a054f08cc83f2d943e56fd3ebe99\tinput.txt`,
+    mainBranchCommit: null,
+  });
   sh(f.repo, "mkdir out");
   const skipped = await decideFor(f, ["input.txt", "-o", "out"]);
   expect(skipped.decision).toEqual({ kind: "skip", because: "unchanged", hash: HASH });
@@ -130,11 +164,16 @@ test("saved hash equal: skipped; a changed file, -f or a missing output: runs, s
   sh(f.repo, "rmdir out");
   const missing = await decideFor(f, ["input.txt", "-o", "out"]);
   expect(missing.decision).toMatchObject({ kind: "run", hashed: { reasons: ["outputs missing: out"] } });
-  expect(missing.log).toContain("warn | Inputs unchanged but outputs missing (out), not skipping\ndebug | Rerun because outputs missing: out\n");
+  expect(missing.log).toContain(
+    "warn | Inputs unchanged but outputs missing (out), not skipping\ndebug | Rerun because outputs missing: out\n",
+  );
 
   sh(f.repo, "echo bar > input.txt");
   const changed = await decideFor(f, ["input.txt"]);
-  expect(changed.decision).toMatchObject({ kind: "run", hashed: { reasons: ["files modified: input.txt"], saved: { hash: HASH } } });
+  expect(changed.decision).toMatchObject({
+    kind: "run",
+    hashed: { reasons: ["files modified: input.txt"], saved: { hash: HASH } },
+  });
 });
 
 test("prime-cache mode: skipped as done, with the new hash to save", async () => {
@@ -169,7 +208,9 @@ test("the exact archive in the store: restored; uncommitted inputs: never restor
   sh(f.repo, "echo dirty > input.txt");
   const dirtyHash = await hashInputs(f.repo, ["input.txt"], [], { env: process.env });
   if (!dirtyHash.ok) throw new Error(dirtyHash.error);
-  expect(await cache.saveArchive(archiveName("job", null, dirtyHash.hash), f.repo, ["out"])).toMatchObject({ kind: "saved" });
+  expect(await cache.saveArchive(archiveName("job", null, dirtyHash.hash), f.repo, ["out"])).toMatchObject({
+    kind: "saved",
+  });
   const dirty = await decideFor(f, ["input.txt", "--fuzzy-cache", "-o", "out"], { store: true });
   expect(dirty.decision).toMatchObject({ kind: "run", fuzzy: true, hashed: { current: { hash: dirtyHash.hash } } });
   expect(dirty.log).not.toContain("Found remote cache");
@@ -177,11 +218,15 @@ test("the exact archive in the store: restored; uncommitted inputs: never restor
 
 test("uncommitted inputs: the exact cache is not looked up, and the log and the task's record say which paths (a few)", async () => {
   const f = fixture();
-  sh(f.repo, "for x in a b c d; do echo $x > $x.txt; done && git add . && git -c user.name=t -c user.email=t@t commit -qm more");
+  sh(
+    f.repo,
+    "for x in a b c d; do echo $x > $x.txt; done && git add . && git -c user.name=t -c user.email=t@t commit -qm more",
+  );
   sh(f.repo, "echo changed > a.txt && echo changed > b.txt && git add b.txt && rm c.txt && echo new > untracked.txt");
   const dirty = await decideFor(f, [".", "-o", "out"], { store: true });
   expect(dirty.decision).toMatchObject({ kind: "run" });
-  const line = "Remote cache not used: uncommitted changes to tracked inputs (a.txt, b.txt, c.txt); the exact remote cache is used only for committed inputs";
+  const line =
+    "Remote cache not used: uncommitted changes to tracked inputs (a.txt, b.txt, c.txt); the exact remote cache is used only for committed inputs";
   expect(dirty.log).toContain(`debug | ${line}\n`);
   expect(dirty.life.notes).toEqual([line]);
 
@@ -210,24 +255,39 @@ test("--hash-command: the argv is one more raw input; a changed command reruns, 
   expect(first.log).toContain('debug | Raw inputs: ["command: [\\"make\\",\\"a\\"]"]\n');
 
   writeHashFile(f.paths.hashFile("job"), current);
-  expect(readHashFile(f.paths.hashFile("job"))).toMatchObject({ kind: "found", info: { hash: current.hash, command: ["make", "a"] } });
-  expect((await decideFor(f, ["input.txt", "--hash-command"], { command: ["make", "a"] })).decision).toMatchObject({ kind: "skip" });
+  expect(readHashFile(f.paths.hashFile("job"))).toMatchObject({
+    kind: "found",
+    info: { hash: current.hash, command: ["make", "a"] },
+  });
+  expect((await decideFor(f, ["input.txt", "--hash-command"], { command: ["make", "a"] })).decision).toMatchObject({
+    kind: "skip",
+  });
   const changed = await decideFor(f, ["input.txt", "--hash-command"], { command: ["make", "b"] });
   expect(changed.decision).toMatchObject({ kind: "run", hashed: { reasons: ["command changed (--hash-command)"] } });
   expect(changed.log).toContain("debug | Rerun because command changed (--hash-command)\n");
   // Without the option the command is not an input: as in the old tool, the hash is the contract's.
-  expect((await decideFor(f, ["input.txt"], { command: ["make", "b"] })).decision).toMatchObject({ kind: "run", hashed: { current: { hash: HASH } } });
+  expect((await decideFor(f, ["input.txt"], { command: ["make", "b"] })).decision).toMatchObject({
+    kind: "run",
+    hashed: { current: { hash: HASH } },
+  });
 });
 
 test("the output module renders each decision as the contract words it", () => {
-  const hashed = { current: { hash: HASH, hashInput: "", mainBranchCommit: null }, saved: { hash: "", hashInput: "", mainBranchCommit: null }, reasons: [] };
+  const hashed = {
+    current: { hash: HASH, hashInput: "", mainBranchCommit: null },
+    saved: { hash: "", hashInput: "", mainBranchCommit: null },
+    reasons: [],
+  };
   const cases: [Decision, string[]][] = [
     [{ kind: "run", hashed: null }, []],
     [{ kind: "run", hashed, fuzzy: false }, ["info Inputs changed, running task"]],
     [{ kind: "skip", because: "unchanged", hash: HASH }, [`debug Hash matches, hash=${HASH}, skipping`]],
     [{ kind: "skip", because: "prime-cache", hashed }, ["debug Prime cache mode, assuming task is done and skipping"]],
     [{ kind: "restore", archive: "a.tar.zst", hashed }, ["info Restored from remote cache"]],
-    [{ kind: "fault", message: "snapshot: Invalid option or missing argument: --raw" }, ["error snapshot: Invalid option or missing argument: --raw"]],
+    [
+      { kind: "fault", message: "snapshot: Invalid option or missing argument: --raw" },
+      ["error snapshot: Invalid option or missing argument: --raw"],
+    ],
     [{ kind: "interrupted" }, []],
   ];
   for (const [d, lines] of cases) expect(renderDecision(d).map((m) => `${m.level} ${m.text}`)).toEqual(lines);

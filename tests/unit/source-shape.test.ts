@@ -43,7 +43,8 @@ export function stackedDocBlocks(fileName: string, text: string): string[] {
   const found: string[] = [];
   const lines = text.split("\n");
   for (let i = 0; i + 1 < lines.length; i++) {
-    if (lines[i].trimEnd().endsWith("*/") && lines[i + 1].trimStart().startsWith("/**")) found.push(`${fileName}:${i + 2}`);
+    if (lines[i].trimEnd().endsWith("*/") && lines[i + 1].trimStart().startsWith("/**"))
+      found.push(`${fileName}:${i + 2}`);
   }
   return found;
 }

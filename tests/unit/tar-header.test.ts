@@ -44,7 +44,16 @@ function headerBlocks(tar: Buffer): Buffer[] {
 
 function nodeTar(block: Buffer) {
   const h = new Header(block);
-  return { nullBlock: h.nullBlock, cksumValid: h.cksumValid, type: h.type, path: h.path ?? "", linkpath: h.linkpath ?? "", mode: h.mode, size: h.size ?? 0, mtime: h.mtime };
+  return {
+    nullBlock: h.nullBlock,
+    cksumValid: h.cksumValid,
+    type: h.type,
+    path: h.path ?? "",
+    linkpath: h.linkpath ?? "",
+    mode: h.mode,
+    size: h.size ?? 0,
+    mtime: h.mtime,
+  };
 }
 
 describe("header blocks decode as node-tar decodes them", () => {

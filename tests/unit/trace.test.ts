@@ -15,8 +15,24 @@ import { startOtlpReceiver } from "../fakes/otlp";
 
 const T0 = 1_760_000_000_000.25; // epoch ms, with a fraction as the runner writes them
 
-function rec(job: string, parent: string | null, start: number, end: number, more: Partial<TaskRecord> = {}): TaskRecord {
-  return { job, parent, pid: 1000 + job.length, start: T0 + start, end: T0 + end, outcome: "ran", exitCode: 0, phases: [{ name: "run", start: T0 + start, end: T0 + end }], ...more };
+function rec(
+  job: string,
+  parent: string | null,
+  start: number,
+  end: number,
+  more: Partial<TaskRecord> = {},
+): TaskRecord {
+  return {
+    job,
+    parent,
+    pid: 1000 + job.length,
+    start: T0 + start,
+    end: T0 + end,
+    outcome: "ran",
+    exitCode: 0,
+    phases: [{ name: "run", start: T0 + start, end: T0 + end }],
+    ...more,
+  };
 }
 const phase = (name: Phase["name"], start: number, end: number): Phase => ({ name, start: T0 + start, end: T0 + end });
 
@@ -26,7 +42,10 @@ const phase = (name: Phase["name"], start: number, end: number): Phase => ({ nam
 const build: TaskRecord[] = [
   rec("ci", null, 0, 1000, { outcome: "failed", exitCode: 1 }),
   rec("lint", "ci", 10, 400),
-  rec("unit", "ci", 20, 600, { phases: [phase("hash", 20, 30), phase("run", 30, 580), phase("upload", 580, 600)], explain: ["src/a.ts changed"] }),
+  rec("unit", "ci", 20, 600, {
+    phases: [phase("hash", 20, 30), phase("run", 30, 580), phase("upload", 580, 600)],
+    explain: ["src/a.ts changed"],
+  }),
   rec("unit-db", "unit", 100, 200, { outcome: "skipped", phases: [] }),
   rec("bundle", "ci", 610, 990, { outcome: "failed", exitCode: 2 }),
 ];
@@ -50,23 +69,47 @@ describe("track layout", () => {
     expect(layoutBuild(build).tracks.map((t) => t.name)).toEqual(["ci", "unit"]);
   });
   test("deep nesting stays on one track", () => {
-    const chain = ["a", "b", "c", "d", "e"].map((job, i, all) => rec(job, i ? all[i - 1] : null, i * 10, 1000 - i * 10));
-    expect(Object.values(where(chain))).toEqual([[0, 0], [0, 1], [0, 2], [0, 3], [0, 4]]);
+    const chain = ["a", "b", "c", "d", "e"].map((job, i, all) =>
+      rec(job, i ? all[i - 1] : null, i * 10, 1000 - i * 10),
+    );
+    expect(Object.values(where(chain))).toEqual([
+      [0, 0],
+      [0, 1],
+      [0, 2],
+      [0, 3],
+      [0, 4],
+    ]);
     expect(layoutBuild(chain).tracks).toEqual([{ tid: 1, name: "a", lanes: 5 }]);
   });
   test("a sibling's track is reused once it is free; tracks follow their parents' order", () => {
     const recs = [
       rec("top", null, 0, 1000),
-      rec("p1", "top", 0, 500), rec("p2", "top", 0, 500), rec("p3", "top", 0, 300),
+      rec("p1", "top", 0, 500),
+      rec("p2", "top", 0, 500),
+      rec("p3", "top", 0, 300),
       rec("p4", "top", 310, 480), // p3's track is free again
-      rec("p2child", "p2", 100, 200), rec("p2child2", "p2", 150, 250), // parallel inside p2
+      rec("p2child", "p2", 100, 200),
+      rec("p2child2", "p2", 150, 250), // parallel inside p2
     ];
     const layout = layoutBuild(recs);
-    expect(where(recs)).toEqual({ top: [0, 0], p1: [0, 1], p2: [1, 0], p2child: [1, 1], p2child2: [2, 0], p3: [3, 0], p4: [3, 0] });
+    expect(where(recs)).toEqual({
+      top: [0, 0],
+      p1: [0, 1],
+      p2: [1, 0],
+      p2child: [1, 1],
+      p2child2: [2, 0],
+      p3: [3, 0],
+      p4: [3, 0],
+    });
     expect(layout.tracks.map((t) => t.name)).toEqual(["top", "p2", "p2child2", "p3, p4"]);
   });
   test("a child outliving its parent, a missing parent, and an unrelated track are never mixed up", () => {
-    const recs = [rec("a", null, 0, 100), rec("late", "a", 50, 150), rec("lost", "gone", 10, 20), rec("self", "self", 200, 210)];
+    const recs = [
+      rec("a", null, 0, 100),
+      rec("late", "a", 50, 150),
+      rec("lost", "gone", 10, 20),
+      rec("self", "self", 200, 210),
+    ];
     const w = where(recs);
     expect(w.late[0]).not.toBe(w.a[0]); // would straddle a's end on a's track
     expect(w.lost[1]).toBe(0); // a root
@@ -119,27 +162,43 @@ describe("run summary", () => {
     // ci failed because bundle did: bundle's failure is counted, ci's is not; unit ran nested
     // unit-db but hashed its own inputs, so it counts.
     expect(summaryLine(build, 4210)).toBe("Summary: 4 tasks: 2 ran, 1 skipped, 0 restored, 1 failed; wall time 4.21s");
-    const allSkipped = [rec("ci", null, 0, 100), rec("a", "ci", 0, 10, { outcome: "skipped" }), rec("b", "ci", 10, 20, { outcome: "skipped" })];
+    const allSkipped = [
+      rec("ci", null, 0, 100),
+      rec("a", "ci", 0, 10, { outcome: "skipped" }),
+      rec("b", "ci", 10, 20, { outcome: "skipped" }),
+    ];
     expect(counts(allSkipped)).toEqual([2, 0, 2, 0, 0]);
   });
   test("a task that only ran others counts when it failed by itself", () => {
-    const records = [rec("ci", null, 0, 100, { outcome: "failed", exitCode: 3 }), rec("a", "ci", 0, 10), rec("b", "ci", 10, 20, { outcome: "skipped" })];
+    const records = [
+      rec("ci", null, 0, 100, { outcome: "failed", exitCode: 3 }),
+      rec("a", "ci", 0, 10),
+      rec("b", "ci", 10, 20, { outcome: "skipped" }),
+    ];
     expect(counts(records)).toEqual([3, 1, 1, 0, 1]);
     records[0].outcome = "interrupted";
     expect(counts(records)).toEqual([3, 1, 1, 0, 1]);
   });
   test("a fuzzy restore followed by a run counts as ran; an exact restore as restored", () => {
     const hashed = { phases: [phase("hash", 0, 1), phase("restore", 1, 5)] };
-    const records = [rec("ci", null, 0, 100), rec("fuzzy", "ci", 0, 50, { outcome: "restored-fuzzy", ...hashed }), rec("exact", "ci", 50, 60, { outcome: "restored-exact", ...hashed })];
+    const records = [
+      rec("ci", null, 0, 100),
+      rec("fuzzy", "ci", 0, 50, { outcome: "restored-fuzzy", ...hashed }),
+      rec("exact", "ci", 50, 60, { outcome: "restored-exact", ...hashed }),
+    ];
     expect(counts(records)).toEqual([2, 1, 0, 1, 0]);
   });
   test("a lone task is one task, whatever it did", () => {
-    expect(summaryLine([rec("x", null, 0, 1)], 12)).toBe("Summary: 1 task: 1 ran, 0 skipped, 0 restored, 0 failed; wall time 0.01s");
+    expect(summaryLine([rec("x", null, 0, 1)], 12)).toBe(
+      "Summary: 1 task: 1 ran, 0 skipped, 0 restored, 0 failed; wall time 0.01s",
+    );
     expect(summaryLine([], 0)).toBe("Summary: 0 tasks: 0 ran, 0 skipped, 0 restored, 0 failed; wall time 0.00s");
   });
   test("the trace files carry the same counts", () => {
     expect(chromeTrace("b", build).otherData.summary).toBe("4 tasks: 2 ran, 1 skipped, 0 restored, 1 failed");
-    expect(traceHtml("b", build)).toContain(`<p class="summary">4 tasks: 2 ran, 1 skipped, 0 restored, 1 failed · wall time 1.00 s`);
+    expect(traceHtml("b", build)).toContain(
+      `<p class="summary">4 tasks: 2 ran, 1 skipped, 0 restored, 1 failed · wall time 1.00 s`,
+    );
   });
 });
 
@@ -152,11 +211,27 @@ describe("Chrome trace", () => {
     expect(meta[0]).toEqual({ ph: "M", name: "process_name", pid: 1, tid: 0, args: { name: "taskrunner build b" } });
     expect(meta.filter((e) => e.name === "thread_name").map((e) => e.args)).toEqual([{ name: "ci" }, { name: "unit" }]);
     const unit = xs.find((e) => e.name === "unit" && e.cat === "task")!;
-    expect(unit).toMatchObject({ ts: 20_000, dur: 580_000, pid: 1, tid: 2, args: { outcome: "ran", exitCode: 0, parent: "ci", explain: ["src/a.ts changed"] } });
+    expect(unit).toMatchObject({
+      ts: 20_000,
+      dur: 580_000,
+      pid: 1,
+      tid: 2,
+      args: { outcome: "ran", exitCode: 0, parent: "ci", explain: ["src/a.ts changed"] },
+    });
     const ci = xs.find((e) => e.name === "ci")!;
-    expect(ci).toMatchObject({ ts: 0, dur: 1_000_000, tid: 1, args: { outcome: "failed", exitCode: 1 }, cname: "terrible" });
+    expect(ci).toMatchObject({
+      ts: 0,
+      dur: 1_000_000,
+      tid: 1,
+      args: { outcome: "failed", exitCode: 1 },
+      cname: "terrible",
+    });
     const unitPhases = xs.filter((e) => e.cat === "phase" && e.args.job === "unit").map((e) => [e.name, e.tid]);
-    expect(unitPhases).toEqual([["hash", 2], ["run", 2], ["upload", 2]]);
+    expect(unitPhases).toEqual([
+      ["hash", 2],
+      ["run", 2],
+      ["upload", 2],
+    ]);
     // A nested task lies inside its parent on the same track.
     const db = xs.find((e) => e.name === "unit-db")!;
     expect(db.tid).toBe(unit.tid);
@@ -166,32 +241,39 @@ describe("Chrome trace", () => {
   });
   test("random builds always nest properly on every track", () => {
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let round = 0; round < 40; round++) {
       const recs: TaskRecord[] = [rec("root", null, 0, 10_000)];
       for (let i = 0; i < 25; i++) {
         const parent = recs[Math.floor(rand() * recs.length)];
-        const ps = parent.start - T0, pe = parent.end - T0;
+        const ps = parent.start - T0,
+          pe = parent.end - T0;
         const start = ps + rand() * (pe - ps);
         // Mostly inside the parent, sometimes outliving it (an orphaned task).
         const roll = rand();
         const end = roll < 0.1 ? start : roll < 0.9 ? start + rand() * (pe - start) : start + rand() * 5000;
         const mid = start + (end - start) * rand();
-        recs.push(rec(`t${i}`, parent.job, start, end, { phases: [phase("hash", start, mid), phase("run", mid, end)] }));
+        recs.push(
+          rec(`t${i}`, parent.job, start, end, { phases: [phase("hash", start, mid), phase("run", mid, end)] }),
+        );
       }
       checkChrome(recs);
       // The HTML rows: two bars in the same lane of a track never overlap.
       const { tasks } = layoutBuild(recs);
       for (const a of tasks)
         for (const b of tasks)
-          if (a !== b && a.track === b.track && a.depth === b.depth) expect(a.end <= b.start || b.end <= a.start).toBe(true);
+          if (a !== b && a.track === b.track && a.depth === b.depth)
+            expect(a.end <= b.start || b.end <= a.start).toBe(true);
     }
   });
 });
 
 describe("HTML page", () => {
   const nasty = `<img src=x onerror=alert(1)> & "q" 'a' </script>`;
-  const html = traceHtml("2026-01-01T00:00:00.000000Z", [...build, rec(nasty, "ci", 700, 800, { explain: ["</script><b>x</b>"] })]);
+  const html = traceHtml("2026-01-01T00:00:00.000000Z", [
+    ...build,
+    rec(nasty, "ci", 700, 800, { explain: ["</script><b>x</b>"] }),
+  ]);
   test("one bar per task, on the network for nothing", () => {
     expect(html.match(/class="task-bar"/g)!.length).toBe(build.length + 1);
     const plain = traceHtml("b", build); // without the nasty name, which says src= itself
@@ -204,7 +286,9 @@ describe("HTML page", () => {
     expect(html).not.toContain("<img");
     expect(html).not.toContain("<b>x");
     expect(html.match(/<\/script>/g)!.length).toBe(2); // only the page's own two scripts
-    expect(html).toContain(`data-job="&#60;img src=x onerror=alert(1)&#62; &#38; &#34;q&#34; &#39;a&#39; &#60;/script&#62;"`);
+    expect(html).toContain(
+      `data-job="&#60;img src=x onerror=alert(1)&#62; &#38; &#34;q&#34; &#39;a&#39; &#60;/script&#62;"`,
+    );
     const json = html.match(/<script type="application\/json" id="trace-data">(.*?)<\/script>/s)![1];
     const data = JSON.parse(json);
     expect(data.tasks.map((t: { job: string }) => t.job)).toContain(nasty);
@@ -216,21 +300,50 @@ describe("HTML page", () => {
     expect(traceHtml("b", [])).toContain("No task records in this build.");
   });
   test("axis ticks are round numbers", () => {
-    expect(axisTicks(1000).map((t) => t.label)).toEqual(["0", "0.1 s", "0.2 s", "0.3 s", "0.4 s", "0.5 s", "0.6 s", "0.7 s", "0.8 s", "0.9 s", "1 s"]);
+    expect(axisTicks(1000).map((t) => t.label)).toEqual([
+      "0",
+      "0.1 s",
+      "0.2 s",
+      "0.3 s",
+      "0.4 s",
+      "0.5 s",
+      "0.6 s",
+      "0.7 s",
+      "0.8 s",
+      "0.9 s",
+      "1 s",
+    ]);
     expect(axisTicks(14_200).map((t) => t.label)).toEqual(["0", "2 s", "4 s", "6 s", "8 s", "10 s", "12 s", "14 s"]);
-    expect(axisTicks(300).map((t) => t.label).slice(0, 3)).toEqual(["0", "50 ms", "100 ms"]);
-    expect(axisTicks(600_000).map((t) => t.label).slice(0, 3)).toEqual(["0", "1m", "2m"]);
+    expect(
+      axisTicks(300)
+        .map((t) => t.label)
+        .slice(0, 3),
+    ).toEqual(["0", "50 ms", "100 ms"]);
+    expect(
+      axisTicks(600_000)
+        .map((t) => t.label)
+        .slice(0, 3),
+    ).toEqual(["0", "1m", "2m"]);
     expect(axisTicks(0.5).length).toBeGreaterThan(1);
   });
   test("durations for people", () => {
-    expect([0.25, 12.4, 999, 1234, 12_345, 185_000, 7_500_000].map(formatDuration)).toEqual(["0.25 ms", "12 ms", "999 ms", "1.23 s", "12.3 s", "3m 05s", "2h 05m"]);
+    expect([0.25, 12.4, 999, 1234, 12_345, 185_000, 7_500_000].map(formatDuration)).toEqual([
+      "0.25 ms",
+      "12 ms",
+      "999 ms",
+      "1.23 s",
+      "12.3 s",
+      "3m 05s",
+      "2h 05m",
+    ]);
   });
 });
 
 describe("OTLP payload", () => {
   const payload = otlpPayload("build-1", build);
   const spans = payload.resourceSpans[0].scopeSpans[0].spans;
-  const byName = (name: string) => spans.find((s) => s.name === name && s.attributes.some((a) => a.key === "taskrunner.outcome"))!;
+  const byName = (name: string) =>
+    spans.find((s) => s.name === name && s.attributes.some((a) => a.key === "taskrunner.outcome"))!;
   test("ids: one trace per build, derived from the id; one span per task and phase", () => {
     expect(traceIdOf("build-1")).toMatch(/^[0-9a-f]{32}$/);
     expect(traceIdOf("build-1")).not.toBe(traceIdOf("build-2"));
@@ -243,13 +356,18 @@ describe("OTLP payload", () => {
     }
     expect(new Set(spans.map((s) => s.spanId)).size).toBe(spans.length);
     expect(spans.length).toBe(build.length + build.reduce((n, r) => n + r.phases.length, 0));
-    expect(payload.resourceSpans[0].resource.attributes).toContainEqual({ key: "service.name", value: { stringValue: "taskrunner" } });
+    expect(payload.resourceSpans[0].resource.attributes).toContainEqual({
+      key: "service.name",
+      value: { stringValue: "taskrunner" },
+    });
   });
   test("parent links: nested tasks to their parent's span, phases to their task", () => {
     expect(byName("ci").parentSpanId).toBeUndefined();
     expect(byName("unit").parentSpanId).toBe(byName("ci").spanId);
     expect(byName("unit-db").parentSpanId).toBe(byName("unit").spanId);
-    const unitPhases = spans.filter((s) => s.attributes.some((a) => a.key === "taskrunner.phase") && s.parentSpanId === byName("unit").spanId);
+    const unitPhases = spans.filter(
+      (s) => s.attributes.some((a) => a.key === "taskrunner.phase") && s.parentSpanId === byName("unit").spanId,
+    );
     expect(unitPhases.map((s) => s.name)).toEqual(["hash", "run", "upload"]);
     // A parent without a record: the span stays a root instead of dangling.
     const lost = otlpPayload("b", [rec("lost", "gone", 0, 1)]).resourceSpans[0].scopeSpans[0].spans[0];
@@ -285,7 +403,9 @@ describe("OTLP export against a local collector", () => {
     const bad = startOtlpReceiver({ kind: "status", status: 503, body: "overloaded\ntry later" });
     const partial = startOtlpReceiver({ kind: "partial", rejected: 2, message: "too old" });
     try {
-      expect(await exportOtlp(bad.url, otlpPayload("b", build))).toBe("HTTP 503 Service Unavailable: overloaded try later");
+      expect(await exportOtlp(bad.url, otlpPayload("b", build))).toBe(
+        "HTTP 503 Service Unavailable: overloaded try later",
+      );
       expect(await exportOtlp(partial.url, otlpPayload("b", build))).toBe("collector rejected 2 span(s): too old");
     } finally {
       await bad.stop();
@@ -372,7 +492,9 @@ describe("writeTrace", () => {
     expect(parseTaskRecord(good)).toEqual(build[2]);
     const outcome: Outcome = "restored-fuzzy";
     expect(parseTaskRecord(JSON.stringify({ ...build[0], outcome }))).toMatchObject({ outcome });
-    expect(parseTaskRecord(JSON.stringify({ ...build[0], phases: [{ name: "dance", start: 1, end: 2 }] }))).toStartWith("bad phase");
+    expect(parseTaskRecord(JSON.stringify({ ...build[0], phases: [{ name: "dance", start: 1, end: 2 }] }))).toStartWith(
+      "bad phase",
+    );
     expect(parseTaskRecord(JSON.stringify({ ...build[0], start: "soon" }))).toBe("bad pid, start, end or exitCode");
     expect(parseTaskRecord(JSON.stringify({ ...build[0], explain: [1] }))).toBe("bad explain");
     expect(parseTaskRecord("[]")).toBe("no job name");

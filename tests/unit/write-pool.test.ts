@@ -34,7 +34,12 @@ function bigArchive(): { archive: Buffer; entries: ForgedEntry[] } {
   const entries: ForgedEntry[] = [{ path: "out/", type: "Directory" }];
   for (let d = 0; d < 40; d++) {
     entries.push({ path: `out/d${d}/`, type: "Directory", mode: d === 7 ? 0o700 : 0o755 });
-    for (let f = 0; f < 10; f++) entries.push({ path: `out/d${d}/f${f}.js`, body: `module.exports = ${d * 10 + f};\n`.repeat(f * 40 + 1), mode: f === 3 ? 0o755 : 0o644 });
+    for (let f = 0; f < 10; f++)
+      entries.push({
+        path: `out/d${d}/f${f}.js`,
+        body: `module.exports = ${d * 10 + f};\n`.repeat(f * 40 + 1),
+        mode: f === 3 ? 0o755 : 0o644,
+      });
   }
   entries.push(
     { path: "out/d39/link-to-d0-f1", type: "Link", linkpath: "out/d0/f1.js" },
@@ -92,7 +97,11 @@ test("stopped in the middle (the signal aborts): rejects at once, the staging fo
     yield Bun.zstdCompressSync(raw.subarray(0, 200 * 512));
     await new Promise((r) => controller.signal.addEventListener("abort", r));
   }
-  const restoring = restoreInto(Readable.from(slow()), root, { stagingParents: [staging], signal: controller.signal, parallelFrom: 0 });
+  const restoring = restoreInto(Readable.from(slow()), root, {
+    stagingParents: [staging],
+    signal: controller.signal,
+    parallelFrom: 0,
+  });
   await new Promise((r) => setTimeout(r, 300));
   const t = performance.now();
   controller.abort(new Error("interrupted"));
