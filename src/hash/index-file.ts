@@ -186,34 +186,8 @@ function extensions(buf: Uint8Array, view: DataView, start: number, end: number)
   return { unsupported, treeData };
 }
 
-export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | string {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (buf.length < 32 || view.getUint32(0) !== 0x44495243 /* DIRC */) return "not an index file";
-  const version = view.getUint32(4);
-  if (version < 2 || version > 4) return `index version ${version}`;
-  const count = view.getUint32(8);
-  const end = buf.length - 20; // the trailing checksum
-  const entries = version === 4 ? compressedEntries(buf, count, end) : plainEntries(buf, count, end);
-  if (typeof entries === "string") return entries;
-  const { statOff, pathOff, pathLen, paths } = entries;
-  const pOff = (i: number) => pathOff[i];
-  const pLen = (i: number) => pathLen[i];
-
-  const { unsupported, treeData } = extensions(buf, view, entries.end, end);
-
-  const u32 = (o: number) => ((buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]) >>> 0;
-  const flags = (i: number) => (buf[statOff[i] + 60] << 8) | buf[statOff[i] + 61];
-  const mode = (i: number) => u32(statOff[i] + 24);
-  const sha = (i: number) => hex(buf, statOff[i] + 40);
-  const stage = (i: number) => (flags(i) >> 12) & 3;
-  const special = (i: number) => {
-    const f = flags(i);
-    const o = statOff[i];
-    return (f & 0x8000) !== 0 || (f & 0x4000 ? ((buf[o + 62] << 8) | buf[o + 63]) & 0x6000 : 0) !== 0;
-  };
-
-  const statClean = statCleaner(buf, statOff, mtimeSec, sha);
-
+/** Binary searches over the entries' sorted paths: by prefix, by pathspec, one name below a directory. */
+function pathSearch(paths: Uint8Array, pOff: (i: number) => number, pLen: (i: number) => number, count: number) {
   /** Compares entry i's path from byte `skip` on with key[from .. from + len), looking only at its first len bytes. */
   const comparePrefix = (i: number, skip: number, key: Uint8Array, from: number, len: number): number => {
     const o = pOff(i) + skip;
@@ -285,6 +259,38 @@ export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | strin
     }
     return a < end && paths[pOff(a) + at] === 47 ? CHILD_DIR : NOT_TRACKED;
   };
+  return { matching, prefixRange, child };
+}
+
+export function parseIndex(buf: Uint8Array, mtimeSec: number): IndexFile | string {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (buf.length < 32 || view.getUint32(0) !== 0x44495243 /* DIRC */) return "not an index file";
+  const version = view.getUint32(4);
+  if (version < 2 || version > 4) return `index version ${version}`;
+  const count = view.getUint32(8);
+  const end = buf.length - 20; // the trailing checksum
+  const entries = version === 4 ? compressedEntries(buf, count, end) : plainEntries(buf, count, end);
+  if (typeof entries === "string") return entries;
+  const { statOff, pathOff, pathLen, paths } = entries;
+  const pOff = (i: number) => pathOff[i];
+  const pLen = (i: number) => pathLen[i];
+
+  const { unsupported, treeData } = extensions(buf, view, entries.end, end);
+
+  const u32 = (o: number) => ((buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]) >>> 0;
+  const flags = (i: number) => (buf[statOff[i] + 60] << 8) | buf[statOff[i] + 61];
+  const mode = (i: number) => u32(statOff[i] + 24);
+  const sha = (i: number) => hex(buf, statOff[i] + 40);
+  const stage = (i: number) => (flags(i) >> 12) & 3;
+  const special = (i: number) => {
+    const f = flags(i);
+    const o = statOff[i];
+    return (f & 0x8000) !== 0 || (f & 0x4000 ? ((buf[o + 62] << 8) | buf[o + 63]) & 0x6000 : 0) !== 0;
+  };
+
+  const statClean = statCleaner(buf, statOff, mtimeSec, sha);
+
+  const { matching, prefixRange, child } = pathSearch(paths, pOff, pLen, count);
 
   let tree: Map<string, string | null> | null = null;
   const cacheTree = () => {

@@ -112,6 +112,37 @@ export function render(e: TaskEvent): Message[] {
             "not saving its hash or cache, so the next run runs it again",
         ),
       ];
+    default:
+      return renderRunAndSave(e);
+  }
+}
+
+/** The events of a task's run and of what it saves: render's second half. */
+type RunAndSaveEvent = Extract<
+  TaskEvent,
+  {
+    kind:
+      | "cannot-start"
+      | "spawn-failed"
+      | "stream-left-open"
+      | "ended"
+      | "skipped"
+      | "outputs-not-created"
+      | "outputs-outside-root"
+      | "cache-not-saved"
+      | "upload-stopped"
+      | "uploads-cut-short"
+      | "inputs-moved"
+      | "outputs-rewrote-inputs"
+      | "log-not-uploaded"
+      | "post-unpack-failed"
+      | "interrupted"
+      | "not-in-github-actions";
+  }
+>;
+
+function renderRunAndSave(e: RunAndSaveEvent): Message[] {
+  switch (e.kind) {
     case "cannot-start":
     case "spawn-failed":
       return [error(e.message)];

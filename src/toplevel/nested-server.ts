@@ -15,6 +15,7 @@
 // having cost this process nothing. Connections still without the token are
 // few (the oldest is told to run the binary when there are too many) and
 // short-lived; a request is capped in size and in the time to send it.
+import type { Socket } from "bun";
 import type { Env } from "../config";
 import type { HeldJob, ProcessHost, RunHeld } from "../task/context";
 import { INTERNAL } from "../internal-env";
@@ -104,6 +105,29 @@ interface Connection {
   drop: () => void;
 }
 
+/** A new connection, given TOKEN_DEADLINE_MS to show the token; replying or dropping it forgets it first. */
+function connection(socket: Socket<Connection>, tokenBytes: Buffer, forget: (c: Connection) => void): Connection {
+  const c: Connection = {
+    reader: new RequestReader(tokenBytes),
+    done: false,
+    gone: [],
+    closed: false,
+    deadline: setTimeout(() => c.reply(Replies.fallback), TOKEN_DEADLINE_MS),
+    reply(text) {
+      forget(c);
+      if (c.closed) return;
+      socket.write(`${text}\n`);
+      socket.end();
+    },
+    drop() {
+      forget(c);
+      if (!c.closed) socket.terminate();
+    },
+  };
+  c.deadline.unref();
+  return c;
+}
+
 export function serveNested(
   host: ProcessHost,
   run: RunHeld,
@@ -163,24 +187,7 @@ export function serveNested(
           // our callers (a neighbour learns nothing it did not know); a wrong token is dropped.
           if (unauthenticated.size >= MAX_UNAUTHENTICATED)
             unauthenticated.values().next().value?.reply(Replies.fallback);
-          const c: Connection = {
-            reader: new RequestReader(tokenBytes),
-            done: false,
-            gone: [],
-            closed: false,
-            deadline: setTimeout(() => c.reply(Replies.fallback), TOKEN_DEADLINE_MS),
-            reply(text) {
-              forget(c);
-              if (c.closed) return;
-              socket.write(`${text}\n`);
-              socket.end();
-            },
-            drop() {
-              forget(c);
-              if (!c.closed) socket.terminate();
-            },
-          };
-          c.deadline.unref();
+          const c = connection(socket, tokenBytes, forget);
           socket.data = c;
           unauthenticated.add(c);
         },
