@@ -12,11 +12,11 @@ const SRC = join(import.meta.dir, "../../src");
 const MAX_LINES = 120;
 const MAX_WIDTH = 120;
 
-function sourceFiles(dir: string): string[] {
+function sourceFiles(dir: string, keep = (name: string) => name.endsWith(".ts") && !name.endsWith(".d.ts")): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) return sourceFiles(path);
-    return name.endsWith(".ts") && !name.endsWith(".d.ts") ? [path] : [];
+    if (statSync(path).isDirectory()) return sourceFiles(path, keep);
+    return keep(name) ? [path] : [];
   });
 }
 
@@ -83,6 +83,7 @@ test("no JSDoc block in src/ is stacked on another", () => {
 });
 
 test(`no line in src/ is over ${MAX_WIDTH} characters`, () => {
-  const found = sourceFiles(SRC).flatMap((f) => longLines(relative(SRC, f), readFileSync(f, "utf8")));
+  // Every file: the shell scripts the binary embeds as well as the TypeScript.
+  const found = sourceFiles(SRC, () => true).flatMap((f) => longLines(relative(SRC, f), readFileSync(f, "utf8")));
   expect(found).toEqual([]);
 });
