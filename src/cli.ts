@@ -79,7 +79,10 @@ export function validateJobName(name: string): string | null {
     return `invalid task name ${JSON.stringify(name)}: it names a file, so it cannot contain "/" or newlines`;
   const bytes = Buffer.byteLength(name);
   if (bytes > MAX_JOB_NAME_BYTES) {
-    return `task name too long (${bytes} bytes): it names files in the state directory, so it can have at most ${MAX_JOB_NAME_BYTES} bytes`;
+    return (
+      `task name too long (${bytes} bytes): it names files in the state directory, ` +
+      `so it can have at most ${MAX_JOB_NAME_BYTES} bytes`
+    );
   }
   return null;
 }

@@ -22,7 +22,10 @@ import { metaFrame } from "./archive-meta";
 import { Trust, digesting, sha256 } from "./trust";
 import { Digest, SignatureRefused, bytesCheck, sidecarKey, signStatement, type Identity } from "./signature";
 
-/** "interrupted": cut short by the task's interruption, with nothing left behind (no staging directory, no partial object). */
+/**
+ * "interrupted": cut short by the task's interruption, with nothing left behind (no staging directory, no partial
+ * object).
+ */
 export type RestoreOutcome =
   /** bytes: downloaded; runMs: how long the run that made the archive took, when it says (archive-meta.ts). */
   | { kind: "restored"; bytes: number; runMs: number | null }
@@ -58,7 +61,10 @@ export interface RestoreOptions {
    * Asked only once the archive is found: finding them may start a git process, which a miss never needs.
    */
   stagingParents?: () => Promise<string[]>;
-  /** The task's declared outputs as member names (as saveArchive takes them): each one the archive holds replaces what is there. */
+  /**
+   * The task's declared outputs as member names (as saveArchive takes them): each one the archive holds replaces what
+   * is there.
+   */
   outputs?: string[];
   /** Aborts the transfer: the outcome is then "interrupted". */
   signal?: AbortSignal;
@@ -84,7 +90,8 @@ export interface RemoteCache {
   /** Key <prefix>bundles/<archiveName>, extracted into root. */
   restoreArchive(archiveName: string, root: string, opts?: RestoreOptions): Promise<RestoreOutcome>;
   /**
-   * Outputs are paths relative to root, directories or files: the archive's member names (see snapshot/output-paths.ts).
+   * Outputs are paths relative to root, directories or files: the archive's member names (see
+   * snapshot/output-paths.ts).
    * An aborted signal stops the upload: no temporary file, no multipart upload left.
    */
   saveArchive(archiveName: string, root: string, outputs: string[], opts?: SaveOptions): Promise<SaveOutcome>;
@@ -130,7 +137,8 @@ export function openRemoteCache(
     store = new FsStore(config.remoteCacheDir, (m) => log.debug(m));
     if (bucket)
       log.debug(
-        `TASKRUNNER_REMOTE_CACHE_DIR and TASKRUNNER_REMOTE_CACHE_BUCKET are both set; using the directory ${config.remoteCacheDir}`,
+        "TASKRUNNER_REMOTE_CACHE_DIR and TASKRUNNER_REMOTE_CACHE_BUCKET are both set; " +
+          `using the directory ${config.remoteCacheDir}`,
       );
   } else if (bucket) {
     store = new S3Store({ ...config.s3, bucket }, lim, (m) => log.debug(m));
@@ -502,7 +510,9 @@ class StoreCache implements RemoteCache {
    */
   private fault(message: string): { kind: "failed"; message: string } {
     if (this.gate.record(message)) {
-      message += `; that is ${FAILURE_LIMIT} remote cache failures in this build, so ${this.store.description} is not used for the rest of it`;
+      message +=
+        `; that is ${FAILURE_LIMIT} remote cache failures in this build, ` +
+        `so ${this.store.description} is not used for the rest of it`;
     }
     return { kind: "failed", message };
   }

@@ -45,7 +45,10 @@ import { WriteAccess, removeTree } from "./write-access";
 export interface RestoreIntoOptions {
   /** Directories to stage in, best first: the first on the root's file system is used, else the root itself. */
   stagingParents?: string[];
-  /** The task's declared outputs as archive member names (snapshot/output-paths.ts): each one the archive holds is replaced whole. */
+  /**
+   * The task's declared outputs as archive member names (snapshot/output-paths.ts): each one the archive holds is
+   * replaced whole.
+   */
   outputs?: string[];
   /** Stops the extraction (the staging directory is removed); the promise then rejects. */
   signal?: AbortSignal;

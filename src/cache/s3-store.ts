@@ -175,7 +175,8 @@ export class S3Store implements ObjectStore {
       const { endpoint, region, accessKeyId, secretAccessKey } = this.s3;
       const staticKeys = accessKeyId !== null && secretAccessKey !== null;
       this.debug(
-        `S3 client: ${endpoint ?? "AWS"} region ${region}, bucket ${this.s3.bucket}, credentials from ${staticKeys ? "TASKRUNNER_AWS_ACCESS_KEY/SECRET_KEY" : "the default AWS chain"}`,
+        `S3 client: ${endpoint ?? "AWS"} region ${region}, bucket ${this.s3.bucket}, ` +
+          `credentials from ${staticKeys ? "TASKRUNNER_AWS_ACCESS_KEY/SECRET_KEY" : "the default AWS chain"}`,
       );
       const client = new sdk.S3Client({
         region,

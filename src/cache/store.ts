@@ -28,7 +28,9 @@ export interface ObjectStore {
   readonly local?: boolean;
   /** Where a key lives, for messages: "s3://bucket/key", "/dir/key". */
   where(key: string): string;
-  /** The object's bytes as a stream, or null when there is no such object (a plain miss). `signal` aborts the request. */
+  /**
+   * The object's bytes as a stream, or null when there is no such object (a plain miss). `signal` aborts the request.
+   */
   get(key: string, signal?: AbortSignal): Promise<Readable | null>;
   /** Stores the whole stream under key. The object appears only once body ended without error. */
   put(key: string, body: Readable, opts?: PutOptions): Promise<void>;
@@ -48,7 +50,9 @@ export interface Limits {
   requestMs: number;
   /** Attempts per request, including the first (the SDK retries with backoff). */
   attempts: number;
-  /** Files restored on the main thread before worker threads take over (write-pool.ts); tests set 0 to use them always. */
+  /**
+   * Files restored on the main thread before worker threads take over (write-pool.ts); tests set 0 to use them always.
+   */
   parallelFrom?: number;
 }
 

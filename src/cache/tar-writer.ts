@@ -170,7 +170,10 @@ function describe(
   return { ...base, path: member, type: "File", size: st.size };
 }
 
-/** A file written since its entry was taken (by a later task, while the upload ran in the background): the archive would be torn. */
+/**
+ * A file written since its entry was taken (by a later task, while the upload ran in the background): the archive would
+ * be torn.
+ */
 function unchanged(abs: string, then: Stats, now: Stats): void {
   if (now.ino === then.ino && now.size === then.size && now.mtimeMs === then.mtimeMs && now.ctimeMs === then.ctimeMs)
     return;

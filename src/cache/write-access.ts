@@ -18,7 +18,10 @@ function isDenied(e: unknown): boolean {
 export class WriteAccess {
   private readonly changed = new Map<string, { mode: number; ino: number }>();
 
-  /** Runs f; if it is refused for want of write permission, makes the directories among `paths` writable and runs it once more. */
+  /**
+   * Runs f; if it is refused for want of write permission, makes the directories among `paths` writable and runs it
+   * once more.
+   */
   async retry<T>(paths: string[], f: () => Promise<T>): Promise<T> {
     try {
       return await f();
@@ -39,7 +42,10 @@ export class WriteAccess {
     return true;
   }
 
-  /** Puts each changed mode back, where the same directory is still at its path (not one moved in since); notes for the debug log. */
+  /**
+   * Puts each changed mode back, where the same directory is still at its path (not one moved in since); notes for the
+   * debug log.
+   */
   async restore(): Promise<string[]> {
     const notes: string[] = [];
     for (const [path, { mode, ino }] of [...this.changed].reverse()) {

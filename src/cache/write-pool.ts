@@ -16,9 +16,9 @@
 // that finds a member's directory missing (its mkdir is queued on another
 // worker) creates it: the extractor has checked that every parent of the
 // member is a directory of the archive, so this only makes what would be made
-// anyway, and restore.ts reapplies directory modes at the end. What must see earlier members complete — a hard link (its target),
-// replacing an earlier member — waits until every worker is idle and runs on
-// the main thread.
+// anyway, and restore.ts reapplies directory modes at the end. What must see
+// earlier members complete — a hard link (its target), replacing an earlier
+// member — waits until every worker is idle and runs on the main thread.
 import fs from "node:fs";
 import { availableParallelism } from "node:os";
 import { ArchiveError } from "./store";
@@ -383,7 +383,10 @@ export class WritePool {
     if (this.url) URL.revokeObjectURL(this.url);
   }
 
-  /** The worker that makes what goes in `path`'s directory (see the top), or null while the main thread does the writing. */
+  /**
+   * The worker that makes what goes in `path`'s directory (see the top), or null while the main thread does the
+   * writing.
+   */
   private ownerOf(path: string): PoolWorker | null {
     if (this.workers.length === 0) return null;
     const dir = path.slice(0, path.lastIndexOf("/"));

@@ -104,7 +104,8 @@ async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: On
       } catch (e) {
         // Bun says only "DecompressionFailed" for a bad checksum or bad data alike.
         throw new ArchiveError(
-          `corrupt archive: the zstd frame at byte ${at} fails its checksum or does not decode (${(e as Error).message})`,
+          `corrupt archive: the zstd frame at byte ${at} fails its checksum or does not decode ` +
+            `(${(e as Error).message})`,
         );
       }
       yield decoded;

@@ -9,7 +9,9 @@ export type Request =
   | { kind: "debug"; words: string[] }
   /** Ours, sent by our `snapshot` function just before its request: the calling shell's $PWD. No reply. */
   | { kind: "pwd"; dir: string }
-  /** Ours, from a nested taskrunner process: a debug line for this task's log file only, never its terminal. No reply. */
+  /**
+   * Ours, from a nested taskrunner process: a debug line for this task's log file only, never its terminal. No reply.
+   */
   | { kind: "log"; text: string }
   | { kind: "unknown"; words: string[] }
   | { kind: "invalid"; line: string; error: string };

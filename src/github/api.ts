@@ -136,7 +136,9 @@ export class GithubApi {
         404: `check GITHUB_INSTALLATION_ID=${id} (is the GitHub App installed there?)`,
       });
       if (failure.kind !== "unauthorized") return failure;
-      const message = `GitHub rejected the app's JWT (401: ${failure.message}); check GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and the machine's clock`;
+      const message =
+        `GitHub rejected the app's JWT (401: ${failure.message}); ` +
+        "check GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and the machine's clock";
       return { kind: "failed", message };
     }
   }

@@ -80,7 +80,9 @@ export class GithubStatusClient implements CommitStatusClient {
           label,
           {
             403: 'check that the GitHub App has the "Commit statuses: write" permission',
-            404: `check GITHUB_REPOSITORY/GITHUB_REPOSITORY_OWNER (${this.settings.owner}/${this.settings.repo}) and that the GitHub App is installed there`,
+            404:
+              `check GITHUB_REPOSITORY/GITHUB_REPOSITORY_OWNER (${this.settings.owner}/${this.settings.repo}) ` +
+              "and that the GitHub App is installed there",
           },
         ),
       );
@@ -150,7 +152,9 @@ export class GithubStatusClient implements CommitStatusClient {
       if (result.kind === "unauthorized") {
         result = {
           kind: "failed",
-          message: `GitHub API answered 401 to ${label} even with a new token (${result.message}); check that the GitHub App is installed on ${this.settings.owner}/${this.settings.repo}`,
+          message:
+            `GitHub API answered 401 to ${label} even with a new token (${result.message}); ` +
+            `check that the GitHub App is installed on ${this.settings.owner}/${this.settings.repo}`,
         };
       }
     }

@@ -159,7 +159,8 @@ export class TokenStore {
       if (st.uid !== uid || (st.mode & 0o077) !== 0 || !st.isFile()) {
         const mode = (st.mode & 0o777).toString(8).padStart(4, "0");
         this.log.debug(
-          `${this.cachePath} is not ours alone (owner uid ${st.uid}, mode ${mode}); not using its token, fetching a new one`,
+          `${this.cachePath} is not ours alone (owner uid ${st.uid}, mode ${mode}); ` +
+            "not using its token, fetching a new one",
         );
         return null;
       }
@@ -199,7 +200,8 @@ export class TokenStore {
   // every repository of the installation.
   private writeCache(entry: CachedToken): void {
     const { apiUrl, appId, installationId } = this.settings;
-    const text = `${JSON.stringify({ token: entry.token, expiresAt: new Date(entry.expiresAtMs).toISOString(), apiUrl, appId, installationId })}\n`;
+    const expiresAt = new Date(entry.expiresAtMs).toISOString();
+    const text = `${JSON.stringify({ token: entry.token, expiresAt, apiUrl, appId, installationId })}\n`;
     const err = writeFileAtomic(this.cachePath, text, 0o600);
     if (err) this.log.debug(`cannot write ${this.cachePath} (${errnoText(err)}); the token is not shared`);
   }

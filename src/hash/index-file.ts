@@ -196,7 +196,10 @@ function pathSearch(paths: Uint8Array, pOff: (i: number) => number, pLen: (i: nu
     for (let k = 0; k < n; k++) if (paths[o + k] !== key[from + k]) return paths[o + k] - key[from + k];
     return have < len ? -1 : 0;
   };
-  /** The first entry in [lo, hi) whose path from byte skip on is not below key's bytes as a prefix (cmp >= 0, or > 0 with after). */
+  /**
+   * The first entry in [lo, hi) whose path from byte skip on is not below key's bytes as a prefix (cmp >= 0, or > 0
+   * with after).
+   */
   const search = (
     lo: number,
     hi: number,

@@ -153,7 +153,9 @@ function foldedPaths(ctx: Context): () => Set<string> {
   };
 }
 
-/** Where the walk starts: each literal directory pathspec once (not one inside another), and each wildcard's directory. */
+/**
+ * Where the walk starts: each literal directory pathspec once (not one inside another), and each wildcard's directory.
+ */
 function walkRoots(specs: Context["specs"]): [string, Filter | null][] {
   const walked: string[] = [];
   for (const s of specs) {
@@ -170,7 +172,10 @@ function walkRoots(specs: Context["specs"]): [string, Filter | null][] {
   return roots;
 }
 
-/** Opens dir below the open top (rootFd) component by component, refusing symbolic links: a descriptor, or null when it is gone. */
+/**
+ * Opens dir below the open top (rootFd) component by component, refusing symbolic links: a descriptor, or null when it
+ * is gone.
+ */
 function openPath(n: NonNullable<ReturnType<typeof native>>, rootFd: number, dir: string): number | null {
   const parts = dir.split("/");
   let fd = rootFd;

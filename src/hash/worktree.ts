@@ -108,7 +108,10 @@ function firstWildcard(raw: Uint8Array): number {
   return -1;
 }
 
-/** The entries a wildcard matches as git add's pathspec does: the glob (where `*` also matches "/"), or the literal path. */
+/**
+ * The entries a wildcard matches as git add's pathspec does: the glob (where `*` also matches "/"), or the literal
+ * path.
+ */
 function globMatches(index: IndexFile, raw: Uint8Array, glob: Glob, literal: Int32Array): Int32Array {
   const [lo, hi] = index.prefixRange(raw.subarray(0, glob.literal));
   const out = new Int32Array(hi - lo);
@@ -225,7 +228,9 @@ function readIndex(repo: Repo): IndexFile {
   const path = bytes(`${repo.gitDir}/index`);
   const before = n.lstat(path);
   if (!before) throw new Fallback("no index file");
-  const key = `${repo.gitDir}\0${before.mtimeSec}.${before.mtimeNsec}\0${before.ctimeSec}.${before.ctimeNsec}\0${before.size}\0${before.ino}`;
+  const key =
+    `${repo.gitDir}\0${before.mtimeSec}.${before.mtimeNsec}\0` +
+    `${before.ctimeSec}.${before.ctimeNsec}\0${before.size}\0${before.ino}`;
   if (lastIndex?.key === key) return lastIndex.index;
   const data = n.readFile(path, before.size);
   const after = n.lstat(path);
@@ -272,7 +277,9 @@ const blobMemo = new Map<string, string>();
 
 /** The blob `git add` would store for the file at path (a regular file or symlink). */
 export function hashFile(ctx: Context, conv: Conversions, path: Uint8Array, mode: number, st: Stat): Blob {
-  const key = `${latin1(ctx.rootPrefix)}${latin1(path)}\0${mode}\0${st.mtimeSec}.${st.mtimeNsec}\0${st.ctimeSec}.${st.ctimeNsec}\0${st.size}\0${st.ino}`;
+  const key =
+    `${latin1(ctx.rootPrefix)}${latin1(path)}\0${mode}\0${st.mtimeSec}.${st.mtimeNsec}\0` +
+    `${st.ctimeSec}.${st.ctimeNsec}\0${st.size}\0${st.ino}`;
   const known = blobMemo.get(key);
   if (known) return { path, mode, sha: known };
   const n = native()!;

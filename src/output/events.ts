@@ -50,7 +50,9 @@ export type TaskEvent =
   | { kind: "remote-not-used"; message: string }
   | { kind: "fuzzy-restored"; branch: string; hash: string }
   | { kind: "fuzzy-not-used"; branch: string; message: string }
-  /** The fuzzy cache changed these inputs before the run: it does not start from what it hashed, so nothing is saved. */
+  /**
+   * The fuzzy cache changed these inputs before the run: it does not start from what it hashed, so nothing is saved.
+   */
   | { kind: "fuzzy-changed-inputs"; paths: string[] }
   /** Something kept the task from starting (no build directory, no lock, no log): it fails with 1. */
   | { kind: "cannot-start"; message: string }
@@ -66,7 +68,9 @@ export type TaskEvent =
   /** An output outside the cache root (message), found when the cache was to be saved: nothing is uploaded. */
   | { kind: "outputs-outside-root"; message: string; startDir: string }
   | { kind: "cache-not-saved"; message: string }
-  /** A background upload was stopped (why): by a signal, or at the build's end, which says so once for all (atBuildEnd). */
+  /**
+   * A background upload was stopped (why): by a signal, or at the build's end, which says so once for all (atBuildEnd).
+   */
   | { kind: "upload-stopped"; why: string; atBuildEnd: boolean }
   /** The build's end waited `seconds` for these tasks' background uploads, then stopped them. */
   | { kind: "uploads-cut-short"; jobs: string[]; seconds: number }

@@ -59,7 +59,8 @@ export function render(e: TaskEvent): Message[] {
     case "cd-ignored":
       return [
         warn(
-          `snapshot: relative paths are taken from the directory the task started in, ${e.startDir}, not from the shell's current directory ${e.shellDir} (a cd in the script does not move them)`,
+          `snapshot: relative paths are taken from the directory the task started in, ${e.startDir}, ` +
+            `not from the shell's current directory ${e.shellDir} (a cd in the script does not move them)`,
         ),
       ];
     case "hashing":
@@ -67,7 +68,8 @@ export function render(e: TaskEvent): Message[] {
     case "wildcards-literal":
       return [
         debug(
-          `Wildcards in ${e.pathspecs.join(" ")}: the hash covers only paths named like them (git ls-tree takes pathspecs literally, as in the established tool), not the files they match`,
+          `Wildcards in ${e.pathspecs.join(" ")}: the hash covers only paths named like them ` +
+            "(git ls-tree takes pathspecs literally, as in the established tool), not the files they match",
         ),
       ];
     case "hashed-by-service":
@@ -89,7 +91,8 @@ export function render(e: TaskEvent): Message[] {
     case "remote-not-tried":
       return [
         debug(
-          `Remote cache not used: uncommitted changes to tracked inputs${e.uncommitted.length ? ` (${fewOf(e.uncommitted)})` : ""}; ` +
+          "Remote cache not used: uncommitted changes to tracked inputs" +
+            `${e.uncommitted.length ? ` (${fewOf(e.uncommitted)})` : ""}; ` +
             "the exact remote cache is used only for committed inputs",
         ),
       ];
@@ -104,7 +107,8 @@ export function render(e: TaskEvent): Message[] {
     case "fuzzy-changed-inputs":
       return [
         warn(
-          `The fuzzy cache changed inputs of this task${e.paths.length ? ` (${fewOf(e.paths)})` : ""}, so it does not run from the inputs it hashed; ` +
+          `The fuzzy cache changed inputs of this task${e.paths.length ? ` (${fewOf(e.paths)})` : ""}, ` +
+            "so it does not run from the inputs it hashed; " +
             "not saving its hash or cache, so the next run runs it again",
         ),
       ];
@@ -158,14 +162,17 @@ function renderRunAndSave(e: RunAndSaveEvent): Message[] {
         .join(", ");
       return [
         warn(
-          `Declared output not created: ${which}; its hash is not saved${e.uploading ? " and nothing is uploaded" : ""}, so the next run runs it again`,
+          `Declared output not created: ${which}; ` +
+            `its hash is not saved${e.uploading ? " and nothing is uploaded" : ""}, ` +
+            "so the next run runs it again",
         ),
       ];
     }
     case "outputs-outside-root":
       return [
         warn(
-          `Remote cache not saved: ${e.message}; outputs are taken from the directory the task started in (${e.startDir}) ` +
+          `Remote cache not saved: ${e.message}; ` +
+            `outputs are taken from the directory the task started in (${e.startDir}) ` +
             "and must lie inside the cache root: pass --cache-root DIR or set TASKRUNNER_ROOT_DIRECTORY",
         ),
       ];
@@ -180,29 +187,34 @@ function renderRunAndSave(e: RunAndSaveEvent): Message[] {
     case "uploads-cut-short":
       return [
         warn(
-          `Cache uploads of ${e.jobs.join(", ")} did not finish within ${e.seconds} s (TASKRUNNER_UPLOAD_WAIT_SECONDS); stopped, nothing of them uploaded`,
+          `Cache uploads of ${e.jobs.join(", ")} did not finish within ${e.seconds} s ` +
+            "(TASKRUNNER_UPLOAD_WAIT_SECONDS); stopped, nothing of them uploaded",
         ),
       ];
     case "inputs-moved":
       return [
         warn(
-          `Inputs changed while the task ran${e.paths.length ? `: ${e.paths.join(", ")}` : ""}; not saving its hash or cache, so the next run runs it again`,
+          `Inputs changed while the task ran${e.paths.length ? `: ${e.paths.join(", ")}` : ""}; ` +
+            "not saving its hash or cache, so the next run runs it again",
         ),
       ];
     case "outputs-rewrote-inputs":
       return [
         debug(
           e.by === "run"
-            ? `Inputs that are declared outputs changed while the task ran (${fewOf(e.paths)}): saving the hash after the run, ${e.after}, ` +
-                `for the local skip; its cache is saved under the hash before it, ${e.before}, which another machine computes`
-            : `The restore rewrote inputs that are declared outputs (${fewOf(e.paths)}): saving the hash after it, ${e.after}, for the local skip`,
+            ? `Inputs that are declared outputs changed while the task ran (${fewOf(e.paths)}): ` +
+                `saving the hash after the run, ${e.after}, for the local skip; ` +
+                `its cache is saved under the hash before it, ${e.before}, which another machine computes`
+            : `The restore rewrote inputs that are declared outputs (${fewOf(e.paths)}): ` +
+                `saving the hash after it, ${e.after}, for the local skip`,
         ),
       ];
     case "log-not-uploaded":
       return [
         warn(
           e.message === null
-            ? "TASKRUNNER_UPLOAD_LOGS=1 but no store is configured (TASKRUNNER_REMOTE_CACHE_BUCKET or TASKRUNNER_REMOTE_CACHE_DIR)"
+            ? "TASKRUNNER_UPLOAD_LOGS=1 but no store is configured " +
+                "(TASKRUNNER_REMOTE_CACHE_BUCKET or TASKRUNNER_REMOTE_CACHE_DIR)"
             : `Log not uploaded: ${e.message}`,
         ),
       ];

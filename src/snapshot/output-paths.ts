@@ -21,7 +21,10 @@ export interface PlacedOutput {
 
 export type Placed = { ok: true; outputs: PlacedOutput[] } | { ok: false; error: string };
 
-/** `--cache-root DIR`, else TASKRUNNER_ROOT_DIRECTORY (which defaults to cwd); a relative one is taken from the start directory. */
+/**
+ * `--cache-root DIR`, else TASKRUNNER_ROOT_DIRECTORY (which defaults to cwd); a relative one is taken from the start
+ * directory.
+ */
 export function cacheRootOf(startDir: string, cacheRootArg: string | null, rootDirectory: string): string {
   return resolvePath(startDir, cacheRootArg ?? rootDirectory);
 }

@@ -22,7 +22,10 @@ function entries(fileListing: string): Map<string, string> {
   return m;
 }
 
-/** The raw part ending a hash input we computed: the --raw values, then the command line (--hash-command), joined with "\n". */
+/**
+ * The raw part ending a hash input we computed: the --raw values, then the command line (--hash-command), joined with
+ * "\n".
+ */
 function rawTail(info: HashInfo): string {
   return [...(info.rawInputs ?? []), ...(info.command ? [commandInput(info.command)] : [])].join("\n");
 }

@@ -436,7 +436,10 @@ export class SnapshotSession {
     return after.ok ? { ...before, hash: after.hash, hashInput: after.hashInput } : null;
   }
 
-  /** Every declared output's absolute path, and its physical one where a symlink makes it differ (git names files physically). */
+  /**
+   * Every declared output's absolute path, and its physical one where a symlink makes it differ (git names files
+   * physically).
+   */
   private outputPaths(): string[] {
     const paths = (this.args?.outputs ?? []).map((_, i) => this.outputPath(i));
     return [...paths, ...paths.map(physicalPath).filter((p): p is string => p !== null && !paths.includes(p))];

@@ -5,9 +5,15 @@ export interface HashInfo {
   hash: string;
   hashInput: string;
   mainBranchCommit: string | null;
-  /** Beyond the old format (which ignores unknown keys): the --raw values, so --explain can tell them from the file part. */
+  /**
+   * Beyond the old format (which ignores unknown keys): the --raw values, so --explain can tell them from the file
+   * part.
+   */
   rawInputs?: string[];
-  /** Beyond the old format too: the task's argv when `snapshot --hash-command` made it an input (after the --raw values). */
+  /**
+   * Beyond the old format too: the task's argv when `snapshot --hash-command` made it an input (after the --raw
+   * values).
+   */
   command?: string[];
 }
 

@@ -54,7 +54,9 @@ export function releaseJob(fd: number): void {
   closeFd(fd);
 }
 
-/** A shared hold on builds/<id>/running.lock while this process has a task of the build alive; null if it cannot be had. */
+/**
+ * A shared hold on builds/<id>/running.lock while this process has a task of the build alive; null if it cannot be had.
+ */
 export function holdBuild(buildDir: string): { release(): void } | null {
   const fd = openLockFile(`${buildDir}/running.lock`);
   if (fd < 0) return null;
@@ -71,7 +73,10 @@ export function buildIsRunning(buildDir: string): boolean | null {
   return !free;
 }
 
-/** builds/<id>/output.lock, held around each write to the toplevel's streams; null if it cannot be opened (lines may then tear, never go missing). */
+/**
+ * builds/<id>/output.lock, held around each write to the toplevel's streams; null if it cannot be opened (lines may
+ * then tear, never go missing).
+ */
 export function terminalLock(buildDir: string): { hold(write: () => void): void } | null {
   const fd = openLockFile(`${buildDir}/output.lock`);
   if (fd < 0) return null;

@@ -165,7 +165,10 @@ export function hasInput(fd: number): boolean {
   return r > 0 && new Int16Array(pfd.buffer)[3] !== 0;
 }
 
-/** Writes all of data; waits out a non-blocking descriptor. 0, or the errno that stopped it (EPIPE: nobody reads any more). */
+/**
+ * Writes all of data; waits out a non-blocking descriptor. 0, or the errno that stopped it (EPIPE: nobody reads any
+ * more).
+ */
 export function writeAll(fd: number, data: Uint8Array): number {
   let offset = 0;
   while (offset < data.length) {

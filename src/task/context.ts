@@ -26,7 +26,10 @@ interface Placement {
   isToplevel: boolean;
   /** Running inside the toplevel's process (the toplevel, or a nested task it serves). */
   inToplevelProcess: boolean;
-  /** The caller's umask when it differs from this process's (a nested task served by the toplevel), for every child process. */
+  /**
+   * The caller's umask when it differs from this process's (a nested task served by the toplevel), for every child
+   * process.
+   */
   umask: number | null;
 }
 
@@ -50,7 +53,10 @@ export interface TaskContext extends Placement {
   out: TaskOutput;
   /** Aborts the task's restores, uploads and post-unpack commands when a signal comes. */
   interruption: Interruption;
-  /** Where a nested task served in the toplevel's process hands its cache upload (background-uploads.ts); otherwise it uploads before it ends. */
+  /**
+   * Where a nested task served in the toplevel's process hands its cache upload (background-uploads.ts); otherwise it
+   * uploads before it ends.
+   */
   uploads: BackgroundUploads | null;
 }
 
@@ -116,7 +122,9 @@ export type RunHeld = (
   servedForAnother: boolean,
 ) => Promise<number>;
 
-/** The tasks whose runner is this process, by name: a nested task served here finds its parent's log. One per process. */
+/**
+ * The tasks whose runner is this process, by name: a nested task served here finds its parent's log. One per process.
+ */
 export class TaskRegistry {
   private readonly running = new Map<string, TaskOutput>();
 

@@ -22,7 +22,9 @@ export interface SpawnedTask {
   responseFd: number; // our end of the response channel (write)
 }
 
-/** Below this soft limit on open files, spawning fails (EINVAL) once the runner's own descriptors and FD's are counted. */
+/**
+ * Below this soft limit on open files, spawning fails (EINVAL) once the runner's own descriptors and FD's are counted.
+ */
 const MIN_OPEN_FILES = 128;
 
 /** The soft limit on open files (RLIMIT_NOFILE), or null when /proc does not say. */
@@ -100,7 +102,9 @@ export function spawnTask(opts: {
         : code === "EACCES"
           ? "permission denied"
           : limit !== null && limit < MIN_OPEN_FILES
-            ? `the open-files limit (ulimit -n ${limit}) is too low: taskrunner hands a task descriptors ${FD.toplevelStdout} to ${FD.jobLock} besides its own; raise it to ${MIN_OPEN_FILES} or more (ulimit -n 1024)`
+            ? `the open-files limit (ulimit -n ${limit}) is too low: ` +
+              `taskrunner hands a task descriptors ${FD.toplevelStdout} to ${FD.jobLock} besides its own; ` +
+              `raise it to ${MIN_OPEN_FILES} or more (ulimit -n 1024)`
             : (e as Error).message;
     return {
       kind: "failed",

@@ -63,7 +63,8 @@ export function serveHashing(dir: string, env: Env, debug: (m: string) => void):
   const path = `${dir}/hash.sock`;
   if (tooLong(path) && !pathExists(PROC_FDS)) {
     debug(
-      `hash service not started: its socket path ${path} is longer than a socket's ${MAX_PATH} bytes, and there is no ${PROC_FDS} to shorten it`,
+      `hash service not started: its socket path ${path} is longer than a socket's ${MAX_PATH} bytes, ` +
+        `and there is no ${PROC_FDS} to shorten it`,
     );
     return null;
   }

@@ -70,7 +70,10 @@ export interface Here {
 
 /** The debug line of a decline. */
 export function declineLine(args: string[], d: Declined): string {
-  return `Nested taskrunner ${JSON.stringify(args)} not served in the toplevel, it runs in a process of its own: ${d.detail}`;
+  return (
+    `Nested taskrunner ${JSON.stringify(args)} not served in the toplevel, ` +
+    `it runs in a process of its own: ${d.detail}`
+  );
 }
 
 /** Every rule, in order; the first that declines decides. */

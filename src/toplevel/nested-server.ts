@@ -159,7 +159,8 @@ export function serveNested(
     clearTimeout(c.deadline);
     c.deadline = setTimeout(() => {
       debug(
-        `nested task server: a request did not arrive whole within ${REQUEST_DEADLINE_MS / 1000} s; its caller runs the binary`,
+        `nested task server: a request did not arrive whole within ${REQUEST_DEADLINE_MS / 1000} s; ` +
+          "its caller runs the binary",
       );
       c.reply(Replies.fallback);
     }, REQUEST_DEADLINE_MS);
@@ -203,7 +204,8 @@ export function serveNested(
           forget(c);
           if (reading.kind === "bad" || stopping) {
             debug(
-              `nested task server: a request ${reading.kind === "bad" ? reading.why : "arriving as the build ends"}; its caller runs the binary`,
+              `nested task server: a request ${reading.kind === "bad" ? reading.why : "arriving as the build ends"}; ` +
+                "its caller runs the binary",
             );
             return c.reply(Replies.fallback);
           }
@@ -229,7 +231,8 @@ export function serveNested(
         stopping = true;
         if (pending.size > 0)
           debug(
-            `nested task server: ${pending.size} request(s) still arriving as the build ends; their callers run the binary`,
+            `nested task server: ${pending.size} request(s) still arriving as the build ends; ` +
+              "their callers run the binary",
           );
         for (const c of pending) c.reply(Replies.fallback);
         for (const c of unauthenticated) c.drop();

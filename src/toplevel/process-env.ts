@@ -52,7 +52,10 @@ function onlyGitReads(name: string): boolean {
 }
 
 function differs(name: string, how: string): string {
-  return `${name} differs between the caller and the toplevel${how ? ` (${how})` : ""}, and this process's own code reads it`;
+  return (
+    `${name} differs between the caller and the toplevel${how ? ` (${how})` : ""}, ` +
+    "and this process's own code reads it"
+  );
 }
 
 /** env without those variables: the rest of an environment, to which a caller's processVariables are added. */

@@ -30,7 +30,8 @@ export async function explainLatest(
     const record = parseTaskRecord(text);
     if (typeof record === "string") continue;
     const lines = [
-      `${name} ${OUTCOME_TEXT[record.outcome]} in build ${id} (exit code ${record.exitCode}, ${((record.end - record.start) / 1000).toFixed(2)}s)`,
+      `${name} ${OUTCOME_TEXT[record.outcome]} in build ${id} ` +
+        `(exit code ${record.exitCode}, ${((record.end - record.start) / 1000).toFixed(2)}s)`,
     ];
     if (record.explain?.length) {
       lines.push("It did not skip because:");

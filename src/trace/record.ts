@@ -32,7 +32,9 @@ export interface TaskRecord {
   exitCode: number;
   phases: Phase[];
   explain?: string[]; // lines saying why it reran (may be absent)
-  notes?: string[]; // what else its caches did, in its log's words: why the remote cache was not used, inputs it rewrote (may be absent)
+  // what else its caches did, in its log's words: why the remote cache was not
+  // used, inputs it rewrote (may be absent)
+  notes?: string[];
   cache?: CacheFacts; // (may be absent)
 }
 

@@ -36,7 +36,10 @@ export function countTasks(records: TaskRecord[]): Counts {
 
 /** `4 tasks: 2 ran, 1 skipped, 0 restored, 1 failed` */
 export function formatCounts(c: Counts): string {
-  return `${c.tasks} task${c.tasks === 1 ? "" : "s"}: ${c.ran} ran, ${c.skipped} skipped, ${c.restored} restored, ${c.failed} failed`;
+  return (
+    `${c.tasks} task${c.tasks === 1 ? "" : "s"}: ` +
+    `${c.ran} ran, ${c.skipped} skipped, ${c.restored} restored, ${c.failed} failed`
+  );
 }
 
 /** The toplevel's last line with TASKRUNNER_SUMMARY=1. */

@@ -1,7 +1,8 @@
 // The shape of src/ a reader relies on, beside imports.test.ts: no function
-// over 120 lines (a longer one holds more than one concern), and one JSDoc
-// block per declaration (a second block stacked on the first is not shown by
-// editors, and reads as a leftover). Parsed with the TypeScript compiler.
+// over 120 lines (a longer one holds more than one concern), no line over 120
+// characters (the formatter's width; it cannot break strings and comments), and
+// one JSDoc block per declaration (a second block stacked on the first is not
+// shown by editors, and reads as a leftover). Parsed with the TypeScript compiler.
 import { test, expect } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -9,12 +10,13 @@ import ts from "typescript";
 
 const SRC = join(import.meta.dir, "../../src");
 const MAX_LINES = 120;
+const MAX_WIDTH = 120;
 
-function sourceFiles(dir: string): string[] {
+function sourceFiles(dir: string, keep = (name: string) => name.endsWith(".ts") && !name.endsWith(".d.ts")): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) return sourceFiles(path);
-    return name.endsWith(".ts") && !name.endsWith(".d.ts") ? [path] : [];
+    if (statSync(path).isDirectory()) return sourceFiles(path, keep);
+    return keep(name) ? [path] : [];
   });
 }
 
@@ -49,12 +51,25 @@ export function stackedDocBlocks(fileName: string, text: string): string[] {
   return found;
 }
 
+/** Lines longer than max characters (code points, as an editor counts them), as `file:line (N characters)`. */
+export function longLines(fileName: string, text: string, max = MAX_WIDTH): string[] {
+  const found: string[] = [];
+  text.split("\n").forEach((line, i) => {
+    const width = [...line].length;
+    if (width > max) found.push(`${fileName}:${i + 1} (${width} characters)`);
+  });
+  return found;
+}
+
 test("the checks find what they look for", () => {
   const long = `function f() {\n${"  x();\n".repeat(MAX_LINES)}}\nconst g = () => {\n  y();\n};\n`;
   expect(longFunctions("a.ts", long)).toEqual([`a.ts:1 f (${MAX_LINES + 2} lines)`]);
   expect(longFunctions("a.ts", "class C {\n  m() {\n    return 1;\n  }\n}\n", 2)).toEqual(["a.ts:2 m (3 lines)"]);
   expect(stackedDocBlocks("a.ts", "/** one */\n/** two */\nlet x;\n")).toEqual(["a.ts:2"]);
   expect(stackedDocBlocks("a.ts", "/** one */\nlet x;\n/** two */\nlet y;\n")).toEqual([]);
+  // At the limit passes, a code point over it fails; width counts code points, not UTF-16 units.
+  const wide = `let a;\n// ${"x".repeat(MAX_WIDTH - 3)}\n// ${"𝄞".repeat(MAX_WIDTH - 3)}\n//${"x".repeat(MAX_WIDTH - 1)}\n`;
+  expect(longLines("a.ts", wide)).toEqual([`a.ts:4 (${MAX_WIDTH + 1} characters)`]);
 });
 
 test(`no function in src/ is over ${MAX_LINES} lines`, () => {
@@ -64,5 +79,11 @@ test(`no function in src/ is over ${MAX_LINES} lines`, () => {
 
 test("no JSDoc block in src/ is stacked on another", () => {
   const found = sourceFiles(SRC).flatMap((f) => stackedDocBlocks(relative(SRC, f), readFileSync(f, "utf8")));
+  expect(found).toEqual([]);
+});
+
+test(`no line in src/ is over ${MAX_WIDTH} characters`, () => {
+  // Every file: the shell scripts the binary embeds as well as the TypeScript.
+  const found = sourceFiles(SRC, () => true).flatMap((f) => longLines(relative(SRC, f), readFileSync(f, "utf8")));
   expect(found).toEqual([]);
 });

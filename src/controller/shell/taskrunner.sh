@@ -12,7 +12,8 @@
   local __tr_connected=
   # Also only while the toplevel's output descriptors are open here (a binary
   # that finds them closed writes to its own stdout and stderr instead).
-  if [[ -n ${_taskrunner_run_port-} && -n ${_taskrunner_run_token-} ]] && (( BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404 )) &&
+  if [[ -n ${_taskrunner_run_port-} && -n ${_taskrunner_run_token-} ]] &&
+    (( BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404 )) &&
     : >&"${_taskrunner_toplevel_stdout-60}" && : >&"${_taskrunner_toplevel_stderr-61}"; then
     local - __tr_fd __tr_reply=
     set +eux
@@ -23,7 +24,14 @@ if [[ -z $__tr_connected ]]; then
   command taskrunner "$@"
   return
 fi
-{ printf '%s\0' "$_taskrunner_run_token"; umask; ulimit -a; ulimit -Ha; printf '\0%s' "$PWD" "$BASH" "$#" "$@"; printf '\0'; } >&"$__tr_fd"
+{
+  printf '%s\0' "$_taskrunner_run_token"
+  umask
+  ulimit -a
+  ulimit -Ha
+  printf '\0%s' "$PWD" "$BASH" "$#" "$@"
+  printf '\0'
+} >&"$__tr_fd"
 env -0 >&"$__tr_fd" 2>/dev/null
 printf '\0' >&"$__tr_fd"
 # A trap that runs while we wait (the script caught a signal) interrupts read: wait on.
