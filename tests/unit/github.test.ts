@@ -223,12 +223,13 @@ describe("a token cache written by someone else", () => {
 
 describe("token refresh", () => {
   test("a token expiring within the threshold is replaced before use", async () => {
-    fake.tokenLifetimeSeconds = 2;
+    // expires_at is reported in whole seconds (as GitHub does), so the client sees 2-3 s left of a 3 s token.
+    fake.tokenLifetimeSeconds = 3;
     const { client, warns, done } = await open({ TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS: "1" });
     await client.post(SHA, status("t", "pending"));
-    await client.post(SHA, status("t", "pending")); // still 2 s left: reused
+    await client.post(SHA, status("t", "pending")); // still over 1 s left: reused
     expect(fake.tokenRequests()).toBe(1);
-    await Bun.sleep(1100); // now < 1 s left
+    await Bun.sleep(2100); // now under 1 s left as the client sees it (the token itself is still valid)
     await client.post(SHA, status("t"));
     done();
     expect(fake.tokenRequests()).toBe(2);
