@@ -4,10 +4,10 @@
 // a nested taskrunner served by the toplevel and through one of its own
 // (which asks the toplevel's hashing service), and hash as the old tool did.
 import { test, expect, beforeAll } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, ensureBinary } from "./helpers/binary";
-import { endedText, scratch, type Scratch } from "./helpers/run";
+import { buildLogLines, endedText, scratch, type Scratch } from "./helpers/run";
 import { referenceListing, sh } from "./fakes/git-repo";
 import { haskellStrip, sha1Hex } from "../src/hash/text";
 import { encodeBytes } from "../src/sys/bytes";
@@ -27,13 +27,6 @@ function run(s: Scratch, script: string, extra: Record<string, string> = {}) {
       stdout: "pipe",
       stderr: "pipe",
     }),
-  );
-}
-
-function logLines(s: Scratch): string[] {
-  const builds = join(s.dir, "state", "builds");
-  return readdirSync(builds).flatMap((b) =>
-    readdirSync(join(builds, b, "logs")).flatMap((l) => readFileSync(join(builds, b, "logs", l), "utf8").split("\n")),
   );
 }
 
@@ -82,7 +75,7 @@ for (const [route, extra] of [
       if (HAVE_JQ) expect(asJqSawThem([RAW])).toEqual([raw]);
       expect(savedHash(s, nested ? "inner" : "top")).toBe(sha1Hex(listing + raw));
       // Hashed by the toplevel's service where there is one, not by the nested process itself.
-      expect(logLines(s).filter((l) => l.includes("Hashing here"))).toEqual([]);
+      expect(buildLogLines(s).filter((l) => l.includes("Hashing here"))).toEqual([]);
       // Unchanged: skipped.
       const second = await run(s, script, extra);
       expect(second).toMatchObject({ code: 0, stdout: "", stderr: "" });

@@ -6,9 +6,8 @@
 import { test, expect, beforeAll } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ensureBinary } from "./helpers/binary";
-import { BINARY } from "./helpers/binary";
-import { endedText, scratch, type Scratch } from "./helpers/run";
+import { BINARY, ensureBinary } from "./helpers/binary";
+import { buildLogLines, endedText, scratch, type Scratch } from "./helpers/run";
 import { referenceListing, sh } from "./fakes/git-repo";
 import { haskellStrip, sha1Hex } from "../src/hash/text";
 
@@ -32,14 +31,7 @@ function run(s: Scratch, script: string) {
 
 /** Every log line of the builds so far that says a nested runner hashed by itself. */
 function hashedHere(s: Scratch): string[] {
-  const builds = join(s.dir, "state", "builds");
-  return readdirSync(builds).flatMap((b) =>
-    readdirSync(join(builds, b, "logs")).flatMap((l) =>
-      readFileSync(join(builds, b, "logs", l), "utf8")
-        .split("\n")
-        .filter((x) => x.includes("Hashing here")),
-    ),
-  );
+  return buildLogLines(s).filter((x) => x.includes("Hashing here"));
 }
 
 test("parallel nested processes with a 300 KB non-ASCII --raw value and 5,000 file inputs: all answered by the service, hashes exact", async () => {

@@ -22,7 +22,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { BINARY, ensureBinary } from "./helpers/binary";
-import { INPUT_HASH, scratch, stagingFolders, type Scratch } from "./helpers/run";
+import { endedText, INPUT_HASH, scratch, stagingFolders, type Scratch } from "./helpers/run";
 import { startFakeS3, type FakeS3 } from "./fakes/s3";
 
 beforeAll(ensureBinary, 120_000);
@@ -131,12 +131,7 @@ async function build(
     stdout: "pipe",
     stderr: "pipe",
   });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(p.stdout).text(),
-    new Response(p.stderr).text(),
-    p.exited,
-  ]);
-  return { stdout, stderr, code };
+  return endedText(p);
 }
 
 const RAN = {

@@ -1,6 +1,6 @@
 // Runs the compiled binary in a scratch directory, for tests that need more
 // than a golden comparison (bytes, timing, signals).
-import { mkdtempSync, mkdirSync, readdirSync, realpathSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BINARY } from "./binary";
@@ -54,6 +54,14 @@ export function inputRepo(prefix: string): Scratch {
   const s = scratch(prefix);
   sh(s.work, "git init -q . && echo foo > input.txt && echo out/ > .gitignore && git add . && git commit -qm init");
   return s;
+}
+
+/** Every line of every task log of the builds in s's state directory so far. */
+export function buildLogLines(s: Scratch): string[] {
+  const builds = join(s.dir, "state", "builds");
+  return readdirSync(builds).flatMap((b) =>
+    readdirSync(join(builds, b, "logs")).flatMap((l) => readFileSync(join(builds, b, "logs", l), "utf8").split("\n")),
+  );
 }
 
 /** ended(), stdout as text. */
