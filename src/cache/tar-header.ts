@@ -91,7 +91,16 @@ function blockPath(block: Buffer): string {
  * is refused by the extractor rather than shortened.
  */
 function text(block: Buffer, off: number, size: number): string {
-  const utf8 = block.toString("utf8", off, off + size);
+  const end = off + size;
+  const nul = block.indexOf(0, off);
+  const cut = nul < 0 || nul > end ? end : nul;
+  const newline = block.indexOf(0x0a, cut);
+  if (newline < 0 || newline >= end) {
+    // The usual field: its text, then NULs (no regular expression, no second string).
+    const plain = block.toString("utf8", off, cut);
+    return plain.includes("\ufffd") ? decodeName(block.subarray(off, cut)) : plain;
+  }
+  const utf8 = block.toString("utf8", off, end);
   // U+FFFD: bytes that are not UTF-8 (rare; decodeName decodes the same way when they are).
   return (utf8.includes("\ufffd") ? decodeName(block.subarray(off, off + size)) : utf8).replace(/\0.*/, "");
 }
