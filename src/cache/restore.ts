@@ -54,6 +54,8 @@ export interface RestoreIntoOptions {
   signal?: AbortSignal;
   /** See Limits.parallelFrom. */
   parallelFrom?: number;
+  /** Worker threads creating the files (write-pool.ts); the default suits the machine. */
+  workers?: number;
   /**
    * Runs once every byte of the archive was read and extracted into staging,
    * before anything moves into the root: a throw (a signature that does not
@@ -82,8 +84,8 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
   try {
     const tree = join(tmp, "tree");
     await mkdir(tree);
-    const { parallelFrom, onMeta, mtime } = opts;
-    const meta = await unpackArchive(source, tree, opts.signal, { parallelFrom, onMeta, mtime });
+    const { parallelFrom, workers, onMeta, mtime } = opts;
+    const meta = await unpackArchive(source, tree, opts.signal, { parallelFrom, workers, onMeta, mtime });
     // Past this point the moves are quick renames, done whole rather than cut short.
     opts.signal?.throwIfAborted();
     opts.beforeMoves?.();
@@ -204,6 +206,7 @@ async function planMoves(plan: Plan, src: string, dst: string, rel: string): Pro
     if (!d || plan.replaced.has(r)) {
       plan.moves.push({ from, to, rel: r });
     } else if (s.isDirectory() && d.isDirectory()) {
+      mergedInto(plan, r);
       await planMoves(plan, from, to, r);
     } else if (s.isDirectory() && d.isSymbolicLink() && plan.meta.get(r)?.type !== "Directory") {
       // The archive only implies this directory (a member "a/b" without "a/"),
@@ -222,6 +225,12 @@ async function planMoves(plan: Plan, src: string, dst: string, rel: string): Pro
   }
 }
 
+/** The archive's directory `rel` merges into one already in the root: its mode is set at the end, whatever it was. */
+function mergedInto(plan: Plan, rel: string): void {
+  const m = plan.meta.get(rel);
+  if (m) m.modeMade = false;
+}
+
 async function execute(move: Plan["moves"][number], plan: Plan, moving: Moving): Promise<void> {
   let displaced: string | null = null;
   if (await lstat(move.to).catch(() => null)) {
@@ -235,6 +244,7 @@ async function execute(move: Plan["moves"][number], plan: Plan, moving: Moving):
       // stays, emptied, and the archive's copy is merged into it.
       for (const name of await readdir(move.to)) await rm(join(move.to, name), { recursive: true, force: true });
       moving.done.push({ to: move.to, displaced: null, lost: true });
+      mergedInto(plan, move.rel);
       const inner: Plan = { ...plan, replaced: new Set(), moves: [] };
       await planMoves(inner, move.from, move.to, move.rel);
       for (const m of inner.moves) await execute(m, inner, moving);
@@ -248,6 +258,7 @@ async function execute(move: Plan["moves"][number], plan: Plan, moving: Moving):
       // Another task restoring into the same root created this directory
       // since we looked: merge into it instead.
       if (displaced) await rename(displaced, move.to);
+      mergedInto(plan, move.rel);
       const inner: Plan = { ...plan, replaced: new Set(), moves: [] };
       await planMoves(inner, move.from, move.to, move.rel);
       for (const m of inner.moves) await execute(m, inner, moving);
@@ -257,7 +268,8 @@ async function execute(move: Plan["moves"][number], plan: Plan, moving: Moving):
       if (displaced) await rename(displaced, move.to);
       throw e;
     }
-    // A mount point inside the cache root: copy across it.
+    // A mount point inside the cache root: copy across it, into what may be there (every mode set at the end).
+    for (const [rel, m] of plan.meta) if (rel === move.rel || rel.startsWith(`${move.rel}/`)) m.modeMade = false;
     await cp(move.from, move.to, { recursive: true, force: true, preserveTimestamps: true, verbatimSymlinks: true });
   }
   moving.done.push({ to: move.to, displaced });
@@ -308,7 +320,7 @@ async function reapplyMeta(root: string, meta: Map<string, EntryMeta>): Promise<
         if (m.mtime) lutimesNow(path, m.mtime, m.mtime);
         continue;
       }
-      chmodNow(path, m.mode & 0o7777);
+      if (!m.modeMade) chmodNow(path, m.mode & 0o7777);
       if (m.type === "Directory" && m.mtime) utimesNow(path, m.mtime, m.mtime);
     } catch (e) {
       notes.push(`could not set mode/mtime of ${path}: ${(e as Error).message}`);

@@ -26,6 +26,8 @@ export interface EntryMeta {
   type: "Directory" | "SymbolicLink" | "File";
   mode: number;
   mtime: Date | undefined;
+  /** The directory was made with exactly this mode: no chmod needed. */
+  modeMade?: boolean;
 }
 
 type Kind = "dir" | "file" | "symlink";
@@ -156,7 +158,7 @@ export class TarExtractor {
           if (this.kinds.get(rel) !== "dir") this.files.mkdir(abs, mode | 0o700);
           this.kinds.set(rel, "dir");
         }
-        this.meta.set(rel, { type: "Directory", mode, mtime: mtime });
+        this.meta.set(rel, { type: "Directory", mode, mtime: mtime, modeMade: rel !== "" && this.makesMode(mode) });
         this.startMember("skip", type === "GNUDumpDir" ? size : 0);
         return;
       }
@@ -189,6 +191,16 @@ export class TarExtractor {
       default:
         throw what(`unsupported member type ${type ?? "unknown"}`);
     }
+  }
+
+  /**
+   * Whether a directory of this mode comes out of mkdir with exactly it: made
+   * by its own member (mode | 0o700, less the umask) or, on several workers,
+   * first by a worker that needed it for a member inside (0o777 less the umask;
+   * write-pool.ts). Most are 0o755 under the umask 022.
+   */
+  private makesMode(mode: number): boolean {
+    return mode === (0o777 & ~this.umask) && ((mode | 0o700) & ~this.umask) === mode;
   }
 
   private startMember(state: State, size: number): void {

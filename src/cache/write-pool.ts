@@ -194,7 +194,12 @@ const WORKER_SOURCE = `(${workerMain.toString()})(${runOps.toString()}, ${fsPath
 export interface PoolOptions {
   /** Files (or megabytes of file data, counted 1:1) after which workers start; 0: from the first. */
   parallelFrom?: number;
-  /** Worker threads; default: one per core, 2 to 4. */
+  /**
+   * Worker threads; default: one per core but the main thread's, 1 to 3. The
+   * main thread is busy too (decompressing, decoding headers): on 2 cores a
+   * second worker only took turns with it, and a monorepo's restore was ~5%
+   * slower with ~13 MiB more at its peak (bench/README.md).
+   */
   workers?: number;
   /** Makes waiting calls reject at once with its reason. */
   signal?: AbortSignal;
@@ -274,7 +279,7 @@ export class WritePool {
 
   constructor(opts: PoolOptions = {}) {
     this.parallelFrom = opts.parallelFrom ?? PARALLEL_FROM;
-    this.size = opts.workers ?? Math.min(4, Math.max(2, availableParallelism()));
+    this.size = opts.workers ?? Math.min(3, Math.max(1, availableParallelism() - 1));
     this.signal = opts.signal;
     this.signal?.addEventListener("abort", this.onAbort, { once: true });
   }

@@ -33,7 +33,7 @@ function openIn(dir: string): string[] {
 function bigArchive(): { archive: Buffer; entries: ForgedEntry[] } {
   const entries: ForgedEntry[] = [{ path: "out/", type: "Directory" }];
   for (let d = 0; d < 40; d++) {
-    entries.push({ path: `out/d${d}/`, type: "Directory", mode: d === 7 ? 0o700 : 0o755 });
+    entries.push({ path: `out/d${d}/`, type: "Directory", mode: d === 7 ? 0o700 : d === 8 ? 0o775 : 0o755 });
     for (let f = 0; f < 10; f++)
       entries.push({
         path: `out/d${d}/f${f}.js`,
@@ -110,4 +110,29 @@ test("stopped in the middle (the signal aborts): rejects at once, the staging fo
   expect(readdirSync(staging)).toEqual([]);
   expect(existsSync(join(root, "out"))).toBe(false);
   expect(openIn(staging)).toEqual([]);
+});
+
+test("on three workers (however many cores this machine has): directories shared out among them, every member and mode as archived", async () => {
+  // The default is one worker per core but the main thread's: on two cores, one. Three here, from the first
+  // file, so that a worker meets members whose directory another worker has yet to make.
+  const root = join(scratch(), "root");
+  // Merged into: an existing directory takes the archive's mode.
+  mkdirSync(join(root, "out/d5"), { recursive: true, mode: 0o700 });
+  const { archive, entries } = bigArchive();
+  await restoreInto(Readable.from([archive]), root, { stagingParents: [], workers: 3, parallelFrom: 0 });
+  // Each file as archived, but for the one replaced later and those of d2, which a symlink to d1 replaces.
+  for (const e of entries.filter(
+    (e) => e.type === undefined && e.path !== "out/d1/f2.js" && !e.path.startsWith("out/d2/"),
+  ))
+    expect(readFileSync(join(root, e.path), "utf8")).toBe(String(e.body));
+  expect(readlinkSync(join(root, "out/d2"))).toBe("d1");
+  expect(readFileSync(join(root, "out/d1/f2.js"), "utf8")).toBe("a later member replaces the earlier one\n");
+  expect(statSync(join(root, "out/d39/link-to-d0-f1")).ino).toBe(statSync(join(root, "out/d0/f1.js")).ino);
+  expect(statSync(join(root, "out/d38/f3.js")).mode & 0o777).toBe(0o755);
+  const modes = Object.fromEntries(
+    ["d4", "d5", "d7", "d8"].map((d) => [d, statSync(join(root, "out", d)).mode & 0o777]),
+  );
+  expect(modes).toEqual({ d4: 0o755, d5: 0o755, d7: 0o700, d8: 0o775 });
+  expect(readdirSync(join(root, "out")).length).toBe(41);
+  expect(openIn(root)).toEqual([]);
 });
