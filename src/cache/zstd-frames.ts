@@ -10,11 +10,13 @@
 // rest of the stream to the streaming decoder, so memory stays bounded
 // whatever the input.
 //
-// Frames are decoded one at a time, on this thread, and each one's memory is
-// freed as soon as the consumer has taken it apart: decoding two at once on
-// the thread pool, and leaving dead frames to the garbage collector, held
-// ~25 MB more at the peak of a node_modules restore, and gained nothing there,
-// where the threads creating files are the slow side.
+// Each frame decodes on the thread pool while the consumer takes the one
+// before it apart: decoding on this thread was over half of the main thread's
+// time restoring a monorepo (~700 MB of tar, bench/README.md), and the main
+// thread was the slow side. Never more than one frame ahead, and each one's
+// memory is freed as soon as the consumer has taken it apart: decoding
+// further ahead, and leaving dead frames to the garbage collector, held ~25 MB
+// more at the peak of a node_modules restore for no gain.
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
@@ -49,8 +51,20 @@ async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: On
   const garbage = new FrameGarbage();
   const input = source[Symbol.asyncIterator]();
   const pending = new Bytes();
-  // A frame spread over several input pieces is copied into this reused buffer.
-  let scratch = Buffer.alloc(0);
+  // A frame spread over several input pieces is copied into one of these reused
+  // buffers, in turn: the previous frame may still be decoding from the other.
+  const scratch = [Buffer.alloc(0), Buffer.alloc(0)];
+  let frames = 0;
+  // The frame decoding on the thread pool while the consumer takes the one before apart.
+  let ahead: Promise<Buffer> | null = null;
+  async function* handOver(): AsyncGenerator<Buffer> {
+    if (!ahead) return;
+    const decoded = await ahead;
+    ahead = null;
+    yield decoded;
+    release(decoded);
+    garbage.afterFrame();
+  }
   // The frame being cut out: where its next block header is, and once the
   // last block is seen, its total size.
   let frame: { next: number; checksum: boolean; total: number | null } | null = null;
@@ -75,6 +89,7 @@ async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: On
         if (!header) break;
         if (header.contentSize === null || header.contentSize > MAX_ONE_SHOT) {
           // Not one of ours: stream the rest.
+          yield* handOver();
           yield* streamRest(pending.takeAll(), input);
           return;
         }
@@ -95,28 +110,34 @@ async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: On
       frame = null;
       let compressed = pending.single(size);
       if (!compressed) {
-        if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.ceil(size / FRAME_STEP) * FRAME_STEP);
-        compressed = pending.takeInto(scratch, size).subarray(0, size);
+        const turn = frames % 2;
+        if (scratch[turn].length < size) scratch[turn] = Buffer.allocUnsafe(Math.ceil(size / FRAME_STEP) * FRAME_STEP);
+        compressed = pending.takeInto(scratch[turn], size).subarray(0, size);
       }
-      let decoded: Buffer;
-      try {
-        decoded = Bun.zstdDecompressSync(compressed);
-      } catch (e) {
-        // Bun says only "DecompressionFailed" for a bad checksum or bad data alike.
-        throw new ArchiveError(
-          `corrupt archive: the zstd frame at byte ${at} fails its checksum or does not decode ` +
-            `(${(e as Error).message})`,
-        );
-      }
-      yield decoded;
-      release(decoded);
-      garbage.afterFrame();
+      frames++;
+      const decoding = decodeFrame(compressed, at);
+      yield* handOver();
+      ahead = decoding;
     }
     const next = await input.next();
     if (next.done) break;
     pending.push(next.value);
   }
+  yield* handOver();
   if (pending.length > 0) throw new ArchiveError("archive is truncated (it ends inside a zstd frame)");
+}
+
+/** One frame, decoded on the thread pool; its failure is an ArchiveError, and handled if nobody waits for it. */
+function decodeFrame(compressed: Buffer, at: number): Promise<Buffer> {
+  const decoding = Bun.zstdDecompress(compressed).catch((e) => {
+    // Bun says only "DecompressionFailed" for a bad checksum or bad data alike.
+    throw new ArchiveError(
+      `corrupt archive: the zstd frame at byte ${at} fails its checksum or does not decode ` +
+        `(${(e as Error).message})`,
+    );
+  });
+  decoding.catch(() => {});
+  return decoding;
 }
 
 interface FrameHeader {
