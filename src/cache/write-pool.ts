@@ -196,9 +196,9 @@ export interface PoolOptions {
   parallelFrom?: number;
   /**
    * Worker threads; default: one per core but the main thread's, 1 to 3. The
-   * main thread is busy too (decompressing, decoding headers): on 2 cores a
-   * second worker only took turns with it, and a monorepo's restore was ~5%
-   * slower with ~13 MiB more at its peak (bench/README.md).
+   * main thread and the decoding keep one core busy: on 2 cores a second
+   * worker only took turns with them, and one worker restored a monorepo in
+   * 0.83× the time, 5 MiB lighter (bench/README.md).
    */
   workers?: number;
   /** Makes waiting calls reject at once with its reason. */
