@@ -98,7 +98,7 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
     };
     await planMoves(plan, tree, root, "");
     const links = await linkOutputs(tree, opts.outputs ?? []);
-    const moving: Moving = { aside: join(tmp, "old"), done: [], access: new WriteAccess() };
+    const moving: Moving = { aside: join(tmp, "old"), done: [], access: new WriteAccess(), renamed: new Set() };
     await mkdir(moving.aside);
     try {
       for (const move of plan.moves) await execute(move, plan, moving);
@@ -112,7 +112,7 @@ export async function restoreInto(source: Readable, root: string, opts: RestoreI
     const reopened = await moving.access.restore();
     // Also the old outputs moved aside; before reapplying, since removing it from the root touches the root's mtime.
     await removeTree(tmp);
-    return [...swept, `staged in ${tmp}`, ...reopened, ...(await reapplyMeta(root, meta))];
+    return [...swept, `staged in ${tmp}`, ...reopened, ...(await reapplyMeta(root, meta, moving.renamed))];
   } finally {
     await removeTree(tmp).catch(() => {});
     staging.release();
@@ -195,6 +195,8 @@ interface Moving {
   done: { to: string; displaced: string | null; lost?: boolean }[];
   /** Read-only directories opened for the moves (write-access.ts). */
   access: WriteAccess;
+  /** The members moved in by a rename, whole: what is below them is exactly what extraction made. */
+  renamed: Set<string>;
 }
 
 async function planMoves(plan: Plan, src: string, dst: string, rel: string): Promise<void> {
@@ -206,7 +208,6 @@ async function planMoves(plan: Plan, src: string, dst: string, rel: string): Pro
     if (!d || plan.replaced.has(r)) {
       plan.moves.push({ from, to, rel: r });
     } else if (s.isDirectory() && d.isDirectory()) {
-      mergedInto(plan, r);
       await planMoves(plan, from, to, r);
     } else if (s.isDirectory() && d.isSymbolicLink() && plan.meta.get(r)?.type !== "Directory") {
       // The archive only implies this directory (a member "a/b" without "a/"),
@@ -225,12 +226,6 @@ async function planMoves(plan: Plan, src: string, dst: string, rel: string): Pro
   }
 }
 
-/** The archive's directory `rel` merges into one already in the root: its mode is set at the end, whatever it was. */
-function mergedInto(plan: Plan, rel: string): void {
-  const m = plan.meta.get(rel);
-  if (m) m.modeMade = false;
-}
-
 async function execute(move: Plan["moves"][number], plan: Plan, moving: Moving): Promise<void> {
   let displaced: string | null = null;
   if (await lstat(move.to).catch(() => null)) {
@@ -244,7 +239,6 @@ async function execute(move: Plan["moves"][number], plan: Plan, moving: Moving):
       // stays, emptied, and the archive's copy is merged into it.
       for (const name of await readdir(move.to)) await rm(join(move.to, name), { recursive: true, force: true });
       moving.done.push({ to: move.to, displaced: null, lost: true });
-      mergedInto(plan, move.rel);
       const inner: Plan = { ...plan, replaced: new Set(), moves: [] };
       await planMoves(inner, move.from, move.to, move.rel);
       for (const m of inner.moves) await execute(m, inner, moving);
@@ -253,12 +247,12 @@ async function execute(move: Plan["moves"][number], plan: Plan, moving: Moving):
   }
   try {
     await moving.access.retry([dirname(move.to)], () => rename(move.from, move.to));
+    moving.renamed.add(move.rel);
   } catch (e) {
     if (hasCode(e, "ENOTEMPTY", "EEXIST")) {
       // Another task restoring into the same root created this directory
       // since we looked: merge into it instead.
       if (displaced) await rename(displaced, move.to);
-      mergedInto(plan, move.rel);
       const inner: Plan = { ...plan, replaced: new Set(), moves: [] };
       await planMoves(inner, move.from, move.to, move.rel);
       for (const m of inner.moves) await execute(m, inner, moving);
@@ -268,8 +262,7 @@ async function execute(move: Plan["moves"][number], plan: Plan, moving: Moving):
       if (displaced) await rename(displaced, move.to);
       throw e;
     }
-    // A mount point inside the cache root: copy across it, into what may be there (every mode set at the end).
-    for (const [rel, m] of plan.meta) if (rel === move.rel || rel.startsWith(`${move.rel}/`)) m.modeMade = false;
+    // A mount point inside the cache root: copy across it.
     await cp(move.from, move.to, { recursive: true, force: true, preserveTimestamps: true, verbatimSymlinks: true });
   }
   moving.done.push({ to: move.to, displaced });
@@ -305,11 +298,13 @@ async function isDirectory(path: string): Promise<boolean> {
  * Modes exactly as archived (less setuid/setgid), not narrowed by the umask:
  * the outputs should be what the build made, as GNU tar does for root. Then
  * directory mtimes, deepest first, since moving members in touched them, and
- * symlink mtimes, as GNU tar does.
+ * symlink mtimes, as GNU tar does. A directory that mkdir already made with
+ * its mode (modeMade) keeps it, if it came in with a member moved in whole
+ * (`renamed`); one merged into the root's, or copied, gets its chmod.
  * Synchronous: one call per directory of a node_modules (thousands), where a
  * thread-pool trip and a promise each cost more than the call itself.
  */
-async function reapplyMeta(root: string, meta: Map<string, EntryMeta>): Promise<string[]> {
+async function reapplyMeta(root: string, meta: Map<string, EntryMeta>, renamed: Set<string>): Promise<string[]> {
   const notes: string[] = [];
   const byDepth = [...meta.entries()].map(([rel, m]) => ({ rel, m, depth: depth(rel) }));
   byDepth.sort((a, b) => b.depth - a.depth);
@@ -320,13 +315,19 @@ async function reapplyMeta(root: string, meta: Map<string, EntryMeta>): Promise<
         if (m.mtime) lutimesNow(path, m.mtime, m.mtime);
         continue;
       }
-      if (!m.modeMade) chmodNow(path, m.mode & 0o7777);
+      if (!m.modeMade || !movedWhole(rel, renamed)) chmodNow(path, m.mode & 0o7777);
       if (m.type === "Directory" && m.mtime) utimesNow(path, m.mtime, m.mtime);
     } catch (e) {
       notes.push(`could not set mode/mtime of ${path}: ${(e as Error).message}`);
     }
   }
   return notes;
+}
+
+/** Whether `rel` is, or is inside, a member moved in by a rename (not merged into what the root had, not copied). */
+function movedWhole(rel: string, renamed: Set<string>): boolean {
+  for (let r = rel; r !== ""; r = r.slice(0, Math.max(0, r.lastIndexOf("/")))) if (renamed.has(r)) return true;
+  return false;
 }
 
 function depth(rel: string): number {
