@@ -197,8 +197,7 @@ export interface PoolOptions {
   /**
    * Worker threads; default: one per core but the main thread's, 1 to 3. The
    * main thread and the decoding keep one core busy: on 2 cores a second
-   * worker only took turns with them, and one worker restored a monorepo in
-   * 0.83× the time, 5 MiB lighter (bench/README.md).
+   * worker gained no time and held ~7 MiB more (bench/README.md).
    */
   workers?: number;
   /** Makes waiting calls reject at once with its reason. */
