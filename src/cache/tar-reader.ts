@@ -26,7 +26,7 @@ export interface EntryMeta {
   type: "Directory" | "SymbolicLink" | "File";
   mode: number;
   mtime: Date | undefined;
-  /** The directory was made with exactly this mode: no chmod needed. */
+  /** mkdir gave the directory exactly this mode in staging: restore.ts skips its chmod if it moves in whole. */
   modeMade?: boolean;
 }
 
