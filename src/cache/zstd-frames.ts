@@ -12,7 +12,7 @@
 //
 // Each frame decodes on the thread pool while the consumer takes the one
 // before it apart: decoding on this thread was over half of the main thread's
-// time restoring a monorepo (~700 MB of tar, bench/README.md), and the main
+// time restoring a monorepo (~600 MB of tar, bench/README.md), and the main
 // thread was the slow side. Never more than one frame ahead, and each one's
 // memory is freed as soon as the consumer has taken it apart: decoding
 // further ahead, and leaving dead frames to the garbage collector, held ~25 MB
