@@ -24,6 +24,7 @@ import { ObjectExists, StoreError, type ObjectStore, type PutOptions } from "./s
 import { describeError } from "../sys/errors";
 import { isInside } from "../sys/paths";
 import { markUsed } from "./last-used";
+import { readPieces } from "./pieces";
 
 /** A temporary file untouched for this long was left by a writer that is gone. */
 export const STALE_TEMPORARY_MS = 3600_000;
@@ -57,7 +58,7 @@ export class FsStore implements ObjectStore {
     return this.read(key, async (path) => {
       const handle = await open(path, "r");
       await markUsed(handle, path, this.debug);
-      return handle.createReadStream({ highWaterMark: 1 << 20 });
+      return readPieces(handle);
     });
   }
 

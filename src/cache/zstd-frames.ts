@@ -1,40 +1,53 @@
 // Reading a zstd stream, fast for our own archives and correct for anyone's.
 //
-// One zstd stream decodes on one core, and Bun's streaming decoder runs at
-// about half the zstd CLI's speed (~300 ms for 200 MB here): on restore that
-// alone was slower than `zstd -dc | tar -x` as a whole. Our archives are a
-// sequence of independent frames of at most 4 MB (tar-writer.ts), each
-// declaring its size, so they are cut at frame boundaries and each decoded in
-// one call (~1 ms per MB). A frame that does not declare a small content
-// size — the old tool's archives are one frame of unknown size — switches the
-// rest of the stream to the streaming decoder, so memory stays bounded
-// whatever the input.
+// Our archives are a sequence of independent frames of at most 4 MB
+// (tar-writer.ts), each declaring its size: each is cut out of the input and
+// decoded whole before any of it is handed on, so a frame that fails its
+// checksum yields nothing. A frame that does not declare a small content size
+// — the old tool's archives are one frame of unknown size — switches the rest
+// of the stream to decoding piece by piece, so memory stays bounded whatever
+// the input.
 //
-// Each frame decodes on the thread pool while the consumer takes the one
-// before it apart: decoding on this thread was over half of the main thread's
-// time restoring a monorepo (~600 MB of tar, bench/README.md), and the main
-// thread was the slow side. Never more than one frame ahead, and each one's
-// memory is freed as soon as the consumer has taken it apart: decoding
-// further ahead, and leaving dead frames to the garbage collector, held ~25 MB
-// more at the peak of a node_modules restore for no gain.
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+// Each frame of ours decodes on the thread pool while the consumer takes the
+// one before it apart (decoding was over half of the main thread's time
+// restoring a monorepo, ~600 MB of tar: bench/README.md), with zstd's
+// streaming decoder driven by hand — node:zlib's native handle, what its own
+// streams call — straight from the input pieces the frame lies in, into one of
+// two buffers reused for the whole stream. Bun's one-shot decoder returns
+// every frame in a fresh 4 MB buffer, and faulting in those pages cost ~40%
+// more CPU than the decoding itself. An input piece from a PiecePool
+// (pieces.ts) goes back to it once every frame that reads from it is decoded.
 import zlib from "node:zlib";
 import { FrameGarbage } from "./memory";
+import { recycle } from "./pieces";
 import { ArchiveError } from "./store";
 
 const ZSTD_MAGIC = 0xfd2fb528;
-/** Frames declaring up to this much content are decoded in one piece. */
-const MAX_ONE_SHOT = 16 << 20;
-/** Buffers for compressed frames grow in steps of this much (ours compress to ~1 MB, 4 MB at worst). */
+/** Frames declaring up to this much content are decoded whole. */
+const MAX_WHOLE = 16 << 20;
+/** The output buffers: one frame of ours, or one piece of a stream of unknown size. */
+const OUT = 4 << 20;
+/**
+ * Room past a frame's declared size (zstd's largest block): a frame that fills
+ * its buffer exactly could be left with its checksum unread, and one that
+ * decodes to more than it declares fails the size check below instead.
+ */
+const SLACK = 128 << 10;
+/**
+ * A frame in more pieces than this is copied into one buffer before decoding:
+ * each piece is a trip to the thread pool, and from S3 a frame arrives in
+ * dozens of pieces. From the directory store, in 1 MB pieces, most frames lie
+ * in one or two, decoded where they are.
+ */
+const MAX_PARTS = 3;
+/** The buffer for a frame copied together grows in steps of this much (ours compress to ~1 MB, 4 MB at worst). */
 const FRAME_STEP = 256 << 10;
-/** The streaming decoder's output pieces; its 16 KB default is ~2× slower. */
-const STREAM_CHUNK = 1 << 20;
 
 /**
  * zstd → bytes, in order. Throws ArchiveError for a stream that is not zstd or
  * ends inside a frame. A piece it yields is valid until the consumer asks for
- * the next one (its memory is then freed).
+ * the next one (its memory is then reused). Input pieces are given back with
+ * `recycle` (pieces.ts) once read: the source must not reuse them otherwise.
  */
 export function decompress(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   return decompressFrames(source);
@@ -49,96 +62,215 @@ export function decompressWith(onSkippable: OnSkippable): (source: AsyncIterable
 
 async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: OnSkippable): AsyncGenerator<Buffer> {
   const garbage = new FrameGarbage();
+  const decoder = new Decoder();
   const input = source[Symbol.asyncIterator]();
   const pending = new Bytes();
-  // A frame spread over several input pieces is copied into one of these reused
-  // buffers, in turn: the previous frame may still be decoding from the other.
-  const scratch = [Buffer.alloc(0), Buffer.alloc(0)];
-  let frames = 0;
-  // The frame decoding on the thread pool while the consumer takes the one before apart.
+  // The frame decoding on the thread pool while the consumer takes the one
+  // before apart, and the input pieces it used up (given back once it is done).
   let ahead: Promise<Buffer> | null = null;
-  async function* handOver(): AsyncGenerator<Buffer> {
-    if (!ahead) return;
+  let aheadUsed: Buffer[] = [];
+  async function decodedAhead(): Promise<Buffer | null> {
+    if (!ahead) return null;
     const decoded = await ahead;
     ahead = null;
+    for (const piece of aheadUsed) recycle(piece);
+    aheadUsed = [];
+    return decoded;
+  }
+  async function* handOver(): AsyncGenerator<Buffer> {
+    const decoded = await decodedAhead();
+    if (!decoded) return;
     yield decoded;
-    release(decoded);
     garbage.afterFrame();
   }
-  // The frame being cut out: where its next block header is, and once the
-  // last block is seen, its total size.
-  let frame: { next: number; checksum: boolean; total: number | null } | null = null;
+  // The frame being cut out: where its next block header is, its declared
+  // content size, and once the last block is seen, its total size.
+  let frame: { next: number; checksum: boolean; content: number; total: number | null } | null = null;
   let offset = 0; // of the frame in the archive, for messages
-  for (;;) {
-    // Decode every complete frame that has arrived.
+  try {
     for (;;) {
-      if (!frame) {
-        if (pending.length < 4) break;
-        const magic = pending.u32(0);
-        if ((magic & 0xfffffff0) === 0x184d2a50) {
-          // A skippable frame (pzstd and others write them): skip its payload.
-          if (pending.length < 8 || pending.length < 8 + pending.u32(4)) break;
-          const size = pending.u32(4);
-          offset += 8 + size;
-          const frame = pending.takeInto(Buffer.allocUnsafe(8 + size), 8 + size);
-          onSkippable?.(magic, frame.subarray(8, 8 + size));
-          continue;
+      // Decode every complete frame that has arrived.
+      for (;;) {
+        if (!frame) {
+          if (pending.length < 4) break;
+          const magic = pending.u32(0);
+          if ((magic & 0xfffffff0) === 0x184d2a50) {
+            // A skippable frame (pzstd and others write them): skip its payload.
+            if (pending.length < 8 || pending.length < 8 + pending.u32(4)) break;
+            const size = pending.u32(4);
+            offset += 8 + size;
+            const used: Buffer[] = [];
+            const skipped = Buffer.concat(pending.takeParts(8 + size, used), 8 + size);
+            // A piece may also hold the end of the frame decoding ahead.
+            if (ahead) aheadUsed.push(...used);
+            else for (const piece of used) recycle(piece);
+            onSkippable?.(magic, skipped.subarray(8));
+            continue;
+          }
+          if (magic !== ZSTD_MAGIC) throw new ArchiveError("not a zstd archive (bad frame header)");
+          const header = pending.length >= 5 ? frameHeader(pending) : null;
+          if (!header) break;
+          if (header.contentSize === null || header.contentSize > MAX_WHOLE) {
+            // Not one of ours: stream the rest.
+            yield* handOver();
+            for (const part of pending.takeParts(pending.length)) {
+              yield* decoder.stream(part, offset);
+              recycle(part);
+            }
+            for (let r = await input.next(); !r.done; r = await input.next()) {
+              yield* decoder.stream(r.value, offset);
+              recycle(r.value);
+            }
+            return;
+          }
+          frame = { next: header.size, checksum: header.checksum, content: header.contentSize, total: null };
         }
-        if (magic !== ZSTD_MAGIC) throw new ArchiveError("not a zstd archive (bad frame header)");
-        const header = pending.length >= 5 ? frameHeader(pending) : null;
-        if (!header) break;
-        if (header.contentSize === null || header.contentSize > MAX_ONE_SHOT) {
-          // Not one of ours: stream the rest.
-          yield* handOver();
-          yield* streamRest(pending.takeAll(), input);
-          return;
+        // Walk the block headers (3 bytes each: last flag, type, size).
+        while (frame.total === null && pending.length >= frame.next + 3) {
+          const h = pending.u8(frame.next) | (pending.u8(frame.next + 1) << 8) | (pending.u8(frame.next + 2) << 16);
+          const type = (h >> 1) & 3;
+          if (type === 3) throw new ArchiveError("corrupt zstd archive (reserved block type)");
+          frame.next += 3 + (type === 1 ? 1 : h >>> 3); // an RLE block stores one byte
+          if (h & 1) frame.total = frame.next + (frame.checksum ? 4 : 0);
         }
-        frame = { next: header.size, checksum: header.checksum, total: null };
+        if (frame.total === null || pending.length < frame.total) break;
+        const used: Buffer[] = [];
+        const parts = pending.takeParts(frame.total, used);
+        const { content } = frame;
+        const at = offset;
+        offset += frame.total;
+        frame = null;
+        // One decoder decodes one frame at a time: the one ahead finishes first.
+        const decoded = await decodedAhead();
+        ahead = decoder.frame(parts, content, at);
+        ahead.catch(() => {}); // handled when handed over; never unhandled if the consumer stops first
+        aheadUsed = used;
+        if (decoded) {
+          yield decoded;
+          garbage.afterFrame();
+        }
       }
-      // Walk the block headers (3 bytes each: last flag, type, size).
-      while (frame.total === null && pending.length >= frame.next + 3) {
-        const h = pending.u8(frame.next) | (pending.u8(frame.next + 1) << 8) | (pending.u8(frame.next + 2) << 16);
-        const type = (h >> 1) & 3;
-        if (type === 3) throw new ArchiveError("corrupt zstd archive (reserved block type)");
-        frame.next += 3 + (type === 1 ? 1 : h >>> 3); // an RLE block stores one byte
-        if (h & 1) frame.total = frame.next + (frame.checksum ? 4 : 0);
-      }
-      if (frame.total === null || pending.length < frame.total) break;
-      const at = offset;
-      const size = frame.total;
-      offset += size;
-      frame = null;
-      let compressed = pending.single(size);
-      if (!compressed) {
-        const turn = frames % 2;
-        if (scratch[turn].length < size) scratch[turn] = Buffer.allocUnsafe(Math.ceil(size / FRAME_STEP) * FRAME_STEP);
-        compressed = pending.takeInto(scratch[turn], size).subarray(0, size);
-      }
-      frames++;
-      const decoding = decodeFrame(compressed, at);
-      yield* handOver();
-      ahead = decoding;
+      const next = await input.next();
+      if (next.done) break;
+      pending.push(next.value);
     }
-    const next = await input.next();
-    if (next.done) break;
-    pending.push(next.value);
+    yield* handOver();
+    if (pending.length > 0) throw new ArchiveError("archive is truncated (it ends inside a zstd frame)");
+  } finally {
+    // Never close the decoder under a frame it is decoding.
+    await ahead?.catch(() => {});
+    decoder.close();
   }
-  yield* handOver();
-  if (pending.length > 0) throw new ArchiveError("archive is truncated (it ends inside a zstd frame)");
 }
 
-/** One frame, decoded on the thread pool; its failure is an ArchiveError, and handled if nobody waits for it. */
-function decodeFrame(compressed: Buffer, at: number): Promise<Buffer> {
-  const decoding = Bun.zstdDecompress(compressed).catch((e) => {
-    // Bun says only "DecompressionFailed" for a bad checksum or bad data alike.
-    throw new ArchiveError(
-      `corrupt archive: the zstd frame at byte ${at} fails its checksum or does not decode ` +
-        `(${(e as Error).message})`,
-    );
-  });
-  decoding.catch(() => {});
-  return decoding;
+/** node:zlib's native zstd handle: what its own streams call. */
+interface ZstdHandle {
+  init(params: Uint32Array, pledgedSize: undefined, state: Uint32Array, done: () => void): void;
+  /** Decodes on the thread pool, then calls init's `done` (or onerror). */
+  write(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void;
+  /** Decodes now (calling onerror on failure). */
+  writeSync(
+    flush: number,
+    input: Buffer,
+    inOff: number,
+    inLen: number,
+    out: Buffer,
+    outOff: number,
+    outLen: number,
+  ): void;
+  onerror: (message: string) => void;
+  close(): void;
 }
+
+type ZstdHandleClass = new (mode: number) => ZstdHandle;
+let handleClass: ZstdHandleClass | null = null;
+
+/**
+ * zstd's streaming decoder, writing into buffers of ours reused for every call:
+ * two, in turn, for whole frames (one is being decoded while the consumer has
+ * the other), one for a stream of unknown size.
+ */
+class Decoder {
+  private readonly handle: ZstdHandle;
+  /** After each call: output space left, input left. */
+  private readonly state = new Uint32Array(2);
+  private readonly outs = [Buffer.allocUnsafe(OUT + SLACK), Buffer.allocUnsafe(OUT + SLACK)];
+  private turn = 0;
+  /** A frame in many pieces, copied together (one frame decodes at a time). */
+  private gathered = Buffer.alloc(0);
+  private failure: string | null = null;
+  /** The end of the write on the thread pool, if one is under way. */
+  private written: (() => void) | null = null;
+
+  constructor() {
+    handleClass ??= (zlib.createZstdDecompress() as unknown as { _handle: ZstdHandle })._handle
+      .constructor as ZstdHandleClass;
+    this.handle = new handleClass(zlib.constants.ZSTD_DECOMPRESS);
+    this.handle.init(new Uint32Array(0), undefined, this.state, () => this.written?.());
+    this.handle.onerror = (message) => {
+      this.failure = message;
+      this.written?.();
+    };
+  }
+
+  /** A whole frame of `size` bytes of content from its compressed parts (the frame at byte `at`), on the pool. */
+  async frame(parts: Buffer[], size: number, at: number): Promise<Buffer> {
+    this.turn ^= 1;
+    if (this.outs[this.turn].length < size + SLACK) this.outs[this.turn] = Buffer.allocUnsafe(size + SLACK);
+    const out = this.outs[this.turn];
+    let made = 0;
+    for (const part of parts.length > MAX_PARTS ? [this.gather(parts)] : parts) {
+      for (let inOff = 0; inOff < part.length; ) {
+        const space = out.length - made;
+        await new Promise<void>((resolve) => {
+          this.written = resolve;
+          this.handle.write(ZSTD_E_CONTINUE, part, inOff, part.length - inOff, out, made, space);
+        });
+        this.written = null;
+        if (this.failure !== null) throw this.corrupt(at);
+        inOff = part.length - this.state[1];
+        made += space - this.state[0];
+        // Output full with input left: the frame decodes to more than it declares.
+        if (this.state[0] === 0 && this.state[1] > 0) throw this.corrupt(at, "decodes to more than its header says");
+      }
+    }
+    if (made !== size) throw this.corrupt(at, `decodes to ${made} bytes, not the ${size} its header says`);
+    return out.subarray(0, size);
+  }
+
+  /** Decodes `input`, a piece of a stream that began at byte `at`, yielding each buffer-full. */
+  *stream(input: Buffer, at: number): Generator<Buffer> {
+    const out = this.outs[0];
+    for (let inOff = 0; ; ) {
+      this.handle.writeSync(ZSTD_E_CONTINUE, input, inOff, input.length - inOff, out, 0, out.length);
+      if (this.failure !== null) throw this.corrupt(at);
+      const made = out.length - this.state[0];
+      inOff = input.length - this.state[1];
+      if (made > 0) yield out.subarray(0, made);
+      // Done when the input is used up and the output was not filled (nothing held back).
+      if (inOff === input.length && this.state[0] > 0) return;
+    }
+  }
+
+  close(): void {
+    this.handle.close();
+  }
+
+  private gather(parts: Buffer[]): Buffer {
+    const size = parts.reduce((n, p) => n + p.length, 0);
+    if (this.gathered.length < size) this.gathered = Buffer.allocUnsafe(Math.ceil(size / FRAME_STEP) * FRAME_STEP);
+    let at = 0;
+    for (const part of parts) at += part.copy(this.gathered, at);
+    return this.gathered.subarray(0, size);
+  }
+
+  private corrupt(at: number, why = `fails its checksum or does not decode (${this.failure})`): ArchiveError {
+    return new ArchiveError(`corrupt archive: the zstd frame at byte ${at} ${why}`);
+  }
+}
+
+/** "Continue" (no flush): decoding ignores the flag, and the decoder flushes whatever fits. */
+const ZSTD_E_CONTINUE = zlib.constants.ZSTD_e_continue;
 
 interface FrameHeader {
   size: number;
@@ -164,23 +296,6 @@ function frameHeader(b: Bytes): FrameHeader | null {
   return { size, contentSize, checksum: ((fhd >> 2) & 1) === 1 };
 }
 
-/** The streaming decoder for the rest of the input, starting with `first`. */
-async function* streamRest(first: Buffer, input: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
-  async function* rest() {
-    if (first.length) yield first;
-    for (let r = await input.next(); !r.done; r = await input.next()) yield r.value;
-  }
-  const decoder = zlib.createZstdDecompress({
-    chunkSize: STREAM_CHUNK,
-    highWaterMark: 4 * STREAM_CHUNK,
-  } as zlib.ZstdOptions);
-  const done = pipeline(Readable.from(rest(), { objectMode: false }), decoder).catch(() => {});
-  // Iterating (rather than piping) lets the next chunk decode on the thread
-  // pool while the consumer writes this one out.
-  yield* decoder;
-  await done;
-}
-
 /** A queue of chunks read as one buffer without concatenating them (frames arrive in 64 KB pieces). */
 class Bytes {
   private chunks: Buffer[] = [];
@@ -204,36 +319,15 @@ class Bytes {
     return (this.u8(i) | (this.u8(i + 1) << 8) | (this.u8(i + 2) << 16) | (this.u8(i + 3) << 24)) >>> 0;
   }
 
-  /** The first n bytes without copying, if they lie in one piece (then dropped from the queue); else null. */
-  single(n: number): Buffer | null {
-    const c = this.chunks[0];
-    if (!c || c.length < n) return null;
-    return this.take(n);
-  }
-
-  /** Moves the first n bytes into `target` (which must be large enough) and returns it. */
-  takeInto(target: Buffer, n: number): Buffer {
-    if (target.length < n) target = Buffer.allocUnsafe(n);
-    let at = 0;
-    while (at < n) {
-      const c = this.chunks[0];
-      const k = Math.min(c.length, n - at);
-      c.copy(target, at, 0, k);
-      at += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
-    }
-    this.length -= n;
-    return target;
-  }
-
-  take(n: number): Buffer {
+  /** The first n bytes, as the pieces they lie in (not copied), dropped from the queue; `used`: the pieces used up. */
+  takeParts(n: number, used: Buffer[] = []): Buffer[] {
     const parts: Buffer[] = [];
     let need = n;
     while (need > 0) {
       const c = this.chunks[0];
       if (c.length <= need) {
         parts.push(c);
+        used.push(c);
         this.chunks.shift();
         need -= c.length;
       } else {
@@ -243,21 +337,6 @@ class Bytes {
       }
     }
     this.length -= n;
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
+    return parts;
   }
-
-  takeAll(): Buffer {
-    return this.take(this.length);
-  }
-}
-
-/**
- * Frees a decoded frame's memory now rather than at a garbage collection,
- * which comes late (detaching a buffer frees it): a node_modules is ~45 frames
- * of 4 MB, each dead once it is taken apart.
- */
-function release(frame: Buffer): void {
-  const whole = frame.buffer;
-  if (frame.byteOffset === 0 && frame.byteLength === whole.byteLength && whole instanceof ArrayBuffer)
-    whole.transfer(0);
 }

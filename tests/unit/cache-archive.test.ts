@@ -8,6 +8,8 @@ import { loadConfig } from "../../src/config";
 import zlib from "node:zlib";
 import { archiveName, openRemoteCache } from "../../src/cache/index";
 import { decompress } from "../../src/cache/zstd-frames";
+import { PIECE, PiecePool, readPieces, recycle } from "../../src/cache/pieces";
+import { open } from "node:fs/promises";
 import { fsBackend, removeScratch, scratch } from "../fakes/cache-backends";
 import { describeTree, makeOutputTree, type Member } from "../fakes/trees";
 
@@ -143,6 +145,117 @@ describe("zstd decoding (frame by frame, streaming otherwise)", () => {
     };
     await expect(run()).rejects.toThrow(`the zstd frame at byte ${first.length} fails its checksum or does not decode`);
     expect(Buffer.concat(got).equals(good)).toBe(true);
+  });
+
+  test("a frame that decodes to another size than its header declares: ArchiveError naming where", async () => {
+    const data = text(100_000, 31);
+    for (const delta of [-1, 1]) {
+      const z = Buffer.from(Bun.zstdCompressSync(data));
+      // This frame's descriptor: one segment, a 4-byte content size right after it (bytes 5–8).
+      expect(z[4]).toBe(0xa0);
+      z.writeUInt32LE(data.length + delta, 5);
+      await expect(decodeAll(z)).rejects.toThrow("corrupt archive: the zstd frame at byte 0");
+    }
+  });
+
+  test("a frame of unknown size that does not decode: ArchiveError, after what came before it", async () => {
+    const good = text(300_000, 37);
+    const stream = zlib.createZstdCompress();
+    const z = await new Promise<Buffer>((resolve) => {
+      const out: Buffer[] = [];
+      stream.on("data", (b) => out.push(b)).on("end", () => resolve(Buffer.concat(out)));
+      stream.end(text(300_000, 41));
+    });
+    const first = Bun.zstdCompressSync(good);
+    z.fill(0xff, 20, 200); // inside its first block
+    const got: Buffer[] = [];
+    const run = async () => {
+      for await (const b of decompress(
+        (async function* () {
+          yield Buffer.concat([first, z]);
+        })(),
+      ))
+        got.push(Buffer.from(b));
+    };
+    await expect(run()).rejects.toThrow(`corrupt archive: the zstd frame at byte ${first.length}`);
+    expect(Buffer.concat(got).equals(good)).toBe(true);
+  });
+
+  test("a consumer that stops early, while the next frame decodes: stopped cleanly, and decoding goes on elsewhere", async () => {
+    const parts = Array.from({ length: 4 }, (_, i) => text(1_000_000, 43 + i));
+    const archive = Buffer.concat(parts.map((p) => Bun.zstdCompressSync(p)));
+    for await (const piece of decompress(
+      (async function* () {
+        yield archive;
+      })(),
+    )) {
+      expect(piece.equals(parts[0])).toBe(true);
+      break;
+    }
+    expect((await decodeAll(archive)).equals(Buffer.concat(parts))).toBe(true);
+  });
+
+  test("read from a file in reused pieces: frames across pieces, a skippable frame between, all whole and in order", async () => {
+    // Frames of 1–4 MB compressed, most of them across two or more 1 MB pieces (random
+    // bytes do not compress), a skippable frame between two of them, read back through
+    // pieces that the decoder gives back while later frames are read into them.
+    const random = (n: number) => Buffer.from(crypto.getRandomValues(new Uint8Array(n)));
+    const parts = [random(3_500_000), text(3_000_000, 47), random(1_500_000), random(4_000_000), text(800_000, 53)];
+    const skippable = Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 5, 0, 0, 0]), Buffer.from("trail")]);
+    const frames = parts.map((p) => Bun.zstdCompressSync(p));
+    const file = join(scratch(), "pieces.tar.zst");
+    writeFileSync(file, Buffer.concat([frames[0], frames[1], skippable, frames[2], frames[3], frames[4], ...frames]));
+    const seen = new Set<ArrayBufferLike>();
+    let pieces = 0;
+    async function* watched() {
+      for await (const piece of readPieces(await open(file, "r"))) {
+        pieces++;
+        seen.add(piece.buffer);
+        yield piece as Buffer;
+      }
+    }
+    const out: Buffer[] = [];
+    for await (const b of decompress(watched())) out.push(Buffer.from(b));
+    expect(Buffer.concat(out).equals(Buffer.concat([...parts, ...parts]))).toBe(true);
+    expect(pieces).toBe(Math.ceil(statSync(file).size / PIECE));
+    // The pieces came back to be read into again: far fewer buffers than pieces.
+    expect(pieces).toBeGreaterThan(16);
+    expect(seen.size).toBeLessThan(pieces / 2);
+  });
+
+  test("a piece given back is never read again: frames in one piece or across two, a skippable frame, pieces overwritten once given back", async () => {
+    // Each time the decoder asks for input, every piece it has given back is
+    // overwritten at once (as the next read would). A piece given back while
+    // a frame still decodes from it garbles that frame or fails its checksum.
+    const parts = Array.from({ length: 12 }, (_, i) => text(2_400_000 + i * 40_000, 59 + i));
+    const frames = parts.map((p) => Bun.zstdCompressSync(p, { level: 1 })); // ~210 KB each
+    const size = 300_000;
+    // A skippable frame right after a frame that spans two pieces, and a piece that
+    // ends with it: that piece is used up by the skippable frame while the frame
+    // before decodes from it.
+    let end = 0;
+    const spans = frames.map((f) => Math.floor(end / size) !== Math.floor(((end += f.length) - 1) / size));
+    const k = spans.indexOf(true, 2) + 1;
+    expect(k).toBeGreaterThan(2);
+    const skippable = Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0]), Buffer.from("end")]);
+    const archive = Buffer.concat([...frames.slice(0, k), skippable, ...frames.slice(k)]);
+    const skippableEnd = frames.slice(0, k).reduce((n, f) => n + f.length, skippable.length);
+    const cuts = [...Array.from({ length: Math.ceil(archive.length / size) }, (_, i) => i * size), skippableEnd];
+    cuts.sort((a, b) => a - b);
+    const pool = new PiecePool();
+    async function* scribbled() {
+      for (const [i, at] of cuts.entries()) {
+        const spare = [pool.take(), pool.take(), pool.take(), pool.take()];
+        for (const b of spare) b.fill(0xee);
+        for (const b of spare) recycle(b);
+        const piece = pool.take();
+        const n = archive.copy(piece, 0, at, cuts[i + 1] ?? archive.length);
+        yield piece.subarray(0, n);
+      }
+    }
+    const out: Buffer[] = [];
+    for await (const b of decompress(scribbled())) out.push(Buffer.from(b));
+    expect(Buffer.concat(out).equals(Buffer.concat(parts))).toBe(true);
   });
 
   test("not zstd, or cut inside a frame: ArchiveError", async () => {
