@@ -3,6 +3,7 @@
 // runs of taskrunner skip or run a task without touching the cache, and the
 // SDK costs tens of milliseconds to load.
 import type { Readable } from "node:stream";
+import { disposable } from "./pieces";
 import { Transform } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Config } from "../config";
@@ -38,7 +39,7 @@ export class S3Store implements ObjectStore {
         interrupt,
       );
       // In Bun and Node the SDK's body is a node Readable (IncomingMessage).
-      return res.Body as Readable;
+      return disposable(res.Body as Readable);
     } catch (e) {
       if (isNoSuchKey(e)) return null;
       throw this.fault(e);

@@ -8,7 +8,8 @@ import { loadConfig } from "../../src/config";
 import zlib from "node:zlib";
 import { archiveName, openRemoteCache } from "../../src/cache/index";
 import { decompress } from "../../src/cache/zstd-frames";
-import { PIECE, PiecePool, readPieces, recycle } from "../../src/cache/pieces";
+import { PIECE, PiecePool, disposable, readPieces, recycle } from "../../src/cache/pieces";
+import { Readable } from "node:stream";
 import { open } from "node:fs/promises";
 import { fsBackend, removeScratch, scratch } from "../fakes/cache-backends";
 import { describeTree, makeOutputTree, type Member } from "../fakes/trees";
@@ -256,6 +257,27 @@ describe("zstd decoding (frame by frame, streaming otherwise)", () => {
     const out: Buffer[] = [];
     for await (const b of decompress(scribbled())) out.push(Buffer.from(b));
     expect(Buffer.concat(out).equals(Buffer.concat(parts))).toBe(true);
+  });
+
+  test("an HTTP body's own chunks are freed once decoded; one that is part of a larger buffer is left alone", async () => {
+    const parts = [text(400_000, 61), text(400_000, 67)];
+    const archive = Buffer.concat(parts.map((p) => Bun.zstdCompressSync(p)));
+    const cut = Math.floor(archive.length / 2);
+    const own = Buffer.alloc(cut);
+    archive.copy(own, 0, 0, cut);
+    const larger = Buffer.alloc(archive.length + 100);
+    archive.copy(larger, 50, cut);
+    const shared = larger.subarray(50, 50 + archive.length - cut);
+    const out: Buffer[] = [];
+    for await (const b of decompress(disposable(Readable.from([own, shared])))) out.push(Buffer.from(b));
+    expect(Buffer.concat(out).equals(Buffer.concat(parts))).toBe(true);
+    expect(own.byteLength).toBe(0); // detached: its memory is free
+    expect(shared.equals(archive.subarray(cut))).toBe(true);
+    // Destroying the wrapper destroys the body (an abandoned download closes its socket).
+    const body = Readable.from([Buffer.alloc(10)]);
+    disposable(body).destroy();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(body.destroyed).toBe(true);
   });
 
   test("not zstd, or cut inside a frame: ArchiveError", async () => {
