@@ -2,7 +2,7 @@
 //
 // A file read stream returns every piece in a new buffer: restoring a
 // monorepo (a 139 MB archive), faulting in those pages and collecting them
-// again was about a quarter of the restore's CPU time (bench/README.md). Here
+// again was about a fifth of the restore's CPU time (bench/README.md). Here
 // each piece is read into a buffer from a pool of the stream's own, and the
 // zstd decoder (zstd-frames.ts) gives a piece back with `recycle` once nothing
 // it started still reads from it. A piece nobody gives back is collected as

@@ -8,6 +8,7 @@ import type { Config } from "../config";
 import type { ObjectStore } from "./store";
 import { describeError } from "../sys/errors";
 import { Digest, checkSidecar, loadKeys, sidecarKey } from "./signature";
+import { recycle } from "./pieces";
 import type { Checked, Identity, Keys, Signer } from "./signature";
 
 /** What an upload finds under its key beforehand. "signing": unsigned, just written (its signature may be coming). */
@@ -150,7 +151,10 @@ async function digestOf(store: ObjectStore, key: string): Promise<Digest | null>
   const body = await store.get(key);
   if (!body) return null;
   const digest = new Digest();
-  for await (const chunk of body) digest.update(chunk as Buffer);
+  for await (const chunk of body) {
+    digest.update(chunk as Buffer);
+    recycle(chunk as Buffer); // read into the next piece (pieces.ts)
+  }
   return digest;
 }
 
