@@ -1,4 +1,4 @@
-// An archive read from a file, in 1 MB pieces whose memory is used again.
+// An archive's bytes on their way to the decoder, in memory used again.
 //
 // A file read stream returns every piece in a new buffer: restoring a
 // monorepo (a 139 MB archive), faulting in those pages and collecting them
@@ -7,7 +7,8 @@
 // zstd decoder (zstd-frames.ts) gives a piece back with `recycle` once nothing
 // it started still reads from it. A piece nobody gives back is collected as
 // garbage, and one the stream machinery copied on the way is simply not in
-// the pool: either costs only the reuse, never the data.
+// the pool: either costs only the reuse, never the data. An HTTP body's
+// chunks, which are not ours to fill, are freed when given back instead.
 import type { FileHandle } from "node:fs/promises";
 import { Readable, Transform } from "node:stream";
 
@@ -73,7 +74,10 @@ export function disposable(body: Readable): Readable {
     },
   });
   body.on("error", (e) => marked.destroy(e));
-  marked.on("close", () => body.destroy());
+  // An abandoned download closes its socket.
+  marked.on("close", () => {
+    if (!body.readableEnded) body.destroy();
+  });
   return body.pipe(marked);
 }
 

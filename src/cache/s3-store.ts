@@ -3,11 +3,11 @@
 // runs of taskrunner skip or run a task without touching the cache, and the
 // SDK costs tens of milliseconds to load.
 import type { Readable } from "node:stream";
-import { disposable } from "./pieces";
 import { Transform } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Config } from "../config";
 import { ObjectExists, StallWatchdog, StoreError, seconds } from "./store";
+import { disposable } from "./pieces";
 import type { Limits, ObjectStore, PutOptions } from "./store";
 import { describeError } from "../sys/errors";
 
