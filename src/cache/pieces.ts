@@ -81,20 +81,21 @@ export function disposable(body: Readable): Readable {
   return body.pipe(marked);
 }
 
-/** The file from its current position to its end; the handle is closed at the end, or when the stream is destroyed. */
+/** The file from its current position to its end; the handle is closed when the stream closes (ended or destroyed). */
 export function readPieces(handle: FileHandle): Readable {
   const pool = new PiecePool();
   async function* read(): AsyncGenerator<Buffer> {
-    try {
-      for (;;) {
-        const whole = pool.take();
-        const { bytesRead } = await handle.read(whole, 0, PIECE, null);
-        if (bytesRead === 0) return;
-        yield whole.subarray(0, bytesRead);
-      }
-    } finally {
-      await handle.close();
+    for (;;) {
+      const whole = pool.take();
+      const { bytesRead } = await handle.read(whole, 0, PIECE, null);
+      if (bytesRead === 0) return;
+      yield whole.subarray(0, bytesRead);
     }
   }
-  return Readable.from(read(), { objectMode: false, highWaterMark: PIECE });
+  const stream = Readable.from(read(), { objectMode: false, highWaterMark: PIECE });
+  // Not in a `finally` of read(): a stream destroyed before its first read never enters it.
+  stream.once("close", () => {
+    handle.close().catch(() => {});
+  });
+  return stream;
 }

@@ -1,6 +1,7 @@
 // The archive format against the old tool's (GNU tar + zstd level 3) both
-// ways, and how the cache module is opened: which store, and without loading
-// the AWS SDK or tar until an operation needs them.
+// ways; zstd decoding, and the reused pieces it reads from (pieces.ts); and how
+// the cache module is opened: which store, and without loading the AWS SDK or
+// tar until an operation needs them.
 import { afterAll, describe, expect, test } from "bun:test";
 import { linkSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -208,8 +209,9 @@ describe("zstd decoding (frame by frame, streaming otherwise)", () => {
     writeFileSync(file, Buffer.concat([frames[0], frames[1], skippable, frames[2], frames[3], frames[4], ...frames]));
     const seen = new Set<ArrayBufferLike>();
     let pieces = 0;
+    const handle = await open(file, "r");
     async function* watched() {
-      for await (const piece of readPieces(await open(file, "r"))) {
+      for await (const piece of readPieces(handle)) {
         pieces++;
         seen.add(piece.buffer);
         yield piece as Buffer;
@@ -222,6 +224,11 @@ describe("zstd decoding (frame by frame, streaming otherwise)", () => {
     // The pieces came back to be read into again: far fewer buffers than pieces.
     expect(pieces).toBeGreaterThan(16);
     expect(seen.size).toBeLessThan(pieces / 2);
+    // The file is closed at the end, and by a stream destroyed before it read anything.
+    const unread = await open(file, "r");
+    readPieces(unread).destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    expect([handle.fd, unread.fd]).toEqual([-1, -1]);
   });
 
   test("a piece given back is never read again: frames in one piece or across two, a skippable frame, pieces overwritten once given back", async () => {
