@@ -92,6 +92,14 @@ describe("zstd decoding (frame by frame, streaming otherwise)", () => {
   }
   const text = (n: number, seed: number) =>
     Buffer.from(Array.from({ length: n / 8 }, (_, i) => `${(i * seed) % 99991}`.padStart(8, "x")).join(""));
+  /** One zstd frame that does not declare its size, as `tar | zstd` writes it. */
+  const unknownSize = (data: Buffer) =>
+    new Promise<Buffer>((resolve) => {
+      const out: Buffer[] = [];
+      const stream = zlib.createZstdCompress();
+      stream.on("data", (b) => out.push(b)).on("end", () => resolve(Buffer.concat(out)));
+      stream.end(data);
+    });
 
   test("several frames, a skippable frame, small and large declared sizes, in 1-byte to 64 KB pieces", async () => {
     const parts = [
@@ -115,12 +123,7 @@ describe("zstd decoding (frame by frame, streaming otherwise)", () => {
 
   test("a frame of unknown size (what `tar | zstd` writes) is streamed", async () => {
     const data = text(2_000_000, 11);
-    const stream = zlib.createZstdCompress();
-    const z = await new Promise<Buffer>((resolve) => {
-      const out: Buffer[] = [];
-      stream.on("data", (b) => out.push(b)).on("end", () => resolve(Buffer.concat(out)));
-      stream.end(data);
-    });
+    const z = await unknownSize(data);
     expect((await decodeAll(Buffer.concat([Bun.zstdCompressSync(data), z]))).equals(Buffer.concat([data, data]))).toBe(
       true,
     );
@@ -162,12 +165,7 @@ describe("zstd decoding (frame by frame, streaming otherwise)", () => {
 
   test("a frame of unknown size that does not decode: ArchiveError, after what came before it", async () => {
     const good = text(300_000, 37);
-    const stream = zlib.createZstdCompress();
-    const z = await new Promise<Buffer>((resolve) => {
-      const out: Buffer[] = [];
-      stream.on("data", (b) => out.push(b)).on("end", () => resolve(Buffer.concat(out)));
-      stream.end(text(300_000, 41));
-    });
+    const z = await unknownSize(text(300_000, 41));
     const first = Bun.zstdCompressSync(good);
     z.fill(0xff, 20, 200); // inside its first block
     const got: Buffer[] = [];
