@@ -94,15 +94,15 @@ function text(block: Buffer, off: number, size: number): string {
   const end = off + size;
   const nul = block.indexOf(0, off);
   const cut = nul < 0 || nul > end ? end : nul;
+  // A newline after the NUL: node-tar keeps what follows it (its regular expression
+  // stops at the line's end). The usual field is its text, then NULs: no expression.
   const newline = block.indexOf(0x0a, cut);
-  if (newline < 0 || newline >= end) {
-    // The usual field: its text, then NULs (no regular expression, no second string).
-    const plain = block.toString("utf8", off, cut);
-    return plain.includes("\ufffd") ? decodeName(block.subarray(off, cut)) : plain;
-  }
-  const utf8 = block.toString("utf8", off, end);
+  const odd = newline >= 0 && newline < end;
+  const stop = odd ? end : cut;
+  const utf8 = block.toString("utf8", off, stop);
   // U+FFFD: bytes that are not UTF-8 (rare; decodeName decodes the same way when they are).
-  return (utf8.includes("\ufffd") ? decodeName(block.subarray(off, off + size)) : utf8).replace(/\0.*/, "");
+  const decoded = utf8.includes("\ufffd") ? decodeName(block.subarray(off, stop)) : utf8;
+  return odd ? decoded.replace(/\0.*/, "") : decoded;
 }
 
 /** An octal number field; undefined when it holds none. */

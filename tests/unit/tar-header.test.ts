@@ -68,7 +68,7 @@ describe("header blocks decode as node-tar decodes them", () => {
     });
   }
 
-  test("our archives, a corrupted checksum, an unknown type, an old-style directory", async () => {
+  test("our archives, a corrupted checksum, an unknown type, an old-style directory, a newline after the NUL", async () => {
     const { root, outputs } = tree();
     const checked = await checkOutputs(root, outputs);
     if (!checked.ok) throw new Error(checked.message);
@@ -91,6 +91,9 @@ describe("header blocks decode as node-tar decodes them", () => {
       odd((b) => {
         b.write("old/dir/\0", 0); // a v7 directory: a file whose name ends in "/"
         b[156] = 0;
+      }),
+      odd((b) => {
+        b.write("kept\0dropped\nafter\0", 0); // node-tar keeps what follows a newline after the NUL
       }),
       Buffer.alloc(512),
     );
