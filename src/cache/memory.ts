@@ -1,7 +1,9 @@
 // Big transient buffers (4 MB zstd frames, compressed or decoded) become
 // garbage as soon as the next stage has them, but JavaScriptCore collects
 // them lazily: left alone, a 200 MB save or restore peaks above 200 MB RSS,
-// most of it dead frames. Both pipelines call this once per frame; it reads
+// most of it dead frames. (A restore now decodes into reused buffers and reads
+// into reused pieces, zstd-frames.ts; what it leaves to collect is the
+// extractor's per-member garbage.) Both pipelines call this once per frame; it reads
 // the RSS (~0.4 ms, so only every other call) and forces a collection when
 // it has grown past a threshold that rises with what survives a collection.
 // (~50 MB of a compiled binary's RSS is its own code, read from the file.)
