@@ -10,7 +10,7 @@
 // the pool: either costs only the reuse, never the data. An HTTP body's
 // chunks, which are not ours to fill, are freed when given back instead.
 import type { FileHandle } from "node:fs/promises";
-import { Readable, Transform } from "node:stream";
+import { Readable } from "node:stream";
 
 export const PIECE = 1 << 20;
 
@@ -59,26 +59,33 @@ export function recycle(piece: Buffer): void {
 }
 
 /**
- * `body` with each chunk that is a buffer of its own marked disposable, for a
- * body whose chunks nobody else keeps (an HTTP response's). S3's come in 64 KB
- * chunks, each a new buffer: freed once decoded, their memory is used again
- * for the next ones, rather than piling up (~2,000 for a 139 MB archive) until
- * a collection.
+ * An HTTP response body (fetch's) as a stream whose chunks are disposable:
+ * nobody else keeps them, so each is freed as soon as it is given back. S3's
+ * come in 64 KB chunks, each a new buffer: freed once decoded, their memory is
+ * used again for the next ones, rather than piling up (~2,000 for a 139 MB
+ * archive) until a collection. Destroying the stream cancels the body (an
+ * abandoned download closes its connection).
  */
-export function disposable(body: Readable): Readable {
-  const marked = new Transform({
+export function disposable(body: ReadableStream<Uint8Array>): Readable {
+  const reader = body.getReader();
+  return new Readable({
     highWaterMark: PIECE,
-    transform(chunk: Buffer, _enc, cb) {
-      if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) disposables.add(chunk.buffer);
-      cb(null, chunk);
+    read() {
+      reader.read().then(
+        ({ done, value }) => {
+          if (done) return void this.push(null);
+          const chunk = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+          if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) disposables.add(chunk.buffer);
+          this.push(chunk);
+        },
+        (e) => this.destroy(e),
+      );
+    },
+    destroy(err, cb) {
+      reader.cancel(err ?? undefined).catch(() => {});
+      cb(err);
     },
   });
-  body.on("error", (e) => marked.destroy(e));
-  // An abandoned download closes its socket.
-  marked.on("close", () => {
-    if (!body.readableEnded) body.destroy();
-  });
-  return body.pipe(marked);
 }
 
 /** The file from its current position to its end; the handle is closed when the stream closes (ended or destroyed). */
