@@ -14,6 +14,7 @@ export function describeError(e: unknown): string {
   let msg = (e.message || "")
     .replace("@smithy/node-http-handler - ", "")
     .replace(/ \((configured by client requestHandler|service default socket timeout)\)\.?$/, "");
+  msg = fetchMessage(any, msg);
   // The SDK answers "UnknownError" with an empty message when a body is not XML (a proxy's 5xx page).
   if (!msg || msg === "UnknownError") msg = status ? `HTTP ${status}` : e.name;
   const parts = [
@@ -22,6 +23,23 @@ export function describeError(e: unknown): string {
     status && !msg.includes(String(status)) ? `(HTTP ${status})` : "",
   ];
   return parts.filter(Boolean).join(" ").replace(/\s+/g, " ").trim();
+}
+
+/**
+ * Bun's fetch (S3 downloads, GitHub) fails a connection with its own words:
+ * "ECONNREFUSED: Unable to connect. Is the computer able to access the url?",
+ * the URL in `path`. Said as Node's sockets say it, the address included:
+ * "connect ECONNREFUSED 127.0.0.1:9", the same as for an upload to the same store.
+ */
+function fetchMessage(e: { code?: unknown; path?: unknown }, msg: string): string {
+  const { code, path } = e;
+  if (typeof code !== "string" || typeof path !== "string" || !msg.startsWith(`${code}: Unable to connect`)) return msg;
+  try {
+    const url = new URL(path);
+    return `connect ${code} ${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`;
+  } catch {
+    return msg;
+  }
 }
 
 /** The end of a switch that handled every case: a compile error when one is added and not handled. */
