@@ -30,9 +30,11 @@ export function describeError(e: unknown): string {
  * "ECONNREFUSED: Unable to connect. Is the computer able to access the url?",
  * the URL in `path`. Said as Node's sockets say it, the address included:
  * "connect ECONNREFUSED 127.0.0.1:9", the same as for an upload to the same store.
+ * Its advice to pass fetch an option (a connection cut) is for programmers: dropped.
  */
 function fetchMessage(e: { code?: unknown; path?: unknown }, msg: string): string {
   const { code, path } = e;
+  msg = msg.replace(/\. For more information, pass `verbose: true` in the second argument to fetch\(\)$/, "");
   if (typeof code !== "string" || typeof path !== "string" || !msg.startsWith(`${code}: Unable to connect`)) return msg;
   try {
     const url = new URL(path);
