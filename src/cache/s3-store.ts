@@ -213,7 +213,12 @@ export class S3Store implements ObjectStore {
         const download = new sdk.S3Client({
           ...options,
           credentials: client.config.credentials,
-          requestHandler: new FetchHttpHandler({ requestTimeout: this.limits.stallMs }),
+          requestHandler: new FetchHttpHandler({
+            requestTimeout: this.limits.stallMs,
+            // Bun's fetch would go through HTTP(S)_PROXY; every other S3 request
+            // (node:http) goes straight to the store, and so do downloads.
+            customFetch: ((request: Request) => fetch(request, { proxy: false })) as typeof fetch,
+          }),
         });
         return { sdk, client, download };
       },

@@ -193,6 +193,26 @@ describe("S3 store faults", () => {
     expectOneLine(await bad.saveArchive("y.tar.zst", join(dir, "src"), outputs), "InvalidStorageClass");
   });
 
+  test("a proxy in the environment is not used for S3, downloads included (a dead one changes nothing)", async () => {
+    const s3 = fakeS3();
+    const bucket = await s3.newBucket();
+    const dir = scratch();
+    const { outputs } = makeOutputTree(join(dir, "src"));
+    const saved = { HTTP_PROXY: process.env.HTTP_PROXY, HTTPS_PROXY: process.env.HTTPS_PROXY };
+    process.env.HTTP_PROXY = process.env.HTTPS_PROXY = "http://127.0.0.1:1";
+    try {
+      const cache = openCache(s3.env(bucket), dir, lines());
+      expect(await cache.saveArchive("x.tar.zst", join(dir, "src"), outputs)).toMatchObject({ kind: "saved" });
+      expect(await cache.restoreArchive("x.tar.zst", join(dir, "root"))).toMatchObject({ kind: "restored" });
+      expect(readFileSync(join(dir, "root/out/lib/a.txt"), "utf8")).toBe("alpha\n");
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   test("after 3 failures in a build, no process calls the store again; said once", async () => {
     const f = await faulty({ kind: "error500" });
     try {
