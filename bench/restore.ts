@@ -36,7 +36,8 @@
 // S3 ≤ 1.1× the directory store; on tmpfs ≤ 1.5× tar -x.
 //
 //   TASKRUNNER_BASELINE_BINARY=/path/to/older/taskrunner bun bench/restore.ts
-//     also restores with an older build, interleaved with the others.
+//     also restores with an older build (from the directory store and from S3),
+//     interleaved with the others.
 //   BENCH_ONLY="taskrunner S3,tar" measures taskrunner and the contenders whose
 //     names start with one of these (while profiling, say).
 import { createHash } from "node:crypto";
@@ -250,7 +251,10 @@ try {
     ],
   ];
   const baseline = process.env.TASKRUNNER_BASELINE_BINARY;
-  if (baseline) contenders.push(["baseline taskrunner", () => (clear(), taskrunner(dirEnv(), baseline))]);
+  if (baseline) {
+    contenders.push(["baseline taskrunner", () => (clear(), taskrunner(dirEnv(), baseline))]);
+    contenders.push(["baseline taskrunner S3", () => (clear(), taskrunner(s3Env(), baseline))]);
+  }
   const untar = (cmd: string) => () => {
     const dest = join(trash, `${moved++}`);
     mkdirSync(dest);
