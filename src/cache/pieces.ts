@@ -7,8 +7,8 @@
 // zstd decoder (zstd-frames.ts) gives a piece back with `recycle` once nothing
 // it started still reads from it. A piece nobody gives back is collected as
 // garbage, and one the stream machinery copied on the way is simply not in
-// the pool: either costs only the reuse, never the data. An HTTP body, whose
-// chunks are not ours to fill, is copied into pieces of the same kind.
+// the pool: either costs only the reuse, never the data. An HTTP body's
+// chunks, which are not ours to fill, are freed when given back instead.
 import type { FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
 
@@ -38,36 +38,46 @@ interface Slot {
 }
 
 const slots = new WeakMap<ArrayBufferLike, Slot>();
+/** Chunks nobody but their reader holds (disposable): freed as soon as they are given back. */
+const disposables = new WeakSet<ArrayBufferLike>();
 
-/** Gives a piece (or any part of one) back to its pool, if it came from one. The caller must not read it again. */
+/**
+ * Gives a piece (or any part of one) back: to its pool, if it came from one; a
+ * disposable chunk's memory is freed. The caller must not read it again.
+ */
 export function recycle(piece: Buffer): void {
-  const slot = slots.get(piece.buffer);
+  const whole = piece.buffer;
+  if (disposables.has(whole)) {
+    disposables.delete(whole);
+    if (whole instanceof ArrayBuffer) whole.transfer(0); // detaching frees it now, not at a collection
+    return;
+  }
+  const slot = slots.get(whole);
   if (!slot?.out) return;
   slot.out = false;
   slot.free.push(slot.whole);
 }
 
 /**
- * An HTTP response body (fetch's) in pieces from a pool, like a file's
- * (readPieces). S3's arrive in 64 KB chunks, each a new buffer: passed on as
- * they come, each went through every stage of the stream on its own and most
- * frames had to be copied together out of fifteen of them; copied into 1 MB
- * pieces, a chunk is freed at once and its memory used again for the next
- * ones, rather than piling up (~2,000 for a 139 MB archive) until a
- * collection. Destroying the stream cancels the body (an abandoned download
- * closes its connection).
+ * An HTTP response body (fetch's) as a stream whose chunks are disposable:
+ * nobody else keeps them, so each is freed as soon as it is given back. S3's
+ * come in 64 KB chunks, each a new buffer: freed once decoded, their memory is
+ * used again for the next ones, rather than piling up (~2,000 for a 139 MB
+ * archive) until a collection. Destroying the stream cancels the body (an
+ * abandoned download closes its connection).
  */
-export function httpPieces(body: ReadableStream<Uint8Array>): Readable {
+export function disposable(body: ReadableStream<Uint8Array>): Readable {
   const reader = body.getReader();
-  const pool = new PiecePool();
-  /** The chunk being copied out, from `at`. */
-  let chunk: Uint8Array | null = null;
-  let at = 0;
   return new Readable({
     highWaterMark: PIECE,
     read() {
-      fill().then(
-        (piece) => this.push(piece),
+      reader.read().then(
+        ({ done, value }) => {
+          if (done) return void this.push(null);
+          const chunk = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+          if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) disposables.add(chunk.buffer);
+          this.push(chunk);
+        },
         (e) => this.destroy(e),
       );
     },
@@ -76,34 +86,6 @@ export function httpPieces(body: ReadableStream<Uint8Array>): Readable {
       cb(err);
     },
   });
-
-  /** The next piece, full but for the last; null at the end. */
-  async function fill(): Promise<Buffer | null> {
-    const piece = pool.take();
-    let filled = 0;
-    while (filled < PIECE) {
-      if (!chunk) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        chunk = value;
-        at = 0;
-      }
-      const n = Math.min(PIECE - filled, chunk.length - at);
-      piece.set(chunk.subarray(at, at + n), filled);
-      filled += n;
-      at += n;
-      if (at === chunk.length) {
-        // Nobody else holds it: detaching frees it now, not at a collection.
-        const whole = chunk.buffer;
-        if (chunk.byteOffset === 0 && chunk.byteLength === whole.byteLength && whole instanceof ArrayBuffer)
-          whole.transfer(0);
-        chunk = null;
-      }
-    }
-    if (filled > 0) return piece.subarray(0, filled);
-    recycle(piece);
-    return null;
-  }
 }
 
 /** The file from its current position to its end; the handle is closed when the stream closes (ended or destroyed). */

@@ -7,7 +7,7 @@ import { Transform } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Config } from "../config";
 import { ObjectExists, StallWatchdog, StoreError, seconds } from "./store";
-import { httpPieces } from "./pieces";
+import { disposable } from "./pieces";
 import type { Limits, ObjectStore, PutOptions } from "./store";
 import { describeError } from "../sys/errors";
 
@@ -45,7 +45,7 @@ export class S3Store implements ObjectStore {
         interrupt,
       );
       // Through the fetch handler, the body is fetch's ReadableStream.
-      return httpPieces(res.Body as ReadableStream<Uint8Array>);
+      return disposable(res.Body as ReadableStream<Uint8Array>);
     } catch (e) {
       if (isNoSuchKey(e)) return null;
       throw this.fault(e);
