@@ -15,7 +15,7 @@ type Sdk = typeof import("@aws-sdk/client-s3");
 interface Connection {
   sdk: Sdk;
   client: S3Client;
-  /** Archive downloads: the same store through fetch, whose body costs a third of the CPU of node:http's. */
+  /** Archive downloads: the same store through fetch (node:http took a third of a big restore's main thread). */
   download: S3Client;
 }
 type Debug = (msg: string) => void;
