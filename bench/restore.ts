@@ -40,8 +40,11 @@
 //     interleaved with the others.
 //   BENCH_ONLY="taskrunner S3,tar" measures taskrunner and the contenders whose
 //     names start with one of these (while profiling, say).
+//   BENCH_THREADS=1 also says where each taskrunner's CPU goes, thread by thread
+//     (main, the file-writing Worker, Bun's thread pool, the compilers, ...),
+//     polled every 20 ms from /proc; the polling itself costs some CPU.
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BINARY as BUILT, ROOT, median, scratchDir } from "./lib";
@@ -58,6 +61,8 @@ interface Sample {
   cpu: number;
   rss: number;
   out: string;
+  /** BENCH_THREADS=1: CPU ms by thread of the taskrunner process (and "other processes"), polled. */
+  threads?: Map<string, number>;
 }
 
 const TIME = "/usr/bin/time"; // GNU time: a process tree's CPU and peak RSS, from wait4
@@ -67,7 +72,7 @@ let timings = 0;
 /** Runs argv to completion under GNU time (Bun's resourceUsage().maxRSS is not the child's own). */
 async function run(
   argv: string[],
-  opts: { cwd?: string; env?: Record<string, string | undefined> } = {},
+  opts: { cwd?: string; env?: Record<string, string | undefined>; threadsOf?: string } = {},
 ): Promise<Sample> {
   const report = join(keep, `time-${process.pid}-${timings++}`);
   const t = performance.now();
@@ -77,16 +82,70 @@ async function run(
     stdout: "pipe",
     stderr: "pipe",
   });
+  const poll = opts.threadsOf && THREADS ? pollThreads(p.pid, opts.threadsOf) : null;
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   const ms = performance.now() - t;
+  const threads = poll?.stop();
   if (code !== 0) throw new Error(`${argv.join(" ")} failed (${code}):\n${out}${err}`);
   if (!hasTime) {
     const cpu = p.resourceUsage()!.cpuTime;
-    return { ms, cpu: Number(cpu.user + cpu.system) / 1000, rss: NaN, out: `${out}${err}` };
+    return { ms, cpu: Number(cpu.user + cpu.system) / 1000, rss: NaN, out: `${out}${err}`, threads };
   }
   const [user, sys, kb] = readFileSync(report, "utf8").trim().split("\n").pop()!.split(" ").map(Number);
   rmSync(report);
-  return { ms, cpu: (user + sys) * 1000, rss: kb * 1024, out: `${out}${err}` };
+  return { ms, cpu: (user + sys) * 1000, rss: kb * 1024, out: `${out}${err}`, threads };
+}
+
+/** BENCH_THREADS=1: where taskrunner's CPU goes, thread by thread (polling costs the machine some CPU). */
+const THREADS = process.env.BENCH_THREADS === "1";
+
+/**
+ * Polls every 20 ms the CPU time of each thread of the process tree under
+ * `root` (utime + stime from /proc), until stop(): then the last values seen,
+ * by thread name for the process named `binary` (its main thread "main", the
+ * thread pool's threads together), the rest as "other processes". A thread's
+ * time after its last poll is missed.
+ */
+function pollThreads(root: number, binary: string): { stop: () => Map<string, number> } {
+  const comm = binary.split("/").pop()!.slice(0, 15); // the kernel keeps 15 bytes of a name
+  const last = new Map<string, { name: string; ms: number }>();
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch {
+      return ""; // gone since it was listed
+    }
+  };
+  const tick = () => {
+    for (let todo = [root]; todo.length > 0; ) {
+      const pid = todo.pop()!;
+      todo.push(...read(`/proc/${pid}/task/${pid}/children`).split(" ").filter(Boolean).map(Number));
+      const ours = read(`/proc/${pid}/comm`).trim() === comm;
+      let tids: string[] = [];
+      try {
+        tids = readdirSync(`/proc/${pid}/task`);
+      } catch {
+        continue;
+      }
+      for (const tid of tids) {
+        const stat = read(`/proc/${pid}/task/${tid}/stat`);
+        if (!stat) continue;
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const thread = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/ \d+$/, "");
+        const name = !ours ? "other processes" : tid === String(pid) ? "main" : thread;
+        last.set(`${pid}/${tid}`, { name, ms: (Number(fields[11]) + Number(fields[12])) * 10 });
+      }
+    }
+  };
+  const timer = setInterval(tick, 20);
+  return {
+    stop() {
+      clearInterval(timer);
+      const byName = new Map<string, number>();
+      for (const { name, ms } of last.values()) byName.set(name, (byName.get(name) ?? 0) + ms);
+      return byName;
+    },
+  };
 }
 
 const keep = join(tmpdir(), "taskrunner-bench-restore");
@@ -213,7 +272,7 @@ try {
   const s3Env = () => ({ ...process.env, ...s3.env, TASKRUNNER_STATE_DIRECTORY: join(work, `state-${states++}`) });
   const turboEnv = { ...process.env, TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", TURBO_NO_UPDATE_NOTIFIER: "1" };
   const taskrunner = (env: Record<string, string | undefined>, bin = BINARY) =>
-    run([bin, "-n", "restore", "bash", "task.sh"], { cwd: repo, env });
+    run([bin, "-n", "restore", "bash", "task.sh"], { cwd: repo, env, threadsOf: bin });
   const turboRun = () => run([turboBin!, "run", "build", "--no-daemon"], { cwd: repo, env: turboEnv });
   let moved = 0;
   const clear = () =>
@@ -321,6 +380,16 @@ try {
         .toFixed(0)
         .padStart(5)} ms  ${peak.toFixed(0).padStart(4)} MiB${vs}`,
     );
+  }
+  for (const [name] of contenders) {
+    const polled = samples.get(name)!.flatMap((x) => (x.threads ? [x.threads] : []));
+    if (polled.length === 0) continue;
+    const names = [...new Set(polled.flatMap((m) => [...m.keys()]))];
+    const ms = names
+      .map((n) => [n, median(polled.map((m) => m.get(n) ?? 0))] as const)
+      .filter(([, v]) => v > 0)
+      .sort((a, b) => b[1] - a[1]);
+    console.log(`  ${name}, CPU by thread (median ms): ${ms.map(([n, v]) => `${n} ${v.toFixed(0)}`).join(", ")}`);
   }
   if (serverCpu.length > 1)
     console.log(
