@@ -11,6 +11,7 @@
 // compares them with the old pipeline run by bash.
 import { Fallback, fastListing, fastUncommitted } from "./fast";
 import { git, oneLine, type GitEnv } from "./git";
+import { environmentIsPlain, findRepo } from "./repo";
 import { referenceListing, referenceUncommitted } from "./reference";
 import { hashOf, quotePath } from "./text";
 
@@ -109,5 +110,12 @@ export const mainBranchCommit = (cwd: string, branch: string, env: GitEnv) =>
   oneLine(cwd, ["merge-base", "HEAD", `origin/${branch}`], env);
 /** `git rev-parse HEAD`. */
 export const headCommit = (cwd: string, env: GitEnv) => oneLine(cwd, ["rev-parse", "HEAD"], env);
-/** `git rev-parse --absolute-git-dir`: null outside a repository. */
-export const absoluteGitDir = (cwd: string, env: GitEnv) => oneLine(cwd, ["rev-parse", "--absolute-git-dir"], env);
+/**
+ * `git rev-parse --absolute-git-dir`: null outside a repository. Found without
+ * a git process (~10 ms of every restore, which stages there) when repo.ts can
+ * vouch for the answer; git is asked otherwise.
+ */
+export async function absoluteGitDir(cwd: string, env: GitEnv): Promise<string | null> {
+  const repo = environmentIsPlain(env) ? findRepo(cwd) : null;
+  return repo ? repo.gitDir : oneLine(cwd, ["rev-parse", "--absolute-git-dir"], env);
+}

@@ -5,8 +5,11 @@
 // `git add`. Everything else under the pathspecs still counts as the old tool
 // counted it.
 import { afterAll, expect, test } from "bun:test";
-import { hashInputs } from "../../src/hash";
-import { Repos } from "../fakes/git-repo";
+import { mkdtempSync, realpathSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { absoluteGitDir, hashInputs } from "../../src/hash";
+import { Repos, gitEnv, sh } from "../fakes/git-repo";
 
 const repos = new Repos();
 afterAll(() => repos.cleanup());
@@ -58,5 +61,34 @@ test("with GIT_LITERAL_PATHSPECS the reference route still hashes (and no exclud
   } finally {
     if (before === undefined) delete process.env.GIT_LITERAL_PATHSPECS;
     else process.env.GIT_LITERAL_PATHSPECS = before;
+  }
+});
+
+test("where a restore stages: the git dir as `git rev-parse --absolute-git-dir` says it, in-process where it can be", async () => {
+  const top = repos.make(`${base}\ngit commit -qm x --allow-empty\ngit worktree add -q ../wt-$(basename "$PWD")`);
+  const worktree = join(top, "..", `wt-${top.split("/").pop()}`);
+  const outside = realpathSync(mkdtempSync(join(tmpdir(), "no-repo-")));
+  const linked = join(outside, "link");
+  symlinkSync(join(top, "src"), linked);
+  const git = (cwd: string, env: Record<string, string> = gitEnv) => {
+    const p = Bun.spawnSync(["git", "rev-parse", "--absolute-git-dir"], { cwd, env });
+    return p.success ? p.stdout.toString().trim() : null;
+  };
+  try {
+    // No git on PATH: the plain cases are answered in-process, and answered as git does.
+    const noGit = { ...gitEnv, PATH: "/nonexistent" };
+    for (const cwd of [top, join(top, "src/sub"), linked, worktree, join(worktree, "src")]) {
+      expect({ cwd, dir: await absoluteGitDir(cwd, noGit) }).toEqual({ cwd, dir: git(cwd) });
+    }
+    expect(git(worktree)).toContain(".git/worktrees/"); // the case is what it claims to be
+    // Outside any repository, or with GIT_DIR: git's answer.
+    expect(await absoluteGitDir(outside, gitEnv)).toBeNull();
+    const other = repos.make("true");
+    const withGitDir = { ...gitEnv, GIT_DIR: join(other, ".git") };
+    expect(await absoluteGitDir(top, withGitDir)).toBe(git(top, withGitDir));
+    expect(git(top, withGitDir)).toBe(join(other, ".git"));
+  } finally {
+    sh(top, `git worktree remove --force '${worktree}'`);
+    rmSync(outside, { recursive: true, force: true });
   }
 });
