@@ -96,6 +96,12 @@ async function run(
   return { ms, cpu: (user + sys) * 1000, rss: kb * 1024, out: `${out}${err}`, threads };
 }
 
+/** A process's or thread's user + system time in ms, from its /proc stat line (clock ticks of 10 ms). */
+function cpuMs(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // after the name, which may hold spaces
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** BENCH_THREADS=1: where taskrunner's CPU goes, thread by thread (polling costs the machine some CPU). */
 const THREADS = process.env.BENCH_THREADS === "1";
 
@@ -130,10 +136,9 @@ function pollThreads(root: number, binary: string): { stop: () => Map<string, nu
       for (const tid of tids) {
         const stat = read(`/proc/${pid}/task/${tid}/stat`);
         if (!stat) continue;
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
         const thread = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/ \d+$/, "");
         const name = !ours ? "other processes" : tid === String(pid) ? "main" : thread;
-        last.set(`${pid}/${tid}`, { name, ms: (Number(fields[11]) + Number(fields[12])) * 10 });
+        last.set(`${pid}/${tid}`, { name, ms: cpuMs(stat) });
       }
     }
   };
@@ -215,11 +220,7 @@ async function s3server(): Promise<{ env: Record<string, string>; cpu: () => num
   });
   const first = new TextDecoder().decode((await p.stdout.getReader().read()).value);
   const { env } = JSON.parse(first.split("\n")[0]) as { env: Record<string, string> };
-  // Its user+sys time so far, in ms (clock ticks of 10 ms), from /proc.
-  const cpu = () => {
-    const fields = readFileSync(`/proc/${p.pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  };
+  const cpu = () => cpuMs(readFileSync(`/proc/${p.pid}/stat`, "utf8")); // its CPU so far
   return { env, cpu, stop: () => p.stdin.end() };
 }
 
