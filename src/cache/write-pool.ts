@@ -6,8 +6,9 @@
 // reads the stream and decides every member on the main thread, safety checks
 // included; this pool only makes the system calls it asks for, on a few worker
 // threads: file data through a ring buffer shared with them, the operations in
-// batches of messages. A small archive never starts a worker: its operations
-// run on the main thread as they come.
+// batches, each encoded in a buffer that is moved to the worker (not copied)
+// and comes back with its answer (Batch, at the end). A small archive never
+// starts a worker: its operations run on the main thread as they come.
 //
 // Order. Everything made in one directory is made by one worker, in order
 // (two threads creating files in one directory take turns at its lock, and
@@ -23,14 +24,14 @@ import fs from "node:fs";
 import { availableParallelism } from "node:os";
 import { ArchiveError } from "./store";
 import { fsPath } from "../sys/byte-names";
-// Not node:path: Bun's turns an escaped byte (sys/byte-names.ts) into U+FFFD.
-import { dirname } from "../sys/paths";
 
 const MKDIR = 0;
 const OPEN = 1;
 const WRITE = 2;
 const CLOSE = 3;
 const SYMLINK = 4;
+/** A batch's first bytes: its sending's id and where its operations end (u32 each). */
+const HEADER = 8;
 
 /** The file open on the executing thread, between an OPEN and its CLOSE. */
 interface Open {
@@ -38,69 +39,73 @@ interface Open {
 }
 
 /**
- * Runs operations: [MKDIR, path, mode], [OPEN, path, mode], [WRITE, offset,
- * length] (bytes of `data`), [CLOSE, mtime in milliseconds or -1], [SYMLINK, path,
- * target], flattened into one array; numbers may come as their decimal text
- * (a worker's batch arrives as one string, see send()). Returns early when
- * `stop()` says so.
+ * Runs a batch of operations, encoded by Batch (below), from byte `at` to
+ * `end` of `ops`: each a code byte, then little-endian fields — [MKDIR, mode
+ * u32, path], [OPEN, mode u32, path], [WRITE, offset u32, length u32] (bytes
+ * of `data`), [CLOSE, mtime f64 in milliseconds or -1], [SYMLINK, path,
+ * target] — a name being its length (u32) and its bytes, as they go to the
+ * file system. Returns early when `stop()` says so.
  *
  * Self-contained, because it is also each worker's code (as text): it uses
  * nothing but its parameters.
  */
 function runOps(
   fs: typeof import("node:fs"),
-  parent: (path: string) => string,
   data: Uint8Array,
-  ops: readonly unknown[],
+  ops: Buffer,
+  at: number,
+  end: number,
   open: Open,
   stop: () => boolean,
-  bytes: (name: string) => string | Buffer,
 ): void {
-  // Creates the missing parent directory of `path` and retries, once.
-  const withParent = (path: string, make: () => void) => {
+  const view = new DataView(ops.buffer, ops.byteOffset, ops.byteLength);
+  const name = (from: number) => ops.subarray(from + 4, from + 4 + view.getUint32(from, true));
+  // Creates the missing parent directory of `path` (absolute, normalised) and retries, once.
+  const withParent = (path: Buffer, make: () => void) => {
     try {
       make();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-      fs.mkdirSync(bytes(parent(path)), { recursive: true });
+      fs.mkdirSync(path.subarray(0, Math.max(1, path.lastIndexOf(0x2f))), { recursive: true });
       make();
     }
   };
-  for (let i = 0; i < ops.length && !stop(); ) {
+  for (let i = at; i < end && !stop(); ) {
     // The codes of MKDIR, OPEN, WRITE, CLOSE, SYMLINK: this text cannot refer to them.
-    switch (Number(ops[i])) {
+    switch (ops[i]) {
       case 0: {
-        const path = ops[i + 1] as string;
-        const mode = Number(ops[i + 2]);
-        i += 3;
+        const mode = view.getUint32(i + 1, true);
+        const path = name(i + 5);
+        i += 9 + path.length;
         withParent(path, () => {
           try {
-            fs.mkdirSync(bytes(path), mode);
+            fs.mkdirSync(path, mode);
           } catch (e) {
             // Made already by a worker that needed it for a member inside.
-            if ((e as NodeJS.ErrnoException).code !== "EEXIST" || !fs.lstatSync(bytes(path)).isDirectory()) throw e;
+            if ((e as NodeJS.ErrnoException).code !== "EEXIST" || !fs.lstatSync(path).isDirectory()) throw e;
           }
         });
         break;
       }
       case 1: {
-        const path = ops[i + 1] as string;
-        const mode = Number(ops[i + 2]);
-        i += 3;
+        const mode = view.getUint32(i + 1, true);
+        const path = name(i + 5);
+        i += 9 + path.length;
         withParent(path, () => {
-          open.fd = fs.openSync(bytes(path), "wx", mode);
+          open.fd = fs.openSync(path, "wx", mode);
         });
         break;
       }
       case 2: {
-        const end = Number(ops[i + 1]) + Number(ops[i + 2]);
-        i += 3;
-        for (let at = Number(ops[i - 2]); at < end; ) at += fs.writeSync(open.fd, data, at, end - at);
+        const from = view.getUint32(i + 1, true);
+        const until = from + view.getUint32(i + 5, true);
+        i += 9;
+        for (let next = from; next < until; ) next += fs.writeSync(open.fd, data, next, until - next);
         break;
       }
       case 3: {
-        const mtime = Number(ops[i + 1]);
-        i += 2;
+        const mtime = view.getFloat64(i + 1, true);
+        i += 9;
         const fd = open.fd;
         open.fd = -1;
         try {
@@ -113,28 +118,27 @@ function runOps(
         break;
       }
       case 4: {
-        const path = ops[i + 1] as string;
-        const target = ops[i + 2] as string;
-        i += 3;
-        withParent(path, () => fs.symlinkSync(bytes(target), bytes(path)));
+        const path = name(i + 1);
+        const target = name(i + 5 + path.length);
+        i += 9 + path.length + target.length;
+        withParent(path, () => fs.symlinkSync(target, path));
         break;
       }
       default:
-        throw new Error(`unknown operation ${String(ops[i])}`);
+        throw new Error(`unknown operation ${ops[i]}`);
     }
   }
 }
 
 /**
  * A worker: runs each batch it is sent, then says so — by message (with the
- * error, if one failed) and in its slot of the shared counters. After a
- * failure, or once the pool is stopped, it only acknowledges batches.
+ * error, if one failed, and the batch's buffer, for the next batch) and in
+ * its slot of the shared counters. After a failure, or once the pool is
+ * stopped, it only acknowledges batches.
  * Self-contained, like runOps: it becomes the worker's code as text.
  */
-function workerMain(run: typeof runOps, bytes: typeof fsPath): void {
+function workerMain(run: typeof runOps): void {
   const fs = process.getBuiltinModule("node:fs") as typeof import("node:fs");
-  // Paths here are absolute and normalised; not node:path (see the imports).
-  const dirname = (path: string) => path.slice(0, path.lastIndexOf("/")) || "/";
   let ring: Uint8Array = new Uint8Array(0);
   let ctl: Int32Array = new Int32Array(1);
   let slot = 0;
@@ -144,22 +148,21 @@ function workerMain(run: typeof runOps, bytes: typeof fsPath): void {
   const open = { fd: -1 };
   const stopped = () => Atomics.load(ctl, 0) !== 0;
   addEventListener("message", (ev: MessageEvent) => {
-    const m = ev.data as
-      | { ring: SharedArrayBuffer; ctl: SharedArrayBuffer; slot: number; collectEvery: number }
-      | string;
-    if (typeof m !== "string") {
+    const m = ev.data as { ring: SharedArrayBuffer; ctl: SharedArrayBuffer; slot: number; collectEvery: number };
+    if (!(m instanceof ArrayBuffer)) {
       ring = new Uint8Array(m.ring);
       ctl = new Int32Array(m.ctl);
       slot = m.slot;
       collectEvery = m.collectEvery;
       return;
     }
-    const ops = m.split("\0");
-    const id = Number(ops.pop());
+    const head = new DataView(m);
+    const id = head.getUint32(0, true);
+    const end = head.getUint32(4, true);
     let error: { message: string; code?: string } | undefined;
     if (!failed && !stopped()) {
       try {
-        run(fs, dirname, ring, ops, open, stopped, bytes);
+        run(fs, ring, Buffer.from(m), 8, end, open, stopped);
       } catch (e) {
         failed = true;
         error = { message: (e as Error).message, code: (e as NodeJS.ErrnoException).code };
@@ -175,10 +178,10 @@ function workerMain(run: typeof runOps, bytes: typeof fsPath): void {
     }
     Atomics.add(ctl, slot, 1);
     Atomics.notify(ctl, slot);
-    postMessage({ id, error });
-    // A worker's heap is all garbage (the batches' strings), and collected
+    postMessage({ id, error, ops: m }, [m]);
+    // A worker's garbage (a Buffer per name, two Dates per file) is collected
     // lazily; so collect it now and then, after answering (see COLLECT_EVERY).
-    sinceCollected += ops.length;
+    sinceCollected += end;
     if (sinceCollected >= collectEvery) {
       sinceCollected = 0;
       Bun.gc(true);
@@ -189,7 +192,7 @@ function workerMain(run: typeof runOps, bytes: typeof fsPath): void {
 // A worker's code comes as text, not from a file: a compiled binary looks a
 // worker path up in the current directory unless it is an entry point of the
 // build, and import.meta.url there is the build machine's path.
-const WORKER_SOURCE = `(${workerMain.toString()})(${runOps.toString()}, ${fsPath.toString()})`;
+const WORKER_SOURCE = `(${workerMain.toString()})(${runOps.toString()})`;
 
 export interface PoolOptions {
   /** Files (or megabytes of file data, counted 1:1) after which workers start; 0: from the first. */
@@ -220,13 +223,25 @@ const MAX_OPS = 1 << 18;
 const IDLE_BATCH = 1 << 9;
 const MIN_BATCH = 1 << 12;
 /**
- * Operations (array slots) after which a worker collects its garbage: ~12
- * times over a node_modules, whose restore peaked ~10 MB higher when workers
- * were left to collect when they saw fit.
+ * Bytes of batches after which a worker collects its garbage: ~10 times over
+ * a node_modules, whose restore peaked ~10 MB higher when workers were left to
+ * collect when they saw fit.
  */
-const COLLECT_EVERY = 20_000;
+const COLLECT_EVERY = 1 << 20;
+/** A batch's first buffer; it grows as needed, and is reused once the worker hands it back. */
+const BATCH = 64 << 10;
 /** A barrier gives up on workers that finished nothing for this long. */
 const STUCK_MS = 60_000;
+
+/** A worker's answer to a batch: the batch's buffer back, and the error it stopped at, if any. */
+interface Answer {
+  id: number;
+  error?: { message: string; code?: string };
+  ops: ArrayBuffer;
+}
+
+/** Batch buffers kept for reuse at most. */
+const SPARE = 4;
 
 interface PoolWorker {
   worker: Worker;
@@ -234,7 +249,7 @@ interface PoolWorker {
   slot: number;
   posted: number;
   /** Operations not sent yet. */
-  queue: unknown[];
+  batch: Batch;
   /** Operations (array slots) queued or sent and not yet done. */
   load: number;
   /** The size of each batch sent and not yet done, in order. */
@@ -250,6 +265,10 @@ interface PoolWorker {
  */
 export class WritePool {
   private readonly open: Open = { fd: -1 };
+  /** The operation the main thread runs next, while it does the writing. */
+  private readonly local = new Batch(256);
+  /** Batch buffers the workers handed back. */
+  private readonly spare: ArrayBuffer[] = [];
   private readonly parallelFrom: number;
   private readonly size: number;
   private workers: PoolWorker[] = [];
@@ -285,21 +304,23 @@ export class WritePool {
 
   /** A directory; mode as for mkdir(2). */
   mkdir(path: string, mode: number): void {
-    this.run(this.ownerOf(path), [MKDIR, path, mode]);
+    const w = this.ownerOf(path);
+    this.added(w, this.batchOf(w).named(MKDIR, mode, path));
   }
 
   openFile(path: string, mode: number): void {
     if (!this.ring && this.seen + this.bytes / (1 << 20) >= this.parallelFrom) this.start();
     this.seen++;
     this.current = this.ownerOf(path);
-    this.run(this.current, [OPEN, path, mode]);
+    this.added(this.current, this.batchOf(this.current).named(OPEN, mode, path));
   }
 
   /** Appends to the open file. */
   write(bytes: Uint8Array): void {
     if (!this.current) {
       this.bytes += bytes.length;
-      runOps(fs, dirname, bytes, [WRITE, 0, bytes.length], this.open, never, fsPath);
+      this.local.write(0, bytes.length);
+      this.runLocal(bytes);
       return;
     }
     let at = this.head % RING;
@@ -309,17 +330,18 @@ export class WritePool {
     }
     this.ring!.set(bytes, at);
     this.head += bytes.length;
-    this.current.queue.push(WRITE, at, bytes.length);
+    this.current.batch.write(at, bytes.length);
     this.current.load += 3;
   }
 
   closeFile(mtime: Date | undefined): void {
-    this.run(this.current, [CLOSE, mtime ? mtime.getTime() : -1]);
+    this.added(this.current, this.batchOf(this.current).close(mtime ? mtime.getTime() : -1));
     this.current = null;
   }
 
   symlink(path: string, target: string): void {
-    this.run(this.ownerOf(path), [SYMLINK, path, target]);
+    const w = this.ownerOf(path);
+    this.added(w, this.batchOf(w).symlink(path, target));
   }
 
   /** A hard link to `target`, which must be complete: after everything asked for so far. */
@@ -345,8 +367,8 @@ export class WritePool {
       let queued = 0;
       let hungry = false;
       for (const w of this.workers) {
-        queued += w.queue.length;
-        hungry ||= w.queue.length >= (w.batches.length === 0 ? IDLE_BATCH : MIN_BATCH);
+        queued += w.batch.slots;
+        hungry ||= w.batch.slots >= (w.batches.length === 0 ? IDLE_BATCH : MIN_BATCH);
       }
       // A write may waste the rest of a lap: room for twice what is asked.
       const room = RING - (this.head - this.tail) >= 2 * bytes && this.inFlightOps + queued < MAX_OPS;
@@ -405,11 +427,23 @@ export class WritePool {
     return owner;
   }
 
-  private run(worker: PoolWorker | null, op: unknown[]): void {
-    if (worker) {
-      worker.queue.push(...op);
-      worker.load += op.length;
-    } else runOps(fs, dirname, EMPTY, op, this.open, never, fsPath);
+  /** Where an operation for `worker` goes: its batch, or while the main thread does the writing, this.local. */
+  private batchOf(worker: PoolWorker | null): Batch {
+    return worker ? worker.batch : this.local;
+  }
+
+  /** An operation of `slots` was added to batchOf(worker): counted, or run now on the main thread. */
+  private added(worker: PoolWorker | null, slots: number): void {
+    if (worker) worker.load += slots;
+    else this.runLocal(EMPTY);
+  }
+
+  private runLocal(data: Uint8Array): void {
+    try {
+      runOps(fs, data, this.local.bytes, HEADER, this.local.end, this.open, never);
+    } finally {
+      this.local.clear();
+    }
   }
 
   private start(): void {
@@ -421,9 +455,8 @@ export class WritePool {
     this.url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
     for (let i = 0; i < this.size; i++) {
       const worker = new Worker(this.url);
-      const w: PoolWorker = { worker, slot: i + 1, posted: 0, queue: [], load: 0, batches: [] };
-      worker.onmessage = (ev: MessageEvent) =>
-        this.onDone(w, ev.data as { id: number; error?: { message: string; code?: string } });
+      const w: PoolWorker = { worker, slot: i + 1, posted: 0, batch: new Batch(), load: 0, batches: [] };
+      worker.onmessage = (ev: MessageEvent) => this.onDone(w, ev.data as Answer);
       worker.onerror = (ev) => this.fail(new Error(`a file-writing thread failed: ${ev.message}`));
       worker.postMessage({ ring, ctl, slot: w.slot, collectEvery: COLLECT_EVERY });
       this.workers.push(w);
@@ -434,13 +467,15 @@ export class WritePool {
   private send(everyWorker = false): void {
     const send = { id: this.nextSend++, end: this.head, pending: 0, ops: 0 };
     for (const w of this.workers) {
-      if (w.queue.length === 0 && !everyWorker) continue;
-      // One string, not an array: Bun passes a string without copying it,
-      // while an array is rebuilt in the worker's heap, element by element.
-      w.worker.postMessage(`${w.queue.join("\0")}\0${send.id}`);
-      send.ops += w.queue.length;
-      w.batches.push(w.queue.length);
-      w.queue = [];
+      const batch = w.batch;
+      if (batch.slots === 0 && !everyWorker) continue;
+      batch.view.setUint32(0, send.id, true);
+      batch.view.setUint32(4, batch.end, true);
+      // Its buffer is moved to the worker, not copied; it comes back with the answer, for a later batch.
+      w.worker.postMessage(batch.buffer, [batch.buffer]);
+      send.ops += batch.slots;
+      w.batches.push(batch.slots);
+      w.batch = new Batch(this.spare.pop());
       w.posted++;
       send.pending++;
     }
@@ -449,7 +484,8 @@ export class WritePool {
     this.sends.push(send);
   }
 
-  private onDone(w: PoolWorker, m: { id: number; error?: { message: string; code?: string } }): void {
+  private onDone(w: PoolWorker, m: Answer): void {
+    if (this.spare.length < SPARE) this.spare.push(m.ops);
     if (m.error) this.fail(Object.assign(new Error(m.error.message), { code: m.error.code }));
     w.load -= w.batches.shift() ?? 0;
     const send = this.sends.find((s) => s.id === m.id);
@@ -508,3 +544,94 @@ export class WritePool {
 
 const EMPTY = new Uint8Array(0);
 const never = () => false;
+
+/**
+ * Operations for one thread, encoded as runOps reads them, after HEADER bytes
+ * that send() fills in. Each method returns what the operation counts for in
+ * MAX_OPS and the batch sizes (array slots, ~8 a file: what they were first
+ * measured in).
+ */
+class Batch {
+  buffer!: ArrayBuffer;
+  bytes!: Buffer;
+  view!: DataView;
+  end = HEADER;
+  slots = 0;
+
+  constructor(buffer: ArrayBuffer | number = BATCH) {
+    this.use(typeof buffer === "number" ? new ArrayBuffer(buffer) : buffer);
+  }
+
+  /** MKDIR or OPEN. */
+  named(code: typeof MKDIR | typeof OPEN, mode: number, path: string): number {
+    this.room(this.end + 5);
+    this.bytes[this.end] = code;
+    this.view.setUint32(this.end + 1, mode, true);
+    this.end = this.name(this.end + 5, path);
+    return this.counted(3);
+  }
+
+  write(at: number, length: number): number {
+    this.room(this.end + 9);
+    this.bytes[this.end] = WRITE;
+    this.view.setUint32(this.end + 1, at, true);
+    this.view.setUint32(this.end + 5, length, true);
+    this.end += 9;
+    return this.counted(3);
+  }
+
+  /** mtime: in milliseconds, or -1 to leave it. */
+  close(mtime: number): number {
+    this.room(this.end + 9);
+    this.bytes[this.end] = CLOSE;
+    this.view.setFloat64(this.end + 1, mtime, true);
+    this.end += 9;
+    return this.counted(2);
+  }
+
+  symlink(path: string, target: string): number {
+    this.room(this.end + 1);
+    this.bytes[this.end] = SYMLINK;
+    this.end = this.name(this.name(this.end + 1, path), target);
+    return this.counted(3);
+  }
+
+  clear(): void {
+    this.end = HEADER;
+    this.slots = 0;
+  }
+
+  private counted(slots: number): number {
+    this.slots += slots;
+    return slots;
+  }
+
+  /** Writes `name` at `at` as its length and its bytes (sys/byte-names.ts); where it ends. */
+  private name(at: number, name: string): number {
+    const raw = fsPath(name);
+    let length: number;
+    if (typeof raw === "string") {
+      this.room(at + 4 + 3 * raw.length); // UTF-8 takes at most 3 bytes per UTF-16 unit
+      length = this.bytes.write(raw, at + 4);
+    } else {
+      this.room(at + 4 + raw.length);
+      length = raw.copy(this.bytes, at + 4);
+    }
+    this.view.setUint32(at, length, true);
+    return at + 4 + length;
+  }
+
+  /** Grows the buffer to hold `until` bytes, keeping what it holds. */
+  private room(until: number): void {
+    if (until <= this.buffer.byteLength) return;
+    const grown = new ArrayBuffer(Math.max(2 * this.buffer.byteLength, until));
+    new Uint8Array(grown).set(new Uint8Array(this.buffer));
+    this.use(grown);
+  }
+
+  private use(buffer: ArrayBuffer): void {
+    this.buffer = buffer;
+    this.bytes = Buffer.from(buffer);
+    this.view = new DataView(buffer);
+  }
+}

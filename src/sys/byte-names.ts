@@ -24,9 +24,7 @@ export function encodeName(name: string): Buffer {
 
 /**
  * What to hand a file-system call: the string itself when it is UTF-8, else
- * its bytes (as encodeBytes makes them). Self-contained (no outer names): it
- * is also the restore's file-writing threads' code, as text
- * (cache/write-pool.ts).
+ * its bytes (as encodeBytes makes them).
  */
 export function fsPath(name: string): string | Buffer {
   if (!/[\u{dc80}-\u{dcff}]/u.test(name)) return name;
