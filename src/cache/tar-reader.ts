@@ -132,7 +132,7 @@ export class TarExtractor {
     const abs = this.path(rel);
     const mode = (h.mode ?? 0o644) & 0o7777 & ~0o6000;
     const what = (kind: string) => new ArchiveError(`bad archive: member ${rawPath}: ${kind}`);
-    // No file name holds one, and the write pool's batches are NUL-separated (write-pool.ts).
+    // No file name holds one: the system calls would take the name as ending there.
     if (rawPath.includes("\0") || linkpath.includes("\0")) {
       throw new ArchiveError(`bad archive: member ${JSON.stringify(rawPath)}: a NUL byte in its name or link target`);
     }

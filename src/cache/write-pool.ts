@@ -240,9 +240,6 @@ interface Answer {
   ops: ArrayBuffer;
 }
 
-/** Batch buffers kept for reuse at most. */
-const SPARE = 4;
-
 interface PoolWorker {
   worker: Worker;
   /** Its slot in the shared counters: batches it has finished. */
@@ -267,7 +264,7 @@ export class WritePool {
   private readonly open: Open = { fd: -1 };
   /** The operation the main thread runs next, while it does the writing. */
   private readonly local = new Batch(256);
-  /** Batch buffers the workers handed back. */
+  /** Batch buffers the workers handed back (as many as were ever in flight at once). */
   private readonly spare: ArrayBuffer[] = [];
   private readonly parallelFrom: number;
   private readonly size: number;
@@ -485,7 +482,7 @@ export class WritePool {
   }
 
   private onDone(w: PoolWorker, m: Answer): void {
-    if (this.spare.length < SPARE) this.spare.push(m.ops);
+    this.spare.push(m.ops);
     if (m.error) this.fail(Object.assign(new Error(m.error.message), { code: m.error.code }));
     w.load -= w.batches.shift() ?? 0;
     const send = this.sends.find((s) => s.id === m.id);

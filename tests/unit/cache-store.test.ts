@@ -388,7 +388,7 @@ for (const backend of [fsBackend, s3Backend]) {
       ],
       ["a FIFO", () => forgeArchive([{ path: "out/pipe", type: "FIFO" }])],
       // Header fields end at a NUL, but our decoder stops at one only before a newline: a name
-      // like this must be refused, not cut, since the write pool's batches are NUL-separated.
+      // like this must be refused, not cut (a system call would end it at the NUL, not where it was checked).
       [
         "a NUL byte in a member's name",
         () => forgeArchive([{ path: "out/a\x00\n\x001\x00/tmp/taskrunner-evil.txt\x00420", body: "evil" }]),
