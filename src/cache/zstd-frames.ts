@@ -8,15 +8,17 @@
 // of the stream to decoding piece by piece, so memory stays bounded whatever
 // the input.
 //
-// Each frame of ours decodes on the thread pool while the consumer takes the
-// one before it apart (decoding was over half of the main thread's time
-// restoring a monorepo, ~600 MB of tar: bench/README.md), with zstd's
-// streaming decoder driven by hand — node:zlib's native handle, what its own
-// streams call — straight from the input pieces the frame lies in, into one of
-// two buffers reused for the whole stream. Bun's one-shot decoder returns
+// The next two frames of ours decode on the thread pool, each on a zstd
+// decoder of its own, while the consumer takes the one before them apart
+// (decoding was over half of the main thread's time restoring a monorepo,
+// ~600 MB of tar: bench/README.md), with zstd's streaming decoder driven by
+// hand — node:zlib's native handle, what its own streams call — straight from
+// the input pieces the frame lies in, into one of three buffers reused for the
+// whole stream. Bun's one-shot decoder returns
 // every frame in a fresh 4 MB buffer, and faulting in those pages cost ~40%
 // more CPU than the decoding itself. An input piece from a PiecePool
 // (pieces.ts) goes back to it once every frame that reads from it is decoded.
+import { availableParallelism } from "node:os";
 import zlib from "node:zlib";
 import { FrameGarbage } from "./memory";
 import { recycle } from "./pieces";
@@ -25,6 +27,14 @@ import { ArchiveError } from "./store";
 const ZSTD_MAGIC = 0xfd2fb528;
 /** Frames declaring up to this much content are decoded whole. */
 const MAX_WHOLE = 16 << 20;
+/**
+ * zstd decoders working at once, each on a frame of its own (frame n on
+ * decoder n % DECODERS), on the thread pool: while the file-writing thread
+ * holds the restore up (a run of small files), the frames after decode on the
+ * core left idle. Each costs an output buffer and zstd's own state
+ * (bench/README.md).
+ */
+const DECODERS = availableParallelism() > 1 ? 2 : 1;
 /** The output buffers: one frame of ours, or one piece of a stream of unknown size. */
 const OUT = 4 << 20;
 /**
@@ -62,26 +72,29 @@ export function decompressWith(onSkippable: OnSkippable): (source: AsyncIterable
 
 async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: OnSkippable): AsyncGenerator<Buffer> {
   const garbage = new FrameGarbage();
-  const decoder = new Decoder();
+  const decoders = Array.from({ length: DECODERS }, () => new Decoder());
+  // Frame n decodes into outs[n % outs.length]: when it starts, the consumer
+  // has given back frame n - outs.length (it asked for the one after).
+  const outs = Array.from({ length: DECODERS + 1 }, () => Buffer.allocUnsafe(OUT + SLACK));
+  let frames = 0;
   const input = source[Symbol.asyncIterator]();
   const pending = new Bytes();
-  // The frame decoding on the thread pool while the consumer takes the one
-  // before apart, and the input pieces it used up (given back once it is done).
-  let ahead: Promise<Buffer> | null = null;
-  let aheadUsed: Buffer[] = [];
+  // The frames decoding on the thread pool while the consumer takes the one
+  // before them apart, oldest first, each with the input pieces it used up
+  // (given back once it is done).
+  const aheads: { decoded: Promise<Buffer>; used: Buffer[] }[] = [];
   async function decodedAhead(): Promise<Buffer | null> {
-    if (!ahead) return null;
-    const decoded = await ahead;
-    ahead = null;
-    for (const piece of aheadUsed) recycle(piece);
-    aheadUsed = [];
+    const oldest = aheads.shift();
+    if (!oldest) return null;
+    const decoded = await oldest.decoded;
+    for (const piece of oldest.used) recycle(piece);
     return decoded;
   }
   async function* handOver(): AsyncGenerator<Buffer> {
-    const decoded = await decodedAhead();
-    if (!decoded) return;
-    yield decoded;
-    garbage.afterFrame();
+    for (let decoded = await decodedAhead(); decoded; decoded = await decodedAhead()) {
+      yield decoded;
+      garbage.afterFrame();
+    }
   }
   // The frame being cut out: where its next block header is, its declared
   // content size, and once the last block is seen, its total size.
@@ -101,8 +114,8 @@ async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: On
             offset += 8 + size;
             const used: Buffer[] = [];
             const skipped = Buffer.concat(pending.takeParts(8 + size, used), 8 + size);
-            // A piece may also hold the end of the frame decoding ahead.
-            if (ahead) aheadUsed.push(...used);
+            // A piece may also hold the end of the last frame decoding ahead.
+            if (aheads.length > 0) aheads[aheads.length - 1].used.push(...used);
             else for (const piece of used) recycle(piece);
             onSkippable?.(magic, skipped.subarray(8));
             continue;
@@ -114,11 +127,11 @@ async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: On
             // Not one of ours: stream the rest.
             yield* handOver();
             for (const part of pending.takeParts(pending.length)) {
-              yield* decoder.stream(part, offset);
+              yield* decoders[0].stream(part, outs[0], offset);
               recycle(part);
             }
             for (let r = await input.next(); !r.done; r = await input.next()) {
-              yield* decoder.stream(r.value, offset);
+              yield* decoders[0].stream(r.value, outs[0], offset);
               recycle(r.value);
             }
             return;
@@ -140,11 +153,12 @@ async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: On
         const at = offset;
         offset += frame.total;
         frame = null;
-        // One decoder decodes one frame at a time: the one ahead finishes first.
-        const decoded = await decodedAhead();
-        ahead = decoder.frame(parts, content, at);
-        ahead.catch(() => {}); // handled when handed over; never unhandled if the consumer stops first
-        aheadUsed = used;
+        const decoded = aheads.length === DECODERS ? await decodedAhead() : null;
+        const n = frames++;
+        if (outs[n % outs.length].length < content + SLACK) outs[n % outs.length] = Buffer.allocUnsafe(content + SLACK);
+        const next = decoders[n % DECODERS].frame(parts, outs[n % outs.length], content, at);
+        next.catch(() => {}); // handled when handed over; never unhandled if the consumer stops first
+        aheads.push({ decoded: next, used });
         if (decoded) {
           yield decoded;
           garbage.afterFrame();
@@ -157,9 +171,9 @@ async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: On
     yield* handOver();
     if (pending.length > 0) throw new ArchiveError("archive is truncated (it ends inside a zstd frame)");
   } finally {
-    // Never close the decoder under a frame it is decoding.
-    await ahead?.catch(() => {});
-    decoder.close();
+    // Never close a decoder under a frame it is decoding.
+    for (const { decoded } of aheads) await decoded.catch(() => {});
+    for (const decoder of decoders) decoder.close();
   }
 }
 
@@ -186,16 +200,15 @@ type ZstdHandleClass = new (mode: number) => ZstdHandle;
 let handleClass: ZstdHandleClass | null = null;
 
 /**
- * zstd's streaming decoder, writing into buffers of ours reused for every call:
- * two, in turn, for whole frames (one is being decoded while the consumer has
- * the other), one for a stream of unknown size.
+ * zstd's streaming decoder, writing into buffers it is given (reused for the
+ * whole stream: decompressFrames's), one frame after another.
  */
 class Decoder {
   private readonly handle: ZstdHandle;
   /** After each call: output space left, input left. */
   private readonly state = new Uint32Array(2);
-  private readonly outs = [Buffer.allocUnsafe(OUT + SLACK), Buffer.allocUnsafe(OUT + SLACK)];
-  private turn = 0;
+  /** The frames given to it, one after another: the last one's end. */
+  private last: Promise<unknown> = Promise.resolve();
   /** A frame in many pieces, copied together (one frame decodes at a time). */
   private gathered = Buffer.alloc(0);
   private failure: string | null = null;
@@ -213,11 +226,18 @@ class Decoder {
     };
   }
 
-  /** A whole frame of `size` bytes of content from its compressed parts (the frame at byte `at`), on the pool. */
-  async frame(parts: Buffer[], size: number, at: number): Promise<Buffer> {
-    this.turn ^= 1;
-    if (this.outs[this.turn].length < size + SLACK) this.outs[this.turn] = Buffer.allocUnsafe(size + SLACK);
-    const out = this.outs[this.turn];
+  /**
+   * A whole frame of `size` bytes of content from its compressed parts (the
+   * frame at byte `at`), decoded on the pool into `out` (size + SLACK bytes at
+   * least) once the frames given before it are.
+   */
+  frame(parts: Buffer[], out: Buffer, size: number, at: number): Promise<Buffer> {
+    const decoded = this.last.then(() => this.decode(parts, out, size, at));
+    this.last = decoded.catch(() => {});
+    return decoded;
+  }
+
+  private async decode(parts: Buffer[], out: Buffer, size: number, at: number): Promise<Buffer> {
     let made = 0;
     for (const part of parts.length > MAX_PARTS ? [this.gather(parts)] : parts) {
       for (let inOff = 0; inOff < part.length; ) {
@@ -239,8 +259,7 @@ class Decoder {
   }
 
   /** Decodes `input`, a piece of a stream that began at byte `at`, yielding each buffer-full. */
-  *stream(input: Buffer, at: number): Generator<Buffer> {
-    const out = this.outs[0];
+  *stream(input: Buffer, out: Buffer, at: number): Generator<Buffer> {
     for (let inOff = 0; ; ) {
       this.handle.writeSync(ZSTD_E_CONTINUE, input, inOff, input.length - inOff, out, 0, out.length);
       if (this.failure !== null) throw this.corrupt(at);
