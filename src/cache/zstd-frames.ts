@@ -25,6 +25,7 @@ import { recycle } from "./pieces";
 import { ArchiveError } from "./store";
 
 const ZSTD_MAGIC = 0xfd2fb528;
+const EMPTY = Buffer.alloc(0);
 /** Frames declaring up to this much content are decoded whole. */
 const MAX_WHOLE = 16 << 20;
 /**
@@ -72,10 +73,18 @@ export function decompressWith(onSkippable: OnSkippable): (source: AsyncIterable
 
 async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: OnSkippable): AsyncGenerator<Buffer> {
   const garbage = new FrameGarbage();
-  const decoders = Array.from({ length: DECODERS }, () => new Decoder());
-  // Frame n decodes into outs[n % outs.length]: when it starts, the consumer
-  // has given back frame n - outs.length (it asked for the one after).
-  const outs = Array.from({ length: DECODERS + 1 }, () => Buffer.allocUnsafe(OUT + SLACK));
+  // Frame n decodes on decoders[n % DECODERS] into outs[n % outs.length]:
+  // when it starts, the consumer has given back frame n - outs.length (it
+  // asked for the one after). Each is made when first needed (a small archive
+  // is one small frame).
+  const decoders: Decoder[] = [];
+  const outs: Buffer[] = Array.from({ length: DECODERS + 1 }, () => EMPTY);
+  const decoder = (n: number) => (decoders[n % DECODERS] ??= new Decoder());
+  const out = (n: number, size: number) => {
+    const slot = n % outs.length;
+    if (outs[slot].length < size) outs[slot] = Buffer.allocUnsafe(size);
+    return outs[slot];
+  };
   let frames = 0;
   const input = source[Symbol.asyncIterator]();
   const pending = new Bytes();
@@ -127,11 +136,11 @@ async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: On
             // Not one of ours: stream the rest.
             yield* handOver();
             for (const part of pending.takeParts(pending.length)) {
-              yield* decoders[0].stream(part, outs[0], offset);
+              yield* decoder(0).stream(part, out(0, OUT + SLACK), offset);
               recycle(part);
             }
             for (let r = await input.next(); !r.done; r = await input.next()) {
-              yield* decoders[0].stream(r.value, outs[0], offset);
+              yield* decoder(0).stream(r.value, out(0, OUT + SLACK), offset);
               recycle(r.value);
             }
             return;
@@ -155,8 +164,7 @@ async function* decompressFrames(source: AsyncIterable<Buffer>, onSkippable?: On
         frame = null;
         const decoded = aheads.length === DECODERS ? await decodedAhead() : null;
         const n = frames++;
-        if (outs[n % outs.length].length < content + SLACK) outs[n % outs.length] = Buffer.allocUnsafe(content + SLACK);
-        const next = decoders[n % DECODERS].frame(parts, outs[n % outs.length], content, at);
+        const next = decoder(n).frame(parts, out(n, content + SLACK), content, at);
         next.catch(() => {}); // handled when handed over; never unhandled if the consumer stops first
         aheads.push({ decoded: next, used });
         if (decoded) {
