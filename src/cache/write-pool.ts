@@ -162,7 +162,7 @@ function workerMain(run: typeof runOps): void {
     let error: { message: string; code?: string } | undefined;
     if (!failed && !stopped()) {
       try {
-        run(fs, ring, Buffer.from(m), 8, end, open, stopped);
+        run(fs, ring, Buffer.from(m), 8, end, open, stopped); // 8: HEADER, which this text cannot refer to
       } catch (e) {
         failed = true;
         error = { message: (e as Error).message, code: (e as NodeJS.ErrnoException).code };
@@ -223,9 +223,11 @@ const MAX_OPS = 1 << 18;
 const IDLE_BATCH = 1 << 9;
 const MIN_BATCH = 1 << 12;
 /**
- * Bytes of batches after which a worker collects its garbage: ~10 times over
- * a node_modules, whose restore peaked ~10 MB higher when workers were left to
- * collect when they saw fit.
+ * Bytes of batches (~130 a file) after which a worker collects its garbage, a
+ * few times per restore of a node_modules. When batches were strings, leaving
+ * the workers to collect when they saw fit peaked ~10 MB higher; since they
+ * are buffers, collecting every 256 KB or 4 MB made no difference
+ * (bench/README.md).
  */
 const COLLECT_EVERY = 1 << 20;
 /** A batch's first buffer; it grows as needed, and is reused once the worker hands it back. */
@@ -327,8 +329,7 @@ export class WritePool {
     }
     this.ring!.set(bytes, at);
     this.head += bytes.length;
-    this.current.batch.write(at, bytes.length);
-    this.current.load += 3;
+    this.added(this.current, this.current.batch.write(at, bytes.length));
   }
 
   closeFile(mtime: Date | undefined): void {
