@@ -5,11 +5,21 @@
 // error inside a worker, and a stop in the middle — each leaving no
 // descriptor open and no worker running.
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { Header, Pax } from "tar";
-import { unpackArchive } from "../../src/cache/archive";
+import { checkOutputs, snapshotOutputs, unpackArchive } from "../../src/cache/archive";
+import { packArchive } from "../../src/cache/tar-writer";
 import { restoreInto } from "../../src/cache/restore";
 import { removeScratch, scratch } from "../fakes/cache-backends";
 import { forgeArchive, type ForgedEntry } from "../fakes/trees";
@@ -135,4 +145,36 @@ test("on three workers (however many cores this machine has): directories shared
   expect(modes).toEqual({ d4: 0o755, d5: 0o755, d7: 0o700, d8: 0o775 });
   expect(readdirSync(join(root, "out")).length).toBe(41);
   expect(openIn(root)).toEqual([]);
+});
+
+test("names as bytes, on the main thread and on a worker: not UTF-8, a link target that is not, names too long for a batch's first buffer", async () => {
+  // Names travel to the threads as their bytes, in batches that grow as needed: the main
+  // thread's own (the first 64 files) starts at 256 bytes, a worker's at 64 KB.
+  const src = join(scratch(), "src");
+  const b = (s: string) => Buffer.from(s, "latin1"); // one byte per character: \xe9 is not UTF-8
+  const deep = `${"d".repeat(200)}/${"e".repeat(200)}/${"f".repeat(200)}`;
+  const files: Buffer[] = [b("out/caf\xe9.txt"), b(`out/${deep}/long-${"n".repeat(200)}.txt`)];
+  for (let i = 0; i < 600; i++) files.push(b(`out/many/${i % 2 ? "\xff" : "plain"}-${"x".repeat(240)}-${i}.js`));
+  // The same names again, after the first 64 (members are archived sorted): on the worker.
+  files.push(b("out/zz/caf\xe9.txt"), b(`out/zz/${deep}/long-${"n".repeat(200)}.txt`));
+  for (const f of files) {
+    mkdirSync(Buffer.concat([b(`${src}/`), f.subarray(0, f.lastIndexOf(0x2f))]), { recursive: true });
+    writeFileSync(Buffer.concat([b(`${src}/`), f]), f);
+  }
+  symlinkSync(b("caf\xe9.txt"), Buffer.concat([b(`${src}/`), b("out/link-\xe9")]));
+  const checked = await checkOutputs(src, ["out"]);
+  if (!checked.ok) throw new Error(checked.message);
+  const chunks: Buffer[] = [];
+  for await (const c of packArchive(src, snapshotOutputs(src, checked.members))) chunks.push(c);
+
+  const dir = join(scratch(), "tree");
+  mkdirSync(dir);
+  await unpackArchive(Readable.from([Buffer.concat(chunks)]), dir);
+  for (const f of files)
+    expect(readFileSync(Buffer.concat([b(`${dir}/`), f])).toString("latin1")).toBe(f.toString("latin1"));
+  expect(readlinkSync(Buffer.concat([b(`${dir}/`), b("out/link-\xe9")]), { encoding: "buffer" })).toEqual(
+    b("caf\xe9.txt"),
+  );
+  expect(readdirSync(join(dir, "out/many")).length).toBe(600);
+  expect(openIn(dir)).toEqual([]);
 });
