@@ -152,16 +152,17 @@ test("names as bytes, on the main thread and on a worker: not UTF-8, a link targ
   // thread's own (the first 64 files) starts at 256 bytes, a worker's at 64 KB.
   const src = join(scratch(), "src");
   const b = (s: string) => Buffer.from(s, "latin1"); // one byte per character: \xe9 is not UTF-8
+  const under = (dir: string, name: Buffer) => Buffer.concat([b(`${dir}/`), name]);
   const deep = `${"d".repeat(200)}/${"e".repeat(200)}/${"f".repeat(200)}`;
   const files: Buffer[] = [b("out/caf\xe9.txt"), b(`out/${deep}/long-${"n".repeat(200)}.txt`)];
   for (let i = 0; i < 600; i++) files.push(b(`out/many/${i % 2 ? "\xff" : "plain"}-${"x".repeat(240)}-${i}.js`));
   // The same names again, after the first 64 (members are archived sorted): on the worker.
   files.push(b("out/zz/caf\xe9.txt"), b(`out/zz/${deep}/long-${"n".repeat(200)}.txt`));
   for (const f of files) {
-    mkdirSync(Buffer.concat([b(`${src}/`), f.subarray(0, f.lastIndexOf(0x2f))]), { recursive: true });
-    writeFileSync(Buffer.concat([b(`${src}/`), f]), f);
+    mkdirSync(under(src, f.subarray(0, f.lastIndexOf(0x2f))), { recursive: true });
+    writeFileSync(under(src, f), f);
   }
-  symlinkSync(b("caf\xe9.txt"), Buffer.concat([b(`${src}/`), b("out/link-\xe9")]));
+  symlinkSync(b("caf\xe9.txt"), under(src, b("out/link-\xe9")));
   const checked = await checkOutputs(src, ["out"]);
   if (!checked.ok) throw new Error(checked.message);
   const chunks: Buffer[] = [];
@@ -170,11 +171,8 @@ test("names as bytes, on the main thread and on a worker: not UTF-8, a link targ
   const dir = join(scratch(), "tree");
   mkdirSync(dir);
   await unpackArchive(Readable.from([Buffer.concat(chunks)]), dir);
-  for (const f of files)
-    expect(readFileSync(Buffer.concat([b(`${dir}/`), f])).toString("latin1")).toBe(f.toString("latin1"));
-  expect(readlinkSync(Buffer.concat([b(`${dir}/`), b("out/link-\xe9")]), { encoding: "buffer" })).toEqual(
-    b("caf\xe9.txt"),
-  );
+  for (const f of files) expect(readFileSync(under(dir, f)).toString("latin1")).toBe(f.toString("latin1"));
+  expect(readlinkSync(under(dir, b("out/link-\xe9")), { encoding: "buffer" })).toEqual(b("caf\xe9.txt"));
   expect(readdirSync(join(dir, "out/many")).length).toBe(600);
   expect(openIn(dir)).toEqual([]);
 });
