@@ -22,6 +22,8 @@ export interface S3Config {
   secretAccessKey: string | null;
   bucket: string | null;
   storageClass: string | null;
+  /** Connections for downloading one big archive: 1, one stream (cache/ranged-body.ts). */
+  downloadConnections: number;
 }
 
 export interface GithubConfig {
@@ -110,6 +112,15 @@ function number(env: Env, name: string, fallback: number, what: string): number 
   return v;
 }
 
+/** A whole number of connections from 1 to 16; unset: 1. */
+function connections(env: Env, name: string): number {
+  const what = "a whole number from 1 to 16, e.g. 4";
+  const v = number(env, name, 1, what);
+  if (!Number.isInteger(v) || v < 1 || v > 16)
+    throw new ConfigError(`${name}=${JSON.stringify(env[name])} is not valid: expected ${what}`);
+  return v;
+}
+
 function oneOf<T extends string>(env: Env, name: string, values: readonly T[]): T {
   const raw = env[name];
   if (raw === undefined || raw.trim() === "") return values[0];
@@ -189,6 +200,7 @@ export function loadConfig(env: Env, cwd: string): Config {
       secretAccessKey: nonEmpty(env, "TASKRUNNER_AWS_SECRET_KEY"),
       bucket: nonEmpty(env, "TASKRUNNER_REMOTE_CACHE_BUCKET"),
       storageClass: nonEmpty(env, "TASKRUNNER_S3_STORAGE_CLASS"),
+      downloadConnections: connections(env, "TASKRUNNER_S3_DOWNLOAD_CONNECTIONS"),
     },
     github: {
       apiUrl: url(env, "GITHUB_API_URL") ?? "https://api.github.com",

@@ -59,33 +59,16 @@ export function recycle(piece: Buffer): void {
 }
 
 /**
- * An HTTP response body (fetch's) as a stream whose chunks are disposable:
- * nobody else keeps them, so each is freed as soon as it is given back. S3's
- * come in 64 KB chunks, each a new buffer: freed once decoded, their memory is
- * used again for the next ones, rather than piling up (~2,000 for a 139 MB
- * archive) until a collection. Destroying the stream cancels the body (an
- * abandoned download closes its connection).
+ * A chunk of an HTTP response body (fetch's) as a disposable Buffer: nobody
+ * else keeps it, so it is freed as soon as it is given back. S3's come in
+ * 64 KB chunks, each a new buffer: freed once decoded, their memory is used
+ * again for the next ones, rather than piling up (~2,000 for a 139 MB
+ * archive) until a collection.
  */
-export function disposable(body: ReadableStream<Uint8Array>): Readable {
-  const reader = body.getReader();
-  return new Readable({
-    highWaterMark: PIECE,
-    read() {
-      reader.read().then(
-        ({ done, value }) => {
-          if (done) return void this.push(null);
-          const chunk = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-          if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) disposables.add(chunk.buffer);
-          this.push(chunk);
-        },
-        (e) => this.destroy(e),
-      );
-    },
-    destroy(err, cb) {
-      reader.cancel(err ?? undefined).catch(() => {});
-      cb(err);
-    },
-  });
+export function owned(value: Uint8Array): Buffer {
+  const chunk = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) disposables.add(chunk.buffer);
+  return chunk;
 }
 
 /** The file from its current position to its end; the handle is closed when the stream closes (ended or destroyed). */

@@ -7,7 +7,7 @@ import { Transform } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Config } from "../config";
 import { ObjectExists, StallWatchdog, StoreError, seconds } from "./store";
-import { disposable } from "./pieces";
+import { RANGE_BYTES, comesAsRanges, rangedBody, type RangeSource } from "./ranged-body";
 import type { Limits, ObjectStore, PutOptions } from "./store";
 import { describeError } from "../sys/errors";
 
@@ -44,10 +44,55 @@ export class S3Store implements ObjectStore {
           download.send(new sdk.GetObjectCommand({ Bucket: this.s3.bucket, Key: key }), { abortSignal: signal }),
         interrupt,
       );
+      const { ContentLength: size, ETag: etag } = res;
+      const ranges = { connections: this.s3.downloadConnections, bytes: this.limits.rangeBytes ?? RANGE_BYTES };
+      let source: RangeSource | null = null;
+      if (size !== undefined && etag !== undefined && res.AcceptRanges === "bytes" && comesAsRanges(size, ranges)) {
+        source = { size, range: (start, end) => this.range(key, etag, size, start, end, interrupt) };
+        this.debug(`${this.where(key)}: as ranges of ${ranges.bytes} bytes over ${ranges.connections} connections`);
+      }
       // Through the fetch handler, the body is fetch's ReadableStream.
-      return disposable(res.Body as ReadableStream<Uint8Array>);
+      return rangedBody(res.Body as ReadableStream<Uint8Array>, source, ranges);
     } catch (e) {
       if (isNoSuchKey(e)) return null;
+      throw this.fault(e);
+    }
+  }
+
+  /** Bytes start to end of the object `key` while its ETag is `etag` (ranged-body.ts). */
+  private async range(
+    key: string,
+    etag: string,
+    size: number,
+    start: number,
+    end: number,
+    interrupt?: AbortSignal,
+  ): Promise<ReadableStream<Uint8Array>> {
+    const { sdk, download } = await this.connect();
+    const asked = `bytes ${start}-${end}/${size}`;
+    try {
+      const res = await this.bounded(
+        (signal) =>
+          download.send(
+            new sdk.GetObjectCommand({
+              Bucket: this.s3.bucket,
+              Key: key,
+              Range: `bytes=${start}-${end}`,
+              IfMatch: etag,
+            }),
+            { abortSignal: signal },
+          ),
+        interrupt,
+      );
+      const body = res.Body as ReadableStream<Uint8Array>;
+      if (res.ContentRange !== asked) {
+        body.cancel().catch(() => {});
+        throw new StoreError(`asked for ${asked}, the store answered ${res.ContentRange ?? "without a range"}`);
+      }
+      return body;
+    } catch (e) {
+      if ((e as Error)?.name === "PreconditionFailed")
+        throw new StoreError(`${this.where(key)} was replaced while it was downloaded`);
       throw this.fault(e);
     }
   }

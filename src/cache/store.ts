@@ -54,6 +54,8 @@ export interface Limits {
    * Files restored on the main thread before worker threads take over (write-pool.ts); tests set 0 to use them always.
    */
   parallelFrom?: number;
+  /** Bytes per range of a download over several connections (ranged-body.ts); tests shrink it. */
+  rangeBytes?: number;
 }
 
 export const DEFAULT_LIMITS: Limits = { connectMs: 5_000, stallMs: 30_000, requestMs: 30_000, attempts: 3 };

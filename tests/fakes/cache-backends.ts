@@ -9,7 +9,15 @@ import { openRemoteCache, type RemoteCache } from "../../src/cache/index";
 import { startFakeS3, type FakeS3 } from "./s3";
 
 /** Short bounds so that fault cases finish in a second or two; every restore on worker threads, however small. */
-export const TEST_LIMITS = { connectMs: 1000, stallMs: 1000, requestMs: 2000, attempts: 2, parallelFrom: 0 };
+export const TEST_LIMITS = {
+  connectMs: 1000,
+  stallMs: 1000,
+  requestMs: 2000,
+  attempts: 2,
+  parallelFrom: 0,
+  // A download over several connections (TASKRUNNER_S3_DOWNLOAD_CONNECTIONS) in ranges of 64 KB.
+  rangeBytes: 64 << 10,
+};
 
 export interface Lines {
   warn: string[];

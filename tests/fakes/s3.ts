@@ -11,8 +11,9 @@
 // request, answers AbortMultipartUpload as S3 does (s3rver refuses it, and
 // would keep every abandoned upload), honours `If-None-Match: *` on PutObject
 // and CompleteMultipartUpload as S3 does since 2024 (s3rver 3.7 reads the
-// header on GET only, and would overwrite), and can pace a bucket's traffic so
-// that a test can catch a transfer in the middle.
+// header on GET only, and would overwrite), and `If-Match` on GetObject (s3rver
+// ignores it), and can pace a bucket's traffic so that a test can catch a
+// transfer in the middle.
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,6 +40,8 @@ export interface Pace {
   downloadBytesPerSecond?: number;
   /** Every upload request (PutObject, UploadPart, CompleteMultipartUpload) is answered 500 InternalError. */
   failUploads?: boolean;
+  /** Runs before a GetObject of the bucket is served ("/bucket/key", the Range header if any). */
+  beforeGet?: (path: string, range: string | undefined) => Promise<void>;
 }
 
 export interface FakeS3 {
@@ -57,7 +60,7 @@ export interface FakeS3 {
   listKeys(bucket: string): Promise<string[]>;
   /** Keys of the bucket's multipart uploads begun and neither completed nor aborted. */
   pendingUploads(bucket: string): string[];
-  /** Requests to the bucket so far, as "METHOD /bucket/key?query". */
+  /** Requests to the bucket so far, as "METHOD /bucket/key?query", and " (bytes=a-b)" for a ranged one. */
   requests(bucket: string): string[];
   pace(bucket: string, pace: Pace): void;
   /** Stops the server and deletes its files. Safe to call twice. */
@@ -87,7 +90,8 @@ export async function startFakeS3(): Promise<FakeS3> {
     (server as unknown as StoreOf).store.getResourcePath(bucket, undefined, "uploads");
   (server as unknown as { middleware: Middleware[] }).middleware.unshift(async (ctx, next) => {
     const [, bucket = ""] = ctx.path.split("/");
-    log.push(`${ctx.method} ${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ""}`);
+    const range = ctx.headers.range ? ` (${ctx.headers.range})` : "";
+    log.push(`${ctx.method} ${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ""}${range}`);
     const pace = paces.get(bucket) ?? {};
     const uploadId = ctx.query.uploadId;
     if (ctx.method === "DELETE" && typeof uploadId === "string") {
@@ -136,7 +140,17 @@ export async function startFakeS3(): Promise<FakeS3> {
         done();
       }
     }
+    if (ctx.method === "GET" && pace.beforeGet) await pace.beforeGet(ctx.path, ctx.headers.range);
     await next();
+    const ifMatch = ctx.headers["if-match"];
+    if (ctx.method === "GET" && ifMatch && ctx.status < 300 && ctx.response.get("ETag") !== ifMatch) {
+      // As S3 does (s3rver ignores If-Match): the object is no longer the version asked for.
+      (ctx.body as NodeJS.ReadableStream & { destroy?: () => void })?.destroy?.();
+      ctx.status = 412;
+      ctx.type = "application/xml";
+      ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-Match</Condition></Error>`;
+      return;
+    }
     const rate = pace.downloadBytesPerSecond;
     if (ctx.method === "GET" && rate && ctx.body && typeof (ctx.body as NodeJS.ReadableStream).pipe === "function") {
       const length = ctx.length;
@@ -232,6 +246,8 @@ interface KoaContext {
   type: string;
   body: unknown;
   length: number | undefined;
+  /** A response header's value ("" when unset). */
+  response: { get(field: string): string };
 }
 interface StoreOf {
   store: {

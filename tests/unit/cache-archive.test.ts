@@ -9,7 +9,8 @@ import { loadConfig } from "../../src/config";
 import zlib from "node:zlib";
 import { archiveName, openRemoteCache } from "../../src/cache/index";
 import { decompress } from "../../src/cache/zstd-frames";
-import { PIECE, PiecePool, disposable, readPieces, recycle } from "../../src/cache/pieces";
+import { PIECE, PiecePool, readPieces, recycle } from "../../src/cache/pieces";
+import { RANGE_BYTES, rangedBody } from "../../src/cache/ranged-body";
 import { open } from "node:fs/promises";
 import { fsBackend, removeScratch, scratch } from "../fakes/cache-backends";
 import { describeTree, makeOutputTree, type Member } from "../fakes/trees";
@@ -274,6 +275,7 @@ describe("zstd decoding (frame by frame, streaming otherwise)", () => {
     const larger = Buffer.alloc(archive.length + 100);
     archive.copy(larger, 50, cut);
     const shared = larger.subarray(50, 50 + archive.length - cut);
+    const ONE_STREAM = { connections: 1, bytes: RANGE_BYTES };
     const body = (chunks: Uint8Array[], cancelled?: () => void) =>
       new ReadableStream<Uint8Array>({
         pull(c) {
@@ -284,13 +286,17 @@ describe("zstd decoding (frame by frame, streaming otherwise)", () => {
         cancel: cancelled,
       });
     const out: Buffer[] = [];
-    for await (const b of decompress(disposable(body([own, shared])))) out.push(Buffer.from(b));
+    for await (const b of decompress(rangedBody(body([own, shared]), null, ONE_STREAM))) out.push(Buffer.from(b));
     expect(Buffer.concat(out).equals(Buffer.concat(parts))).toBe(true);
     expect(own.byteLength).toBe(0); // detached: its memory is free
     expect(shared.equals(archive.subarray(cut))).toBe(true);
     // Destroying the stream cancels the body (an abandoned download closes its connection).
     let cancelled = false;
-    disposable(body([Buffer.alloc(10)], () => void (cancelled = true))).destroy();
+    rangedBody(
+      body([Buffer.alloc(10)], () => void (cancelled = true)),
+      null,
+      ONE_STREAM,
+    ).destroy();
     await new Promise((r) => setTimeout(r, 10));
     expect(cancelled).toBe(true);
   });

@@ -72,6 +72,7 @@ describe("configuration", () => {
     expect(c.remoteCachePrefix).toBe("taskrunner/");
     expect(c.s3.region).toBe("eu-central-1");
     expect(c.s3.endpoint).toBeNull();
+    expect(c.s3.downloadConnections).toBe(1);
   });
   test("an empty prefix is an empty prefix", () => {
     expect(loadConfig({ TASKRUNNER_REMOTE_CACHE_PREFIX: "" }, "/").remoteCachePrefix).toBe("");
@@ -81,6 +82,13 @@ describe("configuration", () => {
       new ConfigError('TASKRUNNER_OUTPUT_STREAM_TIMEOUT="soon" is not valid: expected a number of seconds, e.g. 5'),
     );
     expect(() => loadConfig({ TASKRUNNER_S3_ENDPOINT: "::" }, "/")).toThrow(/TASKRUNNER_S3_ENDPOINT/);
+    for (const bad of ["0", "17", "2.5", "many"])
+      expect(() => loadConfig({ TASKRUNNER_S3_DOWNLOAD_CONNECTIONS: bad }, "/")).toThrow(
+        new ConfigError(
+          `TASKRUNNER_S3_DOWNLOAD_CONNECTIONS="${bad}" is not valid: expected a whole number from 1 to 16, e.g. 4`,
+        ),
+      );
+    expect(loadConfig({ TASKRUNNER_S3_DOWNLOAD_CONNECTIONS: " 4 " }, "/").s3.downloadConnections).toBe(4);
     expect(() => loadConfig({ TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS: "-1" }, "/")).toThrow(
       /TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS/,
     );

@@ -1,0 +1,102 @@
+// A big archive downloaded over several connections (TASKRUNNER_S3_DOWNLOAD_CONNECTIONS),
+// from a real S3 server (s3rver): consecutive byte ranges, each of the version the first
+// answer had, put back together in order. Ranges of 64 KB here (TEST_LIMITS.rangeBytes).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fakeS3, openCache, removeScratch, s3Backend, scratch, TEST_LIMITS } from "../fakes/cache-backends";
+import { describeTree } from "../fakes/trees";
+
+const RANGE = TEST_LIMITS.rangeBytes;
+const KEY = "taskrunner/bundles/big.tar.zst";
+
+beforeAll(async () => s3Backend.setup!());
+afterAll(async () => {
+  await s3Backend.teardown!();
+  removeScratch();
+});
+
+/** A bucket holding the archive of `files` random files of `size` bytes (random: the archive is as big). */
+async function bucketWithArchive(connections: number, files: number, size = 100_000) {
+  const s3 = fakeS3();
+  const bucket = await s3.newBucket();
+  const dir = scratch();
+  const lines = { warn: [] as string[], debug: [] as string[] };
+  const env = { ...s3.env(bucket), TASKRUNNER_S3_DOWNLOAD_CONNECTIONS: String(connections) };
+  const cache = openCache(env, dir, lines);
+  const src = join(dir, "src");
+  mkdirSync(join(src, "out"), { recursive: true });
+  for (let i = 0; i < files; i++) writeFileSync(join(src, `out/f${i}`), randomBytes(size));
+  expect((await cache.saveArchive("big.tar.zst", src, ["out"])).kind).toBe("saved");
+  const archive = (await s3.getObject(bucket, KEY))!.body;
+  const before = s3.requests(bucket).length;
+  // The downloads since: "GET /bucket/key", with " (bytes=a-b)" for a range.
+  const gets = () =>
+    s3
+      .requests(bucket)
+      .slice(before)
+      .filter((r) => r.startsWith(`GET /${bucket}/${KEY}`))
+      .map((r) => r.replace("?x-id=GetObject", ""));
+  return { s3, bucket, dir, lines, cache, src, archive, gets };
+}
+
+/** The ranged GETs that follow the first answer's stream (its first RANGE bytes), in order. */
+function rangesAfterFirst(bucket: string, size: number): string[] {
+  const out: string[] = [];
+  for (let start = RANGE; start < size; start += RANGE)
+    out.push(`GET /${bucket}/${KEY} (bytes=${start}-${Math.min(start + RANGE, size) - 1})`);
+  return out;
+}
+
+describe("a download over several connections", () => {
+  test("a big archive comes as consecutive ranges after the first 64 KB, and is restored whole", async () => {
+    const b = await bucketWithArchive(3, 8); // ~800 KB: thirteen ranges
+    const root = join(b.dir, "root");
+    expect(await b.cache.restoreArchive("big.tar.zst", root)).toMatchObject({ kind: "restored" });
+    expect(describeTree(join(root, "out"))).toEqual(describeTree(join(b.src, "out")));
+    const gets = b.gets();
+    expect(gets[0]).toBe(`GET /${b.bucket}/${KEY}`);
+    expect(gets.slice(1).sort()).toEqual(rangesAfterFirst(b.bucket, b.archive.length).sort());
+    expect(b.lines.debug).toContain(`s3://${b.bucket}/${KEY}: as ranges of ${RANGE} bytes over 3 connections`);
+  });
+
+  test("one connection (the default), or an archive of three ranges or less: one plain GET", async () => {
+    const one = await bucketWithArchive(1, 8);
+    expect(await one.cache.restoreArchive("big.tar.zst", join(one.dir, "root"))).toMatchObject({ kind: "restored" });
+    expect(one.gets()).toEqual([`GET /${one.bucket}/${KEY}`]);
+    const small = await bucketWithArchive(4, 1, 3 * RANGE - 2000); // compressed, still at most 3 × 64 KB
+    expect(small.archive.length).toBeLessThanOrEqual(3 * RANGE);
+    expect(await small.cache.restoreArchive("big.tar.zst", join(small.dir, "root"))).toMatchObject({
+      kind: "restored",
+    });
+    expect(small.gets()).toEqual([`GET /${small.bucket}/${KEY}`]);
+    expect(describeTree(join(small.dir, "root/out"))).toEqual(describeTree(join(small.src, "out")));
+  });
+
+  test("an archive replaced during the download fails in one line, and the root is untouched", async () => {
+    const b = await bucketWithArchive(2, 8);
+    // The same size and the same first 64 KB, one byte changed near the end: another version.
+    const other = Buffer.from(b.archive);
+    other[other.length - 10] ^= 1;
+    let replaced = false;
+    b.s3.pace(b.bucket, {
+      async beforeGet(_path, range) {
+        if (range && !replaced) {
+          replaced = true;
+          await b.s3.putObject(b.bucket, KEY, other);
+        }
+      },
+    });
+    const root = join(b.dir, "root");
+    mkdirSync(join(root, "out"), { recursive: true });
+    writeFileSync(join(root, "out/existing"), "was here\n");
+    const before = describeTree(root);
+    const r = await b.cache.restoreArchive("big.tar.zst", root);
+    expect(r.kind).toBe("failed");
+    const message = r.kind === "failed" ? r.message : "";
+    expect(message).toContain(`s3://${b.bucket}/${KEY} was replaced while it was downloaded`);
+    expect(message).not.toContain("\n");
+    expect(describeTree(root)).toEqual(before);
+  });
+});
