@@ -40,6 +40,9 @@
 //   TASKRUNNER_BASELINE_BINARY=/path/to/older/taskrunner bun bench/restore.ts
 //     also restores with an older build (from the directory store and from S3),
 //     interleaved with the others.
+//   BENCH_S3_MBPS=50 sends each S3 download (each connection) at most at 50 MB/s, as an S3
+//     across a network would; BENCH_S3_CONNECTIONS=4 also restores from S3 over four connections
+//     (TASKRUNNER_S3_DOWNLOAD_CONNECTIONS), as "taskrunner S3 ×4".
 //   BENCH_ONLY="taskrunner S3,tar" measures taskrunner and the contenders whose
 //     names start with one of these (while profiling, say).
 //   BENCH_THREADS=1 also says where each taskrunner's CPU goes, thread by thread
@@ -313,6 +316,12 @@ try {
       },
     ],
   ];
+  const connections = process.env.BENCH_S3_CONNECTIONS;
+  if (connections)
+    contenders.push([
+      `taskrunner S3 ×${connections}`,
+      () => (clear(), taskrunner({ ...s3Env(), TASKRUNNER_S3_DOWNLOAD_CONNECTIONS: connections })),
+    ]);
   const baseline = process.env.TASKRUNNER_BASELINE_BINARY;
   if (baseline) {
     contenders.push(["baseline taskrunner", () => (clear(), taskrunner(dirEnv(), baseline))]);
@@ -365,7 +374,8 @@ try {
   const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
   console.log(
     `${FIXTURE} (${source}) on ${onTmpfs ? "a tmpfs" : "the temporary directory's file system"}: ` +
-      `median of ${rounds} rounds, interleaved; load average at the end ${load}`,
+      `median of ${rounds} rounds, interleaved; load average at the end ${load}` +
+      (process.env.BENCH_S3_MBPS ? `; S3 at ${process.env.BENCH_S3_MBPS} MB/s per connection` : ""),
   );
   console.log(
     `  ${"".padEnd(22)} ${"wall".padStart(8)} ${"CPU".padStart(8)}  peak RSS   taskrunner/this: wall, CPU (median of the rounds' ratios)`,
