@@ -74,6 +74,50 @@ describe("a download over several connections", () => {
     expect(describeTree(join(small.dir, "root/out"))).toEqual(describeTree(join(small.src, "out")));
   });
 
+  /** The root a failed restore must leave as it was. */
+  function rootWithOutput(dir: string) {
+    const root = join(dir, "root");
+    mkdirSync(join(root, "out"), { recursive: true });
+    writeFileSync(join(root, "out/existing"), "was here\n");
+    return { root, before: describeTree(root) };
+  }
+
+  test("a range the store fails (HTTP 500): failed in one line, and the root is untouched", async () => {
+    const b = await bucketWithArchive(3, 8);
+    b.s3.pace(b.bucket, {
+      async beforeGet(_path, range) {
+        if (range) throw new Error("the store fails ranges");
+      },
+    });
+    const { root, before } = rootWithOutput(b.dir);
+    const r = await b.cache.restoreArchive("big.tar.zst", root);
+    expect(r).toEqual({
+      kind: "failed",
+      message:
+        `download of s3://${b.bucket}/${KEY} failed: ` +
+        "InternalError: We encountered an internal error. Please try again. (HTTP 500)",
+    });
+    expect(describeTree(root)).toEqual(before);
+  });
+
+  test("a range that does not come: failed within the stall bound, and the root is untouched", async () => {
+    const b = await bucketWithArchive(3, 8);
+    b.s3.pace(b.bucket, {
+      async beforeGet(_path, range) {
+        if (range) await Bun.sleep(TEST_LIMITS.requestMs + 1000);
+      },
+    });
+    const { root, before } = rootWithOutput(b.dir);
+    const started = performance.now();
+    const r = await b.cache.restoreArchive("big.tar.zst", root);
+    expect(performance.now() - started).toBeLessThan(TEST_LIMITS.stallMs + 2000);
+    expect(r).toEqual({
+      kind: "failed",
+      message: `download of s3://${b.bucket}/${KEY} failed: no data for 1 s, transfer abandoned`,
+    });
+    expect(describeTree(root)).toEqual(before);
+  });
+
   test("an archive replaced during the download fails in one line, and the root is untouched", async () => {
     const b = await bucketWithArchive(2, 8);
     // The same size and the same first 64 KB, one byte changed near the end: another version.
@@ -88,10 +132,7 @@ describe("a download over several connections", () => {
         }
       },
     });
-    const root = join(b.dir, "root");
-    mkdirSync(join(root, "out"), { recursive: true });
-    writeFileSync(join(root, "out/existing"), "was here\n");
-    const before = describeTree(root);
+    const { root, before } = rootWithOutput(b.dir);
     const r = await b.cache.restoreArchive("big.tar.zst", root);
     expect(r.kind).toBe("failed");
     const message = r.kind === "failed" ? r.message : "";
