@@ -2,7 +2,7 @@
 // from a real S3 server (s3rver): consecutive byte ranges, each of the version the first
 // answer had, put back together in order. Ranges of 64 KB here (TEST_LIMITS.rangeBytes).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fakeS3, openCache, removeScratch, s3Backend, scratch, TEST_LIMITS } from "../fakes/cache-backends";
@@ -17,27 +17,36 @@ afterAll(async () => {
   removeScratch();
 });
 
+const keys = generateKeyPairSync("ed25519");
+const SIGNED = {
+  TASKRUNNER_CACHE_SIGNING_KEY: keys.privateKey.export({ type: "pkcs8", format: "pem" }) as string,
+  TASKRUNNER_CACHE_TRUSTED_KEYS: keys.publicKey.export({ type: "spki", format: "pem" }) as string,
+};
+const IDENTITY = { kind: "archive", job: "big", version: null, hash: "h" } as const;
+
 /** A bucket holding the archive of `files` random files of `size` bytes (random: the archive is as big). */
-async function bucketWithArchive(connections: number, files: number, size = 100_000) {
+async function bucketWithArchive(connections: number, files: number, size = 100_000, extraEnv = {}) {
   const s3 = fakeS3();
   const bucket = await s3.newBucket();
   const dir = scratch();
   const lines = { warn: [] as string[], debug: [] as string[] };
-  const env = { ...s3.env(bucket), TASKRUNNER_S3_DOWNLOAD_CONNECTIONS: String(connections) };
+  const env = { ...s3.env(bucket), TASKRUNNER_S3_DOWNLOAD_CONNECTIONS: String(connections), ...extraEnv };
   const cache = openCache(env, dir, lines);
   const src = join(dir, "src");
   mkdirSync(join(src, "out"), { recursive: true });
   for (let i = 0; i < files; i++) writeFileSync(join(src, `out/f${i}`), randomBytes(size));
-  expect((await cache.saveArchive("big.tar.zst", src, ["out"])).kind).toBe("saved");
+  const prepared = await cache.prepareSave("big.tar.zst", src, ["out"], { identity: IDENTITY });
+  expect(prepared.kind === "ready" && (await prepared.upload()).kind).toBe("saved");
   const archive = (await s3.getObject(bucket, KEY))!.body;
   const before = s3.requests(bucket).length;
   // The downloads since: "GET /bucket/key", with " (bytes=a-b)" for a range.
+  const get = `GET /${bucket}/${KEY}`;
   const gets = () =>
     s3
       .requests(bucket)
       .slice(before)
-      .filter((r) => r.startsWith(`GET /${bucket}/${KEY}`))
-      .map((r) => r.replace("?x-id=GetObject", ""));
+      .map((r) => r.replace("?x-id=GetObject", ""))
+      .filter((r) => r === get || r.startsWith(`${get} (`));
   return { s3, bucket, dir, lines, cache, src, archive, gets };
 }
 
@@ -116,6 +125,26 @@ describe("a download over several connections", () => {
       message: `download of s3://${b.bucket}/${KEY} failed: no data for 1 s, transfer abandoned`,
     });
     expect(describeTree(root)).toEqual(before);
+  });
+
+  test("a signed archive: its bytes are checked across the ranges, in order", async () => {
+    const b = await bucketWithArchive(3, 8, 100_000, SIGNED);
+    const root = join(b.dir, "root");
+    const restored = await b.cache.restoreArchive("big.tar.zst", root, { identity: IDENTITY });
+    expect(restored).toMatchObject({ kind: "restored" });
+    expect(describeTree(join(root, "out"))).toEqual(describeTree(join(b.src, "out")));
+    expect(b.gets().length).toBe(1 + rangesAfterFirst(b.bucket, b.archive.length).length);
+    // The same archive with one byte changed in its last range, stored in its place: refused.
+    const changed = Buffer.from(b.archive);
+    changed[changed.length - 10] ^= 1;
+    await b.s3.putObject(b.bucket, KEY, changed);
+    const other = rootWithOutput(join(b.dir, "other"));
+    const r = await b.cache.restoreArchive("big.tar.zst", other.root, { identity: IDENTITY });
+    expect(r.kind).toBe("failed");
+    const message = r.kind === "failed" ? r.message : "";
+    expect(message).toStartWith(`s3://${b.bucket}/${KEY} does not match its signature by key `);
+    expect(message).toEndWith(": its bytes changed since it was signed (its SHA-256 differs)");
+    expect(describeTree(other.root)).toEqual(other.before);
   });
 
   test("an archive replaced during the download fails in one line, and the root is untouched", async () => {
