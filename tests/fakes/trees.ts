@@ -65,6 +65,14 @@ export interface Member {
   target?: string;
 }
 
+/** A restore root under dir that already holds an output, and what it holds: a failed restore must leave it so. */
+export function prepareRoot(dir: string): { root: string; before: Member[] } {
+  const root = join(dir, "restore-here");
+  mkdirSync(join(root, "out"), { recursive: true });
+  writeFileSync(join(root, "out/existing.txt"), "was here\n");
+  return { root, before: describeTree(root) };
+}
+
 /** Every member under root (sorted), with what the cache must keep. */
 export function describeTree(root: string, rel = ""): Member[] {
   const out: Member[] = [];

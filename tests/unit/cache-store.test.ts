@@ -21,7 +21,7 @@ import { randomBytes } from "node:crypto";
 import zlib from "node:zlib";
 import { archiveName } from "../../src/cache/index";
 import { fsBackend, removeScratch, s3Backend } from "../fakes/cache-backends";
-import { describeTree, forgeArchive, makeOutputTree } from "../fakes/trees";
+import { describeTree, forgeArchive, makeOutputTree, prepareRoot } from "../fakes/trees";
 
 const bundle = (name: string) => `taskrunner/bundles/${name}`;
 
@@ -54,13 +54,6 @@ function restoredOutputTree(src: string): ReturnType<typeof describeTree> {
   return describeTree(src)
     .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
     .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
-}
-
-function prepareRoot(dir: string): { root: string; before: ReturnType<typeof describeTree> } {
-  const root = join(dir, "restore-here");
-  mkdirSync(join(root, "out"), { recursive: true });
-  writeFileSync(join(root, "out/existing.txt"), "was here\n");
-  return { root, before: describeTree(root) };
 }
 
 for (const backend of [fsBackend, s3Backend]) {

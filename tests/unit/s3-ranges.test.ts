@@ -6,7 +6,7 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fakeS3, openCache, removeScratch, s3Backend, scratch, TEST_LIMITS } from "../fakes/cache-backends";
-import { describeTree } from "../fakes/trees";
+import { describeTree, prepareRoot } from "../fakes/trees";
 
 const RANGE = TEST_LIMITS.rangeBytes;
 const KEY = "taskrunner/bundles/big.tar.zst";
@@ -83,14 +83,6 @@ describe("a download over several connections", () => {
     expect(describeTree(join(small.dir, "root/out"))).toEqual(describeTree(join(small.src, "out")));
   });
 
-  /** The root a failed restore must leave as it was. */
-  function rootWithOutput(dir: string) {
-    const root = join(dir, "root");
-    mkdirSync(join(root, "out"), { recursive: true });
-    writeFileSync(join(root, "out/existing"), "was here\n");
-    return { root, before: describeTree(root) };
-  }
-
   test("a range the store fails (HTTP 500): failed in one line, and the root is untouched", async () => {
     const b = await bucketWithArchive(3, 8);
     b.s3.pace(b.bucket, {
@@ -98,7 +90,7 @@ describe("a download over several connections", () => {
         if (range) throw new Error("the store fails ranges");
       },
     });
-    const { root, before } = rootWithOutput(b.dir);
+    const { root, before } = prepareRoot(b.dir);
     const r = await b.cache.restoreArchive("big.tar.zst", root);
     expect(r).toEqual({
       kind: "failed",
@@ -116,7 +108,7 @@ describe("a download over several connections", () => {
         if (range) await Bun.sleep(TEST_LIMITS.requestMs + 1000);
       },
     });
-    const { root, before } = rootWithOutput(b.dir);
+    const { root, before } = prepareRoot(b.dir);
     const started = performance.now();
     const r = await b.cache.restoreArchive("big.tar.zst", root);
     expect(performance.now() - started).toBeLessThan(TEST_LIMITS.stallMs + 2000);
@@ -138,7 +130,7 @@ describe("a download over several connections", () => {
     const changed = Buffer.from(b.archive);
     changed[changed.length - 10] ^= 1;
     await b.s3.putObject(b.bucket, KEY, changed);
-    const other = rootWithOutput(join(b.dir, "other"));
+    const other = prepareRoot(join(b.dir, "other"));
     const r = await b.cache.restoreArchive("big.tar.zst", other.root, { identity: IDENTITY });
     expect(r.kind).toBe("failed");
     const message = r.kind === "failed" ? r.message : "";
@@ -161,7 +153,7 @@ describe("a download over several connections", () => {
         }
       },
     });
-    const { root, before } = rootWithOutput(b.dir);
+    const { root, before } = prepareRoot(b.dir);
     const r = await b.cache.restoreArchive("big.tar.zst", root);
     expect(r.kind).toBe("failed");
     const message = r.kind === "failed" ? r.message : "";
