@@ -129,9 +129,7 @@ export async function startFakeS3(): Promise<FakeS3> {
       await earlier;
       try {
         if (await (server as unknown as StoreOf).store.existsObject(bucket, key)) {
-          ctx.status = 412;
-          ctx.type = "application/xml";
-          ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>`;
+          preconditionFailed(ctx, "If-None-Match");
           return;
         }
         await next();
@@ -146,9 +144,7 @@ export async function startFakeS3(): Promise<FakeS3> {
     if (ctx.method === "GET" && ifMatch && ctx.status < 300 && ctx.response.get("ETag") !== ifMatch) {
       // As S3 does (s3rver ignores If-Match): the object is no longer the version asked for.
       (ctx.body as NodeJS.ReadableStream & { destroy?: () => void })?.destroy?.();
-      ctx.status = 412;
-      ctx.type = "application/xml";
-      ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-Match</Condition></Error>`;
+      preconditionFailed(ctx, "If-Match");
       return;
     }
     const rate = pace.downloadBytesPerSecond;
@@ -257,6 +253,13 @@ interface StoreOf {
 }
 
 /** Passes bytes on at about `rate` bytes per second. */
+/** S3's answer to a request whose condition (the header named) does not hold. */
+function preconditionFailed(ctx: KoaContext, condition: "If-Match" | "If-None-Match"): void {
+  ctx.status = 412;
+  ctx.type = "application/xml";
+  ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>${condition}</Condition></Error>`;
+}
+
 function paced(rate: number): Transform {
   const start = Date.now();
   let sent = 0;
