@@ -13,7 +13,7 @@
 // download rather than splice two versions. One connection (the default), a
 // small object or a store without ranges: the first answer's stream alone.
 import { Readable } from "node:stream";
-import { owned } from "./pieces";
+import { PIECE, owned } from "./pieces";
 import { StoreError } from "./store";
 
 /** A body's reader, as both fetch's and node:stream/web's streams give it. */
@@ -46,13 +46,13 @@ export function comesAsRanges(size: number, ranges: Ranges): boolean {
 
 /**
  * `body` (the first answer's) as a stream whose chunks are disposable
- * (pieces.ts); the rest of a big object as ranges when `source` is given and
- * comesAsRanges. Destroying the stream cancels every request.
+ * (pieces.ts); with a `source` (the caller has seen that the object
+ * comesAsRanges), the rest as ranges. Destroying the stream cancels every request.
  */
 export function rangedBody(body: ReadableStream<Uint8Array>, source: RangeSource | null, ranges: Ranges): Readable {
-  const download = new Download(body.getReader(), source && comesAsRanges(source.size, ranges) ? source : null, ranges);
+  const download = new Download(body.getReader(), source, ranges);
   return new Readable({
-    highWaterMark: 1 << 20,
+    highWaterMark: PIECE,
     read() {
       download.next().then(
         (chunk) => this.push(chunk),
