@@ -26,7 +26,7 @@
 //     also runs an older build's directory-store and S3 variants, interleaved.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BINARY, ROOT, median, scratchDir } from "./lib";
+import { BINARY, median, scratchDir, startS3Server, type S3Server } from "./lib";
 
 const rounds = Number(process.argv[2] ?? 7);
 
@@ -104,21 +104,13 @@ function records(stateDir: string): Pick<Sample, "hashMs" | "afterRunMs" | "gapM
   return { hashMs, afterRunMs, gapMs };
 }
 
-/** user+sys of a live process, in ms (10 ms ticks). */
-function cpuOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8")
-    .replace(/^.*\) /, "")
-    .split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
-
 async function run(
   argv: string[],
   cwd: string,
   env: Record<string, string | undefined>,
-  s3pid: number | null,
+  s3: S3Server | null,
 ): Promise<Sample> {
-  const s3before = s3pid ? cpuOf(s3pid) : 0;
+  const s3before = s3?.cpu() ?? 0;
   const t = performance.now();
   const p = Bun.spawn(argv, { cwd, env, stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
@@ -129,22 +121,14 @@ async function run(
   return {
     wall,
     cpu: Number(cpu.user + cpu.system) / 1000,
-    s3cpu: s3pid ? cpuOf(s3pid) - s3before : 0,
+    s3cpu: s3 ? s3.cpu() - s3before : 0,
     ...records(env.TASKRUNNER_STATE_DIRECTORY!),
   };
 }
 
 const work = scratchDir("cold-build");
-const s3server = Bun.spawn([process.execPath, join(ROOT, "bench/s3-server.ts")], {
-  stdin: "pipe",
-  stdout: "pipe",
-  stderr: "inherit",
-});
+const s3 = await startS3Server();
 try {
-  const reader = s3server.stdout.getReader();
-  const first = new TextDecoder().decode((await reader.read()).value);
-  const s3 = JSON.parse(first.split("\n")[0]) as { pid: number; env: Record<string, string> };
-
   const repo = join(work, "repo");
   fixture(join(work, "fixture"), 100);
   fixture(join(repo, "src"), 50);
@@ -191,9 +175,9 @@ try {
     mkdirSync(binDir, { recursive: true });
     Bun.spawnSync(["ln", "-sf", bin, join(binDir, "taskrunner")]);
     const build =
-      (script: string, extra: Record<string, string>, s3pid: number | null = null) =>
+      (script: string, extra: Record<string, string>, server: S3Server | null = null) =>
       () =>
-        run([bin, "-n", "ci", "bash", script], repo, env({ PATH: `${binDir}:${process.env.PATH}`, ...extra }), s3pid);
+        run([bin, "-n", "ci", "bash", script], repo, env({ PATH: `${binDir}:${process.env.PATH}`, ...extra }), server);
     const save = { TASKRUNNER_SAVE_REMOTE_CACHE: "1" };
     if (label === "taskrunner") {
       contenders.push([`${label}, runner only`, build("bare.sh", {})]);
@@ -203,7 +187,7 @@ try {
       `${label}, + archive (dir store)`,
       build("ci.sh", { ...save, TASKRUNNER_REMOTE_CACHE_DIR: join(work, "store") }),
     ]);
-    contenders.push([`${label}, + upload (S3)`, build("ci.sh", { ...save, ...s3.env }, s3.pid)]);
+    contenders.push([`${label}, + upload (S3)`, build("ci.sh", { ...save, ...s3.env }, s3)]);
   }
 
   const samples = new Map(contenders.map(([name]) => [name, [] as Sample[]]));
@@ -264,7 +248,6 @@ try {
     );
   }
 } finally {
-  s3server.stdin.end();
-  await s3server.exited;
+  await s3.stop();
   rmSync(work, { recursive: true, force: true });
 }

@@ -1,5 +1,5 @@
 // Shared by the benchmarks: medians of repeated runs, measured in one process.
-import { mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -60,4 +60,42 @@ export function row(label: string, ms: number, baseline?: number): string {
     ? `  (${(ms / baseline).toFixed(2)}× baseline, ${diff >= 0 ? "+" : ""}${diff.toFixed(2)} ms)`
     : "";
   return `${label.padEnd(58)} ${ms.toFixed(2).padStart(8)} ms${ratio}`;
+}
+
+/** A process's or thread's user + system time in ms, from its /proc stat line (clock ticks of 10 ms). */
+export function cpuMs(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // after the name, which may hold spaces
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+export interface S3Server {
+  /** The variables that point taskrunner at a fresh bucket. */
+  env: Record<string, string>;
+  /** The server's CPU time so far, in ms: it shares the machine's cores with what is measured. */
+  cpu(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The fake S3 (s3rver) in a process of its own (bench/s3-server.ts), with a
+ * fresh bucket; at nice 19 with BENCH_S3_NICE=1 (it then takes the cores'
+ * idle time, as an S3 elsewhere would).
+ */
+export async function startS3Server(): Promise<S3Server> {
+  const nice = process.env.BENCH_S3_NICE === "1" ? ["nice", "-n", "19"] : [];
+  const p = Bun.spawn([...nice, process.execPath, join(ROOT, "bench/s3-server.ts")], {
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const first = new TextDecoder().decode((await p.stdout.getReader().read()).value);
+  const { env } = JSON.parse(first.split("\n")[0]) as { env: Record<string, string> };
+  return {
+    env,
+    cpu: () => cpuMs(readFileSync(`/proc/${p.pid}/stat`, "utf8")),
+    async stop() {
+      p.stdin.end();
+      await p.exited;
+    },
+  };
 }

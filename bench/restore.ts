@@ -52,7 +52,7 @@ import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BINARY as BUILT, ROOT, median, scratchDir } from "./lib";
+import { BINARY as BUILT, ROOT, cpuMs, median, scratchDir, startS3Server } from "./lib";
 
 /** BENCH_BINARY: another build to measure as "taskrunner" (the worktree's dist/taskrunner by default). */
 const BINARY = process.env.BENCH_BINARY ?? BUILT;
@@ -99,12 +99,6 @@ async function run(
   const [user, sys, kb] = readFileSync(report, "utf8").trim().split("\n").pop()!.split(" ").map(Number);
   rmSync(report);
   return { ms, cpu: (user + sys) * 1000, rss: kb * 1024, out: `${out}${err}`, threads };
-}
-
-/** A process's or thread's user + system time in ms, from its /proc stat line (clock ticks of 10 ms). */
-function cpuMs(stat: string): number {
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // after the name, which may hold spaces
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** BENCH_THREADS=1: where taskrunner's CPU goes, thread by thread (polling costs the machine some CPU). */
@@ -216,26 +210,12 @@ function tmpfs(dir: string): boolean {
   return true;
 }
 
-/** s3rver in a process of its own, with a fresh bucket: the variables pointing taskrunner at it. */
-async function s3server(): Promise<{ env: Record<string, string>; cpu: () => number; stop: () => void }> {
-  const nice = process.env.BENCH_S3_NICE === "1" ? ["nice", "-n", "19"] : [];
-  const p = Bun.spawn([...nice, process.execPath, join(ROOT, "bench/s3-server.ts")], {
-    stdin: "pipe",
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  const first = new TextDecoder().decode((await p.stdout.getReader().read()).value);
-  const { env } = JSON.parse(first.split("\n")[0]) as { env: Record<string, string> };
-  const cpu = () => cpuMs(readFileSync(`/proc/${p.pid}/stat`, "utf8")); // its CPU so far
-  return { env, cpu, stop: () => p.stdin.end() };
-}
-
 const source = await tree();
 const turboBin = await turbo();
 const hasZstd = Bun.spawnSync(["sh", "-c", "command -v zstd"]).exitCode === 0;
 const work = scratchDir("restore");
 const onTmpfs = tmpfs(work);
-const s3 = await s3server();
+const s3 = await startS3Server();
 try {
   const repo = join(work, "repo");
   const trash = join(work, "trash");
@@ -427,7 +407,7 @@ try {
     );
   console.log(`taskrunner: ${checks.join("; ")}`);
 } finally {
-  s3.stop();
+  await s3.stop();
   if (onTmpfs) Bun.spawnSync(["umount", "-l", work]);
   rmSync(work, { recursive: true, force: true });
 }

@@ -24,6 +24,14 @@ export interface S3Config {
   storageClass: string | null;
   /** Connections for downloading one big archive: 1, one stream (cache/ranged-body.ts). */
   downloadConnections: number;
+  /**
+   * Where the AWS SDK could be told to send requests elsewhere than AWS's own
+   * endpoint: the first AWS_* variable that would (FIPS, dual-stack, an
+   * endpoint URL), and the shared config file, whose profile may. Reads
+   * signed without the SDK (cache/s3-get.ts) are not used when they could differ.
+   */
+  awsEndpointVariable: string | null;
+  awsConfigFile: string | null;
 }
 
 export interface GithubConfig {
@@ -142,6 +150,13 @@ function url(env: Env, name: string): string | null {
   return raw.replace(/\/+$/, "");
 }
 
+const AWS_ENDPOINT_VARIABLES = [
+  "AWS_ENDPOINT_URL_S3",
+  "AWS_ENDPOINT_URL",
+  "AWS_USE_FIPS_ENDPOINT",
+  "AWS_USE_DUALSTACK_ENDPOINT",
+];
+
 function parseRepository(env: Env): { owner: string | null; repo: string | null } {
   const repository = nonEmpty(env, "GITHUB_REPOSITORY");
   const owner = nonEmpty(env, "GITHUB_REPOSITORY_OWNER");
@@ -201,6 +216,8 @@ export function loadConfig(env: Env, cwd: string): Config {
       bucket: nonEmpty(env, "TASKRUNNER_REMOTE_CACHE_BUCKET"),
       storageClass: nonEmpty(env, "TASKRUNNER_S3_STORAGE_CLASS"),
       downloadConnections: connections(env, "TASKRUNNER_S3_DOWNLOAD_CONNECTIONS"),
+      awsEndpointVariable: AWS_ENDPOINT_VARIABLES.find((name) => nonEmpty(env, name) !== null) ?? null,
+      awsConfigFile: nonEmpty(env, "AWS_CONFIG_FILE") ?? (env.HOME ? `${env.HOME}/.aws/config` : null),
     },
     github: {
       apiUrl: url(env, "GITHUB_API_URL") ?? "https://api.github.com",

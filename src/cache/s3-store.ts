@@ -1,7 +1,8 @@
 // The S3 store (TASKRUNNER_REMOTE_CACHE_BUCKET), on AWS or any S3-compatible
-// endpoint. The SDK is imported on the first request, never at start-up: most
-// runs of taskrunner skip or run a task without touching the cache, and the
-// SDK costs tens of milliseconds to load.
+// endpoint. The SDK is imported on the first request that needs it, never at
+// start-up: most runs of taskrunner skip or run a task without touching the
+// cache, and the SDK costs tens of milliseconds to load. With static keys,
+// reads (a restore, a pointer) go without it, over URLs signed here (s3-get.ts).
 import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
@@ -10,6 +11,7 @@ import { ObjectExists, StallWatchdog, StoreError, seconds } from "./store";
 import { RANGE_BYTES, comesAsRanges, rangedBody, type RangeSource } from "./ranged-body";
 import type { Limits, ObjectStore, PutOptions } from "./store";
 import { describeError } from "../sys/errors";
+import { S3Refusal, awsEndpointSetting, signedGet, type Target } from "./s3-get";
 
 type Sdk = typeof import("@aws-sdk/client-s3");
 interface Connection {
@@ -20,9 +22,32 @@ interface Connection {
 }
 type Debug = (msg: string) => void;
 
+/** An object's answer: its body (fetch's stream) and the headers that the reads use. */
+interface Answer {
+  body: ReadableStream<Uint8Array>;
+  size?: number;
+  etag?: string;
+  acceptRanges?: string;
+  contentRange?: string;
+}
+
+/** Refusals of a signed URL's signature or address, rather than of the request. */
+const NOT_OURS = new Set([
+  "SignatureDoesNotMatch",
+  "AuthorizationQueryParametersError",
+  "AuthorizationHeaderMalformed",
+  "PermanentRedirect",
+  "TemporaryRedirect",
+  "IllegalLocationConstraintException",
+  // The SDK corrects its clock by the store's and signs again.
+  "RequestTimeTooSkewed",
+]);
+
 export class S3Store implements ObjectStore {
   readonly description: string;
   private connection: Promise<Connection> | null = null;
+  /** Reads without the SDK (s3-get.ts); undefined until decided, null: through the SDK. */
+  private target: Target | null | undefined;
 
   constructor(
     private readonly s3: S3Config & { bucket: string },
@@ -37,22 +62,16 @@ export class S3Store implements ObjectStore {
   }
 
   async get(key: string, interrupt?: AbortSignal): Promise<Readable | null> {
-    const { sdk, download } = await this.connect();
     try {
-      const res = await this.bounded(
-        (signal) =>
-          download.send(new sdk.GetObjectCommand({ Bucket: this.s3.bucket, Key: key }), { abortSignal: signal }),
-        interrupt,
-      );
-      const { ContentLength: size, ETag: etag } = res;
+      const res = await this.bounded((signal) => this.object(key, {}, signal), interrupt);
+      const { size, etag } = res;
       const ranges = { connections: this.s3.downloadConnections, bytes: this.limits.rangeBytes ?? RANGE_BYTES };
       let source: RangeSource | null = null;
-      if (size !== undefined && etag !== undefined && res.AcceptRanges === "bytes" && comesAsRanges(size, ranges)) {
+      if (size !== undefined && etag !== undefined && res.acceptRanges === "bytes" && comesAsRanges(size, ranges)) {
         source = { size, range: (start, end) => this.range(key, etag, size, start, end, interrupt) };
         this.debug(`${this.where(key)}: as ranges of ${ranges.bytes} bytes over ${ranges.connections} connections`);
       }
-      // Through the fetch handler, the body is fetch's ReadableStream.
-      return rangedBody(res.Body as ReadableStream<Uint8Array>, source, ranges);
+      return rangedBody(res.body, source, ranges);
     } catch (e) {
       if (isNoSuchKey(e)) return null;
       throw this.fault(e);
@@ -68,33 +87,80 @@ export class S3Store implements ObjectStore {
     end: number,
     interrupt?: AbortSignal,
   ): Promise<ReadableStream<Uint8Array>> {
-    const { sdk, download } = await this.connect();
     const asked = `bytes ${start}-${end}/${size}`;
     try {
       const res = await this.bounded(
-        (signal) =>
-          download.send(
-            new sdk.GetObjectCommand({
-              Bucket: this.s3.bucket,
-              Key: key,
-              Range: `bytes=${start}-${end}`,
-              IfMatch: etag,
-            }),
-            { abortSignal: signal },
-          ),
+        (signal) => this.object(key, { range: `bytes=${start}-${end}`, ifMatch: etag }, signal),
         interrupt,
       );
-      const body = res.Body as ReadableStream<Uint8Array>;
-      if (res.ContentRange !== asked) {
-        body.cancel().catch(() => {});
-        throw new StoreError(`asked for ${asked}, the store answered ${res.ContentRange ?? "without a range"}`);
+      if (res.contentRange !== asked) {
+        res.body.cancel().catch(() => {});
+        throw new StoreError(`asked for ${asked}, the store answered ${res.contentRange ?? "without a range"}`);
       }
-      return body;
+      return res.body;
     } catch (e) {
       if ((e as Error)?.name === "PreconditionFailed")
         throw new StoreError(`${this.where(key)} was replaced while it was downloaded`);
       throw this.fault(e);
     }
+  }
+
+  /**
+   * A GET of `key`, answered once its headers are in: a URL signed here when
+   * that can be done (s3-get.ts), else through the SDK and fetch.
+   */
+  private async object(key: string, only: { range?: string; ifMatch?: string }, signal: AbortSignal): Promise<Answer> {
+    const target = this.signing();
+    if (target) {
+      const headers: Record<string, string> = {};
+      if (only.range) headers.range = only.range;
+      if (only.ifMatch) headers["if-match"] = only.ifMatch;
+      try {
+        const res = await signedGet(target, key, headers, this.limits, signal);
+        const header = (name: string) => res.headers.get(name) ?? undefined;
+        const length = header("content-length");
+        return {
+          body: res.body ?? new Response("").body!,
+          size: length === undefined ? undefined : Number(length),
+          etag: header("etag"),
+          acceptRanges: header("accept-ranges"),
+          contentRange: header("content-range"),
+        };
+      } catch (e) {
+        // A store that will not take our signature or our address (a mistake
+        // of ours, or a store unlike S3): asked again, and from now on, through the SDK.
+        if (!(e instanceof S3Refusal && NOT_OURS.has(e.name))) throw e;
+        this.debug(`S3 reads: ${describeError(e)} for a signed URL; going through the SDK instead`);
+        this.target = null;
+      }
+    }
+    const { sdk, download } = await this.connect();
+    const res = await download.send(
+      new sdk.GetObjectCommand({ Bucket: this.s3.bucket, Key: key, Range: only.range, IfMatch: only.ifMatch }),
+      { abortSignal: signal },
+    );
+    return {
+      // Through the fetch handler, the body is fetch's ReadableStream.
+      body: res.Body as ReadableStream<Uint8Array>,
+      size: res.ContentLength,
+      etag: res.ETag,
+      acceptRanges: res.AcceptRanges,
+      contentRange: res.ContentRange,
+    };
+  }
+
+  /** Where reads go without the SDK: static keys, and an address that no AWS setting could move. */
+  private signing(): Target | null {
+    if (this.target !== undefined) return this.target;
+    const { endpoint, region, accessKeyId, secretAccessKey, bucket } = this.s3;
+    let not: string | null = null;
+    if (accessKeyId === null || secretAccessKey === null) not = "the credentials come from the AWS chain";
+    else if (!endpoint) not = awsEndpointSetting(this.s3);
+    this.debug(not ? `S3 reads through the SDK: ${not}` : "S3 reads: URLs signed here, without the SDK");
+    this.target = not
+      ? null
+      : { endpoint, region, bucket, accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey! };
+    return this.target;
   }
 
   async put(key: string, body: Readable, opts: PutOptions = {}): Promise<void> {
@@ -187,14 +253,8 @@ export class S3Store implements ObjectStore {
   }
 
   async getText(key: string): Promise<string | null> {
-    const { sdk, client } = await this.connect();
     try {
-      return await this.bounded(async (signal) => {
-        const res = await client.send(new sdk.GetObjectCommand({ Bucket: this.s3.bucket, Key: key }), {
-          abortSignal: signal,
-        });
-        return (await res.Body?.transformToString("utf-8")) ?? "";
-      });
+      return await this.bounded(async (signal) => new Response((await this.object(key, {}, signal)).body).text());
     } catch (e) {
       if (isNoSuchKey(e)) return null;
       throw this.fault(e);

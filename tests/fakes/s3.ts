@@ -13,12 +13,16 @@
 // and CompleteMultipartUpload as S3 does since 2024 (s3rver 3.7 reads the
 // header on GET only, and would overwrite), and `If-Match` on GetObject (s3rver
 // ignores it), and can pace a bucket's traffic so that a test can catch a
-// transfer in the middle.
+// transfer in the middle. s3rver does not check Signature Version 4 signatures:
+// the middleware checks those in a URL (reads signed without the SDK) with the
+// SDK's own signer.
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Transform } from "node:stream";
+import { createHash, createHmac } from "node:crypto";
 import S3rver from "s3rver";
+import { SignatureV4 } from "@smithy/signature-v4";
 import { afterAll, beforeAll } from "bun:test";
 import {
   CreateBucketCommand,
@@ -42,6 +46,11 @@ export interface Pace {
   failUploads?: boolean;
   /** Runs before a GetObject of the bucket is served ("/bucket/key", the Range header if any). */
   beforeGet?: (path: string, range: string | undefined) => Promise<void>;
+  /**
+   * A request signed in its URL (X-Amz-Signature) is refused, 403
+   * SignatureDoesNotMatch, as by a store that takes signed headers only.
+   */
+  refuseSignedUrls?: boolean;
 }
 
 export interface FakeS3 {
@@ -91,7 +100,12 @@ export async function startFakeS3(): Promise<FakeS3> {
   (server as unknown as { middleware: Middleware[] }).middleware.unshift(async (ctx, next) => {
     const [, bucket = ""] = ctx.path.split("/");
     const range = ctx.headers.range ? ` (${ctx.headers.range})` : "";
-    log.push(`${ctx.method} ${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ""}${range}`);
+    // A URL's signature (X-Amz-*, a read signed without the SDK) is left out, as the SDK's headers are.
+    const query = ctx.querystring
+      .split("&")
+      .filter((p) => p && !/^x-amz-/i.test(p))
+      .join("&");
+    log.push(`${ctx.method} ${ctx.path}${query ? `?${query}` : ""}${range}`);
     const pace = paces.get(bucket) ?? {};
     const uploadId = ctx.query.uploadId;
     if (ctx.method === "DELETE" && typeof uploadId === "string") {
@@ -104,6 +118,13 @@ export async function startFakeS3(): Promise<FakeS3> {
       }
       rmSync(dir, { recursive: true, force: true });
       ctx.status = 204;
+      return;
+    }
+    const signature = ctx.query["X-Amz-Signature"];
+    if (typeof signature === "string" && (pace.refuseSignedUrls || !(await signatureHolds(ctx, signature)))) {
+      ctx.status = 403;
+      ctx.type = "application/xml";
+      ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the signature you provided.</Message></Error>`;
       return;
     }
     if (ctx.method === "PUT" && ctx.query.partNumber && pace.partDelayMs) await Bun.sleep(pace.partDelayMs);
@@ -236,6 +257,9 @@ interface KoaContext {
   method: string;
   headers: Record<string, string | undefined>;
   path: string;
+  /** The Host header: name and port. */
+  host: string;
+  hostname: string;
   querystring: string;
   query: Record<string, string | string[] | undefined>;
   status: number;
@@ -252,7 +276,6 @@ interface StoreOf {
   };
 }
 
-/** Passes bytes on at about `rate` bytes per second. */
 /** S3's answer to a request whose condition (the header named) does not hold. */
 function preconditionFailed(ctx: KoaContext, condition: "If-Match" | "If-None-Match"): void {
   ctx.status = 412;
@@ -260,6 +283,7 @@ function preconditionFailed(ctx: KoaContext, condition: "If-Match" | "If-None-Ma
   ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>${condition}</Condition></Error>`;
 }
 
+/** Passes bytes on at about `rate` bytes per second. */
 function paced(rate: number): Transform {
   const start = Date.now();
   let sent = 0;
@@ -271,4 +295,58 @@ function paced(rate: number): Transform {
       done(null, chunk);
     },
   });
+}
+
+/** Whether a URL's signature is the one the SDK's signer makes for the request as received (path and host as sent). */
+async function signatureHolds(ctx: KoaContext, provided: string): Promise<boolean> {
+  const query = Object.fromEntries(Object.entries(ctx.query).filter(([k]) => k !== "X-Amz-Signature"));
+  const [accessKeyId, , region] = String(query["X-Amz-Credential"]).split("/");
+  const date = String(query["X-Amz-Date"]).replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, "$1-$2-$3T$4:$5:$6Z");
+  const signer = new SignatureV4({
+    service: "s3",
+    region,
+    credentials: { accessKeyId, secretAccessKey: FAKE_S3_KEY },
+    sha256: Sha256,
+    uriEscapePath: false, // S3 signs a path as it is sent
+    applyChecksum: false,
+  });
+  const unsigned = new Set(["x-amz-content-sha256"]);
+  const signed = await signer.presign(
+    {
+      method: ctx.method,
+      protocol: "http:",
+      hostname: ctx.hostname,
+      path: ctx.path,
+      query: {},
+      headers: { host: ctx.host, "x-amz-content-sha256": "UNSIGNED-PAYLOAD" },
+    },
+    {
+      signingDate: new Date(date),
+      expiresIn: Number(query["X-Amz-Expires"]),
+      unsignableHeaders: unsigned,
+      unhoistableHeaders: unsigned,
+    },
+  );
+  return signed.query?.["X-Amz-Signature"] === provided;
+}
+
+/** SHA-256 and HMAC-SHA256 as the SDK's signer asks for them. */
+class Sha256 {
+  private readonly hash;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.hash = secret === undefined ? createHash("sha256") : createHmac("sha256", bytes(secret));
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.hash.update(bytes(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.hash.digest());
+  }
+}
+
+function bytes(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
+  if (typeof data === "string") return data;
+  return ArrayBuffer.isView(data)
+    ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    : new Uint8Array(data);
 }

@@ -65,6 +65,13 @@ export interface Member {
   target?: string;
 }
 
+/** makeOutputTree's outputs as a restore must leave them: setuid dropped. */
+export function restoredOutputTree(src: string): ReturnType<typeof describeTree> {
+  return describeTree(src)
+    .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
+    .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
+}
+
 /** A restore root under dir that already holds an output, and what it holds: a failed restore must leave it so. */
 export function prepareRoot(dir: string): { root: string; before: Member[] } {
   const root = join(dir, "restore-here");

@@ -21,7 +21,7 @@ import { randomBytes } from "node:crypto";
 import zlib from "node:zlib";
 import { archiveName } from "../../src/cache/index";
 import { fsBackend, removeScratch, s3Backend } from "../fakes/cache-backends";
-import { describeTree, forgeArchive, makeOutputTree, prepareRoot } from "../fakes/trees";
+import { describeTree, forgeArchive, makeOutputTree, prepareRoot, restoredOutputTree } from "../fakes/trees";
 
 const bundle = (name: string) => `taskrunner/bundles/${name}`;
 
@@ -47,13 +47,6 @@ const immutableFiles = (() => {
 /** The restore root still holds exactly what it held before (no partial members, no temp dirs). */
 function expectUntouched(root: string, before: ReturnType<typeof describeTree>) {
   expect(describeTree(root)).toEqual(before);
-}
-
-/** makeOutputTree's outputs as a restore must leave them: setuid dropped. */
-function restoredOutputTree(src: string): ReturnType<typeof describeTree> {
-  return describeTree(src)
-    .filter((m) => m.path.startsWith("out") || m.path === "single.txt")
-    .map((m) => (m.path === "out/bin/tool" ? { ...m, mode: 0o755 } : m));
 }
 
 for (const backend of [fsBackend, s3Backend]) {

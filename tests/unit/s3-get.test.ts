@@ -1,0 +1,185 @@
+// Reads from S3 signed in their URL, without the SDK (cache/s3-get.ts): the
+// signature as AWS documents it, the address as the SDK would compute it, and,
+// against a real S3 server (s3rver, which checks signatures), every read of a
+// restore going this way — or through the SDK when it cannot.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadConfig } from "../../src/config";
+import { S3Store } from "../../src/cache/s3-store";
+import { awsEndpointSetting, presignedQuery, signedGetUrl } from "../../src/cache/s3-get";
+import { TEST_LIMITS, fakeS3, openCache, removeScratch, s3Backend, scratch } from "../fakes/cache-backends";
+import { describeTree, makeOutputTree, restoredOutputTree } from "../fakes/trees";
+
+beforeAll(async () => s3Backend.setup!());
+afterAll(async () => {
+  await s3Backend.teardown!();
+  removeScratch();
+});
+
+const KEYS = { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" };
+const NOW = new Date("2013-05-24T00:00:00Z");
+
+describe("the signature", () => {
+  test("is AWS's own example of a presigned GET, to the character", () => {
+    // "Authenticating Requests: Using Query Parameters (AWS Signature Version 4)", Amazon S3 API Reference.
+    const query = presignedQuery(
+      { region: "us-east-1", ...KEYS },
+      { host: "examplebucket.s3.amazonaws.com", path: "/test.txt" },
+      NOW,
+      86400,
+    );
+    expect(query).toBe(
+      "X-Amz-Algorithm=AWS4-HMAC-SHA256" +
+        "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request" +
+        "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host" +
+        "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404",
+    );
+  });
+});
+
+describe("the address", () => {
+  const at = (endpoint: string | null, bucket: string, key: string, region = "eu-central-1") =>
+    signedGetUrl({ endpoint, region, bucket, ...KEYS }, key, NOW).split("?")[0];
+
+  test("a custom endpoint: path-style, under the endpoint's own path", () => {
+    expect(at("http://127.0.0.1:9000", "b", "taskrunner/bundles/x.tar.zst")).toBe(
+      "http://127.0.0.1:9000/b/taskrunner/bundles/x.tar.zst",
+    );
+    expect(at("https://store.example.com/s3/", "b", "k")).toBe("https://store.example.com/s3/b/k");
+  });
+
+  test("AWS: the bucket's own host name, or path-style for a name that cannot be one under TLS", () => {
+    expect(at(null, "my-bucket", "a/b.txt")).toBe("https://my-bucket.s3.eu-central-1.amazonaws.com/a/b.txt");
+    expect(at(null, "my.bucket", "k")).toBe("https://s3.eu-central-1.amazonaws.com/my.bucket/k");
+    expect(at(null, "my-bucket", "k", "cn-north-1")).toBe("https://my-bucket.s3.cn-north-1.amazonaws.com.cn/k");
+  });
+
+  test("a key is encoded byte by byte, its slashes kept", () => {
+    expect(at("http://h", "b", "latest/job-feature/ä b+c!'()*~%.txt")).toBe(
+      "http://h/b/latest/job-feature/%C3%A4%20b%2Bc%21%27%28%29%2A~%25.txt",
+    );
+  });
+});
+
+describe("when reads go without the SDK", () => {
+  const s3 = (env: Record<string, string>) =>
+    loadConfig({ TASKRUNNER_REMOTE_CACHE_BUCKET: "b", TASKRUNNER_AWS_REGION: "eu-west-1", ...env }, "/").s3;
+
+  test("on AWS: unless an AWS setting could move the endpoint", () => {
+    const dir = scratch();
+    const none = join(dir, "no-such-config");
+    expect(awsEndpointSetting(s3({ AWS_CONFIG_FILE: none }))).toBeNull();
+    expect(awsEndpointSetting(s3({ AWS_CONFIG_FILE: none, AWS_ENDPOINT_URL_S3: "http://x" }))).toBe(
+      "AWS_ENDPOINT_URL_S3 is set",
+    );
+    expect(awsEndpointSetting(s3({ AWS_CONFIG_FILE: none, AWS_USE_FIPS_ENDPOINT: "true" }))).toBe(
+      "AWS_USE_FIPS_ENDPOINT is set",
+    );
+    expect(awsEndpointSetting(s3({ AWS_CONFIG_FILE: none, TASKRUNNER_AWS_REGION: "us-iso-east-1" }))).toBe(
+      "the region us-iso-east-1 is not in AWS's standard partitions",
+    );
+    const plain = join(dir, "plain");
+    writeFileSync(plain, "[default]\nregion = eu-west-1\n");
+    expect(awsEndpointSetting(s3({ AWS_CONFIG_FILE: plain }))).toBeNull();
+    const moved = join(dir, "moved");
+    writeFileSync(moved, "[default]\nregion = eu-west-1\nendpoint_url = http://minio:9000\n");
+    expect(awsEndpointSetting(s3({ AWS_CONFIG_FILE: moved }))).toBe(`${moved} may set an endpoint`);
+    // The shared config file is looked for where the SDK looks: $HOME/.aws/config.
+    expect(s3({ HOME: "/home/ci" }).awsConfigFile).toBe("/home/ci/.aws/config");
+  });
+});
+
+describe("reads from a real S3 server", () => {
+  test("a restore and its pointer go without the SDK, over signed URLs the server accepts", async () => {
+    const server = fakeS3();
+    const bucket = await server.newBucket();
+    const dir = scratch();
+    const lines = { warn: [] as string[], debug: [] as string[] };
+    const { outputs } = makeOutputTree(join(dir, "src"));
+    const saving = openCache(server.env(bucket), dir, { warn: [], debug: [] });
+    expect(await saving.saveArchive("x.tar.zst", join(dir, "src"), outputs)).toMatchObject({ kind: "saved" });
+    await saving.setLatestHash("job", "feature/ä b", "h1");
+
+    const cache = openCache(server.env(bucket), dir, lines);
+    const root = join(dir, "dest");
+    expect(await cache.restoreArchive("x.tar.zst", root)).toMatchObject({ kind: "restored" });
+    expect(describeTree(root)).toEqual(restoredOutputTree(join(dir, "src")));
+    expect(await cache.getLatestHash("job", "feature/ä b")).toBe("h1");
+    expect(await cache.getLatestHash("job", "other")).toBeNull();
+    expect(lines.warn).toEqual([]);
+    expect(lines.debug).toContain("S3 reads: URLs signed here, without the SDK");
+    // The SDK says which client it made when it is loaded: it never was.
+    expect(lines.debug.filter((l) => l.startsWith("S3 client:"))).toEqual([]);
+  });
+
+  test("keys of any characters are found", async () => {
+    const server = fakeS3();
+    const bucket = await server.newBucket();
+    const store = new S3Store({ ...loadConfig(server.env(bucket), "/").s3, bucket }, TEST_LIMITS, () => {});
+    for (const key of ["a b/c+d", "ä/ö ü", "x!'()*~.txt", "100%/sure", "new\nline"]) {
+      await server.putObject(bucket, key, `text of ${key}`);
+      expect(await store.getText(key)).toBe(`text of ${key}`);
+    }
+    expect(await store.getText("a b/missing")).toBeNull();
+  });
+
+  test("the server checks a URL's signature: one made with another secret is refused", async () => {
+    const server = fakeS3();
+    const bucket = await server.newBucket();
+    const dir = scratch();
+    const lines = { warn: [] as string[], debug: [] as string[] };
+    const cache = openCache({ ...server.env(bucket), TASKRUNNER_AWS_SECRET_KEY: "WRONG" }, dir, lines);
+    await cache.restoreArchive("x.tar.zst", join(dir, "root"));
+    // Asked again through the SDK, whose signatures s3rver does not check: there the archive is just missing.
+    expect(lines.debug).toContainEqual(
+      expect.stringMatching(
+        /^S3 reads: SignatureDoesNotMatch: .* \(HTTP 403\) for a signed URL; going through the SDK/,
+      ),
+    );
+    expect([...lines.debug, ...lines.warn].filter((l) => /WRONG|X-Amz/.test(l))).toEqual([]);
+  });
+
+  test("a store that cannot be reached: said by host and port, never by the signed URL", async () => {
+    const dir = scratch();
+    const lines = { warn: [] as string[], debug: [] as string[] };
+    const env = { ...fakeS3().env("bucket"), TASKRUNNER_S3_ENDPOINT: "http://127.0.0.1:9" };
+    const r = await openCache(env, dir, lines).restoreArchive("x.tar.zst", join(dir, "root"));
+    expect(r).toEqual({
+      kind: "failed",
+      message: "could not download s3://bucket/taskrunner/bundles/x.tar.zst: connect ECONNREFUSED 127.0.0.1:9",
+    });
+    expect([...lines.debug, ...lines.warn].filter((l) => /X-Amz|S3RVER/.test(l))).toEqual([]);
+  });
+
+  test("a store that refuses signed URLs is read through the SDK, from then on", async () => {
+    const server = fakeS3();
+    const bucket = await server.newBucket();
+    const dir = scratch();
+    const { outputs } = makeOutputTree(join(dir, "src"));
+    const lines = { warn: [] as string[], debug: [] as string[] };
+    const cache = openCache(server.env(bucket), dir, lines);
+    expect(await cache.saveArchive("x.tar.zst", join(dir, "src"), outputs)).toMatchObject({ kind: "saved" });
+    server.pace(bucket, { refuseSignedUrls: true });
+    const before = server.requests(bucket).length;
+    const root = join(dir, "dest");
+    expect(await cache.restoreArchive("x.tar.zst", root)).toMatchObject({ kind: "restored" });
+    expect(describeTree(root)).toEqual(restoredOutputTree(join(dir, "src")));
+    expect(await cache.restoreArchive("x.tar.zst", join(dir, "again"))).toMatchObject({ kind: "restored" });
+    const gets = server
+      .requests(bucket)
+      .slice(before)
+      .filter((r) => r.startsWith("GET "));
+    // The signed one refused, then only the SDK's.
+    expect(gets).toEqual([
+      `GET /${bucket}/taskrunner/bundles/x.tar.zst`,
+      `GET /${bucket}/taskrunner/bundles/x.tar.zst?x-id=GetObject`,
+      `GET /${bucket}/taskrunner/bundles/x.tar.zst?x-id=GetObject`,
+    ]);
+    expect(lines.warn).toEqual([]);
+    expect(lines.debug).toContain(
+      "S3 reads: SignatureDoesNotMatch: The request signature we calculated does not match the signature you " +
+        "provided. (HTTP 403) for a signed URL; going through the SDK instead",
+    );
+  });
+});
