@@ -32,6 +32,12 @@ export interface S3Config {
    */
   awsEndpointVariable: string | null;
   awsConfigFile: string | null;
+  /**
+   * The AWS chain's first link, as the SDK takes it: AWS_ACCESS_KEY_ID and
+   * AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN, if set), unless AWS_PROFILE
+   * is set. Reads sign with these when the TASKRUNNER_ keys are unset.
+   */
+  awsEnvironmentKeys: { accessKeyId: string; secretAccessKey: string; sessionToken: string | null } | null;
 }
 
 export interface GithubConfig {
@@ -157,6 +163,13 @@ const AWS_ENDPOINT_VARIABLES = [
   "AWS_USE_DUALSTACK_ENDPOINT",
 ];
 
+function awsEnvironmentKeys(env: Env): S3Config["awsEnvironmentKeys"] {
+  const accessKeyId = nonEmpty(env, "AWS_ACCESS_KEY_ID");
+  const secretAccessKey = nonEmpty(env, "AWS_SECRET_ACCESS_KEY");
+  if (accessKeyId === null || secretAccessKey === null || nonEmpty(env, "AWS_PROFILE") !== null) return null;
+  return { accessKeyId, secretAccessKey, sessionToken: nonEmpty(env, "AWS_SESSION_TOKEN") };
+}
+
 function parseRepository(env: Env): { owner: string | null; repo: string | null } {
   const repository = nonEmpty(env, "GITHUB_REPOSITORY");
   const owner = nonEmpty(env, "GITHUB_REPOSITORY_OWNER");
@@ -218,6 +231,7 @@ export function loadConfig(env: Env, cwd: string): Config {
       downloadConnections: connections(env, "TASKRUNNER_S3_DOWNLOAD_CONNECTIONS"),
       awsEndpointVariable: AWS_ENDPOINT_VARIABLES.find((name) => nonEmpty(env, name) !== null) ?? null,
       awsConfigFile: nonEmpty(env, "AWS_CONFIG_FILE") ?? (env.HOME ? `${env.HOME}/.aws/config` : null),
+      awsEnvironmentKeys: awsEnvironmentKeys(env),
     },
     github: {
       apiUrl: url(env, "GITHUB_API_URL") ?? "https://api.github.com",

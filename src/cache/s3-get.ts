@@ -1,10 +1,9 @@
 // Reads from S3 without the SDK: a GET whose URL carries its own signature
 // (AWS Signature Version 4, in the query string), sent with fetch. Loading the
-// SDK and making its first request cost a process 90–130 ms, more than a small
-// restore itself (bench/README.md); a signed URL costs well under a
-// millisecond. Used when the credentials are TASKRUNNER_AWS_ACCESS_KEY and
-// TASKRUNNER_AWS_SECRET_KEY and nothing in the AWS settings moves the
-// endpoint (s3-store.ts decides); the SDK does every other request.
+// SDK and making its first request cost a process more than a small restore
+// takes (bench/README.md); a signed URL costs well under a millisecond. Used
+// when the keys are in the environment (readKeys) and no AWS setting moves
+// the endpoint (awsEndpointSetting); the SDK does every other request.
 //
 // It behaves as the SDK does for the stores' callers: the same retries of
 // the same faults, and a refusal becomes an error named by S3's code, with
@@ -14,11 +13,30 @@ import { readFileSync } from "node:fs";
 import type { S3Config } from "../config";
 import type { Limits } from "./store";
 
-/** Where and as whom: the store's address and static keys. */
-export interface Target extends Pick<S3Config, "endpoint" | "region"> {
-  bucket: string;
+/** Keys to sign with. */
+export interface Keys {
   accessKeyId: string;
   secretAccessKey: string;
+  /** Temporary credentials' token (an assumed role's). */
+  sessionToken: string | null;
+}
+
+/** Where and as whom: the store's address and keys. */
+export interface Target extends Pick<S3Config, "endpoint" | "region">, Keys {
+  bucket: string;
+}
+
+/**
+ * The keys reads can sign with, and where they come from: the TASKRUNNER_
+ * keys, else the AWS chain's when it would take them from the environment.
+ * Null: the chain would look further (a profile, SSO, a role), so the SDK reads.
+ */
+export function readKeys(s3: S3Config): { keys: Keys; from: string } | null {
+  const { accessKeyId, secretAccessKey, awsEnvironmentKeys } = s3;
+  if (accessKeyId !== null && secretAccessKey !== null)
+    return { keys: { accessKeyId, secretAccessKey, sessionToken: null }, from: "TASKRUNNER_AWS_ACCESS_KEY/SECRET_KEY" };
+  if (awsEnvironmentKeys) return { keys: awsEnvironmentKeys, from: "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY" };
+  return null;
 }
 
 /** S3's answer to a request it refused, shaped as the SDK's errors (errors.ts describes both). */
@@ -43,7 +61,7 @@ export function signedGetUrl(target: Target, key: string, now: Date): string {
 
 /** The query string that signs a GET of `path` on `host` (AWS Signature Version 4, UNSIGNED-PAYLOAD). */
 export function presignedQuery(
-  keys: Pick<Target, "region" | "accessKeyId" | "secretAccessKey">,
+  keys: Pick<Target, "region" | "accessKeyId" | "secretAccessKey" | "sessionToken">,
   { host, path }: { host: string; path: string },
   now: Date,
   expires: number,
@@ -56,6 +74,7 @@ export function presignedQuery(
     ["X-Amz-Credential", `${keys.accessKeyId}/${scope}`],
     ["X-Amz-Date", date],
     ["X-Amz-Expires", String(expires)],
+    ...(keys.sessionToken === null ? [] : [["X-Amz-Security-Token", keys.sessionToken]]),
     ["X-Amz-SignedHeaders", "host"],
   ]
     .map(([k, v]) => `${k}=${uriEncode(v)}`)

@@ -11,7 +11,7 @@ import { ObjectExists, StallWatchdog, StoreError, seconds } from "./store";
 import { RANGE_BYTES, comesAsRanges, rangedBody, type RangeSource } from "./ranged-body";
 import type { Limits, ObjectStore, PutOptions } from "./store";
 import { describeError } from "../sys/errors";
-import { S3Refusal, awsEndpointSetting, signedGet, type Target } from "./s3-get";
+import { S3Refusal, awsEndpointSetting, readKeys, signedGet, type Target } from "./s3-get";
 
 type Sdk = typeof import("@aws-sdk/client-s3");
 interface Connection {
@@ -149,17 +149,16 @@ export class S3Store implements ObjectStore {
     };
   }
 
-  /** Where reads go without the SDK: static keys, and an address that no AWS setting could move. */
+  /** Where reads go without the SDK: keys taken as the SDK would take them, and an address no AWS setting moves. */
   private signing(): Target | null {
     if (this.target !== undefined) return this.target;
-    const { endpoint, region, accessKeyId, secretAccessKey, bucket } = this.s3;
-    let not: string | null = null;
-    if (accessKeyId === null || secretAccessKey === null) not = "the credentials come from the AWS chain";
-    else if (!endpoint) not = awsEndpointSetting(this.s3);
-    this.debug(not ? `S3 reads through the SDK: ${not}` : "S3 reads: URLs signed here, without the SDK");
-    this.target = not
-      ? null
-      : { endpoint, region, bucket, accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey! };
+    const { endpoint, region, bucket } = this.s3;
+    const keys = readKeys(this.s3);
+    const not = keys ? (endpoint ? null : awsEndpointSetting(this.s3)) : "the credentials come from the AWS chain";
+    this.debug(
+      not ? `S3 reads through the SDK: ${not}` : `S3 reads: URLs signed here with ${keys!.from}, without the SDK`,
+    );
+    this.target = not ? null : { endpoint, region, bucket, ...keys!.keys };
     return this.target;
   }
 

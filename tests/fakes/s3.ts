@@ -305,7 +305,7 @@ async function signatureHolds(ctx: KoaContext, provided: string): Promise<boolea
   const signer = new SignatureV4({
     service: "s3",
     region,
-    credentials: { accessKeyId, secretAccessKey: FAKE_S3_KEY },
+    credentials: { accessKeyId, secretAccessKey: FAKE_S3_KEY, sessionToken: query["X-Amz-Security-Token"] as string },
     sha256: Sha256,
     uriEscapePath: false, // S3 signs a path as it is sent
     applyChecksum: false,

@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config";
 import { S3Store } from "../../src/cache/s3-store";
-import { awsEndpointSetting, presignedQuery, signedGetUrl } from "../../src/cache/s3-get";
+import { awsEndpointSetting, presignedQuery, readKeys, signedGetUrl } from "../../src/cache/s3-get";
 import { TEST_LIMITS, fakeS3, openCache, removeScratch, s3Backend, scratch } from "../fakes/cache-backends";
 import { describeTree, makeOutputTree, restoredOutputTree } from "../fakes/trees";
 
@@ -17,7 +17,11 @@ afterAll(async () => {
   removeScratch();
 });
 
-const KEYS = { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" };
+const KEYS = {
+  accessKeyId: "AKIAIOSFODNN7EXAMPLE",
+  secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+  sessionToken: null,
+};
 const NOW = new Date("2013-05-24T00:00:00Z");
 
 describe("the signature", () => {
@@ -66,6 +70,31 @@ describe("when reads go without the SDK", () => {
   const s3 = (env: Record<string, string>) =>
     loadConfig({ TASKRUNNER_REMOTE_CACHE_BUCKET: "b", TASKRUNNER_AWS_REGION: "eu-west-1", ...env }, "/").s3;
 
+  test("with the keys the SDK would take: TASKRUNNER_'s, else the environment's unless a profile is named", () => {
+    const aws = { AWS_ACCESS_KEY_ID: "AK", AWS_SECRET_ACCESS_KEY: "SK" };
+    const ours = { TASKRUNNER_AWS_ACCESS_KEY: "TK", TASKRUNNER_AWS_SECRET_KEY: "TS" };
+    expect(readKeys(s3({ ...aws, ...ours }))).toEqual({
+      keys: { accessKeyId: "TK", secretAccessKey: "TS", sessionToken: null },
+      from: "TASKRUNNER_AWS_ACCESS_KEY/SECRET_KEY",
+    });
+    expect(readKeys(s3({ ...aws, AWS_SESSION_TOKEN: "T" }))).toEqual({
+      keys: { accessKeyId: "AK", secretAccessKey: "SK", sessionToken: "T" },
+      from: "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+    });
+    // The SDK's chain skips the environment's keys when AWS_PROFILE names a profile.
+    expect(readKeys(s3({ ...aws, AWS_PROFILE: "ci" }))).toBeNull();
+    expect(readKeys(s3({ AWS_ACCESS_KEY_ID: "AK" }))).toBeNull();
+  });
+
+  test("a session token is signed in the URL", () => {
+    const url = signedGetUrl(
+      { endpoint: "http://h", region: "eu-west-1", bucket: "b", ...KEYS, sessionToken: "a/b+c=" },
+      "k",
+      NOW,
+    );
+    expect(url).toContain("&X-Amz-Security-Token=a%2Fb%2Bc%3D&X-Amz-SignedHeaders=host&X-Amz-Signature=");
+  });
+
   test("on AWS: unless an AWS setting could move the endpoint", () => {
     const dir = scratch();
     const none = join(dir, "no-such-config");
@@ -108,9 +137,29 @@ describe("reads from a real S3 server", () => {
     expect(await cache.getLatestHash("job", "feature/ä b")).toBe("h1");
     expect(await cache.getLatestHash("job", "other")).toBeNull();
     expect(lines.warn).toEqual([]);
-    expect(lines.debug).toContain("S3 reads: URLs signed here, without the SDK");
+    expect(lines.debug).toContain(
+      "S3 reads: URLs signed here with TASKRUNNER_AWS_ACCESS_KEY/SECRET_KEY, without the SDK",
+    );
     // The SDK says which client it made when it is loaded: it never was.
     expect(lines.debug.filter((l) => l.startsWith("S3 client:"))).toEqual([]);
+  });
+
+  test("temporary keys from the environment (an assumed role's): the token is signed, and checked", async () => {
+    const server = fakeS3();
+    const bucket = await server.newBucket();
+    const dir = scratch();
+    const { outputs } = makeOutputTree(join(dir, "src"));
+    const saving = openCache(server.env(bucket), dir, { warn: [], debug: [] });
+    expect(await saving.saveArchive("x.tar.zst", join(dir, "src"), outputs)).toMatchObject({ kind: "saved" });
+    const { TASKRUNNER_AWS_ACCESS_KEY: id, TASKRUNNER_AWS_SECRET_KEY: secret, ...rest } = server.env(bucket);
+    const env = { ...rest, AWS_ACCESS_KEY_ID: id, AWS_SECRET_ACCESS_KEY: secret, AWS_SESSION_TOKEN: "token/of+a=role" };
+    const lines = { warn: [] as string[], debug: [] as string[] };
+    const root = join(dir, "dest");
+    expect(await openCache(env, dir, lines).restoreArchive("x.tar.zst", root)).toMatchObject({ kind: "restored" });
+    expect(describeTree(root)).toEqual(restoredOutputTree(join(dir, "src")));
+    expect(lines.debug).toContain(
+      "S3 reads: URLs signed here with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, without the SDK",
+    );
   });
 
   test("keys of any characters are found", async () => {
