@@ -31,7 +31,7 @@ interface Answer {
   contentRange?: string;
 }
 
-/** Refusals of a signed URL's signature or address, rather than of the request. */
+/** Refusals of a signed URL's signature, address or time, rather than of the request. */
 const NOT_OURS = new Set([
   "SignatureDoesNotMatch",
   "AuthorizationQueryParametersError",
@@ -42,6 +42,12 @@ const NOT_OURS = new Set([
   // The SDK corrects its clock by the store's and signs again.
   "RequestTimeTooSkewed",
 ]);
+
+function notOurs(e: unknown): boolean {
+  if (!(e instanceof S3Refusal)) return false;
+  // A URL signed by a clock far off the store's: S3 says it has expired, or is not valid yet.
+  return NOT_OURS.has(e.name) || (e.name === "AccessDenied" && /expired|not yet valid/i.test(e.message));
+}
 
 export class S3Store implements ObjectStore {
   readonly description: string;
@@ -129,7 +135,7 @@ export class S3Store implements ObjectStore {
       } catch (e) {
         // A store that will not take our signature or our address (a mistake
         // of ours, or a store unlike S3): asked again, and from now on, through the SDK.
-        if (!(e instanceof S3Refusal && NOT_OURS.has(e.name))) throw e;
+        if (!notOurs(e)) throw e;
         this.debug(`S3 reads: ${describeError(e)} for a signed URL; going through the SDK instead`);
         this.target = null;
       }

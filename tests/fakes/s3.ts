@@ -47,10 +47,10 @@ export interface Pace {
   /** Runs before a GetObject of the bucket is served ("/bucket/key", the Range header if any). */
   beforeGet?: (path: string, range: string | undefined) => Promise<void>;
   /**
-   * A request signed in its URL (X-Amz-Signature) is refused, 403
-   * SignatureDoesNotMatch, as by a store that takes signed headers only.
+   * A request signed in its URL (X-Amz-Signature) is refused with this S3
+   * error (HTTP 403), as by a store that takes signed headers only, or whose clock is far off.
    */
-  refuseSignedUrls?: boolean;
+  refuseSignedUrls?: { code: string; message: string };
 }
 
 export interface FakeS3 {
@@ -121,11 +121,15 @@ export async function startFakeS3(): Promise<FakeS3> {
       return;
     }
     const signature = ctx.query["X-Amz-Signature"];
-    if (typeof signature === "string" && (pace.refuseSignedUrls || !(await signatureHolds(ctx, signature)))) {
-      ctx.status = 403;
-      ctx.type = "application/xml";
-      ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the signature you provided.</Message></Error>`;
-      return;
+    if (typeof signature === "string") {
+      const refusal =
+        pace.refuseSignedUrls ?? ((await signatureHolds(ctx, signature)) ? null : SIGNATURE_DOES_NOT_MATCH);
+      if (refusal) {
+        ctx.status = 403;
+        ctx.type = "application/xml";
+        ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${refusal.code}</Code><Message>${refusal.message}</Message></Error>`;
+        return;
+      }
     }
     if (ctx.method === "PUT" && ctx.query.partNumber && pace.partDelayMs) await Bun.sleep(pace.partDelayMs);
     const uploading = ctx.method === "PUT" || (ctx.method === "POST" && typeof uploadId === "string");
@@ -296,6 +300,11 @@ function paced(rate: number): Transform {
     },
   });
 }
+
+export const SIGNATURE_DOES_NOT_MATCH = {
+  code: "SignatureDoesNotMatch",
+  message: "The request signature we calculated does not match the signature you provided.",
+};
 
 /** Whether a URL's signature is the one the SDK's signer makes for the request as received (path and host as sent). */
 async function signatureHolds(ctx: KoaContext, provided: string): Promise<boolean> {
