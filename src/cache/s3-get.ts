@@ -172,10 +172,7 @@ export async function signedGet(
     let fault: unknown;
     // Each attempt waits for its answer at most stallMs, as the SDK's fetch handler does.
     const ctl = new AbortController();
-    const timer = setTimeout(
-      () => ctl.abort(new S3Refusal("TimeoutError", `Request did not complete within ${limits.stallMs} ms`, 0)),
-      limits.stallMs,
-    );
+    const timer = setTimeout(() => ctl.abort(timeoutError(limits.stallMs)), limits.stallMs);
     const stop = () => ctl.abort(signal.reason);
     signal.addEventListener("abort", stop, { once: true });
     try {
@@ -200,6 +197,13 @@ export async function signedGet(
     await Bun.sleep(Math.random() * Math.min(20_000, 100 * 2 ** attempt));
     if (signal.aborted) throw signal.reason;
   }
+}
+
+/** The SDK's fetch handler's words for an answer that did not come in time (retried, as there). */
+function timeoutError(ms: number): Error {
+  const e = new Error(`Request did not complete within ${ms} ms`);
+  e.name = "TimeoutError";
+  return e;
 }
 
 function retried(fault: unknown): boolean {

@@ -1,8 +1,9 @@
 // The S3 store (TASKRUNNER_REMOTE_CACHE_BUCKET), on AWS or any S3-compatible
 // endpoint. The SDK is imported on the first request that needs it, never at
 // start-up: most runs of taskrunner skip or run a task without touching the
-// cache, and the SDK costs tens of milliseconds to load. With static keys,
-// reads (a restore, a pointer) go without it, over URLs signed here (s3-get.ts).
+// cache, and the SDK costs tens of milliseconds to load. With keys in the
+// environment, reads (a restore, a pointer) go without it, over URLs signed
+// here (s3-get.ts).
 import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
