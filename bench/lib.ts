@@ -76,6 +76,20 @@ export interface S3Server {
   stop(): Promise<void>;
 }
 
+/** A server of the benchmarks in a process of its own: the JSON line it prints first; it stops when its stdin closes. */
+export async function startServer<T>(argv: string[]): Promise<{ info: T; pid: number; stop(): Promise<void> }> {
+  const p = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const first = new TextDecoder().decode((await p.stdout.getReader().read()).value);
+  return {
+    info: JSON.parse(first.split("\n")[0]) as T,
+    pid: p.pid,
+    async stop() {
+      p.stdin.end();
+      await p.exited;
+    },
+  };
+}
+
 /**
  * The fake S3 (s3rver) in a process of its own (bench/s3-server.ts), with a
  * fresh bucket; at nice 19 with BENCH_S3_NICE=1 (it then takes the cores'
@@ -83,19 +97,14 @@ export interface S3Server {
  */
 export async function startS3Server(): Promise<S3Server> {
   const nice = process.env.BENCH_S3_NICE === "1" ? ["nice", "-n", "19"] : [];
-  const p = Bun.spawn([...nice, process.execPath, join(ROOT, "bench/s3-server.ts")], {
-    stdin: "pipe",
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  const first = new TextDecoder().decode((await p.stdout.getReader().read()).value);
-  const { env } = JSON.parse(first.split("\n")[0]) as { env: Record<string, string> };
+  const server = await startServer<{ env: Record<string, string> }>([
+    ...nice,
+    process.execPath,
+    join(ROOT, "bench/s3-server.ts"),
+  ]);
   return {
-    env,
-    cpu: () => cpuMs(readFileSync(`/proc/${p.pid}/stat`, "utf8")),
-    async stop() {
-      p.stdin.end();
-      await p.exited;
-    },
+    env: server.info.env,
+    cpu: () => cpuMs(readFileSync(`/proc/${server.pid}/stat`, "utf8")),
+    stop: server.stop,
   };
 }

@@ -25,6 +25,8 @@
 //                    bench/s3-server.ts; its CPU is not counted, but said: it shares the cores;
 //                    BENCH_S3_NICE=1 runs it at nice 19, so that it takes the idle time of the
 //                    cores rather than the restore's: closer to a CI machine, whose S3 is elsewhere)
+//   taskrunner S3, static server   the directory store's archive from an "S3" that spends next to
+//                    no CPU (bench/s3-static.ts, sendfile): taskrunner's own S3 client, measured
 //   turbo            its task's `node_modules/**` from its local cache ("FULL TURBO")
 //   zstd -dc | tar -x   the archive the old tool would have made
 //   tar -x (floor)   GNU tar of the same tree, uncompressed, from the page cache:
@@ -52,7 +54,7 @@ import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BINARY as BUILT, ROOT, cpuMs, median, scratchDir, startS3Server } from "./lib";
+import { BINARY as BUILT, ROOT, cpuMs, median, scratchDir, startS3Server, startServer } from "./lib";
 
 /** BENCH_BINARY: another build to measure as "taskrunner" (the worktree's dist/taskrunner by default). */
 const BINARY = process.env.BENCH_BINARY ?? BUILT;
@@ -216,6 +218,7 @@ const hasZstd = Bun.spawnSync(["sh", "-c", "command -v zstd"]).exitCode === 0;
 const work = scratchDir("restore");
 const onTmpfs = tmpfs(work);
 const s3 = await startS3Server();
+const stops: (() => Promise<void>)[] = [];
 try {
   const repo = join(work, "repo");
   const trash = join(work, "trash");
@@ -296,6 +299,22 @@ try {
       },
     ],
   ];
+  // The directory store's files, served as a bucket by a server of next to no CPU (bench/s3-static.ts).
+  const staticS3 = await startServer<{ endpoint: string }>([process.execPath, join(ROOT, "bench/s3-static.ts"), store]);
+  stops.push(staticS3.stop);
+  contenders.push([
+    "taskrunner S3, static server",
+    () => (
+      clear(),
+      taskrunner({
+        ...s3Env(),
+        TASKRUNNER_S3_ENDPOINT: staticS3.info.endpoint,
+        TASKRUNNER_REMOTE_CACHE_BUCKET: "bench",
+        TASKRUNNER_AWS_ACCESS_KEY: "bench",
+        TASKRUNNER_AWS_SECRET_KEY: "bench",
+      })
+    ),
+  ]);
   const connections = process.env.BENCH_S3_CONNECTIONS;
   if (connections)
     contenders.push([
@@ -392,8 +411,13 @@ try {
     );
   const mib = Math.max(...ours.map((x) => x.rss)) / 2 ** 20;
   const checks: string[] = [`peak RSS ${mib.toFixed(0)} MiB ${mib <= 100 ? "ok" : "ABOVE the 100 MiB target"}`];
-  const s3r = samples.has("taskrunner S3") ? ratio("taskrunner", (x) => x.ms, samples.get("taskrunner S3")!) : NaN;
-  if (s3r) checks.push(`S3/directory ${s3r.toFixed(2)}× ${s3r <= 1.1 ? "ok" : "ABOVE the 1.1× target"}`);
+  for (const [name, what] of [
+    ["taskrunner S3", "S3/directory"],
+    ["taskrunner S3, static server", "S3 (static server)/directory"],
+  ]) {
+    const r = samples.has(name) ? ratio("taskrunner", (x) => x.ms, samples.get(name)!) : NaN;
+    if (r) checks.push(`${what} ${r.toFixed(2)}× ${r <= 1.1 ? "ok" : "ABOVE the 1.1× target"}`);
+  }
   if (samples.has(`turbo ${TURBO_VERSION}`)) {
     const [w, c] = [ratio(`turbo ${TURBO_VERSION}`, (x) => x.ms), ratio(`turbo ${TURBO_VERSION}`, (x) => x.cpu)];
     checks.push(
@@ -407,6 +431,7 @@ try {
     );
   console.log(`taskrunner: ${checks.join("; ")}`);
 } finally {
+  for (const stop of stops) await stop();
   await s3.stop();
   if (onTmpfs) Bun.spawnSync(["umount", "-l", work]);
   rmSync(work, { recursive: true, force: true });
