@@ -27,15 +27,15 @@ export interface S3Config {
   /**
    * Where the AWS SDK could be told to send requests elsewhere than AWS's own
    * endpoint: the first AWS_* variable that would (FIPS, dual-stack, an
-   * endpoint URL), and the shared config file, whose profile may. Reads
-   * signed without the SDK (cache/s3-get.ts) are not used when they could differ.
+   * endpoint URL), and the shared config file, whose profile may. Requests
+   * signed without the SDK (cache/s3-signed.ts) are not used when they could differ.
    */
   awsEndpointVariable: string | null;
   awsConfigFile: string | null;
   /**
    * The AWS chain's first link, as the SDK takes it: AWS_ACCESS_KEY_ID and
    * AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN, if set), unless AWS_PROFILE
-   * is set. Reads sign with these when the TASKRUNNER_ keys are unset.
+   * is set. Requests are signed with these when the TASKRUNNER_ keys are unset.
    */
   awsEnvironmentKeys: { accessKeyId: string; secretAccessKey: string; sessionToken: string | null } | null;
 }

@@ -8,7 +8,7 @@
 // Opening is cheap (no I/O, no SDK, no tar): the heavy modules are imported on
 // the first operation that needs them.
 import { createReadStream } from "node:fs";
-import { access } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import type { Config } from "../config";
 import type { Log } from "../sys/log";
@@ -463,13 +463,14 @@ class StoreCache implements RemoteCache {
     const where = this.store.where(key);
     if (this.gate.closed)
       return { failed: `the remote cache ${this.store.description} is off for this build; log not sent to ${where}` };
+    let size: number;
     try {
-      await access(logPath);
+      size = (await stat(logPath)).size;
     } catch {
       return { failed: `log file ${logPath} does not exist` };
     }
     try {
-      await this.store.put(key, createReadStream(logPath), { contentType: "text/plain; charset=utf-8", signal });
+      await this.store.put(key, createReadStream(logPath), { contentType: "text/plain; charset=utf-8", signal, size });
     } catch (e) {
       if (signal?.aborted) {
         this.interrupted(`upload of the log to ${where}`);

@@ -2,8 +2,8 @@
 // endpoint. The SDK is imported on the first request that needs it, never at
 // start-up: most runs of taskrunner skip or run a task without touching the
 // cache, and the SDK costs tens of milliseconds to load. With keys in the
-// environment, reads (a restore, a pointer) go without it, over URLs signed
-// here (s3-get.ts).
+// environment, everything but an archive's upload (reads, pointers, logs)
+// goes without it, over URLs signed here (s3-signed.ts).
 import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
@@ -12,7 +12,7 @@ import { ObjectExists, StallWatchdog, StoreError, seconds } from "./store";
 import { RANGE_BYTES, comesAsRanges, rangedBody, type RangeSource } from "./ranged-body";
 import type { Limits, ObjectStore, PutOptions } from "./store";
 import { describeError } from "../sys/errors";
-import { S3Refusal, awsEndpointSetting, readKeys, signedGet, type Target } from "./s3-get";
+import { S3Refusal, awsEndpointSetting, signingKeys, signedRequest, type Target } from "./s3-signed";
 
 type Sdk = typeof import("@aws-sdk/client-s3");
 interface Connection {
@@ -50,10 +50,26 @@ function notOurs(e: unknown): boolean {
   return NOT_OURS.has(e.name) || (e.name === "AccessDenied" && /expired|not yet valid/i.test(e.message));
 }
 
+/** Bodies up to this size (a log, usually) are sent in one request: within the request deadline at 35 KB/s. */
+const SMALL_PUT = 1 << 20;
+
+/** The whole of a small body, in memory; its own failure (a file that vanished) is thrown as it is. */
+async function readWhole(body: Readable, signal?: AbortSignal): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) {
+    if (signal?.aborted) {
+      body.destroy();
+      throw signal.reason;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
 export class S3Store implements ObjectStore {
   readonly description: string;
   private connection: Promise<Connection> | null = null;
-  /** Reads without the SDK (s3-get.ts); undefined until decided, null: through the SDK. */
+  /** Requests without the SDK (s3-signed.ts); undefined until decided, null: through the SDK. */
   private target: Target | null | undefined;
 
   constructor(
@@ -114,16 +130,15 @@ export class S3Store implements ObjectStore {
 
   /**
    * A GET of `key`, answered once its headers are in: a URL signed here when
-   * that can be done (s3-get.ts), else through the SDK and fetch.
+   * that can be done (s3-signed.ts), else through the SDK and fetch.
    */
-  private async object(key: string, only: { range?: string; ifMatch?: string }, signal: AbortSignal): Promise<Answer> {
-    const target = this.signing();
-    if (target) {
-      const headers: Record<string, string> = {};
-      if (only.range) headers.range = only.range;
-      if (only.ifMatch) headers["if-match"] = only.ifMatch;
-      try {
-        const res = await signedGet(target, key, headers, this.limits, signal);
+  private object(key: string, only: { range?: string; ifMatch?: string }, signal: AbortSignal): Promise<Answer> {
+    return this.eitherWay(
+      async (target) => {
+        const headers: Record<string, string> = {};
+        if (only.range) headers.range = only.range;
+        if (only.ifMatch) headers["if-match"] = only.ifMatch;
+        const res = await signedRequest(target, key, { method: "GET", headers }, this.limits, signal);
         const header = (name: string) => res.headers.get(name) ?? undefined;
         const length = header("content-length");
         return {
@@ -133,43 +148,64 @@ export class S3Store implements ObjectStore {
           acceptRanges: header("accept-ranges"),
           contentRange: header("content-range"),
         };
+      },
+      async () => {
+        const { sdk, download } = await this.connect();
+        const res = await download.send(
+          new sdk.GetObjectCommand({ Bucket: this.s3.bucket, Key: key, Range: only.range, IfMatch: only.ifMatch }),
+          { abortSignal: signal },
+        );
+        return {
+          // Through the fetch handler, the body is fetch's ReadableStream.
+          body: res.Body as ReadableStream<Uint8Array>,
+          size: res.ContentLength,
+          etag: res.ETag,
+          acceptRanges: res.AcceptRanges,
+          contentRange: res.ContentRange,
+        };
+      },
+    );
+  }
+
+  /**
+   * `signed` over a URL signed here when that can be done, else `viaSdk`. A
+   * store that will not take our signature, address or clock (a mistake of
+   * ours, or a store unlike S3) is asked again, and from then on, through the SDK.
+   */
+  private async eitherWay<T>(signed: (target: Target) => Promise<T>, viaSdk: () => Promise<T>): Promise<T> {
+    const target = this.signing();
+    if (target) {
+      try {
+        return await signed(target);
       } catch (e) {
-        // A store that will not take our signature or our address (a mistake
-        // of ours, or a store unlike S3): asked again, and from now on, through the SDK.
         if (!notOurs(e)) throw e;
-        this.debug(`S3 reads: ${describeError(e)} for a signed URL; going through the SDK instead`);
+        this.debug(`S3: ${describeError(e)} for a signed URL; going through the SDK instead`);
         this.target = null;
       }
     }
-    const { sdk, download } = await this.connect();
-    const res = await download.send(
-      new sdk.GetObjectCommand({ Bucket: this.s3.bucket, Key: key, Range: only.range, IfMatch: only.ifMatch }),
-      { abortSignal: signal },
-    );
-    return {
-      // Through the fetch handler, the body is fetch's ReadableStream.
-      body: res.Body as ReadableStream<Uint8Array>,
-      size: res.ContentLength,
-      etag: res.ETag,
-      acceptRanges: res.AcceptRanges,
-      contentRange: res.ContentRange,
-    };
+    return viaSdk();
   }
 
-  /** Where reads go without the SDK: keys taken as the SDK would take them, and an address no AWS setting moves. */
+  /** Where requests go without the SDK: keys taken as the SDK would take them, and an address no AWS setting moves. */
   private signing(): Target | null {
     if (this.target !== undefined) return this.target;
     const { endpoint, region, bucket } = this.s3;
-    const keys = readKeys(this.s3);
+    const keys = signingKeys(this.s3);
     const not = keys ? (endpoint ? null : awsEndpointSetting(this.s3)) : "the credentials come from the AWS chain";
     this.debug(
-      not ? `S3 reads through the SDK: ${not}` : `S3 reads: URLs signed here with ${keys!.from}, without the SDK`,
+      not
+        ? `S3 requests through the SDK: ${not}`
+        : `S3 requests: URLs signed here with ${keys!.from}, without the SDK (archives are uploaded through it)`,
     );
     this.target = not ? null : { endpoint, region, bucket, ...keys!.keys };
     return this.target;
   }
 
   async put(key: string, body: Readable, opts: PutOptions = {}): Promise<void> {
+    // A small body (a log) goes in one request, signed here: the SDK need not be loaded for it.
+    // Not with a storage class: that is an x-amz- header, which a URL's signature does not cover.
+    if (opts.size !== undefined && opts.size <= SMALL_PUT && !this.s3.storageClass && this.signing())
+      return this.putSmall(key, await readWhole(body, opts.signal), opts);
     const { client } = await this.connect();
     const { Upload } = await import("@aws-sdk/lib-storage");
     // Anything moving (body read, part sent) counts as progress; silence for
@@ -246,11 +282,22 @@ export class S3Store implements ObjectStore {
   }
 
   async stat(key: string): Promise<{ size: number; modified: Date } | null> {
-    const { sdk, client } = await this.connect();
     try {
-      const head = new sdk.HeadObjectCommand({ Bucket: this.s3.bucket, Key: key });
-      const res = await this.bounded((signal) => client.send(head, { abortSignal: signal }));
-      return { size: res.ContentLength ?? 0, modified: res.LastModified ?? new Date(0) };
+      return await this.bounded((signal) =>
+        this.eitherWay(
+          async (target) => {
+            const res = await signedRequest(target, key, { method: "HEAD" }, this.limits, signal);
+            const modified = res.headers.get("last-modified");
+            return { size: Number(res.headers.get("content-length") ?? 0), modified: new Date(modified ?? 0) };
+          },
+          async () => {
+            const { sdk, client } = await this.connect();
+            const head = new sdk.HeadObjectCommand({ Bucket: this.s3.bucket, Key: key });
+            const res = await client.send(head, { abortSignal: signal });
+            return { size: res.ContentLength ?? 0, modified: res.LastModified ?? new Date(0) };
+          },
+        ),
+      );
     } catch (e) {
       // HEAD has no body, so no error code: a missing object is a bare 404 (NotFound).
       if (isNoSuchKey(e) || (e as Error)?.name === "NotFound") return null;
@@ -267,22 +314,41 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async putText(key: string, text: string, opts: PutOptions = {}): Promise<void> {
-    const { sdk, client } = await this.connect();
+  putText(key: string, text: string, opts: PutOptions = {}): Promise<void> {
+    return this.putSmall(key, text, opts);
+  }
+
+  /** One PutObject of `body`, within the request deadline. */
+  private async putSmall(key: string, body: string | Uint8Array, opts: PutOptions): Promise<void> {
+    const contentType = opts.contentType ?? "text/plain; charset=utf-8";
     try {
-      await this.bounded((signal) =>
-        client.send(
-          new sdk.PutObjectCommand({
-            Bucket: this.s3.bucket,
-            Key: key,
-            Body: text,
-            ContentType: opts.contentType ?? "text/plain; charset=utf-8",
-            ...(opts.ifAbsent ? { IfNoneMatch: "*" } : {}),
-          }),
-          { abortSignal: signal },
-        ),
+      await this.bounded(
+        (signal) =>
+          this.eitherWay(
+            async (target) => {
+              const headers: Record<string, string> = { "content-type": contentType };
+              if (opts.ifAbsent) headers["if-none-match"] = "*";
+              const res = await signedRequest(target, key, { method: "PUT", headers, body }, this.limits, signal);
+              await res.arrayBuffer(); // S3's answer to a PUT is empty; read, the connection is free again
+            },
+            async () => {
+              const { sdk, client } = await this.connect();
+              await client.send(
+                new sdk.PutObjectCommand({
+                  Bucket: this.s3.bucket,
+                  Key: key,
+                  Body: body,
+                  ContentType: contentType,
+                  ...(opts.ifAbsent ? { IfNoneMatch: "*" } : {}),
+                }),
+                { abortSignal: signal },
+              );
+            },
+          ),
+        opts.signal,
       );
     } catch (e) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
       if (opts.ifAbsent && isTaken(e)) throw new ObjectExists(key);
       throw this.fault(e);
     }

@@ -19,6 +19,8 @@ export interface PutOptions {
    * Two builds racing for one key cannot then tear it.
    */
   ifAbsent?: boolean;
+  /** The body's size, when known: a small body may go as one request (S3: without loading the SDK). */
+  size?: number;
 }
 
 export interface ObjectStore {

@@ -337,13 +337,14 @@ describe("opening the remote cache", () => {
     expect(archiveName("build", "v3", "ab12")).toBe("build-v3-ab12.tar.zst");
   });
 
-  test("opening loads neither the AWS SDK nor tar; a read with static keys neither; the first write loads the SDK", () => {
+  test("opening loads neither the AWS SDK nor tar; reads and a pointer with static keys neither; an archive's upload loads the SDK", () => {
     const dir = scratch();
     const script = join(dir, "probe.ts");
     const src = join(import.meta.dir, "../../src");
     writeFileSync(
       script,
-      `import { openRemoteCache } from ${JSON.stringify(join(src, "cache/index.ts"))};
+      `import { mkdirSync, writeFileSync } from "node:fs";
+import { openRemoteCache } from ${JSON.stringify(join(src, "cache/index.ts"))};
 import { loadConfig } from ${JSON.stringify(join(src, "config.ts"))};
 const heavy = () => Object.keys(require.cache).filter((k) => /@aws-sdk|@smithy|node_modules\\/tar\\/|cache\\/(archive|restore)\\.ts/.test(k)).length;
 const log = { warn() {}, debug() {} };
@@ -351,15 +352,19 @@ const s3 = openRemoteCache(loadConfig({ TASKRUNNER_REMOTE_CACHE_BUCKET: "b", TAS
 openRemoteCache(loadConfig({ TASKRUNNER_REMOTE_CACHE_DIR: ${JSON.stringify(dir)} }, "/"), log, ${JSON.stringify(dir)});
 const before = heavy();
 await s3.getLatestHash("j", "b");
-const afterRead = heavy();
 await s3.setLatestHash("j", "b", "h");
-console.log(JSON.stringify({ before, afterRead, afterWrite: heavy() }));`,
+const afterPointer = heavy();
+mkdirSync(${JSON.stringify(join(dir, "src/out"))}, { recursive: true });
+writeFileSync(${JSON.stringify(join(dir, "src/out/f"))}, "f");
+await s3.saveArchive("x.tar.zst", ${JSON.stringify(join(dir, "src"))}, ["out"]);
+const sdk = Object.keys(require.cache).filter((k) => k.includes("@aws-sdk/client-s3")).length;
+console.log(JSON.stringify({ before, afterPointer, afterUpload: sdk }));`,
     );
     const p = Bun.spawnSync([process.execPath, script], { stderr: "pipe" });
     expect(p.stderr.toString()).toBe("");
-    const { before, afterRead, afterWrite } = JSON.parse(p.stdout.toString());
+    const { before, afterPointer, afterUpload } = JSON.parse(p.stdout.toString());
     expect(before).toBe(0);
-    expect(afterRead).toBe(0);
-    expect(afterWrite).toBeGreaterThan(0);
+    expect(afterPointer).toBe(0);
+    expect(afterUpload).toBeGreaterThan(0);
   });
 });

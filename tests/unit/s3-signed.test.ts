@@ -1,13 +1,14 @@
-// Reads from S3 signed in their URL, without the SDK (cache/s3-get.ts): the
+// Requests to S3 signed in their URL, without the SDK (cache/s3-signed.ts): the
 // signature as AWS documents it, the address as the SDK would compute it, and,
-// against a real S3 server (s3rver, which checks signatures), every read of a
-// restore going this way — or through the SDK when it cannot.
+// against a real S3 server (s3rver, whose URL signatures the fake checks with
+// the SDK's signer), every read of a restore and every small write going this
+// way — or through the SDK when they cannot.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config";
 import { S3Store } from "../../src/cache/s3-store";
-import { awsEndpointSetting, presignedQuery, readKeys, signedGetUrl } from "../../src/cache/s3-get";
+import { awsEndpointSetting, presignedQuery, signingKeys, signedUrl } from "../../src/cache/s3-signed";
 import { TEST_LIMITS, fakeS3, openCache, removeScratch, s3Backend, scratch } from "../fakes/cache-backends";
 import { SIGNATURE_DOES_NOT_MATCH } from "../fakes/s3";
 import { describeTree, makeOutputTree, restoredOutputTree } from "../fakes/trees";
@@ -30,7 +31,7 @@ describe("the signature", () => {
     // "Authenticating Requests: Using Query Parameters (AWS Signature Version 4)", Amazon S3 API Reference.
     const query = presignedQuery(
       { region: "us-east-1", ...KEYS },
-      { host: "examplebucket.s3.amazonaws.com", path: "/test.txt" },
+      { method: "GET", host: "examplebucket.s3.amazonaws.com", path: "/test.txt" },
       NOW,
       86400,
     );
@@ -45,7 +46,7 @@ describe("the signature", () => {
 
 describe("the address", () => {
   const at = (endpoint: string | null, bucket: string, key: string, region = "eu-central-1") =>
-    signedGetUrl({ endpoint, region, bucket, ...KEYS }, key, NOW).split("?")[0];
+    signedUrl({ endpoint, region, bucket, ...KEYS }, "GET", key, NOW).split("?")[0];
 
   test("a custom endpoint: path-style, under the endpoint's own path", () => {
     expect(at("http://127.0.0.1:9000", "b", "taskrunner/bundles/x.tar.zst")).toBe(
@@ -74,22 +75,23 @@ describe("when reads go without the SDK", () => {
   test("with the keys the SDK would take: TASKRUNNER_'s, else the environment's unless a profile is named", () => {
     const aws = { AWS_ACCESS_KEY_ID: "AK", AWS_SECRET_ACCESS_KEY: "SK" };
     const ours = { TASKRUNNER_AWS_ACCESS_KEY: "TK", TASKRUNNER_AWS_SECRET_KEY: "TS" };
-    expect(readKeys(s3({ ...aws, ...ours }))).toEqual({
+    expect(signingKeys(s3({ ...aws, ...ours }))).toEqual({
       keys: { accessKeyId: "TK", secretAccessKey: "TS", sessionToken: null },
       from: "TASKRUNNER_AWS_ACCESS_KEY/SECRET_KEY",
     });
-    expect(readKeys(s3({ ...aws, AWS_SESSION_TOKEN: "T" }))).toEqual({
+    expect(signingKeys(s3({ ...aws, AWS_SESSION_TOKEN: "T" }))).toEqual({
       keys: { accessKeyId: "AK", secretAccessKey: "SK", sessionToken: "T" },
       from: "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
     });
     // The SDK's chain skips the environment's keys when AWS_PROFILE names a profile.
-    expect(readKeys(s3({ ...aws, AWS_PROFILE: "ci" }))).toBeNull();
-    expect(readKeys(s3({ AWS_ACCESS_KEY_ID: "AK" }))).toBeNull();
+    expect(signingKeys(s3({ ...aws, AWS_PROFILE: "ci" }))).toBeNull();
+    expect(signingKeys(s3({ AWS_ACCESS_KEY_ID: "AK" }))).toBeNull();
   });
 
   test("a session token is signed in the URL", () => {
-    const url = signedGetUrl(
+    const url = signedUrl(
       { endpoint: "http://h", region: "eu-west-1", bucket: "b", ...KEYS, sessionToken: "a/b+c=" },
+      "GET",
       "k",
       NOW,
     );
@@ -139,7 +141,7 @@ describe("reads from a real S3 server", () => {
     expect(await cache.getLatestHash("job", "other")).toBeNull();
     expect(lines.warn).toEqual([]);
     expect(lines.debug).toContain(
-      "S3 reads: URLs signed here with TASKRUNNER_AWS_ACCESS_KEY/SECRET_KEY, without the SDK",
+      "S3 requests: URLs signed here with TASKRUNNER_AWS_ACCESS_KEY/SECRET_KEY, without the SDK (archives are uploaded through it)",
     );
     // The SDK says which client it made when it is loaded: it never was.
     expect(lines.debug.filter((l) => l.startsWith("S3 client:"))).toEqual([]);
@@ -159,7 +161,7 @@ describe("reads from a real S3 server", () => {
     expect(await openCache(env, dir, lines).restoreArchive("x.tar.zst", root)).toMatchObject({ kind: "restored" });
     expect(describeTree(root)).toEqual(restoredOutputTree(join(dir, "src")));
     expect(lines.debug).toContain(
-      "S3 reads: URLs signed here with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, without the SDK",
+      "S3 requests: URLs signed here with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, without the SDK (archives are uploaded through it)",
     );
   });
 
@@ -183,9 +185,7 @@ describe("reads from a real S3 server", () => {
     await cache.restoreArchive("x.tar.zst", join(dir, "root"));
     // Asked again through the SDK, whose signatures s3rver does not check: there the archive is just missing.
     expect(lines.debug).toContainEqual(
-      expect.stringMatching(
-        /^S3 reads: SignatureDoesNotMatch: .* \(HTTP 403\) for a signed URL; going through the SDK/,
-      ),
+      expect.stringMatching(/^S3: SignatureDoesNotMatch: .* \(HTTP 403\) for a signed URL; going through the SDK/),
     );
     expect([...lines.debug, ...lines.warn].filter((l) => /WRONG|X-Amz/.test(l))).toEqual([]);
   });
@@ -232,7 +232,63 @@ describe("reads from a real S3 server", () => {
     ]);
     expect(lines.warn).toEqual([]);
     expect(lines.debug).toContain(
-      `S3 reads: ${refusal.code}: ${refusal.message} (HTTP 403) for a signed URL; going through the SDK instead`,
+      `S3: ${refusal.code}: ${refusal.message} (HTTP 403) for a signed URL; going through the SDK instead`,
     );
+  });
+});
+
+describe("writes to a real S3 server", () => {
+  const LOGS = { TASKRUNNER_LOGS_PREFIX: "logs/", TASKRUNNER_LOGS_VIEW_URL: "https://logs.example.com/view/" };
+  /** A fresh bucket, and its requests since (the SDK's marked by its ?x-id=<operation>). */
+  const bucketOf = async (server: ReturnType<typeof fakeS3>) => {
+    const bucket = await server.newBucket();
+    const before = server.requests(bucket).length;
+    return { bucket, env: { ...server.env(bucket), ...LOGS }, requests: () => server.requests(bucket).slice(before) };
+  };
+
+  test("a pointer, a log and the check for an archive go signed; only an archive's upload loads the SDK", async () => {
+    const server = fakeS3();
+    const { bucket, env, requests } = await bucketOf(server);
+    const dir = scratch();
+    const lines = { warn: [] as string[], debug: [] as string[] };
+    const cache = openCache(env, dir, lines);
+    const log = join(dir, "job.log");
+    writeFileSync(log, "10:00:00 stdout | héllo\n");
+    await cache.setLatestHash("job", "main", "h1");
+    expect(await cache.uploadLog("id", "job", log)).toEqual({ url: "https://logs.example.com/view/id/job.log.txt" });
+    expect(requests()).toEqual([`PUT /${bucket}/taskrunner/latest/job-main.txt`, `PUT /${bucket}/logs/id/job.log.txt`]);
+    expect((await server.getObject(bucket, "logs/id/job.log.txt"))?.body.toString()).toBe("10:00:00 stdout | héllo\n");
+    expect((await server.getObject(bucket, "logs/id/job.log.txt"))?.contentType).toBe("text/plain; charset=utf-8");
+    expect(await cache.getLatestHash("job", "main")).toBe("h1");
+    expect(lines.debug.filter((l) => l.startsWith("S3 client:"))).toEqual([]);
+
+    const { outputs } = makeOutputTree(join(dir, "src"));
+    expect(await cache.saveArchive("x.tar.zst", join(dir, "src"), outputs)).toMatchObject({ kind: "saved" });
+    expect(requests()).toContain(`PUT /${bucket}/taskrunner/bundles/x.tar.zst?x-id=PutObject`);
+    expect(lines.debug.filter((l) => l.startsWith("S3 client:"))).toHaveLength(1);
+    expect(lines.warn).toEqual([]);
+  });
+
+  test("a log over 1 MB, or one to store in a storage class, goes through the SDK", async () => {
+    const server = fakeS3();
+    const { bucket, env, requests } = await bucketOf(server);
+    const dir = scratch();
+    const big = join(dir, "big.log");
+    writeFileSync(big, "x".repeat((1 << 20) + 1));
+    const small = join(dir, "small.log");
+    writeFileSync(small, "small\n");
+    const plain = openCache(env, dir, { warn: [], debug: [] });
+    expect(await plain.uploadLog("id", "big", big)).toMatchObject({ url: expect.any(String) });
+    const classed = openCache({ ...env, TASKRUNNER_S3_STORAGE_CLASS: "STANDARD_IA" }, dir, {
+      warn: [],
+      debug: [],
+    });
+    expect(await classed.uploadLog("id", "small", small)).toMatchObject({ url: expect.any(String) });
+    expect(requests()).toEqual([
+      `PUT /${bucket}/logs/id/big.log.txt?x-id=PutObject`,
+      `PUT /${bucket}/logs/id/small.log.txt?x-id=PutObject`,
+    ]);
+    expect((await server.getObject(bucket, "logs/id/big.log.txt"))?.body.length).toBe((1 << 20) + 1);
+    expect((await server.getObject(bucket, "logs/id/small.log.txt"))?.storageClass).toBe("STANDARD_IA");
   });
 });

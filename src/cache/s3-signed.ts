@@ -1,9 +1,11 @@
-// Reads from S3 without the SDK: a GET whose URL carries its own signature
-// (AWS Signature Version 4, in the query string), sent with fetch. Loading the
-// SDK and making its first request cost a process more than a small restore
-// takes (bench/README.md); a signed URL costs well under a millisecond. Used
-// when the keys are in the environment (readKeys) and no AWS setting moves
-// the endpoint (awsEndpointSetting); the SDK does every other request.
+// Requests to S3 without the SDK: the request's URL carries its own signature
+// (AWS Signature Version 4, in the query string), and fetch sends it. Loading
+// the SDK and making its first request cost a process more than a small
+// restore takes (bench/README.md); a signed URL costs well under a
+// millisecond. Used for reads, small writes (pointers, signatures, logs) and
+// the existence checks, when the keys are in the environment (signingKeys) and no
+// AWS setting moves the endpoint (awsEndpointSetting); archives are uploaded
+// through the SDK (multipart), and so is everything when these cannot be used.
 //
 // It behaves as the SDK does for the stores' callers: the same retries of
 // the same faults, and a refusal becomes an error named by S3's code, with
@@ -27,11 +29,11 @@ export interface Target extends Pick<S3Config, "endpoint" | "region">, Keys {
 }
 
 /**
- * The keys reads can sign with, and where they come from: the TASKRUNNER_
+ * The keys requests can be signed with, and where they come from: the TASKRUNNER_
  * keys, else the AWS chain's when it would take them from the environment.
- * Null: the chain would look further (a profile, SSO, a role), so the SDK reads.
+ * Null: the chain would look further (a profile, SSO, a role), so the SDK sends them.
  */
-export function readKeys(s3: S3Config): { keys: Keys; from: string } | null {
+export function signingKeys(s3: S3Config): { keys: Keys; from: string } | null {
   const { accessKeyId, secretAccessKey, awsEnvironmentKeys } = s3;
   if (accessKeyId !== null && secretAccessKey !== null)
     return { keys: { accessKeyId, secretAccessKey, sessionToken: null }, from: "TASKRUNNER_AWS_ACCESS_KEY/SECRET_KEY" };
@@ -52,17 +54,22 @@ export class S3Refusal extends Error {
 /** Seconds a signed URL stays valid; each request is signed as it is sent. */
 const EXPIRES = 900;
 
-/** The URL of `key` in the bucket, addressed as the SDK addresses it, and signed for a GET at `now`. */
-export function signedGetUrl(target: Target, key: string, now: Date): string {
+export type Method = "GET" | "HEAD" | "PUT";
+
+/** The URL of `key` in the bucket, addressed as the SDK addresses it, and signed for `method` at `now`. */
+export function signedUrl(target: Target, method: Method, key: string, now: Date): string {
   const { host, path } = address(target, key);
   const scheme = target.endpoint ? new URL(target.endpoint).protocol : "https:";
-  return `${scheme}//${host}${path}?${presignedQuery(target, { host, path }, now, EXPIRES)}`;
+  return `${scheme}//${host}${path}?${presignedQuery(target, { method, host, path }, now, EXPIRES)}`;
 }
 
-/** The query string that signs a GET of `path` on `host` (AWS Signature Version 4, UNSIGNED-PAYLOAD). */
+/**
+ * The query string that signs a request for `path` on `host` (AWS Signature
+ * Version 4, UNSIGNED-PAYLOAD; only the host is signed: no x-amz-* header may be sent).
+ */
 export function presignedQuery(
   keys: Pick<Target, "region" | "accessKeyId" | "secretAccessKey" | "sessionToken">,
-  { host, path }: { host: string; path: string },
+  { method, host, path }: { method: Method; host: string; path: string },
   now: Date,
   expires: number,
 ): string {
@@ -79,7 +86,7 @@ export function presignedQuery(
   ]
     .map(([k, v]) => `${k}=${uriEncode(v)}`)
     .join("&");
-  const request = ["GET", path, query, `host:${host}`, "", "host", "UNSIGNED-PAYLOAD"].join("\n");
+  const request = [method, path, query, `host:${host}`, "", "host", "UNSIGNED-PAYLOAD"].join("\n");
   const toSign = ["AWS4-HMAC-SHA256", date, scope, createHash("sha256").update(request).digest("hex")].join("\n");
   let signingKey: Buffer = Buffer.from(`AWS4${keys.secretAccessKey}`);
   for (const part of [day, keys.region, "s3", "aws4_request"]) signingKey = hmac(signingKey, part);
@@ -112,7 +119,7 @@ function plainAwsRegion(region: string): boolean {
 }
 
 /**
- * What could make the SDK address AWS otherwise than signedGetUrl does: an
+ * What could make the SDK address AWS otherwise than signedUrl does: an
  * unusual partition, an AWS_* variable, the shared config file's profile
  * (read for endpoint_url, use_fips_endpoint, use_dualstack_endpoint). Null: nothing.
  */
@@ -155,20 +162,27 @@ const RETRIED_CODES = new Set([
   "RequestTimeoutException",
 ]);
 
+/** A request: its method, headers (a range, a condition, a content type) and body (sent again by each attempt). */
+export interface Request {
+  method: Method;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string;
+}
+
 /**
- * GETs `key` (with `headers`: a range, a version to match) and answers its
- * response once the headers are in; its body is the caller's. A refusal
- * throws an S3Refusal (NoSuchKey for a missing key), after the retries.
+ * Sends `request` for `key` and answers the response once its headers are
+ * in; a GET's body is the caller's. A refusal throws an S3Refusal (NoSuchKey
+ * for a missing key, NotFound for a HEAD's), after the retries.
  */
-export async function signedGet(
+export async function signedRequest(
   target: Target,
   key: string,
-  headers: Record<string, string>,
+  request: Request,
   limits: Pick<Limits, "stallMs" | "attempts">,
   signal: AbortSignal,
 ): Promise<Response> {
   for (let attempt = 1; ; attempt++) {
-    const url = signedGetUrl(target, key, new Date());
+    const url = signedUrl(target, request.method, key, new Date());
     let fault: unknown;
     // Each attempt waits for its answer at most stallMs, as the SDK's fetch handler does.
     const ctl = new AbortController();
@@ -177,7 +191,9 @@ export async function signedGet(
     signal.addEventListener("abort", stop, { once: true });
     try {
       const res = await fetch(url, {
-        headers,
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
         signal: ctl.signal,
         redirect: "manual",
         // Like every other S3 request, never through HTTP(S)_PROXY.
