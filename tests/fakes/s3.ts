@@ -14,7 +14,7 @@
 // header on GET only, and would overwrite), and `If-Match` on GetObject (s3rver
 // ignores it), and can pace a bucket's traffic so that a test can catch a
 // transfer in the middle. s3rver does not check Signature Version 4 signatures:
-// the middleware checks those in a URL (reads signed without the SDK) with the
+// the middleware checks those in a URL (requests signed without the SDK) with the
 // SDK's own signer.
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -111,9 +111,7 @@ export async function startFakeS3(): Promise<FakeS3> {
     if (ctx.method === "DELETE" && typeof uploadId === "string") {
       const dir = join(uploadsDir(bucket), uploadId);
       if (!/^[0-9a-f]+$/.test(uploadId) || !existsSync(dir)) {
-        ctx.status = 404;
-        ctx.type = "application/xml";
-        ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>`;
+        s3Error(ctx, 404, "NoSuchUpload", "The specified upload does not exist.");
         return;
       }
       rmSync(dir, { recursive: true, force: true });
@@ -125,18 +123,14 @@ export async function startFakeS3(): Promise<FakeS3> {
       const refusal =
         pace.refuseSignedUrls ?? ((await signatureHolds(ctx, signature)) ? null : SIGNATURE_DOES_NOT_MATCH);
       if (refusal) {
-        ctx.status = 403;
-        ctx.type = "application/xml";
-        ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${refusal.code}</Code><Message>${refusal.message}</Message></Error>`;
+        s3Error(ctx, 403, refusal.code, refusal.message);
         return;
       }
     }
     if (ctx.method === "PUT" && ctx.query.partNumber && pace.partDelayMs) await Bun.sleep(pace.partDelayMs);
     const uploading = ctx.method === "PUT" || (ctx.method === "POST" && typeof uploadId === "string");
     if (pace.failUploads && uploading && ctx.path !== `/${bucket}`) {
-      ctx.status = 500;
-      ctx.type = "application/xml";
-      ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`;
+      s3Error(ctx, 500, "InternalError", "We encountered an internal error. Please try again.");
       return;
     }
     const completing =
@@ -282,9 +276,19 @@ interface StoreOf {
 
 /** S3's answer to a request whose condition (the header named) does not hold. */
 function preconditionFailed(ctx: KoaContext, condition: "If-Match" | "If-None-Match"): void {
-  ctx.status = 412;
+  s3Error(ctx, 412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold", {
+    Condition: condition,
+  });
+}
+
+/** An error answer as S3 words it: an XML body naming the code. */
+function s3Error(ctx: KoaContext, status: number, code: string, message: string, more: Record<string, string> = {}) {
+  const extra = Object.entries(more)
+    .map(([k, v]) => `<${k}>${v}</${k}>`)
+    .join("");
+  ctx.status = status;
   ctx.type = "application/xml";
-  ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>${condition}</Condition></Error>`;
+  ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message>${extra}</Error>`;
 }
 
 /** Passes bytes on at about `rate` bytes per second. */

@@ -83,8 +83,17 @@ export async function ended(p: ReturnType<typeof taskrunner>) {
 /** Every restore staging folder (`.taskrunner-restore-*`) under dir, at any depth. */
 export function stagingFolders(dir: string): string[] {
   const found: string[] = [];
+  // Polled while a restore runs: a folder removed in the meantime holds nothing.
+  const entries = (d: string) => {
+    try {
+      return readdirSync(d, { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw e;
+    }
+  };
   const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
+    for (const e of entries(d)) {
       if (e.name.startsWith(".taskrunner-restore-")) found.push(join(d, e.name));
       else if (e.isDirectory()) walk(join(d, e.name));
     }
