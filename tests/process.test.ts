@@ -287,9 +287,15 @@ for (const [route, env] of [
   test(`git objects written while hashing a nested task get the caller's umask (${route})`, async () => {
     const s = scratch("hash-umask");
     try {
-      // core.trustctime=false sends hashing the reference way (git add + write-tree).
-      const setup =
-        "git init -q && git config core.trustctime false && mkdir in && echo a > in/a && git add . && git -c user.name=t -c user.email=t@t commit -qm i && echo 'new, untracked' > in/new && git hash-object in/new";
+      // core.trustctime=false sends hashing the reference way (git add + write-tree). The untracked
+      // file's blob goes in a folder of objects no other object is in yet (the commit's name is
+      // the time's: a fixed content would share one with it now and then).
+      const setup = `git init -q && git config core.trustctime false && mkdir in && echo a > in/a && git add .
+git -c user.name=t -c user.email=t@t commit -qm i
+for i in $(seq 100); do
+  echo "new, untracked $i" > in/new; blob=$(git hash-object in/new); [ -e ".git/objects/\${blob:0:2}" ] || break
+done
+echo "$blob"`;
       const blob = Bun.spawnSync(["bash", "-ec", setup], { cwd: s.work }).stdout.toString().trim();
       const objects = join(s.work, ".git", "objects", blob.slice(0, 2));
       expect(existsSync(objects)).toBe(false);
