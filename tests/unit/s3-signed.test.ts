@@ -68,7 +68,7 @@ describe("the address", () => {
   });
 });
 
-describe("when reads go without the SDK", () => {
+describe("when requests go without the SDK", () => {
   const s3 = (env: Record<string, string>) =>
     loadConfig({ TASKRUNNER_REMOTE_CACHE_BUCKET: "b", TASKRUNNER_AWS_REGION: "eu-west-1", ...env }, "/").s3;
 
